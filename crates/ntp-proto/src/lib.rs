@@ -64,9 +64,27 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
 
+mod error;
+mod extension;
+mod kiss;
+mod packet;
+mod refid;
+mod repr;
+mod system;
 mod time;
 
+pub use error::Error;
+pub use extension::{
+    CRYPTO_NAK_LEN, EXTENSION_FIELD_MIN_LEN, ExtensionField, ExtensionFieldType, ExtensionFields,
+    LEGACY_MAX_DIGEST_LEN, LEGACY_MIN_DIGEST_LEN, Mac, TrailerItem, V4_LAST_FIELD_MIN_LEN,
+    V4_MAC_LENS,
+};
+pub use kiss::{KissAction, KissCode};
+pub use packet::{HEADER_LEN, Packet};
+pub use refid::{RefId, RefIdDisplay, RefIdKind};
+pub use repr::{LeapIndicator, Mode, Repr, Stratum, StratumKind, Version};
+pub use system::SystemState;
 pub use time::*;

@@ -1,0 +1,90 @@
+//! The system variables a server writes into its responses
+//! (RFC 5905, section 11.2.3 and appendix A.5.5).
+
+use crate::{LeapIndicator, RefId, Repr, ShortTime, Stratum, Timestamp};
+
+/// What a server says about its own clock in every response: the system
+/// variables of RFC 5905, section 11.2.3 (`s.leap`, `s.stratum`,
+/// `s.precision`, `s.rootdelay`, `s.rootdisp`, `s.refid`, `s.reftime`).
+///
+/// A client builds one from its system peer (the `ntp-client` crate), and a
+/// server (the `ntp-server` crate) copies it into each response: that is how
+/// a secondary server is made.
+///
+/// The [`Default`] is an unsynchronized clock: leap indicator 3, stratum 16,
+/// reference id `INIT`, zero reference time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct SystemState {
+    /// Leap indicator.
+    pub leap: LeapIndicator,
+    /// Stratum.
+    pub stratum: Stratum,
+    /// Precision of the system clock, log2 seconds.
+    pub precision: i8,
+    /// Total round-trip delay to the primary reference clock.
+    pub root_delay: ShortTime,
+    /// Total dispersion to the primary reference clock.
+    pub root_dispersion: ShortTime,
+    /// Reference identifier of the system peer or reference clock.
+    pub reference_id: RefId,
+    /// When the system clock was last set or corrected.
+    pub reference_time: Timestamp,
+}
+
+impl SystemState {
+    /// An unsynchronized clock (RFC 5905, section 7.3: leap 3, stratum 16
+    /// = MAXSTRAT; `INIT` as in figure 13), with precision `precision`.
+    #[must_use]
+    pub const fn unsynchronized(precision: i8) -> Self {
+        Self {
+            leap: LeapIndicator::Unsynchronized,
+            stratum: Stratum::UNSYNCHRONIZED,
+            precision,
+            root_delay: ShortTime::ZERO,
+            root_dispersion: ShortTime::ZERO,
+            reference_id: RefId::INIT,
+            reference_time: Timestamp::ZERO,
+        }
+    }
+
+    /// Whether the state claims synchronization: leap indicator not 3 and
+    /// stratum 1 to 15 (RFC 5905, section 7.3).
+    #[must_use]
+    pub const fn is_synchronized(&self) -> bool {
+        !matches!(self.leap, LeapIndicator::Unsynchronized) && self.stratum.is_synchronized()
+    }
+
+    /// Copies the state into the matching fields of a header.
+    pub fn apply_to(&self, repr: &mut Repr) {
+        repr.leap = self.leap;
+        repr.stratum = self.stratum;
+        repr.precision = self.precision;
+        repr.root_delay = self.root_delay;
+        repr.root_dispersion = self.root_dispersion;
+        repr.reference_id = self.reference_id;
+        repr.reference_timestamp = self.reference_time;
+    }
+
+    /// Reads the state that a server advertised in a header.
+    #[must_use]
+    pub const fn from_repr(repr: &Repr) -> Self {
+        Self {
+            leap: repr.leap,
+            stratum: repr.stratum,
+            precision: repr.precision,
+            root_delay: repr.root_delay,
+            root_dispersion: repr.root_dispersion,
+            reference_id: repr.reference_id,
+            reference_time: repr.reference_timestamp,
+        }
+    }
+}
+
+impl Default for SystemState {
+    /// An unsynchronized clock with a precision of 2^-20 s (about 1 µs).
+    fn default() -> Self {
+        Self::unsynchronized(-20)
+    }
+}
