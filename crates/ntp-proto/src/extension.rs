@@ -261,6 +261,7 @@ impl<'a> ExtensionFields<'a> {
     /// # Errors
     ///
     /// The first error met on the way.
+    #[inline]
     pub fn trailer(self) -> Result<Option<TrailerItem<'a>>, Error> {
         let mut last = None;
         for item in self {
@@ -272,6 +273,7 @@ impl<'a> ExtensionFields<'a> {
         Ok(last)
     }
 
+    #[inline]
     fn mac(&mut self) -> Option<TrailerItem<'a>> {
         let (key_id, digest) = self.rest.split_first_chunk::<4>()?;
         let key_id = u32::from_be_bytes(*key_id);
@@ -288,11 +290,13 @@ impl<'a> ExtensionFields<'a> {
         })
     }
 
+    #[inline]
     fn fail(&mut self, error: Error) -> Option<Result<TrailerItem<'a>, Error>> {
         self.done = true;
         Some(Err(error))
     }
 
+    #[inline]
     fn is_mac_len(&self, len: usize) -> bool {
         if self.legacy {
             len == CRYPTO_NAK_LEN
@@ -309,6 +313,7 @@ impl<'a> ExtensionFields<'a> {
 impl<'a> Iterator for ExtensionFields<'a> {
     type Item = Result<TrailerItem<'a>, Error>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done || self.rest.is_empty() {
             self.done = true;
