@@ -32,7 +32,8 @@
 //!   helpers.
 //! - `serde`: `Serialize`/`Deserialize` for [`Repr`], the wire enums, the
 //!   time types and [`SystemState`].
-//! - `arbitrary`: `Arbitrary` for the same types, for fuzzing.
+//! - `arbitrary`: `Arbitrary` for the same types, for fuzzing; implies
+//!   `std`, which the `arbitrary` crate needs.
 //! - `bytes`: [`Repr::emit_buf`] writes a header into any `bytes::BufMut`.
 //!
 //! # Example

@@ -88,3 +88,72 @@ impl Default for SystemState {
         Self::unsynchronized(-20)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Mode, Version};
+
+    #[test]
+    fn default_is_unsynchronized() {
+        let state = SystemState::default();
+        assert!(!state.is_synchronized());
+        assert_eq!(state.leap, LeapIndicator::Unsynchronized);
+        assert_eq!(state.stratum, Stratum::UNSYNCHRONIZED);
+        assert_eq!(state.reference_id, RefId::INIT);
+        assert!(state.reference_time.is_zero());
+    }
+
+    #[test]
+    fn applies_to_a_header_and_reads_back() {
+        let state = SystemState {
+            leap: LeapIndicator::InsertSecond,
+            stratum: Stratum::new(2),
+            precision: -23,
+            root_delay: ShortTime::from_bits(0x0000_1234),
+            root_dispersion: ShortTime::from_bits(0x0000_5678),
+            reference_id: RefId::new([192, 0, 2, 1]),
+            reference_time: Timestamp::from_bits(0xeeac_9dac_4545_f0d4),
+        };
+        assert!(state.is_synchronized());
+        let mut repr = Repr {
+            leap: LeapIndicator::NoWarning,
+            version: Version::V3,
+            mode: Mode::Server,
+            stratum: Stratum::new(9),
+            poll: 6,
+            precision: 0,
+            root_delay: ShortTime::ZERO,
+            root_dispersion: ShortTime::ZERO,
+            reference_id: RefId::ZERO,
+            reference_timestamp: Timestamp::ZERO,
+            origin_timestamp: Timestamp::from_bits(1),
+            receive_timestamp: Timestamp::from_bits(2),
+            transmit_timestamp: Timestamp::from_bits(3),
+        };
+        state.apply_to(&mut repr);
+        assert_eq!(SystemState::from_repr(&repr), state);
+        // Fields that are not system variables are left alone.
+        assert_eq!(repr.version, Version::V3);
+        assert_eq!(repr.poll, 6);
+        assert_eq!(repr.origin_timestamp, Timestamp::from_bits(1));
+        assert_eq!(repr.transmit_timestamp, Timestamp::from_bits(3));
+    }
+
+    #[test]
+    fn a_primary_server_with_leap_3_is_not_synchronized() {
+        let state = SystemState {
+            stratum: Stratum::PRIMARY,
+            ..SystemState::default()
+        };
+        assert!(!state.is_synchronized());
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_round_trip() {
+        let state = SystemState::default();
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(serde_json::from_str::<SystemState>(&json).unwrap(), state);
+    }
+}
