@@ -1,26 +1,7 @@
 //! Extension fields and the legacy MAC trailer that may follow the header
 //! (RFC 5905 section 7.5, RFC 7822, RFC 8915 section 5).
 //!
-//! # How the octets after the header are split
-//!
-//! An NTPv4 packet may carry extension fields and then a MAC; the MAC has
-//! no type or length of its own, so it is recognised by what is left
-//! (RFC 7822, sections 3 and 7.5.1):
-//!
-//! - nothing left: the packet ends;
-//! - exactly 4, 20 or 24 octets left ([`CRYPTO_NAK_LEN`], [`V4_MAC_LENS`]):
-//!   a crypto-NAK (key id only) or a MAC (key id plus a 16-octet MD5 or
-//!   AES-CMAC digest, or a 20-octet SHA-1 digest). RFC 7822 section
-//!   7.5.1.4 requires the last extension field of a packet without a MAC to
-//!   be at least [`V4_LAST_FIELD_MIN_LEN`] octets, which is what makes this
-//!   unambiguous;
-//! - anything else: an extension field, whose length must be at least
-//!   [`EXTENSION_FIELD_MIN_LEN`] octets, a multiple of four, and fit in
-//!   what is left.
-//!
-//! Versions 1 to 3 have no extension fields: everything after the header
-//! is a crypto-NAK or a MAC, and NTPv3 digests may be longer than 20 octets
-//! (from [`LEGACY_MIN_DIGEST_LEN`] to [`LEGACY_MAX_DIGEST_LEN`]).
+//! See [`ExtensionFields`] for how the octets after the header are split.
 
 use core::fmt;
 
@@ -227,8 +208,28 @@ pub enum TrailerItem<'a> {
 }
 
 /// A zero-copy walk over the extension fields and the MAC that follow the
-/// header; see the [module documentation](self) for how they are told
-/// apart.
+/// header.
+///
+/// # How the octets after the header are split
+///
+/// An NTPv4 packet may carry extension fields and then a MAC; the MAC has
+/// no type or length of its own, so it is recognised by what is left
+/// (RFC 7822, sections 3 and 7.5.1):
+///
+/// - nothing left: the packet ends;
+/// - exactly 4, 20 or 24 octets left ([`CRYPTO_NAK_LEN`], [`V4_MAC_LENS`]):
+///   a crypto-NAK (key id only) or a MAC (key id plus a 16-octet MD5 or
+///   AES-CMAC digest, or a 20-octet SHA-1 digest). RFC 7822 section
+///   7.5.1.4 requires the last extension field of a packet without a MAC to
+///   be at least [`V4_LAST_FIELD_MIN_LEN`] octets, which is what makes this
+///   unambiguous;
+/// - anything else: an extension field, whose length must be at least
+///   [`EXTENSION_FIELD_MIN_LEN`] octets, a multiple of four, and fit in
+///   what is left.
+///
+/// Versions 1 to 3 have no extension fields: everything after the header
+/// is a crypto-NAK or a MAC, and NTPv3 digests may be longer than 20 octets
+/// (from [`LEGACY_MIN_DIGEST_LEN`] to [`LEGACY_MAX_DIGEST_LEN`]).
 ///
 /// Each item is a `Result`: a malformed field ends the walk with an error,
 /// after which the iterator returns `None`. The walk never panics and never

@@ -297,7 +297,8 @@ impl TryFrom<NtpDuration> for Duration {
     ///
     /// # Errors
     ///
-    /// [`TimeError::OutOfRange`] if the duration is negative.
+    /// [`TimeError::OutOfRange`] if the duration is negative (by half a
+    /// nanosecond or more; less than that rounds to zero).
     #[inline]
     fn try_from(duration: NtpDuration) -> Result<Self, TimeError> {
         let nanos = u64::try_from(duration.to_nanos()).map_err(|_| TimeError::OutOfRange)?;
