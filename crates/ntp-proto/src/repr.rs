@@ -547,6 +547,7 @@ mod tests {
         assert_eq!(bytes, [0xa5; 47]);
     }
 
+    #[cfg(feature = "bytes")]
     #[test]
     fn emit_buf_appends_to_bytes_mut() {
         let mut buf = bytes::BytesMut::new();
