@@ -1,0 +1,623 @@
+//! The clock filter of one source (RFC 5905, section 10; Appendix A.5.2
+//! `clock_filter`).
+//!
+//! [`ClockFilter`] is an 8-stage shift register of `(offset, delay,
+//! dispersion, epoch)` samples. Each new sample (or a missed poll, which
+//! shifts in the dummy sample) produces the peer offset, delay, dispersion
+//! and jitter from the sample with the smallest delay, unless that sample
+//! is not newer than the last one used.
+//!
+//! Times (`now`, epochs) are seconds on a monotonic timescale of the
+//! caller's choosing (for example seconds since the process started): the
+//! filter only ever subtracts them. Offsets, delays, dispersions and
+//! jitters are seconds.
+//!
+//! ```
+//! use ntp_select::filter::{ClockFilter, FilterSample};
+//!
+//! let mut filter = ClockFilter::new();
+//! // Three polls, 64 s apart; the second sample had the shortest path.
+//! let samples = [(0.010, 0.050), (0.002, 0.020), (0.015, 0.070)];
+//! let mut last = None;
+//! for (i, &(offset, delay)) in samples.iter().enumerate() {
+//!     let now = 64.0 * i as f64;
+//!     let sample = FilterSample::new(offset, delay, 0.0001)?;
+//!     if let Some(output) = filter.update(sample, now)? {
+//!         last = Some(output);
+//!     }
+//! }
+//! let output = last.unwrap();
+//! assert_eq!(output.offset, 0.002);
+//! assert_eq!(output.delay, 0.020);
+//! assert_eq!(output.epoch, 64.0);
+//! # Ok::<(), ntp_select::InputError>(())
+//! ```
+
+use ntp_proto::NtpDuration;
+
+use crate::constants::{FilterConfig, NSTAGE};
+use crate::error::{ConfigError, InputError, Quantity, check_non_negative, check_signed};
+
+/// One measurement from the on-wire protocol (RFC 5905, section 8): clock
+/// offset theta, round-trip delay delta and dispersion epsilon, in seconds.
+///
+/// Built only through [`new`](Self::new) or
+/// [`from_durations`](Self::from_durations), so its values are always
+/// finite, the delay and dispersion non-negative, and every magnitude at
+/// most [`MAX_MAGNITUDE`](crate::constants::MAX_MAGNITUDE).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FilterSample {
+    offset: f64,
+    delay: f64,
+    dispersion: f64,
+}
+
+impl FilterSample {
+    /// A sample from seconds.
+    ///
+    /// The peer process clamps a negative delay to the system precision
+    /// before it reaches the filter (RFC 5905, Appendix A.5.1.1); this
+    /// constructor rejects it.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::NotFinite`] for NaN or infinity,
+    /// [`InputError::Negative`] for a negative delay or dispersion,
+    /// [`InputError::OutOfRange`] beyond 2^31 s.
+    pub fn new(offset: f64, delay: f64, dispersion: f64) -> Result<Self, InputError> {
+        Ok(Self {
+            offset: check_signed(offset, Quantity::Offset)?,
+            delay: check_non_negative(delay, Quantity::Delay)?,
+            dispersion: check_non_negative(dispersion, Quantity::Dispersion)?,
+        })
+    }
+
+    /// A sample from NTP durations (as computed from the four on-wire
+    /// timestamps with [`ntp_proto::Timestamp`] subtraction).
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::Negative`] for a negative delay or dispersion.
+    pub fn from_durations(
+        offset: NtpDuration,
+        delay: NtpDuration,
+        dispersion: NtpDuration,
+    ) -> Result<Self, InputError> {
+        Self::new(
+            offset.to_seconds_f64(),
+            delay.to_seconds_f64(),
+            dispersion.to_seconds_f64(),
+        )
+    }
+
+    /// Clock offset theta, s.
+    #[must_use]
+    pub const fn offset(&self) -> f64 {
+        self.offset
+    }
+
+    /// Round-trip delay delta, s.
+    #[must_use]
+    pub const fn delay(&self) -> f64 {
+        self.delay
+    }
+
+    /// Dispersion epsilon at arrival, s.
+    #[must_use]
+    pub const fn dispersion(&self) -> f64 {
+        self.dispersion
+    }
+}
+
+/// What the clock filter produces: the peer variables of RFC 5905,
+/// section 10, figure 19 (theta, delta, epsilon, psi, t).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct FilterOutput {
+    /// Peer offset theta: the offset of the chosen sample, s.
+    pub offset: f64,
+    /// Peer delay delta: the delay of the chosen sample, s.
+    pub delay: f64,
+    /// Peer dispersion epsilon: the weighted sum of the stage dispersions
+    /// at the time of the update, s.
+    pub dispersion: f64,
+    /// Peer jitter psi: RMS of the offset differences to the chosen
+    /// sample, at least the system precision, s.
+    pub jitter: f64,
+    /// Epoch t of the chosen sample: the `now` at which it was shifted in.
+    pub epoch: f64,
+}
+
+/// One stage of the shift register holding a real sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Stage {
+    sample: FilterSample,
+    epoch: f64,
+}
+
+/// The clock filter of one source: an 8-stage shift register
+/// (RFC 5905, section 10; Appendix A.5.2).
+///
+/// # Contract
+///
+/// - Call [`update`](Self::update) with each valid sample and
+///   [`missed_poll`](Self::missed_poll) when the poll process decides to
+///   shift in the dummy tuple (section 10: three polls without a valid
+///   packet). Both take `now`, which must never go backwards; a `now`
+///   earlier than the last one is rejected and changes nothing.
+/// - Both return `Some(output)` when the peer variables changed, `None`
+///   when the best sample is not newer than the last one used (the
+///   "prime directive" of A.5.2: a sample is used at most once and never
+///   one older than the last used) or the register holds no valid sample.
+///   [`output`](Self::output) keeps the last peer variables.
+///
+/// # Choices
+///
+/// - The register starts as eight dummy tuples `(0, MAXDISP, MAXDISP)`.
+///   Instead of adding `PHI * (now - last update)` to every stage on every
+///   shift, as A.5.2 does, each stage keeps its arrival dispersion and
+///   epoch and is aged on use: `min(MAXDISP, dispersion + PHI * (now -
+///   epoch))`. The sums telescope to the same value, without accumulated
+///   rounding. A stage aged to MAXDISP counts as a dummy.
+/// - Stages are sorted by increasing delay (section 10); equal delays
+///   prefer the newer sample.
+/// - Jitter is the RMS `sqrt(sum (theta_0 - theta_j)^2 / (n - 1))` over
+///   the `n` valid stages. **Disputed:** the body's formula prints the
+///   `1/(n-1)` outside the square root, which is not an RMS; A.5.2 sums
+///   over all eight stages (dummies included) without dividing. We follow
+///   the body's words ("the RMS average") with `n` valid samples.
+/// - The popcorn spike suppressor of A.5.2 (SGATE) is not part of the
+///   body's algorithm and needs the system poll interval; it is left to
+///   the caller (the clock discipline).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClockFilter {
+    /// Index 0 holds the newest stage; `None` is the dummy tuple.
+    stages: [Option<Stage>; NSTAGE],
+    /// Epoch of the last sample used (the peer variable `t`).
+    last_used: Option<f64>,
+    /// The latest `now` seen.
+    last_now: Option<f64>,
+    output: Option<FilterOutput>,
+    config: FilterConfig,
+}
+
+impl Default for ClockFilter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClockFilter {
+    /// An empty filter (eight dummy stages) with the RFC defaults.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            stages: [None; NSTAGE],
+            last_used: None,
+            last_now: None,
+            output: None,
+            config: FilterConfig::RFC,
+        }
+    }
+
+    /// An empty filter with the given limits.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] of [`FilterConfig::validate`].
+    pub fn with_config(config: FilterConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            ..Self::new()
+        })
+    }
+
+    /// The limits in use.
+    #[must_use]
+    pub const fn config(&self) -> &FilterConfig {
+        &self.config
+    }
+
+    /// Back to the initial state: eight dummy stages, no output (A.5.2
+    /// `clear`). The configuration is kept.
+    pub fn reset(&mut self) {
+        *self = Self {
+            config: self.config,
+            ..Self::new()
+        };
+    }
+
+    /// The last peer variables produced, if any.
+    #[must_use]
+    pub const fn output(&self) -> Option<FilterOutput> {
+        self.output
+    }
+
+    /// Epoch of the last sample used, if any.
+    #[must_use]
+    pub const fn last_used_epoch(&self) -> Option<f64> {
+        self.last_used
+    }
+
+    /// The real samples in the register, newest first, with their epochs.
+    pub fn samples(&self) -> impl Iterator<Item = (FilterSample, f64)> + '_ {
+        self.stages
+            .iter()
+            .flatten()
+            .map(|stage| (stage.sample, stage.epoch))
+    }
+
+    /// Shifts a new sample in and recomputes the peer variables
+    /// (RFC 5905, section 10).
+    ///
+    /// # Errors
+    ///
+    /// [`InputError`] if `now` is not finite, beyond 2^31 s or earlier than
+    /// a previous `now`; the filter is then unchanged.
+    pub fn update(
+        &mut self,
+        sample: FilterSample,
+        now: f64,
+    ) -> Result<Option<FilterOutput>, InputError> {
+        self.shift(Some(sample), now)
+    }
+
+    /// Shifts the dummy tuple in, as the poll process does after three
+    /// poll intervals without a valid packet (RFC 5905, section 10).
+    /// After eight of these the register is back to its initial state.
+    ///
+    /// # Errors
+    ///
+    /// As for [`update`](Self::update).
+    pub fn missed_poll(&mut self, now: f64) -> Result<Option<FilterOutput>, InputError> {
+        self.shift(None, now)
+    }
+
+    fn shift(
+        &mut self,
+        sample: Option<FilterSample>,
+        now: f64,
+    ) -> Result<Option<FilterOutput>, InputError> {
+        let now = check_signed(now, Quantity::Time)?;
+        if self.last_now.is_some_and(|last| now < last) {
+            return Err(InputError::TimeWentBackwards);
+        }
+        self.last_now = Some(now);
+        self.stages.rotate_right(1);
+        if let Some(first) = self.stages.first_mut() {
+            *first = sample.map(|sample| Stage { sample, epoch: now });
+        }
+        Ok(self.evaluate(now))
+    }
+
+    /// Dispersion of a stage aged to `now`, or `None` for a dummy or a
+    /// stage aged to MAXDISP.
+    fn aged(&self, stage: Option<&Stage>, now: f64) -> Option<f64> {
+        let stage = stage?;
+        let age = (now - stage.epoch).max(0.0);
+        let dispersion = stage.sample.dispersion + self.config.phi * age;
+        (dispersion < self.config.max_dispersion).then_some(dispersion)
+    }
+
+    fn evaluate(&mut self, now: f64) -> Option<FilterOutput> {
+        // Per stage: aged dispersion and sort key. Dummies (and stages aged
+        // to MAXDISP) get an infinite delay, which no real sample has, so
+        // they sort last; equal delays prefer the lower index, the newer
+        // sample.
+        let mut dispersions = [self.config.max_dispersion; NSTAGE];
+        let mut keys = [(f64::INFINITY, 0_u8); NSTAGE];
+        for (index, ((stage, dispersion), key)) in self
+            .stages
+            .iter()
+            .zip(&mut dispersions)
+            .zip(&mut keys)
+            .enumerate()
+        {
+            #[allow(clippy::cast_possible_truncation, reason = "index < NSTAGE = 8")]
+            let index = index as u8;
+            key.1 = index;
+            if let (Some(aged), Some(stage)) = (self.aged(stage.as_ref(), now), stage) {
+                *dispersion = aged;
+                key.0 = stage.sample.delay;
+            }
+        }
+        // Insertion sort: eight elements, no allocation.
+        for i in 1..NSTAGE {
+            let mut j = i;
+            while j > 0 {
+                let (Some(a), Some(b)) = (keys.get(j - 1), keys.get(j)) else {
+                    break;
+                };
+                if a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).is_le() {
+                    break;
+                }
+                keys.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        // The best stage: smallest delay. None valid: nothing to report.
+        let &(best_delay, best_index) = keys.first()?;
+        if !best_delay.is_finite() {
+            return None;
+        }
+        let best = (*self.stages.get(usize::from(best_index))?)?;
+        if self.last_used.is_some_and(|used| best.epoch <= used) {
+            return None;
+        }
+
+        // Dispersion: sum of epsilon_i / 2^(i+1) over the sorted stages;
+        // jitter over the valid ones.
+        let mut dispersion = 0.0;
+        let mut weight = 0.5;
+        let mut squares = 0.0;
+        let mut count = 0_u32;
+        for &(delay, index) in &keys {
+            let index = usize::from(index);
+            dispersion += dispersions.get(index).copied().unwrap_or(0.0) * weight;
+            weight *= 0.5;
+            if delay.is_finite() {
+                if let Some(Some(stage)) = self.stages.get(index) {
+                    let difference = best.sample.offset - stage.sample.offset;
+                    squares += difference * difference;
+                    count += 1;
+                }
+            }
+        }
+        let jitter = if count > 1 {
+            libm::sqrt(squares / f64::from(count - 1))
+        } else {
+            0.0
+        };
+        let output = FilterOutput {
+            offset: best.sample.offset,
+            delay: best.sample.delay,
+            dispersion,
+            jitter: jitter.max(self.config.precision),
+            epoch: best.epoch,
+        };
+        self.last_used = Some(best.epoch);
+        self.output = Some(output);
+        Some(output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::constants::{DEFAULT_PRECISION, MAXDISP, PHI};
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-12 * (1.0 + b.abs())
+    }
+
+    fn sample(offset: f64, delay: f64, dispersion: f64) -> FilterSample {
+        FilterSample::new(offset, delay, dispersion).unwrap()
+    }
+
+    #[test]
+    fn first_sample_is_used_and_dummies_weigh_in() {
+        let mut filter = ClockFilter::new();
+        let output = filter
+            .update(sample(0.01, 0.05, 0.001), 0.0)
+            .unwrap()
+            .unwrap();
+        assert!(close(output.offset, 0.01));
+        assert!(close(output.delay, 0.05));
+        // 0.001 / 2 + MAXDISP * (1/4 + ... + 1/256) = 0.0005 + 16 * 127/256.
+        assert!(
+            close(output.dispersion, 0.0005 + 7.9375),
+            "{}",
+            output.dispersion
+        );
+        // One valid sample: jitter is the precision floor.
+        assert!(close(output.jitter, DEFAULT_PRECISION));
+        assert!(close(output.epoch, 0.0));
+        assert_eq!(filter.output(), Some(output));
+    }
+
+    #[test]
+    fn empty_filter_dispersion_is_a_little_less_than_maxdisp() {
+        // Section 10, remark (a): all dummies give a little less than 16 s.
+        let mut filter = ClockFilter::new();
+        assert_eq!(filter.missed_poll(0.0).unwrap(), None);
+        assert_eq!(filter.output(), None);
+        let mut one = ClockFilter::new();
+        let output = one
+            .update(sample(0.0, 0.0, MAXDISP - 1e-9), 0.0)
+            .unwrap()
+            .unwrap();
+        assert!(output.dispersion < MAXDISP && output.dispersion > 15.9);
+    }
+
+    #[test]
+    fn four_good_samples_bring_dispersion_below_maxdist() {
+        // Section 10, remark (c).
+        let mut filter = ClockFilter::new();
+        let mut dispersions = [0.0; 4];
+        for (i, slot) in dispersions.iter_mut().enumerate() {
+            let now = 64.0 * i as f64;
+            // Newest sample has the smallest delay, so each one is used.
+            let delay = 0.1 - 0.01 * i as f64;
+            *slot = filter
+                .update(sample(0.0, delay, 1e-4), now)
+                .unwrap()
+                .unwrap()
+                .dispersion;
+        }
+        // Each valid sample roughly halves the dispersion.
+        for pair in dispersions.windows(2) {
+            assert!(pair[1] < pair[0] * 0.51 + 1e-3, "{dispersions:?}");
+        }
+        assert!(
+            dispersions[2] > 1.0 && dispersions[3] < 1.0,
+            "{dispersions:?}"
+        );
+    }
+
+    #[test]
+    fn minimum_delay_sample_wins_and_jitter_is_rms() {
+        let mut filter = ClockFilter::new();
+        // Decreasing delays: every new sample is the best one.
+        filter.update(sample(0.0, 0.03, 0.0), 0.0).unwrap().unwrap();
+        filter
+            .update(sample(0.003, 0.02, 0.0), 1.0)
+            .unwrap()
+            .unwrap();
+        let output = filter
+            .update(sample(-0.004, 0.01, 0.0), 2.0)
+            .unwrap()
+            .unwrap();
+        assert!(close(output.offset, -0.004));
+        assert!(close(output.delay, 0.01));
+        assert!(close(output.epoch, 2.0));
+        // sqrt(((-0.004 - 0.003)^2 + (-0.004 - 0.0)^2) / 2) = sqrt(32.5e-6).
+        assert!(
+            close(output.jitter, libm::sqrt(32.5e-6)),
+            "{}",
+            output.jitter
+        );
+        // Sorted by delay: ages 0, 1, 2 s, then five dummies.
+        let expected = PHI / 4.0 + 2.0 * PHI / 8.0 + MAXDISP * (1.0 / 8.0 - 1.0 / 256.0);
+        assert!(close(output.dispersion, expected), "{}", output.dispersion);
+    }
+
+    #[test]
+    fn older_best_sample_is_not_used_again() {
+        let mut filter = ClockFilter::new();
+        let first = filter
+            .update(sample(0.001, 0.01, 0.0), 0.0)
+            .unwrap()
+            .unwrap();
+        // A worse (longer delay) sample arrives: the best is still the old one.
+        assert_eq!(filter.update(sample(0.5, 0.2, 0.0), 64.0).unwrap(), None);
+        assert_eq!(filter.output(), Some(first));
+        assert_eq!(filter.last_used_epoch(), Some(0.0));
+        // A better one is used.
+        let third = filter
+            .update(sample(0.002, 0.005, 0.0), 128.0)
+            .unwrap()
+            .unwrap();
+        assert!(close(third.offset, 0.002));
+        // Now the 0.5 s offset sample is part of the jitter.
+        assert!(third.jitter > 0.2);
+    }
+
+    #[test]
+    fn equal_delays_prefer_the_newer_sample() {
+        let mut filter = ClockFilter::new();
+        filter
+            .update(sample(0.001, 0.01, 0.0), 0.0)
+            .unwrap()
+            .unwrap();
+        let output = filter
+            .update(sample(0.002, 0.01, 0.0), 1.0)
+            .unwrap()
+            .unwrap();
+        assert!(close(output.offset, 0.002));
+    }
+
+    #[test]
+    fn eight_missed_polls_return_to_the_initial_state() {
+        let mut filter = ClockFilter::new();
+        filter.update(sample(0.001, 0.01, 0.0), 0.0).unwrap();
+        for poll in 1..=7 {
+            assert_eq!(filter.missed_poll(f64::from(poll)).unwrap(), None);
+            assert_eq!(filter.samples().count(), 1);
+        }
+        assert_eq!(filter.missed_poll(8.0).unwrap(), None);
+        assert_eq!(filter.samples().count(), 0);
+        // A new sample after that is used (its epoch is newer).
+        assert!(
+            filter
+                .update(sample(0.0, 0.02, 0.0), 9.0)
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn samples_aged_to_maxdisp_count_as_dummies() {
+        let mut filter = ClockFilter::new();
+        filter.update(sample(0.001, 0.01, 0.0), 0.0).unwrap();
+        // 16 s / 15e-6 s/s is about 12.3 days.
+        let late = 1.1e6;
+        let output = filter
+            .update(sample(0.003, 0.05, 0.0), late)
+            .unwrap()
+            .unwrap();
+        assert!(close(output.offset, 0.003));
+        // The old sample is no longer valid: jitter is the floor.
+        assert!(close(output.jitter, DEFAULT_PRECISION));
+    }
+
+    #[test]
+    fn time_going_backwards_changes_nothing() {
+        let mut filter = ClockFilter::new();
+        filter.update(sample(0.001, 0.01, 0.0), 10.0).unwrap();
+        let before = filter.clone();
+        assert_eq!(
+            filter.update(sample(0.0, 0.001, 0.0), 9.0),
+            Err(InputError::TimeWentBackwards)
+        );
+        assert_eq!(
+            filter.missed_poll(f64::NAN),
+            Err(InputError::NotFinite(Quantity::Time))
+        );
+        assert_eq!(filter, before);
+    }
+
+    #[test]
+    fn bad_samples_are_rejected() {
+        assert_eq!(
+            FilterSample::new(f64::NAN, 0.0, 0.0),
+            Err(InputError::NotFinite(Quantity::Offset))
+        );
+        assert_eq!(
+            FilterSample::new(0.0, f64::INFINITY, 0.0),
+            Err(InputError::NotFinite(Quantity::Delay))
+        );
+        assert_eq!(
+            FilterSample::new(0.0, -1e-9, 0.0),
+            Err(InputError::Negative(Quantity::Delay))
+        );
+        assert_eq!(
+            FilterSample::new(0.0, 0.0, -1.0),
+            Err(InputError::Negative(Quantity::Dispersion))
+        );
+        assert_eq!(
+            FilterSample::new(3e9, 0.0, 0.0),
+            Err(InputError::OutOfRange(Quantity::Offset))
+        );
+        let ok = FilterSample::from_durations(
+            NtpDuration::from_nanos(-1_500_000),
+            NtpDuration::from_nanos(20_000_000),
+            NtpDuration::ZERO,
+        )
+        .unwrap();
+        assert!((ok.offset() + 0.0015).abs() < 1e-9);
+        assert!((ok.delay() - 0.02).abs() < 1e-9);
+        assert!(
+            FilterSample::from_durations(
+                NtpDuration::ZERO,
+                -NtpDuration::ONE_SECOND,
+                NtpDuration::ZERO
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn reset_keeps_config() {
+        let config = FilterConfig::with_precision_log2(-10);
+        let mut filter = ClockFilter::with_config(config).unwrap();
+        filter.update(sample(0.0, 0.01, 0.0), 0.0).unwrap();
+        filter.reset();
+        assert_eq!(filter.output(), None);
+        assert_eq!(filter.samples().count(), 0);
+        assert_eq!(filter.config(), &config);
+        let mut bad = FilterConfig::RFC;
+        bad.phi = f64::NAN;
+        assert!(ClockFilter::with_config(bad).is_err());
+    }
+}
