@@ -1,0 +1,69 @@
+//! ntp-discipline speed: one `handle_update` of a synchronized discipline
+//! (the SYNC-state PLL update, poll adjust and the adjustment it queues),
+//! drained with `poll_output`, and one clock-adjust second.
+//!
+//! Target (issue 4): one update <= 100 ns.
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    reason = "benchmark set-up on constant inputs; criterion_group! makes undocumented items"
+)]
+
+use core::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ntp_discipline::{Config, Discipline, Output, Update};
+use ntp_proto::{Date, NtpDuration};
+
+/// A discipline in SYNC, started from a drift file.
+fn synchronized(start: Date) -> Discipline {
+    let mut discipline = Discipline::with_frequency(Config::default(), start, 12e-6).unwrap();
+    discipline
+        .handle_update(start, Update::new(1e-4, 1e-4))
+        .unwrap();
+    while !matches!(discipline.poll_output(), Output::Timeout(_)) {}
+    discipline
+}
+
+fn drain(discipline: &mut Discipline) -> Date {
+    loop {
+        if let Output::Timeout(at) = discipline.poll_output() {
+            return at;
+        }
+    }
+}
+
+fn discipline(c: &mut Criterion) {
+    let start = Date::from_unix(1_700_000_000, 0).unwrap();
+    // Time advances by 2^-10 s per iteration: a few hours over a run, well
+    // inside the 68-year timeline.
+    let step = NtpDuration::from_bits(1 << 22);
+
+    let mut disciplined = synchronized(start);
+    let mut now = start;
+    let mut sign = 1.0;
+    c.bench_function("discipline update (SYNC, PLL) + drain", |b| {
+        b.iter(|| {
+            now = now.checked_add(step).unwrap();
+            sign = -sign;
+            let update = Update::new(black_box(sign * 3e-5), black_box(2e-5));
+            let outcome = disciplined.handle_update(now, update).unwrap();
+            black_box(outcome);
+            black_box(drain(&mut disciplined))
+        });
+    });
+
+    let mut ticking = synchronized(start);
+    let mut now = start;
+    c.bench_function("discipline clock-adjust second + drain", |b| {
+        b.iter(|| {
+            now = now.checked_add(NtpDuration::ONE_SECOND).unwrap();
+            ticking.handle_timeout(black_box(now));
+            black_box(drain(&mut ticking))
+        });
+    });
+}
+
+criterion_group!(benches, discipline);
+criterion_main!(benches);

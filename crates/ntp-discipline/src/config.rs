@@ -1,0 +1,392 @@
+//! Discipline constants (RFC 5905, section 11.3, figure 27, and appendix
+//! A.5.5.6) and the [`Config`] that carries them.
+
+use thiserror::Error;
+
+/// Step threshold STEPT: offsets above this, in seconds, are stepped
+/// rather than slewed (RFC 5905, appendix A.5.5.6; 0.125 s in figure 27,
+/// see the [`Config`] docs for the choice).
+pub const STEPT: f64 = 0.128;
+
+/// Stepout interval WATCH, in seconds: how long offsets above [`STEPT`]
+/// must persist before the clock is stepped, and how long the frequency is
+/// measured in the FREQ state (RFC 5905, section 11.3 figure 27 and
+/// appendix A.5.5.6; 300 s in ntpd).
+pub const WATCH: f64 = 900.0;
+
+/// Panic threshold PANICT, in seconds: offsets above this are refused
+/// outright (RFC 5905, section 11.3 figure 27 and appendix A.5.5.6).
+pub const PANICT: f64 = 1000.0;
+
+/// PLL loop gain scale (the time constant scale TC of RFC 5905, section
+/// 11.3 figure 27): the phase time constant is `PLL * 2^poll` seconds.
+/// Appendix A.5.5.6 writes 65 536, see the [`Config`] docs.
+pub const PLL: f64 = 16.0;
+
+/// FLL loop gain FLL = MAXPOLL + 1 (RFC 5905, appendix A.5.5.6): the FLL
+/// weight at poll `p` is `1 / max(FLL - p, AVG)`.
+pub const FLL: i8 = MAXPOLL + 1;
+
+/// Averaging constant AVG of the jitter and wander exponential averages,
+/// and the smallest FLL divisor (RFC 5905, section 11.3 figure 27; 4 in
+/// appendix A.5.5.6).
+pub const AVG: f64 = 8.0;
+
+/// Allan intercept ALLAN, in seconds: above half of it the FLL contributes,
+/// and the phase time constant stops growing at it (RFC 5905, appendix
+/// A.5.5.6 and A.5.6.1 write 1500 s; ntpd uses 2^11 = 2048 s, see the
+/// [`Config`] docs).
+pub const ALLAN: f64 = 2048.0;
+
+/// Poll-adjust hysteresis limit LIMIT (RFC 5905, section 11.3 figure 27 and
+/// appendix A.5.5.6).
+pub const LIMIT: i32 = 30;
+
+/// Poll-adjust gate PGATE: the poll interval grows while the offset stays
+/// below PGATE times the clock jitter (RFC 5905, section 11.3 figure 27 and
+/// appendix A.5.5.6).
+pub const PGATE: f64 = 4.0;
+
+/// Frequency tolerance MAXFREQ, in seconds per second (500 ppm): the
+/// frequency correction is clamped to ±MAXFREQ (RFC 5905, appendix
+/// A.5.5.6).
+pub const MAXFREQ: f64 = 500e-6;
+
+/// Largest phase slew rate handed to the caller, in seconds per second
+/// (500 ppm). RFC 5905 leaves the slew limit to the kernel's `adjtime()`
+/// (appendix A.5.6.1), which traditionally slews at most 500 ppm; with the
+/// default thresholds the amortization never reaches it (an offset of
+/// [`STEPT`] at poll 4 gives exactly 500 ppm), so it only bounds what an
+/// unusual [`Config`] can ask of the caller.
+pub const MAXSLEW: f64 = 500e-6;
+
+/// Minimum poll exponent MINPOLL, log2 seconds (64 s; RFC 5905, appendix
+/// A.1.1). The default lower bound of the poll interval.
+pub const MINPOLL: i8 = 6;
+
+/// Maximum poll exponent MAXPOLL, log2 seconds (36.4 h; RFC 5905, appendix
+/// A.1.1). The default upper bound of the poll interval, and the largest
+/// one accepted.
+pub const MAXPOLL: i8 = 17;
+
+/// Smallest poll exponent a [`Config`] may ask for, log2 seconds (1 s).
+/// RFC 5905 does not go below MINPOLL = 6 but allows it to be tuned;
+/// below one second the once-per-second amortization makes no sense.
+pub const MIN_POLL_LIMIT: i8 = 0;
+
+/// Clock precision PRECISION, log2 seconds (about 3.8 µs; RFC 5905,
+/// appendix A.2): the floor of each clock jitter sample.
+pub const PRECISION: i8 = -18;
+
+/// Largest offset magnitude, in seconds, the discipline accepts: 2^31 s,
+/// the range of an [`NtpDuration`](ntp_proto::NtpDuration) (RFC 5905,
+/// section 6: timestamp differences are 63-bit signed values, and
+/// offsets in the 68-year range are already ambiguous).
+pub const MAX_OFFSET: f64 = 2_147_483_648.0;
+
+/// Tunable discipline parameters, with the RFC 5905 defaults
+/// ([`Config::default`]).
+///
+/// [`Discipline::new`](crate::Discipline::new) checks them with
+/// [`Config::validate`].
+///
+/// # Where the sources disagree
+///
+/// RFC 5905's body (section 11.3, figure 27), its code skeleton (appendix
+/// A.5.5.6) and the reference implementation (ntpd) do not agree on every
+/// number. The values chosen here, and why:
+///
+/// | Constant | Body | Appendix | ntpd | Chosen | Why |
+/// |---|---|---|---|---|---|
+/// | [`STEPT`] | 0.125 s | 0.128 s | 0.128 s | **0.128 s** | the appendix code and the deployed implementation agree, so a client steps exactly when the servers it is compared with do |
+/// | [`WATCH`] | 900 s | 900 s | 300 s | **900 s** | body and appendix agree; the same interval also times frequency training, where 900 s gives a three times better first frequency estimate than 300 s |
+/// | [`ALLAN`] | — | 1500 s | 2048 s | **2048 s** | a power of two lines up with poll exponents: the FLL joins from poll 11 (2048 s) on and the phase time constant stops growing at the same poll, instead of at a 1500 s value no poll interval has |
+/// | [`AVG`] | 8 | 4 | 8 | **8** | body and ntpd agree; the longer average makes the jitter used by the poll gate steadier |
+/// | [`PLL`] | 16 (TC) | 65 536 | 16 | **16** | the appendix's 65 536 is the 2^16 fixed-point scale of the kernel interface leaking into floating-point code: with it the phase time constant at poll 6 would be 48 days. Figure 27's TC = 16 and ntpd use 16 |
+/// | poll hysteresis step | +1 / −2 | +poll / −2·poll | +poll / −2·poll | **+poll / −2·poll** | appendix and ntpd agree; with LIMIT = 30 the poll interval climbs after a few quiet updates instead of 30 |
+///
+/// The appendix also writes the clock wander as the RMS of the frequency
+/// itself although its comment (and figure 27) says "RMS of exponentially
+/// weighted frequency differences"; [`Discipline::wander`] follows the
+/// comment. Where the appendix code has plain slips, the intent is
+/// followed: the SYNC outlier case sets a local `state = SPIK` (the
+/// discipline state is meant), the FREQ inlier case computes the frequency
+/// but never calls `rstclock(SYNC, ...)` (it is called), and the step case
+/// tests an unset local `state == NSET` (`c.state` is meant). Figure 28
+/// says "step freq" for a step out of SPIK or SYNC, but the appendix code
+/// only measures a frequency on the way out of FREQ; the code is followed,
+/// since a step after a spike period usually means the time jumped, not
+/// the frequency.
+///
+/// [`Discipline::wander`]: crate::Discipline::wander
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Config {
+    /// Step threshold in seconds, [`STEPT`] by default.
+    pub step_threshold: f64,
+    /// Stepout interval in seconds, [`WATCH`] by default.
+    pub stepout: f64,
+    /// Panic threshold in seconds, [`PANICT`] by default; `None` never
+    /// panics.
+    pub panic_threshold: Option<f64>,
+    /// Whether the panic threshold also applies to the first update (in the
+    /// NSET and FSET states). `true` by default, as in RFC 5905; `false`
+    /// lets the first synchronization step the clock by any amount (what
+    /// ntpd's `-g` option does).
+    pub panic_on_first_update: bool,
+    /// Allan intercept in seconds, [`ALLAN`] by default.
+    pub allan_intercept: f64,
+    /// PLL time constant scale, [`PLL`] by default: the phase time
+    /// constant is `pll_gain * 2^poll` seconds and the PLL frequency gain
+    /// `1 / (4 * pll_gain * 2^poll)^2`.
+    pub pll_gain: f64,
+    /// Lower bound of the poll exponent (log2 seconds), [`MINPOLL`] by
+    /// default; the poll interval restarts here after a step.
+    pub min_poll: i8,
+    /// Upper bound of the poll exponent (log2 seconds), [`MAXPOLL`] by
+    /// default.
+    pub max_poll: i8,
+    /// Precision of the local clock (log2 seconds), [`PRECISION`] by
+    /// default; the floor of the clock jitter.
+    pub precision: i8,
+    /// Slew the initial offset outside the loop. `false` by default, as in
+    /// RFC 5905.
+    ///
+    /// The offset left at the first update (FSET) or at the end of
+    /// frequency training (FREQ) is mostly the phase the untrained
+    /// frequency error piled up, not a sign of a frequency error still
+    /// there. RFC 5905 slews it like any other offset, and the PLL
+    /// integrates it while it is being slewed away: that winds the
+    /// frequency up by about `offset / (16 * PLL * 2^poll)` (3.7 ppm for 15 ms at
+    /// poll 4), which the loop then needs hours to unwind. With this
+    /// option the same amount is slewed at the same per-second rate, but the
+    /// PLL only integrates what the measured offsets show beyond the part
+    /// still to be slewed — the way a step (RFC 5905, appendix A.5.5.6)
+    /// never reaches the integrator.
+    pub open_loop_initial_offset: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            step_threshold: STEPT,
+            stepout: WATCH,
+            panic_threshold: Some(PANICT),
+            panic_on_first_update: true,
+            allan_intercept: ALLAN,
+            pll_gain: PLL,
+            min_poll: MINPOLL,
+            max_poll: MAXPOLL,
+            precision: PRECISION,
+            open_loop_initial_offset: false,
+        }
+    }
+}
+
+impl Config {
+    /// Checks that every field makes sense.
+    ///
+    /// # Errors
+    ///
+    /// The first [`ConfigError`] found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = |x: f64| x.is_finite() && x > 0.0 && x <= MAX_OFFSET;
+        if !positive(self.step_threshold) {
+            return Err(ConfigError::StepThreshold);
+        }
+        if !(self.stepout.is_finite() && (0.0..=MAX_OFFSET).contains(&self.stepout)) {
+            return Err(ConfigError::Stepout);
+        }
+        if let Some(panic) = self.panic_threshold {
+            if !positive(panic) {
+                return Err(ConfigError::PanicThreshold);
+            }
+        }
+        if !positive(self.allan_intercept) {
+            return Err(ConfigError::AllanIntercept);
+        }
+        if !(self.pll_gain.is_finite() && (1.0..=65_536.0).contains(&self.pll_gain)) {
+            return Err(ConfigError::PllGain);
+        }
+        if self.min_poll < MIN_POLL_LIMIT
+            || self.max_poll > MAXPOLL
+            || self.min_poll > self.max_poll
+        {
+            return Err(ConfigError::PollRange {
+                min_poll: self.min_poll,
+                max_poll: self.max_poll,
+            });
+        }
+        if !(-30..=0).contains(&self.precision) {
+            return Err(ConfigError::Precision(self.precision));
+        }
+        Ok(())
+    }
+}
+
+/// Why a [`Config`] or an initial frequency was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The step threshold is not a positive, finite number of seconds up to
+    /// [`MAX_OFFSET`].
+    #[error("step threshold must be positive, finite and at most 2^31 s")]
+    StepThreshold,
+    /// The stepout interval is negative, not finite or above [`MAX_OFFSET`].
+    #[error("stepout interval must be non-negative, finite and at most 2^31 s")]
+    Stepout,
+    /// The panic threshold is not a positive, finite number of seconds up
+    /// to [`MAX_OFFSET`].
+    #[error("panic threshold must be positive, finite and at most 2^31 s")]
+    PanicThreshold,
+    /// The Allan intercept is not a positive, finite number of seconds up
+    /// to [`MAX_OFFSET`].
+    #[error("Allan intercept must be positive, finite and at most 2^31 s")]
+    AllanIntercept,
+    /// The PLL gain is outside 1 to 65 536 or not finite.
+    #[error("PLL gain must be finite and within 1..=65536")]
+    PllGain,
+    /// The poll range is empty or outside
+    /// [`MIN_POLL_LIMIT`]..=[`MAXPOLL`].
+    #[error("poll range {min_poll}..={max_poll} is empty or outside 0..=17")]
+    PollRange {
+        /// The configured lower bound.
+        min_poll: i8,
+        /// The configured upper bound.
+        max_poll: i8,
+    },
+    /// The precision is outside -30..=0 (1 ns to 1 s).
+    #[error("precision 2^{0} s is outside 2^-30..=2^0 s")]
+    Precision(i8),
+    /// The initial frequency is not finite or exceeds [`MAXFREQ`].
+    #[error("initial frequency must be finite and within ±500 ppm")]
+    InitialFrequency,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_chosen_rfc_values_and_valid() {
+        let config = Config::default();
+        assert_eq!(config.validate(), Ok(()));
+        assert!((config.step_threshold - 0.128).abs() < 1e-15);
+        assert!((config.stepout - 900.0).abs() < 1e-15);
+        assert_eq!(config.panic_threshold, Some(1000.0));
+        assert!((config.allan_intercept - 2048.0).abs() < 1e-15);
+        assert_eq!((config.min_poll, config.max_poll), (6, 17));
+        assert_eq!(FLL, 18);
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let base = Config::default();
+        let cases = [
+            (
+                Config {
+                    step_threshold: f64::NAN,
+                    ..base
+                },
+                ConfigError::StepThreshold,
+            ),
+            (
+                Config {
+                    step_threshold: 0.0,
+                    ..base
+                },
+                ConfigError::StepThreshold,
+            ),
+            (
+                Config {
+                    stepout: -1.0,
+                    ..base
+                },
+                ConfigError::Stepout,
+            ),
+            (
+                Config {
+                    panic_threshold: Some(f64::INFINITY),
+                    ..base
+                },
+                ConfigError::PanicThreshold,
+            ),
+            (
+                Config {
+                    allan_intercept: 0.0,
+                    ..base
+                },
+                ConfigError::AllanIntercept,
+            ),
+            (
+                Config {
+                    pll_gain: 0.5,
+                    ..base
+                },
+                ConfigError::PllGain,
+            ),
+            (
+                Config {
+                    min_poll: 11,
+                    max_poll: 10,
+                    ..base
+                },
+                ConfigError::PollRange {
+                    min_poll: 11,
+                    max_poll: 10,
+                },
+            ),
+            (
+                Config {
+                    max_poll: 18,
+                    ..base
+                },
+                ConfigError::PollRange {
+                    min_poll: 6,
+                    max_poll: 18,
+                },
+            ),
+            (
+                Config {
+                    min_poll: -1,
+                    ..base
+                },
+                ConfigError::PollRange {
+                    min_poll: -1,
+                    max_poll: 17,
+                },
+            ),
+            (
+                Config {
+                    precision: 3,
+                    ..base
+                },
+                ConfigError::Precision(3),
+            ),
+        ];
+        for (config, error) in cases {
+            assert_eq!(config.validate(), Err(error), "{config:?}");
+        }
+        // Zero stepout and no panic threshold are allowed.
+        let lenient = Config {
+            stepout: 0.0,
+            panic_threshold: None,
+            ..base
+        };
+        assert_eq!(lenient.validate(), Ok(()));
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn config_round_trips_through_serde() {
+        let config = Config {
+            panic_threshold: None,
+            min_poll: 4,
+            open_loop_initial_offset: true,
+            ..Config::default()
+        };
+        let json = serde_json::to_string(&config).unwrap();
+        assert!(json.contains("\"step_threshold\":0.128"), "{json}");
+        assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), config);
+    }
+}

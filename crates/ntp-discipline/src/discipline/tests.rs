@@ -1,0 +1,661 @@
+//! Hand-worked examples of single transitions and loop updates.
+
+use std::format;
+use std::vec::Vec;
+
+use ntp_proto::UtcDateTime;
+use proptest::prelude::*;
+
+use super::*;
+use crate::{LeapKind, MAXFREQ, STEPT};
+
+fn base() -> Date {
+    Date::from_utc(UtcDateTime::new(2024, 3, 10, 0, 0, 0, 0).unwrap()).unwrap()
+}
+
+fn at(seconds: f64) -> Date {
+    base()
+        .checked_add(NtpDuration::from_seconds_f64(seconds).unwrap())
+        .unwrap()
+}
+
+fn close(actual: f64, expected: f64) -> bool {
+    (actual - expected).abs() <= 1e-12 * expected.abs().max(1e-12)
+}
+
+fn drain(discipline: &mut Discipline) -> Vec<Output> {
+    let mut outputs = Vec::new();
+    loop {
+        let output = discipline.poll_output();
+        let done = matches!(output, Output::Timeout(_));
+        outputs.push(output);
+        if done {
+            return outputs;
+        }
+    }
+}
+
+fn synced(config: Config, frequency: f64) -> Discipline {
+    let mut discipline = Discipline::with_frequency(config, base(), frequency).unwrap();
+    assert_eq!(
+        discipline.handle_update(base(), Update::new(0.0, 1e-3)),
+        Ok(UpdateOutcome::Slew)
+    );
+    assert_eq!(discipline.state(), State::Sync);
+    drain(&mut discipline);
+    discipline
+}
+
+#[test]
+fn a_new_discipline_asks_for_no_correction_and_a_tick_in_one_second() {
+    let mut discipline = Discipline::new(Config::default(), base()).unwrap();
+    assert_eq!(discipline.state(), State::Nset);
+    assert_eq!(
+        drain(&mut discipline),
+        [
+            Output::Adjust(ClockAdjustment::default()),
+            Output::Timeout(at(1.0))
+        ]
+    );
+    assert_eq!(discipline.poll(), 6);
+}
+
+#[test]
+fn drift_file_frequency_starts_in_fset_and_is_applied_at_once() {
+    let mut discipline = Discipline::with_frequency(Config::default(), base(), -12e-6).unwrap();
+    assert_eq!(discipline.state(), State::Fset);
+    assert_eq!(
+        drain(&mut discipline)[0],
+        Output::Adjust(ClockAdjustment {
+            frequency: -12e-6,
+            phase_slew: 0.0
+        })
+    );
+    for bad in [f64::NAN, f64::INFINITY, 501e-6, -0.01] {
+        assert_eq!(
+            Discipline::with_frequency(Config::default(), base(), bad).unwrap_err(),
+            ConfigError::InitialFrequency
+        );
+    }
+}
+
+#[test]
+fn fset_inlier_slews_and_keeps_the_frequency() {
+    let mut discipline = Discipline::with_frequency(Config::default(), base(), 10e-6).unwrap();
+    drain(&mut discipline);
+    let outcome = discipline.handle_update(base(), Update::new(0.05, 1e-3));
+    assert_eq!(outcome, Ok(UpdateOutcome::Slew));
+    assert_eq!(discipline.state(), State::Sync);
+    assert!(close(discipline.residual_offset(), 0.05));
+    assert!(close(discipline.frequency(), 10e-6));
+    // clock_adjust: c.offset / (PLL * 2^6) per second.
+    let Output::Adjust(adjust) = discipline.poll_output() else {
+        panic!("expected an adjustment");
+    };
+    assert!(close(adjust.frequency, 10e-6));
+    assert!(close(adjust.phase_slew, 0.05 / 1024.0));
+}
+
+#[test]
+fn clock_adjust_amortizes_the_residual_every_second() {
+    let mut discipline = Discipline::with_frequency(Config::default(), base(), 0.0).unwrap();
+    discipline
+        .handle_update(base(), Update::new(0.05, 1e-3))
+        .unwrap();
+    drain(&mut discipline);
+    let mut expected = 0.05;
+    for second in 1..=10 {
+        // An early call is a no-op: no adjustment, same deadline.
+        discipline.handle_timeout(at(f64::from(second) - 0.5));
+        assert_eq!(
+            drain(&mut discipline),
+            [Output::Timeout(at(f64::from(second)))]
+        );
+        discipline.handle_timeout(at(f64::from(second)));
+        expected -= expected / 1024.0;
+        let outputs = drain(&mut discipline);
+        let [Output::Adjust(adjust), Output::Timeout(next)] = outputs[..] else {
+            panic!("unexpected outputs {outputs:?}");
+        };
+        assert!(close(discipline.residual_offset(), expected));
+        assert!(close(adjust.phase_slew, expected / 1024.0));
+        assert_eq!(next, at(f64::from(second + 1)));
+    }
+    // 0.05 * (1 - 1/1024)^10
+    assert!(close(expected, 0.049_513_858_938_814_98));
+}
+
+#[test]
+fn pll_frequency_gain_is_offset_times_mu_over_4_pll_tau_squared() {
+    let mut discipline = synced(Config::default(), 0.0);
+    assert_eq!(
+        discipline.handle_update(at(64.0), Update::new(1e-3, 1e-3)),
+        Ok(UpdateOutcome::Slew)
+    );
+    // 1e-3 * 64 / (4 * 16 * 64)^2; no FLL at poll 6.
+    assert!(close(discipline.frequency(), 3.814_697_265_625e-9));
+}
+
+#[test]
+fn the_loop_is_timed_by_the_sample_not_the_update() {
+    let mut discipline = synced(Config::default(), 0.0);
+    // Measured 32 s before it is handed over: mu = 32 s, not 64 s.
+    discipline
+        .handle_update(at(64.0), Update::new(1e-3, 1e-3).with_age(32.0))
+        .unwrap();
+    // 1e-3 * 32 / (4 * 16 * 64)^2
+    assert!(close(discipline.frequency(), 1.907_348_632_812_5e-9));
+    // The next interval counts from the sample too: 128 - 32 = 96 s,
+    // capped at the 64 s poll interval.
+    let before = discipline.frequency();
+    discipline
+        .handle_update(at(128.0), Update::new(1e-3, 1e-3))
+        .unwrap();
+    assert!(close(discipline.frequency() - before, 3.814_697_265_625e-9));
+    for bad in [-1.0, f64::NAN, f64::INFINITY, 3e9] {
+        assert_eq!(
+            discipline.handle_update(at(192.0), Update::new(0.0, 0.0).with_age(bad)),
+            Err(UpdateError::InvalidAge)
+        );
+    }
+}
+
+#[test]
+fn cumulative_slew_sums_what_the_caller_slewed() {
+    let mut discipline = Discipline::with_frequency(Config::default(), base(), 5e-6).unwrap();
+    discipline
+        .handle_update(base(), Update::new(0.05, 1e-3))
+        .unwrap();
+    for second in 1..=3 {
+        discipline.handle_timeout(at(f64::from(second)));
+    }
+    // 0.05 * (1 - (1 - 1/1024)^3); the frequency part does not count.
+    let remaining = 0.05 * (1023.0_f64 / 1024.0).powi(3);
+    assert!(close(discipline.cumulative_slew(), 0.05 - remaining));
+    assert!(close(discipline.residual_offset(), remaining));
+}
+
+#[test]
+fn open_loop_initial_offset_is_slewed_but_not_integrated() {
+    let run = |open_loop_initial_offset| {
+        let config = Config {
+            open_loop_initial_offset,
+            ..Config::default()
+        };
+        let mut discipline = Discipline::with_frequency(config, base(), 0.0).unwrap();
+        discipline
+            .handle_update(base(), Update::new(0.01, 1e-3))
+            .unwrap();
+        // No ticks: the caller slewed 0.01 / 1024 s per second for 64 s,
+        // and the clock shows exactly the rest.
+        let rest = 0.01 * (1.0 - 64.0 / 1024.0);
+        discipline
+            .handle_update(at(64.0), Update::new(rest, 1e-3))
+            .unwrap();
+        (discipline.frequency(), rest)
+    };
+    let (frequency, _) = run(true);
+    assert!(frequency.abs() < 1e-20, "{frequency}");
+    // RFC 5905: the PLL integrates the whole offset.
+    let (frequency, rest) = run(false);
+    assert!(close(
+        frequency,
+        rest * 64.0 / (4.0 * 16.0 * 64.0_f64).powi(2)
+    ));
+}
+
+#[test]
+fn fll_joins_above_half_the_allan_intercept() {
+    let poll = |p| Config {
+        min_poll: p,
+        max_poll: p,
+        ..Config::default()
+    };
+    // Poll 11: 2048 s > ALLAN / 2.
+    let mut discipline = synced(poll(11), 0.0);
+    discipline
+        .handle_update(at(2048.0), Update::new(2e-3, 1e-3))
+        .unwrap();
+    let fll = 2e-3 / (2048.0 * 8.0);
+    let pll = 2e-3 * 2048.0 / (4.0 * 16.0 * 2048.0_f64).powi(2);
+    assert!(close(discipline.frequency(), fll + pll));
+    // Poll 10: 1024 s is not above ALLAN / 2, PLL only.
+    let mut discipline = synced(poll(10), 0.0);
+    discipline
+        .handle_update(at(1024.0), Update::new(2e-3, 1e-3))
+        .unwrap();
+    let pll = 2e-3 * 1024.0 / (4.0 * 16.0 * 1024.0_f64).powi(2);
+    assert!(close(discipline.frequency(), pll));
+}
+
+#[test]
+fn nset_inlier_trains_the_frequency_over_the_stepout() {
+    let mut discipline = Discipline::new(Config::default(), base()).unwrap();
+    assert_eq!(
+        discipline.handle_update(base(), Update::new(0.01, 1e-3)),
+        Ok(UpdateOutcome::Ignored(
+            IgnoreReason::FrequencyTrainingStarted
+        ))
+    );
+    assert_eq!(discipline.state(), State::Freq);
+    drain(&mut discipline);
+    assert_eq!(
+        discipline.handle_update(at(450.0), Update::new(0.008, 1e-3)),
+        Ok(UpdateOutcome::Ignored(IgnoreReason::FrequencyTraining))
+    );
+    // The caller has been slewing 0.01 / 1024 s per second (no ticks, so
+    // one constant rate for all 900 s).
+    let residual = 0.01 - 0.01 / 1024.0 * 900.0;
+    assert_eq!(
+        discipline.handle_update(at(900.0), Update::new(0.02, 1e-3)),
+        Ok(UpdateOutcome::Slew)
+    );
+    assert_eq!(discipline.state(), State::Sync);
+    assert!(close(discipline.frequency(), (0.02 - residual) / 900.0));
+    assert!(close(discipline.residual_offset(), 0.02));
+}
+
+#[test]
+fn nset_outlier_steps_at_once_and_trains_the_frequency() {
+    let mut discipline = Discipline::new(Config::default(), base()).unwrap();
+    drain(&mut discipline);
+    let step = NtpDuration::from_seconds_f64(0.5).unwrap();
+    assert_eq!(
+        discipline.handle_update(at(0.2), Update::new(0.5, 1e-3)),
+        Ok(UpdateOutcome::Step(step))
+    );
+    assert_eq!(discipline.state(), State::Freq);
+    assert_eq!(
+        drain(&mut discipline),
+        [
+            Output::Step(step),
+            Output::Adjust(ClockAdjustment::default()),
+            // The tick due one second after start, on the stepped clock.
+            Output::Timeout(at(1.5)),
+        ]
+    );
+}
+
+#[test]
+fn a_spike_in_sync_is_suppressed_until_the_stepout() {
+    let mut discipline = synced(Config::default(), 0.0);
+    let spike = Ok(UpdateOutcome::Ignored(IgnoreReason::Spike));
+    assert_eq!(
+        discipline.handle_update(at(64.0), Update::new(0.3, 1e-3)),
+        spike
+    );
+    assert_eq!(discipline.state(), State::Spik);
+    assert_eq!(
+        discipline.handle_update(at(128.0), Update::new(0.3, 1e-3)),
+        spike
+    );
+    // An inlier ends the spike.
+    assert_eq!(
+        discipline.handle_update(at(192.0), Update::new(1e-3, 1e-3)),
+        Ok(UpdateOutcome::Slew)
+    );
+    assert_eq!(discipline.state(), State::Sync);
+    // Persistent outliers: stepped once WATCH has passed since 192 s.
+    let mut steps = 0;
+    let mut t = 256.0;
+    while t < 2000.0 {
+        let outcome = discipline.handle_update(at(t), Update::new(0.3, 1e-3));
+        if t - 192.0 < 900.0 {
+            assert_eq!(outcome, spike, "at {t}");
+        }
+        for output in drain(&mut discipline) {
+            if let Output::Step(step) = output {
+                assert_eq!(step, NtpDuration::from_seconds_f64(0.3).unwrap());
+                assert!(t - 192.0 >= 900.0);
+                steps += 1;
+                t = f64::INFINITY;
+            }
+        }
+        t += 64.0;
+    }
+    assert_eq!(steps, 1);
+    assert_eq!(discipline.state(), State::Sync);
+    assert_eq!(discipline.poll(), 6);
+}
+
+#[test]
+fn panic_threshold_refuses_and_changes_nothing() {
+    let mut discipline = Discipline::new(Config::default(), base()).unwrap();
+    drain(&mut discipline);
+    assert_eq!(
+        discipline.handle_update(base(), Update::new(-2000.0, 1e-3)),
+        Ok(UpdateOutcome::Panic(-2000.0))
+    );
+    assert_eq!(discipline.state(), State::Nset);
+    assert!(close(discipline.residual_offset(), 0.0) && close(discipline.frequency(), 0.0));
+    assert_eq!(
+        drain(&mut discipline),
+        [Output::Panic { offset: -2000.0 }, Output::Timeout(at(1.0))]
+    );
+
+    // Lifted for the first update only.
+    let first_sync = Config {
+        panic_on_first_update: false,
+        ..Config::default()
+    };
+    let mut discipline = Discipline::new(first_sync, base()).unwrap();
+    let step = NtpDuration::from_seconds(2000);
+    assert_eq!(
+        discipline.handle_update(base(), Update::new(2000.0, 1e-3)),
+        Ok(UpdateOutcome::Step(step))
+    );
+    assert_eq!(
+        discipline.handle_update(at(2064.0), Update::new(2000.0, 1e-3)),
+        Ok(UpdateOutcome::Panic(2000.0))
+    );
+
+    // Disabled altogether.
+    let never = Config {
+        panic_threshold: None,
+        ..Config::default()
+    };
+    let mut discipline = synced(never, 0.0);
+    discipline
+        .handle_update(at(64.0), Update::new(1e6, 0.0))
+        .unwrap();
+    assert_eq!(discipline.state(), State::Spik);
+}
+
+#[test]
+fn frequency_training_result_is_clamped_to_maxfreq() {
+    let mut discipline = Discipline::new(Config::default(), base()).unwrap();
+    discipline
+        .handle_update(base(), Update::new(0.0, 1e-3))
+        .unwrap();
+    // 100 s after 900 s: 0.11 s/s, clamped.
+    assert!(matches!(
+        discipline.handle_update(at(900.0), Update::new(100.0, 1e-3)),
+        Ok(UpdateOutcome::Step(_))
+    ));
+    assert!(close(discipline.frequency(), MAXFREQ));
+    let outputs = drain(&mut discipline);
+    assert!(outputs.contains(&Output::Adjust(ClockAdjustment {
+        frequency: MAXFREQ,
+        phase_slew: 0.0
+    })));
+    assert!(discipline.wander() > 0.0);
+}
+
+#[test]
+fn poll_hysteresis_climbs_by_poll_and_falls_by_twice_poll() {
+    let config = Config {
+        min_poll: 6,
+        max_poll: 8,
+        ..Config::default()
+    };
+    // `synced` made one quiet update: +6.
+    let mut discipline = synced(config, 0.0);
+    assert_eq!(discipline.poll_hysteresis(), 6);
+    for (n, count) in [12, 18, 24, 30].into_iter().enumerate() {
+        let t = 64.0 * (n as f64 + 1.0);
+        discipline
+            .handle_update(at(t), Update::new(0.0, 0.0))
+            .unwrap();
+        assert_eq!(
+            (discipline.poll(), discipline.poll_hysteresis()),
+            (6, count)
+        );
+    }
+    discipline
+        .handle_update(at(320.0), Update::new(0.0, 0.0))
+        .unwrap();
+    assert_eq!((discipline.poll(), discipline.poll_hysteresis()), (7, 0));
+    // A persistent 0.1 s offset: the jump inflates the jitter (sample 0.1^2,
+    // weight 1/8), so the gate 4 * jitter first lets it pass; with no
+    // further change the jitter decays by 7/8 per update until
+    // 16 * jitter^2 < 0.1^2 after the sixth one. Then -2 * poll per update.
+    let expected = [
+        (7, 7),
+        (7, 14),
+        (7, 21),
+        (7, 28),
+        (8, 0),
+        (8, 8),
+        (8, -8),
+        (8, -24),
+        (7, 0),
+        (7, -14),
+        (7, -28),
+        (6, 0),
+    ];
+    for (n, expected) in expected.into_iter().enumerate() {
+        let t = 320.0 + 128.0 * (n as f64 + 1.0);
+        discipline
+            .handle_update(at(t), Update::new(0.1, 0.0))
+            .unwrap();
+        assert_eq!(
+            (discipline.poll(), discipline.poll_hysteresis()),
+            expected,
+            "update {n}"
+        );
+    }
+    assert!(discipline.jitter() > 0.0);
+}
+
+#[test]
+fn bad_input_is_refused_without_a_trace() {
+    let mut discipline = synced(Config::default(), 3e-6);
+    let before = format!("{discipline:?}");
+    let cases = [
+        (Update::new(f64::NAN, 0.0), UpdateError::NonFiniteOffset),
+        (
+            Update::new(f64::NEG_INFINITY, 0.0),
+            UpdateError::NonFiniteOffset,
+        ),
+        (Update::new(3e9, 0.0), UpdateError::OffsetOutOfRange),
+        (Update::new(0.0, -1e-3), UpdateError::InvalidJitter),
+        (Update::new(0.0, f64::NAN), UpdateError::InvalidJitter),
+        (Update::new(0.0, f64::INFINITY), UpdateError::InvalidJitter),
+    ];
+    for (update, error) in cases {
+        assert_eq!(discipline.handle_update(at(64.0), update), Err(error));
+    }
+    let far = Date::from_utc(UtcDateTime::new(2124, 1, 1, 0, 0, 0, 0).unwrap()).unwrap();
+    assert_eq!(
+        discipline.handle_update(far, Update::new(0.0, 0.0)),
+        Err(UpdateError::TimeOutOfRange)
+    );
+    discipline.handle_timeout(far);
+    assert_eq!(format!("{discipline:?}"), before);
+}
+
+#[test]
+fn time_going_back_keeps_the_timeline_monotonic() {
+    let mut discipline = synced(Config::default(), 0.0);
+    discipline
+        .handle_update(at(100.0), Update::new(0.0, 1e-3))
+        .unwrap();
+    drain(&mut discipline);
+    // Somebody set the clock back by 60 s: the offsets now show +60 s.
+    assert_eq!(
+        discipline.handle_update(at(40.0), Update::new(60.0, 1e-3)),
+        Ok(UpdateOutcome::Ignored(IgnoreReason::Spike))
+    );
+    // The discipline's next second is one second after the new reading...
+    discipline.handle_timeout(at(40.0));
+    assert_eq!(
+        drain(&mut discipline).last(),
+        Some(&Output::Timeout(at(41.0)))
+    );
+    // ...and the stepout counts on its own timeline: 900 s after the update
+    // at 100 s is 940 s on the set-back clock.
+    assert_eq!(
+        discipline.handle_update(at(939.0), Update::new(60.0, 1e-3)),
+        Ok(UpdateOutcome::Ignored(IgnoreReason::Spike))
+    );
+    assert_eq!(
+        discipline.handle_update(at(941.0), Update::new(60.0, 1e-3)),
+        Ok(UpdateOutcome::Step(NtpDuration::from_seconds(60)))
+    );
+}
+
+fn june_30(hour: u8, minute: u8, second: u8) -> Date {
+    Date::from_utc(UtcDateTime::new(2015, 6, 30, hour, minute, second, 0).unwrap()).unwrap()
+}
+
+#[test]
+fn leap_indicator_arms_disarms_and_applies_once() {
+    let start = june_30(23, 0, 0);
+    let mut discipline = Discipline::with_frequency(Config::default(), start, 0.0).unwrap();
+    let insert = Update::new(0.0, 1e-3).with_leap(LeapIndicator::InsertSecond);
+    discipline.handle_update(start, insert).unwrap();
+    let leap = LeapSecond {
+        kind: LeapKind::Insert,
+        at: june_30(23, 59, 59)
+            .checked_add(NtpDuration::ONE_SECOND)
+            .unwrap(),
+    };
+    assert_eq!(discipline.leap_second(), Some(leap));
+    let outputs = drain(&mut discipline);
+    assert_eq!(outputs[0], Output::Leap(LeapEvent::Armed(leap)));
+    // Seen again: no new notice.
+    discipline.handle_update(start, insert).unwrap();
+    assert_eq!(drain(&mut discipline).len(), 2);
+    // Withdrawn, then announced again.
+    discipline
+        .handle_update(start, Update::new(0.0, 1e-3))
+        .unwrap();
+    assert_eq!(drain(&mut discipline)[0], Output::Leap(LeapEvent::Disarmed));
+    discipline.handle_update(start, insert).unwrap();
+    drain(&mut discipline);
+
+    // Half a second before: the deadline is the leap moment itself.
+    let before = leap
+        .at
+        .checked_sub(NtpDuration::from_seconds_f64(0.5).unwrap())
+        .unwrap();
+    discipline.handle_timeout(before);
+    assert_eq!(
+        drain(&mut discipline).last(),
+        Some(&Output::Timeout(leap.at))
+    );
+    discipline.handle_timeout(leap.at);
+    assert_eq!(
+        discipline.poll_output(),
+        Output::Leap(LeapEvent::Apply(leap))
+    );
+    assert_eq!(discipline.leap_second(), None);
+    drain(&mut discipline);
+    // The caller stepped back 1 s; crossing the same reading again and
+    // another announcement for the same moment do nothing.
+    let repeated = leap.at.checked_sub(NtpDuration::ONE_SECOND).unwrap();
+    discipline.handle_update(repeated, insert).unwrap();
+    discipline.handle_timeout(leap.at);
+    assert!(
+        drain(&mut discipline)
+            .iter()
+            .all(|output| !matches!(output, Output::Leap(_)))
+    );
+}
+
+#[test]
+fn leap_indicator_in_march_is_ignored() {
+    let mut discipline = synced(Config::default(), 0.0);
+    discipline
+        .handle_update(
+            at(64.0),
+            Update::new(0.0, 1e-3).with_leap(LeapIndicator::DeleteSecond),
+        )
+        .unwrap();
+    assert_eq!(discipline.leap_second(), None);
+    assert!(
+        drain(&mut discipline)
+            .iter()
+            .all(|output| !matches!(output, Output::Leap(_)))
+    );
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Update {
+        dt: f64,
+        offset: f64,
+        jitter: f64,
+        leap: u8,
+    },
+    Timeout {
+        dt: f64,
+    },
+}
+
+fn special() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        4 => -0.2..0.2f64,
+        1 => -3000.0..3000.0f64,
+        1 => prop::num::f64::ANY,
+        1 => Just(f64::NAN),
+        1 => Just(f64::INFINITY),
+        1 => Just(-1e300),
+        1 => Just(STEPT),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let dt = prop_oneof![4 => 0.0..70.0f64, 1 => -100.0..100.0f64, 1 => special()];
+    prop_oneof![
+        (dt.clone(), special(), special(), 0..4u8).prop_map(|(dt, offset, jitter, leap)| {
+            Op::Update {
+                dt,
+                offset,
+                jitter,
+                leap,
+            }
+        }),
+        dt.prop_map(|dt| Op::Timeout { dt }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn any_input_sequence_keeps_the_state_sane(
+        fset in any::<bool>(),
+        ops in prop::collection::vec(op(), 1..80),
+    ) {
+        let config = Config { min_poll: 4, max_poll: 12, ..Config::default() };
+        let mut now = june_30(12, 0, 0);
+        let mut discipline = if fset {
+            Discipline::with_frequency(config, now, 1e-5).unwrap()
+        } else {
+            Discipline::new(config, now).unwrap()
+        };
+        for op in ops {
+            let dt = match op { Op::Update { dt, .. } | Op::Timeout { dt } => dt };
+            if let Ok(duration) = NtpDuration::from_seconds_f64(dt) {
+                if let Some(next) = now.checked_add(duration) {
+                    now = next;
+                }
+            }
+            match op {
+                Op::Update { offset, jitter, leap, .. } => {
+                    let update = Update::new(offset, jitter).with_leap(LeapIndicator::from_bits(leap));
+                    let _ = discipline.handle_update(now, update);
+                }
+                Op::Timeout { .. } => discipline.handle_timeout(now),
+            }
+            for output in drain(&mut discipline) {
+                match output {
+                    Output::Adjust(adjust) => {
+                        prop_assert!(adjust.frequency.abs() <= MAXFREQ);
+                        prop_assert!(adjust.phase_slew.abs() <= MAXSLEW);
+                    }
+                    Output::Step(step) => {
+                        now = now.checked_add(step).unwrap_or(now);
+                    }
+                    Output::Panic { offset } => prop_assert!(offset.is_finite()),
+                    _ => {}
+                }
+            }
+            prop_assert!(discipline.frequency().abs() <= MAXFREQ);
+            prop_assert!(discipline.jitter().is_finite());
+            prop_assert!(discipline.wander().is_finite());
+            prop_assert!(discipline.residual_offset().is_finite());
+            prop_assert!((4..=12).contains(&discipline.poll()));
+            prop_assert!(discipline.poll_hysteresis().abs() <= LIMIT);
+        }
+    }
+}

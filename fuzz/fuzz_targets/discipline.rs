@@ -1,0 +1,152 @@
+//! Arbitrary sequences of updates and timeouts against the clock
+//! discipline: NaN, infinities, huge and negative offsets, jitters and
+//! ages, time jumping forward and backward, any configuration.
+//!
+//! Invariants: no panic; a refused update changes nothing; nothing inside
+//! the state or coming out of it is NaN or infinite; the frequency stays
+//! within ±MAXFREQ and the phase slew within ±MAXSLEW; the poll exponent
+//! stays within the configured range and the hysteresis within ±LIMIT.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use ntp_discipline::{Config, Discipline, LIMIT, LeapEvent, MAXFREQ, MAXSLEW, Output, Update};
+use ntp_proto::{Date, LeapIndicator, NtpDuration};
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Update {
+        /// Clock movement before the update, raw 2^-32 s (any sign).
+        advance: i64,
+        offset: f64,
+        jitter: f64,
+        age: f64,
+        leap: u8,
+    },
+    Timeout {
+        advance: i64,
+    },
+    /// A plausible update: small offset, a poll interval later.
+    Quiet {
+        offset_us: i16,
+        poll: u8,
+    },
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    start: Date,
+    initial_frequency: Option<f64>,
+    step_threshold: f64,
+    stepout: f64,
+    panic_threshold: Option<f64>,
+    panic_on_first_update: bool,
+    allan_intercept: f64,
+    pll_gain: f64,
+    min_poll: i8,
+    max_poll: i8,
+    precision: i8,
+    open_loop_initial_offset: bool,
+    ops: Vec<Op>,
+}
+
+fn check(discipline: &Discipline) {
+    let config = discipline.config();
+    assert!(discipline.frequency().is_finite());
+    assert!(discipline.frequency().abs() <= MAXFREQ);
+    assert!(discipline.jitter().is_finite());
+    assert!(discipline.wander().is_finite());
+    assert!(discipline.residual_offset().is_finite());
+    assert!(discipline.cumulative_slew().is_finite());
+    assert!((config.min_poll..=config.max_poll).contains(&discipline.poll()));
+    assert!(discipline.poll_hysteresis().abs() <= LIMIT);
+}
+
+/// Drains the outputs, applying steps to the clock; returns the new clock.
+fn drain(discipline: &mut Discipline, mut now: Date) -> Date {
+    for _ in 0..16 {
+        match discipline.poll_output() {
+            Output::Adjust(adjust) => {
+                assert!(adjust.frequency.is_finite() && adjust.frequency.abs() <= MAXFREQ);
+                assert!(adjust.phase_slew.is_finite() && adjust.phase_slew.abs() <= MAXSLEW);
+            }
+            Output::Step(step) => now = now.checked_add(step).unwrap_or(now),
+            Output::Leap(LeapEvent::Apply(leap)) => {
+                now = now.checked_add(leap.step()).unwrap_or(now);
+            }
+            Output::Panic { offset } => assert!(offset.is_finite()),
+            Output::Timeout(_) => return now,
+            _ => {}
+        }
+    }
+    panic!("poll_output never returned Timeout");
+}
+
+fuzz_target!(|input: Input| {
+    let config = Config {
+        step_threshold: input.step_threshold,
+        stepout: input.stepout,
+        panic_threshold: input.panic_threshold,
+        panic_on_first_update: input.panic_on_first_update,
+        allan_intercept: input.allan_intercept,
+        pll_gain: input.pll_gain,
+        min_poll: input.min_poll,
+        max_poll: input.max_poll,
+        precision: input.precision,
+        open_loop_initial_offset: input.open_loop_initial_offset,
+    };
+    let config = if config.validate().is_ok() {
+        config
+    } else {
+        Config {
+            open_loop_initial_offset: input.open_loop_initial_offset,
+            ..Config::default()
+        }
+    };
+    let mut now = input.start;
+    let built = match input.initial_frequency {
+        Some(frequency) => Discipline::with_frequency(config, now, frequency),
+        None => Discipline::new(config, now),
+    };
+    let Ok(mut discipline) = built else {
+        return;
+    };
+    now = drain(&mut discipline, now);
+    for op in input.ops.into_iter().take(256) {
+        match op {
+            Op::Update {
+                advance,
+                offset,
+                jitter,
+                age,
+                leap,
+            } => {
+                now = now
+                    .checked_add(NtpDuration::from_bits(advance))
+                    .unwrap_or(now);
+                let update = Update::new(offset, jitter)
+                    .with_leap(LeapIndicator::from_bits(leap))
+                    .with_age(age);
+                let before = discipline.clone();
+                if discipline.handle_update(now, update).is_err() {
+                    assert_eq!(format!("{before:?}"), format!("{discipline:?}"));
+                }
+            }
+            Op::Timeout { advance } => {
+                now = now
+                    .checked_add(NtpDuration::from_bits(advance))
+                    .unwrap_or(now);
+                discipline.handle_timeout(now);
+            }
+            Op::Quiet { offset_us, poll } => {
+                let interval = NtpDuration::from_log2_seconds(i8::try_from(poll % 18).unwrap_or(6));
+                now = now.checked_add(interval).unwrap_or(now);
+                let update = Update::new(f64::from(offset_us) * 1e-6, 1e-5);
+                // Refused only when the clock has left the 68-year range.
+                let _ = discipline.handle_update(now, update);
+            }
+        }
+        now = drain(&mut discipline, now);
+        check(&discipline);
+    }
+});
