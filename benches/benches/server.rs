@@ -1,0 +1,134 @@
+//! ntp-server core speed: `Server::handle` for a 48-octet client request
+//! (chrony 4.3's, from `shared/vectors/packets.txt`) with 100 access-control
+//! rules and rate limiting on, the reply finished with a transmit time.
+//!
+//! Target (issue 5): at most 40 ns per request, no allocation (checked in
+//! `crates/ntp-server/tests/alloc.rs`).
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    reason = "benchmark set-up on constant inputs; criterion_group! makes undocumented items"
+)]
+
+use core::hint::black_box;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ntp_proto::{LeapIndicator, RefId, ShortTime, Stratum, SystemState, Timestamp};
+use ntp_server::{
+    AccessAction, AclRule, Action, Instant, IpPrefix, RateLimitConfig, Server, ServerConfig,
+};
+
+/// chrony 4.3 client request.
+const CHRONY_REQUEST: [u8; 48] = [
+    0x23, 0x00, 0x06, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x64, 0x19, 0x78, 0xe1, 0x08, 0x56, 0x40, 0x70,
+];
+
+/// 100 rules: 50 IPv4 prefixes of /8 to /32 inside 10.0.0.0/8 and 50 IPv6
+/// prefixes of /16 to /64 inside 2001:db8::/32, with every action.
+fn hundred_rules() -> Vec<AclRule> {
+    let actions = [
+        AccessAction::Allow,
+        AccessAction::Ignore,
+        AccessAction::Deny,
+        AccessAction::Restrict,
+        AccessAction::Limited,
+    ];
+    (0..100u32)
+        .map(|i| {
+            let action = actions[(i % 5) as usize];
+            let prefix = if i % 2 == 0 {
+                let addr = Ipv4Addr::from(0x0a00_0000 | i.wrapping_mul(0x9e37_79b9) >> 8);
+                IpPrefix::new(IpAddr::V4(addr), 8 + (i % 25) as u8).unwrap()
+            } else {
+                let low = u128::from(i.wrapping_mul(0x85eb_ca6b));
+                let addr = Ipv6Addr::from((0x2001_0db8_u128 << 96) | (low << 64));
+                IpPrefix::new(IpAddr::V6(addr), 16 + (i % 49) as u8).unwrap()
+            };
+            AclRule::new(prefix, action)
+        })
+        .collect()
+}
+
+fn server() -> Server {
+    let config = ServerConfig {
+        acl_rules: hundred_rules(),
+        acl_default: AccessAction::Limited,
+        rate_limit: RateLimitConfig {
+            interval: 0,
+            burst: 8,
+            hash_key: *b"bench hash key!!",
+            ..RateLimitConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let state = SystemState {
+        leap: LeapIndicator::NoWarning,
+        stratum: Stratum::PRIMARY,
+        precision: -20,
+        root_delay: ShortTime::ZERO,
+        root_dispersion: ShortTime::ZERO,
+        reference_id: RefId::LOCL,
+        reference_time: Timestamp::from_bits(0xeeac_9d00_0000_0000),
+    };
+    Server::new(&config, state).unwrap()
+}
+
+fn handle(c: &mut Criterion) {
+    let rx = Timestamp::from_bits(0xeeac_9dae_0062_416b);
+    let tx = Timestamp::from_bits(0xeeac_9dae_0067_a974);
+
+    // 1024 clients in 192.0.2.0/22 (no rule: the default, limited), one
+    // request every millisecond of virtual time, so each client sends once
+    // per 1.024 s, within its 1 s interval: every request is answered and
+    // updates the client's bucket.
+    let clients: Vec<SocketAddr> = (0..1024u32)
+        .map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0xc000_0200 + i)), 123))
+        .collect();
+    let mut answering = server();
+    let mut out = [0u8; 1500];
+    let mut n = 0u64;
+    c.bench_function("server/handle_48_acl100_limited", |b| {
+        b.iter(|| {
+            n += 1;
+            let client = clients[(n % 1024) as usize];
+            let now = Instant::from_nanos(n * 1_000_000);
+            match answering.handle(black_box(&CHRONY_REQUEST), client, rx, now, &mut out) {
+                Action::Respond(reply) => {
+                    black_box(reply.finish(&mut out, tx));
+                }
+                Action::Drop(reason) => panic!("{reason:?}"),
+            }
+        });
+    });
+    assert_eq!(answering.counters().dropped.total(), 0);
+
+    // One client far over its limit: the drop path (with 1 in 4 KoD RATE).
+    let mut flooded = server();
+    let flooder = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)), 123);
+    c.bench_function("server/handle_48_over_limit", |b| {
+        b.iter(|| {
+            black_box(flooded.handle(
+                black_box(&CHRONY_REQUEST),
+                flooder,
+                rx,
+                Instant::ZERO,
+                &mut out,
+            ))
+        });
+    });
+
+    let acl = server().acl().clone();
+    let v6: IpAddr = "2001:db8:1234:5678::1".parse().unwrap();
+    c.bench_function("server/acl_lookup_v6", |b| {
+        b.iter(|| acl.lookup(black_box(v6)))
+    });
+}
+
+criterion_group!(benches, handle);
+criterion_main!(benches);

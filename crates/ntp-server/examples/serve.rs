@@ -1,0 +1,325 @@
+//! A UDP NTP server over the `ntp-server` core, serving this machine's
+//! clock. It only reads the clock; it never sets it.
+//!
+//! ```text
+//! cargo run --release -p ntp-server --example serve -- --listen 127.0.0.1:11123
+//! ```
+//!
+//! Options:
+//!
+//! - `--listen ADDR:PORT` (default `127.0.0.1:11123`; port 0 picks one)
+//! - `--threads N` worker threads, each with its own `SO_REUSEPORT`
+//!   socket on the same port, and its own core (the kernel sends a given
+//!   client to the same socket, so per-thread rate limiting holds)
+//! - `--stratum N` (default 1), `--refid TEXT` (default `LOCL`)
+//! - `--duration SECONDS` stop after that long (default: until Ctrl-C)
+//! - `--default-action ACTION` (`allow`, `ignore`, `deny`, `restrict`,
+//!   `limited`; default `allow`), `--rule PREFIX=ACTION` (repeatable)
+//! - `--rate INTERVAL,BURST,LEAK` rate-limiter settings for `limited`
+//!
+//! It prints `listening on ADDR` when ready, and its counters when it
+//! stops.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "example code"
+)]
+
+use core::hash::BuildHasher;
+use core::net::SocketAddr;
+use core::sync::atomic::{AtomicBool, Ordering};
+use core::time::Duration;
+use std::collections::hash_map::RandomState;
+use std::net::UdpSocket;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use ntp_proto::{Date, LeapIndicator, RefId, ShortTime, Stratum, SystemState, Timestamp};
+use ntp_server::{
+    AccessAction, AclRule, Action, Counters, Instant, RateLimitConfig, Server, ServerConfig,
+};
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Precision we advertise: 2^-20 s (about 1 µs), what `SystemTime` on
+/// Linux resolves comfortably.
+const PRECISION: i8 = -20;
+
+/// How often a worker wakes up to check whether it should stop.
+const POLL_STOP: Duration = Duration::from_millis(100);
+
+struct Options {
+    listen: SocketAddr,
+    threads: usize,
+    stratum: u8,
+    refid: RefId,
+    duration: Option<Duration>,
+    config: ServerConfig,
+}
+
+fn usage() -> &'static str {
+    "usage: serve [--listen ADDR:PORT] [--threads N] [--stratum N] [--refid TEXT] \
+     [--duration SECONDS] [--default-action ACTION] [--rule PREFIX=ACTION]... \
+     [--rate INTERVAL,BURST,LEAK]"
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    let mut options = Options {
+        listen: "127.0.0.1:11123".parse().unwrap(),
+        threads: 1,
+        stratum: 1,
+        refid: RefId::LOCL,
+        duration: None,
+        config: ServerConfig {
+            acl_default: AccessAction::Allow,
+            ..ServerConfig::default()
+        },
+    };
+    while let Some(flag) = args.next() {
+        const FLAGS: [&str; 8] = [
+            "--listen",
+            "--threads",
+            "--stratum",
+            "--refid",
+            "--duration",
+            "--default-action",
+            "--rule",
+            "--rate",
+        ];
+        if !FLAGS.contains(&flag.as_str()) {
+            return Err(format!("unknown flag {flag}; {}", usage()));
+        }
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value; {}", usage()))?;
+        let bad = |what: &str| format!("{flag} {value:?}: {what}");
+        match flag.as_str() {
+            "--listen" => options.listen = value.parse().map_err(|_| bad("not ADDR:PORT"))?,
+            "--threads" => {
+                options.threads = value.parse().map_err(|_| bad("not a number"))?;
+                if !(1..=256).contains(&options.threads) {
+                    return Err(bad("must be 1 to 256"));
+                }
+            }
+            "--stratum" => {
+                options.stratum = value.parse().map_err(|_| bad("not a number"))?;
+                if !(1..=15).contains(&options.stratum) {
+                    return Err(bad("must be 1 to 15"));
+                }
+            }
+            "--refid" => {
+                options.refid = RefId::from_ascii(value.as_bytes())
+                    .ok_or_else(|| bad("1 to 4 ASCII characters"))?;
+            }
+            "--duration" => {
+                let seconds: f64 = value.parse().map_err(|_| bad("not a number"))?;
+                options.duration =
+                    Some(Duration::try_from_secs_f64(seconds).map_err(|_| bad("out of range"))?);
+            }
+            "--default-action" => {
+                options.config.acl_default = value.parse().map_err(|_| bad("unknown action"))?;
+            }
+            "--rule" => {
+                let (prefix, action) = value
+                    .split_once('=')
+                    .ok_or_else(|| bad("not PREFIX=ACTION"))?;
+                options.config.acl_rules.push(AclRule::new(
+                    prefix.parse().map_err(|e| bad(&format!("{e}")))?,
+                    action.parse().map_err(|_| bad("unknown action"))?,
+                ));
+            }
+            "--rate" => {
+                let parts: Vec<&str> = value.split(',').collect();
+                let [interval, burst, leak] = parts[..] else {
+                    return Err(bad("not INTERVAL,BURST,LEAK"));
+                };
+                let rate = &mut options.config.rate_limit;
+                rate.interval = interval.parse().map_err(|_| bad("bad interval"))?;
+                rate.burst = burst.parse().map_err(|_| bad("bad burst"))?;
+                rate.leak = leak.parse().map_err(|_| bad("bad leak"))?;
+            }
+            _ => return Err(format!("unknown flag {flag}; {}", usage())),
+        }
+    }
+    Ok(options)
+}
+
+fn clock() -> Timestamp {
+    Date::try_from(SystemTime::now()).map_or(Timestamp::ZERO, Date::to_timestamp)
+}
+
+fn system_state(options: &Options) -> SystemState {
+    SystemState {
+        leap: LeapIndicator::NoWarning,
+        stratum: Stratum::new(options.stratum),
+        precision: PRECISION,
+        root_delay: ShortTime::ZERO,
+        root_dispersion: ShortTime::ZERO,
+        reference_id: options.refid,
+        reference_time: clock(),
+    }
+}
+
+/// A random key for the rate limiter's hash, from std's per-process
+/// random hasher seeds.
+fn random_key() -> [u8; 16] {
+    let mut key = [0u8; 16];
+    for (i, chunk) in key.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&RandomState::new().hash_one(i).to_le_bytes());
+    }
+    key
+}
+
+fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    // Room for bursts while the worker is descheduled.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    socket.bind(&addr.into())?;
+    let socket: UdpSocket = socket.into();
+    socket.set_read_timeout(Some(POLL_STOP))?;
+    Ok(socket)
+}
+
+fn worker(
+    socket: UdpSocket,
+    mut server: Server,
+    origin: std::time::Instant,
+    stop: Arc<AtomicBool>,
+) -> Counters {
+    let mut buf = [0u8; 2048];
+    let mut out = [0u8; 2048];
+    let mut last_reftime = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let (len, source) = match socket.recv_from(&mut buf) {
+            Ok(received) => received,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                eprintln!("serve: receive failed: {e}");
+                break;
+            }
+        };
+        let rx_time = clock();
+        let now = std::time::Instant::now();
+        // The local clock is our reference: it was "set" just now.
+        if now.duration_since(last_reftime) > Duration::from_secs(16) {
+            let mut state = *server.system_state();
+            state.reference_time = rx_time;
+            server.set_system_state(state);
+            last_reftime = now;
+        }
+        let action = server.handle(
+            &buf[..len],
+            source,
+            rx_time,
+            Instant::from_std(origin, now),
+            &mut out,
+        );
+        if let Action::Respond(reply) = action {
+            let datagram = reply.finish(&mut out, clock());
+            if let Err(e) = socket.send_to(datagram, source) {
+                eprintln!("serve: send to {source} failed: {e}");
+            }
+        }
+    }
+    *server.counters()
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("serve: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut config = options.config.clone();
+    config.rate_limit = RateLimitConfig {
+        hash_key: random_key(),
+        ..config.rate_limit
+    };
+    let state = system_state(&options);
+    let template = match Server::new(&config, state) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("serve: bad configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+
+    // The first socket fixes the port (port 0 picks one); the others join it.
+    let reuse = options.threads > 1;
+    let first = match bind(options.listen, reuse) {
+        Ok(socket) => socket,
+        Err(e) => {
+            eprintln!("serve: cannot bind {}: {e}", options.listen);
+            return ExitCode::from(1);
+        }
+    };
+    let local = first.local_addr().unwrap();
+    let mut sockets = vec![first];
+    for _ in 1..options.threads {
+        match bind(local, true) {
+            Ok(socket) => sockets.push(socket),
+            Err(e) => {
+                eprintln!("serve: cannot bind {local}: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        if let Err(e) = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)) {
+            eprintln!("serve: cannot install the Ctrl-C handler: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    println!(
+        "listening on {local} with {} thread(s), stratum {} refid {}",
+        options.threads,
+        options.stratum,
+        options.refid.display(Stratum::new(options.stratum))
+    );
+
+    let origin = std::time::Instant::now();
+    let workers: Vec<_> = sockets
+        .into_iter()
+        .map(|socket| {
+            let server = template.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || worker(socket, server, origin, stop))
+        })
+        .collect();
+    let deadline = options.duration.map(|d| origin + d);
+    while !stop.load(Ordering::Relaxed) {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            stop.store(true, Ordering::Relaxed);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut total = Counters::default();
+    for handle in workers {
+        match handle.join() {
+            Ok(counters) => total += &counters,
+            Err(_) => eprintln!("serve: a worker thread panicked"),
+        }
+    }
+    println!("counters: {total}");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,144 @@
+//! Server configuration.
+
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
+
+use crate::ConfigError;
+#[cfg(feature = "alloc")]
+use crate::{AccessAction, AclRule, RateLimitConfig};
+
+/// The set of NTP versions answered (RFC 5905, section 9.2: "acceptable
+/// version number (1-4)"). A request in another version is dropped; an
+/// accepted one is answered in its own version (RFC 5905, appendix A.5.3,
+/// `x.version = r->version`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Versions(u8);
+
+impl Versions {
+    /// Versions 3 and 4, the default: what every current client sends
+    /// (NTPv3 for old SNTP clients). Versions 1 and 2 date from 1988-1989
+    /// and are off unless asked for.
+    pub const DEFAULT: Self = Self(1 << 3 | 1 << 4);
+
+    /// Versions 1 to 4.
+    pub const ALL: Self = Self(1 << 1 | 1 << 2 | 1 << 3 | 1 << 4);
+
+    /// The versions listed in `versions`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Version`] for a version outside 1 to 4, or an empty
+    /// list (reported as version 0).
+    pub fn new(versions: &[u8]) -> Result<Self, ConfigError> {
+        let mut bits = 0u8;
+        for &version in versions {
+            if !(1..=4).contains(&version) {
+                return Err(ConfigError::Version(version));
+            }
+            bits |= 1 << version;
+        }
+        if bits == 0 {
+            return Err(ConfigError::Version(0));
+        }
+        Ok(Self(bits))
+    }
+
+    /// Whether `version` (the 3-bit field, 0 to 7) is answered.
+    #[inline]
+    #[must_use]
+    pub const fn contains(self, version: u8) -> bool {
+        version < 8 && self.0 & (1 << version) != 0
+    }
+}
+
+impl Default for Versions {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Whether an unsynchronized server (leap indicator 3 or stratum 16, RFC
+/// 5905 section 7.3) answers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum UnsynchronizedPolicy {
+    /// Answer, saying so: leap indicator, stratum and the rest come from the
+    /// [`SystemState`](ntp_proto::SystemState) unchanged, so clients see an
+    /// unsynchronized server and do not use it (RFC 5905, section 8:
+    /// "leap indicator 3 ... unsynchronized"). The default, as ntpd and
+    /// chrony do: a client learns the server is alive.
+    #[default]
+    Answer,
+    /// Drop the request.
+    Drop,
+}
+
+/// What to do with a request that carries a MAC or a crypto-NAK (RFC 5905,
+/// section 7.3), while this server holds no keys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MacPolicy {
+    /// Drop it. The default: a client that authenticates rejects an
+    /// unauthenticated answer, so sending one only costs traffic.
+    #[default]
+    Drop,
+    /// Answer with an ordinary, unauthenticated 48-octet response.
+    AnswerUnauthenticated,
+}
+
+/// Everything a [`Server`](crate::Server) is built from.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Versions answered.
+    pub versions: Versions,
+    /// Access-control rules; see [`acl`](crate::acl) for which one applies.
+    pub acl_rules: Vec<AclRule>,
+    /// The action for addresses that no rule covers.
+    pub acl_default: AccessAction,
+    /// The rate limiter, used for [`AccessAction::Limited`] clients and to
+    /// meter the `DENY` and `RSTR` kiss-o'-death packets.
+    pub rate_limit: RateLimitConfig,
+    /// Whether to answer while unsynchronized.
+    pub unsynchronized: UnsynchronizedPolicy,
+    /// What to do with requests that carry a MAC.
+    pub mac: MacPolicy,
+}
+
+#[cfg(feature = "alloc")]
+impl Default for ServerConfig {
+    /// Versions 3 and 4, no rules, every client
+    /// [`Limited`](AccessAction::Limited) by the default rate limiter
+    /// (RFC 8633, section 5.4 expects servers to meter clients; ntpd's
+    /// recommended `restrict default limited kod`), unsynchronized state
+    /// answered, MAC requests dropped.
+    fn default() -> Self {
+        Self {
+            versions: Versions::DEFAULT,
+            acl_rules: Vec::new(),
+            acl_default: AccessAction::Limited,
+            rate_limit: RateLimitConfig::default(),
+            unsynchronized: UnsynchronizedPolicy::Answer,
+            mac: MacPolicy::Drop,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(Versions::DEFAULT.contains(3));
+        assert!(Versions::DEFAULT.contains(4));
+        for v in [0, 1, 2, 5, 6, 7, 8, 255] {
+            assert!(!Versions::DEFAULT.contains(v), "{v}");
+        }
+        assert_eq!(Versions::new(&[1, 2, 3, 4]), Ok(Versions::ALL));
+        assert_eq!(Versions::new(&[4, 3]), Ok(Versions::DEFAULT));
+        assert_eq!(Versions::new(&[5]), Err(ConfigError::Version(5)));
+        assert_eq!(Versions::new(&[0]), Err(ConfigError::Version(0)));
+        assert_eq!(Versions::new(&[]), Err(ConfigError::Version(0)));
+        let only_two = Versions::new(&[2]).unwrap();
+        assert!(only_two.contains(2) && !only_two.contains(3));
+    }
+}

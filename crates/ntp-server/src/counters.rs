@@ -1,0 +1,196 @@
+//! Counters for metrics.
+
+use core::fmt;
+use core::ops::AddAssign;
+
+/// Why a request got no answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Shorter than the 48-octet header, or extension fields / MAC that do
+    /// not parse (RFC 5905, section 9.2 format checks; RFC 7822).
+    BadPacket,
+    /// A version number the configuration does not serve.
+    Version,
+    /// Not a client request (mode 3): control and private requests (modes
+    /// 6 and 7, RFC 8633 section 3.4), server and broadcast packets (modes
+    /// 4 and 5, which must never be answered or two servers could be made
+    /// to bounce packets forever), symmetric modes 1 and 2 and mode 0.
+    Mode,
+    /// The access-control list says `ignore`.
+    Acl,
+    /// The request carries a MAC or crypto-NAK and
+    /// [`MacPolicy::Drop`](crate::MacPolicy::Drop) is configured.
+    Authenticated,
+    /// The server is unsynchronized and
+    /// [`UnsynchronizedPolicy::Drop`](crate::UnsynchronizedPolicy::Drop)
+    /// is configured.
+    Unsynchronized,
+    /// Over the client's rate limit, and not the 1 in `leak` that gets a
+    /// KoD `RATE`.
+    RateLimited,
+    /// The caller's output buffer is shorter than 48 octets.
+    BufferTooSmall,
+}
+
+/// Requests dropped, by [`DropReason`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[allow(
+    missing_docs,
+    reason = "one field per DropReason variant, documented there"
+)]
+pub struct DropCounters {
+    pub bad_packet: u64,
+    pub version: u64,
+    pub mode: u64,
+    pub acl: u64,
+    pub authenticated: u64,
+    pub unsynchronized: u64,
+    pub rate_limited: u64,
+    pub buffer_too_small: u64,
+}
+
+impl DropCounters {
+    /// The counter of `reason`.
+    #[must_use]
+    pub const fn get(&self, reason: DropReason) -> u64 {
+        match reason {
+            DropReason::BadPacket => self.bad_packet,
+            DropReason::Version => self.version,
+            DropReason::Mode => self.mode,
+            DropReason::Acl => self.acl,
+            DropReason::Authenticated => self.authenticated,
+            DropReason::Unsynchronized => self.unsynchronized,
+            DropReason::RateLimited => self.rate_limited,
+            DropReason::BufferTooSmall => self.buffer_too_small,
+        }
+    }
+
+    #[cfg(feature = "alloc")]
+    fn slot(&mut self, reason: DropReason) -> &mut u64 {
+        match reason {
+            DropReason::BadPacket => &mut self.bad_packet,
+            DropReason::Version => &mut self.version,
+            DropReason::Mode => &mut self.mode,
+            DropReason::Acl => &mut self.acl,
+            DropReason::Authenticated => &mut self.authenticated,
+            DropReason::Unsynchronized => &mut self.unsynchronized,
+            DropReason::RateLimited => &mut self.rate_limited,
+            DropReason::BufferTooSmall => &mut self.buffer_too_small,
+        }
+    }
+
+    /// All drops.
+    #[must_use]
+    pub const fn total(&self) -> u64 {
+        self.bad_packet
+            .wrapping_add(self.version)
+            .wrapping_add(self.mode)
+            .wrapping_add(self.acl)
+            .wrapping_add(self.authenticated)
+            .wrapping_add(self.unsynchronized)
+            .wrapping_add(self.rate_limited)
+            .wrapping_add(self.buffer_too_small)
+    }
+}
+
+/// Kiss-o'-Death packets sent, by kiss code (RFC 5905, section 7.4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct KissCounters {
+    /// `DENY`, for [`AccessAction::Deny`](crate::AccessAction::Deny).
+    pub deny: u64,
+    /// `RSTR`, for [`AccessAction::Restrict`](crate::AccessAction::Restrict).
+    pub rstr: u64,
+    /// `RATE`, for rate-limited clients.
+    pub rate: u64,
+}
+
+impl KissCounters {
+    /// All kiss-o'-death packets.
+    #[must_use]
+    pub const fn total(&self) -> u64 {
+        self.deny.wrapping_add(self.rstr).wrapping_add(self.rate)
+    }
+}
+
+/// What the server core has done since it was built (or since
+/// [`Server::take_counters`](crate::Server::take_counters)).
+///
+/// Every request counts once in `received` and once in exactly one of
+/// `answered`, `kiss` or `dropped`, so
+/// `received == answered + kiss.total() + dropped.total()`. Counters wrap
+/// at 2^64.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Counters {
+    /// Datagrams handed to the core.
+    pub received: u64,
+    /// Ordinary server responses.
+    pub answered: u64,
+    /// Kiss-o'-Death responses.
+    pub kiss: KissCounters,
+    /// Requests left unanswered.
+    pub dropped: DropCounters,
+}
+
+impl Counters {
+    #[cfg(feature = "alloc")]
+    #[inline]
+    pub(crate) fn drop(&mut self, reason: DropReason) {
+        let slot = self.dropped.slot(reason);
+        *slot = slot.wrapping_add(1);
+    }
+}
+
+impl AddAssign<&Self> for Counters {
+    /// Adds another core's counters (one per worker thread).
+    fn add_assign(&mut self, other: &Self) {
+        let add = |a: &mut u64, b: u64| *a = a.wrapping_add(b);
+        add(&mut self.received, other.received);
+        add(&mut self.answered, other.answered);
+        add(&mut self.kiss.deny, other.kiss.deny);
+        add(&mut self.kiss.rstr, other.kiss.rstr);
+        add(&mut self.kiss.rate, other.kiss.rate);
+        let d = &mut self.dropped;
+        let o = &other.dropped;
+        add(&mut d.bad_packet, o.bad_packet);
+        add(&mut d.version, o.version);
+        add(&mut d.mode, o.mode);
+        add(&mut d.acl, o.acl);
+        add(&mut d.authenticated, o.authenticated);
+        add(&mut d.unsynchronized, o.unsynchronized);
+        add(&mut d.rate_limited, o.rate_limited);
+        add(&mut d.buffer_too_small, o.buffer_too_small);
+    }
+}
+
+impl fmt::Display for Counters {
+    /// One line: `received=.. answered=.. kod(deny=.. rstr=.. rate=..)
+    /// dropped(bad_packet=.. ...)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.dropped;
+        write!(
+            f,
+            "received={} answered={} kod(deny={} rstr={} rate={}) dropped(bad_packet={} \
+             version={} mode={} acl={} authenticated={} unsynchronized={} rate_limited={} \
+             buffer_too_small={})",
+            self.received,
+            self.answered,
+            self.kiss.deny,
+            self.kiss.rstr,
+            self.kiss.rate,
+            d.bad_packet,
+            d.version,
+            d.mode,
+            d.acl,
+            d.authenticated,
+            d.unsynchronized,
+            d.rate_limited,
+            d.buffer_too_small
+        )
+    }
+}

@@ -1,0 +1,72 @@
+//! A sans-IO NTP server core: answers client requests (RFC 5905, section
+//! 9.2 `FXMIT` and appendix A.5.3), with access control, per-client rate
+//! limiting and Kiss-o'-Death packets (RFC 5905, section 7.4; RFC 8633).
+//!
+//! The caller owns the sockets and the clocks; the core turns one received
+//! datagram into one [`Action`], writing any response into the caller's
+//! buffer. After [`Server::new`] it never allocates, never reads a clock
+//! and never panics on input.
+//!
+//! - [`Server`] is the core; its documentation gives the contract, the
+//!   order of checks and a complete run loop over a UDP socket.
+//! - [`Acl`] holds the access-control rules ([`acl`] says which rule
+//!   applies).
+//! - [`RateLimiter`] meters clients in a fixed-size table
+//!   ([`ratelimit`] gives the bucket and the eviction policy).
+//! - [`Counters`] count every request once, by outcome.
+//!
+//! Responses are always 48 octets and requests at least 48, so the server
+//! never amplifies. Control (mode 6) and private (mode 7) requests, server
+//! and broadcast packets (modes 4 and 5) and symmetric modes are never
+//! answered (RFC 8633, section 3.4; RFC 5905, section 9.2 figure 20).
+//!
+//! # Features
+//!
+//! - `std` (default): [`Instant::from_std`]; implies `alloc`.
+//! - `alloc`: the [`Server`], [`Acl`], [`RateLimiter`] and
+//!   [`ServerConfig`], which allocate their tables once. Without it only
+//!   the plain types (prefixes, counters, policies) are available.
+//! - `serde`: `Serialize`/`Deserialize` for [`Counters`], [`DropReason`],
+//!   [`AccessAction`] and [`Instant`].
+//!
+//! The `serve` example is a complete multi-threaded UDP server over this
+//! core, and `loadgen` a bounded load generator.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+#[cfg(feature = "alloc")]
+pub mod acl;
+mod config;
+mod counters;
+mod error;
+mod instant;
+mod prefix;
+#[cfg(feature = "alloc")]
+pub mod ratelimit;
+#[cfg(feature = "alloc")]
+mod server;
+
+#[cfg(feature = "alloc")]
+pub use acl::{AccessAction, Acl, AclRule, MAX_ACL_RULES};
+#[cfg(feature = "alloc")]
+pub use config::ServerConfig;
+pub use config::{MacPolicy, UnsynchronizedPolicy, Versions};
+pub use counters::{Counters, DropCounters, DropReason, KissCounters};
+pub use error::ConfigError;
+pub use instant::Instant;
+pub use prefix::{IpPrefix, canonical_ip};
+#[cfg(feature = "alloc")]
+pub use ratelimit::{
+    DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX, DEFAULT_RATE_BURST, DEFAULT_RATE_CAPACITY,
+    DEFAULT_RATE_INTERVAL, DEFAULT_RATE_LEAK, MAX_RATE_CAPACITY, MAX_RATE_INTERVAL,
+    MIN_RATE_INTERVAL, RATE_TABLE_WAYS, RateLimitConfig, RateLimiter, RateVerdict,
+};
+#[cfg(feature = "alloc")]
+pub use server::{Action, RESPONSE_LEN, Reply, Server};

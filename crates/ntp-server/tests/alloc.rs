@@ -1,0 +1,119 @@
+//! Heap checks with dhat's counting allocator: `handle` allocates nothing,
+//! and the rate-limit table does not grow for a million distinct clients.
+//! Alone in its own test binary because it installs a global allocator,
+//! and without the libtest harness (`harness = false`), whose threads would
+//! allocate while we count.
+
+#![cfg(feature = "std")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
+
+mod common;
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use common::*;
+use ntp_server::{AccessAction, AclRule, Action, Instant, RateLimitConfig, Server, ServerConfig};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+fn hundred_rules() -> Vec<AclRule> {
+    (0..100u32)
+        .map(|i| {
+            let action = [
+                AccessAction::Deny,
+                AccessAction::Allow,
+                AccessAction::Limited,
+            ][usize::try_from(i % 3).unwrap()];
+            let addr = if i % 2 == 0 {
+                IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | (i << 16)))
+            } else {
+                IpAddr::V6(Ipv6Addr::from(
+                    (0x2001_0db8_u128 << 96) | (u128::from(i) << 80),
+                ))
+            };
+            AclRule::new(
+                ntp_server::IpPrefix::new(addr, 16 + u8::try_from(i % 16).unwrap()).unwrap(),
+                action,
+            )
+        })
+        .collect()
+}
+
+fn main() {
+    no_allocation_per_request_and_constant_table();
+    println!("alloc: no allocation in 2 million requests, table constant: ok");
+}
+
+// One test function: dhat's profiler is global and may exist only once.
+fn no_allocation_per_request_and_constant_table() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let config = ServerConfig {
+        acl_rules: hundred_rules(),
+        acl_default: AccessAction::Limited,
+        rate_limit: RateLimitConfig {
+            capacity: 4096,
+            interval: 0,
+            burst: 4,
+            ..RateLimitConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let mut server = Server::new(&config, primary()).unwrap();
+    let table_bytes = server.rate_limiter().heap_bytes();
+    let mut out = [0u8; 1500];
+    let req = request(0x23, 6, 0x1234);
+    let mut nts = vectors()
+        .into_iter()
+        .find(|v| v.comment.contains("NTS client request"))
+        .unwrap()
+        .bytes;
+    nts[0] = 0x23;
+
+    let before = dhat::HeapStats::get();
+    let mut answered = 0u64;
+    // A million distinct addresses (IPv4 and IPv6), plus repeat visitors
+    // that hit the limiter, KoD paths and a request with extension fields.
+    for i in 0..1_000_000u32 {
+        let ip = if i % 2 == 0 {
+            IpAddr::V4(Ipv4Addr::from(0xc000_0000 | i))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(
+                (0x2001_0db9_u128 << 96) | (u128::from(i) << 64),
+            ))
+        };
+        let now = Instant::from_nanos(u64::from(i) * 1000);
+        let packet: &[u8] = if i % 7 == 0 { &nts } else { &req };
+        if let Action::Respond(reply) =
+            server.handle(packet, SocketAddr::new(ip, 123), RX, now, &mut out)
+        {
+            core::hint::black_box(reply.finish(&mut out, TX));
+            answered += 1;
+        }
+        let repeat = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 123);
+        core::hint::black_box(server.handle(&req, repeat, RX, now, &mut out));
+    }
+    let after = dhat::HeapStats::get();
+
+    assert_eq!(
+        after.total_blocks, before.total_blocks,
+        "allocations during handle"
+    );
+    assert_eq!(after.curr_bytes, before.curr_bytes, "heap grew");
+    assert_eq!(server.rate_limiter().heap_bytes(), table_bytes);
+    assert_eq!(server.rate_limiter().capacity(), 4096);
+    assert_eq!(
+        server.rate_limiter().occupied(),
+        4096,
+        "table full, not grown"
+    );
+    assert!(answered > 900_000);
+    assert!(server.counters().kiss.deny > 0, "the deny rules were hit");
+    assert_counters_balance(&server);
+}

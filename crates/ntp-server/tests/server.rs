@@ -1,0 +1,666 @@
+//! Behaviour of the server core: modes and versions, response fields, KoD
+//! format, access control, rate limiting, policies and counters.
+
+#![cfg(feature = "std")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
+
+mod common;
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use common::*;
+use ntp_proto::{
+    KissCode, LeapIndicator, Mode, Packet, RefId, Repr, Stratum, SystemState, Timestamp,
+};
+use ntp_server::{
+    AccessAction, AclRule, Action, DropReason, Instant, RateLimitConfig, Server, ServerConfig,
+    UnsynchronizedPolicy, Versions,
+};
+
+const XMT: u64 = 0x0123_4567_89ab_cdef;
+
+fn parse(datagram: &[u8]) -> Repr {
+    Repr::parse(&Packet::new_checked(datagram).unwrap()).unwrap()
+}
+
+fn rules(list: &[(&str, AccessAction)]) -> Vec<AclRule> {
+    list.iter()
+        .map(|(p, a)| AclRule::new(p.parse().unwrap(), *a))
+        .collect()
+}
+
+fn acl_server(default: AccessAction, list: &[(&str, AccessAction)]) -> Server {
+    let config = ServerConfig {
+        acl_rules: rules(list),
+        ..config(default, RateLimitConfig::default())
+    };
+    Server::new(&config, primary()).unwrap()
+}
+
+/// What happens to one request from `ip`: None for a normal answer,
+/// Some(code) for a KoD, or the drop reason.
+fn outcome(server: &mut Server, ip: &str) -> Result<Option<KissCode>, DropReason> {
+    let from = SocketAddr::new(ip.parse().unwrap(), 123);
+    match run(server, &request(0x23, 6, XMT), from, Instant::ZERO).0 {
+        Action::Respond(reply) => Ok(reply.kiss()),
+        Action::Drop(reason) => Err(reason),
+    }
+}
+
+#[test]
+fn response_fields_follow_fast_xmit() {
+    let mut server = open_server();
+    let req = request(0x1b, 10, XMT); // NTPv3, poll 10
+    let (action, out) = run(&mut server, &req, client("192.0.2.1:123"), Instant::ZERO);
+    assert!(matches!(action, Action::Respond(r) if r.len() == 48 && r.kiss().is_none()));
+    let r = parse(&out);
+    let s = primary();
+    assert_eq!(r.leap, s.leap);
+    assert_eq!(r.version.to_bits(), 3);
+    assert_eq!(r.mode, Mode::Server);
+    assert_eq!(r.stratum, s.stratum);
+    assert_eq!(r.poll, 10);
+    assert_eq!(r.precision, s.precision);
+    assert_eq!(r.root_delay, s.root_delay);
+    assert_eq!(r.root_dispersion, s.root_dispersion);
+    assert_eq!(r.reference_id, s.reference_id);
+    assert_eq!(r.reference_timestamp, s.reference_time);
+    assert_eq!(r.origin_timestamp, Timestamp::from_bits(XMT));
+    assert_eq!(r.receive_timestamp, RX);
+    assert_eq!(r.transmit_timestamp, TX);
+}
+
+#[test]
+fn transmit_holds_receive_time_until_finished() {
+    let mut server = open_server();
+    let mut out = [0u8; 48];
+    let req = request(0x23, 6, XMT);
+    let Action::Respond(reply) =
+        server.handle(&req, client("192.0.2.1:123"), RX, Instant::ZERO, &mut out)
+    else {
+        panic!()
+    };
+    assert_eq!(parse(&out).transmit_timestamp, RX);
+    let later = Timestamp::from_bits(RX.to_bits() + 1000);
+    assert_eq!(
+        parse(reply.finish(&mut out, later)).transmit_timestamp,
+        later
+    );
+    // A buffer shorter than the reply gets nothing written.
+    assert!(reply.finish(&mut [0u8; 47], later).is_empty());
+}
+
+#[test]
+fn mode_and_version_matrix() {
+    for versions in [
+        Versions::DEFAULT,
+        Versions::ALL,
+        Versions::new(&[2]).unwrap(),
+    ] {
+        let config = ServerConfig {
+            versions,
+            ..config(AccessAction::Allow, RateLimitConfig::default())
+        };
+        let mut server = Server::new(&config, primary()).unwrap();
+        for version in 0..8u8 {
+            for mode in 0..8u8 {
+                for leap in [0u8, 3] {
+                    let first = leap << 6 | version << 3 | mode;
+                    let req = request(first, 4, XMT);
+                    let (action, out) =
+                        run(&mut server, &req, client("192.0.2.1:123"), Instant::ZERO);
+                    let expected = if mode != 3 {
+                        Action::Drop(DropReason::Mode)
+                    } else if !versions.contains(version) {
+                        Action::Drop(DropReason::Version)
+                    } else {
+                        assert_eq!(out[0] & 0x3f, version << 3 | 4, "answer in own version");
+                        assert_eq!(out[0] >> 6, 0, "leap from the state, not the request");
+                        continue;
+                    };
+                    assert_eq!(action, expected, "version {version} mode {mode}");
+                    assert!(out.is_empty());
+                }
+            }
+        }
+        assert!(versions.contains(2) || !versions.contains(1));
+        assert_counters_balance(&server);
+        let c = server.counters();
+        assert_eq!(c.dropped.mode, 8 * 7 * 2);
+    }
+}
+
+#[test]
+fn short_and_malformed_requests_are_bad_packets() {
+    let mut server = open_server();
+    let from = client("192.0.2.1:123");
+    let full = request(0x23, 6, XMT);
+    for len in 0..48 {
+        let (action, _) = run(&mut server, &full[..len], from, Instant::ZERO);
+        assert_eq!(action, Action::Drop(DropReason::BadPacket), "len {len}");
+    }
+    // 48 + 7 octets: neither an extension field nor a MAC.
+    let mut bad = full.to_vec();
+    bad.extend_from_slice(&[0; 7]);
+    assert_eq!(
+        run(&mut server, &bad, from, Instant::ZERO).0,
+        Action::Drop(DropReason::BadPacket)
+    );
+    // An extension field whose length runs past the end.
+    let mut overrun = full.to_vec();
+    overrun.extend_from_slice(&[0x12, 0x34, 0x00, 0x40]);
+    overrun.extend_from_slice(&[0; 28]);
+    assert_eq!(
+        run(&mut server, &overrun, from, Instant::ZERO).0,
+        Action::Drop(DropReason::BadPacket)
+    );
+    assert_counters_balance(&server);
+}
+
+#[test]
+fn unknown_extension_fields_are_ignored() {
+    let mut server = open_server();
+    let mut req = request(0x23, 6, XMT).to_vec();
+    // Two unknown fields, 16 and 32 octets.
+    req.extend_from_slice(&[0xab, 0xcd, 0x00, 0x10]);
+    req.extend_from_slice(&[7; 12]);
+    req.extend_from_slice(&[0x7f, 0x01, 0x00, 0x20]);
+    req.extend_from_slice(&[9; 28]);
+    let (action, out) = run(&mut server, &req, client("192.0.2.1:123"), Instant::ZERO);
+    assert!(matches!(action, Action::Respond(r) if r.kiss().is_none()));
+    assert_eq!(out.len(), 48);
+    assert_eq!(parse(&out).origin_timestamp, Timestamp::from_bits(XMT));
+}
+
+#[test]
+fn output_buffer_too_small_is_a_counted_drop() {
+    let mut server = open_server();
+    let mut out = [0u8; 47];
+    let action = server.handle(
+        &request(0x23, 6, XMT),
+        client("192.0.2.1:123"),
+        RX,
+        Instant::ZERO,
+        &mut out,
+    );
+    assert_eq!(action, Action::Drop(DropReason::BufferTooSmall));
+    assert_eq!(out, [0; 47]);
+    assert_eq!(server.counters().dropped.buffer_too_small, 1);
+}
+
+#[test]
+fn kod_format_for_deny_and_restrict() {
+    for (action, code) in [
+        (AccessAction::Deny, KissCode::Deny),
+        (AccessAction::Restrict, KissCode::Rstr),
+    ] {
+        let mut server = acl_server(action, &[]);
+        let mut req = request(0x1b, 9, XMT); // NTPv3, poll 9
+        req[3] = 0xec; // precision -20
+        let (result, out) = run(&mut server, &req, client("192.0.2.1:123"), Instant::ZERO);
+        assert!(matches!(result, Action::Respond(r) if r.kiss() == Some(code)));
+        let r = parse(&out);
+        assert_eq!(r.leap, LeapIndicator::Unsynchronized);
+        assert_eq!(r.version.to_bits(), 3);
+        assert_eq!(r.mode, Mode::Server);
+        assert_eq!(r.stratum, Stratum::UNSPECIFIED);
+        assert_eq!(r.poll, 9);
+        assert_eq!(r.precision, -20);
+        assert_eq!(r.root_delay.to_bits(), 0);
+        assert_eq!(r.root_dispersion.to_bits(), 0);
+        assert_eq!(r.reference_id, RefId::from_kiss_code(code));
+        assert_eq!(r.reference_id.kiss_code(), code);
+        assert!(r.reference_timestamp.is_zero());
+        // finish() leaves the KoD's timestamps alone.
+        for ts in [
+            r.origin_timestamp,
+            r.receive_timestamp,
+            r.transmit_timestamp,
+        ] {
+            assert_eq!(ts, Timestamp::from_bits(XMT));
+        }
+    }
+}
+
+#[test]
+fn acl_most_specific_prefix_wins_ipv4() {
+    use AccessAction::*;
+    let list = [
+        ("10.1.2.0/24", Restrict),
+        ("10.0.0.0/8", Deny),
+        ("10.1.0.0/16", Allow),
+        ("10.1.2.3", Ignore),
+        ("192.0.2.128/25", Deny),
+    ];
+    // The same list in reverse gives the same answers.
+    for order in [list.to_vec(), list.iter().rev().copied().collect()] {
+        let mut server = acl_server(Limited, &order);
+        assert_eq!(outcome(&mut server, "10.9.9.9"), Ok(Some(KissCode::Deny)));
+        assert_eq!(outcome(&mut server, "10.1.9.9"), Ok(None));
+        assert_eq!(outcome(&mut server, "10.1.2.4"), Ok(Some(KissCode::Rstr)));
+        assert_eq!(outcome(&mut server, "10.1.2.3"), Err(DropReason::Acl));
+        assert_eq!(outcome(&mut server, "192.0.2.127"), Ok(None)); // default
+        assert_eq!(
+            outcome(&mut server, "192.0.2.128"),
+            Ok(Some(KissCode::Deny))
+        );
+        assert_eq!(outcome(&mut server, "11.0.0.1"), Ok(None));
+        // IPv4-mapped IPv6 sources are IPv4 clients.
+        assert_eq!(
+            outcome(&mut server, "::ffff:10.1.2.3"),
+            Err(DropReason::Acl)
+        );
+        assert_eq!(server.acl().lookup("10.1.2.3".parse().unwrap()), Ignore);
+        assert_eq!(server.acl().lookup("11.0.0.1".parse().unwrap()), Limited);
+    }
+}
+
+#[test]
+fn acl_most_specific_prefix_wins_ipv6() {
+    use AccessAction::*;
+    let list = [
+        ("2001:db8::/32", Deny),
+        ("2001:db8:1::/48", Allow),
+        ("2001:db8:1:2::/64", Restrict),
+        ("2001:db8:1:2::7", Ignore),
+        ("::/0", Limited),
+        ("fe80::/10", Ignore),
+    ];
+    for order in [list.to_vec(), list.iter().rev().copied().collect()] {
+        let mut server = acl_server(Ignore, &order);
+        assert_eq!(
+            outcome(&mut server, "2001:db8:9::1"),
+            Ok(Some(KissCode::Deny))
+        );
+        assert_eq!(outcome(&mut server, "2001:db8:1:9::1"), Ok(None));
+        assert_eq!(
+            outcome(&mut server, "2001:db8:1:2::8"),
+            Ok(Some(KissCode::Rstr))
+        );
+        assert_eq!(
+            outcome(&mut server, "2001:db8:1:2::7"),
+            Err(DropReason::Acl)
+        );
+        assert_eq!(outcome(&mut server, "fe80::1"), Err(DropReason::Acl));
+        assert_eq!(outcome(&mut server, "febf::1"), Err(DropReason::Acl));
+        assert_eq!(outcome(&mut server, "fec0::1"), Ok(None)); // ::/0 limited
+        // IPv6 rules do not reach IPv4 clients: the default applies.
+        assert_eq!(outcome(&mut server, "192.0.2.1"), Err(DropReason::Acl));
+    }
+}
+
+#[test]
+fn acl_same_prefix_later_rule_wins() {
+    use AccessAction::*;
+    let mut server = acl_server(Allow, &[("192.0.2.0/24", Deny), ("192.0.2.0/24", Ignore)]);
+    assert_eq!(outcome(&mut server, "192.0.2.1"), Err(DropReason::Acl));
+    let mut server = acl_server(Allow, &[("192.0.2.9/24", Ignore), ("192.0.2.0/24", Deny)]);
+    assert_eq!(outcome(&mut server, "192.0.2.1"), Ok(Some(KissCode::Deny)));
+    // A /0 rule replaces the default for its family only.
+    let mut server = acl_server(Ignore, &[("0.0.0.0/0", Allow)]);
+    assert_eq!(outcome(&mut server, "198.51.100.1"), Ok(None));
+    assert_eq!(outcome(&mut server, "2001:db8::1"), Err(DropReason::Acl));
+}
+
+fn limited(interval: i8, burst: u16, leak: u16) -> Server {
+    let rate = RateLimitConfig {
+        interval,
+        burst,
+        leak,
+        capacity: 1024,
+        hash_key: *b"0123456789abcdef",
+        ..RateLimitConfig::default()
+    };
+    Server::new(&config(AccessAction::Limited, rate), primary()).unwrap()
+}
+
+#[test]
+fn bursty_client_gets_kod_rate_after_its_burst_one_in_leak() {
+    let (burst, leak) = (5u16, 4u16);
+    let mut server = limited(4, burst, leak);
+    let from = client("198.51.100.7:123");
+    let now = Instant::from_secs(1000);
+    let mut outcomes = Vec::new();
+    for i in 0..45u64 {
+        let (action, out) = run(&mut server, &request(0x23, 2, XMT + i), from, now);
+        if let Action::Respond(reply) = action {
+            let r = parse(&out);
+            assert_eq!(r.poll, 4, "poll raised to the interval");
+            if reply.kiss() == Some(KissCode::Rate) {
+                assert_eq!(r.stratum, Stratum::UNSPECIFIED);
+                assert_eq!(r.transmit_timestamp, Timestamp::from_bits(XMT + i));
+            }
+        }
+        outcomes.push(action);
+    }
+    let answered = outcomes
+        .iter()
+        .take_while(|a| matches!(a, Action::Respond(r) if r.kiss().is_none()))
+        .count();
+    assert_eq!(answered, usize::from(burst));
+    let over = &outcomes[usize::from(burst)..];
+    let kods: Vec<usize> = over
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| matches!(a, Action::Respond(r) if r.kiss() == Some(KissCode::Rate)))
+        .map(|(i, _)| i)
+        .collect();
+    // The 1st, 5th, 9th... over-limit requests: 1 in leak.
+    assert_eq!(kods, (0..40).step_by(usize::from(leak)).collect::<Vec<_>>());
+    assert!(over.iter().all(|a| matches!(
+        a,
+        Action::Respond(r) if r.kiss() == Some(KissCode::Rate)
+    ) || *a == Action::Drop(DropReason::RateLimited)));
+    let c = server.counters();
+    assert_eq!(c.kiss.rate, 10);
+    assert_eq!(c.dropped.rate_limited, 30);
+    assert_counters_balance(&server);
+
+    // One interval later, exactly one more request is allowed.
+    let later = now.saturating_add(core::time::Duration::from_secs(16));
+    assert!(matches!(
+        run(&mut server, &request(0x23, 2, XMT), from, later).0,
+        Action::Respond(r) if r.kiss().is_none()
+    ));
+    assert!(!matches!(
+        run(&mut server, &request(0x23, 2, XMT), from, later).0,
+        Action::Respond(r) if r.kiss().is_none()
+    ));
+}
+
+#[test]
+fn leak_zero_never_sends_kod() {
+    let mut server = limited(0, 1, 0);
+    let from = client("198.51.100.7:123");
+    for _ in 0..100 {
+        run(&mut server, &request(0x23, 0, XMT), from, Instant::ZERO);
+    }
+    assert_eq!(server.counters().answered, 1);
+    assert_eq!(server.counters().kiss.rate, 0);
+    assert_eq!(server.counters().dropped.rate_limited, 99);
+}
+
+#[test]
+fn allowed_clients_are_not_limited_and_poll_is_echoed() {
+    let mut server = acl_server(
+        AccessAction::Limited,
+        &[("203.0.113.0/24", AccessAction::Allow)],
+    );
+    for i in 0..1000 {
+        let (action, out) = run(
+            &mut server,
+            &request(0x23, 0, XMT + i),
+            client("203.0.113.5:123"),
+            Instant::ZERO,
+        );
+        assert!(matches!(action, Action::Respond(r) if r.kiss().is_none()));
+        assert_eq!(parse(&out).poll, 0);
+    }
+}
+
+#[test]
+fn ipv6_clients_share_a_bucket_per_64() {
+    let mut server = limited(4, 2, 1);
+    let now = Instant::from_secs(10);
+    let a = client("[2001:db8:1:2::1]:123");
+    let b = client("[2001:db8:1:2:ffff::9]:123");
+    let other = client("[2001:db8:1:3::1]:123");
+    let answered = |action: Action| matches!(action, Action::Respond(r) if r.kiss().is_none());
+    assert!(answered(run(&mut server, &request(0x23, 0, 1), a, now).0));
+    assert!(answered(run(&mut server, &request(0x23, 0, 2), b, now).0));
+    assert!(!answered(run(&mut server, &request(0x23, 0, 3), a, now).0));
+    assert!(answered(
+        run(&mut server, &request(0x23, 0, 4), other, now).0
+    ));
+}
+
+#[test]
+fn well_behaved_client_is_unaffected_by_a_flood() {
+    // Small table (64 entries) so the flood cycles through it many times.
+    let rate = RateLimitConfig {
+        interval: 4,
+        burst: 4,
+        leak: 2,
+        capacity: 64,
+        hash_key: [7; 16],
+        ..RateLimitConfig::default()
+    };
+    let mut server = Server::new(&config(AccessAction::Limited, rate), primary()).unwrap();
+    let good = client("192.0.2.200:123");
+    let abuser = client("192.0.2.66:123");
+    let mut good_answers = 0;
+    let mut abuser_answers = 0;
+    let mut over_limit_since = None;
+    // 600 s of virtual time, one flood packet every 0.5 ms from a fresh
+    // address (1.2 million addresses), the good client every 16 s (the
+    // interval), an abuser every 10 ms.
+    let step_ns = 500_000u64;
+    for i in 0..1_200_000u64 {
+        let now = Instant::from_nanos(i * step_ns);
+        let spoofed = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + u32::try_from(i).unwrap()));
+        run(
+            &mut server,
+            &request(0x23, 0, i),
+            SocketAddr::new(spoofed, 123),
+            now,
+        );
+        if i % 32_000 == 0 {
+            let (action, _) = run(&mut server, &request(0x23, 4, i), good, now);
+            assert!(
+                matches!(action, Action::Respond(r) if r.kiss().is_none()),
+                "good client refused at step {i}: {action:?}"
+            );
+            good_answers += 1;
+        }
+        if i % 20 == 0 {
+            if over_limit_since.is_some() {
+                // Once over its limit the abuser is never evicted.
+                assert!(
+                    server.rate_limiter().contains(abuser.ip()),
+                    "evicted at {i}"
+                );
+            }
+            let (action, _) = run(&mut server, &request(0x23, 0, i), abuser, now);
+            if matches!(action, Action::Respond(r) if r.kiss().is_none()) {
+                if over_limit_since.is_some() {
+                    abuser_answers += 1;
+                }
+            } else if over_limit_since.is_none() {
+                over_limit_since = Some(i);
+            }
+        }
+    }
+    assert_eq!(good_answers, 38);
+    // The abuser stays limited: after its burst, one answer per 16 s.
+    let since = over_limit_since.unwrap() * step_ns / 1_000_000_000;
+    assert!(since < 2, "over its limit after {since} s");
+    assert!(
+        abuser_answers <= (600 - since) / 16 + 1,
+        "abuser got {abuser_answers}"
+    );
+    assert!(server.rate_limiter().capacity() == 64);
+    assert_counters_balance(&server);
+}
+
+#[test]
+fn unsynchronized_state_is_answered_as_such_or_dropped() {
+    let unsync = SystemState::unsynchronized(-22);
+    let mut server = open_server();
+    server.set_system_state(unsync);
+    let (action, out) = run(
+        &mut server,
+        &request(0x23, 6, XMT),
+        client("192.0.2.1:123"),
+        Instant::ZERO,
+    );
+    assert!(matches!(action, Action::Respond(_)));
+    let r = parse(&out);
+    assert_eq!(r.leap, LeapIndicator::Unsynchronized);
+    assert_eq!(r.stratum, Stratum::UNSYNCHRONIZED);
+    assert_eq!(r.reference_id, RefId::INIT);
+    assert_eq!(r.precision, -22);
+
+    let config = ServerConfig {
+        unsynchronized: UnsynchronizedPolicy::Drop,
+        ..config(AccessAction::Allow, RateLimitConfig::default())
+    };
+    let mut server = Server::new(&config, unsync).unwrap();
+    let req = request(0x23, 6, XMT);
+    let from = client("192.0.2.1:123");
+    assert_eq!(
+        run(&mut server, &req, from, Instant::ZERO).0,
+        Action::Drop(DropReason::Unsynchronized)
+    );
+    // Leap 3 alone is unsynchronized too.
+    server.set_system_state(SystemState {
+        leap: LeapIndicator::Unsynchronized,
+        ..primary()
+    });
+    assert_eq!(
+        run(&mut server, &req, from, Instant::ZERO).0,
+        Action::Drop(DropReason::Unsynchronized)
+    );
+    // Replacing the state takes effect on the next request.
+    server.set_system_state(primary());
+    assert!(matches!(
+        run(&mut server, &req, from, Instant::ZERO).0,
+        Action::Respond(_)
+    ));
+    assert_eq!(server.system_state(), &primary());
+}
+
+#[test]
+fn time_going_backwards_does_not_reset_the_limiter() {
+    let mut server = limited(4, 1, 1);
+    let from = client("192.0.2.1:123");
+    let req = request(0x23, 0, XMT);
+    assert!(
+        matches!(run(&mut server, &req, from, Instant::from_secs(100)).0, Action::Respond(r) if r.kiss().is_none())
+    );
+    // An earlier `now` is read as the latest one seen.
+    assert!(
+        matches!(run(&mut server, &req, from, Instant::ZERO).0, Action::Respond(r) if r.kiss() == Some(KissCode::Rate))
+    );
+    assert!(
+        matches!(run(&mut server, &req, from, Instant::from_secs(116)).0, Action::Respond(r) if r.kiss().is_none())
+    );
+}
+
+#[test]
+fn denied_clients_kod_is_metered() {
+    let rate = RateLimitConfig {
+        interval: 4,
+        burst: 2,
+        ..RateLimitConfig::default()
+    };
+    let mut server = Server::new(&config(AccessAction::Deny, rate), primary()).unwrap();
+    let from = client("[2001:db8::1]:123");
+    for _ in 0..10 {
+        run(&mut server, &request(0x23, 0, XMT), from, Instant::ZERO);
+    }
+    assert_eq!(server.counters().kiss.deny, 2);
+    assert_eq!(server.counters().dropped.rate_limited, 8);
+}
+
+#[test]
+fn counters_take_and_merge() {
+    let mut a = open_server();
+    let mut b = open_server();
+    run(
+        &mut a,
+        &request(0x23, 0, 1),
+        client("192.0.2.1:1"),
+        Instant::ZERO,
+    );
+    run(
+        &mut b,
+        &request(0x26, 0, 1),
+        client("192.0.2.1:1"),
+        Instant::ZERO,
+    );
+    let mut total = a.take_counters();
+    total += b.counters();
+    assert_eq!(total.received, 2);
+    assert_eq!(total.answered, 1);
+    assert_eq!(total.dropped.mode, 1);
+    assert_eq!(total.dropped.get(DropReason::Mode), 1);
+    assert_eq!(a.counters().received, 0);
+    let line = total.to_string();
+    assert!(line.starts_with("received=2 answered=1 "), "{line}");
+}
+
+#[test]
+fn config_errors() {
+    use ntp_server::ConfigError;
+    let bad = |rate: RateLimitConfig| {
+        Server::new(&config(AccessAction::Allow, rate), primary()).unwrap_err()
+    };
+    let base = RateLimitConfig::default();
+    assert_eq!(
+        bad(RateLimitConfig {
+            interval: 18,
+            ..base
+        }),
+        ConfigError::RateInterval(18)
+    );
+    assert_eq!(
+        bad(RateLimitConfig {
+            interval: -11,
+            ..base
+        }),
+        ConfigError::RateInterval(-11)
+    );
+    assert_eq!(
+        bad(RateLimitConfig { burst: 0, ..base }),
+        ConfigError::RateBurst
+    );
+    assert_eq!(
+        bad(RateLimitConfig {
+            capacity: 0,
+            ..base
+        }),
+        ConfigError::RateCapacity(0)
+    );
+    assert_eq!(
+        bad(RateLimitConfig {
+            ipv6_prefix: 129,
+            ..base
+        }),
+        ConfigError::PrefixLength { len: 129, max: 128 }
+    );
+    let many = ServerConfig {
+        acl_rules: vec![AclRule::new("10.0.0.0/8".parse().unwrap(), AccessAction::Deny); 1025],
+        ..ServerConfig::default()
+    };
+    assert_eq!(
+        Server::new(&many, primary()).unwrap_err(),
+        ConfigError::TooManyRules(1025)
+    );
+    let v6: Ipv6Addr = "2001:db8::".parse().unwrap();
+    assert!(ntp_server::IpPrefix::new(IpAddr::V6(v6), 200).is_err());
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn counters_serialize() {
+    let mut server = acl_server(AccessAction::Deny, &[]);
+    run(
+        &mut server,
+        &request(0x23, 0, 1),
+        client("192.0.2.1:1"),
+        Instant::ZERO,
+    );
+    run(&mut server, &[0u8; 3], client("192.0.2.1:1"), Instant::ZERO);
+    let json = serde_json::to_value(server.counters()).unwrap();
+    assert_eq!(json["received"], 2);
+    assert_eq!(json["kiss"]["deny"], 1);
+    assert_eq!(json["dropped"]["bad_packet"], 1);
+    let back: ntp_server::Counters = serde_json::from_value(json).unwrap();
+    assert_eq!(&back, server.counters());
+}

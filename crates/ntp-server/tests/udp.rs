@@ -1,0 +1,165 @@
+//! The `serve` example over real UDP on 127.0.0.1, driven by a std-socket
+//! client with bounded loops and timeouts. The example binary is the one
+//! `cargo test` builds beside this test.
+
+#![cfg(feature = "std")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::io::{BufRead, BufReader, Read};
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::SystemTime;
+
+use ntp_proto::{Date, Mode, Packet, RefId, Repr, Timestamp};
+
+fn example(name: &str) -> PathBuf {
+    // target/debug/deps/udp-HASH -> target/debug/examples/NAME
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} missing: run through cargo test",
+        path.display()
+    );
+    path
+}
+
+/// Starts `serve` on an ephemeral loopback port; returns it and its address.
+fn start(args: &[&str]) -> (Child, SocketAddr, BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(example("serve"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line
+        .strip_prefix("listening on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    (child, addr, stdout)
+}
+
+fn now() -> Timestamp {
+    Date::try_from(SystemTime::now()).unwrap().to_timestamp()
+}
+
+#[test]
+fn serve_answers_a_std_socket_client() {
+    let (mut child, server, mut stdout) = start(&[
+        "--duration",
+        "4",
+        "--threads",
+        "2",
+        "--stratum",
+        "2",
+        "--refid",
+        "GPS",
+    ]);
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let mut sent = 0;
+    for i in 0..20u64 {
+        let mut request = [0u8; 48];
+        request[0] = if i % 2 == 0 { 0x23 } else { 0x1b }; // v4, v3
+        let xmt = 0x1111_2222_3333_0000 + i;
+        request[40..].copy_from_slice(&xmt.to_be_bytes());
+        // UDP may lose a datagram: up to 3 tries, 2 s each.
+        let mut answer = None;
+        let mut before = now();
+        for _ in 0..3 {
+            before = now();
+            client.send_to(&request, server).unwrap();
+            sent += 1;
+            match client.recv_from(&mut buf) {
+                Ok(received) => {
+                    answer = Some(received);
+                    break;
+                }
+                Err(e) => eprintln!("request {i}: no answer ({e}), sending again"),
+            }
+        }
+        let (len, from) = answer.unwrap_or_else(|| panic!("no answer to request {i}"));
+        let after = now();
+        assert_eq!(from, server);
+        assert_eq!(len, 48);
+        let r = Repr::parse(&Packet::new_checked(&buf[..len]).unwrap()).unwrap();
+        assert_eq!(r.mode, Mode::Server);
+        assert_eq!(r.version.to_bits(), if i % 2 == 0 { 4 } else { 3 });
+        assert_eq!(r.stratum.get(), 2);
+        assert_eq!(r.reference_id, RefId::from_ascii(b"GPS").unwrap());
+        assert_eq!(r.origin_timestamp.to_bits(), xmt);
+        // Receive and transmit read from this machine's clock, in order.
+        let (rx, tx) = (
+            r.receive_timestamp.to_bits(),
+            r.transmit_timestamp.to_bits(),
+        );
+        assert!(
+            before.to_bits() <= rx && rx <= tx && tx <= after.to_bits(),
+            "{r:?}"
+        );
+    }
+    // Control (mode 6) and private (mode 7) requests get nothing.
+    client
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    for first in [0x16u8, 0x17, 0x24] {
+        let mut request = [0u8; 48];
+        request[0] = first;
+        client.send_to(&request, server).unwrap();
+        assert!(
+            client.recv_from(&mut buf).is_err(),
+            "answered first octet {first:#x}"
+        );
+    }
+    // It stops by itself at --duration and prints its counters.
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let counters = rest.lines().find(|l| l.starts_with("counters: ")).unwrap();
+    let expected = format!("received={} answered={sent} ", sent + 3);
+    assert!(counters.contains(&expected), "{counters}");
+    assert!(counters.contains(" mode=3 "), "{counters}");
+}
+
+#[test]
+fn serve_rejects_bad_flags_and_unbindable_addresses() {
+    for (args, code) in [
+        (&["--threads", "zero"][..], 2),
+        (&["--bogus"][..], 2),
+        (&["--stratum", "16"][..], 2),
+        (&["--rule", "10.0.0.0/33=deny"][..], 2),
+        // TEST-NET-1 is not assigned to this machine: bind fails, nothing is sent.
+        (&["--listen", "192.0.2.1:11123"][..], 1),
+    ] {
+        let output = Command::new(example("serve")).args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(code), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("serve: "), "{stderr}");
+    }
+}

@@ -1,0 +1,164 @@
+//! The server core on arbitrary datagrams, source addresses, times and
+//! configurations. Invariants: no panic; a response is never longer than
+//! its request nor than the output buffer, is a mode-4 packet in the
+//! request's version whose origin is the request's transmit timestamp; a
+//! drop writes nothing; every request is counted exactly once.
+#![no_main]
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use ntp_proto::{Packet, SystemState, Timestamp};
+use ntp_server::{
+    AccessAction, AclRule, Action, Instant, IpPrefix, MacPolicy, RateLimitConfig, Server,
+    ServerConfig, UnsynchronizedPolicy, Versions,
+};
+
+#[derive(Arbitrary, Debug)]
+enum Addr {
+    V4(u32),
+    V6(u128),
+    /// One of four addresses, to reach the rate limiter's repeat paths.
+    Few(u8),
+}
+
+impl Addr {
+    fn ip(&self) -> IpAddr {
+        match *self {
+            Self::V4(a) => IpAddr::V4(Ipv4Addr::from(a)),
+            Self::V6(a) => IpAddr::V6(Ipv6Addr::from(a)),
+            Self::Few(a) => IpAddr::V4(Ipv4Addr::new(192, 0, 2, a & 3)),
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+struct Request {
+    bytes: Vec<u8>,
+    from: Addr,
+    port: u16,
+    rx: u64,
+    /// Nanoseconds since the previous request (may be huge).
+    step: u64,
+    /// Go backwards instead.
+    backwards: bool,
+    out_len: u16,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    rules: Vec<(Addr, u8, u8)>,
+    default: u8,
+    interval: i8,
+    burst: u16,
+    leak: u16,
+    ipv4_prefix: u8,
+    ipv6_prefix: u8,
+    capacity: u8,
+    all_versions: bool,
+    drop_unsynchronized: bool,
+    answer_mac: bool,
+    state: SystemState,
+    requests: Vec<Request>,
+}
+
+fn action(bits: u8) -> AccessAction {
+    match bits % 5 {
+        0 => AccessAction::Allow,
+        1 => AccessAction::Ignore,
+        2 => AccessAction::Deny,
+        3 => AccessAction::Restrict,
+        _ => AccessAction::Limited,
+    }
+}
+
+fuzz_target!(|input: Input| {
+    let rules: Vec<AclRule> = input
+        .rules
+        .iter()
+        .take(64)
+        .filter_map(|(addr, len, act)| {
+            IpPrefix::new(addr.ip(), *len)
+                .ok()
+                .map(|p| AclRule::new(p, action(*act)))
+        })
+        .collect();
+    let config = ServerConfig {
+        versions: if input.all_versions {
+            Versions::ALL
+        } else {
+            Versions::DEFAULT
+        },
+        acl_rules: rules,
+        acl_default: action(input.default),
+        rate_limit: RateLimitConfig {
+            interval: input.interval,
+            burst: input.burst,
+            leak: input.leak,
+            ipv4_prefix: input.ipv4_prefix,
+            ipv6_prefix: input.ipv6_prefix,
+            capacity: usize::from(input.capacity),
+            hash_key: [0x42; 16],
+        },
+        unsynchronized: if input.drop_unsynchronized {
+            UnsynchronizedPolicy::Drop
+        } else {
+            UnsynchronizedPolicy::Answer
+        },
+        mac: if input.answer_mac {
+            MacPolicy::AnswerUnauthenticated
+        } else {
+            MacPolicy::Drop
+        },
+    };
+    let Ok(mut server) = Server::new(&config, input.state) else {
+        // Only out-of-range rate-limit settings are refused.
+        assert!(config.rate_limit.validate().is_err());
+        return;
+    };
+    let mut now = 0u64;
+    let mut handled = 0u64;
+    for request in input.requests.iter().take(256) {
+        now = if request.backwards {
+            now.saturating_sub(request.step)
+        } else {
+            now.saturating_add(request.step)
+        };
+        let mut out = vec![0x5a; usize::from(request.out_len % 2048)];
+        let from = SocketAddr::new(request.from.ip(), request.port);
+        let rx = Timestamp::from_bits(request.rx);
+        let result = server.handle(&request.bytes, from, rx, Instant::from_nanos(now), &mut out);
+        handled += 1;
+        match result {
+            Action::Respond(reply) => {
+                assert!(reply.len() <= request.bytes.len(), "amplification");
+                assert!(reply.len() <= out.len());
+                let tx = Timestamp::from_bits(request.rx.wrapping_add(1));
+                let sent = reply.finish(&mut out, tx);
+                assert_eq!(sent.len(), 48);
+                let req = Packet::new_checked(&request.bytes[..]).expect("answered => 48 octets");
+                let resp = Packet::new_checked(sent).expect("48 octets");
+                assert_eq!(resp.mode(), ntp_proto::Mode::Server);
+                assert_eq!(req.mode(), ntp_proto::Mode::Client);
+                assert_eq!(resp.version(), req.version());
+                assert_eq!(resp.origin_timestamp(), req.transmit_timestamp());
+                match reply.kiss() {
+                    None => {
+                        assert_eq!(resp.receive_timestamp(), rx);
+                        assert_eq!(resp.transmit_timestamp(), tx);
+                        assert_eq!(resp.stratum(), server.system_state().stratum);
+                    }
+                    Some(_) => {
+                        assert_eq!(resp.stratum().get(), 0);
+                        assert_eq!(resp.transmit_timestamp(), req.transmit_timestamp());
+                    }
+                }
+            }
+            Action::Drop(_) => assert!(out.iter().all(|&b| b == 0x5a), "drop wrote"),
+        }
+    }
+    let c = server.counters();
+    assert_eq!(c.received, handled);
+    assert_eq!(c.received, c.answered + c.kiss.total() + c.dropped.total());
+});
