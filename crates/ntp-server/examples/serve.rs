@@ -261,12 +261,26 @@ fn main() -> ExitCode {
         }
     };
 
-    // The first socket fixes the port (port 0 picks one); the others join it.
+    // The first socket fixes the port; the others join it. Linux may give a
+    // SO_REUSEPORT socket bound to port 0 a port that another process's
+    // SO_REUSEPORT socket already holds, and would then share our traffic
+    // with it. So port 0 is resolved by a plain socket first, released, and
+    // that port is then bound with SO_REUSEPORT.
     let reuse = options.threads > 1;
-    let first = match bind(options.listen, reuse) {
+    let mut listen = options.listen;
+    if reuse && listen.port() == 0 {
+        match bind(listen, false).and_then(|probe| probe.local_addr()) {
+            Ok(free) => listen = free,
+            Err(e) => {
+                eprintln!("serve: cannot bind {listen}: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let first = match bind(listen, reuse) {
         Ok(socket) => socket,
         Err(e) => {
-            eprintln!("serve: cannot bind {}: {e}", options.listen);
+            eprintln!("serve: cannot bind {listen}: {e}");
             return ExitCode::from(1);
         }
     };
