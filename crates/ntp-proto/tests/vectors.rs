@@ -2,8 +2,9 @@
 //! 4.3 and NTPsec 1.2.2) decoded, checked against its comment line, and
 //! re-emitted octet for octet.
 //!
-//! The file is read from `../shared/vectors/packets.txt` beside the
-//! repository, or from the path in `NTP_VECTORS`.
+//! The file is read by the `ntp-vectors` test-support crate: from
+//! `../shared/vectors/packets.txt` beside the repository, or from the path
+//! in `NTP_VECTORS`.
 
 #![allow(
     clippy::unwrap_used,
@@ -13,40 +14,15 @@
     reason = "test code"
 )]
 
-use std::path::PathBuf;
-
 use md5::{Digest, Md5};
 use ntp_proto::{
     ExtensionFieldType, KissAction, KissCode, LeapIndicator, Mode, Packet, RefId, RefIdKind, Repr,
     Stratum, Timestamp, TrailerItem, Version,
 };
-
-struct Vector {
-    comment: String,
-    bytes: Vec<u8>,
-}
+use ntp_vectors::Vector;
 
 fn vectors() -> Vec<Vector> {
-    let path = std::env::var_os("NTP_VECTORS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/packets.txt"),
-        PathBuf::from,
-    );
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e} (set NTP_VECTORS)", path.display()));
-    let mut out = Vec::new();
-    let mut comment = String::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if let Some(rest) = line.strip_prefix('#') {
-            comment = rest.trim().to_owned();
-        } else {
-            let bytes = hex::decode(line).expect("hex line");
-            out.push(Vector {
-                comment: comment.clone(),
-                bytes,
-            });
-        }
-    }
-    out
+    ntp_vectors::all()
 }
 
 /// The header fields a comment line states, in the order of the file.

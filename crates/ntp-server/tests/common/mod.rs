@@ -3,40 +3,12 @@
 #![allow(dead_code, reason = "each test file uses a subset")]
 
 use core::net::SocketAddr;
-use std::path::PathBuf;
 
 use ntp_proto::{LeapIndicator, RefId, ShortTime, Stratum, SystemState, Timestamp};
 use ntp_server::{AccessAction, Action, Instant, RateLimitConfig, Server, ServerConfig};
 
-/// One vector of `shared/vectors/packets.txt`: its comment and octets.
-pub(crate) struct Vector {
-    pub(crate) comment: String,
-    pub(crate) bytes: Vec<u8>,
-}
-
-/// Reads `../shared/vectors/packets.txt` beside the repository, or the
-/// file named by `NTP_VECTORS`.
-pub(crate) fn vectors() -> Vec<Vector> {
-    let path = std::env::var_os("NTP_VECTORS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/packets.txt"),
-        PathBuf::from,
-    );
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e} (set NTP_VECTORS)", path.display()));
-    let mut out = Vec::new();
-    let mut comment = String::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if let Some(rest) = line.strip_prefix('#') {
-            comment = rest.trim().to_owned();
-        } else {
-            out.push(Vector {
-                comment: comment.clone(),
-                bytes: hex::decode(line).expect("hex line"),
-            });
-        }
-    }
-    out
-}
+#[allow(unused_imports, reason = "each test file uses a subset")]
+pub(crate) use ntp_vectors::{Vector, all as vectors};
 
 /// The one vector whose comment contains `needle`.
 pub(crate) fn vector(all: &[Vector], needle: &str) -> Vec<u8> {
