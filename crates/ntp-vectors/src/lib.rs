@@ -89,6 +89,9 @@ mod tests {
         let all = super::all();
         assert!(all.len() >= 20, "{}", all.len());
         assert!(all.iter().all(|v| !v.comment.is_empty()));
-        assert_eq!(super::find("ntpsec 1.2.2 ntpd Kiss-o'-Death RATE reply").len(), 48);
+        assert_eq!(
+            super::find("ntpsec 1.2.2 ntpd Kiss-o'-Death RATE reply").len(),
+            48
+        );
     }
 }
