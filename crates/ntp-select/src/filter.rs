@@ -145,11 +145,15 @@ struct Stage {
 ///   shift in the dummy tuple (section 10: three polls without a valid
 ///   packet). Both take `now`, which must never go backwards; a `now`
 ///   earlier than the last one is rejected and changes nothing.
-/// - Both return `Some(output)` when the peer variables changed, `None`
-///   when the best sample is not newer than the last one used (the
-///   "prime directive" of A.5.2: a sample is used at most once and never
-///   one older than the last used) or the register holds no valid sample.
-///   [`output`](Self::output) keeps the last peer variables.
+/// - Every shift recomputes the peer variables (offset and delay of the
+///   best stage, dispersion, jitter), as A.5.2 does, and
+///   [`output`](Self::output) always holds the latest ones: a source's
+///   dispersion keeps falling as samples arrive even while its best
+///   sample stays the same.
+/// - Both return `Some(output)` only when the best sample is newer than the
+///   last one handed on, and `None` otherwise (the "prime directive" of
+///   A.5.2: a sample is used at most once and never one older than the
+///   last used) or when the register holds no valid sample.
 ///
 /// # Choices
 ///
@@ -342,9 +346,6 @@ impl ClockFilter {
             return None;
         }
         let best = (*self.stages.get(usize::from(best_index))?)?;
-        if self.last_used.is_some_and(|used| best.epoch <= used) {
-            return None;
-        }
 
         // Dispersion: sum of epsilon_i / 2^(i+1) over the sorted stages;
         // jitter over the valid ones.
@@ -376,8 +377,14 @@ impl ClockFilter {
             jitter: jitter.max(self.config.precision),
             epoch: best.epoch,
         };
-        self.last_used = Some(best.epoch);
+        // The peer variables follow every shift (A.5.2 updates offset,
+        // delay, dispersion and jitter before its prime directive); only
+        // handing the sample on is gated: never twice, never an older one.
         self.output = Some(output);
+        if self.last_used.is_some_and(|used| best.epoch <= used) {
+            return None;
+        }
+        self.last_used = Some(best.epoch);
         Some(output)
     }
 }
@@ -491,8 +498,18 @@ mod tests {
             .unwrap();
         // A worse (longer delay) sample arrives: the best is still the old one.
         assert_eq!(filter.update(sample(0.5, 0.2, 0.0), 64.0).unwrap(), None);
-        assert_eq!(filter.output(), Some(first));
         assert_eq!(filter.last_used_epoch(), Some(0.0));
+        // The peer variables still follow the register (A.5.2): same best
+        // sample, but one dummy fewer halves the dispersion, and the new
+        // sample's offset enters the jitter.
+        let peer = filter.output().unwrap();
+        assert_eq!(
+            (peer.offset, peer.delay, peer.epoch),
+            (first.offset, first.delay, first.epoch)
+        );
+        let expected = (0.0 + PHI * 64.0) / 2.0 + MAXDISP * (63.0 / 256.0);
+        assert!(close(peer.dispersion, expected), "{}", peer.dispersion);
+        assert!(close(peer.jitter, 0.499), "{}", peer.jitter);
         // A better one is used.
         let third = filter
             .update(sample(0.002, 0.005, 0.0), 128.0)
