@@ -87,19 +87,33 @@ fn serve_answers_a_std_socket_client() {
         request[0] = if i % 2 == 0 { 0x23 } else { 0x1b }; // v4, v3
         let xmt = 0x1111_2222_3333_0000 + i;
         request[40..].copy_from_slice(&xmt.to_be_bytes());
-        // UDP may lose a datagram: up to 3 tries, 2 s each.
+        // UDP may lose a datagram: up to 3 tries, 2 s each. A signal (the
+        // other test's children exiting) can interrupt the wait: keep
+        // waiting then. An answer to an earlier try of an earlier request
+        // (its origin is another nonce) is skipped.
         let mut answer = None;
         let mut before = now();
-        for _ in 0..3 {
+        'tries: for _ in 0..3 {
             before = now();
             client.send_to(&request, server).unwrap();
             sent += 1;
-            match client.recv_from(&mut buf) {
-                Ok(received) => {
-                    answer = Some(received);
-                    break;
+            loop {
+                match client.recv_from(&mut buf) {
+                    Ok((len, from)) => {
+                        let origin = buf
+                            .get(24..32)
+                            .map(|o| u64::from_be_bytes(o.try_into().unwrap()));
+                        if len >= 48 && origin == Some(xmt) {
+                            answer = Some((len, from));
+                            break 'tries;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        eprintln!("request {i}: no answer ({e}), sending again");
+                        break;
+                    }
                 }
-                Err(e) => eprintln!("request {i}: no answer ({e}), sending again"),
             }
         }
         let (len, from) = answer.unwrap_or_else(|| panic!("no answer to request {i}"));
