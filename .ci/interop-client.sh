@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Interoperability of the ntp-client examples with a real server: chronyd
+# serving on 127.0.0.1 (local stratum 3). Our `sntp` example must read its
+# answer with |offset| under 10 ms and stratum 3, and a short `demo` run of
+# the full client system against it (--server) must select it as system
+# peer with |offset| under 10 ms.
+#
+# Runs as root in CI after the tests (called from .ci/run). Everything
+# stays on 127.0.0.1; nothing touches the system clock: chronyd runs with
+# -x (never control the clock) and its own -f configuration (never the
+# packaged one, which points at a public pool), and our client only
+# measures (the demo steers a model clock, not the system clock).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PORT="${NTP_INTEROP_CLIENT_PORT:-11124}"
+MAX_OFFSET=0.010
+EXPECTED_STRATUM=3
+
+step() { printf '\n==> interop-client: %s\n' "$*"; }
+
+if ! command -v chronyd >/dev/null 2>&1; then
+    step "installing chrony"
+    # Keep the package from starting a chronyd service with its default
+    # (public pool) configuration: Debian's policy-rc.d convention.
+    policy_created=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        policy_created=1
+    fi
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y chrony
+    if [ "$policy_created" = 1 ]; then
+        rm -f /usr/sbin/policy-rc.d
+    fi
+fi
+
+step "building the sntp and demo examples"
+cargo build --release --locked -p ntp-client --example sntp --example demo
+SNTP=target/release/examples/sntp
+DEMO=target/release/examples/demo
+
+work=$(mktemp -d)
+chronyd_pid=""
+cleanup() {
+    if [ -n "$chronyd_pid" ] && kill -0 "$chronyd_pid" 2>/dev/null; then
+        kill "$chronyd_pid" 2>/dev/null || true
+        wait "$chronyd_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# check_offset WHAT OFFSET: |OFFSET| < MAX_OFFSET seconds.
+check_offset() {
+    if ! awk -v o="$2" -v m="$MAX_OFFSET" 'BEGIN { if (o < 0) o = -o; exit !(o < m) }'; then
+        echo "interop-client: $1 measured an offset of $2 s, not under $MAX_OFFSET s"
+        exit 1
+    fi
+    echo "interop-client: $1 offset $2 s: ok"
+}
+
+step "starting chronyd as a stratum $EXPECTED_STRATUM server on 127.0.0.1:$PORT"
+cat >"$work/chrony.conf" <<EOF
+port $PORT
+bindaddress 127.0.0.1
+cmdport 0
+local stratum $EXPECTED_STRATUM
+allow 127.0.0.1
+pidfile $work/chronyd.pid
+driftfile $work/drift
+EOF
+chronyd -x -u root -d -f "$work/chrony.conf" >"$work/chronyd.log" 2>&1 &
+chronyd_pid=$!
+
+# Wait (at most 20 s) until chronyd answers: our sntp example exits 0 on
+# the first valid answer, 1 on a timeout.
+answered=0
+for _ in $(seq 20); do
+    if ! kill -0 "$chronyd_pid" 2>/dev/null; then
+        cat "$work/chronyd.log"
+        echo "interop-client: chronyd exited"
+        exit 1
+    fi
+    if timeout 10 "$SNTP" --timeout 1 "127.0.0.1:$PORT" >"$work/sntp.out" 2>&1; then
+        answered=1
+        break
+    fi
+    sleep 1
+done
+if [ "$answered" != 1 ]; then
+    cat "$work/sntp.out" "$work/chronyd.log"
+    echo "interop-client: chronyd never answered our sntp example"
+    exit 1
+fi
+
+step "sntp example against chronyd"
+timeout 30 "$SNTP" --json "127.0.0.1:$PORT" >"$work/sntp.json"
+cat "$work/sntp.json"
+read -r offset stratum leap < <(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["offset"], d["stratum"], d["leap"])' "$work/sntp.json")
+if [ "$stratum" != "$EXPECTED_STRATUM" ]; then
+    echo "interop-client: sntp read stratum $stratum, expected $EXPECTED_STRATUM"
+    exit 1
+fi
+echo "interop-client: stratum $stratum, leap $leap: ok"
+check_offset "sntp" "$offset"
+
+step "demo (client system) against chronyd, 40 s"
+if ! timeout 120 "$DEMO" --server "127.0.0.1:$PORT" --initial-offset 0 --duration 40 --json >"$work/demo.jsonl" 2>"$work/demo.err"; then
+    tail -n 20 "$work/demo.jsonl" "$work/demo.err"
+    echo "interop-client: the demo run against chronyd failed"
+    exit 1
+fi
+tail -n 3 "$work/demo.jsonl"
+read -r tally peer_stratum peer_offset < <(python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+tables = [r for r in rows if r.get("type") == "peers"]
+last = tables[-1]["peers"][0]
+print(last["tally"], last["stratum"], last["offset_ms"] / 1e3)' "$work/demo.jsonl")
+if [ "$tally" != "*" ]; then
+    echo "interop-client: chronyd is not the system peer (tally '$tally')"
+    exit 1
+fi
+if [ "$peer_stratum" != "$EXPECTED_STRATUM" ]; then
+    echo "interop-client: the system read stratum $peer_stratum, expected $EXPECTED_STRATUM"
+    exit 1
+fi
+check_offset "client system" "$peer_offset"
+
+kill "$chronyd_pid"
+wait "$chronyd_pid" 2>/dev/null || true
+chronyd_pid=""
+
+step "interop-client passed"

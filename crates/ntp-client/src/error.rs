@@ -1,0 +1,43 @@
+//! Configuration errors.
+
+/// Why a configuration was refused. Nothing is built from a refused
+/// configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The poll bounds are out of order or outside
+    /// [`MIN_POLL`](crate::MIN_POLL)..=[`MAX_POLL`](crate::MAX_POLL).
+    #[error("poll range {min_poll}..={max_poll} is not within 1..=17 or is reversed")]
+    PollRange {
+        /// The lower bound given.
+        min_poll: i8,
+        /// The upper bound given.
+        max_poll: i8,
+    },
+    /// The back-off ceiling is below the maximum poll or above
+    /// [`MAX_POLL`](crate::MAX_POLL).
+    #[error("back-off ceiling {0} is below max_poll or above 17")]
+    BackoffMaxPoll(i8),
+    /// The reply timeout is zero.
+    #[error("reply timeout must be positive")]
+    ReplyTimeout,
+    /// The maximum root distance is not a positive finite number.
+    #[error("maximum root distance must be positive and finite")]
+    MaxDistance,
+    /// The local precision is outside -30..=0.
+    #[error("precision {0} is outside -30..=0")]
+    Precision(i8),
+    /// The mitigation limits were refused by `ntp-select`.
+    #[error("selection configuration: {0}")]
+    Select(#[from] ntp_select::ConfigError),
+    /// The discipline configuration was refused by `ntp-discipline`.
+    #[error("discipline configuration: {0}")]
+    Discipline(#[from] ntp_discipline::ConfigError),
+    /// The discipline's poll range does not lie within 1..=17, or the
+    /// initial frequency is not a finite value within ±500 ppm.
+    #[error("discipline poll range or initial frequency out of range")]
+    DisciplineRange,
+    /// A source with this address already exists.
+    #[error("a source with this address already exists")]
+    DuplicateSource,
+}

@@ -1,0 +1,567 @@
+//! The SNTP one-shot exchange (RFC 4330, sections 5 to 8, with the
+//! on-wire calculations of RFC 5905, section 8 and Appendix A.5.1.1):
+//! build a data-minimized request, check a response, compute a
+//! [`Measurement`].
+//!
+//! ```
+//! use ntp_client::sntp::{Request, SntpConfig};
+//! use ntp_proto::{Date, LeapIndicator, Mode, Packet, Repr, Stratum, Timestamp, Version};
+//! use rand_chacha::ChaCha12Rng;
+//! use rand_core::SeedableRng;
+//!
+//! let mut rng = ChaCha12Rng::seed_from_u64(7);
+//! let t1 = Date::from_unix(1_700_000_000, 0)?;
+//! let request = Request::new(&mut rng, t1);
+//! let wire = request.to_bytes(); // send these 48 octets
+//! assert_eq!(wire[0], 0x23); // LI 0, version 4, mode 3
+//! assert!(wire[1..40].iter().enumerate().all(|(i, &b)| b == 0 || i == 2)); // only the precision 0x20
+//!
+//! // A server 10 ms ahead of us: 1.5 ms each way, 1 ms inside the server.
+//! let at = |us: i64| Timestamp::from(t1.checked_add(ntp_proto::NtpDuration::from_nanos(us * 1_000)).unwrap());
+//! let response = Repr {
+//!     leap: LeapIndicator::NoWarning,
+//!     version: Version::V4,
+//!     mode: Mode::Server,
+//!     stratum: Stratum::new(2),
+//!     poll: 0,
+//!     precision: -20,
+//!     root_delay: ntp_proto::ShortTime::ZERO,
+//!     root_dispersion: ntp_proto::ShortTime::ZERO,
+//!     reference_id: ntp_proto::RefId::new([192, 0, 2, 1]),
+//!     reference_timestamp: at(-60_000_000),
+//!     origin_timestamp: request.nonce(), // the server echoes our nonce
+//!     receive_timestamp: at(11_500), // T2: 1.5 ms + 10 ms
+//!     transmit_timestamp: at(12_500), // T3
+//! }
+//! .to_bytes();
+//! let t4 = t1.checked_add(ntp_proto::NtpDuration::from_nanos(4_000_000)).unwrap(); // T4 on our clock
+//! let m = request.check_response(&response, t4, &SntpConfig::default())?;
+//! assert!((m.offset - 0.010).abs() < 1e-6);
+//! assert!((m.delay - 0.003).abs() < 1e-6);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use ntp_proto::{
+    Date, HEADER_LEN, KissCode, LeapIndicator, Mode, NtpDuration, Packet, RefId, ShortTime,
+    Stratum, Timestamp,
+};
+use ntp_select::constants::{MAXDIST, MINDISP, PHI};
+use rand_core::RngCore;
+
+use crate::constants::{REQUEST_LEN, REQUEST_PRECISION, VERSION};
+
+/// Limits for checking a response.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SntpConfig {
+    /// A response whose root distance exceeds this is refused, seconds.
+    /// Default MAXDIST, 1 s (RFC 5905, Appendix A.1.1, from
+    /// [`ntp_select::constants::MAXDIST`]).
+    pub max_distance: f64,
+    /// Precision of the local clock, log2 s: the floor of the delay and a
+    /// term of the dispersion (RFC 5905, Appendix A.5.1.1). Default -20
+    /// (about 1 µs).
+    pub precision: i8,
+}
+
+impl Default for SntpConfig {
+    fn default() -> Self {
+        Self {
+            max_distance: MAXDIST,
+            precision: -20,
+        }
+    }
+}
+
+/// Why a response was refused. Each check of RFC 4330, section 5 and
+/// RFC 5905, section 8 / Appendix A.5.1.1 has its own variant; they run in
+/// the order of the variants.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResponseError {
+    /// Shorter than the 48-octet header.
+    #[error("response of {len} octets is shorter than the 48-octet header")]
+    Truncated {
+        /// Octets received.
+        len: usize,
+    },
+    /// The version differs from the request's (4).
+    #[error("response version {0}, expected 4")]
+    Version(u8),
+    /// The mode is not 4 (server).
+    #[error("response mode {0:?}, expected server")]
+    Mode(Mode),
+    /// The origin timestamp is not our request's transmit nonce: a reply
+    /// to another request, a replay, or a spoofed packet (RFC 5905,
+    /// section 8, "bogus" test; RFC 4330, section 5).
+    #[error("origin timestamp does not match the request")]
+    OriginMismatch,
+    /// A kiss-o'-death answering our request (stratum 0; its origin
+    /// matched, so it is not an off-path spoof, CVE-2015-7704).
+    #[error("kiss-o'-death {0:?}")]
+    KissOfDeath(KissCode),
+    /// The receive or the transmit timestamp is zero (RFC 4330, section 5).
+    #[error("zero receive or transmit timestamp")]
+    ZeroTimestamp,
+    /// The transmit timestamp is before the receive timestamp.
+    #[error("transmit timestamp before receive timestamp")]
+    TransmitBeforeReceive,
+    /// Stratum 16 or above: the server is not synchronized.
+    #[error("stratum {0} is not synchronized")]
+    Stratum(Stratum),
+    /// Leap indicator 3 (unsynchronized) outside a kiss-o'-death.
+    #[error("leap indicator says unsynchronized")]
+    UnsynchronizedLeap,
+    /// The root distance is above the configured maximum.
+    #[error("root distance {distance} s exceeds the maximum")]
+    RootDistance {
+        /// The root distance of the response, seconds.
+        distance: f64,
+    },
+}
+
+impl ResponseError {
+    /// Whether the error is a report from the server about itself (a
+    /// kiss-o'-death, or an unsynchronized stratum or leap indicator) in a
+    /// packet that answers our request: the checks before it (length,
+    /// version, mode, origin) all passed.
+    #[must_use]
+    pub const fn is_server_report(&self) -> bool {
+        matches!(
+            self,
+            Self::KissOfDeath(_) | Self::Stratum(_) | Self::UnsynchronizedLeap
+        )
+    }
+}
+
+/// One measurement: the result of a checked response (RFC 5905, section
+/// 8 for offset, delay and dispersion; the header values of section 7.3).
+///
+/// All floating-point values are finite.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Measurement {
+    /// Clock offset theta = ((T2 - T1) + (T3 - T4)) / 2, seconds: the
+    /// server's clock minus ours, positive when we are behind.
+    pub offset: f64,
+    /// Round-trip delay delta = (T4 - T1) - (T3 - T2), seconds, at least
+    /// the local precision (Appendix A.5.1.1).
+    pub delay: f64,
+    /// Dispersion epsilon = 2^server precision + 2^local precision
+    /// + PHI * (T4 - T1), seconds (section 8, Appendix A.5.1.1).
+    pub dispersion: f64,
+    /// The server's leap indicator.
+    pub leap: LeapIndicator,
+    /// The server's stratum (1 to 15).
+    pub stratum: Stratum,
+    /// The server's reference id.
+    pub reference_id: RefId,
+    /// The server's root delay.
+    pub root_delay: ShortTime,
+    /// The server's root dispersion.
+    pub root_dispersion: ShortTime,
+    /// The server's precision, log2 s.
+    pub precision: i8,
+    /// The server's poll field, log2 s.
+    pub poll: i8,
+    /// The server's reference timestamp.
+    pub reference_time: Timestamp,
+    /// T1: our clock when the request left (kept locally, never sent).
+    pub t1: Date,
+    /// T2: the server's clock when the request arrived.
+    pub t2: Timestamp,
+    /// T3: the server's clock when the response left.
+    pub t3: Timestamp,
+    /// T4: our clock when the response arrived.
+    pub t4: Date,
+}
+
+impl Measurement {
+    /// The root synchronization distance of this one sample, seconds:
+    /// `max(MINDISP, root delay + delay) / 2 + root dispersion +
+    /// dispersion` (RFC 5905, Appendix A.5.5.2 without the aging and
+    /// jitter terms, which need a history).
+    #[must_use]
+    pub fn root_distance(&self) -> f64 {
+        root_distance(
+            self.root_delay,
+            self.root_dispersion,
+            self.delay,
+            self.dispersion,
+        )
+    }
+}
+
+fn root_distance(
+    root_delay: ShortTime,
+    root_dispersion: ShortTime,
+    delay: f64,
+    dispersion: f64,
+) -> f64 {
+    (root_delay.to_seconds_f64() + delay).max(MINDISP) / 2.0
+        + root_dispersion.to_seconds_f64()
+        + dispersion
+}
+
+/// 2^`log2` seconds as a float.
+pub(crate) fn log2_seconds(log2: i8) -> f64 {
+    NtpDuration::from_log2_seconds(log2).to_seconds_f64()
+}
+
+/// One request: the random transmit nonce that goes on the wire and the
+/// real T1 that stays here (data-minimization draft, sections 3 and 4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Request {
+    nonce: Timestamp,
+    t1: Date,
+}
+
+impl Request {
+    /// A request sent at `t1` (our clock, read just before sending), with a
+    /// nonce of 64 random bits. The nonce is never zero (a zero transmit
+    /// timestamp would be echoed as a zero origin, which RFC 5905 section
+    /// 8 treats as "no request").
+    pub fn new<R: RngCore + ?Sized>(rng: &mut R, t1: Date) -> Self {
+        let mut nonce = rng.next_u64();
+        if nonce == 0 {
+            nonce = 1;
+        }
+        Self {
+            nonce: Timestamp::from_bits(nonce),
+            t1,
+        }
+    }
+
+    /// The transmit nonce, which a genuine response carries as its origin
+    /// timestamp.
+    #[must_use]
+    pub const fn nonce(&self) -> Timestamp {
+        self.nonce
+    }
+
+    /// T1, our clock when the request was made.
+    #[must_use]
+    pub const fn t1(&self) -> Date {
+        self.t1
+    }
+
+    /// The 48 octets to send: first octet 0x23 (LI 0, version 4, mode 3),
+    /// precision 0x20, the nonce as transmit timestamp, every other field
+    /// zero (data-minimization draft, section 3; the poll field is left
+    /// zero, which the draft allows).
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; REQUEST_LEN] {
+        let mut out = [0u8; REQUEST_LEN];
+        let mut packet = Packet::new_unchecked(&mut out[..]);
+        packet.set_leap_indicator(LeapIndicator::NoWarning);
+        packet.set_version(VERSION);
+        packet.set_mode(Mode::Client);
+        packet.set_precision(REQUEST_PRECISION);
+        packet.set_transmit_timestamp(self.nonce);
+        out
+    }
+
+    /// Checks a response received at `t4` (our clock, ideally the kernel
+    /// receive timestamp) and computes the measurement.
+    ///
+    /// Checks, in order: length, version, mode, origin = our nonce, kiss
+    /// code (stratum 0), non-zero receive and transmit timestamps, transmit
+    /// not before receive, stratum below 16, leap indicator not 3, root
+    /// distance at most `config.max_distance`. Octets after the header
+    /// (extension fields, MAC) are ignored.
+    ///
+    /// # Errors
+    ///
+    /// The first failed check, as a [`ResponseError`]. A kiss-o'-death is
+    /// reported only if its origin matched (CVE-2015-7704).
+    pub fn check_response(
+        &self,
+        data: &[u8],
+        t4: Date,
+        config: &SntpConfig,
+    ) -> Result<Measurement, ResponseError> {
+        let header: &[u8; HEADER_LEN] = data
+            .first_chunk()
+            .ok_or(ResponseError::Truncated { len: data.len() })?;
+        let packet = Packet::new_unchecked(&header[..]);
+        if packet.version() != VERSION {
+            return Err(ResponseError::Version(packet.version()));
+        }
+        if packet.mode() != Mode::Server {
+            return Err(ResponseError::Mode(packet.mode()));
+        }
+        if packet.origin_timestamp() != self.nonce {
+            return Err(ResponseError::OriginMismatch);
+        }
+        let stratum = packet.stratum();
+        if stratum.is_unspecified() {
+            return Err(ResponseError::KissOfDeath(
+                packet.reference_id().kiss_code(),
+            ));
+        }
+        let t2 = packet.receive_timestamp();
+        let t3 = packet.transmit_timestamp();
+        if t2.is_zero() || t3.is_zero() {
+            return Err(ResponseError::ZeroTimestamp);
+        }
+        if (t3 - t2).is_negative() {
+            return Err(ResponseError::TransmitBeforeReceive);
+        }
+        if !stratum.is_synchronized() {
+            return Err(ResponseError::Stratum(stratum));
+        }
+        let leap = packet.leap_indicator();
+        if leap == LeapIndicator::Unsynchronized {
+            return Err(ResponseError::UnsynchronizedLeap);
+        }
+
+        let t1_wire = Timestamp::from(self.t1);
+        let t4_wire = Timestamp::from(t4);
+        let forward = i128::from((t2 - t1_wire).to_bits());
+        let backward = i128::from((t3 - t4_wire).to_bits());
+        let round_trip = i128::from((t4_wire - t1_wire).to_bits());
+        let server_time = i128::from((t3 - t2).to_bits());
+        // Each term lies in i64, so the halved sum does too.
+        let offset =
+            NtpDuration::from_bits(i64::try_from((forward + backward) / 2).unwrap_or(i64::MAX));
+        let delay =
+            NtpDuration::from_bits(i64::try_from(round_trip - server_time).unwrap_or(i64::MIN));
+        let local_precision = log2_seconds(config.precision);
+        let delay = delay.to_seconds_f64().max(local_precision);
+        let elapsed = NtpDuration::from_bits(i64::try_from(round_trip).unwrap_or(0))
+            .to_seconds_f64()
+            .max(0.0);
+        let precision = packet.precision();
+        let dispersion = log2_seconds(precision) + local_precision + PHI * elapsed;
+
+        let root_delay = packet.root_delay();
+        let root_dispersion = packet.root_dispersion();
+        let distance = root_distance(root_delay, root_dispersion, delay, dispersion);
+        if !distance.is_finite() || distance > config.max_distance {
+            return Err(ResponseError::RootDistance { distance });
+        }
+        Ok(Measurement {
+            offset: offset.to_seconds_f64(),
+            delay,
+            dispersion,
+            leap,
+            stratum,
+            reference_id: packet.reference_id(),
+            root_delay,
+            root_dispersion,
+            precision,
+            poll: packet.poll(),
+            reference_time: packet.reference_timestamp(),
+            t1: self.t1,
+            t2,
+            t3,
+            t4,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ntp_proto::{Repr, Version};
+
+    struct Counter(u64);
+    impl RngCore for Counter {
+        fn next_u32(&mut self) -> u32 {
+            0
+        }
+        fn next_u64(&mut self) -> u64 {
+            let value = self.0;
+            self.0 = self.0.wrapping_add(1);
+            value
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            dest.fill(0);
+        }
+    }
+
+    fn t1() -> Date {
+        Date::from_unix(1_700_000_000, 0).unwrap()
+    }
+
+    fn after(micros: i64) -> Date {
+        t1().checked_add(NtpDuration::from_nanos(micros * 1_000))
+            .unwrap()
+    }
+
+    /// A server 25 ms ahead, 2 ms each way, 0.5 ms inside.
+    fn good(request: &Request) -> Repr {
+        Repr {
+            leap: LeapIndicator::NoWarning,
+            version: Version::V4,
+            mode: Mode::Server,
+            stratum: Stratum::new(2),
+            poll: 6,
+            precision: -20,
+            root_delay: ShortTime::from_seconds_f64(0.010).unwrap(),
+            root_dispersion: ShortTime::from_seconds_f64(0.005).unwrap(),
+            reference_id: RefId::new([192, 0, 2, 1]),
+            reference_timestamp: Timestamp::from(after(-1_000_000)),
+            origin_timestamp: request.nonce(),
+            receive_timestamp: Timestamp::from(after(27_000)),
+            transmit_timestamp: Timestamp::from(after(27_500)),
+        }
+    }
+
+    fn check(request: &Request, repr: &Repr) -> Result<Measurement, ResponseError> {
+        request.check_response(&repr.to_bytes(), after(4_500), &SntpConfig::default())
+    }
+
+    #[test]
+    fn request_is_data_minimized() {
+        let request = Request::new(&mut Counter(0xdead_beef), t1());
+        let bytes = request.to_bytes();
+        let mut expected = [0u8; 48];
+        expected[0] = 0x23;
+        expected[3] = 0x20;
+        expected[40..].copy_from_slice(&0xdead_beef_u64.to_be_bytes());
+        assert_eq!(bytes, expected);
+        assert_eq!(request.nonce(), Timestamp::from_bits(0xdead_beef));
+        assert_eq!(request.t1(), t1());
+        // The nonce is never zero.
+        assert_eq!(
+            Request::new(&mut Counter(0), t1()).nonce(),
+            Timestamp::from_bits(1)
+        );
+    }
+
+    #[test]
+    fn measurement_follows_section_8() {
+        let request = Request::new(&mut Counter(42), t1());
+        let m = check(&request, &good(&request)).unwrap();
+        // offset = ((27 - 0) + (27.5 - 4.5)) / 2 = 25 ms; delay = 4.5 - 0.5.
+        assert!((m.offset - 0.025).abs() < 1e-9, "{}", m.offset);
+        assert!((m.delay - 0.004).abs() < 1e-9, "{}", m.delay);
+        let dispersion = log2_seconds(-20) + log2_seconds(-20) + PHI * 0.0045;
+        assert!((m.dispersion - dispersion).abs() < 1e-12);
+        assert_eq!(m.stratum, Stratum::new(2));
+        assert_eq!(m.leap, LeapIndicator::NoWarning);
+        assert_eq!(m.reference_id, RefId::new([192, 0, 2, 1]));
+        assert_eq!(m.root_delay, ShortTime::from_seconds_f64(0.010).unwrap());
+        assert_eq!(
+            m.root_dispersion,
+            ShortTime::from_seconds_f64(0.005).unwrap()
+        );
+        assert_eq!(m.precision, -20);
+        assert_eq!((m.t1, m.t4), (t1(), after(4_500)));
+        let distance = (0.010 + 0.004) / 2.0 + 0.005 + dispersion;
+        assert!((m.root_distance() - distance).abs() < 1e-4);
+        // Trailing octets (an extension field or MAC) are not looked at.
+        let mut long = good(&request).to_bytes().to_vec();
+        long.extend_from_slice(&[0xff; 20]);
+        assert_eq!(
+            request.check_response(&long, after(4_500), &SntpConfig::default()),
+            Ok(m)
+        );
+    }
+
+    #[test]
+    fn negative_delay_is_clamped_to_the_precision() {
+        let request = Request::new(&mut Counter(42), t1());
+        let mut repr = good(&request);
+        // The server claims it held the request 10 ms: longer than the
+        // 4.5 ms round trip.
+        repr.transmit_timestamp = Timestamp::from(after(37_000));
+        let m = check(&request, &repr).unwrap();
+        assert!((m.delay - log2_seconds(-20)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn every_check_has_its_error() {
+        let request = Request::new(&mut Counter(42), t1());
+        let config = SntpConfig::default();
+        let bytes = good(&request).to_bytes();
+        for len in [0, 1, 47] {
+            assert_eq!(
+                request.check_response(&bytes[..len], after(4_500), &config),
+                Err(ResponseError::Truncated { len })
+            );
+        }
+        let mut v3 = bytes;
+        v3[0] = (v3[0] & !0b0011_1000) | (3 << 3);
+        assert_eq!(
+            request.check_response(&v3, after(4_500), &config),
+            Err(ResponseError::Version(3))
+        );
+        type Case = (fn(&mut Repr), ResponseError);
+        let cases: [Case; 9] = [
+            (
+                |r| r.mode = Mode::Broadcast,
+                ResponseError::Mode(Mode::Broadcast),
+            ),
+            (|r| r.mode = Mode::Client, ResponseError::Mode(Mode::Client)),
+            (
+                |r| r.origin_timestamp = Timestamp::from_bits(43),
+                ResponseError::OriginMismatch,
+            ),
+            (
+                |r| {
+                    r.stratum = Stratum::UNSPECIFIED;
+                    r.reference_id = RefId::new(*b"RATE");
+                },
+                ResponseError::KissOfDeath(KissCode::Rate),
+            ),
+            (
+                |r| r.receive_timestamp = Timestamp::ZERO,
+                ResponseError::ZeroTimestamp,
+            ),
+            (
+                |r| r.transmit_timestamp = Timestamp::ZERO,
+                ResponseError::ZeroTimestamp,
+            ),
+            (
+                |r| r.transmit_timestamp = r.receive_timestamp - NtpDuration::from_nanos(1_000),
+                ResponseError::TransmitBeforeReceive,
+            ),
+            (
+                |r| r.stratum = Stratum::UNSYNCHRONIZED,
+                ResponseError::Stratum(Stratum::UNSYNCHRONIZED),
+            ),
+            (
+                |r| r.leap = LeapIndicator::Unsynchronized,
+                ResponseError::UnsynchronizedLeap,
+            ),
+        ];
+        for (mutate, error) in cases {
+            let mut repr = good(&request);
+            mutate(&mut repr);
+            assert_eq!(check(&request, &repr), Err(error));
+        }
+        let mut far = good(&request);
+        far.root_dispersion = ShortTime::from_seconds_f64(1.5).unwrap();
+        assert!(matches!(
+            check(&request, &far),
+            Err(ResponseError::RootDistance { distance }) if distance > 1.5
+        ));
+        // A server claiming a precision of 2^31 s has no usable distance.
+        let mut coarse = good(&request);
+        coarse.precision = 31;
+        assert!(matches!(
+            check(&request, &coarse),
+            Err(ResponseError::RootDistance { .. })
+        ));
+    }
+
+    #[test]
+    fn a_kiss_counts_only_with_our_origin() {
+        let request = Request::new(&mut Counter(42), t1());
+        let mut kiss = good(&request);
+        kiss.stratum = Stratum::UNSPECIFIED;
+        kiss.leap = LeapIndicator::Unsynchronized;
+        kiss.reference_id = RefId::new(*b"DENY");
+        kiss.receive_timestamp = Timestamp::ZERO;
+        kiss.transmit_timestamp = request.nonce();
+        let error = check(&request, &kiss).unwrap_err();
+        assert_eq!(error, ResponseError::KissOfDeath(KissCode::Deny));
+        assert!(error.is_server_report());
+        kiss.origin_timestamp = Timestamp::from_bits(0);
+        let error = check(&request, &kiss).unwrap_err();
+        assert_eq!(error, ResponseError::OriginMismatch);
+        assert!(!error.is_server_report());
+    }
+}

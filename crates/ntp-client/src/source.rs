@@ -1,0 +1,1040 @@
+//! One server's association: the poll process (RFC 5905, section 13 and
+//! Appendix A.5.7), the packet checks of [`sntp`](crate::sntp), the reach
+//! register, the kiss-o'-death rules (section 7.4) and the clock filter of
+//! `ntp-select` (section 10).
+
+use core::fmt;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use ntp_proto::{
+    Date, KissAction, KissCode, LeapIndicator, Packet, RefId, ShortTime, Stratum, Timestamp,
+};
+use ntp_select::{ClockFilter, FilterConfig, FilterOutput, FilterSample, InputError, PeerStats};
+use rand_core::RngCore;
+
+use crate::constants::{
+    BURST_COUNT, DEFAULT_BACKOFF_MAX_POLL, DEFAULT_MAX_POLL, DEFAULT_MIN_POLL,
+    DEFAULT_REPLY_TIMEOUT, MAX_POLL, MIN_POLL, MIN_REQUEST_SPACING, POLL_JITTER_SHIFT, REQUEST_LEN,
+    UNREACH, poll_interval,
+};
+use crate::sntp::{Measurement, Request, ResponseError, SntpConfig};
+use crate::{ConfigError, Instant};
+
+/// The identifier of a source within a [`System`](crate::System); also
+/// its association id for the selection algorithms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SourceId(u64);
+
+impl SourceId {
+    /// The id with this number.
+    #[must_use]
+    pub const fn new(id: u64) -> Self {
+        Self(id)
+    }
+
+    /// The number.
+    #[must_use]
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for SourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// How one source polls. The [`Default`] holds RFC-safe values for public
+/// servers: poll 64 s to 1024 s, iburst on, burst off.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SourceConfig {
+    /// Lower bound of the poll exponent, log2 s; at least
+    /// [`MIN_POLL`]. Default [`DEFAULT_MIN_POLL`] (64 s).
+    pub min_poll: i8,
+    /// Upper bound of the poll exponent while the server answers, log2 s;
+    /// at most [`MAX_POLL`]. Default [`DEFAULT_MAX_POLL`] (1024 s).
+    pub max_poll: i8,
+    /// Send a burst of [`BURST_COUNT`] requests, [`MIN_REQUEST_SPACING`]
+    /// apart, at the first poll (RFC 5905, section 13, IBURST). Default on.
+    pub iburst: bool,
+    /// Send a burst at every poll while the server is reachable (RFC 5905,
+    /// section 13, BURST). Default off: it multiplies the load on the
+    /// server by eight.
+    pub burst: bool,
+    /// How long a request waits for its reply. Default
+    /// [`DEFAULT_REPLY_TIMEOUT`].
+    pub reply_timeout: Duration,
+    /// Ceiling of the unreachable back-off, log2 s; from `max_poll` to
+    /// [`MAX_POLL`]. Default [`DEFAULT_BACKOFF_MAX_POLL`] (4096 s).
+    pub backoff_max_poll: i8,
+    /// Checks applied to every response.
+    pub sntp: SntpConfig,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            min_poll: DEFAULT_MIN_POLL,
+            max_poll: DEFAULT_MAX_POLL,
+            iburst: true,
+            burst: false,
+            reply_timeout: DEFAULT_REPLY_TIMEOUT,
+            backoff_max_poll: DEFAULT_BACKOFF_MAX_POLL,
+            sntp: SntpConfig::default(),
+        }
+    }
+}
+
+impl SourceConfig {
+    /// The same configuration with poll bounds `min_poll..=max_poll` (the
+    /// back-off ceiling is raised to `max_poll` if it was below).
+    #[must_use]
+    pub fn with_poll_range(self, min_poll: i8, max_poll: i8) -> Self {
+        Self {
+            min_poll,
+            max_poll,
+            backoff_max_poll: self.backoff_max_poll.max(max_poll),
+            ..self
+        }
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    ///
+    /// The first [`ConfigError`] found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.min_poll < MIN_POLL || self.max_poll > MAX_POLL || self.min_poll > self.max_poll {
+            return Err(ConfigError::PollRange {
+                min_poll: self.min_poll,
+                max_poll: self.max_poll,
+            });
+        }
+        if self.backoff_max_poll < self.max_poll || self.backoff_max_poll > MAX_POLL {
+            return Err(ConfigError::BackoffMaxPoll(self.backoff_max_poll));
+        }
+        if self.reply_timeout.is_zero() {
+            return Err(ConfigError::ReplyTimeout);
+        }
+        if !(self.sntp.max_distance.is_finite() && self.sntp.max_distance > 0.0) {
+            return Err(ConfigError::MaxDistance);
+        }
+        if !(-30..=0).contains(&self.sntp.precision) {
+            return Err(ConfigError::Precision(self.sntp.precision));
+        }
+        Ok(())
+    }
+}
+
+/// Something that happened to one source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum SourceEvent {
+    /// A valid reply arrived while the reach register was zero.
+    Reachable,
+    /// The reach register dropped to zero: eight polls without a reply.
+    Unreachable,
+    /// A kiss-o'-death `RATE`: the poll exponent was raised to `poll`.
+    RateReduced {
+        /// The new minimum poll exponent, log2 s.
+        poll: i8,
+    },
+    /// A kiss-o'-death `DENY` or `RSTR`: the source sends nothing, ever
+    /// again (RFC 5905, section 7.4, rule a).
+    Stopped(KissCode),
+    /// The server answered with leap indicator 3 or stratum 16: it is not
+    /// synchronized and is excluded from selection until it is again.
+    ServerUnsynchronized,
+    /// The selection algorithm found the source a falseticker (tally `x`).
+    Falseticker,
+}
+
+/// What a reply that passed the checks did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ReplyOutcome {
+    /// A new sample went into the clock filter.
+    Sample {
+        /// The measurement.
+        measurement: Measurement,
+        /// The filter produced new peer variables (RFC 5905, section 10:
+        /// not every sample does).
+        peer_updated: bool,
+    },
+    /// The server says it is unsynchronized (leap 3 or stratum 16): the
+    /// source is reachable but unfit.
+    ServerUnsynchronized,
+    /// A kiss-o'-death `RATE` raised the poll exponent to `poll`.
+    RateReduced {
+        /// The new minimum poll exponent, log2 s.
+        poll: i8,
+    },
+    /// A kiss-o'-death `DENY` or `RSTR` stopped the source for good.
+    Stopped(KissCode),
+}
+
+/// Why a datagram was not used. The source's state is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplyError {
+    /// The source was stopped by a kiss-o'-death and takes nothing.
+    #[error("source stopped by a kiss-o'-death")]
+    Stopped,
+    /// A copy of a reply already used (its origin is the nonce of the last
+    /// request that was answered).
+    #[error("duplicate reply")]
+    Duplicate,
+    /// No request is waiting for a reply: a late, replayed or unsolicited
+    /// packet.
+    #[error("no request outstanding")]
+    Unexpected,
+    /// The request's reply timeout has passed.
+    #[error("reply after the reply timeout")]
+    Late,
+    /// The response failed a check (RFC 4330, section 5); includes
+    /// kiss-o'-death codes without a protocol meaning, which are ignored
+    /// (RFC 5905, section 7.4, rules c and d).
+    #[error(transparent)]
+    Response(#[from] ResponseError),
+    /// The clock filter refused the sample.
+    #[error("sample refused by the clock filter: {0}")]
+    Sample(InputError),
+}
+
+/// A request to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Transmit {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// The datagram.
+    pub payload: [u8; REQUEST_LEN],
+}
+
+/// The header values of the last packet, the peer variables of RFC 5905,
+/// figure 19 that do not come from the clock filter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct PeerHeader {
+    leap: LeapIndicator,
+    stratum: Stratum,
+    reference_id: RefId,
+    root_delay: ShortTime,
+    root_dispersion: ShortTime,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Outstanding {
+    request: Request,
+    sent: Instant,
+}
+
+/// A tiny FIFO of source events, drained by [`Source::poll_event`].
+const EVENT_CAPACITY: usize = 4;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct EventQueue {
+    slots: [Option<SourceEvent>; EVENT_CAPACITY],
+}
+
+impl EventQueue {
+    const fn new() -> Self {
+        Self {
+            slots: [None; EVENT_CAPACITY],
+        }
+    }
+
+    /// Appends; when full the oldest event is dropped.
+    fn push(&mut self, event: SourceEvent) {
+        if self.slots.iter().all(Option::is_some) {
+            self.slots.rotate_left(1);
+            if let Some(last) = self.slots.last_mut() {
+                *last = None;
+            }
+        }
+        if let Some(slot) = self.slots.iter_mut().find(|slot| slot.is_none()) {
+            *slot = Some(event);
+        }
+    }
+
+    fn pop(&mut self) -> Option<SourceEvent> {
+        let first = self.slots.first_mut()?.take()?;
+        self.slots.rotate_left(1);
+        Some(first)
+    }
+}
+
+/// One server's state machine (an association in RFC 5905's words), sans
+/// IO: it says when to send a request and what to send, checks replies,
+/// and keeps the reach register and the clock filter.
+///
+/// # Contract
+///
+/// - [`poll_transmit`](Self::poll_transmit) returns a request when one is
+///   due; send it at once (its T1 is the `wall_now` given). Call it again
+///   at [`next_timeout`](Self::next_timeout), and
+///   [`handle_timeout`](Self::handle_timeout) there too.
+/// - Give every datagram from the server's address to
+///   [`handle_reply`](Self::handle_reply) with its receive time T4.
+/// - Drain [`poll_event`](Self::poll_event) after each call (the queue
+///   holds four events and drops the oldest beyond that).
+/// - `now` never goes backwards; an earlier `now` is taken as the latest
+///   one seen.
+/// - A reply that is refused ([`ReplyError`]) changes nothing.
+///
+/// # Polling
+///
+/// The poll exponent follows the system poll
+/// ([`set_system_poll`](Self::set_system_poll), the discipline's
+/// `s.poll`) within `min_poll..=max_poll`, and each interval is lengthened
+/// by a random 0 to 6.25 % ([`POLL_JITTER_SHIFT`]). With iburst the first
+/// poll is a burst of 8 requests 2 s apart. Requests are never closer than
+/// 2 s ([`MIN_REQUEST_SPACING`]). At each poll the reach register shifts
+/// left; a valid reply sets its low bit. After three polls without a valid
+/// reply the clock filter shifts in a dummy sample (section 13).
+///
+/// # Unreachable servers
+///
+/// While the reach register is zero, the first [`UNREACH`] (12) polls keep
+/// the normal interval; after that every poll doubles it, up to
+/// `backoff_max_poll` ([`DEFAULT_BACKOFF_MAX_POLL`], 4096 s), as in RFC
+/// 5905, Appendix A.5.7.1. A reply brings the poll back to the system
+/// poll. With the defaults, a server dead from the start gets:
+///
+/// | polls | interval | requests | time at the end |
+/// |---|---|---|---|
+/// | iburst | 2 s | 8 | 14 s |
+/// | 1 to 12 | 64 s | 12 | 768 s |
+/// | 13 to 17 | 128 s to 2048 s | 5 | 4736 s |
+/// | 18 to 36 | 4096 s | 19 | 82 560 s |
+///
+/// that is at most **44 requests in the first 24 hours** and 21 a day
+/// after that (86 400 / 4096). The random lengthening only lowers these
+/// counts.
+///
+/// # Kiss-o'-death (RFC 5905, section 7.4)
+///
+/// Only a kiss whose origin timestamp equals the outstanding nonce counts
+/// (CVE-2015-7704). `RATE` raises the poll exponent by one above the
+/// current one (at most [`MAX_POLL`]) for the rest of the association's
+/// life and cancels a burst; `DENY` and `RSTR` stop the source for good;
+/// every other code, including unknown and `X` codes, is ignored.
+///
+/// # Hostile replies
+///
+/// One nonce is outstanding at a time. It is cleared by the first reply
+/// that passes the checks, by the reply timeout, and replaced by the next
+/// request. A duplicate, a replay, a reply with the wrong origin and a
+/// spoofed kiss-o'-death are all refused without any state change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Source {
+    id: SourceId,
+    address: SocketAddr,
+    config: SourceConfig,
+    stopped: Option<KissCode>,
+    reach: u8,
+    unreach: u8,
+    /// Host poll exponent `p.hpoll`.
+    hpoll: i8,
+    /// The system poll exponent `s.poll`.
+    system_poll: i8,
+    /// Floor raised by kiss-o'-death RATE.
+    kiss_poll: i8,
+    /// Requests left in the current burst.
+    burst: u8,
+    /// Whether the first poll happened.
+    polled: bool,
+    next_poll: Instant,
+    poll_started: Instant,
+    last_sent: Option<Instant>,
+    outstanding: Option<Outstanding>,
+    /// Nonce of the last request that got a reply.
+    answered: Option<Timestamp>,
+    filter: ClockFilter,
+    header: Option<PeerHeader>,
+    last_measurement: Option<Measurement>,
+    last_received: Option<Instant>,
+    cumulative_slew: f64,
+    last_now: Instant,
+    sent: u64,
+    received: u64,
+    changed: bool,
+    events: EventQueue,
+}
+
+impl Source {
+    /// A source polling `address`; its first request is due at once.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] of [`SourceConfig::validate`].
+    pub fn new(
+        id: SourceId,
+        address: SocketAddr,
+        config: SourceConfig,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let filter =
+            ClockFilter::with_config(FilterConfig::with_precision_log2(config.sntp.precision))?;
+        Ok(Self {
+            id,
+            address,
+            config,
+            stopped: None,
+            reach: 0,
+            unreach: 0,
+            hpoll: config.min_poll,
+            system_poll: config.min_poll,
+            kiss_poll: MIN_POLL,
+            burst: 0,
+            polled: false,
+            next_poll: Instant::ZERO,
+            poll_started: Instant::ZERO,
+            last_sent: None,
+            outstanding: None,
+            answered: None,
+            filter,
+            header: None,
+            last_measurement: None,
+            last_received: None,
+            cumulative_slew: 0.0,
+            last_now: Instant::ZERO,
+            sent: 0,
+            received: 0,
+            changed: false,
+            events: EventQueue::new(),
+        })
+    }
+
+    /// The id.
+    #[must_use]
+    pub const fn id(&self) -> SourceId {
+        self.id
+    }
+
+    /// The server's address.
+    #[must_use]
+    pub const fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub const fn config(&self) -> &SourceConfig {
+        &self.config
+    }
+
+    /// The reach register: bit 0 is the latest poll (RFC 5905, section 13).
+    #[must_use]
+    pub const fn reach(&self) -> u8 {
+        self.reach
+    }
+
+    /// Whether any of the last eight polls was answered.
+    #[must_use]
+    pub const fn is_reachable(&self) -> bool {
+        self.reach != 0
+    }
+
+    /// The kiss code that stopped the source, if one did.
+    #[must_use]
+    pub const fn stopped_by(&self) -> Option<KissCode> {
+        self.stopped
+    }
+
+    /// The poll exponent of the next interval, log2 s: the system poll
+    /// within the configured range, raised by `RATE` kisses and by the
+    /// unreachable back-off.
+    #[must_use]
+    pub fn poll(&self) -> i8 {
+        self.hpoll.max(self.kiss_poll)
+    }
+
+    /// Requests sent so far.
+    #[must_use]
+    pub const fn requests_sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Replies accepted so far (samples, unsynchronized reports and acted-on
+    /// kisses).
+    #[must_use]
+    pub const fn replies_accepted(&self) -> u64 {
+        self.received
+    }
+
+    /// When the last reply was accepted.
+    #[must_use]
+    pub const fn last_received(&self) -> Option<Instant> {
+        self.last_received
+    }
+
+    /// The last measurement.
+    #[must_use]
+    pub const fn last_measurement(&self) -> Option<&Measurement> {
+        self.last_measurement.as_ref()
+    }
+
+    /// The clock filter.
+    #[must_use]
+    pub const fn filter(&self) -> &ClockFilter {
+        &self.filter
+    }
+
+    /// The nonce of the request waiting for a reply, if any.
+    #[must_use]
+    pub fn outstanding_nonce(&self) -> Option<Timestamp> {
+        self.outstanding
+            .map(|outstanding| outstanding.request.nonce())
+    }
+
+    /// The peer variables for the fitness test and the selection
+    /// algorithms (RFC 5905, figure 19): the clock filter's output with the
+    /// header values of the last valid packet. `None` before the first
+    /// filter output. The offset is corrected for the slews since each
+    /// sample (see [`set_cumulative_slew`](Self::set_cumulative_slew)).
+    #[must_use]
+    pub fn peer_stats(&self) -> Option<PeerStats> {
+        let output = self.filter.output()?;
+        let header = self.header?;
+        let mut stats = PeerStats::from_filter(
+            &output,
+            header.leap,
+            header.stratum,
+            header.reference_id,
+            header.root_delay,
+            header.root_dispersion,
+            self.reach,
+        );
+        stats.offset = output.offset - self.cumulative_slew;
+        if self.stopped.is_some() {
+            stats.reach = 0;
+        }
+        Some(stats)
+    }
+
+    /// The latest filter output, as the clock filter gave it.
+    #[must_use]
+    pub fn filter_output(&self) -> Option<FilterOutput> {
+        self.filter.output()
+    }
+
+    /// Sets the system poll exponent `s.poll` (the discipline's); used from
+    /// the next poll on.
+    pub fn set_system_poll(&mut self, poll: i8) {
+        self.system_poll = poll;
+    }
+
+    /// Sets the phase the clock discipline has slewed so far
+    /// ([`ntp_discipline::Discipline::cumulative_slew`]): samples enter the
+    /// filter with it added and leave it with the then current value
+    /// subtracted, so a sample chosen several polls later is not off by the
+    /// slews in between. Leave it at zero when no discipline runs.
+    pub fn set_cumulative_slew(&mut self, slew: f64) {
+        if slew.is_finite() {
+            self.cumulative_slew = slew;
+        }
+    }
+
+    /// Forgets the samples in the clock filter and the request in flight:
+    /// after the clock was stepped, both describe the old timescale (RFC
+    /// 5905, section 11.3: all associations are reset on a step).
+    pub fn reset_after_step(&mut self) {
+        self.filter.reset();
+        self.outstanding = None;
+        self.changed = true;
+    }
+
+    /// When the source next wants [`poll_transmit`](Self::poll_transmit)
+    /// or [`handle_timeout`](Self::handle_timeout): the next poll or the
+    /// reply timeout. `None` once stopped.
+    #[must_use]
+    pub fn next_timeout(&self) -> Option<Instant> {
+        if self.stopped.is_some() {
+            return None;
+        }
+        let expiry = self
+            .outstanding
+            .map(|o| o.sent.saturating_add(self.config.reply_timeout));
+        Some(match expiry {
+            Some(expiry) if expiry < self.next_poll => expiry,
+            _ => self.next_poll,
+        })
+    }
+
+    /// Expires a request whose reply timeout has passed. Anything else is
+    /// done by [`poll_transmit`](Self::poll_transmit); an early call is a
+    /// no-op.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.clamp(now);
+        if let Some(outstanding) = self.outstanding {
+            if now >= outstanding.sent.saturating_add(self.config.reply_timeout) {
+                self.outstanding = None;
+            }
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<SourceEvent> {
+        self.events.pop()
+    }
+
+    /// Whether the peer variables, the reach register or the fitness may
+    /// have changed since the last call: the system process reruns the
+    /// selection when this is true.
+    pub fn take_changed(&mut self) -> bool {
+        core::mem::take(&mut self.changed)
+    }
+
+    fn clamp(&mut self, now: Instant) -> Instant {
+        self.last_now = self.last_now.max(now);
+        self.last_now
+    }
+
+    /// The poll exponent the discipline asks for, within the range.
+    fn base_poll(&self) -> i8 {
+        self.system_poll
+            .clamp(self.config.min_poll, self.config.max_poll)
+    }
+
+    /// The request due at `now`, if any, with T1 = `wall_now` (RFC 5905,
+    /// Appendix A.5.7.1 `poll()`); `rng` draws the nonce and the poll
+    /// jitter.
+    pub fn poll_transmit<R: RngCore + ?Sized>(
+        &mut self,
+        now: Instant,
+        wall_now: Date,
+        rng: &mut R,
+    ) -> Option<Transmit> {
+        let now = self.clamp(now);
+        if self.stopped.is_some() || now < self.next_poll {
+            return None;
+        }
+        if self
+            .last_sent
+            .is_some_and(|last| now < last.saturating_add(MIN_REQUEST_SPACING))
+        {
+            return None;
+        }
+        if self.burst == 0 {
+            self.start_poll(now);
+        } else {
+            self.burst = self.burst.saturating_sub(1);
+        }
+        let request = Request::new(rng, wall_now);
+        self.outstanding = Some(Outstanding { request, sent: now });
+        self.last_sent = Some(now);
+        self.sent = self.sent.saturating_add(1);
+        self.next_poll = if self.burst > 0 {
+            now.saturating_add(MIN_REQUEST_SPACING)
+        } else {
+            let interval = poll_interval(self.poll());
+            let random = rng.next_u64() >> (64 - 32);
+            // interval * random / 2^(32 + shift): below interval / 16.
+            let extra_nanos = (interval.as_nanos().saturating_mul(u128::from(random)))
+                >> (32 + POLL_JITTER_SHIFT);
+            let extra = Duration::from_nanos(u64::try_from(extra_nanos).unwrap_or(u64::MAX));
+            self.poll_started
+                .saturating_add(interval)
+                .saturating_add(extra)
+                .max(now.saturating_add(MIN_REQUEST_SPACING))
+        };
+        Some(Transmit {
+            destination: self.address,
+            payload: request.to_bytes(),
+        })
+    }
+
+    /// The start of a poll (not a burst continuation): reach register,
+    /// missed-poll filter update, unreachable back-off, bursts.
+    fn start_poll(&mut self, now: Instant) {
+        let first = !self.polled;
+        self.polled = true;
+        self.poll_started = now;
+        let old_reach = self.reach;
+        self.reach <<= 1;
+        if self.reach != old_reach {
+            self.changed = true;
+        }
+        if self.reach & 0x07 == 0 && self.filter.output().is_some() {
+            // Section 13: not heard for three polls, age the filter.
+            if let Ok(Some(_)) = self.filter.missed_poll(now.as_secs_f64()) {
+                self.changed = true;
+            }
+        }
+        if self.reach == 0 {
+            if old_reach != 0 {
+                self.events.push(SourceEvent::Unreachable);
+            }
+            if first && self.config.iburst {
+                self.burst = BURST_COUNT.saturating_sub(1);
+                self.hpoll = self.base_poll();
+            } else if self.unreach >= UNREACH {
+                self.hpoll = self
+                    .hpoll
+                    .max(self.base_poll())
+                    .saturating_add(1)
+                    .min(self.config.backoff_max_poll);
+            } else {
+                self.hpoll = self.hpoll.max(self.base_poll());
+            }
+            self.unreach = self.unreach.saturating_add(1);
+        } else {
+            self.unreach = 0;
+            self.hpoll = self.base_poll();
+            if self.config.burst && self.filter.output().is_some() {
+                self.burst = BURST_COUNT.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Checks a datagram from the server, received at `now` and at `t4` on
+    /// the disciplined clock, and uses it.
+    ///
+    /// # Errors
+    ///
+    /// A [`ReplyError`] if the datagram is refused; the source is then
+    /// unchanged (apart from remembering the latest `now`).
+    pub fn handle_reply(
+        &mut self,
+        now: Instant,
+        data: &[u8],
+        t4: Date,
+    ) -> Result<ReplyOutcome, ReplyError> {
+        let now = self.last_now.max(now);
+        if self.stopped.is_some() {
+            return Err(ReplyError::Stopped);
+        }
+        let Some(outstanding) = self.outstanding else {
+            let origin = data
+                .first_chunk::<{ ntp_proto::HEADER_LEN }>()
+                .map(|header| Packet::new_unchecked(&header[..]).origin_timestamp());
+            return Err(match (origin, self.answered) {
+                (Some(origin), Some(answered)) if origin == answered => ReplyError::Duplicate,
+                _ => ReplyError::Unexpected,
+            });
+        };
+        if now >= outstanding.sent.saturating_add(self.config.reply_timeout) {
+            return Err(ReplyError::Late);
+        }
+        let nonce = outstanding.request.nonce();
+        match outstanding
+            .request
+            .check_response(data, t4, &self.config.sntp)
+        {
+            Ok(measurement) => {
+                let sample = FilterSample::new(
+                    measurement.offset + self.cumulative_slew,
+                    measurement.delay,
+                    measurement.dispersion,
+                )
+                .map_err(ReplyError::Sample)?;
+                let output = self
+                    .filter
+                    .update(sample, now.as_secs_f64())
+                    .map_err(ReplyError::Sample)?;
+                self.accept(now, nonce);
+                self.header = Some(PeerHeader {
+                    leap: measurement.leap,
+                    stratum: measurement.stratum,
+                    reference_id: measurement.reference_id,
+                    root_delay: measurement.root_delay,
+                    root_dispersion: measurement.root_dispersion,
+                });
+                self.last_measurement = Some(measurement);
+                Ok(ReplyOutcome::Sample {
+                    measurement,
+                    peer_updated: output.is_some(),
+                })
+            }
+            Err(ResponseError::KissOfDeath(code)) => match code.action() {
+                KissAction::Stop => {
+                    self.accept_kiss(now, nonce);
+                    self.stopped = Some(code);
+                    self.reach = 0;
+                    self.events.push(SourceEvent::Stopped(code));
+                    Ok(ReplyOutcome::Stopped(code))
+                }
+                KissAction::ReduceRate => {
+                    self.accept_kiss(now, nonce);
+                    self.kiss_poll = self.poll().saturating_add(1).min(MAX_POLL);
+                    self.hpoll = self.hpoll.max(self.kiss_poll);
+                    let poll = self.poll();
+                    let earliest = self
+                        .last_sent
+                        .unwrap_or(now)
+                        .saturating_add(poll_interval(poll));
+                    self.next_poll = self.next_poll.max(earliest);
+                    self.events.push(SourceEvent::RateReduced { poll });
+                    Ok(ReplyOutcome::RateReduced { poll })
+                }
+                _ => Err(ReplyError::Response(ResponseError::KissOfDeath(code))),
+            },
+            Err(ResponseError::Stratum(_) | ResponseError::UnsynchronizedLeap) => {
+                self.accept(now, nonce);
+                let was_synchronized = self
+                    .header
+                    .is_none_or(|h| h.leap != LeapIndicator::Unsynchronized);
+                let header = self.header.get_or_insert(PeerHeader {
+                    leap: LeapIndicator::Unsynchronized,
+                    stratum: Stratum::UNSYNCHRONIZED,
+                    reference_id: RefId::INIT,
+                    root_delay: ShortTime::ZERO,
+                    root_dispersion: ShortTime::ZERO,
+                });
+                header.leap = LeapIndicator::Unsynchronized;
+                header.stratum = Stratum::UNSYNCHRONIZED;
+                if was_synchronized {
+                    self.events.push(SourceEvent::ServerUnsynchronized);
+                }
+                Ok(ReplyOutcome::ServerUnsynchronized)
+            }
+            Err(error) => Err(ReplyError::Response(error)),
+        }
+    }
+
+    /// Bookkeeping for a reply that answers our request.
+    fn accept(&mut self, now: Instant, nonce: Timestamp) {
+        self.last_now = now;
+        self.outstanding = None;
+        self.answered = Some(nonce);
+        if self.reach == 0 {
+            self.events.push(SourceEvent::Reachable);
+            self.hpoll = self.base_poll();
+        }
+        self.reach |= 1;
+        self.unreach = 0;
+        self.last_received = Some(now);
+        self.received = self.received.saturating_add(1);
+        self.changed = true;
+    }
+
+    /// Bookkeeping for a kiss-o'-death that answers our request: the
+    /// request is answered, the burst cancelled; the reach register does
+    /// not count it as a reply.
+    fn accept_kiss(&mut self, now: Instant, nonce: Timestamp) {
+        self.last_now = now;
+        self.outstanding = None;
+        self.answered = Some(nonce);
+        self.burst = 0;
+        self.received = self.received.saturating_add(1);
+        self.changed = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::{IpAddr, Ipv4Addr};
+    use ntp_proto::{Mode, Repr, Version};
+
+    struct Step(u64);
+    impl RngCore for Step {
+        fn next_u32(&mut self) -> u32 {
+            0
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            self.0
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            dest.fill(0);
+        }
+    }
+
+    const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 123);
+
+    fn wall(seconds: u64) -> Date {
+        Date::from_unix(1_700_000_000, 0)
+            .unwrap()
+            .checked_add(NtpDuration::from_nanos(
+                i64::try_from(seconds).unwrap() * 1_000_000_000,
+            ))
+            .unwrap()
+    }
+
+    use ntp_proto::NtpDuration;
+
+    fn answer(request: &[u8; REQUEST_LEN], at: Date) -> [u8; 48] {
+        let nonce = Packet::new_unchecked(&request[..]).transmit_timestamp();
+        Repr {
+            leap: LeapIndicator::NoWarning,
+            version: Version::V4,
+            mode: Mode::Server,
+            stratum: Stratum::PRIMARY,
+            poll: 0,
+            precision: -20,
+            root_delay: ShortTime::ZERO,
+            root_dispersion: ShortTime::ZERO,
+            reference_id: RefId::LOCL,
+            reference_timestamp: Timestamp::from(at),
+            origin_timestamp: nonce,
+            receive_timestamp: Timestamp::from(at),
+            transmit_timestamp: Timestamp::from(at),
+        }
+        .to_bytes()
+    }
+
+    #[test]
+    fn configuration_is_checked() {
+        let good = SourceConfig::default();
+        assert_eq!(good.validate(), Ok(()));
+        let bad = [
+            (
+                SourceConfig {
+                    min_poll: 0,
+                    ..good
+                },
+                ConfigError::PollRange {
+                    min_poll: 0,
+                    max_poll: 10,
+                },
+            ),
+            (
+                SourceConfig {
+                    min_poll: 8,
+                    max_poll: 7,
+                    ..good
+                },
+                ConfigError::PollRange {
+                    min_poll: 8,
+                    max_poll: 7,
+                },
+            ),
+            (
+                SourceConfig {
+                    max_poll: 18,
+                    backoff_max_poll: 18,
+                    ..good
+                },
+                ConfigError::PollRange {
+                    min_poll: 6,
+                    max_poll: 18,
+                },
+            ),
+            (
+                SourceConfig {
+                    backoff_max_poll: 9,
+                    ..good
+                },
+                ConfigError::BackoffMaxPoll(9),
+            ),
+            (
+                SourceConfig {
+                    reply_timeout: Duration::ZERO,
+                    ..good
+                },
+                ConfigError::ReplyTimeout,
+            ),
+            (
+                SourceConfig {
+                    sntp: SntpConfig {
+                        max_distance: f64::NAN,
+                        ..good.sntp
+                    },
+                    ..good
+                },
+                ConfigError::MaxDistance,
+            ),
+            (
+                SourceConfig {
+                    sntp: SntpConfig {
+                        precision: 1,
+                        ..good.sntp
+                    },
+                    ..good
+                },
+                ConfigError::Precision(1),
+            ),
+        ];
+        for (config, error) in bad {
+            assert_eq!(config.validate(), Err(error));
+            assert_eq!(
+                Source::new(SourceId::new(1), SERVER, config).err(),
+                Some(error)
+            );
+        }
+        let short = good.with_poll_range(1, 2);
+        assert_eq!(
+            (short.min_poll, short.max_poll, short.backoff_max_poll),
+            (1, 2, 12)
+        );
+        assert_eq!(short.validate(), Ok(()));
+        assert_eq!(good.with_poll_range(6, 14).backoff_max_poll, 14);
+    }
+
+    #[test]
+    fn event_queue_keeps_the_newest_four() {
+        let mut queue = EventQueue::new();
+        for poll in 1..=6 {
+            queue.push(SourceEvent::RateReduced { poll });
+        }
+        let drained: std::vec::Vec<_> = core::iter::from_fn(|| queue.pop()).collect();
+        assert_eq!(
+            drained,
+            (3..=6)
+                .map(|poll| SourceEvent::RateReduced { poll })
+                .collect::<std::vec::Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn burst_option_sends_eight_per_poll_while_reachable() {
+        let config = SourceConfig {
+            iburst: false,
+            burst: true,
+            ..SourceConfig::default()
+        };
+        let mut source = Source::new(SourceId::new(1), SERVER, config).unwrap();
+        let mut rng = Step(1);
+        let mut sent = std::vec::Vec::new();
+        let mut now = Instant::ZERO;
+        while now < Instant::from_secs(150) {
+            if let Some(transmit) =
+                source.poll_transmit(now, wall(now.as_nanos() / 1_000_000_000), &mut rng)
+            {
+                sent.push(now.as_nanos() / 1_000_000_000);
+                let reply_at = now.saturating_add(Duration::from_millis(10));
+                let at = wall(now.as_nanos() / 1_000_000_000);
+                source
+                    .handle_reply(reply_at, &answer(&transmit.payload, at), at)
+                    .unwrap();
+            }
+            now = now.saturating_add(Duration::from_millis(500));
+        }
+        // Without iburst the first poll is a single request; from the
+        // second poll on the source is reachable (and has a filter output)
+        // and each poll is a burst of eight, 2 s apart.
+        assert_eq!(sent.first(), Some(&0));
+        assert!((64..69).contains(&sent[1]), "{sent:?}");
+        let burst: std::vec::Vec<u64> = sent[1..9].iter().map(|t| t - sent[1]).collect();
+        assert_eq!(burst, [0, 2, 4, 6, 8, 10, 12, 14]);
+        assert!(sent[9] >= sent[1] + 64, "{sent:?}");
+        assert_eq!(source.reach(), 0b111);
+    }
+
+    #[test]
+    fn rate_kisses_stop_raising_at_maxpoll() {
+        let mut source = Source::new(SourceId::new(1), SERVER, SourceConfig::default()).unwrap();
+        let mut rng = Step(3);
+        let mut now = Instant::ZERO;
+        for _ in 0..20 {
+            let transmit = loop {
+                if let Some(t) = source.poll_transmit(now, wall(0), &mut rng) {
+                    break t;
+                }
+                now = source.next_timeout().unwrap().max(now);
+            };
+            let mut kiss = answer(&transmit.payload, wall(0));
+            kiss[1] = 0;
+            kiss[12..16].copy_from_slice(b"RATE");
+            let outcome = source.handle_reply(now, &kiss, wall(0)).unwrap();
+            assert!(matches!(outcome, ReplyOutcome::RateReduced { .. }));
+        }
+        assert_eq!(source.poll(), MAX_POLL);
+        assert_eq!(source.reach(), 0);
+    }
+}

@@ -1,0 +1,811 @@
+//! The system process (RFC 5905, sections 11.2 and 11.3, Appendix A.5.5):
+//! a set of sources, the mitigation algorithms of `ntp-select`, the clock
+//! discipline of `ntp-discipline`, and the system variables.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::net::{IpAddr, SocketAddr};
+
+use ntp_discipline::{ClockAdjustment, Discipline, LeapEvent, Update, UpdateOutcome};
+use ntp_proto::{
+    Date, LeapIndicator, NtpDuration, RefId, ShortTime, Stratum, SystemState, Timestamp,
+};
+use ntp_select::constants::{MINDISP, PHI};
+use ntp_select::{Candidate, FitContext, SLOTS_PER_CANDIDATE, SelectConfig, Tally, mitigate};
+use rand_core::RngCore;
+
+use crate::source::{ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId};
+use crate::{ConfigError, Instant};
+
+/// Configuration of a [`System`]. The [`Default`] is RFC-safe for public
+/// servers: sources poll 64 s to 1024 s with iburst, RFC 5905 selection
+/// limits, the RFC 5905 discipline with its poll range set to the same
+/// 6..=10.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SystemConfig {
+    /// The configuration of sources added with [`System::add_source`].
+    /// Their precision ([`SntpConfig::precision`](crate::sntp::SntpConfig))
+    /// is always taken from `discipline.precision`.
+    pub source: SourceConfig,
+    /// Limits of the fitness test and the selection, cluster and combine
+    /// algorithms.
+    pub select: SelectConfig,
+    /// The clock discipline. Its poll range drives the sources' poll.
+    pub discipline: ntp_discipline::Config,
+    /// The frequency correction saved at the last run (a drift file),
+    /// seconds per second. With it the discipline starts in FSET and the
+    /// first update synchronizes; without it (NSET) the discipline first
+    /// trains the frequency for the stepout interval (900 s) and the
+    /// system stays unsynchronized meanwhile (RFC 5905, section 11.3).
+    pub initial_frequency: Option<f64>,
+    /// This host's address as the servers see it, for the loop test of the
+    /// fitness check (RFC 5905, Appendix A.5.2: a server whose reference id
+    /// is our address is synchronized to us). `None` skips that half.
+    pub local_address: Option<IpAddr>,
+}
+
+impl Default for SystemConfig {
+    fn default() -> Self {
+        let source = SourceConfig::default();
+        Self {
+            source,
+            select: SelectConfig::RFC,
+            discipline: ntp_discipline::Config {
+                min_poll: source.min_poll,
+                max_poll: source.max_poll,
+                ..ntp_discipline::Config::default()
+            },
+            initial_frequency: None,
+            local_address: None,
+        }
+    }
+}
+
+impl SystemConfig {
+    /// The same configuration with poll exponents `min_poll..=max_poll`
+    /// for the sources and the discipline alike (for example `1, 2` for a
+    /// demo on a loopback; keep the defaults for public servers).
+    #[must_use]
+    pub fn with_poll_range(self, min_poll: i8, max_poll: i8) -> Self {
+        Self {
+            source: self.source.with_poll_range(min_poll, max_poll),
+            discipline: ntp_discipline::Config {
+                min_poll,
+                max_poll,
+                ..self.discipline
+            },
+            ..self
+        }
+    }
+
+    /// Checks every part.
+    ///
+    /// # Errors
+    ///
+    /// The first [`ConfigError`] found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.source.validate()?;
+        self.select.validate()?;
+        self.discipline.validate()?;
+        if self.discipline.min_poll < crate::MIN_POLL || self.discipline.max_poll > crate::MAX_POLL
+        {
+            return Err(ConfigError::DisciplineRange);
+        }
+        if let Some(frequency) = self.initial_frequency {
+            if !(frequency.is_finite() && frequency.abs() <= ntp_discipline::MAXFREQ) {
+                return Err(ConfigError::DisciplineRange);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Something the caller hands to [`System::handle_input`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Input<'a> {
+    /// A datagram received on the client socket.
+    Datagram {
+        /// Its source address.
+        from: SocketAddr,
+        /// Its payload.
+        data: &'a [u8],
+        /// T4: the disciplined clock when it arrived, preferably a kernel
+        /// receive timestamp.
+        rx_wall: Date,
+    },
+}
+
+/// What [`System::poll_output`] asks the caller to do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Send the first `len` octets of the buffer to `destination`, now.
+    Transmit {
+        /// The source the request is for.
+        source: SourceId,
+        /// The server's address.
+        destination: SocketAddr,
+        /// Octets written to the buffer (48).
+        len: usize,
+    },
+    /// Something happened; apply clock actions at once.
+    Event(Event),
+    /// Nothing more to do: call [`System::handle_timeout`] at this instant
+    /// (or earlier, on input), then drain [`System::poll_output`] again.
+    Timeout(Instant),
+}
+
+/// What the system reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum Event {
+    /// Step the disciplined clock by this offset now
+    /// ([`ntp_discipline::Output::Step`]). The sources' clock filters and
+    /// requests in flight are reset (RFC 5905, section 11.3).
+    ClockStep(NtpDuration),
+    /// Run the disciplined clock at this rate correction until the next
+    /// one ([`ntp_discipline::Output::Adjust`]).
+    ClockAdjust(ClockAdjustment),
+    /// A leap second armed, cancelled or due now (then step by
+    /// [`LeapSecond::step`](ntp_discipline::LeapSecond::step)).
+    Leap(LeapEvent),
+    /// The offset exceeded the panic threshold; nothing was done. An
+    /// operator is needed (ntpd exits).
+    Panic {
+        /// The refused offset, seconds.
+        offset: f64,
+    },
+    /// The system became synchronized: the discipline accepted an update
+    /// and the system variables now follow `system_peer`.
+    Synchronized {
+        /// The system peer.
+        system_peer: SourceId,
+        /// The new system stratum.
+        stratum: Stratum,
+    },
+    /// The system lost synchronization: no source survived selection, or
+    /// the clock was stepped.
+    Unsynchronized,
+    /// A different source became the system peer.
+    SystemPeer(SourceId),
+    /// Something happened to one source.
+    Source {
+        /// Which one.
+        id: SourceId,
+        /// What.
+        event: SourceEvent,
+    },
+}
+
+/// Why a datagram was not used. Nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DatagramError {
+    /// No source has this address.
+    #[error("no source has address {0}")]
+    UnknownSource(SocketAddr),
+    /// The source refused it.
+    #[error("source {source_id}: {error}")]
+    Reply {
+        /// The source.
+        source_id: SourceId,
+        /// Why.
+        error: ReplyError,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct SourceSlot {
+    pub(crate) source: Source,
+    pub(crate) tally: Tally,
+}
+
+/// The NTP client: sources, mitigation, discipline and system variables,
+/// sans IO.
+///
+/// # Contract
+///
+/// Time, randomness and the socket belong to the caller:
+///
+/// - `now` ([`Instant`]) is a monotonic clock for timers. It must not go
+///   backwards; an earlier value is taken as the latest one seen.
+/// - `wall_now` and `rx_wall` ([`Date`]) are readings of the clock being
+///   disciplined: T1 when a request is built, T4 when a response arrived
+///   (a kernel receive timestamp is best).
+/// - The generator `R` ([`RngCore`]) draws the 64-bit request nonces and
+///   the poll jitter; use a cryptographically secure one seeded from the
+///   OS, since the nonce is what keeps off-path attackers out.
+///
+/// The run loop:
+///
+/// 1. Hand every datagram received on the client socket to
+///    [`handle_input`](Self::handle_input), and call
+///    [`handle_timeout`](Self::handle_timeout) when the last
+///    [`Output::Timeout`] passes (an extra call is a no-op).
+/// 2. After each of those, drain [`poll_output`](Self::poll_output) until
+///    it returns [`Output::Timeout`]: send each [`Output::Transmit`] at
+///    once, apply each [`Event::ClockStep`], [`Event::ClockAdjust`] and
+///    [`Event::Leap`] to the clock at once (before the next call, whose
+///    `wall_now` must show it).
+///
+/// Nothing is allocated per packet: the buffer is the caller's
+/// `Vec<u8>` (48 octets of capacity are enough), and the tables are sized
+/// when sources are added. Bad input never panics and never changes a
+/// source: it is refused with a [`DatagramError`].
+///
+/// On every new sample the system runs the fitness test, select, cluster
+/// and combine (`ntp-select`), and hands the combined offset to the
+/// discipline when the system peer has a sample newer than the last one
+/// used (RFC 5905, Appendix A.5.5.1). The system variables (section
+/// 11.2.3, figure 25) are then exported by
+/// [`system_state`](Self::system_state) for an `ntp-server` to serve.
+///
+/// # Example: a client of a local server over UDP
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::net::UdpSocket;
+/// use std::time::{Duration, SystemTime};
+///
+/// use ntp_client::{Event, Input, Instant, Output, System, SystemConfig};
+/// use ntp_proto::{Date, LeapIndicator, RefId, ShortTime, Stratum, SystemState, Timestamp};
+/// use rand_chacha::ChaCha12Rng;
+/// use rand_core::SeedableRng;
+///
+/// // A primary server on a thread, from ntp-server (a dev-dependency).
+/// let server_socket = UdpSocket::bind("127.0.0.1:0")?;
+/// let server_address = server_socket.local_addr()?;
+/// std::thread::spawn(move || {
+///     let state = SystemState {
+///         leap: LeapIndicator::NoWarning,
+///         stratum: Stratum::PRIMARY,
+///         reference_id: RefId::LOCL,
+///         ..SystemState::default()
+///     };
+///     let config = ntp_server::ServerConfig {
+///         acl_default: ntp_server::AccessAction::Allow,
+///         ..Default::default()
+///     };
+///     let mut server = ntp_server::Server::new(&config, state).unwrap();
+///     let origin = std::time::Instant::now();
+///     let (mut buf, mut out) = ([0u8; 1024], [0u8; 48]);
+///     while let Ok((len, from)) = server_socket.recv_from(&mut buf) {
+///         let rx = Timestamp::from(SystemTime::now());
+///         let now = ntp_server::Instant::from_std(origin, std::time::Instant::now());
+///         if let ntp_server::Action::Respond(reply) = server.handle(&buf[..len], from, rx, now, &mut out) {
+///             let _ = server_socket.send_to(reply.finish(&mut out, Timestamp::from(SystemTime::now())), from);
+///         }
+///     }
+/// });
+///
+/// // The client: our own clock is the system clock, never touched here.
+/// let wall = || Date::try_from(SystemTime::now()).unwrap();
+/// let origin = std::time::Instant::now();
+/// let mono = || Instant::from_std(origin, std::time::Instant::now());
+/// let config = SystemConfig {
+///     initial_frequency: Some(0.0), // as if from a drift file: sync at once
+///     ..SystemConfig::default().with_poll_range(1, 2)
+/// };
+/// let rng = ChaCha12Rng::seed_from_u64(u64::from(std::process::id()));
+/// let mut system = System::new(config, mono(), wall(), rng)?;
+/// system.add_source(server_address)?;
+///
+/// let socket = UdpSocket::bind("127.0.0.1:0")?;
+/// let (mut buf, mut datagram) = (Vec::with_capacity(48), [0u8; 1024]);
+/// let deadline = std::time::Instant::now() + Duration::from_secs(20);
+/// let mut synchronized = false;
+/// while !synchronized && std::time::Instant::now() < deadline {
+///     // Drain the output.
+///     let wake = loop {
+///         match system.poll_output(mono(), wall(), &mut buf) {
+///             Output::Transmit { destination, len, .. } => {
+///                 socket.send_to(&buf[..len], destination)?;
+///             }
+///             Output::Event(Event::Synchronized { stratum, .. }) => {
+///                 assert_eq!(stratum, Stratum::new(2));
+///                 synchronized = true;
+///             }
+///             Output::Event(_event) => {} // a real client applies steps and adjustments here
+///             Output::Timeout(at) => break at,
+///             _ => {}
+///         }
+///     };
+///     // Wait for a datagram or the timeout.
+///     let wait = wake.saturating_duration_since(mono()).max(Duration::from_millis(1));
+///     socket.set_read_timeout(Some(wait))?;
+///     match socket.recv_from(&mut datagram) {
+///         Ok((len, from)) => {
+///             let input = Input::Datagram { from, data: &datagram[..len], rx_wall: wall() };
+///             let _ = system.handle_input(mono(), input); // refused datagrams change nothing
+///         }
+///         Err(_) => system.handle_timeout(mono()),
+///     }
+/// }
+/// assert!(synchronized);
+/// let state = system.system_state();
+/// assert_eq!(state.reference_id, RefId::from_ip(server_address.ip()));
+/// println!("{}", system.peer_table(mono()));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct System<R> {
+    config: SystemConfig,
+    rng: R,
+    sources: Vec<SourceSlot>,
+    next_id: u64,
+    discipline: Discipline,
+    candidates: Vec<Candidate>,
+    scratch: Vec<ntp_select::Slot>,
+    events: VecDeque<Event>,
+    system_peer: Option<SourceId>,
+    state: SystemState,
+    synchronized: bool,
+    offset: f64,
+    jitter: f64,
+    /// Filter epoch of the last sample handed to the discipline, `s.t`.
+    last_update_epoch: Option<f64>,
+    last_now: Instant,
+    reselect: bool,
+}
+
+/// Events the queue holds without growing, per source and in total.
+const EVENTS_PER_SOURCE: usize = 8;
+const EVENTS_BASE: usize = 16;
+
+impl<R: RngCore> System<R> {
+    /// A system without sources. `now` and `wall_now` start the timers and
+    /// the discipline's timeline.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] of [`SystemConfig::validate`].
+    pub fn new(
+        config: SystemConfig,
+        now: Instant,
+        wall_now: Date,
+        rng: R,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let discipline = match config.initial_frequency {
+            Some(frequency) => Discipline::with_frequency(config.discipline, wall_now, frequency)?,
+            None => Discipline::new(config.discipline, wall_now)?,
+        };
+        let mut system = Self {
+            config,
+            rng,
+            sources: Vec::new(),
+            next_id: 1,
+            discipline,
+            candidates: Vec::new(),
+            scratch: Vec::new(),
+            events: VecDeque::with_capacity(EVENTS_BASE),
+            system_peer: None,
+            state: SystemState::unsynchronized(config.discipline.precision),
+            synchronized: false,
+            offset: 0.0,
+            jitter: 0.0,
+            last_update_epoch: None,
+            last_now: now,
+            reselect: false,
+        };
+        system.drain_discipline();
+        Ok(system)
+    }
+
+    /// Adds a source for `address` with the configured
+    /// [`SystemConfig::source`]; its first request is due at once.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::DuplicateSource`] if a source has this address.
+    pub fn add_source(&mut self, address: SocketAddr) -> Result<SourceId, ConfigError> {
+        self.add_source_with(address, self.config.source)
+    }
+
+    /// Adds a source with its own configuration (its precision is still
+    /// the system's).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::DuplicateSource`] if a source has this address, or
+    /// the error of [`SourceConfig::validate`].
+    pub fn add_source_with(
+        &mut self,
+        address: SocketAddr,
+        mut config: SourceConfig,
+    ) -> Result<SourceId, ConfigError> {
+        if self
+            .sources
+            .iter()
+            .any(|slot| slot.source.address() == address)
+        {
+            return Err(ConfigError::DuplicateSource);
+        }
+        config.sntp.precision = self.config.discipline.precision;
+        let id = SourceId::new(self.next_id);
+        let mut source = Source::new(id, address, config)?;
+        source.set_system_poll(self.discipline.poll());
+        source.set_cumulative_slew(self.discipline.cumulative_slew());
+        self.next_id = self.next_id.saturating_add(1);
+        self.sources.push(SourceSlot {
+            source,
+            tally: Tally::Rejected,
+        });
+        let count = self.sources.len();
+        self.candidates
+            .reserve(count.saturating_sub(self.candidates.len()));
+        self.scratch.resize(
+            count.saturating_mul(SLOTS_PER_CANDIDATE),
+            ntp_select::Slot::EMPTY,
+        );
+        let events = EVENTS_BASE.saturating_add(count.saturating_mul(EVENTS_PER_SOURCE));
+        self.events
+            .reserve(events.saturating_sub(self.events.len()));
+        Ok(id)
+    }
+
+    /// Removes a source; `false` if there is none with this id.
+    pub fn remove_source(&mut self, id: SourceId) -> bool {
+        let before = self.sources.len();
+        self.sources.retain(|slot| slot.source.id() != id);
+        let removed = self.sources.len() != before;
+        if removed {
+            self.reselect = true;
+        }
+        removed
+    }
+
+    /// The sources, in the order they were added.
+    pub fn sources(&self) -> impl ExactSizeIterator<Item = &Source> + '_ {
+        self.sources.iter().map(|slot| &slot.source)
+    }
+
+    /// The source with this id.
+    #[must_use]
+    pub fn source(&self, id: SourceId) -> Option<&Source> {
+        self.slot(id).map(|slot| &slot.source)
+    }
+
+    /// The tally of a source after the last selection (`' '` before one).
+    #[must_use]
+    pub fn tally(&self, id: SourceId) -> Option<Tally> {
+        self.slot(id).map(|slot| slot.tally)
+    }
+
+    /// The system peer, if the last selection found one.
+    #[must_use]
+    pub const fn system_peer(&self) -> Option<SourceId> {
+        self.system_peer
+    }
+
+    /// Whether the system is synchronized (the discipline accepted an
+    /// update from the current selection).
+    #[must_use]
+    pub const fn is_synchronized(&self) -> bool {
+        self.synchronized
+    }
+
+    /// The system offset THETA of the last selection, seconds.
+    #[must_use]
+    pub const fn offset(&self) -> f64 {
+        self.offset
+    }
+
+    /// The system jitter PSI of the last selection, seconds.
+    #[must_use]
+    pub const fn jitter(&self) -> f64 {
+        self.jitter
+    }
+
+    /// The system variables (RFC 5905, section 11.2.3, figure 25), to copy
+    /// into an `ntp-server` ([`SystemState`]).
+    #[must_use]
+    pub const fn system_state(&self) -> SystemState {
+        self.state
+    }
+
+    /// The clock discipline.
+    #[must_use]
+    pub const fn discipline(&self) -> &Discipline {
+        &self.discipline
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub const fn config(&self) -> &SystemConfig {
+        &self.config
+    }
+
+    fn slot(&self, id: SourceId) -> Option<&SourceSlot> {
+        self.sources.iter().find(|slot| slot.source.id() == id)
+    }
+
+    pub(crate) fn slots(&self) -> &[SourceSlot] {
+        &self.sources
+    }
+
+    fn clamp(&mut self, now: Instant) -> Instant {
+        self.last_now = self.last_now.max(now);
+        self.last_now
+    }
+
+    /// Takes one input.
+    ///
+    /// # Errors
+    ///
+    /// A [`DatagramError`] if the datagram is not used; nothing changed
+    /// then.
+    pub fn handle_input(
+        &mut self,
+        now: Instant,
+        input: Input<'_>,
+    ) -> Result<ReplyOutcome, DatagramError> {
+        let now = self.clamp(now);
+        match input {
+            Input::Datagram {
+                from,
+                data,
+                rx_wall,
+            } => {
+                let slot = self
+                    .sources
+                    .iter_mut()
+                    .find(|slot| slot.source.address() == from)
+                    .ok_or(DatagramError::UnknownSource(from))?;
+                let id = slot.source.id();
+                let outcome = slot
+                    .source
+                    .handle_reply(now, data, rx_wall)
+                    .map_err(|error| DatagramError::Reply {
+                        source_id: id,
+                        error,
+                    })?;
+                let changed = slot.source.take_changed();
+                while let Some(event) = slot.source.poll_event() {
+                    self.events.push_back(Event::Source { id, event });
+                }
+                if changed {
+                    self.clock_select(now, rx_wall);
+                }
+                Ok(outcome)
+            }
+        }
+    }
+
+    /// Expires requests whose reply timeout passed. Polls are sent from
+    /// [`poll_output`](Self::poll_output); an early or extra call is a
+    /// no-op.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.clamp(now);
+        for slot in &mut self.sources {
+            slot.source.handle_timeout(now);
+        }
+    }
+
+    /// The next thing to do; call until it returns [`Output::Timeout`].
+    /// `wall_now` is the disciplined clock now (T1 of a request sent now;
+    /// it also drives the discipline's once-a-second adjustments). A
+    /// request is written into `buf` (cleared first; 48 octets of capacity
+    /// mean no allocation).
+    pub fn poll_output(&mut self, now: Instant, wall_now: Date, buf: &mut Vec<u8>) -> Output {
+        let now = self.clamp(now);
+        for slot in &mut self.sources {
+            slot.source.handle_timeout(now);
+        }
+        if wall_now >= self.discipline.next_timeout() {
+            self.discipline.handle_timeout(wall_now);
+            self.drain_discipline();
+        }
+        if core::mem::take(&mut self.reselect) {
+            self.clock_select(now, wall_now);
+        }
+        if let Some(event) = self.events.pop_front() {
+            return Output::Event(event);
+        }
+        for slot in &mut self.sources {
+            if let Some(transmit) = slot.source.poll_transmit(now, wall_now, &mut self.rng) {
+                let id = slot.source.id();
+                if slot.source.take_changed() {
+                    self.reselect = true;
+                }
+                while let Some(event) = slot.source.poll_event() {
+                    self.events.push_back(Event::Source { id, event });
+                }
+                buf.clear();
+                buf.extend_from_slice(&transmit.payload);
+                return Output::Transmit {
+                    source: id,
+                    destination: transmit.destination,
+                    len: transmit.payload.len(),
+                };
+            }
+        }
+        if self.reselect {
+            return Output::Timeout(now);
+        }
+        Output::Timeout(self.next_timeout(now, wall_now))
+    }
+
+    /// The earliest source timer or discipline second.
+    fn next_timeout(&self, now: Instant, wall_now: Date) -> Instant {
+        let discipline = self
+            .discipline
+            .next_timeout()
+            .checked_duration_since(wall_now)
+            .map_or(now, |wait| {
+                // Rounded up, so that the clock has reached the deadline
+                // when the caller comes back (a wait below 1 ns would
+                // otherwise round to zero and spin).
+                let nanos = u64::try_from(wait.to_nanos().max(0))
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(1);
+                now.saturating_add(core::time::Duration::from_nanos(nanos))
+            });
+        self.sources
+            .iter()
+            .filter_map(|slot| slot.source.next_timeout())
+            .fold(discipline, Instant::min)
+            .max(now)
+    }
+
+    /// Moves the discipline's outputs into the event queue.
+    fn drain_discipline(&mut self) {
+        loop {
+            let event = match self.discipline.poll_output() {
+                ntp_discipline::Output::Step(offset) => Event::ClockStep(offset),
+                ntp_discipline::Output::Adjust(adjust) => Event::ClockAdjust(adjust),
+                ntp_discipline::Output::Leap(leap) => Event::Leap(leap),
+                ntp_discipline::Output::Panic { offset } => Event::Panic { offset },
+                _ => break,
+            };
+            self.events.push_back(event);
+        }
+        let slew = self.discipline.cumulative_slew();
+        let poll = self.discipline.poll();
+        for slot in &mut self.sources {
+            slot.source.set_cumulative_slew(slew);
+            slot.source.set_system_poll(poll);
+        }
+    }
+
+    /// Fitness, select, cluster, combine, and the discipline update
+    /// (RFC 5905, Appendix A.5.5.1 `clock_select` and `clock_update`).
+    fn clock_select(&mut self, now: Instant, wall: Date) {
+        let now_s = now.as_secs_f64();
+        let select = self.config.select;
+        let local = self
+            .config
+            .local_address
+            .map_or(self.state.reference_id, RefId::from_ip);
+        let context = FitContext {
+            local_reference_id: local,
+            system_reference_id: self.state.reference_id,
+            system_poll: self.discipline.poll(),
+        };
+        self.candidates.clear();
+        for slot in &self.sources {
+            let Some(stats) = slot.source.peer_stats() else {
+                continue;
+            };
+            if stats.fit(now_s, &context, &select).is_err() {
+                continue;
+            }
+            if let Ok(candidate) = stats.candidate(slot.source.id().get(), now_s, &select) {
+                self.candidates.push(candidate);
+            }
+        }
+        let needed = self.candidates.len().saturating_mul(SLOTS_PER_CANDIDATE);
+        if self.scratch.len() < needed {
+            self.scratch.resize(needed, ntp_select::Slot::EMPTY);
+        }
+        let result = mitigate(
+            &mut self.candidates,
+            &mut self.scratch,
+            &select,
+            self.system_peer.map(SourceId::get),
+        );
+        for slot in &mut self.sources {
+            let id = slot.source.id();
+            let tally = self
+                .candidates
+                .iter()
+                .find(|candidate| candidate.id() == id.get())
+                .map_or(Tally::Rejected, Candidate::tally);
+            if tally == Tally::Falseticker && slot.tally != Tally::Falseticker {
+                self.events.push_back(Event::Source {
+                    id,
+                    event: SourceEvent::Falseticker,
+                });
+            }
+            slot.tally = tally;
+        }
+        let Ok(mitigation) = result else {
+            self.system_peer = None;
+            self.lose_synchronization();
+            return;
+        };
+        let peer_id = SourceId::new(mitigation.system_peer_id);
+        if self.system_peer != Some(peer_id) {
+            self.events.push_back(Event::SystemPeer(peer_id));
+        }
+        self.system_peer = Some(peer_id);
+        self.offset = mitigation.combined.offset;
+        self.jitter = mitigation.combined.jitter;
+        let Some(slot) = self.slot(peer_id) else {
+            return;
+        };
+        let address = slot.source.address();
+        let Some(peer) = slot.source.peer_stats() else {
+            return;
+        };
+        if self
+            .last_update_epoch
+            .is_some_and(|epoch| peer.epoch <= epoch)
+        {
+            return;
+        }
+        self.last_update_epoch = Some(peer.epoch);
+        let update = Update::new(self.offset, self.jitter)
+            .with_leap(peer.leap)
+            .with_age((now_s - peer.epoch).max(0.0));
+        match self.discipline.handle_update(wall, update) {
+            Ok(UpdateOutcome::Slew) => {
+                // Figure 25 / Appendix A.5.5.1 `clock_update`, case SLEW.
+                let increment =
+                    (peer.dispersion + PHI * (now_s - peer.epoch).max(0.0) + peer.offset.abs())
+                        .max(MINDISP);
+                let root_dispersion = peer.root_dispersion
+                    + libm::sqrt(peer.jitter * peer.jitter + self.jitter * self.jitter)
+                    + increment;
+                self.state = SystemState {
+                    leap: peer.leap,
+                    stratum: Stratum::new(peer.stratum.get().saturating_add(1).min(16)),
+                    precision: self.config.discipline.precision,
+                    root_delay: short(peer.root_delay + peer.delay),
+                    root_dispersion: short(root_dispersion),
+                    reference_id: RefId::from_ip(address.ip()),
+                    reference_time: Timestamp::from(wall),
+                };
+                if !self.synchronized {
+                    self.synchronized = true;
+                    self.events.push_back(Event::Synchronized {
+                        system_peer: peer_id,
+                        stratum: self.state.stratum,
+                    });
+                }
+            }
+            Ok(UpdateOutcome::Step(_)) => {
+                // Section 11.3: after a step every association restarts.
+                for slot in &mut self.sources {
+                    slot.source.reset_after_step();
+                }
+                self.last_update_epoch = None;
+                self.lose_synchronization();
+            }
+            Ok(_) | Err(_) => {}
+        }
+        self.drain_discipline();
+    }
+
+    /// Back to the unsynchronized system variables (leap 3, stratum 16).
+    fn lose_synchronization(&mut self) {
+        self.state = SystemState {
+            leap: LeapIndicator::Unsynchronized,
+            stratum: Stratum::UNSYNCHRONIZED,
+            ..self.state
+        };
+        if self.synchronized {
+            self.synchronized = false;
+            self.events.push_back(Event::Unsynchronized);
+        }
+    }
+}
+
+/// Seconds to the NTP short format, saturating.
+fn short(seconds: f64) -> ShortTime {
+    ShortTime::from_seconds_f64(seconds.max(0.0)).unwrap_or(ShortTime::MAX)
+}

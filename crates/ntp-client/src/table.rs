@@ -1,0 +1,161 @@
+//! The peer table, as `ntpq -p` prints it.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::SocketAddr;
+
+use ntp_proto::{KissCode, RefId, Stratum};
+use ntp_select::Tally;
+use rand_core::RngCore;
+
+use crate::constants::poll_interval;
+use crate::{Instant, SourceId, System};
+
+/// One line of the peer table: the columns of `ntpq -p`.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PeerRow {
+    /// The source.
+    pub id: SourceId,
+    /// The tally code of the last selection (`*` system peer, `+`
+    /// candidate, `x` falseticker, ...).
+    pub tally: Tally,
+    /// The server's address.
+    pub remote: SocketAddr,
+    /// Its reference id as `ntpq` shows it (`.GPS.`, `192.0.2.1`), or the
+    /// kiss code that stopped it (`.DENY.`).
+    pub refid: String,
+    /// Its stratum (16 before the first reply).
+    pub stratum: u8,
+    /// Seconds since the last accepted reply.
+    pub when: Option<u64>,
+    /// The poll interval, seconds.
+    pub poll: u64,
+    /// The reach register (printed in octal).
+    pub reach: u8,
+    /// Peer delay, milliseconds.
+    pub delay: Option<f64>,
+    /// Peer offset, milliseconds.
+    pub offset: Option<f64>,
+    /// Peer jitter, milliseconds.
+    pub jitter: Option<f64>,
+}
+
+/// The peer table, one [`PeerRow`] per source. [`Display`](fmt::Display)
+/// prints it like `ntpq -p`:
+///
+/// ```text
+///      remote                refid      st t when poll reach   delay   offset  jitter
+/// =====================================================================================
+/// *127.0.0.1:11123       .LOCL.          1 u    3    4  377    0.081   -0.012   0.004
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PeerTable {
+    /// The rows, in the order the sources were added.
+    pub rows: Vec<PeerRow>,
+}
+
+impl PeerRow {
+    fn new(system_tally: Tally, source: &crate::Source, now: Instant) -> Self {
+        let measurement = source.last_measurement();
+        let stats = source.peer_stats();
+        let stratum = measurement.map_or(Stratum::UNSYNCHRONIZED, |m| m.stratum);
+        let refid = match source.stopped_by() {
+            Some(code) => kiss_text(code),
+            None => measurement.map_or_else(
+                || RefId::INIT.display(Stratum::UNSYNCHRONIZED).to_string(),
+                |m| m.reference_id.display(m.stratum).to_string(),
+            ),
+        };
+        let millis = |seconds: f64| seconds * 1e3;
+        Self {
+            id: source.id(),
+            tally: system_tally,
+            remote: source.address(),
+            refid,
+            stratum: stratum.get(),
+            when: source
+                .last_received()
+                .map(|at| now.saturating_duration_since(at).as_secs()),
+            poll: poll_interval(source.poll()).as_secs(),
+            reach: source.reach(),
+            delay: stats.map(|s| millis(s.delay)),
+            offset: stats.map(|s| millis(s.offset)),
+            jitter: stats.map(|s| millis(s.jitter)),
+        }
+    }
+}
+
+fn kiss_text(code: KissCode) -> String {
+    RefId::from_kiss_code(code)
+        .display(Stratum::UNSPECIFIED)
+        .to_string()
+}
+
+impl<R: RngCore> System<R> {
+    /// The peer table at `now` (allocates; meant for display, not for the
+    /// packet path).
+    #[must_use]
+    pub fn peer_table(&self, now: Instant) -> PeerTable {
+        PeerTable {
+            rows: self
+                .slots()
+                .iter()
+                .map(|slot| PeerRow::new(slot.tally, &slot.source, now))
+                .collect(),
+        }
+    }
+}
+
+const HEADER: &str =
+    "     remote                refid      st t when poll reach   delay   offset  jitter";
+
+impl fmt::Display for PeerRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Opt(Option<f64>);
+        impl fmt::Display for Opt {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.0 {
+                    Some(value) => write!(f, "{value:>8.3}"),
+                    None => write!(f, "{:>8}", "-"),
+                }
+            }
+        }
+        struct When(Option<u64>);
+        impl fmt::Display for When {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.0 {
+                    Some(value) => write!(f, "{value:>4}"),
+                    None => write!(f, "{:>4}", "-"),
+                }
+            }
+        }
+        write!(
+            f,
+            "{}{:<21} {:<15} {:>2} u {} {:>4} {:>5o} {} {} {}",
+            self.tally.code(),
+            self.remote.to_string(),
+            self.refid,
+            self.stratum,
+            When(self.when),
+            self.poll,
+            self.reach,
+            Opt(self.delay),
+            Opt(self.offset),
+            Opt(self.jitter),
+        )
+    }
+}
+
+impl fmt::Display for PeerTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{HEADER}")?;
+        writeln!(f, "{}", "=".repeat(HEADER.len()))?;
+        for row in &self.rows {
+            writeln!(f, "{row}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,478 @@
+//! The client system against simulated servers on virtual time.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::float_cmp,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "test code"
+)]
+
+mod common;
+
+use core::time::Duration;
+
+use common::*;
+use ntp_client::{
+    DatagramError, Event, ReplyError, ReplyOutcome, ResponseError, SourceEvent, SystemConfig, Tally,
+};
+use ntp_proto::{
+    KissCode, LeapIndicator, Packet, RefId, ShortTime, Stratum, SystemState, Timestamp,
+};
+use ntp_server::AccessAction;
+
+#[test]
+fn iburst_sends_eight_requests_two_seconds_apart_then_polls_at_minpoll() {
+    let mut h = Harness::new(fset(), 0.0, 1);
+    h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
+    h.run_until(200.0);
+    let times: Vec<f64> = h.transmits.iter().map(|(t, _)| t.as_secs_f64()).collect();
+    assert!(times.len() >= 10, "{times:?}");
+    for (i, t) in times.iter().take(8).enumerate() {
+        assert_eq!(*t, 2.0 * i as f64, "burst request {i} at {t}");
+    }
+    // The next poll: 64 s after the poll started, lengthened by < 1/16.
+    assert!((64.0..68.0).contains(&times[8]), "{times:?}");
+    assert!(times[9] - times[8] >= 64.0, "{times:?}");
+    // Every request got an answer; the source is reachable and the burst
+    // synchronized the system with the server as system peer.
+    let source = h.client.sources().next().unwrap();
+    assert_eq!(source.replies_accepted(), times.len() as u64);
+    assert_eq!(h.source_events(0).first(), Some(&SourceEvent::Reachable));
+    assert!(h.client.is_synchronized());
+    let synced_at = h
+        .events
+        .iter()
+        .find(|(_, e)| matches!(e, Event::Synchronized { .. }))
+        .map(|(t, _)| t.as_secs_f64())
+        .unwrap();
+    assert!(synced_at < 15.0, "synchronized only at {synced_at} s");
+}
+
+#[test]
+fn dead_server_backs_off_to_at_most_44_requests_a_day() {
+    let mut h = Harness::new(SystemConfig::default(), 0.0, 2);
+    h.add_server(Behaviour::Dead, 0.0);
+    h.run_until(2.0 * 86_400.0);
+    let first_day = h.requests_between(0, 0.0, 86_400.0);
+    let second_day = h.requests_between(0, 86_400.0, 2.0 * 86_400.0);
+    // The arithmetic of the `Source` docs: 8 + 12 + 5 + 19 = 44 at most;
+    // the random lengthening of up to 1/16 can only remove a few.
+    assert!(
+        (40..=44).contains(&first_day),
+        "{first_day} requests on day 1"
+    );
+    assert!(first_day <= 100);
+    // 86 400 / 4096 = 21.1, lengthened by up to 1/16.
+    assert!((19..=22).contains(&second_day), "{second_day} on day 2");
+    // The spacing never shrinks after the burst, and tops out at 2^12 s.
+    let times: Vec<f64> = h.transmits.iter().map(|(t, _)| t.as_secs_f64()).collect();
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[..7].iter().all(|&g| g == 2.0), "{gaps:?}");
+    for w in gaps[7..].windows(2) {
+        assert!(w[1] >= w[0] / 1.0625 - 1e-9, "{gaps:?}");
+    }
+    assert!(
+        gaps.iter().all(|&g| g <= 4096.0 * 1.0625 + 14.0),
+        "{gaps:?}"
+    );
+    assert!(gaps.iter().rev().take(5).all(|&g| g >= 4096.0), "{gaps:?}");
+    let source = h.client.sources().next().unwrap();
+    assert_eq!(source.reach(), 0);
+    assert_eq!(source.poll(), 12);
+    assert!(!h.client.is_synchronized());
+    assert_eq!(h.client.system_state(), SystemState::unsynchronized(-18));
+}
+
+#[test]
+fn server_lost_after_sync_reports_unreachable_and_recovers() {
+    let mut h = Harness::new(fset(), 0.0, 3);
+    h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
+    h.run_until(600.0);
+    assert!(h.client.is_synchronized());
+    let alive = core::mem::replace(&mut h.servers[0].behaviour, Behaviour::Dead);
+    h.run_for(3_600.0);
+    assert_eq!(h.client.sources().next().unwrap().reach(), 0);
+    assert!(h.source_events(0).contains(&SourceEvent::Unreachable));
+    assert!(!h.client.is_synchronized(), "no source left");
+    assert_eq!(h.client.system_state().stratum, Stratum::UNSYNCHRONIZED);
+    h.servers[0].behaviour = alive;
+    h.run_for(2.0 * 3_600.0);
+    assert_eq!(
+        h.source_events(0)
+            .iter()
+            .filter(|e| **e == SourceEvent::Reachable)
+            .count(),
+        2
+    );
+    assert!(h.client.is_synchronized());
+}
+
+/// A server that answers normally until `kiss_after` requests, then sends
+/// the kiss code `code` to every request.
+fn kissing_server(code: [u8; 4], kiss_after: usize) -> Behaviour {
+    let mut count = 0;
+    Behaviour::Script(Box::new(move |request, rx, tx| {
+        count += 1;
+        if count > kiss_after {
+            Some(kiss(request, &code, None))
+        } else {
+            Some(response(request, primary(), rx, tx))
+        }
+    }))
+}
+
+#[test]
+fn kod_rate_raises_the_poll_and_cancels_the_burst() {
+    let mut h = Harness::new(fset(), 0.0, 4);
+    h.add_server(kissing_server(*b"RATE", 3), 0.0);
+    h.run_until(30.0);
+    // Three answers, then RATE on the 4th request: the burst stops there.
+    assert_eq!(h.servers[0].requests.len(), 4);
+    let events = h.source_events(0);
+    assert!(
+        events.contains(&SourceEvent::RateReduced { poll: 7 }),
+        "{events:?}"
+    );
+    let source = h.client.sources().next().unwrap();
+    assert_eq!(source.poll(), 7);
+    // Each further RATE doubles the interval again.
+    h.run_until(2_000.0);
+    let times: Vec<f64> = h.servers[0]
+        .requests
+        .iter()
+        .map(Duration::as_secs_f64)
+        .collect();
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[3] >= 128.0 - 1e-6, "{gaps:?}");
+    assert!(gaps[4] >= 256.0 - 1e-6, "{gaps:?}");
+    assert!(gaps[5] >= 512.0 - 1e-6, "{gaps:?}");
+    // Kisses may push the poll past max_poll (10): polls at 6, 134, 390,
+    // 902 and 1926 s each got a RATE.
+    assert_eq!(h.client.sources().next().unwrap().poll(), 11);
+}
+
+fn stops_for_good(action: AccessAction, code: KissCode) {
+    let mut h = Harness::new(fset(), 0.0, 5);
+    h.add_server(Behaviour::Ntp(server_with(action, primary())), 0.0);
+    h.run_until(86_400.0);
+    // One request, one kiss, and silence for the rest of the day.
+    assert_eq!(h.servers[0].requests.len(), 1);
+    assert_eq!(h.source_events(0), vec![SourceEvent::Stopped(code)]);
+    let source = h.client.sources().next().unwrap();
+    assert_eq!(source.stopped_by(), Some(code));
+    assert_eq!(source.next_timeout(), None);
+    let table = h.client.peer_table(h.instant());
+    assert_eq!(
+        table.rows[0].refid,
+        format!(".{}.", core::str::from_utf8(&code.to_bytes()).unwrap())
+    );
+    assert_eq!(h.client.tally(source.id()), Some(Tally::Rejected));
+}
+
+#[test]
+fn kod_deny_stops_all_traffic() {
+    stops_for_good(AccessAction::Deny, KissCode::Deny);
+}
+
+#[test]
+fn kod_rstr_stops_all_traffic() {
+    stops_for_good(AccessAction::Restrict, KissCode::Rstr);
+}
+
+#[test]
+fn unknown_and_experimental_kiss_codes_are_ignored() {
+    for code in [*b"XFOO", *b"ABCD", *b"INIT", *b"NTSN"] {
+        let mut h = Harness::new(fset(), 0.0, 6);
+        h.add_server(kissing_server(code, 0), 0.0);
+        h.run_until(200.0);
+        // The kisses change nothing: the source polls as a silent server.
+        assert!(h.source_events(0).is_empty(), "{code:?}");
+        assert_eq!(h.servers[0].requests.len(), 10, "{code:?}");
+        for (_, _, result) in &h.deliveries {
+            assert_eq!(
+                *result,
+                Err(DatagramError::Reply {
+                    source_id: h.client.sources().next().unwrap().id(),
+                    error: ReplyError::Response(ResponseError::KissOfDeath(KissCode::from_bytes(
+                        code
+                    ))),
+                })
+            );
+        }
+    }
+}
+
+#[test]
+fn spoofed_duplicate_and_replayed_replies_change_nothing() {
+    let mut h = Harness::new(fset(), 0.0, 7);
+    h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
+    h.run_until(1.0);
+    // Request 1 answered; keep its reply for later.
+    let (from, first_reply, result) = h.deliveries[0].clone();
+    assert!(matches!(result, Ok(ReplyOutcome::Sample { .. })));
+    let id = h.client.sources().next().unwrap().id();
+    let snapshot = h.client.source(id).unwrap().clone();
+
+    // A duplicate of it.
+    assert_eq!(
+        h.inject(from, &first_reply),
+        Err(DatagramError::Reply {
+            source_id: id,
+            error: ReplyError::Duplicate
+        })
+    );
+    assert_eq!(h.client.source(id).unwrap(), &snapshot);
+
+    // The next request goes out; replay the old reply while it waits.
+    h.run_until(2.005);
+    let outstanding = h.client.source(id).unwrap().outstanding_nonce().unwrap();
+    let snapshot = h.client.source(id).unwrap().clone();
+    assert_eq!(
+        h.inject(from, &first_reply),
+        Err(DatagramError::Reply {
+            source_id: id,
+            error: ReplyError::Response(ResponseError::OriginMismatch)
+        })
+    );
+    // A spoofed DENY and RATE with a guessed origin.
+    let request = {
+        let mut r = [0u8; 48];
+        r[0] = 0x23;
+        r[40..48].copy_from_slice(&0x1234_5678_9abc_def0_u64.to_be_bytes());
+        r
+    };
+    for code in [b"DENY", b"RATE", b"RSTR"] {
+        assert_eq!(
+            h.inject(from, &kiss(&request, code, None)),
+            Err(DatagramError::Reply {
+                source_id: id,
+                error: ReplyError::Response(ResponseError::OriginMismatch)
+            })
+        );
+    }
+    // A good-looking reply from an address that is not a source.
+    let mut spoof = response(
+        &request,
+        primary(),
+        Timestamp::from(epoch()),
+        Timestamp::from(epoch()),
+    );
+    spoof[24..32].copy_from_slice(&outstanding.to_bits().to_be_bytes());
+    let stranger = server_addr(99);
+    assert_eq!(
+        h.inject(stranger, &spoof),
+        Err(DatagramError::UnknownSource(stranger))
+    );
+    // Garbage of every short length.
+    for len in 0..48 {
+        assert!(h.inject(from, &spoof[..len]).is_err());
+    }
+    assert_eq!(h.client.source(id).unwrap(), &snapshot);
+    assert_eq!(
+        h.client.source(id).unwrap().outstanding_nonce(),
+        Some(outstanding)
+    );
+
+    // The genuine reply still works afterwards, and only once.
+    h.run_until(2.03);
+    let (_, genuine, result) = h.deliveries.last().unwrap().clone();
+    assert!(
+        matches!(result, Ok(ReplyOutcome::Sample { .. })),
+        "{result:?}"
+    );
+    assert_eq!(
+        h.inject(from, &genuine),
+        Err(DatagramError::Reply {
+            source_id: id,
+            error: ReplyError::Duplicate
+        })
+    );
+    assert_eq!(h.client.source(id).unwrap().replies_accepted(), 2);
+    // The server keeps being polled: nothing stopped it.
+    h.run_until(100.0);
+    assert_eq!(h.client.source(id).unwrap().stopped_by(), None);
+    assert_eq!(h.client.source(id).unwrap().reach(), 0b11);
+}
+
+#[test]
+fn late_replies_are_refused_after_the_reply_timeout() {
+    let mut h = Harness::new(fset(), 0.0, 8);
+    h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
+    h.delay = Duration::from_millis(2_100); // 4.2 s round trip
+    h.run_until(120.0);
+    let id = h.client.sources().next().unwrap().id();
+    assert!(h.deliveries.iter().all(|(_, _, r)| {
+        matches!(
+            r,
+            Err(DatagramError::Reply {
+                error: ReplyError::Unexpected
+                    | ReplyError::Response(ResponseError::OriginMismatch)
+                    | ReplyError::Late,
+                ..
+            })
+        )
+    }));
+    assert_eq!(h.client.source(id).unwrap().reach(), 0);
+}
+
+#[test]
+fn three_honest_servers_outvote_two_liars_and_the_clock_follows_them() {
+    // Our clock is 0.4 s slow; honest servers agree within a millisecond;
+    // the liars are 500 ms fast and 600 ms slow: farther than the root
+    // distances (up to about 0.2 s at poll 10) can cover.
+    let mut h = Harness::new(fset(), -0.4, 9);
+    let offsets = [0.000_5, -0.000_5, 0.0, 0.5, -0.6];
+    for &offset in &offsets {
+        h.add_server(Behaviour::Ntp(open_server(primary())), offset);
+    }
+    h.run_until(4.0 * 3_600.0);
+    let ids: Vec<_> = h.client.sources().map(ntp_client::Source::id).collect();
+    let tallies: Vec<Tally> = ids.iter().map(|&id| h.client.tally(id).unwrap()).collect();
+    assert_eq!(tallies[3], Tally::Falseticker, "{tallies:?}");
+    assert_eq!(tallies[4], Tally::Falseticker, "{tallies:?}");
+    assert!(tallies[..3].iter().all(|t| t.is_survivor()), "{tallies:?}");
+    let peer = h.client.system_peer().unwrap();
+    assert!(ids[..3].contains(&peer));
+    assert!(h.source_events(3).contains(&SourceEvent::Falseticker));
+    assert!(h.source_events(4).contains(&SourceEvent::Falseticker));
+    // The clock was stepped once, by about +0.4 s, and now sits within a
+    // millisecond of the honest servers.
+    let steps: Vec<f64> = h
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::ClockStep(offset) => Some(offset.to_seconds_f64()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert!((steps[0] - 0.4).abs() < 0.002, "{steps:?}");
+    let phase = h.clock.phase_at(h.now);
+    assert!(phase.abs() < 0.001, "clock {phase} s off true time");
+    // The system offset comes from samples up to eight polls old, so it
+    // lags the clock a little.
+    assert!(h.client.offset().abs() < 0.005, "{}", h.client.offset());
+    let table = h.client.peer_table(h.instant());
+    let text = table.to_string();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with('x')).count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with('*')).count(),
+        1,
+        "{text}"
+    );
+    // The table round-trips through JSON.
+    #[cfg(feature = "serde")]
+    {
+        let json = serde_json::to_string(&table).unwrap();
+        assert!(json.contains(r#""tally":"falseticker""#), "{json}");
+        // serde_json may round the last bit of a float: compare what
+        // `ntpq -p` shows, and the exact fields.
+        let back: ntp_client::PeerTable = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.to_string(), text);
+        for (a, b) in back.rows.iter().zip(&table.rows) {
+            assert_eq!(
+                (a.id, a.tally, a.remote, &a.refid, a.reach),
+                (b.id, b.tally, b.remote, &b.refid, b.reach)
+            );
+            assert!((a.offset.unwrap() - b.offset.unwrap()).abs() < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn a_server_that_goes_unsynchronized_is_dropped() {
+    let mut h = Harness::new(fset(), 0.0, 10);
+    for offset in [0.0, 0.000_2, -0.000_2] {
+        h.add_server(Behaviour::Ntp(open_server(primary())), offset);
+    }
+    h.run_until(600.0);
+    assert!(h.client.is_synchronized());
+    let peer = h.client.system_peer().unwrap();
+    let index = h.client.sources().position(|s| s.id() == peer).unwrap();
+    let Behaviour::Ntp(server) = &mut h.servers[index].behaviour else {
+        unreachable!()
+    };
+    server.set_system_state(SystemState::unsynchronized(-20));
+    let poll = f64::from(1u32 << h.client.source(peer).unwrap().poll());
+    h.run_for(poll * 1.1);
+    assert!(
+        h.source_events(index)
+            .contains(&SourceEvent::ServerUnsynchronized)
+    );
+    assert_eq!(h.client.tally(peer), Some(Tally::Rejected));
+    assert_ne!(h.client.system_peer(), Some(peer));
+    assert!(h.client.is_synchronized(), "the other two carry on");
+    // Reachable, but unfit.
+    assert_eq!(h.client.source(peer).unwrap().reach() & 1, 1);
+}
+
+#[test]
+fn exported_system_state_follows_the_system_peer() {
+    let mut h = Harness::new(fset(), 0.0, 11);
+    let upstream = SystemState {
+        leap: LeapIndicator::InsertSecond,
+        stratum: Stratum::new(2),
+        root_delay: ShortTime::from_seconds_f64(0.030).unwrap(),
+        root_dispersion: ShortTime::from_seconds_f64(0.020).unwrap(),
+        reference_id: RefId::new([203, 0, 113, 7]),
+        ..primary()
+    };
+    h.add_server(Behaviour::Ntp(open_server(upstream)), 0.0);
+    h.run_until(300.0);
+    assert!(h.client.is_synchronized());
+    let state = h.client.system_state();
+    assert!(state.is_synchronized());
+    assert_eq!(state.stratum, Stratum::new(3));
+    assert_eq!(state.leap, LeapIndicator::InsertSecond);
+    assert_eq!(state.reference_id, RefId::from_ip(server_addr(1).ip()));
+    assert_eq!(state.precision, -18);
+    // Root delay: the server's plus our round trip of 20 ms.
+    let root_delay = state.root_delay.to_seconds_f64();
+    assert!((root_delay - 0.050).abs() < 0.000_1, "{root_delay}");
+    // Root dispersion: the server's plus at least MINDISP.
+    let root_dispersion = state.root_dispersion.to_seconds_f64();
+    assert!(
+        (0.025..0.03).contains(&root_dispersion),
+        "{root_dispersion}"
+    );
+    // The reference time is the time of the last update: the clock filter
+    // hands on a new sample at most once per poll, and may keep an older
+    // one for up to eight polls.
+    let poll = h.client.sources().next().unwrap().poll();
+    let age = f64::from(1u32 << poll) * 8.0 * 1.1;
+    let since = (Timestamp::from(h.wall()) - state.reference_time).to_seconds_f64();
+    assert!((0.0..age).contains(&since), "{since}");
+    // December: the leap second is armed.
+    assert!(
+        h.events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Leap(ntp_client::LeapEvent::Armed(_))))
+    );
+
+    // Served by an ntp-server, the state reaches the next client.
+    let mut secondary = open_server(state);
+    let mut request = [0u8; 48];
+    request[0] = 0x23;
+    request[40] = 1;
+    let mut out = [0u8; 48];
+    let ntp_server::Action::Respond(reply) = secondary.handle(
+        &request,
+        CLIENT,
+        Timestamp::from(epoch()),
+        ntp_server::Instant::ZERO,
+        &mut out,
+    ) else {
+        panic!("not answered")
+    };
+    let reply = Packet::new_checked(reply.finish(&mut out, Timestamp::from(epoch()))).unwrap();
+    assert_eq!(reply.stratum(), Stratum::new(3));
+    assert_eq!(reply.reference_id(), state.reference_id);
+    assert_eq!(reply.root_delay(), state.root_delay);
+}

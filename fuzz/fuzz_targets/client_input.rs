@@ -1,0 +1,239 @@
+//! The client system (three sources) on arbitrary datagrams interleaved
+//! with timeouts and polls. Datagrams may copy the nonce of the request in
+//! flight into their origin field, and may be built from a valid response
+//! template, so that the checks after the origin test are reached too.
+//!
+//! Invariants: no panic; a datagram that is refused (`Err`) leaves every
+//! source exactly as it was; time never goes backwards in the outputs
+//! (every timeout is at or after `now`); a drain ends within a bounded
+//! number of outputs; every transmit is a 48-octet data-minimized request;
+//! the system offset, jitter and exported state hold no NaN.
+#![no_main]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use ntp_client::rand_core::RngCore;
+use ntp_client::{Input, Instant, Output, Source, System, SystemConfig};
+use ntp_proto::{Date, NtpDuration, Packet, Timestamp};
+
+#[derive(Arbitrary, Debug)]
+enum Step {
+    /// A datagram from source `source % 4` (3 is a stranger).
+    Datagram {
+        source: u8,
+        /// Copy the outstanding nonce of that source into the origin.
+        echo_nonce: bool,
+        /// Start from a plausible response instead of raw bytes: bytes
+        /// then overwrite the header from `patch_at` on.
+        template: bool,
+        patch_at: u8,
+        data: Vec<u8>,
+        /// How late it arrives, ms.
+        advance_ms: u16,
+        /// The receive timestamp's error against the clock, ms.
+        rx_error_ms: i16,
+    },
+    /// Time passes, ms, then `handle_timeout`.
+    Timeout { advance_ms: u32 },
+    /// The caller's clock jumps (a step it made), ms.
+    ClockJump { ms: i32 },
+}
+
+#[derive(Arbitrary, Debug)]
+struct Run {
+    seed: u64,
+    short_polls: bool,
+    steps: Vec<Step>,
+}
+
+struct Rng(u64);
+
+impl RngCore for Rng {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+}
+
+fn address(n: u8) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, n + 1)), 123)
+}
+
+struct World {
+    system: System<Rng>,
+    now: u64,
+    /// Client clock minus true time, ns.
+    phase: i64,
+    epoch: Date,
+    buf: Vec<u8>,
+}
+
+impl World {
+    fn wall(&self) -> Date {
+        let nanos = i64::try_from(self.now)
+            .unwrap_or(i64::MAX)
+            .saturating_add(self.phase);
+        self.epoch
+            .checked_add(NtpDuration::from_nanos(nanos))
+            .unwrap_or(self.epoch)
+    }
+
+    fn drain(&mut self) {
+        for _ in 0..10_000 {
+            match self
+                .system
+                .poll_output(Instant::from_nanos(self.now), self.wall(), &mut self.buf)
+            {
+                Output::Transmit { len, .. } => {
+                    assert_eq!(len, 48);
+                    assert_eq!(self.buf.len(), 48);
+                    assert_eq!(self.buf[0], 0x23);
+                    assert!(
+                        self.buf[1..40]
+                            .iter()
+                            .enumerate()
+                            .all(|(i, &b)| b == 0 || i == 2)
+                    );
+                }
+                Output::Event(_) => {}
+                Output::Timeout(at) => {
+                    assert!(at.as_nanos() >= self.now, "timeout in the past");
+                    return;
+                }
+                _ => {}
+            }
+        }
+        panic!("poll_output never returned a timeout");
+    }
+
+    fn sources(&self) -> Vec<Source> {
+        self.system.sources().cloned().collect()
+    }
+}
+
+fuzz_target!(|run: Run| {
+    let epoch = Date::from_unix(1_764_547_200, 0).unwrap();
+    let config = if run.short_polls {
+        SystemConfig {
+            initial_frequency: Some(0.0),
+            ..SystemConfig::default().with_poll_range(1, 3)
+        }
+    } else {
+        SystemConfig::default()
+    };
+    let system = System::new(config, Instant::ZERO, epoch, Rng(run.seed)).unwrap();
+    let mut world = World {
+        system,
+        now: 0,
+        phase: 0,
+        epoch,
+        buf: Vec::with_capacity(48),
+    };
+    for n in 0..3 {
+        world.system.add_source(address(n)).unwrap();
+    }
+    world.drain();
+    for step in run.steps.iter().take(256) {
+        match step {
+            Step::Datagram {
+                source,
+                echo_nonce,
+                template,
+                patch_at,
+                data,
+                advance_ms,
+                rx_error_ms,
+            } => {
+                world.now = world
+                    .now
+                    .saturating_add(u64::from(*advance_ms).saturating_mul(1_000_000));
+                let n = source % 4;
+                let from = address(n);
+                let mut datagram = if *template {
+                    // A plausible synchronized stratum-2 response.
+                    let now = Timestamp::from(world.wall());
+                    let mut bytes = vec![0u8; 48];
+                    let mut packet = Packet::new_unchecked(&mut bytes[..]);
+                    packet.set_version(4);
+                    packet.set_mode(ntp_proto::Mode::Server);
+                    packet.set_stratum(ntp_proto::Stratum::new(2));
+                    packet.set_precision(-20);
+                    packet.set_reference_id(ntp_proto::RefId::new([192, 0, 2, 1]));
+                    packet.set_receive_timestamp(now);
+                    packet.set_transmit_timestamp(now);
+                    let start = usize::from(*patch_at) % 48;
+                    for (byte, new) in bytes[start..].iter_mut().zip(data) {
+                        *byte = *new;
+                    }
+                    bytes
+                } else {
+                    data.clone()
+                };
+                if *echo_nonce && datagram.len() >= 48 {
+                    let nonce = world
+                        .system
+                        .sources()
+                        .find(|s| s.address() == from)
+                        .and_then(Source::outstanding_nonce);
+                    if let Some(nonce) = nonce {
+                        datagram[24..32].copy_from_slice(&nonce.to_bits().to_be_bytes());
+                    }
+                }
+                let rx_wall = world
+                    .wall()
+                    .checked_add(NtpDuration::from_nanos(i64::from(*rx_error_ms) * 1_000_000))
+                    .unwrap_or(world.wall());
+                let before = world.sources();
+                let result = world.system.handle_input(
+                    Instant::from_nanos(world.now),
+                    Input::Datagram {
+                        from,
+                        data: &datagram,
+                        rx_wall,
+                    },
+                );
+                if result.is_err() {
+                    assert!(
+                        world.sources() == before,
+                        "a refused datagram changed a source: {result:?}"
+                    );
+                }
+                world.drain();
+            }
+            Step::Timeout { advance_ms } => {
+                world.now = world
+                    .now
+                    .saturating_add(u64::from(*advance_ms % 100_000_000).saturating_mul(1_000_000));
+                world.system.handle_timeout(Instant::from_nanos(world.now));
+                world.drain();
+            }
+            Step::ClockJump { ms } => {
+                world.phase = world.phase.saturating_add(i64::from(*ms) * 1_000_000);
+                world.drain();
+            }
+        }
+        assert!(world.system.offset().is_finite());
+        assert!(world.system.jitter().is_finite());
+        let state = world.system.system_state();
+        assert!(state.root_delay.to_seconds_f64().is_finite());
+        for source in world.system.sources() {
+            if let Some(stats) = source.peer_stats() {
+                assert!(stats.offset.is_finite() && stats.jitter.is_finite());
+            }
+        }
+    }
+});
