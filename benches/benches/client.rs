@@ -107,7 +107,7 @@ fn synchronized_client() -> (System<SplitMix>, SocketAddr, [u8; 48], Instant, Da
                             &buf,
                             CLIENT,
                             rx,
-                            ntp_server::Instant::from_nanos(now),
+                            Instant::from_nanos(now),
                             &mut out,
                         ) else {
                             panic!("not answered")
@@ -145,13 +145,9 @@ fn synchronized_client() -> (System<SplitMix>, SocketAddr, [u8; 48], Instant, Da
                 let server = &mut servers.iter_mut().find(|s| s.0 == to).unwrap().1;
                 let rx = Timestamp::from(at(epoch, now));
                 let mut out = [0u8; 48];
-                if let Action::Respond(reply) = server.handle(
-                    &data,
-                    from,
-                    rx,
-                    ntp_server::Instant::from_nanos(now),
-                    &mut out,
-                ) {
+                if let Action::Respond(reply) =
+                    server.handle(&data, from, rx, Instant::from_nanos(now), &mut out)
+                {
                     reply.finish(&mut out, rx);
                     flight.push((now + DELAY, to, CLIENT, out.to_vec()));
                 }

@@ -40,7 +40,6 @@ extern crate std;
 
 mod constants;
 mod error;
-mod instant;
 pub mod sntp;
 mod source;
 #[cfg(feature = "alloc")]
@@ -54,7 +53,8 @@ pub use constants::{
     REQUEST_PRECISION, UNREACH, VERSION,
 };
 pub use error::ConfigError;
-pub use instant::Instant;
+#[doc(inline)]
+pub use ntp_proto::Instant;
 pub use sntp::{Measurement, Request, ResponseError, SntpConfig};
 pub use source::{ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId, Transmit};
 #[cfg(feature = "alloc")]

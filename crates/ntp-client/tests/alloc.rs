@@ -143,7 +143,7 @@ impl World {
                 } else {
                     let index = self.servers.iter().position(|s| s.0 == packet.to).unwrap();
                     let rx = Timestamp::from(self.wall_at(self.servers[index].2));
-                    let now = ntp_server::Instant::from_nanos(self.now);
+                    let now = Instant::from_nanos(self.now);
                     let mut out = [0u8; 48];
                     if let Action::Respond(reply) =
                         self.servers[index]

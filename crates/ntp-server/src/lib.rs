@@ -46,7 +46,6 @@ pub mod acl;
 mod config;
 mod counters;
 mod error;
-mod instant;
 mod prefix;
 #[cfg(feature = "alloc")]
 pub mod ratelimit;
@@ -60,7 +59,8 @@ pub use config::ServerConfig;
 pub use config::{MacPolicy, UnsynchronizedPolicy, Versions};
 pub use counters::{Counters, DropCounters, DropReason, KissCounters};
 pub use error::ConfigError;
-pub use instant::Instant;
+#[doc(inline)]
+pub use ntp_proto::Instant;
 pub use prefix::{IpPrefix, canonical_ip};
 #[cfg(feature = "alloc")]
 pub use ratelimit::{

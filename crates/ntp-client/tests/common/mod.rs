@@ -340,7 +340,7 @@ impl Harness {
         self.servers[index].requests.push(elapsed);
         let rx = self.server_wall(index);
         let tx = rx + NtpDuration::from_nanos(20_000);
-        let now = ntp_server::Instant::from_nanos(self.now);
+        let now = Instant::from_nanos(self.now);
         let response = match &mut self.servers[index].behaviour {
             Behaviour::Dead => None,
             Behaviour::Ntp(server) => {

@@ -65,6 +65,7 @@
 mod calendar;
 mod date;
 mod duration;
+mod instant;
 mod short;
 mod timestamp;
 
@@ -74,6 +75,7 @@ mod proptests;
 pub use calendar::UtcDateTime;
 pub use date::Date;
 pub use duration::NtpDuration;
+pub use instant::Instant;
 pub use short::ShortTime;
 pub use timestamp::Timestamp;
 

@@ -1,43 +1,65 @@
-//! The caller's monotonic clock, as the core sees it.
+//! The caller's monotonic clock, as the sans-IO cores see it.
 
 use core::time::Duration;
 
 /// A reading of the caller's monotonic clock, in nanoseconds from an
 /// origin of the caller's choice (for example the start of the process).
 ///
-/// The core never reads a clock: every call that needs the time takes an
-/// `Instant`. Only differences between instants matter; they drive the
-/// rate limiter (RFC 8633, section 5.4 asks servers to meter clients). A
-/// `u64` of nanoseconds covers 584 years from the origin.
+/// The sans-IO cores of this workspace (`ntp-client`, `ntp-server`) never
+/// read a clock: every entry point that needs the time takes an `Instant`.
+/// Only differences between instants matter: they drive poll timers,
+/// reply timeouts and rate limiting. Unlike [`Timestamp`](crate::Timestamp)
+/// and [`Date`](crate::Date), which are wall-clock times and may be
+/// stepped, an `Instant` must never go backwards; the cores keep the
+/// latest value they have seen if it does. A `u64` of nanoseconds covers
+/// 584 years from the origin; all arithmetic saturates.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Instant(u64);
 
 impl Instant {
     /// The origin.
     pub const ZERO: Self = Self(0);
 
-    /// An instant `nanos` nanoseconds after the origin.
+    /// The instant `nanos` nanoseconds after the origin.
+    #[inline]
     #[must_use]
     pub const fn from_nanos(nanos: u64) -> Self {
         Self(nanos)
     }
 
     /// Nanoseconds since the origin.
+    #[inline]
     #[must_use]
     pub const fn as_nanos(self) -> u64 {
         self.0
     }
 
-    /// An instant `seconds` seconds after the origin, saturating at the
+    /// The instant `seconds` seconds after the origin, saturating at the
     /// largest instant.
+    #[inline]
     #[must_use]
     pub const fn from_secs(seconds: u64) -> Self {
         Self(seconds.saturating_mul(1_000_000_000))
     }
 
+    /// Seconds since the origin, the timescale of the clock filter and the
+    /// selection algorithms of `ntp-select`.
+    #[inline]
+    #[must_use]
+    pub fn as_secs_f64(self) -> f64 {
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "f64 keeps nanoseconds exact for 104 days and 0.1 us for 30 years"
+        )]
+        let nanos = self.0 as f64;
+        nanos / 1e9
+    }
+
     /// This instant moved `duration` later, saturating at the largest
     /// instant.
+    #[inline]
     #[must_use]
     pub fn saturating_add(self, duration: Duration) -> Self {
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
@@ -45,6 +67,7 @@ impl Instant {
     }
 
     /// The time from `earlier` to `self`, zero if `earlier` is later.
+    #[inline]
     #[must_use]
     pub const fn saturating_duration_since(self, earlier: Self) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
@@ -67,14 +90,24 @@ mod tests {
 
     #[test]
     fn arithmetic_saturates() {
-        assert_eq!(Instant::from_secs(2).as_nanos(), 2_000_000_000);
+        let t = Instant::from_secs(3);
+        assert_eq!(t.as_nanos(), 3_000_000_000);
         assert_eq!(Instant::from_secs(u64::MAX), Instant::from_nanos(u64::MAX));
+        assert_eq!(
+            t.saturating_add(Duration::from_millis(500)),
+            Instant::from_nanos(3_500_000_000)
+        );
         let late = Instant::from_nanos(u64::MAX - 1).saturating_add(Duration::from_secs(1));
         assert_eq!(late.as_nanos(), u64::MAX);
-        let a = Instant::from_nanos(1_500);
-        let b = a.saturating_add(Duration::from_nanos(250));
-        assert_eq!(b.saturating_duration_since(a), Duration::from_nanos(250));
-        assert_eq!(a.saturating_duration_since(b), Duration::ZERO);
+        assert_eq!(
+            Instant::from_secs(1).saturating_duration_since(t),
+            Duration::ZERO
+        );
+        assert_eq!(
+            t.saturating_duration_since(Instant::from_secs(1)),
+            Duration::from_secs(2)
+        );
+        assert!((Instant::from_nanos(1_500_000_000).as_secs_f64() - 1.5).abs() < 1e-12);
     }
 
     #[cfg(feature = "std")]
