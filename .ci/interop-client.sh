@@ -17,24 +17,11 @@ PORT="${NTP_INTEROP_CLIENT_PORT:-11124}"
 MAX_OFFSET=0.010
 EXPECTED_STRATUM=3
 
-step() { printf '\n==> interop-client: %s\n' "$*"; }
+INTEROP_NAME=interop-client
+# shellcheck source=interop-lib.sh
+source .ci/interop-lib.sh
 
-if ! command -v chronyd >/dev/null 2>&1; then
-    step "installing chrony"
-    # Keep the package from starting a chronyd service with its default
-    # (public pool) configuration: Debian's policy-rc.d convention.
-    policy_created=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        policy_created=1
-    fi
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y chrony
-    if [ "$policy_created" = 1 ]; then
-        rm -f /usr/sbin/policy-rc.d
-    fi
-fi
+install_missing chronyd:chrony
 
 step "building the sntp and demo examples"
 cargo build --release --locked -p ntp-client --example sntp --example demo
@@ -51,15 +38,6 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-# check_offset WHAT OFFSET: |OFFSET| < MAX_OFFSET seconds.
-check_offset() {
-    if ! awk -v o="$2" -v m="$MAX_OFFSET" 'BEGIN { if (o < 0) o = -o; exit !(o < m) }'; then
-        echo "interop-client: $1 measured an offset of $2 s, not under $MAX_OFFSET s"
-        exit 1
-    fi
-    echo "interop-client: $1 offset $2 s: ok"
-}
 
 step "starting chronyd as a stratum $EXPECTED_STRATUM server on 127.0.0.1:$PORT"
 cat >"$work/chrony.conf" <<EOF

@@ -14,24 +14,11 @@ PORT="${NTP_INTEROP_PORT:-11123}"
 SHARED="${NTP_SHARED:-../shared}"
 MAX_OFFSET=0.010
 
-step() { printf '\n==> interop: %s\n' "$*"; }
+INTEROP_NAME=interop
+# shellcheck source=interop-lib.sh
+source .ci/interop-lib.sh
 
-if ! command -v chronyd >/dev/null 2>&1 || ! command -v ntpdig >/dev/null 2>&1; then
-    step "installing chrony and ntpsec-ntpdig"
-    # Keep the package from starting a chronyd service with its default
-    # (public pool) configuration: Debian's policy-rc.d convention.
-    policy_created=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        policy_created=1
-    fi
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y chrony ntpsec-ntpdig
-    if [ "$policy_created" = 1 ]; then
-        rm -f /usr/sbin/policy-rc.d
-    fi
-fi
+install_missing chronyd:chrony ntpdig:ntpsec-ntpdig
 
 step "building the serve example"
 cargo build --release --locked -p ntp-server --example serve
@@ -75,15 +62,6 @@ stop_server() {
     wait "$serve_pid"
     serve_pid=""
     grep '^counters:' "$1"
-}
-
-# check_offset WHAT OFFSET: |OFFSET| < MAX_OFFSET seconds.
-check_offset() {
-    if ! awk -v o="$2" -v m="$MAX_OFFSET" 'BEGIN { if (o < 0) o = -o; exit !(o < m) }'; then
-        echo "interop: $1 measured an offset of $2 s, not under $MAX_OFFSET s"
-        exit 1
-    fi
-    echo "interop: $1 offset $2 s: ok"
 }
 
 step "chronyd -Q against our server"

@@ -1,0 +1,38 @@
+# Helpers shared by .ci/interop-server.sh and .ci/interop-client.sh.
+# Source it after setting INTEROP_NAME (the prefix of every message) and
+# MAX_OFFSET (seconds).
+
+step() { printf '\n==> %s: %s\n' "$INTEROP_NAME" "$*"; }
+
+# install_missing COMMAND:PACKAGE...: installs with apt the packages whose
+# command is not on the PATH. While apt runs, Debian's policy-rc.d
+# convention keeps a package from starting its service (chronyd with the
+# packaged configuration, which points at a public pool).
+install_missing() {
+    local pair packages=()
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || packages+=("${pair#*:}")
+    done
+    [ "${#packages[@]}" -gt 0 ] || return 0
+    step "installing ${packages[*]}"
+    local policy_created=0 status=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        policy_created=1
+    fi
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "${packages[@]}" || status=$?
+    if [ "$policy_created" = 1 ]; then
+        rm -f /usr/sbin/policy-rc.d
+    fi
+    return "$status"
+}
+
+# check_offset WHAT OFFSET: |OFFSET| < MAX_OFFSET seconds, or exit 1.
+check_offset() {
+    if ! awk -v o="$2" -v m="$MAX_OFFSET" 'BEGIN { if (o < 0) o = -o; exit !(o < m) }'; then
+        echo "$INTEROP_NAME: $1 measured an offset of $2 s, not under $MAX_OFFSET s"
+        exit 1
+    fi
+    echo "$INTEROP_NAME: $1 offset $2 s: ok"
+}
