@@ -58,12 +58,19 @@ pub use ntp_proto::Instant;
 pub use sntp::{Measurement, Request, ResponseError, SntpConfig};
 pub use source::{ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId, Transmit};
 #[cfg(feature = "alloc")]
-pub use system::{DatagramError, Event, Input, Output, System, SystemConfig};
+pub use system::{DatagramError, Event, Input, Output, System, SystemConfig, UpdateReport};
 #[cfg(feature = "alloc")]
 pub use table::{PeerRow, PeerTable};
 
 // Re-exported so callers name the tally and discipline types, and the
 // random generator trait, without depending on the crates themselves.
-pub use ntp_discipline::{ClockAdjustment, LeapEvent, LeapSecond};
+pub use ntp_discipline::{
+    ClockAdjustment, LeapEvent, LeapSecond, State as DisciplineState, UpdateError, UpdateOutcome,
+};
 pub use ntp_select::Tally;
 pub use rand_core;
+// The crates whose types the API hands out, so that one dependency is
+// enough (`ntp_client::ntp_proto::Date`, ...).
+pub use ntp_discipline;
+pub use ntp_proto;
+pub use ntp_select;

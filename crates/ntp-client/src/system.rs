@@ -6,7 +6,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::net::{IpAddr, SocketAddr};
 
-use ntp_discipline::{ClockAdjustment, Discipline, LeapEvent, Update, UpdateOutcome};
+use ntp_discipline::{ClockAdjustment, Discipline, LeapEvent, Update, UpdateError, UpdateOutcome};
 use ntp_proto::{
     Date, LeapIndicator, NtpDuration, RefId, ShortTime, Stratum, SystemState, Timestamp,
 };
@@ -171,6 +171,11 @@ pub enum Event {
     Unsynchronized,
     /// A different source became the system peer.
     SystemPeer(SourceId),
+    /// The selection handed the discipline an update (RFC 5905, Appendix
+    /// A.5.5.1 `clock_update`): one event per update, accepted or refused,
+    /// with the discipline's variables after it. Clock actions that follow
+    /// from it come as their own events right after.
+    DisciplineUpdate(UpdateReport),
     /// Something happened to one source.
     Source {
         /// Which one.
@@ -178,6 +183,31 @@ pub enum Event {
         /// What.
         event: SourceEvent,
     },
+}
+
+/// One discipline update as [`Event::DisciplineUpdate`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct UpdateReport {
+    /// The combined offset handed over, seconds (positive: the clock is
+    /// behind).
+    pub offset: f64,
+    /// The system jitter handed over, seconds.
+    pub jitter: f64,
+    /// The age of the sample the offset comes from, seconds.
+    pub age: f64,
+    /// What the discipline did with it; a refused update changed nothing.
+    pub outcome: Result<UpdateOutcome, UpdateError>,
+    /// The discipline's state after the update.
+    pub state: ntp_discipline::State,
+    /// The discipline's frequency correction after the update, seconds per
+    /// second.
+    pub frequency: f64,
+    /// The discipline's clock jitter after the update, seconds.
+    pub clock_jitter: f64,
+    /// The discipline's poll exponent after the update, log2 s.
+    pub poll: i8,
 }
 
 /// Why a datagram was not used. Nothing changed.
@@ -749,10 +779,22 @@ impl<R: RngCore> System<R> {
             return;
         }
         self.last_update_epoch = Some(peer.epoch);
+        let age = (now_s - peer.epoch).max(0.0);
         let update = Update::new(self.offset, self.jitter)
             .with_leap(peer.leap)
-            .with_age((now_s - peer.epoch).max(0.0));
-        match self.discipline.handle_update(wall, update) {
+            .with_age(age);
+        let outcome = self.discipline.handle_update(wall, update);
+        self.events.push_back(Event::DisciplineUpdate(UpdateReport {
+            offset: self.offset,
+            jitter: self.jitter,
+            age,
+            outcome,
+            state: self.discipline.state(),
+            frequency: self.discipline.frequency(),
+            clock_jitter: self.discipline.jitter(),
+            poll: self.discipline.poll(),
+        }));
+        match outcome {
             Ok(UpdateOutcome::Slew) => {
                 // Figure 25 / Appendix A.5.5.1 `clock_update`, case SLEW.
                 let increment =

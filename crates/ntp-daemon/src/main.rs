@@ -1,1 +1,426 @@
-fn main() {}
+//! `ntp-daemon`: a custom time daemon built from the NTP building blocks.
+//!
+//! It shows how the crates fit together in a program that keeps a clock:
+//! `ntp-client`'s [`System`] polls the servers, selects, clusters,
+//! combines and runs the RFC 5905 discipline; this program owns the
+//! sockets (std UDP sockets, kernel receive timestamps through `nix`), the
+//! clock (one small [`Clock`] seam: a model clock, or the kernel's
+//! CLOCK_REALTIME through `clock-steering`), the drift file, the log, and
+//! optionally an `ntp-server` that serves the system variables.
+//!
+//! ```text
+//! # Steer a model clock (the system clock is never touched):
+//! cargo run --release -p ntp-daemon -- --server 127.0.0.1:11123 --min-poll 1 --max-poll 3
+//! # Steer the kernel clock (root), keep a drift file, serve on port 123:
+//! ntp-daemon --clock kernel --server time.example:123 --drift-file /var/lib/ntp-daemon/drift \
+//!     --serve 0.0.0.0:123
+//! ```
+//!
+//! The loop is a plain `poll(2)` over std sockets, so the program also
+//! runs under clknetsim (which simulates `poll()`, not epoll); the accuracy
+//! runner in `benches/accuracy` measures it there beside chronyd. Clock
+//! actions are applied exactly as `ntp-discipline` asks: a step adds the
+//! offset at once (`ADJ_SETOFFSET`), an adjustment runs the clock at
+//! [`ClockAdjustment::rate`](ntp_client::ClockAdjustment::rate) until the
+//! next one (`ADJ_FREQUENCY`, once a second, the kernel's own PLL off), a
+//! leap second is applied as a step when the discipline says it is due.
+
+mod clock;
+mod drift;
+mod log;
+mod net;
+mod options;
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::sync::atomic::{AtomicBool, Ordering};
+use core::time::Duration;
+use std::collections::HashMap;
+use std::io;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use ntp_client::ntp_proto::{Date, Timestamp};
+use ntp_client::{Event, Input, Instant, LeapEvent, Output, SourceId, System, SystemConfig};
+use rand_chacha::ChaCha12Rng;
+use rand_core::SeedableRng;
+use serde_json::json;
+
+use crate::clock::{Clock, KernelClock, ModelClock};
+use crate::log::{Log, round};
+use crate::net::{MAX_DATAGRAM, TimestampedSocket};
+use crate::options::{ArgsError, ClockKind, Options};
+
+/// The longest wait in `poll(2)`, so that a signal that arrives between
+/// the flag check and the wait is seen soon.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+fn main() -> ExitCode {
+    let options = match options::parse(std::env::args_os().skip(1)) {
+        Ok(options) => options,
+        Err(ArgsError::Help) => {
+            print!("{}", options::HELP);
+            return ExitCode::SUCCESS;
+        }
+        Err(ArgsError::Bad(message)) => {
+            eprintln!("ntp-daemon: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut clock: Box<dyn Clock> = match options.clock {
+        ClockKind::Model => match ModelClock::new(options.model_offset, options.model_drift) {
+            Ok(clock) => Box::new(clock),
+            Err(error) => {
+                eprintln!("ntp-daemon: model clock: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        ClockKind::Kernel => match KernelClock::new() {
+            Ok(clock) => Box::new(clock),
+            Err(error) => {
+                eprintln!(
+                    "ntp-daemon: --clock kernel: cannot control CLOCK_REALTIME: {error} \
+                     (needs CAP_SYS_TIME, for example root)"
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match run(&options, clock.as_mut()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ntp-daemon: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The sockets: one client socket per address family in use, and the
+/// serving socket.
+struct Sockets {
+    clients: Vec<TimestampedSocket>,
+    serve: Option<TimestampedSocket>,
+}
+
+impl Sockets {
+    fn open(options: &Options) -> io::Result<Self> {
+        let mut clients = Vec::new();
+        let families = [
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ];
+        for any in families {
+            if options
+                .servers
+                .iter()
+                .any(|(_, address)| address.is_ipv4() == any.is_ipv4())
+            {
+                clients.push(TimestampedSocket::bind(SocketAddr::new(any, 0))?);
+            }
+        }
+        let serve = options.serve.map(TimestampedSocket::bind).transpose()?;
+        Ok(Self { clients, serve })
+    }
+
+    fn client_for(&self, address: SocketAddr) -> Option<&TimestampedSocket> {
+        self.clients.iter().find(|socket| {
+            socket
+                .local_addr()
+                .is_ok_and(|local| local.is_ipv4() == address.is_ipv4())
+        })
+    }
+
+    fn all(&self) -> Vec<&TimestampedSocket> {
+        self.clients.iter().chain(self.serve.as_ref()).collect()
+    }
+}
+
+/// Why the loop ended.
+#[derive(Clone, Copy, Debug)]
+enum StopReason {
+    Duration,
+    Signal,
+}
+
+fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
+    let log = Log {
+        json: options.json,
+        verbose: options.verbose,
+    };
+    let origin = std::time::Instant::now();
+    let mono = || Instant::from_std(origin, std::time::Instant::now());
+    let elapsed = || origin.elapsed().as_secs_f64();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+
+    let initial_frequency = match &options.drift_file {
+        Some(path) => drift::read(path).unwrap_or_else(|error| {
+            log.warn(0.0, &format!("drift file ignored: {error}"));
+            None
+        }),
+        None => None,
+    };
+    let mut config = SystemConfig {
+        initial_frequency,
+        ..SystemConfig::default().with_poll_range(options.min_poll, options.max_poll)
+    };
+    config.source.iburst = options.iburst;
+    let rng = match options.seed {
+        Some(seed) => ChaCha12Rng::seed_from_u64(seed),
+        None => ChaCha12Rng::from_os_rng(),
+    };
+    let mut system = System::new(config, mono(), clock.now()?, rng)
+        .map_err(|error| io::Error::other(format!("configuration: {error}")))?;
+    let mut names = HashMap::new();
+    for (name, address) in &options.servers {
+        let id = system
+            .add_source(*address)
+            .map_err(|error| io::Error::other(format!("--server {name}: {error}")))?;
+        names.insert(id, format!("{name} ({address})"));
+    }
+    let name = |id: u64| {
+        names
+            .get(&SourceId::new(id))
+            .cloned()
+            .unwrap_or_else(|| format!("#{id}"))
+    };
+
+    let sockets = Sockets::open(options)?;
+    let mut server = match options.serve {
+        Some(_) => Some(
+            ntp_server::Server::new(&ntp_server::ServerConfig::default(), system.system_state())
+                .map_err(|error| io::Error::other(format!("server: {error}")))?,
+        ),
+        None => None,
+    };
+    let timestamps = if sockets
+        .all()
+        .iter()
+        .all(|socket| socket.kernel_timestamps())
+    {
+        "kernel (SO_TIMESTAMPING, software)"
+    } else {
+        "clock read after wakeup (SO_TIMESTAMPING refused)"
+    };
+    log.line(
+        0.0,
+        "start",
+        &format!(
+            "start: clock {}, {} server(s), poll {}..{}, iburst {}, initial frequency {}, receive timestamps: {timestamps}{}",
+            clock.name(),
+            options.servers.len(),
+            options.min_poll,
+            options.max_poll,
+            options.iburst,
+            initial_frequency.map_or_else(|| "unknown".to_owned(), |f| format!("{:+.3} ppm", f * 1e6)),
+            options
+                .serve
+                .map_or_else(String::new, |address| format!(", serving on {address}")),
+        ),
+        json!({
+            "clock": clock.name(),
+            "servers": options.servers.iter().map(|(n, a)| format!("{n} ({a})")).collect::<Vec<_>>(),
+            "min_poll": options.min_poll,
+            "max_poll": options.max_poll,
+            "iburst": options.iburst,
+            "initial_frequency_ppm": initial_frequency.map(|f| f * 1e6),
+            "receive_timestamps": timestamps,
+            "serve": options.serve.map(|a| a.to_string()),
+        }),
+    );
+
+    let mut buf = Vec::with_capacity(MAX_DATAGRAM);
+    let mut datagram = [0u8; MAX_DATAGRAM];
+    let mut reply = [0u8; MAX_DATAGRAM];
+    let table_every = options.table_every.as_secs_f64();
+    let mut next_table = table_every;
+    let mut next_drift = drift::WRITE_INTERVAL;
+    let mut frequency_known = initial_frequency.is_some();
+    let reason = loop {
+        // Drain the system's output, applying every clock action at once.
+        let wake = loop {
+            match system.poll_output(mono(), clock.now()?, &mut buf) {
+                Output::Transmit {
+                    destination, len, ..
+                } => {
+                    let Some(socket) = sockets.client_for(destination) else {
+                        continue;
+                    };
+                    if let Err(error) = socket.send_to(buf.get(..len).unwrap_or(&[]), destination) {
+                        // Like a lost packet: the source's reply timeout
+                        // and reach register deal with it.
+                        log.warn(elapsed(), &format!("send to {destination}: {error}"));
+                    }
+                }
+                Output::Event(event) => {
+                    log.event(elapsed(), &event, name);
+                    match event {
+                        Event::ClockStep(offset) => clock.step(offset)?,
+                        Event::ClockAdjust(adjust) => clock.set_rate(adjust.rate())?,
+                        Event::Leap(LeapEvent::Apply(leap)) => clock.step(leap.step())?,
+                        Event::Synchronized { .. } => frequency_known = true,
+                        Event::Panic { offset } => {
+                            return Err(io::Error::other(format!(
+                                "offset {offset:+.3} s beyond the panic threshold; \
+                                 set the clock by hand and start again"
+                            )));
+                        }
+                        _ => {}
+                    }
+                }
+                Output::Timeout(at) => break at,
+                _ => {}
+            }
+        };
+        if let Some(server) = &mut server {
+            server.set_system_state(system.system_state());
+        }
+
+        let now = elapsed();
+        if stop.load(Ordering::Relaxed) {
+            break StopReason::Signal;
+        }
+        let remaining = options
+            .duration
+            .map(|duration| duration.as_secs_f64() - now);
+        if remaining.is_some_and(|r| r <= 0.0) {
+            break StopReason::Duration;
+        }
+        if now >= next_table {
+            log.table(now, &system.peer_table(mono()));
+            next_table += table_every;
+        }
+        if now >= next_drift {
+            next_drift += drift::WRITE_INTERVAL;
+            if let (Some(path), true) = (&options.drift_file, frequency_known) {
+                save_drift(log, now, path, system.discipline().frequency());
+            }
+        }
+
+        // Wait for a datagram, the system's timeout or the next chore.
+        let mut wait = wake.saturating_duration_since(mono()).min(MAX_WAIT);
+        for chore in [Some(next_table - now), Some(next_drift - now), remaining]
+            .into_iter()
+            .flatten()
+        {
+            wait = wait.min(Duration::try_from_secs_f64(chore.max(0.0)).unwrap_or(Duration::ZERO));
+        }
+        let all = sockets.all();
+        let ready = net::wait(&all, wait)?;
+        for (socket, _) in all.iter().zip(ready).filter(|(_, ready)| *ready) {
+            let received = match socket.recv(&mut datagram) {
+                Ok(received) => received,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(error) => {
+                    log.warn(elapsed(), &format!("receive: {error}"));
+                    continue;
+                }
+            };
+            let rx_wall = match received.kernel_time {
+                Some(time) => clock.reading_at_realtime(time)?,
+                None => clock.now()?,
+            };
+            let data = datagram.get(..received.len).unwrap_or(&[]);
+            let is_serve = sockets
+                .serve
+                .as_ref()
+                .is_some_and(|serve| core::ptr::eq(serve, *socket));
+            if is_serve {
+                if let Some(server) = &mut server {
+                    answer(
+                        server,
+                        socket,
+                        &received,
+                        data,
+                        rx_wall,
+                        mono(),
+                        clock,
+                        &mut reply,
+                    )?;
+                }
+                continue;
+            }
+            let input = Input::Datagram {
+                from: received.from,
+                data,
+                rx_wall,
+            };
+            if let Err(error) = system.handle_input(mono(), input) {
+                if log.verbose {
+                    log.line(
+                        elapsed(),
+                        "refused",
+                        &format!("refused a datagram from {}: {error}", received.from),
+                        json!({ "from": received.from.to_string(), "error": error.to_string() }),
+                    );
+                }
+            }
+        }
+        system.handle_timeout(mono());
+    };
+
+    // Leave the kernel free-running on the frequency estimate, without the
+    // phase slew of the moment; keep the estimate for the next start.
+    let frequency = system.discipline().frequency();
+    clock.set_rate(frequency)?;
+    if let (Some(path), true) = (&options.drift_file, frequency_known) {
+        save_drift(log, elapsed(), path, frequency);
+    }
+    log.table(elapsed(), &system.peer_table(mono()));
+    log.line(
+        elapsed(),
+        "stop",
+        &format!(
+            "stop ({reason:?}): frequency {:+.4} ppm, {}",
+            frequency * 1e6,
+            if system.is_synchronized() {
+                "synchronized"
+            } else {
+                "unsynchronized"
+            }
+        ),
+        json!({
+            "reason": format!("{reason:?}"),
+            "frequency_ppm": round(frequency * 1e6, 6),
+            "synchronized": system.is_synchronized(),
+        }),
+    );
+    Ok(())
+}
+
+fn save_drift(log: Log, t: f64, path: &std::path::Path, frequency: f64) {
+    match drift::write(path, frequency) {
+        Ok(()) => log.line(
+            t,
+            "drift",
+            &format!("drift file: {:+.4} ppm written", frequency * 1e6),
+            json!({ "frequency_ppm": frequency * 1e6 }),
+        ),
+        Err(error) => log.warn(t, &format!("drift file {}: {error}", path.display())),
+    }
+}
+
+/// Answers one client on the serving socket with `ntp-server`.
+#[allow(clippy::too_many_arguments, reason = "plain plumbing of one request")]
+fn answer(
+    server: &mut ntp_server::Server,
+    socket: &TimestampedSocket,
+    received: &net::Received,
+    data: &[u8],
+    rx_wall: Date,
+    now: Instant,
+    clock: &dyn Clock,
+    out: &mut [u8],
+) -> io::Result<()> {
+    if let ntp_server::Action::Respond(reply) =
+        server.handle(data, received.from, Timestamp::from(rx_wall), now, out)
+    {
+        let transmit = Timestamp::from(clock.now()?);
+        let packet = reply.finish(out, transmit);
+        // A failed send is a lost reply; the client asks again.
+        let _ = socket.send_to(packet, received.from);
+    }
+    Ok(())
+}

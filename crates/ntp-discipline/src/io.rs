@@ -59,6 +59,7 @@ impl Update {
 
 /// Why an update was refused. A refused update changes nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum UpdateError {
     /// The offset is NaN or infinite.

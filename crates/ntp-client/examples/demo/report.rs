@@ -165,6 +165,23 @@ impl Reporter {
                 format!("source {}: {}", name(id.get()), source_text(event)),
                 json!({ "source": name(id.get()), "what": source_text(event) }),
             ),
+            Event::DisciplineUpdate(report) => (
+                "update",
+                format!(
+                    "discipline: update offset {:+.3} ms -> {:?}, {:?}, frequency {:+.3} ppm, poll {}",
+                    report.offset * 1e3,
+                    report.outcome,
+                    report.state,
+                    report.frequency * 1e6,
+                    report.poll
+                ),
+                json!({
+                    "offset_s": report.offset,
+                    "state": format!("{:?}", report.state),
+                    "frequency_ppm": report.frequency * 1e6,
+                    "poll": report.poll,
+                }),
+            ),
             _ => ("other", format!("{event:?}"), json!({})),
         };
         if self.json {

@@ -122,6 +122,33 @@ impl NtpDuration {
         }
     }
 
+    /// The duration as whole seconds, rounded toward negative infinity,
+    /// and nanoseconds in `0..1_000_000_000` (the nanoseconds rounded to
+    /// nearest as [`to_nanos`](Self::to_nanos)): the form of a `timespec`
+    /// that a kernel step (`ADJ_SETOFFSET`, `clock_settime`) takes, where a
+    /// negative offset keeps a positive nanosecond part.
+    ///
+    /// ```
+    /// use ntp_proto::NtpDuration;
+    ///
+    /// assert_eq!(NtpDuration::from_nanos(1_250_000_000).to_secs_nanos(), (1, 250_000_000));
+    /// assert_eq!(NtpDuration::from_nanos(-1_250_000_000).to_secs_nanos(), (-2, 750_000_000));
+    /// assert_eq!(NtpDuration::from_nanos(-1).to_secs_nanos(), (-1, 999_999_999));
+    /// ```
+    #[inline]
+    #[must_use]
+    pub const fn to_secs_nanos(self) -> (i64, u32) {
+        let nanos = self.to_nanos();
+        let seconds = nanos.div_euclid(NANOS_PER_SECOND as i64);
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "rem_euclid is in 0..10^9"
+        )]
+        let subsec = nanos.rem_euclid(NANOS_PER_SECOND as i64) as u32;
+        (seconds, subsec)
+    }
+
     /// 2^`log2_seconds` seconds, the meaning of the poll and precision
     /// fields (RFC 5905, section 7.3).
     ///

@@ -1,0 +1,189 @@
+//! UDP sockets with kernel receive timestamps, and the wait in `poll(2)`.
+//!
+//! Receive timestamps: software `SO_TIMESTAMPING` (what chronyd uses, and
+//! what clknetsim simulates), read from the `SCM_TIMESTAMPING` control
+//! message of `recvmsg`. Where the option is refused, or a datagram comes
+//! without the message, the clock is read right after the wakeup instead.
+//!
+//! The wait is a plain `poll(2)` over std sockets: no async runtime and no
+//! epoll, so the daemon also runs under clknetsim, which simulates
+//! `poll()` but not epoll.
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::io::{self, IoSliceMut};
+use std::net::UdpSocket;
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::SystemTime;
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, SockaddrStorage, TimestampingFlag, recvmsg, setsockopt, sockopt,
+};
+
+/// Datagrams longer than this are cut (an NTP reply with extension fields
+/// and a MAC fits easily).
+pub(crate) const MAX_DATAGRAM: usize = 1024;
+
+/// A UDP socket that reads kernel receive timestamps where it can.
+#[derive(Debug)]
+pub(crate) struct TimestampedSocket {
+    socket: UdpSocket,
+    kernel_timestamps: bool,
+}
+
+/// One datagram received.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Received {
+    pub(crate) len: usize,
+    pub(crate) from: SocketAddr,
+    /// The kernel's receive timestamp (CLOCK_REALTIME), if it gave one.
+    pub(crate) kernel_time: Option<SystemTime>,
+}
+
+impl TimestampedSocket {
+    /// Binds `address` and asks for software receive timestamps.
+    pub(crate) fn bind(address: SocketAddr) -> io::Result<Self> {
+        let socket = UdpSocket::bind(address)?;
+        let flags = TimestampingFlag::SOF_TIMESTAMPING_RX_SOFTWARE
+            | TimestampingFlag::SOF_TIMESTAMPING_SOFTWARE;
+        let kernel_timestamps = setsockopt(&socket, sockopt::Timestamping, &flags).is_ok();
+        Ok(Self {
+            socket,
+            kernel_timestamps,
+        })
+    }
+
+    /// Whether the kernel accepted `SO_TIMESTAMPING`.
+    pub(crate) const fn kernel_timestamps(&self) -> bool {
+        self.kernel_timestamps
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    pub(crate) fn send_to(&self, data: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.socket.send_to(data, to)
+    }
+
+    /// Reads one datagram into `buf` (call after `poll` said readable).
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
+        let mut iov = [IoSliceMut::new(buf)];
+        let mut control = nix::cmsg_space!(nix::sys::socket::Timestamps);
+        let message = recvmsg::<SockaddrStorage>(
+            self.socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut control),
+            MsgFlags::MSG_DONTWAIT,
+        )
+        .map_err(io::Error::from)?;
+        let mut kernel_time = None;
+        if let Ok(messages) = message.cmsgs() {
+            for cmsg in messages {
+                if let ControlMessageOwned::ScmTimestampsns(stamps) = cmsg {
+                    kernel_time = system_time(stamps.system.tv_sec(), stamps.system.tv_nsec());
+                }
+            }
+        }
+        let from = message
+            .address
+            .as_ref()
+            .and_then(socket_addr)
+            .ok_or_else(|| io::Error::other("datagram without a source address"))?;
+        Ok(Received {
+            len: message.bytes,
+            from,
+            kernel_time,
+        })
+    }
+}
+
+/// A `timespec` as a `SystemTime`; `None` for zero (no timestamp) or a
+/// negative or malformed one.
+fn system_time(seconds: i64, nanos: i64) -> Option<SystemTime> {
+    let seconds = u64::try_from(seconds).ok()?;
+    let nanos = u32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000)?;
+    if seconds == 0 && nanos == 0 {
+        return None;
+    }
+    SystemTime::UNIX_EPOCH.checked_add(Duration::new(seconds, nanos))
+}
+
+fn socket_addr(storage: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = storage.as_sockaddr_in() {
+        return Some(SocketAddr::from(*v4));
+    }
+    storage.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
+}
+
+/// Waits until one of `sockets` is readable or `timeout` passes; returns
+/// one flag per socket. A signal ends the wait early (no socket ready).
+pub(crate) fn wait(sockets: &[&TimestampedSocket], timeout: Duration) -> io::Result<Vec<bool>> {
+    // Rounded up: a wait cut short of its deadline would only come back
+    // to wait again (and under clknetsim, where time moves only inside
+    // waits, spin).
+    let millis = timeout.as_micros().div_ceil(1000).min(60_000);
+    let millis = i32::try_from(millis).unwrap_or(60_000);
+    let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::NONE);
+    let mut fds: Vec<PollFd<'_>> = sockets
+        .iter()
+        .map(|socket| PollFd::new(socket.socket.as_fd(), PollFlags::POLLIN))
+        .collect();
+    match nix::poll::poll(&mut fds, timeout) {
+        Ok(_) => Ok(fds
+            .iter()
+            .map(|fd| {
+                fd.revents()
+                    .is_some_and(|events| events.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
+            })
+            .collect()),
+        Err(Errno::EINTR) => Ok(vec![false; sockets.len()]),
+        Err(error) => Err(io::Error::from(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_convert() {
+        assert_eq!(system_time(0, 0), None);
+        assert_eq!(system_time(-1, 0), None);
+        assert_eq!(system_time(1, 1_000_000_000), None);
+        assert_eq!(
+            system_time(1, 5),
+            SystemTime::UNIX_EPOCH.checked_add(Duration::new(1, 5))
+        );
+    }
+
+    #[test]
+    fn loopback_datagram_has_a_source_and_maybe_a_kernel_time() {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!());
+        let a = TimestampedSocket::bind(any).unwrap_or_else(|e| unreachable!("{e}"));
+        let b = TimestampedSocket::bind(any).unwrap_or_else(|e| unreachable!("{e}"));
+        let to = b.local_addr().unwrap_or_else(|e| unreachable!("{e}"));
+        // Linux turns receive timestamping on in a deferred work item
+        // (net_enable_timestamp): give it a moment before the datagram.
+        std::thread::sleep(Duration::from_millis(100));
+        a.send_to(b"hello", to)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let ready = wait(&[&b], Duration::from_secs(2)).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(ready, [true]);
+        let mut buf = [0u8; MAX_DATAGRAM];
+        let got = b.recv(&mut buf).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(buf.get(..got.len), Some(&b"hello"[..]));
+        assert_eq!(
+            got.from,
+            a.local_addr().unwrap_or_else(|e| unreachable!("{e}"))
+        );
+        if b.kernel_timestamps() {
+            let age = got
+                .kernel_time
+                .and_then(|t| SystemTime::now().duration_since(t).ok());
+            assert!(age.is_some_and(|a| a < Duration::from_secs(2)), "{age:?}");
+        }
+    }
+}

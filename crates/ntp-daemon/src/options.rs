@@ -1,0 +1,279 @@
+//! Command-line options (parsed with `lexopt`).
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+
+use ntp_client::{DEFAULT_MAX_POLL, DEFAULT_MIN_POLL, MAX_POLL, MIN_POLL};
+
+/// The NTP port, used when `--server` names none.
+const NTP_PORT: u16 = 123;
+
+/// Which clock the daemon steers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClockKind {
+    /// A model of a clock, never the system's.
+    Model,
+    /// The kernel's CLOCK_REALTIME.
+    Kernel,
+}
+
+/// Everything the command line says.
+#[derive(Clone, Debug)]
+pub(crate) struct Options {
+    /// Servers, resolved.
+    pub(crate) servers: Vec<(String, SocketAddr)>,
+    pub(crate) min_poll: i8,
+    pub(crate) max_poll: i8,
+    pub(crate) iburst: bool,
+    pub(crate) drift_file: Option<PathBuf>,
+    pub(crate) duration: Option<Duration>,
+    pub(crate) serve: Option<SocketAddr>,
+    pub(crate) clock: ClockKind,
+    /// Model clock: initial error against the system clock, seconds.
+    pub(crate) model_offset: f64,
+    /// Model clock: oscillator frequency error, seconds per second.
+    pub(crate) model_drift: f64,
+    pub(crate) json: bool,
+    pub(crate) verbose: bool,
+    pub(crate) table_every: Duration,
+    pub(crate) seed: Option<u64>,
+}
+
+/// What went wrong on the command line.
+#[derive(Debug)]
+pub(crate) enum ArgsError {
+    /// `--help`: print the help text, exit 0.
+    Help,
+    /// Anything else: one line, exit 2.
+    Bad(String),
+}
+
+impl From<lexopt::Error> for ArgsError {
+    fn from(error: lexopt::Error) -> Self {
+        Self::Bad(error.to_string())
+    }
+}
+
+pub(crate) const USAGE: &str = "usage: ntp-daemon --server HOST[:PORT]... [--min-poll N] [--max-poll N] \
+[--no-iburst] [--drift-file PATH] [--duration SECONDS] [--serve ADDR:PORT] \
+[--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
+[--table-every SECONDS] [--seed N]";
+
+pub(crate) const HELP: &str = "\
+ntp-daemon: a time daemon built from the NTP building blocks
+
+Polls NTP servers with ntp-client's System (selection, clustering, the
+RFC 5905 discipline) and steers a clock with what it decides.
+
+Options:
+  --server HOST[:PORT]   a server to poll (repeatable; port 123 by default)
+  --min-poll N           lowest poll exponent, log2 s (default 6 = 64 s)
+  --max-poll N           highest poll exponent, log2 s (default 10 = 1024 s)
+  --no-iburst            no burst of requests at the first poll
+  --drift-file PATH      frequency in ppm: read at start, written every hour
+                         and at exit (as ntpd and chronyd do)
+  --duration SECONDS     stop by itself after that long
+  --serve ADDR:PORT      answer NTP clients there with the system variables
+  --clock model|kernel   model (default): a model clock, the system clock is
+                         never touched; kernel: steer CLOCK_REALTIME (needs
+                         CAP_SYS_TIME)
+  --model-offset MS      the model clock's error at start (default 0)
+  --model-drift PPM      the model oscillator's frequency error (default 0)
+  --json                 JSON lines instead of text
+  --verbose              also log refused datagrams and every adjustment
+  --table-every SECONDS  print the peer table this often (default 64)
+  --seed N               seed the nonce generator (default: from the OS)
+  --help                 this text
+
+Exit status: 0 after --duration or on SIGINT/SIGTERM (the drift file is
+written first), 1 on a runtime error, 2 on bad arguments, an unresolvable
+server, or --clock kernel without the privilege.
+";
+
+/// Parses the command line (without the program name).
+pub(crate) fn parse(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Result<Options, ArgsError> {
+    use lexopt::prelude::*;
+
+    let mut options = Options {
+        servers: Vec::new(),
+        min_poll: DEFAULT_MIN_POLL,
+        max_poll: DEFAULT_MAX_POLL,
+        iburst: true,
+        drift_file: None,
+        duration: None,
+        serve: None,
+        clock: ClockKind::Model,
+        model_offset: 0.0,
+        model_drift: 0.0,
+        json: false,
+        verbose: false,
+        table_every: Duration::from_secs(64),
+        seed: None,
+    };
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("help") | Short('h') => return Err(ArgsError::Help),
+            Long("server") => {
+                let name: String = parser.value()?.parse()?;
+                let address = resolve(&name)?;
+                options.servers.push((name, address));
+            }
+            Long("min-poll") => options.min_poll = parser.value()?.parse()?,
+            Long("max-poll") => options.max_poll = parser.value()?.parse()?,
+            Long("iburst") => options.iburst = true,
+            Long("no-iburst") => options.iburst = false,
+            Long("drift-file") => options.drift_file = Some(parser.value()?.into()),
+            Long("duration") => {
+                options.duration = Some(seconds("--duration", parser.value()?.parse()?)?);
+            }
+            Long("serve") => {
+                let text: String = parser.value()?.parse()?;
+                options.serve = Some(
+                    text.parse()
+                        .map_err(|_| ArgsError::Bad(format!("--serve {text:?}: not ADDR:PORT")))?,
+                );
+            }
+            Long("clock") => {
+                let text: String = parser.value()?.parse()?;
+                options.clock = match text.as_str() {
+                    "model" => ClockKind::Model,
+                    "kernel" => ClockKind::Kernel,
+                    _ => {
+                        return Err(ArgsError::Bad(format!(
+                            "--clock {text:?}: must be model or kernel"
+                        )));
+                    }
+                };
+            }
+            Long("model-offset") => {
+                let ms: f64 = parser.value()?.parse()?;
+                options.model_offset = finite("--model-offset", ms, 1e6)? * 1e-3;
+            }
+            Long("model-drift") => {
+                let ppm: f64 = parser.value()?.parse()?;
+                options.model_drift = finite("--model-drift", ppm, 1e4)? * 1e-6;
+            }
+            Long("json") => options.json = true,
+            Long("verbose") | Short('v') => options.verbose = true,
+            Long("table-every") => {
+                options.table_every = seconds("--table-every", parser.value()?.parse()?)?;
+            }
+            Long("seed") => options.seed = Some(parser.value()?.parse()?),
+            _ => return Err(ArgsError::Bad(format!("{}; {USAGE}", arg.unexpected()))),
+        }
+    }
+    if options.servers.is_empty() {
+        return Err(ArgsError::Bad(format!("no --server given; {USAGE}")));
+    }
+    if options.min_poll < MIN_POLL
+        || options.max_poll > MAX_POLL
+        || options.min_poll > options.max_poll
+    {
+        return Err(ArgsError::Bad(format!(
+            "poll exponents must satisfy {MIN_POLL} <= --min-poll <= --max-poll <= {MAX_POLL}"
+        )));
+    }
+    Ok(options)
+}
+
+/// `HOST[:PORT]` to the first address it resolves to.
+fn resolve(name: &str) -> Result<SocketAddr, ArgsError> {
+    let with_port = if name.parse::<SocketAddr>().is_ok() || has_port(name) {
+        name.to_owned()
+    } else if name.contains(':') && !name.starts_with('[') {
+        // A bare IPv6 address.
+        format!("[{name}]:{NTP_PORT}")
+    } else {
+        format!("{name}:{NTP_PORT}")
+    };
+    let mut addresses = with_port
+        .to_socket_addrs()
+        .map_err(|error| ArgsError::Bad(format!("--server {name}: cannot resolve: {error}")))?;
+    addresses
+        .next()
+        .ok_or_else(|| ArgsError::Bad(format!("--server {name}: no address")))
+}
+
+/// Whether `name` ends in `:PORT` (a host name or `[v6]` with a port).
+fn has_port(name: &str) -> bool {
+    let Some((host, port)) = name.rsplit_once(':') else {
+        return false;
+    };
+    !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && (!host.contains(':') || (host.starts_with('[') && host.ends_with(']')))
+}
+
+fn seconds(flag: &str, value: f64) -> Result<Duration, ArgsError> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            ArgsError::Bad(format!(
+                "{flag} {value}: must be a positive number of seconds"
+            ))
+        })
+}
+
+fn finite(flag: &str, value: f64, limit: f64) -> Result<f64, ArgsError> {
+    if value.is_finite() && value.abs() <= limit {
+        Ok(value)
+    } else {
+        Err(ArgsError::Bad(format!("{flag} {value}: out of range")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Options, ArgsError> {
+        parse(list.iter().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn servers_get_the_ntp_port_by_default() {
+        let options = args(&[
+            "--server",
+            "127.0.0.1",
+            "--server",
+            "::1",
+            "--server",
+            "[::1]:11123",
+        ])
+        .map_err(|e| format!("{e:?}"));
+        let options = options.unwrap_or_else(|e| unreachable!("{e}"));
+        let ports: Vec<u16> = options.servers.iter().map(|(_, a)| a.port()).collect();
+        assert_eq!(ports, [123, 123, 11123]);
+        assert_eq!(options.clock, ClockKind::Model);
+        assert!(options.iburst);
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        for list in [
+            &["--server"][..],
+            &[][..],
+            &["--server", "127.0.0.1", "--clock", "atomic"],
+            &[
+                "--server",
+                "127.0.0.1",
+                "--min-poll",
+                "7",
+                "--max-poll",
+                "6",
+            ],
+            &["--server", "127.0.0.1", "--duration", "-1"],
+            &["--server", "127.0.0.1", "--bogus"],
+            &["--server", "name.invalid"],
+        ] {
+            assert!(matches!(args(list), Err(ArgsError::Bad(_))), "{list:?}");
+        }
+        assert!(matches!(args(&["--help"]), Err(ArgsError::Help)));
+    }
+}
