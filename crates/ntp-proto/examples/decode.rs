@@ -21,6 +21,16 @@ use ntp_proto::{
 };
 
 fn main() -> ExitCode {
+    if std::env::args()
+        .skip(1)
+        .any(|arg| arg == "--help" || arg == "-h")
+    {
+        println!(
+            "{}",
+            "usage: decode <hex>: dissects one NTP packet given as hex (spaces and colons allowed)"
+        );
+        return ExitCode::SUCCESS;
+    }
     let input: String = std::env::args().skip(1).collect::<Vec<_>>().concat();
     let cleaned: String = input
         .chars()

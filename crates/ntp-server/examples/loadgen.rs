@@ -78,6 +78,16 @@ struct Flow {
 }
 
 fn main() -> ExitCode {
+    if std::env::args()
+        .skip(1)
+        .any(|arg| arg == "--help" || arg == "-h")
+    {
+        println!(
+            "{}",
+            "usage: loadgen [--target ADDR:PORT (loopback only)] [--requests N] [--sockets N] [--window N] [--loss-ms MS]"
+        );
+        return ExitCode::SUCCESS;
+    }
     let o = match parse_args(std::env::args().skip(1)) {
         Ok(o) => o,
         Err(e) => {

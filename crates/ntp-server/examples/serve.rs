@@ -60,6 +60,18 @@ struct Options {
     config: ServerConfig,
 }
 
+const HELP: &str = "\
+Serves this machine's clock over NTP with the ntp-server core (never sets it).
+  --listen ADDR:PORT      where to listen (default 127.0.0.1:11123; port 0 picks one)
+  --threads N             worker threads sharing the port with SO_REUSEPORT (default 1)
+  --stratum N             stratum to advertise, 1 to 15 (default 1)
+  --refid TEXT            reference id (default LOCL)
+  --duration SECONDS      stop after that long (default: until Ctrl-C)
+  --default-action ACTION allow, ignore, deny, restrict or limited (default allow)
+  --rule PREFIX=ACTION    an access rule, longest prefix wins (repeatable)
+  --rate INTERVAL,BURST,LEAK  rate limiter for limited clients
+  --help                  this text";
+
 fn usage() -> &'static str {
     "usage: serve [--listen ADDR:PORT] [--threads N] [--stratum N] [--refid TEXT] \
      [--duration SECONDS] [--default-action ACTION] [--rule PREFIX=ACTION]... \
@@ -240,7 +252,12 @@ fn worker(
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        println!("{}\n\n{HELP}", usage());
+        return ExitCode::SUCCESS;
+    }
+    let options = match parse_args(args.into_iter()) {
         Ok(options) => options,
         Err(message) => {
             eprintln!("serve: {message}");
