@@ -26,7 +26,6 @@ fn main() -> ExitCode {
         .any(|arg| arg == "--help" || arg == "-h")
     {
         println!(
-            "{}",
             "usage: decode <hex>: dissects one NTP packet given as hex (spaces and colons allowed)"
         );
         return ExitCode::SUCCESS;

@@ -83,7 +83,6 @@ fn main() -> ExitCode {
         .any(|arg| arg == "--help" || arg == "-h")
     {
         println!(
-            "{}",
             "usage: loadgen [--target ADDR:PORT (loopback only)] [--requests N] [--sockets N] [--window N] [--loss-ms MS]"
         );
         return ExitCode::SUCCESS;
