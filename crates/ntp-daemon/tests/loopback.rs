@@ -22,7 +22,7 @@ use ntp_client::ntp_proto::{LeapIndicator, RefId, Stratum, SystemState, Timestam
 const DAEMON: &str = env!("CARGO_BIN_EXE_ntp-daemon");
 
 /// A primary server serving this machine's clock until `stop` is set.
-fn server(stop: Arc<AtomicBool>) -> std::net::SocketAddr {
+fn server(stop: Arc<AtomicBool>) -> core::net::SocketAddr {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_millis(100)))
