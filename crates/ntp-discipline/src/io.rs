@@ -141,7 +141,12 @@ pub struct ClockAdjustment {
 }
 
 impl ClockAdjustment {
-    /// The total rate correction: `frequency + phase_slew`.
+    /// The total rate correction: `frequency + phase_slew`, within
+    /// ±([`MAXFREQ`](crate::MAXFREQ) + [`MAXSLEW`](crate::MAXSLEW)) =
+    /// ±1000 ppm. The sum can exceed what a kernel takes: Linux clamps
+    /// `ADJ_FREQUENCY` to ±500 ppm, so a caller steering a kernel clock
+    /// clamps it there too; the part cut off is not lost, since the offset
+    /// it would have removed is measured again at the next update.
     #[must_use]
     pub fn rate(&self) -> f64 {
         self.frequency + self.phase_slew
