@@ -103,7 +103,10 @@ pub enum ResponseError {
     /// The receive or the transmit timestamp is zero (RFC 4330, section 5).
     #[error("zero receive or transmit timestamp")]
     ZeroTimestamp,
-    /// The transmit timestamp is before the receive timestamp.
+    /// The transmit timestamp is before the receive timestamp by more
+    /// than twice the server's advertised precision (each of the two may
+    /// be off by one precision unit, so a fast server's T3 can read a
+    /// little before its T2).
     #[error("transmit timestamp before receive timestamp")]
     TransmitBeforeReceive,
     /// Stratum 16 or above: the server is not synchronized.
@@ -304,7 +307,15 @@ impl Request {
         if t2.is_zero() || t3.is_zero() {
             return Err(ResponseError::ZeroTimestamp);
         }
-        if (t3 - t2).is_negative() {
+        // T2 and T3 are each uncertain by the server's precision: chronyd,
+        // for one, fills the bits below it with random noise, and a fast
+        // server answers in less time than that. So T3 may read before T2
+        // by up to two precision units (RFC 5905, section 7.3: precision
+        // is the resolution of the server's clock); anything earlier is a
+        // broken or lying server.
+        let tolerance = NtpDuration::from_log2_seconds(packet.precision())
+            .saturating_add(NtpDuration::from_log2_seconds(packet.precision()));
+        if (t3 - t2).saturating_add(tolerance).is_negative() {
             return Err(ResponseError::TransmitBeforeReceive);
         }
         if !stratum.is_synchronized() {
@@ -515,7 +526,8 @@ mod tests {
                 ResponseError::ZeroTimestamp,
             ),
             (
-                |r| r.transmit_timestamp = r.receive_timestamp - NtpDuration::from_nanos(1_000),
+                // Precision 2^-20 s: 2 us is beyond twice that (1.9 us).
+                |r| r.transmit_timestamp = r.receive_timestamp - NtpDuration::from_nanos(2_000),
                 ResponseError::TransmitBeforeReceive,
             ),
             (
@@ -545,6 +557,36 @@ mod tests {
             check(&request, &coarse),
             Err(ResponseError::RootDistance { .. })
         ));
+    }
+
+    #[test]
+    fn transmit_before_receive_within_the_precision_is_accepted() {
+        // chronyd answers fast and randomizes the bits below its precision
+        // (about 2^-25 s): T3 - T2 of -19 to -91 ns was seen under clknetsim.
+        let request = Request::new(&mut Counter(7), t1());
+        for (precision, early_ns, accepted) in [
+            (-25, 19, true),
+            (-25, 59, true),
+            (-25, 60, false),
+            (-24, 91, true),
+            (-20, 1_900, true),
+            (-20, 1_950, false),
+        ] {
+            let mut repr = good(&request);
+            repr.precision = precision;
+            repr.transmit_timestamp = repr.receive_timestamp - NtpDuration::from_nanos(early_ns);
+            let result = check(&request, &repr);
+            if accepted {
+                let measurement = result.unwrap();
+                assert!(measurement.delay.is_finite());
+            } else {
+                assert_eq!(
+                    result,
+                    Err(ResponseError::TransmitBeforeReceive),
+                    "{precision} {early_ns}"
+                );
+            }
+        }
     }
 
     #[test]
