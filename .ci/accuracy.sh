@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Accuracy of ntp-daemon against chronyd under clknetsim (benches/accuracy):
+# every scenario in benches/accuracy/scenarios with seeds 1, 2 and 3, both
+# clients fed the same noise files. Prints the table and fails when a run
+# breaks (a client crashed or exited early, clknetsim failed, short logs).
+# No accuracy thresholds are enforced yet.
+#
+# Needs ../shared/clknetsim (pristine upstream source, GPL-2.0) beside the
+# repository; it is built in a temporary copy with the one-line patch that
+# lets Rust programs open sockets, never in that folder. Runs as root on a
+# fresh Debian machine with Rust, gcc/g++ and make; installs chrony with
+# apt when chronyd is missing.
+#
+# Extra arguments go to the runner, e.g. to refresh the committed results:
+#   bash .ci/accuracy.sh --publish benches/accuracy/results
+# ACCURACY_OUT sets the output folder (default target/accuracy).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CLKNETSIM_SRC="${CLKNETSIM_SRC:-../shared/clknetsim}"
+OUT="${ACCURACY_OUT:-target/accuracy}"
+TARGET="${CARGO_TARGET_DIR:-target}"
+
+INTEROP_NAME=accuracy
+# shellcheck source=interop-lib.sh
+source .ci/interop-lib.sh
+
+install_missing chronyd:chrony
+
+if [ ! -f "$CLKNETSIM_SRC/client.c" ]; then
+    echo "accuracy: no clknetsim source in $CLKNETSIM_SRC"
+    exit 1
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+step "building clknetsim in a patched copy of $CLKNETSIM_SRC"
+cp -r "$CLKNETSIM_SRC" "$work/clknetsim"
+# std passes SOCK_CLOEXEC in socket()'s type; the wrapper accepts only the
+# plain types, so clear the flags first.
+sed -i '/^int socket(int domain, int type, int protocol) {$/,/^\tint s;$/ s/^\tint s;$/&\n\ttype \&= ~(SOCK_CLOEXEC | SOCK_NONBLOCK);/' \
+    "$work/clknetsim/client.c"
+if ! grep -q '^	type &= ~(SOCK_CLOEXEC | SOCK_NONBLOCK);$' "$work/clknetsim/client.c"; then
+    echo "accuracy: could not patch clknetsim's socket() wrapper"
+    exit 1
+fi
+if ! make -C "$work/clknetsim" -j2 >"$work/make.log" 2>&1; then
+    tail -n 40 "$work/make.log"
+    echo "accuracy: building clknetsim failed"
+    exit 1
+fi
+
+step "building ntp-daemon and the runner"
+cargo build --release --locked -p ntp-daemon -p ntp-accuracy
+
+step "running all scenarios with seeds 1,2,3"
+"$TARGET/release/accuracy" \
+    --clknetsim "$work/clknetsim" \
+    --daemon "$TARGET/release/ntp-daemon" \
+    --scenarios benches/accuracy/scenarios \
+    --seeds 1,2,3 \
+    --jobs 2 \
+    --out "$OUT" \
+    "$@"
+echo "accuracy: table in $OUT/table.md, plots in $OUT/*.svg"
