@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use ntp_client::ntp_proto::{LeapIndicator, RefId, Stratum, SystemState, Timestamp};
+use rand_core::SeedableRng;
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_ntp-daemon");
 
@@ -61,6 +62,28 @@ fn server(stop: Arc<AtomicBool>) -> core::net::SocketAddr {
     address
 }
 
+/// One SNTP query of `to`, at most three tries of a second each.
+fn query(to: core::net::SocketAddr) -> Option<ntp_client::Measurement> {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let wall = || ntp_client::ntp_proto::Date::try_from(SystemTime::now()).unwrap();
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(5);
+    for _ in 0..3 {
+        let request = ntp_client::Request::new(&mut rng, wall());
+        socket.send_to(&request.to_bytes(), to).unwrap();
+        let mut buf = [0u8; 1024];
+        if let Ok((len, _)) = socket.recv_from(&mut buf) {
+            let config = ntp_client::SntpConfig::default();
+            if let Ok(measurement) = request.check_response(&buf[..len], wall(), &config) {
+                return Some(measurement);
+            }
+        }
+    }
+    None
+}
+
 #[test]
 fn model_clock_synchronizes_and_keeps_its_drift_file() {
     let stop = Arc::new(AtomicBool::new(false));
@@ -72,15 +95,32 @@ fn model_clock_synchronizes_and_keeps_its_drift_file() {
     // first update synchronizes (without it, RFC 5905 trains the
     // frequency for 900 s first).
     std::fs::write(&drift, "0.000\n").unwrap();
-    let output = Command::new(DAEMON)
+    // A free port for --serve (released just before the daemon binds it).
+    let serve = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let child = Command::new(DAEMON)
         .args(["--server", &address.to_string()])
         .args(["--min-poll", "1", "--max-poll", "2", "--duration", "14"])
         .args(["--model-offset", "20", "--model-drift", "10", "--json"])
+        .args(["--serve", &serve.to_string()])
         .arg("--drift-file")
         .arg(&drift)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    // Once synchronized (iburst: about 6 s), the daemon serves as stratum
+    // 2 with the server's address as reference id.
+    std::thread::sleep(Duration::from_secs(10));
+    let served = query(serve);
+    let output = child.wait_with_output().unwrap();
     stop.store(true, Ordering::Relaxed);
+    let served = served.expect("an answer from --serve");
+    assert_eq!(served.stratum, Stratum::new(2));
+    assert_eq!(served.reference_id, RefId::from_ip(address.ip()));
+    assert_eq!(served.leap, LeapIndicator::NoWarning);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
