@@ -17,7 +17,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ntp_client::ntp_proto::{LeapIndicator, RefId, Stratum, SystemState, Timestamp};
+use ntp_client::ntp_proto::{Date, LeapIndicator, RefId, Stratum, SystemState, Timestamp};
 use rand_core::SeedableRng;
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_ntp-daemon");
@@ -68,7 +68,7 @@ fn query(to: core::net::SocketAddr) -> Option<ntp_client::Measurement> {
     socket
         .set_read_timeout(Some(Duration::from_secs(1)))
         .unwrap();
-    let wall = || ntp_client::ntp_proto::Date::try_from(SystemTime::now()).unwrap();
+    let wall = || Date::try_from(SystemTime::now()).unwrap();
     let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(5);
     for _ in 0..3 {
         let request = ntp_client::Request::new(&mut rng, wall());
