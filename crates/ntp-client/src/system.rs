@@ -134,6 +134,9 @@ pub enum Output {
     Event(Event),
     /// Nothing more to do: call [`System::handle_timeout`] at this instant
     /// (or earlier, on input), then drain [`System::poll_output`] again.
+    /// A caller that waits in whole milliseconds (`poll(2)`) rounds the
+    /// wait up: woken before the instant, it would find nothing to do and
+    /// wait again for a shorter time.
     Timeout(Instant),
 }
 
