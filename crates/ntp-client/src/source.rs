@@ -154,6 +154,20 @@ pub enum SourceEvent {
     Falseticker,
 }
 
+impl fmt::Display for SourceEvent {
+    /// A short text for logs, e.g. `kiss-o'-death RATE, poll raised to 8`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Reachable => f.write_str("reachable"),
+            Self::Unreachable => f.write_str("unreachable"),
+            Self::RateReduced { poll } => write!(f, "kiss-o'-death RATE, poll raised to {poll}"),
+            Self::Stopped(code) => write!(f, "kiss-o'-death {code}, stopped for good"),
+            Self::ServerUnsynchronized => f.write_str("server says it is unsynchronized"),
+            Self::Falseticker => f.write_str("falseticker (tally x)"),
+        }
+    }
+}
+
 /// What a reply that passed the checks did.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
@@ -830,6 +844,23 @@ mod tests {
     use super::*;
     use core::net::{IpAddr, Ipv4Addr};
     use ntp_proto::{Mode, Repr, Version};
+
+    #[test]
+    fn source_events_display_for_logs() {
+        use std::string::ToString;
+        assert_eq!(
+            SourceEvent::RateReduced { poll: 8 }.to_string(),
+            "kiss-o'-death RATE, poll raised to 8"
+        );
+        assert_eq!(
+            SourceEvent::Stopped(KissCode::Deny).to_string(),
+            "kiss-o'-death DENY, stopped for good"
+        );
+        assert_eq!(
+            SourceEvent::Falseticker.to_string(),
+            "falseticker (tally x)"
+        );
+    }
 
     struct Step(u64);
     impl RngCore for Step {

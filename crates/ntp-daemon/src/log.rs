@@ -4,7 +4,7 @@
 
 use std::io::Write as _;
 
-use ntp_client::{Event, LeapEvent, PeerTable, SourceEvent, UpdateReport};
+use ntp_client::{Event, PeerTable, UpdateReport};
 use serde_json::{Value, json};
 
 /// Writes log lines. `t` is seconds since the daemon started (its
@@ -70,22 +70,11 @@ impl Log {
                     }),
                 )
             }
-            Event::Leap(leap) => {
-                let what = match leap {
-                    LeapEvent::Armed(second) => {
-                        format!("armed ({:+.0} s)", second.step().to_seconds_f64())
-                    }
-                    LeapEvent::Disarmed => "cancelled".to_owned(),
-                    LeapEvent::Apply(second) => {
-                        format!("applied now ({:+.0} s)", second.step().to_seconds_f64())
-                    }
-                };
-                (
-                    "leap",
-                    format!("leap second {what}"),
-                    json!({ "leap": what }),
-                )
-            }
+            Event::Leap(leap) => (
+                "leap",
+                format!("leap second {leap}"),
+                json!({ "leap": leap.to_string() }),
+            ),
             Event::Panic { offset } => (
                 "panic",
                 format!("offset {offset:+.3} s beyond the panic threshold: operator needed"),
@@ -117,14 +106,11 @@ impl Log {
                 format!("system: system peer is {}", name(id.get())),
                 json!({ "system_peer": name(id.get()) }),
             ),
-            Event::Source { id, event } => {
-                let what = source_text(event);
-                (
-                    "source",
-                    format!("source {}: {what}", name(id.get())),
-                    json!({ "source": name(id.get()), "what": what }),
-                )
-            }
+            Event::Source { id, event } => (
+                "source",
+                format!("source {}: {event}", name(id.get())),
+                json!({ "source": name(id.get()), "what": event.to_string() }),
+            ),
             _ => (
                 "event",
                 format!("{event:?}"),
@@ -173,18 +159,6 @@ fn update(report: &UpdateReport) -> (&'static str, String, Value) {
             "outcome": outcome,
         }),
     )
-}
-
-fn source_text(event: SourceEvent) -> String {
-    match event {
-        SourceEvent::Reachable => "reachable".to_owned(),
-        SourceEvent::Unreachable => "unreachable".to_owned(),
-        SourceEvent::RateReduced { poll } => format!("kiss-o'-death RATE: poll raised to {poll}"),
-        SourceEvent::Stopped(code) => format!("kiss-o'-death {code}: stopped"),
-        SourceEvent::ServerUnsynchronized => "server unsynchronized".to_owned(),
-        SourceEvent::Falseticker => "falseticker".to_owned(),
-        _ => format!("{event:?}"),
-    }
 }
 
 /// `value` rounded to `digits` decimals, for compact JSON.

@@ -137,6 +137,17 @@ pub enum LeapEvent {
     Apply(LeapSecond),
 }
 
+impl fmt::Display for LeapEvent {
+    /// A short text for logs: `armed (+1 s)`, `cancelled`, `now: step -1 s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Armed(second) => write!(f, "armed ({:+.0} s)", second.step().to_seconds_f64()),
+            Self::Disarmed => f.write_str("cancelled"),
+            Self::Apply(second) => write!(f, "now: step {:+.0} s", second.step().to_seconds_f64()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -157,6 +168,9 @@ mod tests {
         assert_eq!(leap.at, date(2015, 7, 1, 0, 0, 0));
         assert_eq!(leap.step(), NtpDuration::from_seconds(-1));
         assert_eq!(leap.to_string(), "insert 2015-06-30T23:59:60Z");
+        assert_eq!(LeapEvent::Armed(leap).to_string(), "armed (-1 s)");
+        assert_eq!(LeapEvent::Apply(leap).to_string(), "now: step -1 s");
+        assert_eq!(LeapEvent::Disarmed.to_string(), "cancelled");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use core::net::SocketAddr;
 
-use ntp_client::{ClockAdjustment, Event, LeapEvent, PeerTable, SourceEvent};
+use ntp_client::{ClockAdjustment, Event, PeerTable};
 use serde_json::{Value, json};
 
 /// Where the demo's lines go.
@@ -130,8 +130,8 @@ impl Reporter {
             ),
             Event::Leap(leap) => (
                 "leap",
-                format!("discipline: leap second {}", leap_text(leap)),
-                json!({ "leap": leap_text(leap) }),
+                format!("discipline: leap second {leap}"),
+                json!({ "leap": leap.to_string() }),
             ),
             Event::Panic { offset } => (
                 "panic",
@@ -162,8 +162,8 @@ impl Reporter {
             ),
             Event::Source { id, event } => (
                 "source",
-                format!("source {}: {}", name(id.get()), source_text(event)),
-                json!({ "source": name(id.get()), "what": source_text(event) }),
+                format!("source {}: {event}", name(id.get())),
+                json!({ "source": name(id.get()), "what": event.to_string() }),
             ),
             Event::DisciplineUpdate(report) => (
                 "update",
@@ -310,24 +310,4 @@ fn adjust_text(adjust: &ClockAdjustment) -> String {
         adjust.frequency * 1e6,
         adjust.phase_slew * 1e6
     )
-}
-
-fn leap_text(leap: LeapEvent) -> String {
-    match leap {
-        LeapEvent::Armed(second) => format!("armed ({:+.0} s)", second.step().to_seconds_f64()),
-        LeapEvent::Disarmed => "cancelled".to_owned(),
-        LeapEvent::Apply(second) => format!("now: step {:+.0} s", second.step().to_seconds_f64()),
-    }
-}
-
-fn source_text(event: SourceEvent) -> String {
-    match event {
-        SourceEvent::Reachable => "reachable".to_owned(),
-        SourceEvent::Unreachable => "unreachable".to_owned(),
-        SourceEvent::RateReduced { poll } => format!("kiss-o'-death RATE, poll raised to {poll}"),
-        SourceEvent::Stopped(code) => format!("kiss-o'-death {code}, stopped for good"),
-        SourceEvent::ServerUnsynchronized => "server says it is unsynchronized".to_owned(),
-        SourceEvent::Falseticker => "falseticker (tally x)".to_owned(),
-        other => format!("{other:?}"),
-    }
 }
