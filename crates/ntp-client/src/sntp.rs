@@ -313,8 +313,8 @@ impl Request {
         // by up to two precision units (RFC 5905, section 7.3: precision
         // is the resolution of the server's clock); anything earlier is a
         // broken or lying server.
-        let tolerance = NtpDuration::from_log2_seconds(packet.precision())
-            .saturating_add(NtpDuration::from_log2_seconds(packet.precision()));
+        let precision = NtpDuration::from_log2_seconds(packet.precision());
+        let tolerance = precision.saturating_add(precision);
         if (t3 - t2).saturating_add(tolerance).is_negative() {
             return Err(ResponseError::TransmitBeforeReceive);
         }

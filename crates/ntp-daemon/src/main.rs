@@ -97,40 +97,42 @@ fn main() -> ExitCode {
 /// The sockets: one client socket per address family in use, and the
 /// serving socket.
 struct Sockets {
-    clients: Vec<TimestampedSocket>,
+    v4: Option<TimestampedSocket>,
+    v6: Option<TimestampedSocket>,
     serve: Option<TimestampedSocket>,
 }
 
 impl Sockets {
     fn open(options: &Options) -> io::Result<Self> {
-        let mut clients = Vec::new();
-        let families = [
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        ];
-        for any in families {
-            if options
+        let client = |any: IpAddr| -> io::Result<Option<TimestampedSocket>> {
+            let used = options
                 .servers
                 .iter()
-                .any(|(_, address)| address.is_ipv4() == any.is_ipv4())
-            {
-                clients.push(TimestampedSocket::bind(SocketAddr::new(any, 0))?);
-            }
-        }
-        let serve = options.serve.map(TimestampedSocket::bind).transpose()?;
-        Ok(Self { clients, serve })
-    }
-
-    fn client_for(&self, address: SocketAddr) -> Option<&TimestampedSocket> {
-        self.clients.iter().find(|socket| {
-            socket
-                .local_addr()
-                .is_ok_and(|local| local.is_ipv4() == address.is_ipv4())
+                .any(|(_, address)| address.is_ipv4() == any.is_ipv4());
+            used.then(|| TimestampedSocket::bind(SocketAddr::new(any, 0)))
+                .transpose()
+        };
+        Ok(Self {
+            v4: client(IpAddr::V4(Ipv4Addr::UNSPECIFIED))?,
+            v6: client(IpAddr::V6(Ipv6Addr::UNSPECIFIED))?,
+            serve: options.serve.map(TimestampedSocket::bind).transpose()?,
         })
     }
 
-    fn all(&self) -> Vec<&TimestampedSocket> {
-        self.clients.iter().chain(self.serve.as_ref()).collect()
+    fn client_for(&self, address: SocketAddr) -> Option<&TimestampedSocket> {
+        if address.is_ipv4() {
+            self.v4.as_ref()
+        } else {
+            self.v6.as_ref()
+        }
+    }
+
+    /// Every socket, with whether it is the serving one.
+    fn all(&self) -> Vec<(&TimestampedSocket, bool)> {
+        let clients = self.v4.iter().chain(&self.v6).map(|socket| (socket, false));
+        clients
+            .chain(self.serve.iter().map(|socket| (socket, true)))
+            .collect()
     }
 }
 
@@ -148,7 +150,8 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
     };
     let origin = std::time::Instant::now();
     let mono = || Instant::from_std(origin, std::time::Instant::now());
-    let elapsed = || origin.elapsed().as_secs_f64();
+    // Seconds since start, for the log: the same monotonic clock.
+    let elapsed = || mono().as_secs_f64();
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -198,7 +201,7 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
     let timestamps = if sockets
         .all()
         .iter()
-        .all(|socket| socket.kernel_timestamps())
+        .all(|(socket, _)| socket.kernel_timestamps())
     {
         "kernel (SO_TIMESTAMPING, software)"
     } else {
@@ -308,8 +311,9 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
             wait = wait.min(Duration::try_from_secs_f64(chore.max(0.0)).unwrap_or(Duration::ZERO));
         }
         let all = sockets.all();
-        let ready = net::wait(&all, wait)?;
-        for (socket, _) in all.iter().zip(ready).filter(|(_, ready)| *ready) {
+        let waiting: Vec<&TimestampedSocket> = all.iter().map(|(socket, _)| *socket).collect();
+        let ready = net::wait(&waiting, wait)?;
+        for (&(socket, is_serve), _) in all.iter().zip(ready).filter(|(_, ready)| *ready) {
             let received = match socket.recv(&mut datagram) {
                 Ok(received) => received,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
@@ -323,10 +327,6 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
                 None => clock.now()?,
             };
             let data = datagram.get(..received.len).unwrap_or(&[]);
-            let is_serve = sockets
-                .serve
-                .as_ref()
-                .is_some_and(|serve| core::ptr::eq(serve, *socket));
             if is_serve {
                 if let Some(server) = &mut server {
                     answer(

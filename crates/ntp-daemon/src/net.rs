@@ -60,6 +60,7 @@ impl TimestampedSocket {
         self.kernel_timestamps
     }
 
+    #[cfg(test)]
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
     }
