@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Accuracy of ntp-daemon against chronyd under clknetsim (benches/accuracy):
 # every scenario in benches/accuracy/scenarios with seeds 1, 2 and 3, both
-# clients fed the same noise files. Prints the table and fails when a run
-# breaks (a client crashed or exited early, clknetsim failed, short logs).
-# No accuracy thresholds are enforced yet.
+# clients fed the same noise files. Prints the table with each scenario's
+# threshold verdict and fails when a run breaks (a client crashed or exited
+# early, clknetsim failed, short logs). The thresholds fail the script only
+# with --check (see below).
 #
 # Needs ../shared/clknetsim (pristine upstream source, GPL-2.0) beside the
 # repository; it is built in a temporary copy with the one-line patch that
@@ -11,8 +12,12 @@
 # fresh Debian machine with Rust, gcc/g++ and make; installs chrony with
 # apt when chronyd is missing.
 #
-# Extra arguments go to the runner, e.g. to refresh the committed results:
+# Extra arguments go to the runner (after the defaults, so they win), e.g.
+# to refresh the committed results, to fail when a threshold does not hold,
+# or to run a subset:
 #   bash .ci/accuracy.sh --publish benches/accuracy/results
+#   bash .ci/accuracy.sh --check
+#   bash .ci/accuracy.sh --seeds 1 benches/accuracy/scenarios/a.toml
 # ACCURACY_OUT sets the output folder (default target/accuracy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +59,7 @@ fi
 step "building ntp-daemon and the runner"
 cargo build --release --locked -p ntp-daemon -p ntp-accuracy
 
-step "running all scenarios with seeds 1,2,3"
+step "running the scenarios (default: all, seeds 1,2,3)"
 "$TARGET/release/accuracy" \
     --clknetsim "$work/clknetsim" \
     --daemon "$TARGET/release/ntp-daemon" \

@@ -1,16 +1,20 @@
 //! `accuracy`: runs chronyd and our daemon as the client of chronyd servers
 //! under clknetsim, with the same noise for both, and prints one table of
 //! true-offset, frequency, step and packet figures per scenario, seed and
-//! client, with the ratios ours/chronyd.
+//! client, with the ratios ours/chronyd and the verdict of each scenario's
+//! thresholds on our daemon.
 //!
 //! See `benches/accuracy/README.md` and `../shared/ACCURACY.md`.
 
+mod daemon_log;
+mod json;
 mod noise;
 mod plot;
 mod report;
 mod scenario;
 mod sim;
 mod stats;
+mod verdict;
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
@@ -49,10 +53,14 @@ options:
                         (e.g. benches/accuracy/results) when every run passed
   --only CLIENT         run only chronyd or ours
   --timeout SECS        wall-clock limit of one simulation (default 300)
+  --check               exit 1 when a threshold fails or cannot be judged
+                        (each scenario's [thresholds]; listed on stderr)
   -h, --help            this help
 
-exit status: 0 all runs passed, 1 a run broke (a client crashed or exited
-early, clknetsim failed, short logs), 2 bad arguments";
+exit status: 0 all runs passed (and with --check every threshold holds),
+1 a run broke (a client crashed or exited early, clknetsim failed, short
+logs) or, with --check, a threshold failed or could not be judged, 2 bad
+arguments";
 
 /// Parsed command line.
 #[derive(Debug)]
@@ -70,6 +78,7 @@ struct Options {
     only: Option<ClientKind>,
     ours_is_chronyd: bool,
     timeout: Duration,
+    check: bool,
 }
 
 /// Parses the arguments; `Ok(None)` after printing `--help`.
@@ -89,6 +98,7 @@ fn parse_args() -> Result<Option<Options>, lexopt::Error> {
         only: None,
         ours_is_chronyd: false,
         timeout: Duration::from_secs(300),
+        check: false,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -128,6 +138,7 @@ fn parse_args() -> Result<Option<Options>, lexopt::Error> {
             // Development aid, not in --help: chronyd stands in for ours.
             Long("ours-is-chronyd") => options.ours_is_chronyd = true,
             Long("timeout") => options.timeout = Duration::from_secs(parser.value()?.parse()?),
+            Long("check") => options.check = true,
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -224,7 +235,8 @@ struct Job<'a> {
     dir: PathBuf,
 }
 
-/// Runs everything; `Ok(false)` when a run broke.
+/// Runs everything; `Ok(false)` when a run broke or, with `--check`, a
+/// threshold did not hold.
 fn run(options: &Options) -> Result<bool, String> {
     let started = Instant::now();
     let scenarios = if options.scenario_files.is_empty() {
@@ -239,6 +251,8 @@ fn run(options: &Options) -> Result<bool, String> {
     if scenarios.is_empty() {
         return Err(String::from("no scenarios"));
     }
+    // Conflicting median limits are a scenario-file error: before running.
+    verdict::median_groups(&scenarios)?;
     fs::create_dir_all(&options.out).map_err(|e| format!("{}: {e}", options.out.display()))?;
     let out = absolute(&options.out)?;
     let clknetsim = match &options.clknetsim {
@@ -310,6 +324,7 @@ fn run(options: &Options) -> Result<bool, String> {
                     client: String::from(job.client.name()),
                     figures: output.figures,
                     ratios: None,
+                    verdict: None,
                 });
                 if Some(job.seed) == first_seed {
                     let entry = plots.entry(job.scenario.name.as_str()).or_default();
@@ -329,16 +344,15 @@ fn run(options: &Options) -> Result<bool, String> {
         }
     }
     report::add_ratios(&mut rows);
-    let notes = report::threshold_notes(&rows, &scenarios);
+    verdict::judge(&mut rows, &scenarios);
+    let findings = verdict::summary(&rows, &scenarios)?;
     print!("{}", report::text_table(&rows));
-    for note in &notes {
-        println!("note: {note}");
-    }
+    print!("{}", report::summary_text(&findings));
 
     let outputs = vec![
         (
             String::from("table.md"),
-            report::markdown(&rows, &scenarios, &notes),
+            report::markdown(&rows, &scenarios, &findings),
         ),
         (String::from("results.csv"), report::csv(&rows)),
     ];
@@ -381,6 +395,30 @@ fn run(options: &Options) -> Result<bool, String> {
             fs::copy(out.join(name), &target).map_err(|e| format!("{}: {e}", target.display()))?;
         }
         eprintln!("accuracy: published to {}", publish.display());
+    }
+    if options.check {
+        let unmet: Vec<&verdict::Finding> = findings
+            .iter()
+            .filter(|finding| finding.outcome != verdict::Outcome::Pass)
+            .collect();
+        for finding in &unmet {
+            let what = match finding.outcome {
+                verdict::Outcome::Fail => "FAILED",
+                _ => "not judged",
+            };
+            eprintln!(
+                "accuracy: threshold {what}: {}: {} ({})",
+                finding.subject, finding.limit, finding.values
+            );
+        }
+        if !unmet.is_empty() {
+            eprintln!(
+                "accuracy: --check: {} of {} thresholds not met",
+                unmet.len(),
+                findings.len()
+            );
+            ok = false;
+        }
     }
     Ok(ok)
 }

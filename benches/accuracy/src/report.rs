@@ -1,10 +1,12 @@
 //! The table: one row per scenario, seed and client, with the ratios of
-//! ours to chronyd, as aligned text, CSV and markdown.
+//! ours to chronyd and the verdict, as aligned text, CSV and markdown, and
+//! the summary of every threshold.
 
 use core::fmt::Write as _;
 
 use crate::scenario::Scenario;
-use crate::stats::Figures;
+use crate::stats::{Figures, ratio};
+use crate::verdict::{Finding, Outcome, Verdict, overall};
 
 /// One measured row.
 #[derive(Debug, Clone)]
@@ -20,6 +22,9 @@ pub(crate) struct Row {
     /// Ratios ours/chronyd of RMS offset, max offset and packets (ours
     /// rows with a chronyd row of the same scenario and seed only).
     pub(crate) ratios: Option<[f64; 3]>,
+    /// The scenario's thresholds applied (ours rows of scenarios that set
+    /// any; see [`crate::verdict::judge`]).
+    pub(crate) verdict: Option<Verdict>,
 }
 
 /// Fills in the ratios of every `ours` row against its chronyd row.
@@ -43,16 +48,8 @@ pub(crate) fn add_ratios(rows: &mut [Row]) {
     }
 }
 
-fn ratio(ours: f64, reference: f64) -> f64 {
-    if reference > 0.0 {
-        ours / reference
-    } else {
-        f64::INFINITY
-    }
-}
-
 /// Column headers (shared by the text and markdown tables).
-const HEADERS: [&str; 13] = [
+const HEADERS: [&str; 14] = [
     "scenario",
     "seed",
     "client",
@@ -66,7 +63,14 @@ const HEADERS: [&str; 13] = [
     "event RMS (us)",
     "event max (us)",
     "ratio RMS/max/pkts",
+    "verdict",
 ];
+
+/// Whether column `index` is text (left-aligned): the first three and the
+/// verdict.
+fn left_aligned(index: usize) -> bool {
+    index < 3 || index + 1 == HEADERS.len()
+}
 
 fn seconds(value: Option<u32>) -> String {
     value.map_or_else(|| String::from("never"), |s| s.to_string())
@@ -83,6 +87,10 @@ fn cells(row: &Row) -> Vec<String> {
         || String::from("-"),
         |[rms, max, packets]| format!("{rms:.2} / {max:.2} / {packets:.2}"),
     );
+    let verdict = row
+        .verdict
+        .as_ref()
+        .map_or_else(|| String::from("-"), Verdict::text);
     vec![
         row.scenario.clone(),
         row.seed.to_string(),
@@ -97,6 +105,7 @@ fn cells(row: &Row) -> Vec<String> {
         event_rms,
         event_max,
         ratios,
+        verdict,
     ]
 }
 
@@ -114,7 +123,7 @@ pub(crate) fn text_table(rows: &[Row]) -> String {
     for line in core::iter::once(&headers).chain(&body) {
         let mut text = String::new();
         for (index, (cell, width)) in line.iter().zip(&widths).enumerate() {
-            if index < 3 {
+            if left_aligned(index) {
                 let _ = write!(text, "{cell:<width$}  ");
             } else {
                 let _ = write!(text, "{cell:>width$}  ");
@@ -132,7 +141,7 @@ pub(crate) fn csv(rows: &[Row]) -> String {
     let mut out = String::from(
         "scenario,seed,client,rms_offset_s,max_offset_s,rms_freq,steps,packets,\
          first_sync_s,stays_sync_s,event_rms_s,event_max_s,\
-         ratio_rms_offset,ratio_max_offset,ratio_packets\n",
+         ratio_rms_offset,ratio_max_offset,ratio_packets,verdict\n",
     );
     let opt = |v: Option<String>| v.unwrap_or_default();
     for row in rows {
@@ -141,7 +150,7 @@ pub(crate) fn csv(rows: &[Row]) -> String {
         let ratio_cell = |i: usize| opt(ratios.as_ref().and_then(|r| r.get(i).cloned()));
         let _ = writeln!(
             out,
-            "{},{},{},{:e},{:e},{:e},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{:e},{:e},{:e},{},{},{},{},{},{},{},{},{},{}",
             row.scenario,
             row.seed,
             row.client,
@@ -157,49 +166,67 @@ pub(crate) fn csv(rows: &[Row]) -> String {
             ratio_cell(0),
             ratio_cell(1),
             ratio_cell(2),
+            csv_field(&opt(row.verdict.as_ref().map(Verdict::text))),
         );
     }
     out
 }
 
-/// Threshold checks of the ours rows (reported, not enforced yet).
-pub(crate) fn threshold_notes(rows: &[Row], scenarios: &[Scenario]) -> Vec<String> {
-    let mut notes = Vec::new();
-    for row in rows {
-        let (Some(ratios), Some(scenario)) = (
-            row.ratios,
-            scenarios.iter().find(|s| s.name == row.scenario),
-        ) else {
-            continue;
-        };
-        let t = &scenario.thresholds;
-        let limits = [
-            ("RMS offset", t.rms_offset_ratio),
-            ("max offset", t.max_offset_ratio),
-            ("packets", t.packets_ratio),
-        ];
-        for ((what, limit), value) in limits.iter().zip(ratios) {
-            if let Some(limit) = limit {
-                if value > *limit {
-                    notes.push(format!(
-                        "{} seed {}: {what} ratio {value:.2} above the limit {limit:.2}",
-                        row.scenario, row.seed
-                    ));
-                }
-            }
-        }
+/// A CSV field, quoted when it holds a comma, quote or line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        String::from(text)
     }
-    notes
 }
 
-/// The markdown file: scenario descriptions, the table, notes.
-pub(crate) fn markdown(rows: &[Row], scenarios: &[Scenario], notes: &[String]) -> String {
+/// The overall verdict in one line.
+fn overall_line(findings: &[Finding]) -> String {
+    let count = |outcome: Outcome| findings.iter().filter(|f| f.outcome == outcome).count();
+    match overall(findings) {
+        _ if findings.is_empty() => String::from("no thresholds set"),
+        Outcome::Pass => format!("pass: all {} thresholds hold", findings.len()),
+        worst => format!(
+            "{}: {} of {} thresholds fail, {} unknown",
+            if worst == Outcome::Fail {
+                "FAIL"
+            } else {
+                "unknown"
+            },
+            count(Outcome::Fail),
+            findings.len(),
+            count(Outcome::Unknown)
+        ),
+    }
+}
+
+/// The summary as text for the terminal, one threshold a line.
+pub(crate) fn summary_text(findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for finding in findings {
+        let _ = writeln!(
+            out,
+            "threshold {}: {}: {} ({})",
+            finding.subject,
+            finding.limit,
+            finding.outcome.word(),
+            finding.values
+        );
+    }
+    let _ = writeln!(out, "verdict: {}", overall_line(findings));
+    out
+}
+
+/// The markdown file: scenario descriptions, the table, the summary.
+pub(crate) fn markdown(rows: &[Row], scenarios: &[Scenario], findings: &[Finding]) -> String {
     let mut out = String::from("# Accuracy under clknetsim: our daemon and chronyd\n\n");
     out.push_str(
         "Generated by `ntp-accuracy` (benches/accuracy). True offsets and frequency \
          errors come from clknetsim's logs; statistics start after each scenario's \
          warm-up; ratios are ours / chronyd for the same scenario and seed (same \
-         noise files).\n\n",
+         noise files). The verdict applies each scenario's `[thresholds]` to our \
+         daemon only.\n\n",
     );
     for scenario in scenarios {
         let _ = writeln!(
@@ -218,18 +245,35 @@ pub(crate) fn markdown(rows: &[Row], scenarios: &[Scenario], notes: &[String]) -
         headers
             .iter()
             .enumerate()
-            .map(|(i, _)| if i < 3 { "---|" } else { "---:|" })
+            .map(|(i, _)| if left_aligned(i) { "---|" } else { "---:|" })
             .collect::<String>()
     );
     for row in rows {
         let _ = writeln!(out, "| {} |", cells(row).join(" | "));
     }
-    if !notes.is_empty() {
-        out.push_str("\nThreshold notes (not enforced yet):\n\n");
-        for note in notes {
-            let _ = writeln!(out, "- {note}");
-        }
+    out.push_str("\n## Thresholds\n\n");
+    if findings.is_empty() {
+        out.push_str("No scenario sets thresholds.\n");
+        return out;
     }
+    out.push_str(
+        "\
+         Each scenario's `[thresholds]` over its seeds (a row's verdict names the \
+         criteria it fails), then each median group. Unknown: not judged for want \
+         of evidence (no chronyd row, no system peer in the daemon's log).\n\n\
+         | scenario | threshold | result | values |\n|---|---|---|---|\n",
+    );
+    for finding in findings {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            finding.subject,
+            finding.limit,
+            finding.outcome.word(),
+            finding.values.replace('|', "\\|")
+        );
+    }
+    let _ = writeln!(out, "\nVerdict: {}.", overall_line(findings));
     out
 }
 
@@ -237,6 +281,7 @@ pub(crate) fn markdown(rows: &[Row], scenarios: &[Scenario], notes: &[String]) -
 mod tests {
     use super::*;
     use crate::scenario::Thresholds;
+    use crate::verdict::{judge, summary};
 
     fn row(client: &str, rms: f64, packets: u64) -> Row {
         Row {
@@ -251,11 +296,12 @@ mod tests {
                 ..Figures::default()
             },
             ratios: None,
+            verdict: None,
         }
     }
 
     #[test]
-    fn ratios_tables_and_notes() {
+    fn ratios_tables_and_verdicts() {
         let mut rows = vec![row("chronyd", 10e-6, 100), row("ours", 15e-6, 50)];
         add_ratios(&mut rows);
         assert!(rows[0].ratios.is_none());
@@ -263,29 +309,51 @@ mod tests {
         assert!((rms - 1.5).abs() < 1e-9 && (max - 1.5).abs() < 1e-9);
         assert!((packets - 0.5).abs() < 1e-9);
 
-        let text = text_table(&rows);
-        assert_eq!(text.lines().count(), 3);
-        assert!(text.contains("1.50 / 1.50 / 0.50"));
-        let csv = csv(&rows);
-        assert!(
-            csv.lines()
-                .nth(2)
-                .unwrap()
-                .ends_with(",1.5000,1.5000,0.5000")
-        );
-
         let scenario = Scenario {
             name: String::from("a"),
             thresholds: Thresholds {
                 rms_offset_ratio: Some(1.2),
+                max_offset_ratio: Some(1.5),
                 ..Thresholds::default()
             },
             ..Scenario::default()
         };
-        let notes = threshold_notes(&rows, core::slice::from_ref(&scenario));
-        assert_eq!(notes.len(), 1);
-        let md = markdown(&rows, &[scenario], &notes);
+        let scenarios = core::slice::from_ref(&scenario);
+        judge(&mut rows, scenarios);
+        let findings = summary(&rows, scenarios).unwrap();
+
+        let text = text_table(&rows);
+        assert_eq!(text.lines().count(), 3);
+        assert!(text.contains("1.50 / 1.50 / 0.50  FAIL: rms"));
+        let csv = csv(&rows);
+        assert!(
+            csv.lines()
+                .next()
+                .unwrap()
+                .ends_with(",ratio_packets,verdict")
+        );
+        assert!(csv.lines().nth(1).unwrap().ends_with(",,,,"));
+        assert!(
+            csv.lines()
+                .nth(2)
+                .unwrap()
+                .ends_with(",1.5000,1.5000,0.5000,FAIL: rms")
+        );
+        assert_eq!(csv_field("FAIL: rms, max"), "\"FAIL: rms, max\"");
+
+        let summary = summary_text(&findings);
+        assert!(
+            summary
+                .contains("threshold a: RMS offset <= 1.20 x chronyd: FAILS (seed 1: 1.50 (fail))")
+        );
+        assert!(summary.contains("threshold a: max offset <= 1.50 x chronyd: holds"));
+        assert!(summary.ends_with("verdict: FAIL: 1 of 2 thresholds fail, 0 unknown\n"));
+        let md = markdown(&rows, &[scenario], &findings);
         assert!(md.contains("| a | 1 | ours | 15.0 | 30.0 |"));
+        assert!(md.contains("| 1.50 / 1.50 / 0.50 | FAIL: rms |"));
         assert!(md.contains("| max \\|offset\\| (us) |"));
+        assert!(md.contains("---:|---|\n"));
+        assert!(md.contains("| a | RMS offset <= 1.20 x chronyd | FAILS | seed 1: 1.50 (fail) |"));
+        assert!(md.contains("Verdict: FAIL: 1 of 2 thresholds fail, 0 unknown."));
     }
 }

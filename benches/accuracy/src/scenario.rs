@@ -52,7 +52,8 @@ pub(crate) struct Scenario {
     pub(crate) daemon_args: Vec<String>,
     /// A window reported separately (e.g. the hour after an event).
     pub(crate) event: Option<EventWindow>,
-    /// Limits on the ratios ours/chronyd; parsed and reported, not enforced.
+    /// What our daemon must achieve; judged in the report and, with
+    /// `--check`, in the exit status.
     pub(crate) thresholds: Thresholds,
 }
 
@@ -89,16 +90,77 @@ pub(crate) struct EventWindow {
     pub(crate) length: u32,
 }
 
-/// Upper limits on ours/chronyd ratios (the next issue enforces them).
+/// What our daemon must achieve in a scenario (only ours is judged, never
+/// chronyd). Ratios are ours / chronyd in the same run: same scenario and
+/// seed, so the same noise files. Every limit is optional; a scenario
+/// without any is reported but not judged.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Thresholds {
-    /// Limit on RMS offset after warm-up, ours / chronyd.
+    /// Upper limit on RMS offset after the warm-up, ours / chronyd.
     pub(crate) rms_offset_ratio: Option<f64>,
-    /// Limit on maximum |offset| after warm-up, ours / chronyd.
+    /// Upper limit on maximum |offset| after the warm-up, ours / chronyd.
     pub(crate) max_offset_ratio: Option<f64>,
-    /// Limit on packets sent, ours / chronyd.
+    /// Upper limit on packets sent over the whole run, ours / chronyd.
     pub(crate) packets_ratio: Option<f64>,
+    /// Upper limit on RMS offset in the `[event]` window, ours / chronyd.
+    pub(crate) event_rms_offset_ratio: Option<f64>,
+    /// Exact number of clock steps of ours over the whole run.
+    pub(crate) steps: Option<u32>,
+    /// Ours must first have |offset| under 100 us at or before this
+    /// second of the run.
+    pub(crate) first_sync_within_s: Option<u32>,
+    /// No server with a nonzero `server_offsets` entry (a liar) may ever
+    /// be our system peer, from the first selection on.
+    pub(crate) liar_never_system_peer: bool,
+    /// Upper limit on the median of the RMS offset ratios over the rows of
+    /// this scenario's seeds, or over every row of every scenario naming
+    /// the same `median_group`.
+    pub(crate) median_rms_offset_ratio: Option<f64>,
+    /// Scenarios with the same group share one median (their limits must
+    /// agree); without it the median is over this scenario's seeds.
+    pub(crate) median_group: Option<String>,
+}
+
+impl Thresholds {
+    fn validate(&self, scenario: &Scenario) -> Result<(), String> {
+        let ratios = [
+            ("rms_offset_ratio", self.rms_offset_ratio),
+            ("max_offset_ratio", self.max_offset_ratio),
+            ("packets_ratio", self.packets_ratio),
+            ("event_rms_offset_ratio", self.event_rms_offset_ratio),
+            ("median_rms_offset_ratio", self.median_rms_offset_ratio),
+        ];
+        for (key, limit) in ratios {
+            if limit.is_some_and(|limit| !(limit.is_finite() && limit > 0.0)) {
+                return Err(format!("thresholds.{key} must be a positive number"));
+            }
+        }
+        if self.event_rms_offset_ratio.is_some() && scenario.event.is_none() {
+            return Err(String::from(
+                "thresholds.event_rms_offset_ratio needs an [event] window",
+            ));
+        }
+        if self.liar_never_system_peer && scenario.liars().is_empty() {
+            return Err(String::from(
+                "thresholds.liar_never_system_peer needs a nonzero server_offsets entry",
+            ));
+        }
+        if self.median_group.is_some() && self.median_rms_offset_ratio.is_none() {
+            return Err(String::from(
+                "thresholds.median_group needs median_rms_offset_ratio",
+            ));
+        }
+        if self
+            .first_sync_within_s
+            .is_some_and(|second| second > scenario.length)
+        {
+            return Err(String::from(
+                "thresholds.first_sync_within_s lies after the end of the run",
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn default_event_length() -> u32 {
@@ -155,6 +217,15 @@ impl Scenario {
         self.server_offsets.get(index).copied().unwrap_or(0.0)
     }
 
+    /// Node numbers of the servers whose clock is off (a nonzero
+    /// `server_offsets` entry): the falsetickers.
+    pub(crate) fn liars(&self) -> Vec<usize> {
+        (0..self.servers)
+            .filter(|&index| self.server_offset(index) != 0.0)
+            .map(|index| index + 1)
+            .collect()
+    }
+
     /// Node number of the client (servers are 1..=servers).
     pub(crate) fn client_node(&self) -> usize {
         self.servers + 1
@@ -181,7 +252,7 @@ impl Scenario {
                 return Err(String::from("event window must lie inside the run"));
             }
         }
-        Ok(())
+        self.thresholds.validate(self)
     }
 }
 
@@ -248,9 +319,48 @@ mod tests {
     }
 
     #[test]
+    fn thresholds_parse_and_are_checked() {
+        let text = r#"
+            servers = 5
+            server_offsets = [0.0, 0.0, 0.0, 0.05, -0.05]
+            [thresholds]
+            liar_never_system_peer = true
+            steps = 0
+            first_sync_within_s = 60
+            median_rms_offset_ratio = 0.8
+            median_group = "a+b"
+        "#;
+        let scenario = Scenario::parse("liars", text).unwrap();
+        assert_eq!(scenario.liars(), [4, 5]);
+        let t = &scenario.thresholds;
+        assert!(t.liar_never_system_peer);
+        assert_eq!((t.steps, t.first_sync_within_s), (Some(0), Some(60)));
+        assert_eq!(t.median_group.as_deref(), Some("a+b"));
+        assert_eq!(t.rms_offset_ratio, None);
+
+        for bad in [
+            "[thresholds]\nliar_never_system_peer = true",
+            "[thresholds]\nevent_rms_offset_ratio = 1.0",
+            "[thresholds]\nmedian_group = \"g\"",
+            "[thresholds]\nrms_offset_ratio = -1.0",
+            "[thresholds]\nrms_offset_ratio = nan",
+            "[thresholds]\nfirst_sync_within_s = 30000",
+            "[thresholds]\nsteps = -1",
+            "[thresholds]\nmax_rms = 1.0",
+        ] {
+            assert!(Scenario::parse("x", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn committed_scenarios_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
         let scenarios = load_dir(&dir).unwrap();
         assert!(scenarios.len() >= 7);
+        let named = |name: &str| scenarios.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(named("falseticker3").liars(), [3]);
+        assert!(named("falseticker5").thresholds.liar_never_system_peer);
+        assert_eq!(named("large-offset").thresholds.steps, Some(1));
+        assert_eq!(named("a").thresholds.median_group.as_deref(), Some("a+b"));
     }
 }

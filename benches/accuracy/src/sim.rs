@@ -13,6 +13,7 @@
 //! except when it exits before its first request (the library connects
 //! when it is loaded): then the simulation runs on without it.
 
+use core::net::{IpAddr, Ipv4Addr};
 use core::time::Duration;
 use std::fs::{self, File};
 use std::os::unix::process::ExitStatusExt as _;
@@ -21,6 +22,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::Instant;
 
+use crate::daemon_log;
 use crate::noise::NoiseFiles;
 use crate::scenario::Scenario;
 use crate::stats::{self, Figures};
@@ -95,9 +97,15 @@ pub(crate) struct RunOutput {
     pub(crate) figures: Figures,
 }
 
-/// Address of node `node`.
+/// Address of node `node` (clknetsim: node n is 192.168.123.n).
+pub(crate) fn node_ip(node: usize) -> IpAddr {
+    let last = u8::try_from(node).unwrap_or(u8::MAX);
+    IpAddr::V4(Ipv4Addr::new(192, 168, 123, last))
+}
+
+/// Address of node `node` as text.
 fn address(node: usize) -> String {
-    format!("192.168.123.{node}")
+    node_ip(node).to_string()
 }
 
 /// `(file "path")` with an outage term: during `[start, end]` the delay
@@ -417,15 +425,16 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
         }
     }
     let _ = fs::remove_file(dir.join(SOCKET));
-    read_results(scenario, dir)
+    read_results(scenario, spec.client, dir)
 }
 
 fn read(path: &Path) -> Result<String, String> {
     fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Reads the logs of a finished run.
-fn read_results(scenario: &Scenario, dir: &Path) -> Result<RunOutput, String> {
+/// Reads the logs of a finished run: clknetsim's, and for our daemon its
+/// JSON log on standard output.
+fn read_results(scenario: &Scenario, client: ClientKind, dir: &Path) -> Result<RunOutput, String> {
     let column = scenario.client_node() - 1;
     let offset = stats::parse_column(&read(&dir.join("offset.log"))?, column)
         .map_err(|e| format!("offset.log: {e}"))?;
@@ -449,13 +458,17 @@ fn read_results(scenario: &Scenario, dir: &Path) -> Result<RunOutput, String> {
             "the client sent no packet (exited before the simulation started?)",
         ));
     }
-    let figures = stats::figures(
+    let mut figures = stats::figures(
         &offset,
         &freq,
         packets,
         scenario.warmup,
         scenario.event.as_ref(),
     );
+    if client == ClientKind::Ours {
+        let log = read(&dir.join(format!("node{}.stdout", scenario.client_node())))?;
+        figures.system_peers = Some(daemon_log::system_peers(&log));
+    }
     Ok(RunOutput { offset, figures })
 }
 

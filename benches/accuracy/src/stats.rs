@@ -10,6 +10,7 @@
 //! delay (negative: dropped), source port, destination port, subnet,
 //! length, type (1 = UDP data).
 
+use crate::daemon_log::SystemPeers;
 use crate::scenario::EventWindow;
 
 /// Offset bound for the synchronisation times, seconds.
@@ -54,6 +55,19 @@ pub(crate) struct Figures {
     pub(crate) stays_sync: Option<u32>,
     /// RMS and maximum |offset| in the scenario's event window, seconds.
     pub(crate) event: Option<(f64, f64)>,
+    /// Who was the system peer, from our daemon's log (`None` for
+    /// chronyd, whose log is not read).
+    pub(crate) system_peers: Option<SystemPeers>,
+}
+
+/// `ours / reference`; infinite when the reference is zero or less (a
+/// limit on it then fails rather than passes).
+pub(crate) fn ratio(ours: f64, reference: f64) -> f64 {
+    if reference > 0.0 {
+        ours / reference
+    } else {
+        f64::INFINITY
+    }
 }
 
 /// One column (0-based) of a tab-separated numeric log.
@@ -168,6 +182,7 @@ pub(crate) fn figures(
         first_sync,
         stays_sync,
         event,
+        system_peers: None,
     }
 }
 
