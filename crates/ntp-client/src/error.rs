@@ -37,6 +37,9 @@ pub enum ConfigError {
     /// initial frequency is not a finite value within ±500 ppm.
     #[error("discipline poll range or initial frequency out of range")]
     DisciplineRange,
+    /// `min_sources` is `Some(0)`: at least one source must agree.
+    #[error("min_sources must be at least 1")]
+    MinSources,
     /// A source with this address already exists.
     #[error("a source with this address already exists")]
     DuplicateSource,

@@ -58,16 +58,21 @@ pub use ntp_proto::Instant;
 pub use sntp::{Measurement, Request, ResponseError, SntpConfig};
 pub use source::{ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId, Transmit};
 #[cfg(feature = "alloc")]
-pub use system::{DatagramError, Event, Input, Output, System, SystemConfig, UpdateReport};
+pub use system::{
+    DELAY_HISTORY, DatagramError, Event, Input, Output, STARTUP_WAIT, System, SystemConfig,
+    UpdateReport,
+};
 #[cfg(feature = "alloc")]
 pub use table::{PeerRow, PeerTable};
 
 // Re-exported so callers name the tally and discipline types, and the
 // random generator trait, without depending on the crates themselves.
 pub use ntp_discipline::{
-    ClockAdjustment, LeapEvent, LeapSecond, State as DisciplineState, UpdateError, UpdateOutcome,
+    Algorithm, ClockAdjustment, Discipline, LeapEvent, LeapSecond, State as DisciplineState,
+    UpdateError, UpdateOutcome,
 };
-pub use ntp_select::Tally;
+pub use ntp_proto::{Date, NtpDuration};
+pub use ntp_select::{PeerStats, Tally};
 pub use rand_core;
 // The crates whose types the API hands out, so that one dependency is
 // enough (`ntp_client::ntp_proto::Date`, ...).

@@ -6,7 +6,9 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::net::{IpAddr, SocketAddr};
 
-use ntp_discipline::{ClockAdjustment, Discipline, LeapEvent, Update, UpdateError, UpdateOutcome};
+use ntp_discipline::{
+    Algorithm, ClockAdjustment, Discipline, LeapEvent, Update, UpdateError, UpdateOutcome,
+};
 use ntp_proto::{
     Date, LeapIndicator, NtpDuration, RefId, ShortTime, Stratum, SystemState, Timestamp,
 };
@@ -17,10 +19,13 @@ use rand_core::RngCore;
 use crate::source::{ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId};
 use crate::{ConfigError, Instant};
 
-/// Configuration of a [`System`]. The [`Default`] is RFC-safe for public
-/// servers: sources poll 64 s to 1024 s with iburst, RFC 5905 selection
-/// limits, the RFC 5905 discipline with its poll range set to the same
-/// 6..=10.
+/// Configuration of a [`System`]. The [`Default`] is safe for public
+/// servers and keeps time well: sources poll 64 s to 1024 s with iburst,
+/// RFC 5905 selection limits, at least two agreeing sources once three or
+/// more are configured, a first selection only once every source has
+/// answered (or [`STARTUP_WAIT`] passed), and the discipline's Kalman
+/// estimator fed every reply of every selected source with its own
+/// uncertainty. [`SystemConfig::rfc5905`] is RFC 5905 throughout.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SystemConfig {
@@ -34,16 +39,45 @@ pub struct SystemConfig {
     /// The clock discipline. Its poll range drives the sources' poll.
     pub discipline: ntp_discipline::Config,
     /// The frequency correction saved at the last run (a drift file),
-    /// seconds per second. With it the discipline starts in FSET and the
-    /// first update synchronizes; without it (NSET) the discipline first
-    /// trains the frequency for the stepout interval (900 s) and the
-    /// system stays unsynchronized meanwhile (RFC 5905, section 11.3).
+    /// seconds per second. With it the discipline starts in FSET, trusting
+    /// it to about 1 ppm. Without it the default estimator learns the
+    /// frequency from the first replies; the RFC 5905 loop
+    /// ([`SystemConfig::rfc5905`]) first trains it for the stepout interval
+    /// (900 s) and the system stays unsynchronized meanwhile (RFC 5905,
+    /// section 11.3).
     pub initial_frequency: Option<f64>,
     /// This host's address as the servers see it, for the loop test of the
     /// fitness check (RFC 5905, Appendix A.5.2: a server whose reference id
     /// is our address is synchronized to us). `None` skips that half.
     pub local_address: Option<IpAddr>,
+    /// The fewest sources that must agree (survive the intersection) for
+    /// the clock to be steered: chrony's `minsources`, ntpd's `minsane`.
+    /// `None` (the default) chooses 2 once three or more sources are
+    /// configured and 1 otherwise, so that with three servers one liar
+    /// can never be followed alone. Raises
+    /// [`SelectConfig::min_candidates`] when larger.
+    pub min_sources: Option<usize>,
+    /// Hold the first selection until every source has answered, for at
+    /// most [`STARTUP_WAIT`] (`true` by default). With iburst every server
+    /// answers within a few seconds; without the wait, falsetickers that
+    /// happen to answer first can outvote the truechimers that have not
+    /// answered yet, and the clock is slewed toward them. RFC 5905 selects
+    /// at once (`false` in [`SystemConfig::rfc5905`]).
+    pub startup_wait: bool,
 }
+
+/// Longest wait for every source's first answer before the first
+/// selection, when [`SystemConfig::startup_wait`] is on: an iburst of
+/// eight requests two seconds apart takes 14 s, and a reply may take up to
+/// the 4 s reply timeout; after 30 s the sources that answered are used.
+pub const STARTUP_WAIT: core::time::Duration = core::time::Duration::from_secs(30);
+
+/// How many recent round-trip delays of a source are kept to find the
+/// path's minimum delay, whose excess is each sample's uncertainty (see
+/// [`ntp_discipline::Update::uncertainty`]). 32 samples: the minimum of
+/// 32 queueing delays is close to the path's floor, and at a 1024 s poll it
+/// still forgets a route change after 9 hours.
+pub const DELAY_HISTORY: usize = 32;
 
 impl Default for SystemConfig {
     fn default() -> Self {
@@ -58,11 +92,33 @@ impl Default for SystemConfig {
             },
             initial_frequency: None,
             local_address: None,
+            min_sources: None,
+            startup_wait: true,
         }
     }
 }
 
 impl SystemConfig {
+    /// RFC 5905 throughout: the default sources and selection, the RFC
+    /// 5905 clock discipline ([`ntp_discipline::Config::rfc5905`]: PLL/FLL,
+    /// 900 s frequency training without a drift file, fed the system
+    /// peer's clock filter output), one source enough, selection at once.
+    /// For conformance tests and comparisons.
+    #[must_use]
+    pub fn rfc5905() -> Self {
+        let default = Self::default();
+        Self {
+            discipline: ntp_discipline::Config {
+                min_poll: default.discipline.min_poll,
+                max_poll: default.discipline.max_poll,
+                ..ntp_discipline::Config::rfc5905()
+            },
+            min_sources: Some(1),
+            startup_wait: false,
+            ..default
+        }
+    }
+
     /// The same configuration with poll exponents `min_poll..=max_poll`
     /// for the sources and the discipline alike (for example `1, 2` for a
     /// demo on a loopback; keep the defaults for public servers).
@@ -91,6 +147,9 @@ impl SystemConfig {
         if self.discipline.min_poll < crate::MIN_POLL || self.discipline.max_poll > crate::MAX_POLL
         {
             return Err(ConfigError::DisciplineRange);
+        }
+        if self.min_sources == Some(0) {
+            return Err(ConfigError::MinSources);
         }
         if let Some(frequency) = self.initial_frequency {
             if !(frequency.is_finite() && frequency.abs() <= ntp_discipline::MAXFREQ) {
@@ -234,6 +293,37 @@ pub enum DatagramError {
 pub(crate) struct SourceSlot {
     pub(crate) source: Source,
     pub(crate) tally: Tally,
+    /// Epoch (seconds of [`Instant`]) of the newest sample handed to the
+    /// discipline or passed over.
+    fed_epoch: Option<f64>,
+    /// Recent round-trip delays, a ring of [`DELAY_HISTORY`].
+    delays: [f64; DELAY_HISTORY],
+    /// Number of delays recorded so far (saturating).
+    delay_count: usize,
+}
+
+impl SourceSlot {
+    fn new(source: Source) -> Self {
+        Self {
+            source,
+            tally: Tally::Rejected,
+            fed_epoch: None,
+            delays: [f64::INFINITY; DELAY_HISTORY],
+            delay_count: 0,
+        }
+    }
+
+    fn record_delay(&mut self, delay: f64) {
+        if let Some(slot) = self.delays.get_mut(self.delay_count % DELAY_HISTORY) {
+            *slot = delay;
+        }
+        self.delay_count = self.delay_count.saturating_add(1);
+    }
+
+    /// The smallest recent delay (infinite when none).
+    fn min_delay(&self) -> f64 {
+        self.delays.iter().copied().fold(f64::INFINITY, f64::min)
+    }
 }
 
 /// The NTP client: sources, mitigation, discipline and system variables,
@@ -383,6 +473,12 @@ pub struct System<R> {
     last_update_epoch: Option<f64>,
     last_now: Instant,
     reselect: bool,
+    /// When the system started, for [`STARTUP_WAIT`].
+    started: Instant,
+    /// Whether a selection has succeeded since the start.
+    selected_once: bool,
+    /// Scratch for the samples handed to the discipline in one selection.
+    feed: Vec<(f64, usize)>,
 }
 
 /// Events the queue holds without growing, per source and in total.
@@ -424,6 +520,9 @@ impl<R: RngCore> System<R> {
             last_update_epoch: None,
             last_now: now,
             reselect: false,
+            started: now,
+            selected_once: false,
+            feed: Vec::new(),
         };
         system.drain_discipline();
         Ok(system)
@@ -464,10 +563,7 @@ impl<R: RngCore> System<R> {
         source.set_system_poll(self.discipline.poll());
         source.set_cumulative_slew(self.discipline.cumulative_slew());
         self.next_id = self.next_id.saturating_add(1);
-        self.sources.push(SourceSlot {
-            source,
-            tally: Tally::Rejected,
-        });
+        self.sources.push(SourceSlot::new(source));
         let count = self.sources.len();
         self.candidates
             .reserve(count.saturating_sub(self.candidates.len()));
@@ -584,10 +680,18 @@ impl<R: RngCore> System<R> {
                 data,
                 rx_wall,
             } => {
+                // A dual-stack socket reports an IPv4 server as
+                // [::ffff:a.b.c.d]: compare canonical addresses.
+                let canonical = SocketAddr::new(from.ip().to_canonical(), from.port());
                 let slot = self
                     .sources
                     .iter_mut()
-                    .find(|slot| slot.source.address() == from)
+                    .find(|slot| {
+                        let address = slot.source.address();
+                        address == from
+                            || SocketAddr::new(address.ip().to_canonical(), address.port())
+                                == canonical
+                    })
                     .ok_or(DatagramError::UnknownSource(from))?;
                 let id = slot.source.id();
                 let outcome = slot
@@ -597,6 +701,9 @@ impl<R: RngCore> System<R> {
                         source_id: id,
                         error,
                     })?;
+                if let ReplyOutcome::Sample { measurement, .. } = outcome {
+                    slot.record_delay(measurement.delay);
+                }
                 let changed = slot.source.take_changed();
                 while let Some(event) = slot.source.poll_event() {
                     self.events.push_back(Event::Source { id, event });
@@ -709,7 +816,17 @@ impl<R: RngCore> System<R> {
     /// (RFC 5905, Appendix A.5.5.1 `clock_select` and `clock_update`).
     fn clock_select(&mut self, now: Instant, wall: Date) {
         let now_s = now.as_secs_f64();
-        let select = self.config.select;
+        let mut select = self.config.select;
+        select.min_candidates = select.min_candidates.max(self.min_sources());
+        if self.config.startup_wait
+            && !self.selected_once
+            && now < self.started.saturating_add(STARTUP_WAIT)
+            && self.sources.iter().any(|slot| {
+                slot.source.stopped_by().is_none() && slot.source.filter_output().is_none()
+            })
+        {
+            return;
+        }
         let local = self
             .config
             .local_address
@@ -758,9 +875,18 @@ impl<R: RngCore> System<R> {
         }
         let Ok(mitigation) = result else {
             self.system_peer = None;
+            if self.discipline.state() != ntp_discipline::State::Nset
+                && self.discipline.state() != ntp_discipline::State::Fset
+            {
+                // Samples measured while nothing is selected are passed
+                // over; before the first update they wait (the clock has
+                // not been slewed, so they stay valid).
+                self.pass_over_samples(None);
+            }
             self.lose_synchronization();
             return;
         };
+        self.selected_once = true;
         let peer_id = SourceId::new(mitigation.system_peer_id);
         if self.system_peer != Some(peer_id) {
             self.events.push_back(Event::SystemPeer(peer_id));
@@ -768,11 +894,38 @@ impl<R: RngCore> System<R> {
         self.system_peer = Some(peer_id);
         self.offset = mitigation.combined.offset;
         self.jitter = mitigation.combined.jitter;
-        let Some(slot) = self.slot(peer_id) else {
-            return;
-        };
-        let address = slot.source.address();
-        let Some(peer) = slot.source.peer_stats() else {
+        if self.config.discipline.algorithm == Algorithm::Rfc5905 {
+            self.update_from_filter(now_s, wall, peer_id);
+        } else {
+            self.update_from_samples(now_s, wall, peer_id);
+        }
+    }
+
+    /// The effective [`SystemConfig::min_sources`].
+    fn min_sources(&self) -> usize {
+        self.config
+            .min_sources
+            .unwrap_or(if self.sources.len() >= 3 { 2 } else { 1 })
+    }
+
+    /// Marks every sample so far as used, except those of the sources
+    /// whose tally makes them part of the combination (when `keep`).
+    fn pass_over_samples(&mut self, keep: Option<()>) {
+        for slot in &mut self.sources {
+            if keep.is_some() && combined(slot.tally) {
+                continue;
+            }
+            if let Some((_, epoch)) = slot.source.filter().samples().next() {
+                slot.fed_epoch = Some(slot.fed_epoch.map_or(epoch, |fed| fed.max(epoch)));
+            }
+        }
+    }
+
+    /// RFC 5905 (appendix A.5.5.1 `clock_update`): one discipline update
+    /// per new clock filter sample of the system peer, with the combined
+    /// offset.
+    fn update_from_filter(&mut self, now_s: f64, wall: Date, peer_id: SourceId) {
+        let Some(peer) = self.slot(peer_id).and_then(|slot| slot.source.peer_stats()) else {
             return;
         };
         if self
@@ -786,57 +939,165 @@ impl<R: RngCore> System<R> {
         let update = Update::new(self.offset, self.jitter)
             .with_leap(peer.leap)
             .with_age(age);
+        self.apply_update(now_s, wall, peer_id, update);
+    }
+
+    /// The default: every new sample of every combined source (tally `*`
+    /// or `+`) goes to the discipline's estimator, oldest first, each with
+    /// its own uncertainty from its delay excess over the source's recent
+    /// minimum. Before the first update, the samples the sources collected
+    /// while the selection was not possible yet are used too.
+    fn update_from_samples(&mut self, now_s: f64, wall: Date, peer_id: SourceId) {
+        let Some(leap) = self
+            .slot(peer_id)
+            .and_then(|slot| slot.source.peer_stats())
+            .map(|peer| peer.leap)
+        else {
+            return;
+        };
+        let backlog = matches!(
+            self.discipline.state(),
+            ntp_discipline::State::Nset | ntp_discipline::State::Fset
+        );
+        let mut feed = core::mem::take(&mut self.feed);
+        feed.clear();
+        for (index, slot) in self.sources.iter().enumerate() {
+            if !combined(slot.tally) {
+                continue;
+            }
+            let fed = slot.fed_epoch.unwrap_or(f64::NEG_INFINITY);
+            if backlog {
+                for (_, epoch) in slot.source.filter().samples() {
+                    if epoch > fed {
+                        feed.push((epoch, index));
+                    }
+                }
+            } else if let Some((_, epoch)) = slot.source.filter().samples().next() {
+                if epoch > fed {
+                    feed.push((epoch, index));
+                }
+            }
+        }
+        self.pass_over_samples(Some(()));
+        feed.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for &(epoch, index) in &feed {
+            let Some(slot) = self.sources.get_mut(index) else {
+                continue;
+            };
+            slot.fed_epoch = Some(slot.fed_epoch.map_or(epoch, |fed| fed.max(epoch)));
+            let min_delay = slot.min_delay();
+            let newest = slot.source.filter().samples().next().map(|(_, e)| e);
+            let sample = slot
+                .source
+                .filter()
+                .samples()
+                .find(|&(_, e)| e.to_bits() == epoch.to_bits())
+                .map(|(sample, _)| sample);
+            let Some(sample) = sample else {
+                continue;
+            };
+            // The newest sample's raw offset is the last measurement; an
+            // older one (backlog before the first update) was stored when
+            // nothing had been slewed yet, so its filter offset is raw.
+            let offset = match (
+                newest.is_some_and(|e| e.to_bits() == epoch.to_bits()),
+                slot.source.last_measurement(),
+            ) {
+                (true, Some(measurement)) => measurement.offset,
+                _ => sample.offset(),
+            };
+            let server_precision = slot
+                .source
+                .last_measurement()
+                .map_or(0.0, |m| libm::exp2(f64::from(m.precision)));
+            let excess = (sample.delay() - min_delay).max(0.0);
+            let uncertainty =
+                libm::sqrt(excess * excess / 12.0 + server_precision * server_precision);
+            let id = slot.source.id();
+            let update = Update::new(offset, self.jitter)
+                .with_leap(leap)
+                .with_age((now_s - epoch).max(0.0))
+                .with_uncertainty(uncertainty);
+            if self.apply_update(now_s, wall, id, update) {
+                break;
+            }
+        }
+        self.feed = feed;
+    }
+
+    /// Hands one update to the discipline, reports it and follows its
+    /// outcome. Returns whether the clock was stepped (the remaining
+    /// samples of the batch are then stale).
+    fn apply_update(&mut self, now_s: f64, wall: Date, from: SourceId, update: Update) -> bool {
         let outcome = self.discipline.handle_update(wall, update);
         self.events.push_back(Event::DisciplineUpdate(UpdateReport {
-            offset: self.offset,
+            offset: update.offset,
             jitter: self.jitter,
-            age,
+            age: update.age,
             outcome,
             state: self.discipline.state(),
             frequency: self.discipline.frequency(),
             clock_jitter: self.discipline.jitter(),
             poll: self.discipline.poll(),
         }));
-        match outcome {
+        let stepped = match outcome {
             Ok(UpdateOutcome::Slew) => {
-                // Figure 25 / Appendix A.5.5.1 `clock_update`, case SLEW.
-                let increment =
-                    (peer.dispersion + PHI * (now_s - peer.epoch).max(0.0) + peer.offset.abs())
-                        .max(MINDISP);
-                let root_dispersion = peer.root_dispersion
-                    + libm::sqrt(peer.jitter * peer.jitter + self.jitter * self.jitter)
-                    + increment;
-                self.state = SystemState {
-                    leap: peer.leap,
-                    stratum: Stratum::new(peer.stratum.get().saturating_add(1).min(16)),
-                    precision: self.config.discipline.precision,
-                    root_delay: short(peer.root_delay + peer.delay),
-                    root_dispersion: short(root_dispersion),
-                    reference_id: RefId::from_ip(address.ip()),
-                    reference_time: Timestamp::from(wall),
-                };
-                if !self.synchronized {
-                    self.synchronized = true;
-                    self.events.push_back(Event::Synchronized {
-                        system_peer: peer_id,
-                        stratum: self.state.stratum,
-                    });
-                }
+                self.synchronize(now_s, wall);
+                false
             }
             Ok(UpdateOutcome::Step(_)) => {
                 // Section 11.3: after a step every association restarts.
                 for slot in &mut self.sources {
                     slot.source.reset_after_step();
+                    slot.fed_epoch = None;
                 }
                 self.last_update_epoch = None;
                 self.lose_synchronization();
+                true
             }
-            Ok(_) | Err(_) => {}
-        }
+            Ok(_) | Err(_) => false,
+        };
+        let _ = from;
         self.drain_discipline();
+        stepped
     }
 
-    /// Back to the unsynchronized system variables (leap 3, stratum 16).
+    /// The system variables after a slew (figure 25 / Appendix A.5.5.1
+    /// `clock_update`, case SLEW), from the system peer.
+    fn synchronize(&mut self, now_s: f64, wall: Date) {
+        let Some(peer_id) = self.system_peer else {
+            return;
+        };
+        let Some(slot) = self.slot(peer_id) else {
+            return;
+        };
+        let address = slot.source.address();
+        let Some(peer) = slot.source.peer_stats() else {
+            return;
+        };
+        let increment = (peer.dispersion + PHI * (now_s - peer.epoch).max(0.0) + peer.offset.abs())
+            .max(MINDISP);
+        let root_dispersion = peer.root_dispersion
+            + libm::sqrt(peer.jitter * peer.jitter + self.jitter * self.jitter)
+            + increment;
+        self.state = SystemState {
+            leap: peer.leap,
+            stratum: Stratum::new(peer.stratum.get().saturating_add(1).min(16)),
+            precision: self.config.discipline.precision,
+            root_delay: short(peer.root_delay + peer.delay),
+            root_dispersion: short(root_dispersion),
+            reference_id: RefId::from_ip(address.ip()),
+            reference_time: Timestamp::from(wall),
+        };
+        if !self.synchronized {
+            self.synchronized = true;
+            self.events.push_back(Event::Synchronized {
+                system_peer: peer_id,
+                stratum: self.state.stratum,
+            });
+        }
+    }
+
     fn lose_synchronization(&mut self) {
         self.state = SystemState {
             leap: LeapIndicator::Unsynchronized,
@@ -851,6 +1112,12 @@ impl<R: RngCore> System<R> {
 }
 
 /// Seconds to the NTP short format, saturating.
+/// Whether a tally puts the source into the combination (RFC 5905,
+/// section 11.2.3): the system peer `*` and the candidates `+`.
+const fn combined(tally: Tally) -> bool {
+    matches!(tally, Tally::SystemPeer | Tally::Candidate)
+}
+
 fn short(seconds: f64) -> ShortTime {
     ShortTime::from_seconds_f64(seconds.max(0.0)).unwrap_or(ShortTime::MAX)
 }

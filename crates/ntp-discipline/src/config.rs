@@ -84,8 +84,82 @@ pub const PRECISION: i8 = -18;
 /// offsets in the 68-year range are already ambiguous).
 pub const MAX_OFFSET: f64 = 2_147_483_648.0;
 
-/// Tunable discipline parameters, with the RFC 5905 defaults
-/// ([`Config::default`]).
+/// Initial spectral density of the frequency random walk the
+/// [`Algorithm::Kalman`] estimator assumes, s²/s³ (1e-17: an Allan deviation
+/// of about 1.8e-9 at 1000 s for random-walk FM, `sqrt(wander * τ / 3)`,
+/// a quartz oscillator in a room whose temperature drifts slowly). Not an
+/// RFC constant: RFC 5905 models the oscillator only through its loop
+/// gains. The estimator learns the real density from its innovations
+/// within [`WANDER_MIN`]..=[`WANDER_MAX`], so this only sets the start.
+pub const WANDER: f64 = 1e-17;
+
+/// Smallest frequency wander the [`Algorithm::Kalman`] estimator learns,
+/// s²/s³ (an Allan deviation of 1.8e-11 at 1000 s: an oven-controlled
+/// oscillator).
+pub const WANDER_MIN: f64 = 1e-21;
+
+/// Largest frequency wander the [`Algorithm::Kalman`] estimator learns,
+/// s²/s³ (an Allan deviation of 1.8e-7 at 1000 s, a clock in a machine
+/// whose load swings its temperature by tens of degrees).
+pub const WANDER_MAX: f64 = 1e-13;
+
+/// Outlier gate of the [`Algorithm::Kalman`] estimator, in standard
+/// deviations of the predicted offset: a measurement farther from the
+/// prediction is held back until the next one confirms it (the role
+/// RFC 5905's popcorn spike suppressor SGATE = 3 plays in appendix A.5.2,
+/// on the filter's own uncertainty rather than a jitter average; 5 so that
+/// honest noise, whose error is bounded by the caller's uncertainty, never
+/// trips it).
+pub const OUTLIER_GATE: f64 = 5.0;
+
+/// Poll gate of the [`Algorithm::Kalman`] estimator: the poll interval is
+/// the longest one over which the predicted phase variance grows by at
+/// most this many typical measurement variances. With 1 the clock may wander
+/// between polls by about one measurement's noise: polling more often
+/// would add little, less often would leave drift the next sample cannot
+/// tell from noise. It plays the part of RFC 5905's PGATE.
+pub const POLL_GATE: f64 = 1.0;
+
+/// Shortest phase slew of the [`Algorithm::Kalman`] estimator, seconds:
+/// an offset estimate is slewed out within at most this time, or at the
+/// largest rate the frequency leaves within ±[`MAXFREQ`] if that is
+/// longer. chronyd slews as fast; RFC 5905 amortizes over `16 * 2^poll`.
+pub const MIN_SLEW_TIME: f64 = 1.0;
+
+/// Standard deviation of the frequency before any measurement without a
+/// drift file, s/s (250 ppm: every legal frequency within ±[`MAXFREQ`] is
+/// two standard deviations away at most).
+pub const INITIAL_FREQUENCY_SD: f64 = 250e-6;
+
+/// Standard deviation of a drift file's frequency, s/s (1 ppm: a file
+/// written at another temperature).
+pub const DRIFT_FILE_FREQUENCY_SD: f64 = 1e-6;
+
+/// The estimator that turns offsets into clock corrections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum Algorithm {
+    /// RFC 5905's hybrid PLL/FLL exactly as appendix A.5.5.6 writes it
+    /// (with the choices of the table above), its frequency training in
+    /// FREQ, and the once-a-second phase amortization of appendix
+    /// A.5.6.1. Use [`Config::rfc5905`] for conformance tests.
+    Rfc5905,
+    /// The default: a Kalman filter over phase and frequency, fed every
+    /// measurement with its own uncertainty, with the frequency learnt
+    /// from the first measurements (no 900 s training), fast phase slews
+    /// that never reach the frequency estimate, a poll interval chosen
+    /// from what the filter knows, and an outlier gate. It keeps the
+    /// RFC's states, step threshold, stepout and panic rules. The model
+    /// and every constant are documented in the crate docs and on
+    /// [`WANDER`], [`OUTLIER_GATE`], [`POLL_GATE`], [`MIN_SLEW_TIME`].
+    #[default]
+    Kalman,
+}
+
+/// Tunable discipline parameters. [`Config::default`] uses the
+/// [`Algorithm::Kalman`] estimator with the RFC 5905 thresholds;
+/// [`Config::rfc5905`] is RFC 5905's loop exactly.
 ///
 /// [`Discipline::new`](crate::Discipline::new) checks them with
 /// [`Config::validate`].
@@ -164,6 +238,12 @@ pub struct Config {
     /// still to be slewed — the way a step (RFC 5905, appendix A.5.5.6)
     /// never reaches the integrator.
     pub open_loop_initial_offset: bool,
+    /// The estimator, [`Algorithm::Kalman`] by default.
+    pub algorithm: Algorithm,
+    /// Initial frequency wander of the [`Algorithm::Kalman`] estimator,
+    /// s²/s³, [`WANDER`] by default; learnt from the measurements within
+    /// [`WANDER_MIN`]..=[`WANDER_MAX`].
+    pub wander: f64,
 }
 
 impl Default for Config {
@@ -179,11 +259,25 @@ impl Default for Config {
             max_poll: MAXPOLL,
             precision: PRECISION,
             open_loop_initial_offset: false,
+            algorithm: Algorithm::Kalman,
+            wander: WANDER,
         }
     }
 }
 
 impl Config {
+    /// RFC 5905's discipline exactly: the hybrid PLL/FLL of appendix
+    /// A.5.5.6 with the constants chosen in the table above, frequency
+    /// training in FREQ, once-a-second amortization. For conformance tests
+    /// and comparisons; [`Config::default`] keeps time far better.
+    #[must_use]
+    pub fn rfc5905() -> Self {
+        Self {
+            algorithm: Algorithm::Rfc5905,
+            ..Self::default()
+        }
+    }
+
     /// Checks that every field makes sense.
     ///
     /// # Errors
@@ -219,6 +313,9 @@ impl Config {
         }
         if !(-30..=0).contains(&self.precision) {
             return Err(ConfigError::Precision(self.precision));
+        }
+        if !(self.wander.is_finite() && (WANDER_MIN..=WANDER_MAX).contains(&self.wander)) {
+            return Err(ConfigError::Wander);
         }
         Ok(())
     }
@@ -258,6 +355,9 @@ pub enum ConfigError {
     /// The precision is outside -30..=0 (1 ns to 1 s).
     #[error("precision 2^{0} s is outside 2^-30..=2^0 s")]
     Precision(i8),
+    /// The wander is outside [`WANDER_MIN`]..=[`WANDER_MAX`] or not finite.
+    #[error("wander must be within 1e-21..=1e-13 s^2/s^3")]
+    Wander,
     /// The initial frequency is not finite or exceeds [`MAXFREQ`].
     #[error("initial frequency must be finite and within ±500 ppm")]
     InitialFrequency,

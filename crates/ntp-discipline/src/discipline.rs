@@ -4,11 +4,32 @@
 
 use ntp_proto::{Date, LeapIndicator, NtpDuration};
 
-use crate::config::{AVG, FLL, LIMIT, MAX_OFFSET, MAXFREQ, MAXSLEW, PGATE};
+use crate::config::{
+    AVG, Algorithm, DRIFT_FILE_FREQUENCY_SD, FLL, INITIAL_FREQUENCY_SD, LIMIT, MAX_OFFSET, MAXFREQ,
+    MAXSLEW, MIN_SLEW_TIME, OUTLIER_GATE, PGATE, POLL_GATE, WANDER_MAX, WANDER_MIN,
+};
+use crate::kalman::Kalman;
 use crate::{
     ClockAdjustment, Config, ConfigError, IgnoreReason, LeapEvent, LeapSecond, Output, Update,
     UpdateError, UpdateOutcome,
 };
+
+/// How often the [`Algorithm::Kalman`] estimator asks for a
+/// [`Discipline::handle_timeout`] when it has no slew to end and no leap
+/// second to apply, seconds: it only needs the call to keep its timeline
+/// current, so once an hour.
+const IDLE_TIMEOUT: f64 = 3600.0;
+
+/// Gain of the wander learning of the [`Algorithm::Kalman`] estimator: each
+/// update moves the logarithm of the wander by this share of the
+/// normalized innovation's excess over one, times the share of the
+/// predicted variance the wander explains (1/[`AVG`], the RFC's averaging
+/// constant).
+const WANDER_GAIN: f64 = 1.0 / AVG;
+
+/// Cap of a normalized squared innovation in the wander learning, so that
+/// one wild sample moves the wander by at most `WANDER_GAIN * 24`.
+const NIS_CAP: f64 = 25.0;
 
 #[cfg(test)]
 mod tests;
@@ -122,6 +143,23 @@ pub struct Discipline {
     /// The moment of the last leap second applied, never armed again.
     last_leap: Option<Date>,
     pending: Pending,
+    /// [`Algorithm::Kalman`]: the estimator, once the first update came.
+    kalman: Option<Kalman>,
+    /// Process time the estimator's state refers to.
+    kalman_time: NtpDuration,
+    /// Integral of the rate correction applied since `kalman_time`, s.
+    correction: f64,
+    /// Process time at which the current phase slew ends.
+    slew_end: Option<NtpDuration>,
+    /// Consecutive outliers held back.
+    outliers: u32,
+    /// Exponential average of ln(measurement variance): the typical
+    /// measurement variance of the poll gate is its exponential.
+    log_variance: Option<f64>,
+    /// Process time of the last poll change.
+    poll_changed: NtpDuration,
+    /// Share of the last prediction's variance the wander explains.
+    wander_share: f64,
 }
 
 impl Discipline {
@@ -157,7 +195,19 @@ impl Discipline {
             leap: None,
             last_leap: None,
             pending: Pending::default(),
+            kalman: None,
+            kalman_time: NtpDuration::ZERO,
+            correction: 0.0,
+            slew_end: None,
+            outliers: 0,
+            log_variance: None,
+            poll_changed: NtpDuration::ZERO,
+            wander_share: 0.0,
         };
+        if config.algorithm == Algorithm::Kalman {
+            discipline.next_tick =
+                NtpDuration::from_seconds_f64(IDLE_TIMEOUT).unwrap_or(NtpDuration::ONE_SECOND);
+        }
         discipline.set_poll(config.min_poll);
         discipline.queue_adjust();
         Ok(discipline)
@@ -212,6 +262,9 @@ impl Discipline {
         if !(update.age.is_finite() && (0.0..=MAX_OFFSET).contains(&update.age)) {
             return Err(UpdateError::InvalidAge);
         }
+        if !(update.uncertainty.is_finite() && (0.0..=MAX_OFFSET).contains(&update.uncertainty)) {
+            return Err(UpdateError::InvalidUncertainty);
+        }
         let age = if update.age > 0.0 {
             NtpDuration::from_seconds_f64(update.age).map_err(|_| UpdateError::InvalidAge)?
         } else {
@@ -228,6 +281,12 @@ impl Discipline {
                 self.pending.panic = Some(offset);
                 return Ok(UpdateOutcome::Panic(offset));
             }
+        }
+
+        if self.config.algorithm == Algorithm::Kalman {
+            let outcome = self.kalman_update(epoch, t, sample_time, update)?;
+            self.schedule_leap(update.leap);
+            return Ok(outcome);
         }
 
         // Interval since the last accepted update, mu.
@@ -337,6 +396,18 @@ impl Discipline {
                     self.epoch = stepped;
                 }
             }
+        }
+        if self.config.algorithm == Algorithm::Kalman {
+            if t >= self.next_tick {
+                if self.slew_end.is_some_and(|end| t >= end) {
+                    self.slew_end = None;
+                    self.phase_slew = 0.0;
+                    self.residual = 0.0;
+                    self.queue_kalman_adjust(0.0);
+                }
+                self.next_tick = self.kalman_next_tick(t);
+            }
+            return;
         }
         if t >= self.next_tick {
             self.queue_adjust();
@@ -485,6 +556,23 @@ impl Discipline {
     /// input. The slew never overshoots the residual offset.
     fn commit(&mut self, epoch: Date, t: NtpDuration) {
         let elapsed = t.saturating_sub(self.now).to_seconds_f64();
+        if self.config.algorithm == Algorithm::Kalman {
+            // The caller runs at the last adjustment until the next one,
+            // slew included, even if it serves the end-of-slew timeout
+            // late: count what it really applied.
+            let applied = self.phase_slew * elapsed;
+            self.correction += (self.frequency + self.phase_slew) * elapsed;
+            self.cumulative_slew += applied;
+            let rest = self.residual - applied;
+            self.residual = if rest * self.residual > 0.0 {
+                rest
+            } else {
+                0.0
+            };
+            self.epoch = epoch;
+            self.now = t;
+            return;
+        }
         let applied = self.phase_slew * elapsed;
         let rest = self.residual - applied;
         self.cumulative_slew += if rest * self.residual > 0.0 {
@@ -585,13 +673,290 @@ impl Discipline {
     /// A.5.6.1): the residual over `PLL * min(2^poll, ALLAN)` per second,
     /// and queues the adjustment.
     fn queue_adjust(&mut self) {
+        if self.config.algorithm == Algorithm::Kalman {
+            let remaining = self
+                .slew_end
+                .map_or(0.0, |end| end.saturating_sub(self.now).to_seconds_f64());
+            self.queue_kalman_adjust(remaining);
+            return;
+        }
         let divisor = self.config.pll_gain * self.tau.min(self.config.allan_intercept);
         self.phase_slew = (self.residual / divisor).clamp(-MAXSLEW, MAXSLEW);
         self.open_loop_slew = (self.open_loop / divisor).clamp(-MAXSLEW, MAXSLEW);
         self.pending.adjust = Some(ClockAdjustment {
             frequency: self.frequency,
             phase_slew: self.phase_slew,
+            duration: if self.phase_slew == 0.0 { 0.0 } else { 1.0 },
         });
+    }
+
+    fn queue_kalman_adjust(&mut self, duration: f64) {
+        self.pending.adjust = Some(ClockAdjustment {
+            frequency: self.frequency,
+            phase_slew: self.phase_slew,
+            duration: if self.phase_slew == 0.0 {
+                0.0
+            } else {
+                duration
+            },
+        });
+    }
+
+    /// The next timeout of the Kalman estimator: the end of the slew, or
+    /// an idle call an hour on.
+    fn kalman_next_tick(&self, t: NtpDuration) -> NtpDuration {
+        self.slew_end.unwrap_or_else(|| {
+            t.saturating_add(
+                NtpDuration::from_seconds_f64(IDLE_TIMEOUT).unwrap_or(NtpDuration::ONE_SECOND),
+            )
+        })
+    }
+
+    /// One update of the [`Algorithm::Kalman`] estimator (see the
+    /// `kalman` module docs): the RFC 5905 state rules for steps, spikes
+    /// and the stepout interval (section 11.3, figure 28) around a Kalman
+    /// filter of phase and frequency.
+    fn kalman_update(
+        &mut self,
+        epoch: Date,
+        t: NtpDuration,
+        sample_time: NtpDuration,
+        update: Update,
+    ) -> Result<UpdateOutcome, UpdateError> {
+        let offset = update.offset;
+        let sigma = if update.uncertainty > 0.0 {
+            update.uncertainty
+        } else {
+            update.jitter
+        };
+        let variance = (sigma * sigma).max(self.precision_sq);
+        // The rate applied now: the sample is `age` old, and the caller ran
+        // at this rate since (an older adjustment before a recent one is
+        // not told apart: at most one slew's worth of the age).
+        let rate = self.frequency + self.phase_slew;
+        let Some(mut filter) = self.kalman else {
+            // First update (NSET or FSET).
+            let (frequency, frequency_sd) = if self.state == State::Fset {
+                (self.frequency, DRIFT_FILE_FREQUENCY_SD)
+            } else {
+                (0.0, INITIAL_FREQUENCY_SD)
+            };
+            let mut filter = Kalman::new(
+                offset,
+                variance,
+                frequency,
+                frequency_sd,
+                self.config.wander,
+            );
+            let outcome = if offset.abs() > self.config.step_threshold {
+                self.kalman_step(epoch, t, offset)?;
+                filter.shift(offset);
+                UpdateOutcome::Step(
+                    NtpDuration::from_seconds_f64(offset)
+                        .map_err(|_| UpdateError::OffsetOutOfRange)?,
+                )
+            } else {
+                self.commit(epoch, t);
+                UpdateOutcome::Slew
+            };
+            self.jitter_sq = variance.max(self.precision_sq);
+            self.start_kalman(filter, t, sample_time, rate);
+            self.observe_variance(variance);
+            self.state = State::Sync;
+            self.update_time = sample_time;
+            self.last_offset = offset;
+            self.finish_kalman(t);
+            return Ok(outcome);
+        };
+        self.commit(epoch, t);
+        // Predict to the sample's time.
+        let sample_time = sample_time.max(self.kalman_time);
+        let age = t.saturating_sub(sample_time).to_seconds_f64();
+        let dt = sample_time
+            .saturating_sub(self.kalman_time)
+            .to_seconds_f64();
+        filter.predict(dt, self.correction - rate * age);
+        let wander_part = filter.wander * dt * dt * dt / 3.0;
+        self.correction = rate * age;
+        self.kalman_time = sample_time;
+        self.kalman = Some(filter);
+        let mut innovation = filter.innovation(offset, variance);
+        let mu = sample_time
+            .saturating_sub(self.update_time)
+            .to_seconds_f64()
+            .max(0.0);
+
+        if innovation.residual.abs() > self.config.step_threshold {
+            // Spike or step (RFC 5905 figure 28 from SYNC / SPIK).
+            if self.state == State::Sync {
+                self.state = State::Spik;
+                return Ok(UpdateOutcome::Ignored(IgnoreReason::Spike));
+            }
+            if mu < self.config.stepout {
+                return Ok(UpdateOutcome::Ignored(IgnoreReason::Spike));
+            }
+            let step =
+                NtpDuration::from_seconds_f64(offset).map_err(|_| UpdateError::OffsetOutOfRange)?;
+            self.kalman_step(epoch, t, offset)?;
+            // After the step the clock is where the measurement says; the
+            // frequency may be anything that explains the jump.
+            filter.offset = offset;
+            filter.p00 = variance;
+            filter.p01 = 0.0;
+            let jump = innovation.residual / mu.max(1.0);
+            filter.p11 += jump * jump;
+            filter.shift(offset);
+            self.kalman = Some(filter);
+            self.state = State::Sync;
+            self.update_time = sample_time;
+            self.last_offset = offset;
+            self.outliers = 0;
+            self.set_poll(self.config.min_poll);
+            self.poll_changed = t;
+            self.finish_kalman(t);
+            return Ok(UpdateOutcome::Step(step));
+        }
+
+        if innovation.normalized().abs() > OUTLIER_GATE {
+            self.outliers = self.outliers.saturating_add(1);
+            if self.outliers < 2 {
+                // Hold it back; ask for the next sample soon.
+                if self.poll > self.config.min_poll {
+                    self.set_poll(self.config.min_poll);
+                    self.poll_changed = t;
+                }
+                return Ok(UpdateOutcome::Ignored(IgnoreReason::Outlier));
+            }
+            // Confirmed: the clock or the reference moved. Follow.
+            filter.widen(innovation.residual, mu);
+            innovation = filter.innovation(offset, variance);
+        } else {
+            // Learn the wander from how the innovations compare with
+            // their prediction, in proportion to the share of the
+            // prediction the wander accounts for.
+            let share = if innovation.variance > 0.0 {
+                (wander_part / innovation.variance).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let nis = (innovation.normalized() * innovation.normalized()).min(NIS_CAP);
+            filter.wander = (filter.wander * libm::exp(WANDER_GAIN * share * (nis - 1.0)))
+                .clamp(WANDER_MIN, WANDER_MAX);
+            self.wander_share = share;
+        }
+        self.outliers = 0;
+        filter.update(innovation);
+        self.kalman = Some(filter);
+        self.observe_variance(variance);
+        let sample = (innovation.residual * innovation.residual).max(self.precision_sq);
+        self.jitter_sq += (sample - self.jitter_sq) / AVG;
+        self.state = State::Sync;
+        self.update_time = sample_time;
+        self.last_offset = offset;
+        self.finish_kalman(t);
+        self.kalman_poll(t);
+        Ok(UpdateOutcome::Slew)
+    }
+
+    /// Queues a step by `offset` at process time `t` and moves the
+    /// timeline with it.
+    fn kalman_step(&mut self, epoch: Date, t: NtpDuration, offset: f64) -> Result<(), UpdateError> {
+        let step =
+            NtpDuration::from_seconds_f64(offset).map_err(|_| UpdateError::OffsetOutOfRange)?;
+        let stepped_epoch = epoch.checked_add(step).ok_or(UpdateError::TimeOutOfRange)?;
+        self.commit(stepped_epoch, t);
+        self.pending.step = Some(match self.pending.step {
+            Some(earlier) => earlier.saturating_add(step),
+            None => step,
+        });
+        Ok(())
+    }
+
+    /// Installs a new filter whose state refers to `sample_time`.
+    fn start_kalman(
+        &mut self,
+        filter: Kalman,
+        t: NtpDuration,
+        sample_time: NtpDuration,
+        rate: f64,
+    ) {
+        self.kalman = Some(filter);
+        self.kalman_time = sample_time.min(t);
+        self.correction = rate * t.saturating_sub(self.kalman_time).to_seconds_f64();
+        self.outliers = 0;
+    }
+
+    /// Remembers a measurement variance for the poll gate.
+    fn observe_variance(&mut self, variance: f64) {
+        let log = libm::log(variance.max(self.precision_sq));
+        self.log_variance = Some(match self.log_variance {
+            Some(average) => average + (log - average) / AVG,
+            None => log,
+        });
+    }
+
+    /// Brings the estimator to process time `t`, publishes its frequency
+    /// and plans the slew of its offset estimate.
+    fn finish_kalman(&mut self, t: NtpDuration) {
+        let Some(mut filter) = self.kalman else {
+            return;
+        };
+        let dt = t.saturating_sub(self.kalman_time).to_seconds_f64();
+        filter.predict(dt, self.correction);
+        self.correction = 0.0;
+        self.kalman_time = t;
+        let frequency = filter.frequency.clamp(-MAXFREQ, MAXFREQ);
+        filter.frequency = frequency;
+        self.kalman = Some(filter);
+        let change = frequency - self.frequency;
+        self.wander_sq += (change * change - self.wander_sq) / AVG;
+        self.frequency = frequency;
+        // Slew the whole estimate, as fast as the rate limit allows but
+        // no faster than MIN_SLEW_TIME.
+        let room = MAXFREQ - frequency.abs();
+        let estimate = filter.offset;
+        if estimate == 0.0 || room <= 0.0 {
+            self.phase_slew = 0.0;
+            self.residual = 0.0;
+            self.slew_end = None;
+        } else {
+            let duration = (estimate.abs() / room).max(MIN_SLEW_TIME);
+            self.phase_slew = estimate / duration;
+            self.residual = estimate;
+            self.slew_end = NtpDuration::from_seconds_f64(duration)
+                .ok()
+                .map(|d| t.saturating_add(d));
+        }
+        let remaining = self
+            .slew_end
+            .map_or(0.0, |end| end.saturating_sub(t).to_seconds_f64());
+        self.queue_kalman_adjust(remaining);
+        self.next_tick = self.kalman_next_tick(t);
+    }
+
+    /// Poll control of the Kalman estimator: the longest interval over
+    /// which the predicted phase variance grows by at most [`POLL_GATE`]
+    /// typical measurement variances. Drops at once, climbs one step at a
+    /// time and at most once per current poll interval.
+    fn kalman_poll(&mut self, t: NtpDuration) {
+        let (Some(filter), Some(log_variance)) = (self.kalman, self.log_variance) else {
+            return;
+        };
+        let budget = POLL_GATE * libm::exp(log_variance);
+        let mut wanted = self.config.min_poll;
+        while wanted < self.config.max_poll
+            && filter.phase_growth(libm::exp2(f64::from(wanted.saturating_add(1)))) <= budget
+        {
+            wanted = wanted.saturating_add(1);
+        }
+        let since = t.saturating_sub(self.poll_changed).to_seconds_f64();
+        if wanted < self.poll {
+            self.set_poll(wanted);
+            self.poll_changed = t;
+        } else if wanted > self.poll && since >= self.tau {
+            self.set_poll(self.poll.saturating_add(1));
+            self.poll_changed = t;
+        }
     }
 
     /// Arms, replaces or cancels the leap second from the sources' leap

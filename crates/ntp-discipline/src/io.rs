@@ -30,6 +30,19 @@ pub struct Update {
     /// updates). Must be finite, non-negative and at most
     /// [`MAX_OFFSET`](crate::MAX_OFFSET); zero by default.
     pub age: f64,
+    /// Standard deviation of this offset's measurement error, seconds,
+    /// used by the [`Algorithm::Kalman`](crate::Algorithm::Kalman)
+    /// estimator to weight it (the RFC loop ignores it). Zero means
+    /// unknown: the jitter stands in. Floored at the clock precision. Must
+    /// be finite, non-negative and at most
+    /// [`MAX_OFFSET`](crate::MAX_OFFSET).
+    ///
+    /// A good value for one NTP sample: its error is at most half the
+    /// part of its round-trip delay above the path's minimum (queueing is
+    /// what makes the two directions differ), and with that excess `x`
+    /// spread evenly between the directions the error is uniform within
+    /// ±x/2, a standard deviation of `x / sqrt(12)`.
+    pub uncertainty: f64,
 }
 
 impl Update {
@@ -41,6 +54,17 @@ impl Update {
             jitter,
             leap: LeapIndicator::NoWarning,
             age: 0.0,
+            uncertainty: 0.0,
+        }
+    }
+
+    /// The same update with measurement standard deviation `uncertainty`
+    /// seconds (see [`Update::uncertainty`]).
+    #[must_use]
+    pub const fn with_uncertainty(self, uncertainty: f64) -> Self {
+        Self {
+            uncertainty,
+            ..self
         }
     }
 
@@ -77,6 +101,10 @@ pub enum UpdateError {
     /// [`MAX_OFFSET`](crate::MAX_OFFSET).
     #[error("age is NaN, infinite, negative or above 2^31 s")]
     InvalidAge,
+    /// The uncertainty is NaN, infinite, negative or above
+    /// [`MAX_OFFSET`](crate::MAX_OFFSET).
+    #[error("uncertainty is NaN, infinite, negative or above 2^31 s")]
+    InvalidUncertainty,
     /// `now` is more than 2^31 s (68 years) away from the discipline's own
     /// timeline, or a step would leave the date range.
     #[error("time is out of the discipline's 68-year range")]
@@ -97,6 +125,12 @@ pub enum IgnoreReason {
     /// An offset above the step threshold within the stepout interval:
     /// suppressed as a spike (SYNC -> SPIK, or still SPIK / FREQ).
     Spike,
+    /// [`Algorithm::Kalman`](crate::Algorithm::Kalman) only: the offset is
+    /// more than [`OUTLIER_GATE`](crate::OUTLIER_GATE) standard deviations
+    /// from the prediction. Held back until the next update: if that one
+    /// agrees with it, the estimator widens its uncertainty and follows;
+    /// meanwhile the poll interval drops to the minimum to find out soon.
+    Outlier,
 }
 
 /// What [`Discipline::handle_update`](crate::Discipline::handle_update)
@@ -128,6 +162,16 @@ pub enum UpdateOutcome {
 /// A caller that can only trim its oscillator applies
 /// [`rate`](Self::rate); a caller with a kernel that slews phase and trims
 /// frequency separately applies each part on its own.
+///
+/// With the default [`Algorithm::Kalman`](crate::Algorithm::Kalman) an
+/// adjustment is a one-shot order a kernel can take at once: run at
+/// `frequency + phase_slew` for [`duration`](Self::duration) seconds, then
+/// at `frequency` (the discipline's next [`Output::Adjust`] says so when
+/// its [`Output::Timeout`] at the end of the slew is served). A caller
+/// steering a kernel clock therefore wakes once per update and once at the
+/// end of its slew, not once a second. The RFC 5905 loop
+/// ([`Config::rfc5905`](crate::Config::rfc5905)) recomputes the phase part
+/// every second (`duration` 1 s).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ClockAdjustment {
@@ -136,17 +180,24 @@ pub struct ClockAdjustment {
     pub frequency: f64,
     /// Phase slew: the share of the residual offset to remove per second
     /// (`c.offset / (PLL * min(2^poll, ALLAN))`), within
-    /// ±[`MAXSLEW`](crate::MAXSLEW).
+    /// ±[`MAXSLEW`](crate::MAXSLEW). With the Kalman estimator: the
+    /// offset estimate divided by [`duration`](Self::duration), with
+    /// `frequency + phase_slew` within ±[`MAXFREQ`](crate::MAXFREQ).
     pub phase_slew: f64,
+    /// How long the phase slew lasts, seconds: the discipline asks for the
+    /// next adjustment (via [`Output::Timeout`]) after this long. Zero when
+    /// there is no phase slew.
+    pub duration: f64,
 }
 
 impl ClockAdjustment {
-    /// The total rate correction: `frequency + phase_slew`, within
-    /// ±([`MAXFREQ`](crate::MAXFREQ) + [`MAXSLEW`](crate::MAXSLEW)) =
-    /// ±1000 ppm. The sum can exceed what a kernel takes: Linux clamps
-    /// `ADJ_FREQUENCY` to ±500 ppm, so a caller steering a kernel clock
-    /// clamps it there too; the part cut off is not lost, since the offset
-    /// it would have removed is measured again at the next update.
+    /// The total rate correction: `frequency + phase_slew`. With the
+    /// default Kalman estimator it is within ±[`MAXFREQ`](crate::MAXFREQ)
+    /// = ±500 ppm, what Linux's `ADJ_FREQUENCY` takes. The RFC 5905 loop
+    /// can ask for up to ±([`MAXFREQ`](crate::MAXFREQ) +
+    /// [`MAXSLEW`](crate::MAXSLEW)) = ±1000 ppm; a kernel caller clamps
+    /// that to ±500 ppm, and the part cut off is not lost, since the
+    /// offset it would have removed is measured again at the next update.
     #[must_use]
     pub fn rate(&self) -> f64 {
         self.frequency + self.phase_slew

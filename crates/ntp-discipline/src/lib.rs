@@ -146,11 +146,14 @@ extern crate std;
 mod config;
 mod discipline;
 mod io;
+mod kalman;
 mod leap;
 
 pub use config::{
-    ALLAN, AVG, Config, ConfigError, FLL, LIMIT, MAX_OFFSET, MAXFREQ, MAXPOLL, MAXSLEW,
-    MIN_POLL_LIMIT, MINPOLL, PANICT, PGATE, PLL, PRECISION, STEPT, WATCH,
+    ALLAN, AVG, Algorithm, Config, ConfigError, DRIFT_FILE_FREQUENCY_SD, FLL, INITIAL_FREQUENCY_SD,
+    LIMIT, MAX_OFFSET, MAXFREQ, MAXPOLL, MAXSLEW, MIN_POLL_LIMIT, MIN_SLEW_TIME, MINPOLL,
+    OUTLIER_GATE, PANICT, PGATE, PLL, POLL_GATE, PRECISION, STEPT, WANDER, WANDER_MAX, WANDER_MIN,
+    WATCH,
 };
 pub use discipline::{Discipline, State};
 pub use io::{ClockAdjustment, IgnoreReason, Output, Update, UpdateError, UpdateOutcome};

@@ -51,7 +51,7 @@ fn hundred_ms_and_50_ppm(open_loop_initial_offset: bool, hours: f64) -> (Sim, f6
         min_poll: 6,
         max_poll: 10,
         open_loop_initial_offset,
-        ..Config::default()
+        ..Config::rfc5905()
     };
     let mut sim = Sim::new(scenario);
     let mut worst = 0.0_f64;
@@ -116,7 +116,7 @@ fn half_a_second_off_steps_once_at_start() {
 
 #[test]
 fn half_a_second_jump_in_sync_steps_once_after_the_stepout() {
-    let mut sim = synchronized(Config::default(), 4000.0, 2);
+    let mut sim = synchronized(Config::rfc5905(), 4000.0, 2);
     let last_accepted = sim
         .outcomes
         .iter()
@@ -169,7 +169,7 @@ fn two_thousand_seconds_off_panics_and_does_nothing() {
 
 #[test]
 fn a_single_300_ms_spike_is_ignored() {
-    let mut sim = synchronized(Config::default(), 6000.0, 3);
+    let mut sim = synchronized(Config::rfc5905(), 6000.0, 3);
     let frequency = sim.discipline.frequency();
     let before = sim.outcomes.len();
     sim.inject = Some(0.3);
@@ -214,7 +214,7 @@ fn poll_climbs_to_maxpoll_when_quiet_and_drops_after_a_frequency_jump() {
     let config = Config {
         min_poll: 6,
         max_poll: 10,
-        ..Config::default()
+        ..Config::rfc5905()
     };
     let mut scenario = Scenario::new(date(2024, 5, 1, 0, 0), 0.0, oscillator(10e-6));
     scenario.config = config;
@@ -322,7 +322,7 @@ fn accuracy_scenario() {
         max_poll: 4,
         pll_gain: 8.0,
         open_loop_initial_offset: true,
-        ..Config::default()
+        ..Config::rfc5905()
     };
     scenario.filter = true;
     let mut sim = Sim::new(scenario);

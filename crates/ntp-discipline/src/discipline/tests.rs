@@ -48,7 +48,7 @@ fn synced(config: Config, frequency: f64) -> Discipline {
 
 #[test]
 fn a_new_discipline_asks_for_no_correction_and_a_tick_in_one_second() {
-    let mut discipline = Discipline::new(Config::default(), base()).unwrap();
+    let mut discipline = Discipline::new(Config::rfc5905(), base()).unwrap();
     assert_eq!(discipline.state(), State::Nset);
     assert_eq!(
         drain(&mut discipline),
@@ -62,18 +62,19 @@ fn a_new_discipline_asks_for_no_correction_and_a_tick_in_one_second() {
 
 #[test]
 fn drift_file_frequency_starts_in_fset_and_is_applied_at_once() {
-    let mut discipline = Discipline::with_frequency(Config::default(), base(), -12e-6).unwrap();
+    let mut discipline = Discipline::with_frequency(Config::rfc5905(), base(), -12e-6).unwrap();
     assert_eq!(discipline.state(), State::Fset);
     assert_eq!(
         drain(&mut discipline)[0],
         Output::Adjust(ClockAdjustment {
             frequency: -12e-6,
-            phase_slew: 0.0
+            phase_slew: 0.0,
+            duration: 0.0,
         })
     );
     for bad in [f64::NAN, f64::INFINITY, 501e-6, -0.01] {
         assert_eq!(
-            Discipline::with_frequency(Config::default(), base(), bad).unwrap_err(),
+            Discipline::with_frequency(Config::rfc5905(), base(), bad).unwrap_err(),
             ConfigError::InitialFrequency
         );
     }
@@ -81,7 +82,7 @@ fn drift_file_frequency_starts_in_fset_and_is_applied_at_once() {
 
 #[test]
 fn fset_inlier_slews_and_keeps_the_frequency() {
-    let mut discipline = Discipline::with_frequency(Config::default(), base(), 10e-6).unwrap();
+    let mut discipline = Discipline::with_frequency(Config::rfc5905(), base(), 10e-6).unwrap();
     drain(&mut discipline);
     let outcome = discipline.handle_update(base(), Update::new(0.05, 1e-3));
     assert_eq!(outcome, Ok(UpdateOutcome::Slew));
@@ -98,7 +99,7 @@ fn fset_inlier_slews_and_keeps_the_frequency() {
 
 #[test]
 fn clock_adjust_amortizes_the_residual_every_second() {
-    let mut discipline = Discipline::with_frequency(Config::default(), base(), 0.0).unwrap();
+    let mut discipline = Discipline::with_frequency(Config::rfc5905(), base(), 0.0).unwrap();
     discipline
         .handle_update(base(), Update::new(0.05, 1e-3))
         .unwrap();
@@ -127,7 +128,7 @@ fn clock_adjust_amortizes_the_residual_every_second() {
 
 #[test]
 fn pll_frequency_gain_is_offset_times_mu_over_4_pll_tau_squared() {
-    let mut discipline = synced(Config::default(), 0.0);
+    let mut discipline = synced(Config::rfc5905(), 0.0);
     assert_eq!(
         discipline.handle_update(at(64.0), Update::new(1e-3, 1e-3)),
         Ok(UpdateOutcome::Slew)
@@ -138,7 +139,7 @@ fn pll_frequency_gain_is_offset_times_mu_over_4_pll_tau_squared() {
 
 #[test]
 fn the_loop_is_timed_by_the_sample_not_the_update() {
-    let mut discipline = synced(Config::default(), 0.0);
+    let mut discipline = synced(Config::rfc5905(), 0.0);
     // Measured 32 s before it is handed over: mu = 32 s, not 64 s.
     discipline
         .handle_update(at(64.0), Update::new(1e-3, 1e-3).with_age(32.0))
@@ -162,7 +163,7 @@ fn the_loop_is_timed_by_the_sample_not_the_update() {
 
 #[test]
 fn cumulative_slew_sums_what_the_caller_slewed() {
-    let mut discipline = Discipline::with_frequency(Config::default(), base(), 5e-6).unwrap();
+    let mut discipline = Discipline::with_frequency(Config::rfc5905(), base(), 5e-6).unwrap();
     discipline
         .handle_update(base(), Update::new(0.05, 1e-3))
         .unwrap();
@@ -180,7 +181,7 @@ fn open_loop_initial_offset_is_slewed_but_not_integrated() {
     let run = |open_loop_initial_offset| {
         let config = Config {
             open_loop_initial_offset,
-            ..Config::default()
+            ..Config::rfc5905()
         };
         let mut discipline = Discipline::with_frequency(config, base(), 0.0).unwrap();
         discipline
@@ -209,7 +210,7 @@ fn fll_joins_above_half_the_allan_intercept() {
     let poll = |p| Config {
         min_poll: p,
         max_poll: p,
-        ..Config::default()
+        ..Config::rfc5905()
     };
     // Poll 11: 2048 s > ALLAN / 2.
     let mut discipline = synced(poll(11), 0.0);
@@ -230,7 +231,7 @@ fn fll_joins_above_half_the_allan_intercept() {
 
 #[test]
 fn nset_inlier_trains_the_frequency_over_the_stepout() {
-    let mut discipline = Discipline::new(Config::default(), base()).unwrap();
+    let mut discipline = Discipline::new(Config::rfc5905(), base()).unwrap();
     assert_eq!(
         discipline.handle_update(base(), Update::new(0.01, 1e-3)),
         Ok(UpdateOutcome::Ignored(
@@ -257,7 +258,7 @@ fn nset_inlier_trains_the_frequency_over_the_stepout() {
 
 #[test]
 fn nset_outlier_steps_at_once_and_trains_the_frequency() {
-    let mut discipline = Discipline::new(Config::default(), base()).unwrap();
+    let mut discipline = Discipline::new(Config::rfc5905(), base()).unwrap();
     drain(&mut discipline);
     let step = NtpDuration::from_seconds_f64(0.5).unwrap();
     assert_eq!(
@@ -278,7 +279,7 @@ fn nset_outlier_steps_at_once_and_trains_the_frequency() {
 
 #[test]
 fn a_spike_in_sync_is_suppressed_until_the_stepout() {
-    let mut discipline = synced(Config::default(), 0.0);
+    let mut discipline = synced(Config::rfc5905(), 0.0);
     let spike = Ok(UpdateOutcome::Ignored(IgnoreReason::Spike));
     assert_eq!(
         discipline.handle_update(at(64.0), Update::new(0.3, 1e-3)),
@@ -320,7 +321,7 @@ fn a_spike_in_sync_is_suppressed_until_the_stepout() {
 
 #[test]
 fn panic_threshold_refuses_and_changes_nothing() {
-    let mut discipline = Discipline::new(Config::default(), base()).unwrap();
+    let mut discipline = Discipline::new(Config::rfc5905(), base()).unwrap();
     drain(&mut discipline);
     assert_eq!(
         discipline.handle_update(base(), Update::new(-2000.0, 1e-3)),
@@ -336,7 +337,7 @@ fn panic_threshold_refuses_and_changes_nothing() {
     // Lifted for the first update only.
     let first_sync = Config {
         panic_on_first_update: false,
-        ..Config::default()
+        ..Config::rfc5905()
     };
     let mut discipline = Discipline::new(first_sync, base()).unwrap();
     let step = NtpDuration::from_seconds(2000);
@@ -352,7 +353,7 @@ fn panic_threshold_refuses_and_changes_nothing() {
     // Disabled altogether.
     let never = Config {
         panic_threshold: None,
-        ..Config::default()
+        ..Config::rfc5905()
     };
     let mut discipline = synced(never, 0.0);
     discipline
@@ -363,7 +364,7 @@ fn panic_threshold_refuses_and_changes_nothing() {
 
 #[test]
 fn frequency_training_result_is_clamped_to_maxfreq() {
-    let mut discipline = Discipline::new(Config::default(), base()).unwrap();
+    let mut discipline = Discipline::new(Config::rfc5905(), base()).unwrap();
     discipline
         .handle_update(base(), Update::new(0.0, 1e-3))
         .unwrap();
@@ -376,7 +377,8 @@ fn frequency_training_result_is_clamped_to_maxfreq() {
     let outputs = drain(&mut discipline);
     assert!(outputs.contains(&Output::Adjust(ClockAdjustment {
         frequency: MAXFREQ,
-        phase_slew: 0.0
+        phase_slew: 0.0,
+        duration: 0.0,
     })));
     assert!(discipline.wander() > 0.0);
 }
@@ -386,7 +388,7 @@ fn poll_hysteresis_climbs_by_poll_and_falls_by_twice_poll() {
     let config = Config {
         min_poll: 6,
         max_poll: 8,
-        ..Config::default()
+        ..Config::rfc5905()
     };
     // `synced` made one quiet update: +6.
     let mut discipline = synced(config, 0.0);
@@ -439,7 +441,7 @@ fn poll_hysteresis_climbs_by_poll_and_falls_by_twice_poll() {
 
 #[test]
 fn bad_input_is_refused_without_a_trace() {
-    let mut discipline = synced(Config::default(), 3e-6);
+    let mut discipline = synced(Config::rfc5905(), 3e-6);
     let before = format!("{discipline:?}");
     let cases = [
         (Update::new(f64::NAN, 0.0), UpdateError::NonFiniteOffset),
@@ -466,7 +468,7 @@ fn bad_input_is_refused_without_a_trace() {
 
 #[test]
 fn time_going_back_keeps_the_timeline_monotonic() {
-    let mut discipline = synced(Config::default(), 0.0);
+    let mut discipline = synced(Config::rfc5905(), 0.0);
     discipline
         .handle_update(at(100.0), Update::new(0.0, 1e-3))
         .unwrap();
@@ -501,7 +503,7 @@ fn june_30(hour: u8, minute: u8, second: u8) -> Date {
 #[test]
 fn leap_indicator_arms_disarms_and_applies_once() {
     let start = june_30(23, 0, 0);
-    let mut discipline = Discipline::with_frequency(Config::default(), start, 0.0).unwrap();
+    let mut discipline = Discipline::with_frequency(Config::rfc5905(), start, 0.0).unwrap();
     let insert = Update::new(0.0, 1e-3).with_leap(LeapIndicator::InsertSecond);
     discipline.handle_update(start, insert).unwrap();
     let leap = LeapSecond {
@@ -555,7 +557,7 @@ fn leap_indicator_arms_disarms_and_applies_once() {
 
 #[test]
 fn leap_indicator_in_march_is_ignored() {
-    let mut discipline = synced(Config::default(), 0.0);
+    let mut discipline = synced(Config::rfc5905(), 0.0);
     discipline
         .handle_update(
             at(64.0),
@@ -616,7 +618,7 @@ proptest! {
         fset in any::<bool>(),
         ops in prop::collection::vec(op(), 1..80),
     ) {
-        let config = Config { min_poll: 4, max_poll: 12, ..Config::default() };
+        let config = Config { min_poll: 4, max_poll: 12, ..Config::rfc5905() };
         let mut now = june_30(12, 0, 0);
         let mut discipline = if fset {
             Discipline::with_frequency(config, now, 1e-5).unwrap()

@@ -66,7 +66,7 @@ impl Scenario {
                 base_delay: 500e-6,
                 jitter_mean: 100e-6,
             },
-            config: Config::default(),
+            config: Config::rfc5905(),
             initial_frequency: None,
             filter: false,
             seed: 1,
