@@ -115,6 +115,15 @@ pub enum ResponseError {
     /// Leap indicator 3 (unsynchronized) outside a kiss-o'-death.
     #[error("leap indicator says unsynchronized")]
     UnsynchronizedLeap,
+    /// The reference timestamp (when the server's clock was last set) is
+    /// later than its transmit timestamp: invalid header values (RFC 5905,
+    /// Appendix A.5.1.1 `packet()`, "reference time not later than the
+    /// transmit time", checked with the root distance after the
+    /// synchronization checks). A zero reference timestamp means "never
+    /// set" (section 6) and is not compared; NTPsec in orphan mode, for
+    /// one, answers synchronized with a zero reference timestamp.
+    #[error("reference timestamp later than the transmit timestamp")]
+    ReferenceAfterTransmit,
     /// The root distance is above the configured maximum.
     #[error("root distance {distance} s exceeds the maximum")]
     RootDistance {
@@ -269,7 +278,8 @@ impl Request {
     ///
     /// Checks, in order: length, version, mode, origin = our nonce, kiss
     /// code (stratum 0), non-zero receive and transmit timestamps, transmit
-    /// not before receive, stratum below 16, leap indicator not 3, root
+    /// not before receive, stratum below 16, leap indicator not 3,
+    /// reference timestamp zero or not after the transmit timestamp, root
     /// distance at most `config.max_distance`. Octets after the header
     /// (extension fields, MAC) are ignored.
     ///
@@ -325,6 +335,13 @@ impl Request {
         if leap == LeapIndicator::Unsynchronized {
             return Err(ResponseError::UnsynchronizedLeap);
         }
+        // A.5.1.1: `p->reftime > r->xmt` is an invalid header. Timestamps
+        // compare by their twos-complement difference (section 6), valid
+        // within 68 years; zero is "unknown" and is let through.
+        let reference_time = packet.reference_timestamp();
+        if !reference_time.is_zero() && (t3 - reference_time).is_negative() {
+            return Err(ResponseError::ReferenceAfterTransmit);
+        }
 
         let t1_wire = Timestamp::from(self.t1);
         let t4_wire = Timestamp::from(t4);
@@ -362,7 +379,7 @@ impl Request {
             root_dispersion,
             precision,
             poll: packet.poll(),
-            reference_time: packet.reference_timestamp(),
+            reference_time,
             t1: self.t1,
             t2,
             t3,
@@ -500,7 +517,7 @@ mod tests {
             Err(ResponseError::Version(3))
         );
         type Case = (fn(&mut Repr), ResponseError);
-        let cases: [Case; 9] = [
+        let cases: [Case; 10] = [
             (
                 |r| r.mode = Mode::Broadcast,
                 ResponseError::Mode(Mode::Broadcast),
@@ -537,6 +554,10 @@ mod tests {
             (
                 |r| r.leap = LeapIndicator::Unsynchronized,
                 ResponseError::UnsynchronizedLeap,
+            ),
+            (
+                |r| r.reference_timestamp = r.transmit_timestamp + NtpDuration::from_nanos(1_000),
+                ResponseError::ReferenceAfterTransmit,
             ),
         ];
         for (mutate, error) in cases {
@@ -587,6 +608,107 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn reference_time_may_not_be_after_transmit_time() {
+        let request = Request::new(&mut Counter(42), t1());
+        // Equal: the server set its clock as it answered. Accepted.
+        let mut repr = good(&request);
+        repr.reference_timestamp = repr.transmit_timestamp;
+        let m = check(&request, &repr).unwrap();
+        assert_eq!(m.reference_time, repr.transmit_timestamp);
+        // One fraction unit (233 ps) later: refused.
+        repr.reference_timestamp = Timestamp::from_bits(repr.transmit_timestamp.to_bits() + 1);
+        assert_eq!(
+            check(&request, &repr),
+            Err(ResponseError::ReferenceAfterTransmit)
+        );
+        // Far in the future (but within the 68-year window): refused.
+        repr.reference_timestamp = Timestamp::from(after(86_400_000_000));
+        assert_eq!(
+            check(&request, &repr),
+            Err(ResponseError::ReferenceAfterTransmit)
+        );
+        // Zero means "never set" (RFC 5905, section 6): accepted. Read as a
+        // twos-complement difference it would be after any transmit time
+        // since 1968, so it must not be compared.
+        repr.reference_timestamp = Timestamp::ZERO;
+        assert!(check(&request, &repr).is_ok());
+        // The synchronization checks come first, as in A.5.1.1: an
+        // unsynchronized server with a bad reference time is reported as
+        // unsynchronized, which the source counts as an answer.
+        repr.reference_timestamp = Timestamp::from(after(86_400_000_000));
+        repr.leap = LeapIndicator::Unsynchronized;
+        let error = check(&request, &repr).unwrap_err();
+        assert_eq!(error, ResponseError::UnsynchronizedLeap);
+        assert!(error.is_server_report());
+        assert!(!ResponseError::ReferenceAfterTransmit.is_server_report());
+    }
+
+    /// chrony 4.3 answering a chrony client ('local stratum 3'): reference
+    /// timestamp 2 s before the transmit timestamp
+    /// (shared/vectors/packets.txt).
+    static CHRONY_RESPONSE: [u8; 48] = [
+        0x24, 0x03, 0x06, 0xe6, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x7f, 0x7f, 0x01, 0x01, //
+        0xee, 0xac, 0x9d, 0xac, 0x45, 0x45, 0xf0, 0xd4, //
+        0x64, 0x19, 0x78, 0xe1, 0x08, 0x56, 0x40, 0x70, //
+        0xee, 0xac, 0x9d, 0xae, 0x00, 0x62, 0x41, 0x6b, //
+        0xee, 0xac, 0x9d, 0xae, 0x00, 0x67, 0xa9, 0x74, //
+    ];
+
+    /// NTPsec 1.2.2 in orphan mode answering ntpdig: stratum 4, leap 0,
+    /// reference timestamp zero (shared/vectors/packets.txt).
+    static NTPSEC_ORPHAN_RESPONSE: [u8; 48] = [
+        0x24, 0x04, 0x00, 0xe8, 0x00, 0x00, 0x00, 0x00, //
+        0x00, 0x00, 0x00, 0x00, 0x7f, 0x00, 0x00, 0x01, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+        0xee, 0xac, 0xa6, 0x9f, 0x9a, 0xd8, 0x70, 0x00, //
+        0xee, 0xac, 0xa6, 0x9f, 0x9a, 0xde, 0xc6, 0xa6, //
+        0xee, 0xac, 0xa6, 0x9f, 0x9a, 0xe4, 0x9a, 0x58, //
+    ];
+
+    #[test]
+    fn real_responses_pass_the_checks() {
+        for (bytes, stratum, zero_reference) in [
+            (&CHRONY_RESPONSE, 3, false),
+            (&NTPSEC_ORPHAN_RESPONSE, 4, true),
+        ] {
+            let packet = Packet::new_unchecked(&bytes[..]);
+            // Our request had the captured origin as its nonce and left a
+            // little before the server received it.
+            let nonce = packet.origin_timestamp().to_bits();
+            let t2 = packet.receive_timestamp().with_era(0);
+            let t3 = packet.transmit_timestamp().with_era(0);
+            let t1 = t2.checked_sub(NtpDuration::from_nanos(50_000)).unwrap();
+            let t4 = t3.checked_add(NtpDuration::from_nanos(50_000)).unwrap();
+            let request = Request::new(&mut Counter(nonce), t1);
+            let m = request
+                .check_response(&bytes[..], t4, &SntpConfig::default())
+                .unwrap();
+            assert_eq!(m.stratum, Stratum::new(stratum));
+            assert_eq!(m.reference_time.is_zero(), zero_reference);
+            assert!(m.offset.abs() < 1e-6, "{}", m.offset);
+            assert!((m.delay - 100e-6).abs() < 1e-6, "{}", m.delay);
+        }
+        // The chrony reply with its reference timestamp moved past T3.
+        let mut late = CHRONY_RESPONSE;
+        late.copy_within(40..48, 16);
+        late[23] = late[23].wrapping_add(1);
+        let packet = Packet::new_unchecked(&late[..]);
+        let request = Request::new(
+            &mut Counter(packet.origin_timestamp().to_bits()),
+            packet.receive_timestamp().with_era(0),
+        );
+        assert_eq!(
+            request.check_response(
+                &late,
+                packet.transmit_timestamp().with_era(0),
+                &SntpConfig::default()
+            ),
+            Err(ResponseError::ReferenceAfterTransmit)
+        );
     }
 
     #[test]

@@ -181,7 +181,8 @@ pub enum ReplyOutcome {
         peer_updated: bool,
     },
     /// The server says it is unsynchronized (leap 3 or stratum 16): the
-    /// source is reachable but unfit.
+    /// reply answers the request but does not count in the reach register
+    /// (RFC 5905, Appendix A.5.1.1), and the source is unfit.
     ServerUnsynchronized,
     /// A kiss-o'-death `RATE` raised the poll exponent to `poll`.
     RateReduced {
@@ -307,16 +308,20 @@ impl EventQueue {
 /// by a random 0 to 6.25 % ([`POLL_JITTER_SHIFT`]). With iburst the first
 /// poll is a burst of 8 requests 2 s apart. Requests are never closer than
 /// 2 s ([`MIN_REQUEST_SPACING`]). At each poll the reach register shifts
-/// left; a valid reply sets its low bit. After three polls without a valid
-/// reply the clock filter shifts in a dummy sample (section 13).
+/// left; a valid reply sets its low bit. A reply from an unsynchronized
+/// server (leap 3 or stratum 16) answers the request but does not set it
+/// (Appendix A.5.1.1), nor does a kiss-o'-death. After three polls without
+/// a valid reply the clock filter shifts in a dummy sample (section 13).
 ///
 /// # Unreachable servers
 ///
 /// While the reach register is zero, the first [`UNREACH`] (12) polls keep
 /// the normal interval; after that every poll doubles it, up to
 /// `backoff_max_poll` ([`DEFAULT_BACKOFF_MAX_POLL`], 4096 s), as in RFC
-/// 5905, Appendix A.5.7.1. A reply brings the poll back to the system
-/// poll. With the defaults, a server dead from the start gets:
+/// 5905, Appendix A.5.7.1. A valid reply brings the poll back to the
+/// system poll. A server that only ever answers unsynchronized is polled
+/// exactly like a silent one. With the defaults, a server dead from the
+/// start gets:
 ///
 /// | polls | interval | requests | time at the end |
 /// |---|---|---|---|
@@ -447,7 +452,8 @@ impl Source {
         self.reach
     }
 
-    /// Whether any of the last eight polls was answered.
+    /// Whether any of the last eight polls got a valid reply (not counting
+    /// unsynchronized replies and kisses-o'-death).
     #[must_use]
     pub const fn is_reachable(&self) -> bool {
         self.reach != 0
@@ -537,9 +543,13 @@ impl Source {
     }
 
     /// Sets the system poll exponent `s.poll` (the discipline's); used from
-    /// the next poll on.
+    /// the next poll on, and handed to the clock filter for the time
+    /// condition of its popcorn spike suppressor
+    /// ([`ClockFilter::set_poll`]; the suppressor is off unless the filter
+    /// configuration turns it on).
     pub fn set_system_poll(&mut self, poll: i8) {
         self.system_poll = poll;
+        self.filter.set_poll(poll);
     }
 
     /// Sets the phase the clock discipline has slewed so far
@@ -788,7 +798,7 @@ impl Source {
                 _ => Err(ReplyError::Response(ResponseError::KissOfDeath(code))),
             },
             Err(ResponseError::Stratum(_) | ResponseError::UnsynchronizedLeap) => {
-                self.accept(now, nonce);
+                self.accept_unsynchronized(now, nonce);
                 let was_synchronized = self
                     .header
                     .is_none_or(|h| h.leap != LeapIndicator::Unsynchronized);
@@ -821,6 +831,23 @@ impl Source {
         }
         self.reach |= 1;
         self.unreach = 0;
+        self.last_received = Some(now);
+        self.received = self.received.saturating_add(1);
+        self.changed = true;
+    }
+
+    /// Bookkeeping for an unsynchronized reply (leap 3 or stratum 16) that
+    /// answers our request: the request is answered (a copy is a
+    /// duplicate) and the reply counted, but the reach register does not
+    /// count it and the unreachable counter runs on. RFC 5905, Appendix
+    /// A.5.1.1 `packet()` returns before `p->reach |= 1` when the server
+    /// is unsynchronized, and ntpd's test 6 does the same: a server that
+    /// only ever answers unsynchronized is unreachable for time purposes
+    /// and its poll backs off like a silent server's (A.5.7.1).
+    fn accept_unsynchronized(&mut self, now: Instant, nonce: Timestamp) {
+        self.last_now = now;
+        self.outstanding = None;
+        self.answered = Some(nonce);
         self.last_received = Some(now);
         self.received = self.received.saturating_add(1);
         self.changed = true;
@@ -1045,6 +1072,150 @@ mod tests {
         assert_eq!(burst, [0, 2, 4, 6, 8, 10, 12, 14]);
         assert!(sent[9] >= sent[1] + 64, "{sent:?}");
         assert_eq!(source.reach(), 0b111);
+    }
+
+    /// A reply to `request` from a server that says it is unsynchronized:
+    /// leap 3 (`by_leap`) or stratum 16.
+    fn unsynchronized(request: &[u8; REQUEST_LEN], at: Date, by_leap: bool) -> [u8; 48] {
+        let mut reply = answer(request, at);
+        if by_leap {
+            reply[0] |= 0b1100_0000;
+        } else {
+            reply[1] = 16;
+        }
+        reply
+    }
+
+    /// Runs `source` from time zero to `end`, jumping from timeout to
+    /// timeout; `reply` sees each request as it is sent. Returns the send
+    /// times, seconds, and every event.
+    fn drive(
+        source: &mut Source,
+        seed: u64,
+        end: u64,
+        mut reply: impl FnMut(&mut Source, Instant, &Transmit),
+    ) -> (std::vec::Vec<u64>, std::vec::Vec<SourceEvent>) {
+        let mut rng = Step(seed);
+        let mut sent = std::vec::Vec::new();
+        let mut events = std::vec::Vec::new();
+        let mut now = Instant::ZERO;
+        while now < Instant::from_secs(end) {
+            source.handle_timeout(now);
+            let seconds = now.as_nanos() / 1_000_000_000;
+            if let Some(transmit) = source.poll_transmit(now, wall(seconds), &mut rng) {
+                sent.push(seconds);
+                reply(source, now, &transmit);
+            }
+            events.extend(core::iter::from_fn(|| source.poll_event()));
+            let next = source.next_timeout().unwrap();
+            now = if next > now {
+                next
+            } else {
+                now.saturating_add(Duration::from_millis(1))
+            };
+        }
+        (sent, events)
+    }
+
+    #[test]
+    fn an_unsynchronized_server_is_polled_like_a_silent_one() {
+        // RFC 5905, Appendix A.5.1.1: `packet()` returns before
+        // `p->reach |= 1` for an unsynchronized server.
+        let config = SourceConfig::default();
+        let end = 24 * 3600;
+        let mut silent = Source::new(SourceId::new(1), SERVER, config).unwrap();
+        let (silent_sent, silent_events) = drive(&mut silent, 9, end, |_, _, _| {});
+        assert_eq!(silent.reach(), 0);
+        assert!(silent_events.is_empty(), "{silent_events:?}");
+        for by_leap in [true, false] {
+            let mut source = Source::new(SourceId::new(2), SERVER, config).unwrap();
+            let (sent, events) = drive(&mut source, 9, end, |source, now, transmit| {
+                let at = wall(now.as_nanos() / 1_000_000_000);
+                let reply = unsynchronized(&transmit.payload, at, by_leap);
+                let later = now.saturating_add(Duration::from_millis(10));
+                assert_eq!(
+                    source.handle_reply(later, &reply, at),
+                    Ok(ReplyOutcome::ServerUnsynchronized)
+                );
+                // Answered: a copy is a duplicate, no request is waiting.
+                assert_eq!(source.outstanding_nonce(), None);
+                assert_eq!(
+                    source.handle_reply(later, &reply, at),
+                    Err(ReplyError::Duplicate)
+                );
+                // But not reachable.
+                assert_eq!(source.reach(), 0);
+                assert!(!source.is_reachable());
+                assert!(source.take_changed());
+            });
+            // Same requests at the same times as the silent server: the
+            // iburst, twelve polls at 64 s, then the back-off to 4096 s.
+            assert_eq!(sent, silent_sent);
+            assert_eq!(sent.len(), 44, "{sent:?}");
+            assert_eq!(source.poll(), DEFAULT_BACKOFF_MAX_POLL);
+            assert_eq!(events, [SourceEvent::ServerUnsynchronized]);
+            assert_eq!(source.replies_accepted(), source.requests_sent());
+            assert!(source.last_received().is_some());
+            assert_eq!(source.peer_stats(), None);
+        }
+    }
+
+    #[test]
+    fn a_server_that_goes_unsynchronized_becomes_unreachable() {
+        let mut source = Source::new(SourceId::new(1), SERVER, SourceConfig::default()).unwrap();
+        let switch = 1_000;
+        let mut reach_at_switch = None;
+        let mut polls_after = 0_u32;
+        let (sent, events) = drive(&mut source, 4, 6_000, |source, now, transmit| {
+            let seconds = now.as_nanos() / 1_000_000_000;
+            let at = wall(seconds);
+            let later = now.saturating_add(Duration::from_millis(10));
+            if seconds < switch {
+                let reply = answer(&transmit.payload, at);
+                assert!(matches!(
+                    source.handle_reply(later, &reply, at),
+                    Ok(ReplyOutcome::Sample { .. })
+                ));
+            } else {
+                reach_at_switch.get_or_insert(source.reach());
+                polls_after += 1;
+                let reply = unsynchronized(&transmit.payload, at, true);
+                source.handle_reply(later, &reply, at).unwrap();
+                // Eight polls after the switch the register is empty.
+                assert_eq!(source.reach() == 0, polls_after >= 8, "{polls_after}");
+            }
+        });
+        assert_eq!(reach_at_switch, Some(0xfe));
+        assert_eq!(
+            events,
+            [
+                SourceEvent::Reachable,
+                SourceEvent::ServerUnsynchronized,
+                SourceEvent::Unreachable
+            ]
+        );
+        // UNREACH polls after the register emptied, the poll backs off.
+        let intervals: std::vec::Vec<u64> = sent
+            .windows(2)
+            .filter(|pair| pair[0] >= switch)
+            .map(|pair| pair[1] - pair[0])
+            .collect();
+        let normal = usize::from(UNREACH) + 7;
+        assert!(intervals.len() > normal + 2, "{intervals:?}");
+        assert!(
+            intervals[..normal].iter().all(|&i| (64..69).contains(&i)),
+            "{intervals:?}"
+        );
+        assert!(
+            intervals[normal..].windows(2).all(|pair| pair[1] > pair[0]),
+            "{intervals:?}"
+        );
+        assert!(source.poll() > DEFAULT_MIN_POLL);
+        // The filter output from the synchronized time is still there, but
+        // the peer variables say unsynchronized and unreachable.
+        let stats = source.peer_stats().unwrap();
+        assert_eq!(stats.leap, LeapIndicator::Unsynchronized);
+        assert_eq!(stats.reach, 0);
     }
 
     #[test]

@@ -90,6 +90,44 @@ pub const MAX_MAGNITUDE: f64 = 2_147_483_648.0;
 /// "is bounded from below by the system precision s.rho".
 pub const DEFAULT_PRECISION: f64 = 1.0 / 1_048_576.0;
 
+/// Spike gate SGATE, 3 (RFC 5905, Appendix A.5, peer process parameters;
+/// used by `clock_filter` in Appendix A.5.2; ntpd's `CLOCK_SGATE` is the
+/// same): the popcorn spike suppressor holds back a new sample whose
+/// offset differs from the last one used by more than SGATE times the
+/// peer jitter.
+///
+/// **Not in the body.** Section 10 describes the clock filter without a
+/// spike suppressor, so [`FilterConfig::RFC`] leaves it off; turn it on
+/// with [`FilterConfig::with_popcorn_gate`]`(Some(SGATE))`. See
+/// [`filter`](crate::filter) for how it works and where we differ from the
+/// appendix.
+pub const SGATE: f64 = 3.0;
+
+/// The system poll exponent the clock filter assumes until it is told
+/// one ([`ClockFilter::set_poll`](crate::ClockFilter::set_poll)), log2 s:
+/// 6 (64 s). RFC 5905 starts `s.poll` at MINPOLL (Appendix A.2 `main`),
+/// which Appendix A.1.1 sets to 6.
+///
+/// **Disputed.** The body's figure 6 (section 7.2) gives MINPOLL as 4
+/// (16 s). We follow the appendix, whose code the popcorn spike suppressor
+/// (the only user of this value) comes from, and the 64 s that client
+/// implementations poll at first.
+pub const DEFAULT_POLL: i8 = 6;
+
+/// Valid samples the clock filter must hold before the popcorn spike
+/// suppressor acts, 4: the jitter it gates on is the RMS of the offset
+/// differences, and fewer samples give too rough an estimate (one sample
+/// gives just the precision floor, so every second sample would be a
+/// "spike").
+///
+/// **Not in RFC 5905.** Appendix A.5.2 has no such guard. ntpd's
+/// `clock_filter` only suppresses a spike while the peer dispersion is
+/// below the distance threshold, which with the RFC's empty stages at
+/// MAXDISP happens at the fourth valid sample (section 10, remark c); we
+/// count the samples instead, so the guard does not depend on
+/// [`FilterConfig::count_empty_stages`].
+pub const POPCORN_MIN_SAMPLES: usize = 4;
+
 /// Checks a configuration value: finite, within `0..=MAX_MAGNITUDE`.
 fn check_value(value: f64, quantity: Quantity) -> Result<(), ConfigError> {
     if !value.is_finite() {
@@ -101,8 +139,21 @@ fn check_value(value: f64, quantity: Quantity) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Limits of the clock filter (RFC 5905, section 10). The [`Default`] holds
-/// the RFC values.
+/// Limits and options of the clock filter (RFC 5905, section 10). The
+/// [`Default`] holds the RFC values: [`FilterConfig::RFC`], the body's
+/// algorithm exactly.
+///
+/// ```
+/// use ntp_select::FilterConfig;
+/// use ntp_select::constants::SGATE;
+///
+/// // The appendix's spike suppressor, and a dispersion from real samples only.
+/// let config = FilterConfig::RFC
+///     .with_popcorn_gate(Some(SGATE))
+///     .with_count_empty_stages(false);
+/// assert_eq!(config.validate(), Ok(()));
+/// assert_eq!(FilterConfig::default(), FilterConfig::RFC);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FilterConfig {
@@ -113,15 +164,73 @@ pub struct FilterConfig {
     /// System precision, s: the floor of the peer jitter. Default
     /// [`DEFAULT_PRECISION`].
     pub precision: f64,
+    /// The popcorn spike suppressor of Appendix A.5.2: `Some(gate)` holds
+    /// back a new best sample whose offset differs from the last output's
+    /// by more than `gate` times the last output's jitter, if it came less
+    /// than two system poll intervals after the last sample used. [`SGATE`]
+    /// (3) is the appendix's gate; it must be positive and finite. Default
+    /// `None`: the body's clock filter (section 10) has no suppressor.
+    /// Missing in serialized data means `None`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub popcorn_gate: Option<f64>,
+    /// Whether empty stages (the dummy tuple, or a sample aged to
+    /// MAXDISP) weigh in the filter dispersion (section 10: epsilon = sum
+    /// epsilon_i / 2^(i+1) over all eight stages). Default `true`, the RFC:
+    /// each empty stage counts MAXDISP / 2^(i+1).
+    ///
+    /// `false` counts only the valid samples; empty stages contribute 0.
+    /// With the RFC's dummies a new association's dispersion is about
+    /// 8 s after one sample and still about 1 s after four, so its root
+    /// distance, and its interval in the selection algorithm, is too wide
+    /// for the intersection algorithm to tell a falseticker 50 ms off from
+    /// the truechimers until the register has filled. With `false` the root
+    /// distance reflects the samples actually held. The weights of `n`
+    /// valid samples sum to `1 - 2^-n`, so a lone sample counts half its
+    /// dispersion; the root distance still adds half the delay, the root
+    /// dispersion, the jitter and the aging since the sample. Missing in
+    /// serialized data means `true`.
+    #[cfg_attr(feature = "serde", serde(default = "count_empty_stages_default"))]
+    pub count_empty_stages: bool,
+}
+
+/// Serde's default for [`FilterConfig::count_empty_stages`]: the RFC's.
+#[cfg(feature = "serde")]
+const fn count_empty_stages_default() -> bool {
+    FilterConfig::RFC.count_empty_stages
 }
 
 impl FilterConfig {
-    /// The RFC 5905 defaults.
+    /// The RFC 5905 defaults: the body's clock filter (section 10), no
+    /// popcorn spike suppressor, empty stages counted in the dispersion.
     pub const RFC: Self = Self {
         phi: PHI,
         max_dispersion: MAXDISP,
         precision: DEFAULT_PRECISION,
+        popcorn_gate: None,
+        count_empty_stages: true,
     };
+
+    /// The same configuration with the popcorn spike suppressor gate
+    /// ([`popcorn_gate`](Self::popcorn_gate)): `Some(`[`SGATE`]`)` for the
+    /// appendix's, `None` for none.
+    #[must_use]
+    pub const fn with_popcorn_gate(self, popcorn_gate: Option<f64>) -> Self {
+        Self {
+            popcorn_gate,
+            ..self
+        }
+    }
+
+    /// The same configuration with
+    /// [`count_empty_stages`](Self::count_empty_stages) set: `false` for a
+    /// dispersion from the valid samples only.
+    #[must_use]
+    pub const fn with_count_empty_stages(self, count_empty_stages: bool) -> Self {
+        Self {
+            count_empty_stages,
+            ..self
+        }
+    }
 
     /// The RFC defaults with the jitter floor taken from a precision in
     /// log2 seconds, as carried in the packet header and in
@@ -135,17 +244,25 @@ impl FilterConfig {
     }
 
     /// Checks every value: finite, not negative, at most [`MAX_MAGNITUDE`];
-    /// `max_dispersion` positive.
+    /// `max_dispersion` and a `popcorn_gate` positive.
     ///
     /// # Errors
     ///
-    /// The first value that fails, as a [`ConfigError`].
+    /// The first value that fails, as a [`ConfigError`]. A bad
+    /// `popcorn_gate` is reported as a [`Quantity::Jitter`]: the gate is a
+    /// multiple of the peer jitter.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_value(self.phi, Quantity::Phi)?;
         check_value(self.max_dispersion, Quantity::MaxDispersion)?;
         check_value(self.precision, Quantity::Precision)?;
         if self.max_dispersion <= 0.0 {
             return Err(ConfigError::OutOfRange(Quantity::MaxDispersion));
+        }
+        if let Some(gate) = self.popcorn_gate {
+            check_value(gate, Quantity::Jitter)?;
+            if gate <= 0.0 {
+                return Err(ConfigError::OutOfRange(Quantity::Jitter));
+            }
         }
         Ok(())
     }
@@ -245,6 +362,60 @@ mod tests {
         assert!((config.precision - 1.0 / 1024.0).abs() < 1e-18);
         assert!(
             (FilterConfig::with_precision_log2(-20).precision - DEFAULT_PRECISION).abs() < 1e-21
+        );
+    }
+
+    #[test]
+    fn filter_options_default_to_the_rfc() {
+        const { assert!(FilterConfig::RFC.popcorn_gate.is_none()) };
+        const { assert!(FilterConfig::RFC.count_empty_stages) };
+        assert_eq!(FilterConfig::default(), FilterConfig::RFC);
+        let precise = FilterConfig::with_precision_log2(-10);
+        assert_eq!(precise.popcorn_gate, None);
+        assert!(precise.count_empty_stages);
+        let config = precise
+            .with_popcorn_gate(Some(SGATE))
+            .with_count_empty_stages(false);
+        assert_eq!(config.popcorn_gate, Some(3.0));
+        assert!(!config.count_empty_stages);
+        assert_eq!(config.precision.to_bits(), precise.precision.to_bits());
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(
+            config.with_popcorn_gate(None).with_count_empty_stages(true),
+            precise
+        );
+    }
+
+    #[test]
+    fn bad_popcorn_gates_are_rejected() {
+        for (gate, error) in [
+            (f64::NAN, ConfigError::NotFinite(Quantity::Jitter)),
+            (f64::INFINITY, ConfigError::NotFinite(Quantity::Jitter)),
+            (0.0, ConfigError::OutOfRange(Quantity::Jitter)),
+            (-3.0, ConfigError::OutOfRange(Quantity::Jitter)),
+            (3e9, ConfigError::OutOfRange(Quantity::Jitter)),
+        ] {
+            assert_eq!(
+                FilterConfig::RFC.with_popcorn_gate(Some(gate)).validate(),
+                Err(error),
+                "{gate}"
+            );
+        }
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn filter_config_serde_keeps_old_documents() {
+        let config = FilterConfig::RFC
+            .with_popcorn_gate(Some(SGATE))
+            .with_count_empty_stages(false);
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(serde_json::from_str::<FilterConfig>(&json).unwrap(), config);
+        // A document from before the two options: the RFC behaviour.
+        let old = r#"{"phi":1.5e-5,"max_dispersion":16.0,"precision":9.5367431640625e-7}"#;
+        assert_eq!(
+            serde_json::from_str::<FilterConfig>(old).unwrap(),
+            FilterConfig::RFC
         );
     }
 
