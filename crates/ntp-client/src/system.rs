@@ -324,6 +324,28 @@ impl SourceSlot {
     fn min_delay(&self) -> f64 {
         self.delays.iter().copied().fold(f64::INFINITY, f64::min)
     }
+
+    /// How far the smallest of the recorded delays may still lie above the
+    /// path's floor: the mean excess over the minimum divided by the square
+    /// root of the number of delays. The minimum of n queueing delays
+    /// approaches the floor about that fast, and a sample whose delay
+    /// equals the minimum still carries that much unknown queueing.
+    fn floor_uncertainty(&self) -> f64 {
+        let count = self.delay_count.min(DELAY_HISTORY);
+        if count == 0 {
+            return 0.0;
+        }
+        let min = self.min_delay();
+        let sum: f64 = self
+            .delays
+            .iter()
+            .filter(|d| d.is_finite())
+            .map(|d| d - min)
+            .sum();
+        #[allow(clippy::cast_precision_loss, reason = "at most DELAY_HISTORY")]
+        let n = count as f64;
+        sum / n / libm::sqrt(n)
+    }
 }
 
 /// The NTP client: sources, mitigation, discipline and system variables,
@@ -986,6 +1008,7 @@ impl<R: RngCore> System<R> {
             };
             slot.fed_epoch = Some(slot.fed_epoch.map_or(epoch, |fed| fed.max(epoch)));
             let min_delay = slot.min_delay();
+            let floor = slot.floor_uncertainty();
             let newest = slot.source.filter().samples().next().map(|(_, e)| e);
             let sample = slot
                 .source
@@ -1011,8 +1034,9 @@ impl<R: RngCore> System<R> {
                 .last_measurement()
                 .map_or(0.0, |m| libm::exp2(f64::from(m.precision)));
             let excess = (sample.delay() - min_delay).max(0.0);
-            let uncertainty =
-                libm::sqrt(excess * excess / 12.0 + server_precision * server_precision);
+            let uncertainty = libm::sqrt(
+                (excess * excess + floor * floor) / 12.0 + server_precision * server_precision,
+            );
             let id = slot.source.id();
             let update = Update::new(offset, self.jitter)
                 .with_leap(leap)

@@ -409,8 +409,9 @@ fn a_server_that_goes_unsynchronized_is_dropped() {
     assert_eq!(h.client.tally(peer), Some(Tally::Rejected));
     assert_ne!(h.client.system_peer(), Some(peer));
     assert!(h.client.is_synchronized(), "the other two carry on");
-    // Reachable, but unfit.
-    assert_eq!(h.client.source(peer).unwrap().reach() & 1, 1);
+    // An unsynchronized reply does not count as reaching the server
+    // (RFC 5905, appendix A.5.1.1).
+    assert_eq!(h.client.source(peer).unwrap().reach() & 1, 0);
 }
 
 #[test]

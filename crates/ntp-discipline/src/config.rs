@@ -114,11 +114,14 @@ pub const OUTLIER_GATE: f64 = 5.0;
 
 /// Poll gate of the [`Algorithm::Kalman`] estimator: the poll interval is
 /// the longest one over which the predicted phase variance grows by at
-/// most this many typical measurement variances. With 1 the clock may wander
-/// between polls by about one measurement's noise: polling more often
-/// would add little, less often would leave drift the next sample cannot
-/// tell from noise. It plays the part of RFC 5905's PGATE.
-pub const POLL_GATE: f64 = 1.0;
+/// most this many typical measurement variances. 4, as RFC 5905's PGATE
+/// (section 11.3, figure 27), which lets the poll climb while the offset
+/// stays within 4 jitters: here the clock may drift between polls by up to
+/// two standard deviations of one measurement's noise. Since the growth is
+/// cubic in time, the mean drift over the interval is a quarter of that,
+/// about one measurement's noise; polling faster would load the servers for
+/// little, slower would let drift outgrow what one sample can correct.
+pub const POLL_GATE: f64 = 4.0;
 
 /// Shortest phase slew of the [`Algorithm::Kalman`] estimator, seconds:
 /// an offset estimate is slewed out within at most this time, or at the

@@ -160,6 +160,10 @@ pub struct Discipline {
     poll_changed: NtpDuration,
     /// Share of the last prediction's variance the wander explains.
     wander_share: f64,
+    /// Process time at which the caller's current rate took effect, and
+    /// the rate before it: the correction applied since an aged sample.
+    rate_changed: NtpDuration,
+    previous_rate: f64,
 }
 
 impl Discipline {
@@ -203,6 +207,8 @@ impl Discipline {
             log_variance: None,
             poll_changed: NtpDuration::ZERO,
             wander_share: 0.0,
+            rate_changed: NtpDuration::ZERO,
+            previous_rate: 0.0,
         };
         if config.algorithm == Algorithm::Kalman {
             discipline.next_tick =
@@ -400,6 +406,7 @@ impl Discipline {
         if self.config.algorithm == Algorithm::Kalman {
             if t >= self.next_tick {
                 if self.slew_end.is_some_and(|end| t >= end) {
+                    self.note_rate_change(t);
                     self.slew_end = None;
                     self.phase_slew = 0.0;
                     self.residual = 0.0;
@@ -730,10 +737,6 @@ impl Discipline {
             update.jitter
         };
         let variance = (sigma * sigma).max(self.precision_sq);
-        // The rate applied now: the sample is `age` old, and the caller ran
-        // at this rate since (an older adjustment before a recent one is
-        // not told apart: at most one slew's worth of the age).
-        let rate = self.frequency + self.phase_slew;
         let Some(mut filter) = self.kalman else {
             // First update (NSET or FSET).
             let (frequency, frequency_sd) = if self.state == State::Fset {
@@ -760,7 +763,10 @@ impl Discipline {
                 UpdateOutcome::Slew
             };
             self.jitter_sq = variance.max(self.precision_sq);
-            self.start_kalman(filter, t, sample_time, rate);
+            self.kalman = Some(filter);
+            self.kalman_time = sample_time.min(t);
+            self.correction = self.applied_since(self.kalman_time, t);
+            self.outliers = 0;
             self.observe_variance(variance);
             self.state = State::Sync;
             self.update_time = sample_time;
@@ -771,13 +777,13 @@ impl Discipline {
         self.commit(epoch, t);
         // Predict to the sample's time.
         let sample_time = sample_time.max(self.kalman_time);
-        let age = t.saturating_sub(sample_time).to_seconds_f64();
         let dt = sample_time
             .saturating_sub(self.kalman_time)
             .to_seconds_f64();
-        filter.predict(dt, self.correction - rate * age);
+        let after = self.applied_since(sample_time, t);
+        filter.predict(dt, self.correction - after);
         let wander_part = filter.wander * dt * dt * dt / 3.0;
-        self.correction = rate * age;
+        self.correction = after;
         self.kalman_time = sample_time;
         self.kalman = Some(filter);
         let mut innovation = filter.innovation(offset, variance);
@@ -872,18 +878,31 @@ impl Discipline {
         Ok(())
     }
 
-    /// Installs a new filter whose state refers to `sample_time`.
-    fn start_kalman(
-        &mut self,
-        filter: Kalman,
-        t: NtpDuration,
-        sample_time: NtpDuration,
-        rate: f64,
-    ) {
-        self.kalman = Some(filter);
-        self.kalman_time = sample_time.min(t);
-        self.correction = rate * t.saturating_sub(self.kalman_time).to_seconds_f64();
-        self.outliers = 0;
+    /// The correction the caller applied between process times `from`
+    /// and `t` (now): the current rate since it took effect, the one
+    /// before it before that (a sample older than two rate changes is
+    /// rare: the backlog before the first update, when the rate was
+    /// constant).
+    fn applied_since(&self, from: NtpDuration, t: NtpDuration) -> f64 {
+        let rate = self.frequency + self.phase_slew;
+        let changed = self.rate_changed.max(from);
+        // NtpDuration is signed: differences are clamped at zero here.
+        rate * t.saturating_sub(changed).to_seconds_f64().max(0.0)
+            + self.previous_rate
+                * self
+                    .rate_changed
+                    .saturating_sub(from)
+                    .to_seconds_f64()
+                    .max(0.0)
+    }
+
+    /// Records that the caller's rate changes at process time `t`. Several
+    /// changes at the same instant (a batch of updates) count as one.
+    fn note_rate_change(&mut self, t: NtpDuration) {
+        if t > self.rate_changed {
+            self.previous_rate = self.frequency + self.phase_slew;
+            self.rate_changed = t;
+        }
     }
 
     /// Remembers a measurement variance for the poll gate.
@@ -895,19 +914,19 @@ impl Discipline {
         });
     }
 
-    /// Brings the estimator to process time `t`, publishes its frequency
-    /// and plans the slew of its offset estimate.
+    /// Publishes the estimator's frequency and plans the slew of its offset
+    /// estimate projected to process time `t`.
     fn finish_kalman(&mut self, t: NtpDuration) {
         let Some(mut filter) = self.kalman else {
             return;
         };
-        let dt = t.saturating_sub(self.kalman_time).to_seconds_f64();
-        filter.predict(dt, self.correction);
-        self.correction = 0.0;
-        self.kalman_time = t;
         let frequency = filter.frequency.clamp(-MAXFREQ, MAXFREQ);
         filter.frequency = frequency;
         self.kalman = Some(filter);
+        // The estimate now, from the state at the last sample's time.
+        let dt = t.saturating_sub(self.kalman_time).to_seconds_f64();
+        filter.predict(dt, self.correction);
+        self.note_rate_change(t);
         let change = frequency - self.frequency;
         self.wander_sq += (change * change - self.wander_sq) / AVG;
         self.frequency = frequency;

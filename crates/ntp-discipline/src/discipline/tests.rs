@@ -661,3 +661,53 @@ proptest! {
         }
     }
 }
+
+/// A model clock running `skew` fast, disciplined by the default estimator
+/// with exact offsets every `poll` seconds, a timeout served whenever due.
+fn kalman_run(skew: f64, start_offset: f64, poll: f64, duration: f64) -> (Discipline, f64) {
+    let mut discipline = Discipline::new(Config::default(), base()).unwrap();
+    let mut true_offset = start_offset; // reference - clock
+    let mut rate = 0.0;
+    let mut clock = 0.0; // seconds since base on the clock
+    let mut truth = 0.0;
+    let mut next_update = 0.0;
+    let step = 0.25;
+    while truth < duration {
+        if truth >= next_update {
+            let now = at(clock);
+            discipline
+                .handle_update(now, Update::new(true_offset, 1e-5).with_uncertainty(1e-6))
+                .unwrap();
+            next_update += poll;
+        }
+        if at(clock) >= discipline.next_timeout() {
+            discipline.handle_timeout(at(clock));
+        }
+        loop {
+            match discipline.poll_output() {
+                Output::Adjust(adjust) => rate = adjust.rate(),
+                Output::Step(by) => {
+                    clock += by.to_seconds_f64();
+                    true_offset -= by.to_seconds_f64();
+                }
+                Output::Timeout(_) => break,
+                _ => {}
+            }
+        }
+        truth += step;
+        clock += step * (1.0 + skew + rate);
+        true_offset -= step * (skew + rate);
+    }
+    (discipline, true_offset)
+}
+
+#[test]
+fn kalman_learns_the_frequency_and_removes_the_offset() {
+    let (discipline, offset) = kalman_run(20e-6, 0.01, 16.0, 2000.0);
+    assert!(offset.abs() < 1e-6, "offset {offset}");
+    assert!(
+        (discipline.frequency() + 20e-6).abs() < 1e-8,
+        "{}",
+        discipline.frequency()
+    );
+}
