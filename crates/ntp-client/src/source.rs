@@ -73,6 +73,21 @@ pub struct SourceConfig {
     pub backoff_max_poll: i8,
     /// Checks applied to every response.
     pub sntp: SntpConfig,
+    /// Whether the empty stages of a new association's clock filter count
+    /// at MAXDISP in its dispersion (RFC 5905, section 10; `true` in
+    /// [`SourceConfig::rfc5905`]). `false` by default: a source's root
+    /// distance then reflects the samples it has, so the intersection
+    /// algorithm tells a falseticker from the truechimers from the first
+    /// replies on, instead of letting every new source overlap every other
+    /// with about a second of dummy dispersion. See
+    /// [`FilterConfig::count_empty_stages`].
+    pub count_empty_stages: bool,
+    /// The popcorn spike suppressor of the clock filter (RFC 5905,
+    /// appendix A.5.2): a new filter output farther than this many jitters
+    /// from the last one is held back. `Some(SGATE)` (3) by default, `None`
+    /// in [`SourceConfig::rfc5905`] (the body's filter). See
+    /// [`FilterConfig::popcorn_gate`].
+    pub popcorn_gate: Option<f64>,
 }
 
 impl Default for SourceConfig {
@@ -85,11 +100,24 @@ impl Default for SourceConfig {
             reply_timeout: DEFAULT_REPLY_TIMEOUT,
             backoff_max_poll: DEFAULT_BACKOFF_MAX_POLL,
             sntp: SntpConfig::default(),
+            count_empty_stages: false,
+            popcorn_gate: Some(ntp_select::constants::SGATE),
         }
     }
 }
 
 impl SourceConfig {
+    /// The RFC 5905 clock filter exactly (section 10): empty stages count
+    /// at MAXDISP, no popcorn suppressor. Otherwise as the default.
+    #[must_use]
+    pub fn rfc5905() -> Self {
+        Self {
+            count_empty_stages: true,
+            popcorn_gate: None,
+            ..Self::default()
+        }
+    }
+
     /// The same configuration with poll bounds `min_poll..=max_poll` (the
     /// back-off ceiling is raised to `max_poll` if it was below).
     #[must_use]
@@ -397,7 +425,11 @@ impl Source {
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         let filter =
-            ClockFilter::with_config(FilterConfig::with_precision_log2(config.sntp.precision))?;
+            ClockFilter::with_config(
+                FilterConfig::with_precision_log2(config.sntp.precision)
+                    .with_count_empty_stages(config.count_empty_stages)
+                    .with_popcorn_gate(config.popcorn_gate),
+            )?;
         Ok(Self {
             id,
             address,

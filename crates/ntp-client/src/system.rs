@@ -113,6 +113,7 @@ impl SystemConfig {
                 max_poll: default.discipline.max_poll,
                 ..ntp_discipline::Config::rfc5905()
             },
+            source: SourceConfig::rfc5905(),
             min_sources: Some(1),
             startup_wait: false,
             ..default
@@ -967,7 +968,7 @@ impl<R: RngCore> System<R> {
     /// The default: every new sample of every combined source (tally `*`
     /// or `+`) goes to the discipline's estimator, oldest first, each with
     /// its own uncertainty from its delay excess over the source's recent
-    /// minimum. Before the first update, the samples the sources collected
+    /// minimum and its distance from the combined offset. Before the first update, the samples the sources collected
     /// while the selection was not possible yet are used too.
     fn update_from_samples(&mut self, now_s: f64, wall: Date, peer_id: SourceId) {
         let Some(leap) = self
@@ -1002,6 +1003,10 @@ impl<R: RngCore> System<R> {
         }
         self.pass_over_samples(Some(()));
         feed.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let peer_offset = self
+            .slot(peer_id)
+            .and_then(|slot| slot.source.peer_stats())
+            .map_or(self.offset, |peer| peer.offset);
         for &(epoch, index) in &feed {
             let Some(slot) = self.sources.get_mut(index) else {
                 continue;
@@ -1034,8 +1039,23 @@ impl<R: RngCore> System<R> {
                 .last_measurement()
                 .map_or(0.0, |m| libm::exp2(f64::from(m.precision)));
             let excess = (sample.delay() - min_delay).max(0.0);
+            // A source whose filter output sits away from the system
+            // peer's is off by a path asymmetry or its own error, which no
+            // delay shows: count that distance too, so that sources with
+            // different biases are averaged instead of being followed
+            // alternately. The system peer is the reference, not the
+            // combined offset: at long polls the root distances grow by
+            // PHI per second until a falseticker can overlap the
+            // truechimers and join the combination, and its pull on the
+            // combined offset must not discredit the truechimers.
+            let bias = slot
+                .source
+                .peer_stats()
+                .map_or(0.0, |stats| stats.offset - peer_offset);
             let uncertainty = libm::sqrt(
-                (excess * excess + floor * floor) / 12.0 + server_precision * server_precision,
+                (excess * excess + floor * floor) / 12.0
+                    + server_precision * server_precision
+                    + bias * bias,
             );
             let id = slot.source.id();
             let update = Update::new(offset, self.jitter)
