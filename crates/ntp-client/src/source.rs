@@ -424,12 +424,11 @@ impl Source {
         config: SourceConfig,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let filter =
-            ClockFilter::with_config(
-                FilterConfig::with_precision_log2(config.sntp.precision)
-                    .with_count_empty_stages(config.count_empty_stages)
-                    .with_popcorn_gate(config.popcorn_gate),
-            )?;
+        let filter = ClockFilter::with_config(
+            FilterConfig::with_precision_log2(config.sntp.precision)
+                .with_count_empty_stages(config.count_empty_stages)
+                .with_popcorn_gate(config.popcorn_gate),
+        )?;
         Ok(Self {
             id,
             address,

@@ -79,6 +79,12 @@ pub const STARTUP_WAIT: core::time::Duration = core::time::Duration::from_secs(3
 /// still forgets a route change after 9 hours.
 pub const DELAY_HISTORY: usize = 32;
 
+/// Fewest recorded delays from which a source's minimum delay is trusted
+/// as the path's floor (see `floor_uncertainty`): four, the number of
+/// samples RFC 5905's clock filter needs before its dispersion lets a new
+/// source pass the distance threshold.
+pub const MIN_DELAY_SAMPLES: usize = 4;
+
 impl Default for SystemConfig {
     fn default() -> Self {
         let source = SourceConfig::default();
@@ -330,11 +336,18 @@ impl SourceSlot {
     /// path's floor: the mean excess over the minimum divided by the square
     /// root of the number of delays. The minimum of n queueing delays
     /// approaches the floor about that fast, and a sample whose delay
-    /// equals the minimum still carries that much unknown queueing.
+    /// equals the minimum still carries that much unknown queueing. With
+    /// fewer than [`MIN_DELAY_SAMPLES`] delays nothing is known of the
+    /// queueing yet, and the hard bound holds: the error of a sample is at
+    /// most half its delay (RFC 5905, section 11.2.1's correctness
+    /// interval), so the whole minimum delay counts.
     fn floor_uncertainty(&self) -> f64 {
         let count = self.delay_count.min(DELAY_HISTORY);
         if count == 0 {
             return 0.0;
+        }
+        if count < MIN_DELAY_SAMPLES {
+            return self.min_delay();
         }
         let min = self.min_delay();
         let sum: f64 = self

@@ -153,12 +153,18 @@ impl Kalman {
     }
 
     /// Widens the uncertainty so that an offset `residual` seen `dt` seconds
-    /// after the last accepted measurement is plausible: used when
-    /// consecutive measurements agree with each other but not with the
-    /// prediction (the frequency or the time changed).
+    /// after the last accepted measurement is plausible as a frequency
+    /// error over that interval: used when consecutive measurements agree
+    /// with each other but not with the prediction (the oscillator's
+    /// frequency changed, or the first estimate was wrong). The added
+    /// covariance is that of a frequency uncertainty `residual / dt` at the
+    /// last measurement, carried forward over `dt`, so the next update
+    /// moves the frequency as well as the phase.
     pub(crate) fn widen(&mut self, residual: f64, dt: f64) {
+        let dt = dt.max(1.0);
+        let rate = residual / dt;
         self.p00 += residual * residual;
-        let rate = residual / dt.max(1.0);
+        self.p01 += residual * rate;
         self.p11 += rate * rate;
     }
 
@@ -210,6 +216,12 @@ mod tests {
         let mut widened = filter;
         widened.widen(1e-3, 100.0);
         assert!(widened.p11 > filter.p11 && widened.p00 > filter.p00);
+        // A confirmed jump of 1 ms after 100 s is mostly explained by a
+        // frequency error of 10 ppm.
+        let innovation = widened.innovation(1e-3, 1e-12);
+        widened.update(innovation);
+        assert!((widened.offset - 1e-3).abs() < 1e-5, "{widened:?}");
+        assert!((widened.frequency - 1e-5).abs() < 1e-6, "{widened:?}");
         assert!(
             (Innovation {
                 residual: 2.0,
