@@ -515,6 +515,8 @@ pub struct System<R> {
     selected_once: bool,
     /// Scratch for the samples handed to the discipline in one selection.
     feed: Vec<(f64, usize)>,
+    /// Scratch for the combined sources' offsets.
+    offsets: Vec<f64>,
 }
 
 /// Events the queue holds without growing, per source and in total.
@@ -559,6 +561,7 @@ impl<R: RngCore> System<R> {
             started: now,
             selected_once: false,
             feed: Vec::new(),
+            offsets: Vec::new(),
         };
         system.drain_discipline();
         Ok(system)
@@ -607,6 +610,11 @@ impl<R: RngCore> System<R> {
             count.saturating_mul(SLOTS_PER_CANDIDATE),
             ntp_select::Slot::EMPTY,
         );
+        // Every stage of every source at most, in one batch.
+        let feed = count.saturating_mul(8);
+        self.feed.reserve(feed.saturating_sub(self.feed.len()));
+        self.offsets
+            .reserve(count.saturating_sub(self.offsets.len()));
         let events = EVENTS_BASE.saturating_add(count.saturating_mul(EVENTS_PER_SOURCE));
         self.events
             .reserve(events.saturating_sub(self.events.len()));
@@ -1016,10 +1024,20 @@ impl<R: RngCore> System<R> {
         }
         self.pass_over_samples(Some(()));
         feed.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let peer_offset = self
-            .slot(peer_id)
-            .and_then(|slot| slot.source.peer_stats())
-            .map_or(self.offset, |peer| peer.offset);
+        // The reference for each source's bias: the median offset of the
+        // combined sources (the system peer's when it is alone).
+        let mut offsets = core::mem::take(&mut self.offsets);
+        offsets.clear();
+        offsets.extend(
+            self.sources
+                .iter()
+                .filter(|slot| combined(slot.tally))
+                .filter_map(|slot| slot.source.peer_stats())
+                .map(|stats| stats.offset),
+        );
+        offsets.sort_by(f64::total_cmp);
+        let reference = median(&offsets).unwrap_or(self.offset);
+        self.offsets = offsets;
         for &(epoch, index) in &feed {
             let Some(slot) = self.sources.get_mut(index) else {
                 continue;
@@ -1052,19 +1070,20 @@ impl<R: RngCore> System<R> {
                 .last_measurement()
                 .map_or(0.0, |m| libm::exp2(f64::from(m.precision)));
             let excess = (sample.delay() - min_delay).max(0.0);
-            // A source whose filter output sits away from the system
-            // peer's is off by a path asymmetry or its own error, which no
-            // delay shows: count that distance too, so that sources with
-            // different biases are averaged instead of being followed
-            // alternately. The system peer is the reference, not the
-            // combined offset: at long polls the root distances grow by
-            // PHI per second until a falseticker can overlap the
-            // truechimers and join the combination, and its pull on the
-            // combined offset must not discredit the truechimers.
+            // A source whose filter output sits away from the others' is
+            // off by a path asymmetry or its own error, which no delay
+            // shows: count its distance from the median of the combined
+            // sources too, so that sources with different biases are
+            // weighted toward their middle instead of being followed
+            // alternately. The median, not the combined offset: at long
+            // polls the root distances grow by PHI per second until a
+            // falseticker can overlap the truechimers and join the
+            // combination, and its pull on the combined offset must not
+            // discredit the truechimers, which stay the majority.
             let bias = slot
                 .source
                 .peer_stats()
-                .map_or(0.0, |stats| stats.offset - peer_offset);
+                .map_or(0.0, |stats| stats.offset - reference);
             let uncertainty = libm::sqrt(
                 (excess * excess + floor * floor) / 12.0
                     + server_precision * server_precision
@@ -1169,6 +1188,19 @@ impl<R: RngCore> System<R> {
 }
 
 /// Seconds to the NTP short format, saturating.
+/// The median of sorted values (the mean of the middle two for an even
+/// count).
+fn median(sorted: &[f64]) -> Option<f64> {
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted.get(middle).copied()
+    } else {
+        let low = sorted.get(middle.checked_sub(1)?)?;
+        let high = sorted.get(middle)?;
+        Some((low + high) / 2.0)
+    }
+}
+
 /// Whether a tally puts the source into the combination (RFC 5905,
 /// section 11.2.3): the system peer `*` and the candidates `+`.
 const fn combined(tally: Tally) -> bool {
