@@ -1,6 +1,7 @@
-//! ntp-discipline speed: one `handle_update` of a synchronized discipline
-//! (the SYNC-state PLL update, poll adjust and the adjustment it queues),
-//! drained with `poll_output`, and one clock-adjust second.
+//! ntp-discipline speed: one `handle_update` of a synchronized discipline,
+//! drained with `poll_output`, with the default Kalman estimator (predict,
+//! update, wander learning, poll choice, slew plan) and with the RFC 5905
+//! PLL (`Config::rfc5905()`), and one RFC clock-adjust second.
 //!
 //! Target (issue 4): one update <= 100 ns.
 
@@ -17,8 +18,8 @@ use ntp_discipline::{Config, Discipline, Output, Update};
 use ntp_proto::{Date, NtpDuration};
 
 /// A discipline in SYNC, started from a drift file.
-fn synchronized(start: Date) -> Discipline {
-    let mut discipline = Discipline::with_frequency(Config::default(), start, 12e-6).unwrap();
+fn synchronized(config: Config, start: Date) -> Discipline {
+    let mut discipline = Discipline::with_frequency(config, start, 12e-6).unwrap();
     discipline
         .handle_update(start, Update::new(1e-4, 1e-4))
         .unwrap();
@@ -40,10 +41,25 @@ fn discipline(c: &mut Criterion) {
     // inside the 68-year timeline.
     let step = NtpDuration::from_bits(1 << 22);
 
-    let mut disciplined = synchronized(start);
+    let mut kalman = synchronized(Config::default(), start);
     let mut now = start;
     let mut sign = 1.0;
-    c.bench_function("discipline update (SYNC, PLL) + drain", |b| {
+    c.bench_function("discipline update (Kalman, default) + drain", |b| {
+        b.iter(|| {
+            now = now.checked_add(step).unwrap();
+            sign = -sign;
+            let update =
+                Update::new(black_box(sign * 3e-5), black_box(2e-5)).with_uncertainty(2e-5);
+            let outcome = kalman.handle_update(now, update).unwrap();
+            black_box(outcome);
+            black_box(drain(&mut kalman))
+        });
+    });
+
+    let mut disciplined = synchronized(Config::rfc5905(), start);
+    let mut now = start;
+    let mut sign = 1.0;
+    c.bench_function("discipline update (SYNC, RFC 5905 PLL) + drain", |b| {
         b.iter(|| {
             now = now.checked_add(step).unwrap();
             sign = -sign;
@@ -54,9 +70,9 @@ fn discipline(c: &mut Criterion) {
         });
     });
 
-    let mut ticking = synchronized(start);
+    let mut ticking = synchronized(Config::rfc5905(), start);
     let mut now = start;
-    c.bench_function("discipline clock-adjust second + drain", |b| {
+    c.bench_function("discipline clock-adjust second (RFC 5905) + drain", |b| {
         b.iter(|| {
             now = now.checked_add(NtpDuration::ONE_SECOND).unwrap();
             ticking.handle_timeout(black_box(now));

@@ -1,6 +1,7 @@
 //! Arbitrary sequences of updates and timeouts against the clock
 //! discipline: NaN, infinities, huge and negative offsets, jitters and
-//! ages, time jumping forward and backward, any configuration.
+//! ages and uncertainties, time jumping forward and backward, any
+//! configuration, both estimators.
 //!
 //! Invariants: no panic; a refused update changes nothing; nothing inside
 //! the state or coming out of it is NaN or infinite; the frequency stays
@@ -10,7 +11,9 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use ntp_discipline::{Config, Discipline, LIMIT, LeapEvent, MAXFREQ, MAXSLEW, Output, Update};
+use ntp_discipline::{
+    Algorithm, Config, Discipline, LIMIT, LeapEvent, MAXFREQ, MAXSLEW, Output, Update,
+};
 use ntp_proto::{Date, LeapIndicator, NtpDuration};
 
 #[derive(Arbitrary, Debug)]
@@ -21,6 +24,7 @@ enum Op {
         offset: f64,
         jitter: f64,
         age: f64,
+        uncertainty: f64,
         leap: u8,
     },
     Timeout {
@@ -47,6 +51,8 @@ struct Input {
     max_poll: i8,
     precision: i8,
     open_loop_initial_offset: bool,
+    rfc5905: bool,
+    wander: f64,
     ops: Vec<Op>,
 }
 
@@ -69,6 +75,12 @@ fn drain(discipline: &mut Discipline, mut now: Date) -> Date {
             Output::Adjust(adjust) => {
                 assert!(adjust.frequency.is_finite() && adjust.frequency.abs() <= MAXFREQ);
                 assert!(adjust.phase_slew.is_finite() && adjust.phase_slew.abs() <= MAXSLEW);
+                assert!(adjust.duration.is_finite() && adjust.duration >= 0.0);
+                if discipline.config().algorithm == Algorithm::Kalman {
+                    // The Kalman estimator keeps the total within what a
+                    // kernel takes.
+                    assert!(adjust.rate().abs() <= MAXFREQ * (1.0 + 1e-12));
+                }
             }
             Output::Step(step) => now = now.checked_add(step).unwrap_or(now),
             Output::Leap(LeapEvent::Apply(leap)) => {
@@ -94,12 +106,19 @@ fuzz_target!(|input: Input| {
         max_poll: input.max_poll,
         precision: input.precision,
         open_loop_initial_offset: input.open_loop_initial_offset,
+        algorithm: if input.rfc5905 {
+            Algorithm::Rfc5905
+        } else {
+            Algorithm::Kalman
+        },
+        wander: input.wander,
     };
     let config = if config.validate().is_ok() {
         config
     } else {
         Config {
             open_loop_initial_offset: input.open_loop_initial_offset,
+            algorithm: config.algorithm,
             ..Config::default()
         }
     };
@@ -119,6 +138,7 @@ fuzz_target!(|input: Input| {
                 offset,
                 jitter,
                 age,
+                uncertainty,
                 leap,
             } => {
                 now = now
@@ -126,7 +146,8 @@ fuzz_target!(|input: Input| {
                     .unwrap_or(now);
                 let update = Update::new(offset, jitter)
                     .with_leap(LeapIndicator::from_bits(leap))
-                    .with_age(age);
+                    .with_age(age)
+                    .with_uncertainty(uncertainty);
                 let before = discipline.clone();
                 if discipline.handle_update(now, update).is_err() {
                     assert_eq!(format!("{before:?}"), format!("{discipline:?}"));

@@ -16,15 +16,15 @@ use crate::{
 
 /// How often the [`Algorithm::Kalman`] estimator asks for a
 /// [`Discipline::handle_timeout`] when it has no slew to end and no leap
-/// second to apply, seconds: it only needs the call to keep its timeline
-/// current, so once an hour.
-const IDLE_TIMEOUT: f64 = 3600.0;
+/// second to apply: it only needs the call to keep its timeline current,
+/// so once an hour.
+const IDLE_TIMEOUT: NtpDuration = NtpDuration::from_seconds(3600);
 
 /// Gain of the wander learning of the [`Algorithm::Kalman`] estimator: each
-/// update moves the logarithm of the wander by this share of the
-/// normalized innovation's excess over one, times the share of the
-/// predicted variance the wander explains (1/[`AVG`], the RFC's averaging
-/// constant).
+/// update moves the logarithm of the wander by (to first order) this share
+/// of the squared normalized innovation's excess over one, times the share
+/// of the predicted variance the wander explains (1/[`AVG`], the RFC's
+/// averaging constant).
 const WANDER_GAIN: f64 = 1.0 / AVG;
 
 /// Cap of a normalized squared innovation in the wander learning, so that
@@ -153,9 +153,9 @@ pub struct Discipline {
     slew_end: Option<NtpDuration>,
     /// Consecutive outliers held back.
     outliers: u32,
-    /// Exponential average of ln(measurement variance): the typical
-    /// measurement variance of the poll gate is its exponential.
-    log_variance: Option<f64>,
+    /// Exponential average of the measurement standard deviation: its
+    /// square is the typical measurement variance of the poll gate.
+    typical_sigma: Option<f64>,
     /// Process time of the last poll change.
     poll_changed: NtpDuration,
     /// Share of the last prediction's variance the wander explains.
@@ -204,15 +204,14 @@ impl Discipline {
             correction: 0.0,
             slew_end: None,
             outliers: 0,
-            log_variance: None,
+            typical_sigma: None,
             poll_changed: NtpDuration::ZERO,
             wander_share: 0.0,
             rate_changed: NtpDuration::ZERO,
             previous_rate: 0.0,
         };
         if config.algorithm == Algorithm::Kalman {
-            discipline.next_tick =
-                NtpDuration::from_seconds_f64(IDLE_TIMEOUT).unwrap_or(NtpDuration::ONE_SECOND);
+            discipline.next_tick = IDLE_TIMEOUT;
         }
         discipline.set_poll(config.min_poll);
         discipline.queue_adjust();
@@ -712,11 +711,8 @@ impl Discipline {
     /// The next timeout of the Kalman estimator: the end of the slew, or
     /// an idle call an hour on.
     fn kalman_next_tick(&self, t: NtpDuration) -> NtpDuration {
-        self.slew_end.unwrap_or_else(|| {
-            t.saturating_add(
-                NtpDuration::from_seconds_f64(IDLE_TIMEOUT).unwrap_or(NtpDuration::ONE_SECOND),
-            )
-        })
+        self.slew_end
+            .unwrap_or_else(|| t.saturating_add(IDLE_TIMEOUT))
     }
 
     /// One update of the [`Algorithm::Kalman`] estimator (see the
@@ -823,7 +819,8 @@ impl Discipline {
             return Ok(UpdateOutcome::Step(step));
         }
 
-        if innovation.normalized().abs() > OUTLIER_GATE {
+        let nis = innovation.normalized_squared();
+        if nis > OUTLIER_GATE * OUTLIER_GATE {
             self.outliers = self.outliers.saturating_add(1);
             if self.outliers < 2 {
                 // Hold it back; ask for the next sample soon.
@@ -845,9 +842,11 @@ impl Discipline {
             } else {
                 0.0
             };
-            let nis = (innovation.normalized() * innovation.normalized()).min(NIS_CAP);
-            filter.wander = (filter.wander * libm::exp(WANDER_GAIN * share * (nis - 1.0)))
-                .clamp(WANDER_MIN, WANDER_MAX);
+            // exp(x) to first order: |x| <= WANDER_GAIN * (NIS_CAP - 1) = 3,
+            // so the factor is clamped to [1/4, 4].
+            let x = WANDER_GAIN * share * (nis.min(NIS_CAP) - 1.0);
+            let factor = if x >= 0.0 { 1.0 + x } else { 1.0 / (1.0 - x) };
+            filter.wander = (filter.wander * factor).clamp(WANDER_MIN, WANDER_MAX);
             self.wander_share = share;
         }
         self.outliers = 0;
@@ -907,10 +906,10 @@ impl Discipline {
 
     /// Remembers a measurement variance for the poll gate.
     fn observe_variance(&mut self, variance: f64) {
-        let log = libm::log(variance.max(self.precision_sq));
-        self.log_variance = Some(match self.log_variance {
-            Some(average) => average + (log - average) / AVG,
-            None => log,
+        let sigma = libm::sqrt(variance.max(self.precision_sq));
+        self.typical_sigma = Some(match self.typical_sigma {
+            Some(average) => average + (sigma - average) / AVG,
+            None => sigma,
         });
     }
 
@@ -958,15 +957,16 @@ impl Discipline {
     /// typical measurement variances. Drops at once, climbs one step at a
     /// time and at most once per current poll interval.
     fn kalman_poll(&mut self, t: NtpDuration) {
-        let (Some(filter), Some(log_variance)) = (self.kalman, self.log_variance) else {
+        let (Some(filter), Some(sigma)) = (self.kalman, self.typical_sigma) else {
             return;
         };
-        let budget = POLL_GATE * libm::exp(log_variance);
+        let budget = POLL_GATE * sigma * sigma;
         let mut wanted = self.config.min_poll;
-        while wanted < self.config.max_poll
-            && filter.phase_growth(libm::exp2(f64::from(wanted.saturating_add(1)))) <= budget
-        {
+        // 2^(wanted + 1): poll exponents are 0..=17, exact as a shift.
+        let mut next = f64::from(2u32 << u32::try_from(wanted).unwrap_or(0).min(17));
+        while wanted < self.config.max_poll && filter.phase_growth(next) <= budget {
             wanted = wanted.saturating_add(1);
+            next *= 2.0;
         }
         let since = t.saturating_sub(self.poll_changed).to_seconds_f64();
         if wanted < self.poll {

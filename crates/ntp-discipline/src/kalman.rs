@@ -70,10 +70,11 @@ pub(crate) struct Innovation {
 }
 
 impl Innovation {
-    /// The residual in units of its predicted standard deviation.
-    pub(crate) fn normalized(&self) -> f64 {
+    /// The squared residual in units of its predicted variance (the
+    /// normalized innovation squared; 1 on average when the model holds).
+    pub(crate) fn normalized_squared(&self) -> f64 {
         if self.variance > 0.0 {
-            self.residual / libm::sqrt(self.variance)
+            self.residual * self.residual / self.variance
         } else {
             0.0
         }
@@ -132,8 +133,9 @@ impl Kalman {
         if !(s > 0.0 && s.is_finite()) {
             return;
         }
-        let k0 = self.p00 / s;
-        let k1 = self.p01 / s;
+        let inverse = 1.0 / s;
+        let k0 = self.p00 * inverse;
+        let k1 = self.p01 * inverse;
         self.offset += k0 * innovation.residual;
         self.frequency += k1 * innovation.residual;
         let (p00, p01, p11) = (self.p00, self.p01, self.p11);
@@ -141,8 +143,11 @@ impl Kalman {
         self.p01 = (1.0 - k0) * p01;
         self.p11 = (p11 - k1 * p01).max(0.0);
         // Keep the matrix positive semi-definite against rounding.
-        let limit = libm::sqrt(self.p00 * self.p11);
-        self.p01 = self.p01.clamp(-limit, limit);
+        let product = self.p00 * self.p11;
+        if self.p01 * self.p01 > product {
+            let limit = libm::sqrt(product);
+            self.p01 = self.p01.clamp(-limit, limit);
+        }
     }
 
     /// How much the phase variance grows over `dt` seconds without a
@@ -222,15 +227,10 @@ mod tests {
         widened.update(innovation);
         assert!((widened.offset - 1e-3).abs() < 1e-5, "{widened:?}");
         assert!((widened.frequency - 1e-5).abs() < 1e-6, "{widened:?}");
-        assert!(
-            (Innovation {
-                residual: 2.0,
-                variance: 4.0
-            }
-            .normalized()
-                - 1.0)
-                .abs()
-                < 1e-15
-        );
+        let innovation = Innovation {
+            residual: 2.0,
+            variance: 4.0,
+        };
+        assert!((innovation.normalized_squared() - 1.0).abs() < 1e-15);
     }
 }
