@@ -153,9 +153,11 @@ pub struct Discipline {
     slew_end: Option<NtpDuration>,
     /// Consecutive outliers held back.
     outliers: u32,
-    /// Exponential average of the measurement standard deviation: its
-    /// square is the typical measurement variance of the poll gate.
-    typical_sigma: Option<f64>,
+    /// Exponential average of ln(measurement variance): the typical
+    /// measurement variance of the poll gate is its exponential (a
+    /// geometric mean, which a few samples with a long queueing delay do
+    /// not dominate).
+    log_variance: Option<f64>,
     /// Process time of the last poll change.
     poll_changed: NtpDuration,
     /// Share of the last prediction's variance the wander explains.
@@ -204,7 +206,7 @@ impl Discipline {
             correction: 0.0,
             slew_end: None,
             outliers: 0,
-            typical_sigma: None,
+            log_variance: None,
             poll_changed: NtpDuration::ZERO,
             wander_share: 0.0,
             rate_changed: NtpDuration::ZERO,
@@ -906,10 +908,10 @@ impl Discipline {
 
     /// Remembers a measurement variance for the poll gate.
     fn observe_variance(&mut self, variance: f64) {
-        let sigma = libm::sqrt(variance.max(self.precision_sq));
-        self.typical_sigma = Some(match self.typical_sigma {
-            Some(average) => average + (sigma - average) / AVG,
-            None => sigma,
+        let log = libm::log(variance.max(self.precision_sq));
+        self.log_variance = Some(match self.log_variance {
+            Some(average) => average + (log - average) / AVG,
+            None => log,
         });
     }
 
@@ -957,10 +959,10 @@ impl Discipline {
     /// typical measurement variances. Drops at once, climbs one step at a
     /// time and at most once per current poll interval.
     fn kalman_poll(&mut self, t: NtpDuration) {
-        let (Some(filter), Some(sigma)) = (self.kalman, self.typical_sigma) else {
+        let (Some(filter), Some(log_variance)) = (self.kalman, self.log_variance) else {
             return;
         };
-        let budget = POLL_GATE * sigma * sigma;
+        let budget = POLL_GATE * libm::exp(log_variance);
         let mut wanted = self.config.min_poll;
         // 2^(wanted + 1): poll exponents are 0..=17, exact as a shift.
         let mut next = f64::from(2u32 << u32::try_from(wanted).unwrap_or(0).min(17));
