@@ -22,7 +22,9 @@
 //! actions are applied exactly as `ntp-discipline` asks: a step adds the
 //! offset at once (`ADJ_SETOFFSET`), an adjustment runs the clock at
 //! [`ClockAdjustment::rate`](ntp_client::ClockAdjustment::rate) until the
-//! next one (`ADJ_FREQUENCY`, once a second, the kernel's own PLL off), a
+//! next one (`ADJ_FREQUENCY`, the kernel's own PLL off; with the default
+//! Kalman discipline that is one call per update and one at the end of its
+//! phase slew, not one a second), a
 //! leap second is applied as a step when the discipline says it is due.
 
 mod clock;
