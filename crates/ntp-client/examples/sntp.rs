@@ -194,7 +194,8 @@ fn query(server: SocketAddr, timeout: Duration) -> Result<Measurement, Failure> 
             Err(
                 e @ (ResponseError::RootDistance { .. }
                 | ResponseError::ZeroTimestamp
-                | ResponseError::TransmitBeforeReceive),
+                | ResponseError::TransmitBeforeReceive
+                | ResponseError::ReferenceAfterTransmit),
             ) => return Err(Failure::Refused(e)),
             // Not an answer to our request: keep waiting.
             Err(e) => last_refusal = Some(e),
