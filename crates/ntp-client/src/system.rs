@@ -16,6 +16,7 @@ use ntp_select::constants::{MINDISP, PHI};
 use ntp_select::{Candidate, FitContext, SLOTS_PER_CANDIDATE, SelectConfig, Tally, mitigate};
 use rand_core::RngCore;
 
+use crate::sntp::log2_seconds;
 use crate::source::{ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId};
 use crate::{ConfigError, Instant};
 
@@ -515,8 +516,8 @@ pub struct System<R> {
     selected_once: bool,
     /// Scratch for the samples handed to the discipline in one selection.
     feed: Vec<(f64, usize)>,
-    /// Scratch for the combined sources' offsets.
-    offsets: Vec<f64>,
+    /// Scratch for the combined sources' offsets, with their indices.
+    offsets: Vec<(f64, usize)>,
 }
 
 /// Events the queue holds without growing, per source and in total.
@@ -925,7 +926,7 @@ impl<R: RngCore> System<R> {
                 // Samples measured while nothing is selected are passed
                 // over; before the first update they wait (the clock has
                 // not been slewed, so they stay valid).
-                self.pass_over_samples(None);
+                self.pass_over_samples(false);
             }
             self.lose_synchronization();
             return;
@@ -953,10 +954,11 @@ impl<R: RngCore> System<R> {
     }
 
     /// Marks every sample so far as used, except those of the sources
-    /// whose tally makes them part of the combination (when `keep`).
-    fn pass_over_samples(&mut self, keep: Option<()>) {
+    /// whose tally makes them part of the combination when
+    /// `keep_combined`.
+    fn pass_over_samples(&mut self, keep_combined: bool) {
         for slot in &mut self.sources {
-            if keep.is_some() && combined(slot.tally) {
+            if keep_combined && combined(slot.tally) {
                 continue;
             }
             if let Some((_, epoch)) = slot.source.filter().samples().next() {
@@ -983,14 +985,15 @@ impl<R: RngCore> System<R> {
         let update = Update::new(self.offset, self.jitter)
             .with_leap(peer.leap)
             .with_age(age);
-        self.apply_update(now_s, wall, peer_id, update);
+        self.apply_update(now_s, wall, update);
     }
 
     /// The default: every new sample of every combined source (tally `*`
     /// or `+`) goes to the discipline's estimator, oldest first, each with
     /// its own uncertainty from its delay excess over the source's recent
-    /// minimum and its distance from the combined offset. Before the first update, the samples the sources collected
-    /// while the selection was not possible yet are used too.
+    /// minimum and its distance from the median of the combined sources.
+    /// Before the first update, the samples the sources collected while the
+    /// selection was not possible yet are used too.
     fn update_from_samples(&mut self, now_s: f64, wall: Date, peer_id: SourceId) {
         let Some(leap) = self
             .slot(peer_id)
@@ -1022,22 +1025,22 @@ impl<R: RngCore> System<R> {
                 }
             }
         }
-        self.pass_over_samples(Some(()));
+        self.pass_over_samples(true);
         feed.sort_by(|a, b| a.0.total_cmp(&b.0));
         // The reference for each source's bias: the median offset of the
         // combined sources (the system peer's when it is alone).
+        // Each combined source's filter offset, by source index, sorted by
+        // offset.
         let mut offsets = core::mem::take(&mut self.offsets);
         offsets.clear();
-        offsets.extend(
-            self.sources
-                .iter()
-                .filter(|slot| combined(slot.tally))
-                .filter_map(|slot| slot.source.peer_stats())
-                .map(|stats| stats.offset),
-        );
-        offsets.sort_by(f64::total_cmp);
+        offsets.extend(self.sources.iter().enumerate().filter_map(|(index, slot)| {
+            combined(slot.tally)
+                .then(|| slot.source.peer_stats())
+                .flatten()
+                .map(|stats| (stats.offset, index))
+        }));
+        offsets.sort_by(|a, b| a.0.total_cmp(&b.0));
         let reference = median(&offsets).unwrap_or(self.offset);
-        self.offsets = offsets;
         for &(epoch, index) in &feed {
             let Some(slot) = self.sources.get_mut(index) else {
                 continue;
@@ -1068,7 +1071,7 @@ impl<R: RngCore> System<R> {
             let server_precision = slot
                 .source
                 .last_measurement()
-                .map_or(0.0, |m| libm::exp2(f64::from(m.precision)));
+                .map_or(0.0, |m| log2_seconds(m.precision));
             let excess = (sample.delay() - min_delay).max(0.0);
             // A source whose filter output sits away from the others' is
             // off by a path asymmetry or its own error, which no delay
@@ -1080,31 +1083,31 @@ impl<R: RngCore> System<R> {
             // falseticker can overlap the truechimers and join the
             // combination, and its pull on the combined offset must not
             // discredit the truechimers, which stay the majority.
-            let bias = slot
-                .source
-                .peer_stats()
-                .map_or(0.0, |stats| stats.offset - reference);
+            let bias = offsets
+                .iter()
+                .find(|&&(_, i)| i == index)
+                .map_or(0.0, |&(source_offset, _)| source_offset - reference);
             let uncertainty = libm::sqrt(
                 (excess * excess + floor * floor) / 12.0
                     + server_precision * server_precision
                     + bias * bias,
             );
-            let id = slot.source.id();
             let update = Update::new(offset, self.jitter)
                 .with_leap(leap)
                 .with_age((now_s - epoch).max(0.0))
                 .with_uncertainty(uncertainty);
-            if self.apply_update(now_s, wall, id, update) {
+            if self.apply_update(now_s, wall, update) {
                 break;
             }
         }
         self.feed = feed;
+        self.offsets = offsets;
     }
 
     /// Hands one update to the discipline, reports it and follows its
     /// outcome. Returns whether the clock was stepped (the remaining
     /// samples of the batch are then stale).
-    fn apply_update(&mut self, now_s: f64, wall: Date, from: SourceId, update: Update) -> bool {
+    fn apply_update(&mut self, now_s: f64, wall: Date, update: Update) -> bool {
         let outcome = self.discipline.handle_update(wall, update);
         self.events.push_back(Event::DisciplineUpdate(UpdateReport {
             offset: update.offset,
@@ -1133,7 +1136,6 @@ impl<R: RngCore> System<R> {
             }
             Ok(_) | Err(_) => false,
         };
-        let _ = from;
         self.drain_discipline();
         stepped
     }
@@ -1187,16 +1189,15 @@ impl<R: RngCore> System<R> {
     }
 }
 
-/// Seconds to the NTP short format, saturating.
-/// The median of sorted values (the mean of the middle two for an even
-/// count).
-fn median(sorted: &[f64]) -> Option<f64> {
+/// The median of values sorted by their first field (the mean of the
+/// middle two for an even count).
+fn median(sorted: &[(f64, usize)]) -> Option<f64> {
     let middle = sorted.len() / 2;
     if sorted.len() % 2 == 1 {
-        sorted.get(middle).copied()
+        sorted.get(middle).map(|&(value, _)| value)
     } else {
-        let low = sorted.get(middle.checked_sub(1)?)?;
-        let high = sorted.get(middle)?;
+        let (low, _) = sorted.get(middle.checked_sub(1)?)?;
+        let (high, _) = sorted.get(middle)?;
         Some((low + high) / 2.0)
     }
 }
@@ -1207,6 +1208,7 @@ const fn combined(tally: Tally) -> bool {
     matches!(tally, Tally::SystemPeer | Tally::Candidate)
 }
 
+/// Seconds to the NTP short format, saturating.
 fn short(seconds: f64) -> ShortTime {
     ShortTime::from_seconds_f64(seconds.max(0.0)).unwrap_or(ShortTime::MAX)
 }

@@ -160,8 +160,6 @@ pub struct Discipline {
     log_variance: Option<f64>,
     /// Process time of the last poll change.
     poll_changed: NtpDuration,
-    /// Share of the last prediction's variance the wander explains.
-    wander_share: f64,
     /// Process time at which the caller's current rate took effect, and
     /// the rate before it: the correction applied since an aged sample.
     rate_changed: NtpDuration,
@@ -208,7 +206,6 @@ impl Discipline {
             outliers: 0,
             log_variance: None,
             poll_changed: NtpDuration::ZERO,
-            wander_share: 0.0,
             rate_changed: NtpDuration::ZERO,
             previous_rate: 0.0,
         };
@@ -315,10 +312,6 @@ impl Discipline {
                 }
                 _ => {}
             }
-            // Step: validate before touching anything.
-            let step =
-                NtpDuration::from_seconds_f64(offset).map_err(|_| UpdateError::OffsetOutOfRange)?;
-            let stepped_epoch = epoch.checked_add(step).ok_or(UpdateError::TimeOutOfRange)?;
             // In FREQ the step also yields the frequency measured since
             // training started.
             let frequency = if self.state == State::Freq && mu > 0.0 {
@@ -326,11 +319,8 @@ impl Discipline {
             } else {
                 0.0
             };
-            self.commit(stepped_epoch, t);
-            self.pending.step = Some(match self.pending.step {
-                Some(earlier) => earlier.saturating_add(step),
-                None => step,
-            });
+            // Validated before anything is touched.
+            let step = self.queue_step(epoch, t, offset)?;
             self.count = 0;
             self.open_loop = 0.0;
             self.set_poll(self.config.min_poll);
@@ -750,26 +740,18 @@ impl Discipline {
                 self.config.wander,
             );
             let outcome = if offset.abs() > self.config.step_threshold {
-                self.kalman_step(epoch, t, offset)?;
+                let step = self.queue_step(epoch, t, offset)?;
                 filter.shift(offset);
-                UpdateOutcome::Step(
-                    NtpDuration::from_seconds_f64(offset)
-                        .map_err(|_| UpdateError::OffsetOutOfRange)?,
-                )
+                UpdateOutcome::Step(step)
             } else {
                 self.commit(epoch, t);
                 UpdateOutcome::Slew
             };
             self.jitter_sq = variance.max(self.precision_sq);
-            self.kalman = Some(filter);
             self.kalman_time = sample_time.min(t);
             self.correction = self.applied_since(self.kalman_time, t);
-            self.outliers = 0;
             self.observe_variance(variance);
-            self.state = State::Sync;
-            self.update_time = sample_time;
-            self.last_offset = offset;
-            self.finish_kalman(t);
+            self.accept_kalman(filter, sample_time, offset, t);
             return Ok(outcome);
         };
         self.commit(epoch, t);
@@ -799,9 +781,7 @@ impl Discipline {
             if mu < self.config.stepout {
                 return Ok(UpdateOutcome::Ignored(IgnoreReason::Spike));
             }
-            let step =
-                NtpDuration::from_seconds_f64(offset).map_err(|_| UpdateError::OffsetOutOfRange)?;
-            self.kalman_step(epoch, t, offset)?;
+            let step = self.queue_step(epoch, t, offset)?;
             // After the step the clock is where the measurement says; the
             // frequency may be anything that explains the jump.
             filter.offset = offset;
@@ -810,14 +790,9 @@ impl Discipline {
             let jump = innovation.residual / mu.max(1.0);
             filter.p11 += jump * jump;
             filter.shift(offset);
-            self.kalman = Some(filter);
-            self.state = State::Sync;
-            self.update_time = sample_time;
-            self.last_offset = offset;
-            self.outliers = 0;
             self.set_poll(self.config.min_poll);
             self.poll_changed = t;
-            self.finish_kalman(t);
+            self.accept_kalman(filter, sample_time, offset, t);
             return Ok(UpdateOutcome::Step(step));
         }
 
@@ -849,25 +824,25 @@ impl Discipline {
             let x = WANDER_GAIN * share * (nis.min(NIS_CAP) - 1.0);
             let factor = if x >= 0.0 { 1.0 + x } else { 1.0 / (1.0 - x) };
             filter.wander = (filter.wander * factor).clamp(WANDER_MIN, WANDER_MAX);
-            self.wander_share = share;
         }
-        self.outliers = 0;
         filter.update(innovation);
-        self.kalman = Some(filter);
         self.observe_variance(variance);
         let sample = (innovation.residual * innovation.residual).max(self.precision_sq);
         self.jitter_sq += (sample - self.jitter_sq) / AVG;
-        self.state = State::Sync;
-        self.update_time = sample_time;
-        self.last_offset = offset;
-        self.finish_kalman(t);
+        self.accept_kalman(filter, sample_time, offset, t);
         self.kalman_poll(t);
         Ok(UpdateOutcome::Slew)
     }
 
     /// Queues a step by `offset` at process time `t` and moves the
-    /// timeline with it.
-    fn kalman_step(&mut self, epoch: Date, t: NtpDuration, offset: f64) -> Result<(), UpdateError> {
+    /// timeline with it; returns the step. Nothing changes when the step
+    /// cannot be expressed.
+    fn queue_step(
+        &mut self,
+        epoch: Date,
+        t: NtpDuration,
+        offset: f64,
+    ) -> Result<NtpDuration, UpdateError> {
         let step =
             NtpDuration::from_seconds_f64(offset).map_err(|_| UpdateError::OffsetOutOfRange)?;
         let stepped_epoch = epoch.checked_add(step).ok_or(UpdateError::TimeOutOfRange)?;
@@ -876,7 +851,25 @@ impl Discipline {
             Some(earlier) => earlier.saturating_add(step),
             None => step,
         });
-        Ok(())
+        Ok(step)
+    }
+
+    /// Installs the estimator after an accepted update measured at
+    /// `sample_time` (SYNC, no outliers pending) and plans the correction
+    /// at `t`.
+    fn accept_kalman(
+        &mut self,
+        filter: Kalman,
+        sample_time: NtpDuration,
+        offset: f64,
+        t: NtpDuration,
+    ) {
+        self.kalman = Some(filter);
+        self.outliers = 0;
+        self.state = State::Sync;
+        self.update_time = sample_time;
+        self.last_offset = offset;
+        self.finish_kalman(t);
     }
 
     /// The correction the caller applied between process times `from`
