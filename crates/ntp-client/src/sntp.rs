@@ -646,35 +646,14 @@ mod tests {
         assert!(!ResponseError::ReferenceAfterTransmit.is_server_report());
     }
 
-    /// chrony 4.3 answering a chrony client ('local stratum 3'): reference
-    /// timestamp 2 s before the transmit timestamp
-    /// (shared/vectors/packets.txt).
-    static CHRONY_RESPONSE: [u8; 48] = [
-        0x24, 0x03, 0x06, 0xe6, 0x00, 0x00, 0x00, 0x00, //
-        0x00, 0x00, 0x00, 0x00, 0x7f, 0x7f, 0x01, 0x01, //
-        0xee, 0xac, 0x9d, 0xac, 0x45, 0x45, 0xf0, 0xd4, //
-        0x64, 0x19, 0x78, 0xe1, 0x08, 0x56, 0x40, 0x70, //
-        0xee, 0xac, 0x9d, 0xae, 0x00, 0x62, 0x41, 0x6b, //
-        0xee, 0xac, 0x9d, 0xae, 0x00, 0x67, 0xa9, 0x74, //
-    ];
-
-    /// NTPsec 1.2.2 in orphan mode answering ntpdig: stratum 4, leap 0,
-    /// reference timestamp zero (shared/vectors/packets.txt).
-    static NTPSEC_ORPHAN_RESPONSE: [u8; 48] = [
-        0x24, 0x04, 0x00, 0xe8, 0x00, 0x00, 0x00, 0x00, //
-        0x00, 0x00, 0x00, 0x00, 0x7f, 0x00, 0x00, 0x01, //
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
-        0xee, 0xac, 0xa6, 0x9f, 0x9a, 0xd8, 0x70, 0x00, //
-        0xee, 0xac, 0xa6, 0x9f, 0x9a, 0xde, 0xc6, 0xa6, //
-        0xee, 0xac, 0xa6, 0x9f, 0x9a, 0xe4, 0x9a, 0x58, //
-    ];
-
     #[test]
     fn real_responses_pass_the_checks() {
-        for (bytes, stratum, zero_reference) in [
-            (&CHRONY_RESPONSE, 3, false),
-            (&NTPSEC_ORPHAN_RESPONSE, 4, true),
-        ] {
+        // From ../shared/vectors: chrony 4.3 ('local stratum 3', reference
+        // timestamp 2 s before the transmit timestamp) and NTPsec 1.2.2 in
+        // orphan mode (stratum 4, reference timestamp zero).
+        let chrony = ntp_vectors::find("chrony 4.3 server response to it (");
+        let orphan = ntp_vectors::find("ntpsec 1.2.2 ntpd response (orphan mode");
+        for (bytes, stratum, zero_reference) in [(&chrony, 3, false), (&orphan, 4, true)] {
             let packet = Packet::new_unchecked(&bytes[..]);
             // Our request had the captured origin as its nonce and left a
             // little before the server received it.
@@ -693,7 +672,7 @@ mod tests {
             assert!((m.delay - 100e-6).abs() < 1e-6, "{}", m.delay);
         }
         // The chrony reply with its reference timestamp moved past T3.
-        let mut late = CHRONY_RESPONSE;
+        let mut late = chrony.clone();
         late.copy_within(40..48, 16);
         late[23] = late[23].wrapping_add(1);
         let packet = Packet::new_unchecked(&late[..]);
