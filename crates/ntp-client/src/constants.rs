@@ -28,6 +28,21 @@ pub const BURST_COUNT: u8 = 8;
 /// "The interval between packets in the burst is two seconds").
 pub const MIN_REQUEST_SPACING: Duration = Duration::from_secs(2);
 
+/// The gaps between the eight requests of a spread iburst
+/// ([`SourceConfig::spread_iburst`](crate::SourceConfig::spread_iburst)):
+/// four of 2 s as in RFC 5905's burst (section 13, BTIME), then 4 s, 8 s
+/// and 16 s, so the burst spans 36 s instead of 14 s and its last request
+/// still goes well before the first regular poll at 64 s.
+pub const SPREAD_IBURST_GAPS: [Duration; BURST_COUNT as usize - 1] = [
+    Duration::from_secs(2),
+    Duration::from_secs(2),
+    Duration::from_secs(2),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(16),
+];
+
 /// Default lower bound of the poll exponent: 6, 64 s (RFC 5905, section
 /// 7.2 and Appendix A.1.1, MINPOLL).
 pub const DEFAULT_MIN_POLL: i8 = 6;

@@ -65,6 +65,17 @@ pub struct SystemConfig {
     /// answered yet, and the clock is slewed toward them. RFC 5905 selects
     /// at once (`false` in [`SystemConfig::rfc5905`]).
     pub startup_wait: bool,
+    /// While no source is reachable, the sources' unreachable back-off
+    /// stops at their `max_poll` (1024 s by default) instead of
+    /// [`SourceConfig::backoff_max_poll`] (4096 s): the client then has
+    /// nothing to keep time with, and a server that comes back is found
+    /// within `max_poll`, not up to an hour later while the clock drifts.
+    /// That is the reference implementation's ceiling (about 84 requests a
+    /// day to a dead server); as soon as one source answers, the others
+    /// back off further again. `true` by default; `false` in
+    /// [`SystemConfig::rfc5905`] (Appendix A.5.7.1 backs off alike
+    /// whatever the other sources do).
+    pub search_at_max_poll: bool,
 }
 
 /// Longest wait for every source's first answer before the first
@@ -101,6 +112,7 @@ impl Default for SystemConfig {
             local_address: None,
             min_sources: None,
             startup_wait: true,
+            search_at_max_poll: true,
         }
     }
 }
@@ -123,6 +135,7 @@ impl SystemConfig {
             source: SourceConfig::rfc5905(),
             min_sources: Some(1),
             startup_wait: false,
+            search_at_max_poll: false,
             ..default
         }
     }
@@ -791,7 +804,10 @@ impl<R: RngCore> System<R> {
         if let Some(event) = self.events.pop_front() {
             return Output::Event(event);
         }
+        let searching = self.config.search_at_max_poll
+            && !self.sources.iter().any(|slot| slot.source.is_reachable());
         for slot in &mut self.sources {
+            slot.source.set_backoff_limited(searching);
             if let Some(transmit) = slot.source.poll_transmit(now, wall_now, &mut self.rng) {
                 let id = slot.source.id();
                 if slot.source.take_changed() {

@@ -24,15 +24,15 @@ use ntp_proto::{
 use ntp_server::AccessAction;
 
 #[test]
-fn iburst_sends_eight_requests_two_seconds_apart_then_polls_at_minpoll() {
+fn iburst_sends_eight_requests_spread_over_36_s_then_polls_at_minpoll() {
     let mut h = Harness::new(fset(), 0.0, 1);
     h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
     h.run_until(200.0);
     let times: Vec<f64> = h.transmits.iter().map(|(t, _)| t.as_secs_f64()).collect();
     assert!(times.len() >= 10, "{times:?}");
-    for (i, t) in times.iter().take(8).enumerate() {
-        assert_eq!(*t, 2.0 * i as f64, "burst request {i} at {t}");
-    }
+    // Five requests 2 s apart, then gaps of 4, 8 and 16 s
+    // (SPREAD_IBURST_GAPS).
+    assert_eq!(times[..8], [0.0, 2.0, 4.0, 6.0, 8.0, 12.0, 20.0, 36.0]);
     // The next poll: 64 s after the poll started, lengthened by < 1/16.
     assert!((64.0..68.0).contains(&times[8]), "{times:?}");
     assert!(times[9] - times[8] >= 64.0, "{times:?}");
@@ -52,8 +52,33 @@ fn iburst_sends_eight_requests_two_seconds_apart_then_polls_at_minpoll() {
 }
 
 #[test]
+fn rfc5905_iburst_sends_eight_requests_two_seconds_apart() {
+    let mut h = Harness::new(
+        SystemConfig {
+            initial_frequency: Some(0.0),
+            ..SystemConfig::rfc5905()
+        },
+        0.0,
+        1,
+    );
+    h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
+    h.run_until(100.0);
+    let times: Vec<f64> = h.transmits.iter().map(|(t, _)| t.as_secs_f64()).collect();
+    for (i, t) in times.iter().take(8).enumerate() {
+        assert_eq!(*t, 2.0 * i as f64, "burst request {i} at {t}");
+    }
+    assert!((64.0..68.0).contains(&times[8]), "{times:?}");
+}
+
+#[test]
 fn dead_server_backs_off_to_at_most_44_requests_a_day() {
-    let mut h = Harness::new(SystemConfig::default(), 0.0, 2);
+    // Without the search at max_poll the back-off goes to 4096 s even when
+    // the server is the only one (RFC 5905, Appendix A.5.7.1).
+    let config = SystemConfig {
+        search_at_max_poll: false,
+        ..SystemConfig::default()
+    };
+    let mut h = Harness::new(config, 0.0, 2);
     h.add_server(Behaviour::Dead, 0.0);
     h.run_until(2.0 * 86_400.0);
     let first_day = h.requests_between(0, 0.0, 86_400.0);
@@ -70,7 +95,7 @@ fn dead_server_backs_off_to_at_most_44_requests_a_day() {
     // The spacing never shrinks after the burst, and tops out at 2^12 s.
     let times: Vec<f64> = h.transmits.iter().map(|(t, _)| t.as_secs_f64()).collect();
     let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(gaps[..7].iter().all(|&g| g == 2.0), "{gaps:?}");
+    assert_eq!(gaps[..7], [2.0, 2.0, 2.0, 2.0, 4.0, 8.0, 16.0]);
     for w in gaps[7..].windows(2) {
         assert!(w[1] >= w[0] / 1.0625 - 1e-9, "{gaps:?}");
     }
@@ -84,6 +109,72 @@ fn dead_server_backs_off_to_at_most_44_requests_a_day() {
     assert_eq!(source.poll(), 12);
     assert!(!h.client.is_synchronized());
     assert_eq!(h.client.system_state(), SystemState::unsynchronized(-18));
+}
+
+#[test]
+fn lone_dead_server_is_searched_at_max_poll() {
+    // The default: with no source reachable the back-off stops at
+    // max_poll (1024 s): 8 + 12 + 4 requests in the first 2752 s, then one
+    // per 1024 s to 1088 s.
+    let mut h = Harness::new(SystemConfig::default(), 0.0, 2);
+    h.add_server(Behaviour::Dead, 0.0);
+    h.run_until(2.0 * 86_400.0);
+    let times: Vec<f64> = h.transmits.iter().map(|(t, _)| t.as_secs_f64()).collect();
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|&g| g <= 1024.0 * 1.0625), "{gaps:?}");
+    assert!(gaps.iter().rev().take(20).all(|&g| g >= 1024.0), "{gaps:?}");
+    let second_day = h.requests_between(0, 86_400.0, 2.0 * 86_400.0);
+    // 86 400 / 1024 = 84.4, lengthened by up to 1/16.
+    assert!((79..=85).contains(&second_day), "{second_day} on day 2");
+    assert_eq!(h.client.sources().next().unwrap().poll(), 10);
+}
+
+#[test]
+fn dead_server_beside_a_live_one_backs_off_to_4096_s() {
+    let mut h = Harness::new(fset(), 0.0, 2);
+    h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
+    h.add_server(Behaviour::Dead, 0.0);
+    h.run_until(2.0 * 86_400.0);
+    let second_day = h.requests_between(1, 86_400.0, 2.0 * 86_400.0);
+    assert!((19..=22).contains(&second_day), "{second_day} on day 2");
+    let dead = h.client.sources().nth(1).unwrap();
+    assert_eq!(dead.poll(), 12);
+    assert!(h.client.is_synchronized());
+}
+
+#[test]
+fn server_back_after_outage_is_polled_at_the_normal_interval() {
+    // A lone server lost long enough for the back-off to reach 1024 s:
+    // after it answers again, the next poll follows at the discipline's
+    // poll, not at the back-off interval the answered request had.
+    let mut h = Harness::new(fset(), 0.0, 5);
+    h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
+    h.run_until(600.0);
+    assert!(h.client.is_synchronized());
+    let alive = core::mem::replace(&mut h.servers[0].behaviour, Behaviour::Dead);
+    h.run_for(20_000.0);
+    assert_eq!(h.client.sources().next().unwrap().poll(), 10);
+    h.servers[0].behaviour = alive;
+    let back = nanos_to_secs(h.now);
+    h.run_for(1_100.0);
+    let times: Vec<f64> = h
+        .transmits
+        .iter()
+        .map(|(t, _)| t.as_secs_f64())
+        .filter(|&t| t >= back)
+        .collect();
+    // One request finds the server (within 1024 s plus the jitter), the
+    // next follows at the discipline's poll (below the back-off's 1024 s),
+    // lengthened by at most 1/16.
+    let poll = h.client.discipline().poll();
+    assert!(poll < 10, "discipline poll {poll}");
+    let interval = f64::from(1_u32 << poll);
+    assert!(times.len() >= 2, "{times:?}");
+    assert!(times[0] - back <= 1024.0 * 1.0625, "{times:?}");
+    assert!(
+        times[1] - times[0] <= interval * 1.0625,
+        "{times:?} at poll {poll}"
+    );
 }
 
 #[test]
