@@ -1,8 +1,10 @@
 //! The server core on arbitrary datagrams, source addresses, times and
 //! configurations. Invariants: no panic; a response is never longer than
-//! its request nor than the output buffer, is a mode-4 packet in the
-//! request's version whose origin is the request's transmit timestamp; a
-//! drop writes nothing; every request is counted exactly once.
+//! its request nor than the output buffer, is a mode-4 packet to a client
+//! request or, when the symmetric policy answers, a mode-2 packet to a
+//! symmetric-active one, in the request's version, whose origin is the
+//! request's transmit timestamp; a drop writes nothing; every request is
+//! counted exactly once, and every mode-2 answer once more in `symmetric`.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -12,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 use ntp_proto::{Packet, SystemState, Timestamp};
 use ntp_server::{
     AccessAction, AclRule, Action, Instant, IpPrefix, MacPolicy, RateLimitConfig, Server,
-    ServerConfig, UnsynchronizedPolicy, Versions,
+    ServerConfig, SymmetricPolicy, UnsynchronizedPolicy, Versions,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -59,6 +61,7 @@ struct Input {
     all_versions: bool,
     drop_unsynchronized: bool,
     answer_mac: bool,
+    drop_symmetric: bool,
     state: SystemState,
     requests: Vec<Request>,
 }
@@ -111,6 +114,11 @@ fuzz_target!(|input: Input| {
         } else {
             MacPolicy::Drop
         },
+        symmetric: if input.drop_symmetric {
+            SymmetricPolicy::Drop
+        } else {
+            SymmetricPolicy::Answer
+        },
     };
     let Ok(mut server) = Server::new(&config, input.state) else {
         // Only out-of-range rate-limit settings are refused.
@@ -119,6 +127,7 @@ fuzz_target!(|input: Input| {
     };
     let mut now = 0u64;
     let mut handled = 0u64;
+    let mut symmetric = 0u64;
     for request in input.requests.iter().take(256) {
         now = if request.backwards {
             now.saturating_sub(request.step)
@@ -139,8 +148,16 @@ fuzz_target!(|input: Input| {
                 assert_eq!(sent.len(), 48);
                 let req = Packet::new_checked(&request.bytes[..]).expect("answered => 48 octets");
                 let resp = Packet::new_checked(sent).expect("48 octets");
-                assert_eq!(resp.mode(), ntp_proto::Mode::Server);
-                assert_eq!(req.mode(), ntp_proto::Mode::Client);
+                let mode = match req.mode() {
+                    ntp_proto::Mode::Client => ntp_proto::Mode::Server,
+                    ntp_proto::Mode::SymmetricActive if !input.drop_symmetric => {
+                        symmetric += 1;
+                        ntp_proto::Mode::SymmetricPassive
+                    }
+                    other => panic!("answered a mode {other:?} request"),
+                };
+                assert_eq!(resp.mode(), mode);
+                assert_eq!(reply.mode(), mode);
                 assert_eq!(resp.version(), req.version());
                 assert_eq!(resp.origin_timestamp(), req.transmit_timestamp());
                 match reply.kiss() {
@@ -161,4 +178,5 @@ fuzz_target!(|input: Input| {
     let c = server.counters();
     assert_eq!(c.received, handled);
     assert_eq!(c.received, c.answered + c.kiss.total() + c.dropped.total());
+    assert_eq!(c.symmetric, symmetric);
 });

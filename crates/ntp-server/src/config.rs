@@ -84,6 +84,32 @@ pub enum MacPolicy {
     AnswerUnauthenticated,
 }
 
+/// Whether a symmetric-active request (mode 1) is answered with a
+/// symmetric-passive response (mode 2), without keeping any state for
+/// the peer.
+///
+/// RFC 5905 (section 9.2, figure 20) lets a server without an association
+/// for the sender answer a symmetric-active packet with a passive one
+/// (`NEWPS`, "ephemeral association"); the reference ntpd does so
+/// statelessly (`fast_xmit()` with mode 2) for peers it does not
+/// authenticate, and chrony answers mode 1 with mode 2 the same way. Windows'
+/// W32Time sends mode 1 unless its client flag (0x8) is set, so a server
+/// that drops mode 1 leaves such a peer without time.
+///
+/// The answer is built exactly as for a client request (the same access
+/// control, rate limiting, unsynchronized and MAC policies, the same
+/// fields), only its mode is 2; a Kiss-o'-Death to a mode-1 request is a
+/// mode-2 packet too. Mode 2 requests are never answered: two servers
+/// could otherwise bounce packets between them forever.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SymmetricPolicy {
+    /// Answer mode 1 with mode 2, statelessly. The default, as chrony.
+    #[default]
+    Answer,
+    /// Drop mode 1 requests ([`DropReason::Mode`](crate::DropReason::Mode)).
+    Drop,
+}
+
 /// Everything a [`Server`](crate::Server) is built from.
 #[cfg(feature = "alloc")]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +127,8 @@ pub struct ServerConfig {
     pub unsynchronized: UnsynchronizedPolicy,
     /// What to do with requests that carry a MAC.
     pub mac: MacPolicy,
+    /// Whether symmetric-active (mode 1) requests are answered.
+    pub symmetric: SymmetricPolicy,
 }
 
 #[cfg(feature = "alloc")]
@@ -109,7 +137,8 @@ impl Default for ServerConfig {
     /// [`Limited`](AccessAction::Limited) by the default rate limiter
     /// (RFC 8633, section 5.4 expects servers to meter clients; ntpd's
     /// recommended `restrict default limited kod`), unsynchronized state
-    /// answered, MAC requests dropped.
+    /// answered, MAC requests dropped, symmetric-active requests answered
+    /// with mode 2.
     fn default() -> Self {
         Self {
             versions: Versions::DEFAULT,
@@ -118,6 +147,7 @@ impl Default for ServerConfig {
             rate_limit: RateLimitConfig::default(),
             unsynchronized: UnsynchronizedPolicy::Answer,
             mac: MacPolicy::Drop,
+            symmetric: SymmetricPolicy::Answer,
         }
     }
 }

@@ -14,10 +14,13 @@ pub enum DropReason {
     BadPacket,
     /// A version number the configuration does not serve.
     Version,
-    /// Not a client request (mode 3): control and private requests (modes
-    /// 6 and 7, RFC 8633 section 3.4), server and broadcast packets (modes
-    /// 4 and 5, which must never be answered or two servers could be made
-    /// to bounce packets forever), symmetric modes 1 and 2 and mode 0.
+    /// Neither a client request (mode 3) nor, where answered, a
+    /// symmetric-active one (mode 1, [`SymmetricPolicy`](crate::SymmetricPolicy)):
+    /// control and private requests (modes 6 and 7, RFC 8633 section 3.4),
+    /// server, symmetric-passive and broadcast packets (modes 4, 2 and 5,
+    /// which must never be answered or two servers could be made to bounce
+    /// packets forever), mode 0, and mode 1 under
+    /// [`SymmetricPolicy::Drop`](crate::SymmetricPolicy::Drop).
     Mode,
     /// The access-control list says `ignore`.
     Acl,
@@ -122,8 +125,9 @@ impl KissCounters {
 ///
 /// Every request counts once in `received` and once in exactly one of
 /// `answered`, `kiss` or `dropped`, so
-/// `received == answered + kiss.total() + dropped.total()`. Counters wrap
-/// at 2^64.
+/// `received == answered + kiss.total() + dropped.total()`; `symmetric`
+/// counts again, apart, those of the answered and kissed requests that
+/// were symmetric active (mode 1). Counters wrap at 2^64.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Counters {
@@ -131,6 +135,10 @@ pub struct Counters {
     pub received: u64,
     /// Ordinary server responses.
     pub answered: u64,
+    /// Responses in mode 2 to symmetric-active requests (mode 1), ordinary
+    /// and Kiss-o'-Death alike; each is also counted in `answered` or
+    /// `kiss`.
+    pub symmetric: u64,
     /// Kiss-o'-Death responses.
     pub kiss: KissCounters,
     /// Requests left unanswered.
@@ -152,6 +160,7 @@ impl AddAssign<&Self> for Counters {
         let add = |a: &mut u64, b: u64| *a = a.wrapping_add(b);
         add(&mut self.received, other.received);
         add(&mut self.answered, other.answered);
+        add(&mut self.symmetric, other.symmetric);
         add(&mut self.kiss.deny, other.kiss.deny);
         add(&mut self.kiss.rstr, other.kiss.rstr);
         add(&mut self.kiss.rate, other.kiss.rate);
@@ -169,17 +178,19 @@ impl AddAssign<&Self> for Counters {
 }
 
 impl fmt::Display for Counters {
-    /// One line: `received=.. answered=.. kod(deny=.. rstr=.. rate=..)
-    /// dropped(bad_packet=.. ...)`.
+    /// One line: `received=.. answered=.. symmetric=.. kod(deny=.. rstr=..
+    /// rate=..) dropped(bad_packet=.. ...)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.dropped;
         write!(
             f,
-            "received={} answered={} kod(deny={} rstr={} rate={}) dropped(bad_packet={} \
+            "received={} answered={} symmetric={} kod(deny={} rstr={} rate={}) \
+             dropped(bad_packet={} \
              version={} mode={} acl={} authenticated={} unsynchronized={} rate_limited={} \
              buffer_too_small={})",
             self.received,
             self.answered,
+            self.symmetric,
             self.kiss.deny,
             self.kiss.rstr,
             self.kiss.rate,

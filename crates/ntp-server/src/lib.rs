@@ -14,11 +14,19 @@
 //! - [`RateLimiter`] meters clients in a fixed-size table
 //!   ([`ratelimit`] gives the bucket and the eviction policy).
 //! - [`Counters`] count every request once, by outcome.
+//! - [`ServerConfig`] gathers the settings, among them the policies
+//!   [`UnsynchronizedPolicy`], [`MacPolicy`] and [`SymmetricPolicy`].
 //!
 //! Responses are always 48 octets and requests at least 48, so the server
-//! never amplifies. Control (mode 6) and private (mode 7) requests, server
-//! and broadcast packets (modes 4 and 5) and symmetric modes are never
-//! answered (RFC 8633, section 3.4; RFC 5905, section 9.2 figure 20).
+//! never amplifies. Symmetric-active requests (mode 1, as Windows' W32Time
+//! sends them) are answered with a symmetric-passive response (mode 2)
+//! without keeping state, under the same access control and rate limits
+//! as client requests, unless [`SymmetricPolicy::Drop`] is configured (RFC
+//! 5905, section 9.2 figure 20, `NEWPS`; what chrony and ntpd do for a
+//! peer they keep no association with). Control (mode 6) and private
+//! (mode 7) requests, symmetric-passive, server and broadcast packets
+//! (modes 2, 4 and 5) and mode 0 are never answered (RFC 8633, section
+//! 3.4; RFC 5905, section 9.2 figure 20).
 //!
 //! # Features
 //!
@@ -56,7 +64,7 @@ mod server;
 pub use acl::{AccessAction, Acl, AclRule, MAX_ACL_RULES};
 #[cfg(feature = "alloc")]
 pub use config::ServerConfig;
-pub use config::{MacPolicy, UnsynchronizedPolicy, Versions};
+pub use config::{MacPolicy, SymmetricPolicy, UnsynchronizedPolicy, Versions};
 pub use counters::{Counters, DropCounters, DropReason, KissCounters};
 pub use error::ConfigError;
 #[doc(inline)]

@@ -9,7 +9,7 @@ use ntp_proto::{
 
 use crate::{
     AccessAction, Acl, ConfigError, Counters, DropReason, Instant, MacPolicy, RateLimiter,
-    RateVerdict, ServerConfig, UnsynchronizedPolicy, Versions,
+    RateVerdict, ServerConfig, SymmetricPolicy, UnsynchronizedPolicy, Versions,
 };
 
 /// Length of every response: the 48-octet header, without extension
@@ -33,6 +33,7 @@ pub enum Action {
 pub struct Reply {
     len: usize,
     kiss: Option<KissCode>,
+    mode: Mode,
 }
 
 impl Reply {
@@ -52,6 +53,14 @@ impl Reply {
     #[must_use]
     pub const fn kiss(&self) -> Option<KissCode> {
         self.kiss
+    }
+
+    /// The mode of the response: [`Mode::Server`] for a client request,
+    /// [`Mode::SymmetricPassive`] for a symmetric-active one
+    /// ([`SymmetricPolicy`]).
+    #[must_use]
+    pub const fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// Stamps the transmit timestamp and returns the datagram to send.
@@ -101,7 +110,8 @@ impl Reply {
 /// # Order of checks
 ///
 /// 1. At least 48 octets, else [`DropReason::BadPacket`]; mode 3 (client),
-///    else [`DropReason::Mode`]; a configured version, else
+///    or mode 1 (symmetric active) under [`SymmetricPolicy::Answer`], else
+///    [`DropReason::Mode`]; a configured version, else
 ///    [`DropReason::Version`]; an output buffer of 48 octets, else
 ///    [`DropReason::BufferTooSmall`]; extension fields and MAC well formed
 ///    (RFC 7822), else [`DropReason::BadPacket`]. Unknown extension fields
@@ -123,6 +133,14 @@ impl Reply {
 ///    [`Reply::finish`]. The stratum is sent as the state holds it: unlike
 ///    `fast_xmit()`, which maps 16 (MAXSTRAT) to 0, we keep 16, since a
 ///    stratum 0 packet is a Kiss-o'-Death (RFC 5905, section 7.4).
+///
+/// A symmetric-active request (mode 1, as Windows' W32Time sends) goes
+/// through the same checks and gets the same answer in mode 2 (symmetric
+/// passive), Kiss-o'-Death packets included; no association is made
+/// ([`SymmetricPolicy`]). Its other fields (leap indicator, stratum, root
+/// delay and dispersion, reference id, reference and origin timestamps)
+/// are ignored like a client's: only its version, poll and transmit
+/// timestamp shape the answer.
 ///
 /// # Example
 ///
@@ -168,6 +186,7 @@ pub struct Server {
     limiter: RateLimiter,
     unsynchronized: UnsynchronizedPolicy,
     mac: MacPolicy,
+    symmetric: SymmetricPolicy,
     state: SystemState,
     /// The response header with the system variables filled in.
     template: [u8; HEADER_LEN],
@@ -192,6 +211,7 @@ impl Server {
             limiter,
             unsynchronized: config.unsynchronized,
             mac: config.mac,
+            symmetric: config.symmetric,
             state,
             template: [0; HEADER_LEN],
             synchronized: false,
@@ -263,6 +283,9 @@ impl Server {
         self.counters.received = self.counters.received.wrapping_add(1);
         match self.process(request, client.ip(), rx_time, now, out) {
             Ok(reply) => {
+                if reply.mode == Mode::SymmetricPassive {
+                    self.counters.symmetric = self.counters.symmetric.wrapping_add(1);
+                }
                 let counter = match reply.kiss {
                     None => &mut self.counters.answered,
                     Some(KissCode::Deny) => &mut self.counters.kiss.deny,
@@ -291,9 +314,13 @@ impl Server {
         let header: &[u8; HEADER_LEN] = request.first_chunk().ok_or(DropReason::BadPacket)?;
         let payload = request.get(HEADER_LEN..).unwrap_or(&[]);
         let request = Packet::new_unchecked(header);
-        if request.mode() != Mode::Client {
-            return Err(DropReason::Mode);
-        }
+        let mode = match request.mode() {
+            Mode::Client => Mode::Server,
+            Mode::SymmetricActive if self.symmetric == SymmetricPolicy::Answer => {
+                Mode::SymmetricPassive
+            }
+            _ => return Err(DropReason::Mode),
+        };
         let version = request.version();
         if !self.versions.contains(version) {
             return Err(DropReason::Version);
@@ -316,7 +343,7 @@ impl Server {
                 } else {
                     KissCode::Rstr
                 };
-                return Ok(kiss(&request, code, request.poll(), out));
+                return Ok(kiss(&request, mode, code, request.poll(), out));
             }
         };
         if trailer && self.mac == MacPolicy::Drop {
@@ -331,7 +358,7 @@ impl Server {
             match self.limiter.check(ip, now) {
                 RateVerdict::Allow => {}
                 RateVerdict::Limit { kiss: true } => {
-                    return Ok(kiss(&request, KissCode::Rate, poll, out));
+                    return Ok(kiss(&request, mode, KissCode::Rate, poll, out));
                 }
                 RateVerdict::Limit { kiss: false } => return Err(DropReason::RateLimited),
             }
@@ -339,6 +366,9 @@ impl Server {
 
         *out = self.template;
         let mut response = Packet::new_unchecked(&mut out[..]);
+        if mode != Mode::Server {
+            response.set_mode(mode);
+        }
         response.set_version(version);
         response.set_poll(poll);
         response.set_origin_timestamp(request.transmit_timestamp());
@@ -347,6 +377,7 @@ impl Server {
         Ok(Reply {
             len: RESPONSE_LEN,
             kiss: None,
+            mode,
         })
     }
 }
@@ -365,13 +396,14 @@ fn packet_trailer(payload: &[u8], version: u8) -> Result<bool, DropReason> {
 }
 
 /// Writes a Kiss-o'-Death answer to `request` (RFC 5905, section 7.4), in
-/// the form NTPsec sends: leap indicator 3, the request's version, mode 4,
-/// stratum 0, the kiss code as reference id, the request's precision,
+/// the form NTPsec sends: leap indicator 3, the request's version, `mode`
+/// (4, or 2 for a symmetric-active request), stratum 0, the kiss code as reference id, the request's precision,
 /// `poll`, zero root delay, root dispersion and reference time, and the
 /// request's transmit timestamp as origin, receive and transmit
 /// timestamps, so the packet reveals nothing about our clock.
 fn kiss(
     request: &Packet<&[u8; HEADER_LEN]>,
+    mode: Mode,
     code: KissCode,
     poll: i8,
     out: &mut [u8; HEADER_LEN],
@@ -381,7 +413,7 @@ fn kiss(
     let mut response = Packet::new_unchecked(&mut out[..]);
     response.set_leap_indicator(LeapIndicator::Unsynchronized);
     response.set_version(request.version());
-    response.set_mode(Mode::Server);
+    response.set_mode(mode);
     response.set_stratum(Stratum::UNSPECIFIED);
     response.set_poll(poll);
     response.set_precision(request.precision());
@@ -392,5 +424,6 @@ fn kiss(
     Reply {
         len: RESPONSE_LEN,
         kiss: Some(code),
+        mode,
     }
 }

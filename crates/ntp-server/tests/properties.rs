@@ -120,7 +120,17 @@ proptest! {
                 let sent = reply.finish(&mut out, Timestamp::from_bits(rx ^ 1)).to_vec();
                 prop_assert_eq!(sent.len(), 48);
                 let (req, resp) = (Packet::new_checked(&request[..]).unwrap(), Packet::new_checked(&sent[..]).unwrap());
-                prop_assert_eq!(resp.mode(), ntp_proto::Mode::Server);
+                // Mode 3 is answered in mode 4, mode 1 (symmetric active,
+                // answered by default) in mode 2; nothing else.
+                let mode = match req.mode() {
+                    ntp_proto::Mode::Client => ntp_proto::Mode::Server,
+                    other => {
+                        prop_assert_eq!(other, ntp_proto::Mode::SymmetricActive);
+                        ntp_proto::Mode::SymmetricPassive
+                    }
+                };
+                prop_assert_eq!(resp.mode(), mode);
+                prop_assert_eq!(reply.mode(), mode);
                 prop_assert_eq!(resp.version(), req.version());
                 prop_assert_eq!(resp.origin_timestamp(), req.transmit_timestamp());
                 if reply.kiss().is_none() {
