@@ -43,6 +43,10 @@
 //! noise, so what it believes the offset is, is the best correction there
 //! is.
 
+/// 1/3, the coefficient of the wander's phase variance `wander * dt³/3`:
+/// multiplying by it spares a division on every prediction.
+pub(crate) const ONE_THIRD: f64 = 1.0 / 3.0;
+
 /// A two-state (phase, frequency) Kalman filter, in seconds and seconds
 /// per second. Pure arithmetic: time keeping and the corrections applied
 /// are the discipline's business.
@@ -67,17 +71,30 @@ pub(crate) struct Innovation {
     pub(crate) residual: f64,
     /// Its predicted variance (phase variance plus measurement variance).
     pub(crate) variance: f64,
+    /// `1 / variance`, or 0 when the variance is not a positive finite
+    /// number (computed once: the update, the outlier test and the wander
+    /// learning all divide by it).
+    pub(crate) inverse: f64,
 }
 
 impl Innovation {
+    fn new(residual: f64, variance: f64) -> Self {
+        let inverse = if variance > 0.0 && variance.is_finite() {
+            1.0 / variance
+        } else {
+            0.0
+        };
+        Self {
+            residual,
+            variance,
+            inverse,
+        }
+    }
+
     /// The squared residual in units of its predicted variance (the
     /// normalized innovation squared; 1 on average when the model holds).
     pub(crate) fn normalized_squared(&self) -> f64 {
-        if self.variance > 0.0 {
-            self.residual * self.residual / self.variance
-        } else {
-            0.0
-        }
+        self.residual * self.residual * self.inverse
     }
 }
 
@@ -111,7 +128,7 @@ impl Kalman {
         let q = self.wander;
         let dt2 = dt * dt;
         // P = F P F' + Q with F = [[1, dt], [0, 1]].
-        self.p00 += 2.0 * dt * self.p01 + dt2 * self.p11 + q * dt2 * dt / 3.0;
+        self.p00 += 2.0 * dt * self.p01 + dt2 * self.p11 + q * dt2 * dt * ONE_THIRD;
         self.p01 += dt * self.p11 + q * dt2 / 2.0;
         self.p11 += q * dt;
     }
@@ -119,21 +136,17 @@ impl Kalman {
     /// The innovation a measurement `offset` with variance `variance`
     /// would have, without applying it.
     pub(crate) fn innovation(&self, offset: f64, variance: f64) -> Innovation {
-        Innovation {
-            residual: offset - self.offset,
-            variance: self.p00 + variance,
-        }
+        Innovation::new(offset - self.offset, self.p00 + variance)
     }
 
     /// Applies a measurement (the standard Kalman update, Joseph-free form:
     /// the covariance stays symmetric by construction and is kept
     /// positive by the floors below).
     pub(crate) fn update(&mut self, innovation: Innovation) {
-        let s = innovation.variance;
-        if !(s > 0.0 && s.is_finite()) {
+        let inverse = innovation.inverse;
+        if inverse == 0.0 {
             return;
         }
-        let inverse = 1.0 / s;
         let k0 = self.p00 * inverse;
         let k1 = self.p01 * inverse;
         self.offset += k0 * innovation.residual;
@@ -154,7 +167,7 @@ impl Kalman {
     /// measurement, from the frequency uncertainty and the wander.
     pub(crate) fn phase_growth(&self, dt: f64) -> f64 {
         let dt2 = dt * dt;
-        2.0 * dt * self.p01 + dt2 * self.p11 + self.wander * dt2 * dt / 3.0
+        2.0 * dt * self.p01 + dt2 * self.p11 + self.wander * dt2 * dt * ONE_THIRD
     }
 
     /// Widens the uncertainty so that an offset `residual` seen `dt` seconds
@@ -227,10 +240,7 @@ mod tests {
         widened.update(innovation);
         assert!((widened.offset - 1e-3).abs() < 1e-5, "{widened:?}");
         assert!((widened.frequency - 1e-5).abs() < 1e-6, "{widened:?}");
-        let innovation = Innovation {
-            residual: 2.0,
-            variance: 4.0,
-        };
+        let innovation = Innovation::new(2.0, 4.0);
         assert!((innovation.normalized_squared() - 1.0).abs() < 1e-15);
     }
 }
