@@ -3,8 +3,9 @@
 # every scenario in benches/accuracy/scenarios with seeds 1, 2 and 3, both
 # clients fed the same noise files. Prints the table with each scenario's
 # threshold verdict and fails when a run breaks (a client crashed or exited
-# early, clknetsim failed, short logs). The thresholds fail the script only
-# with --check (see below).
+# early, clknetsim failed, short logs) or when a threshold fails or cannot
+# be judged (--check, on by default: issue 10's limits gate CI).
+# ACCURACY_CHECK=0 runs without --check (to look at a failing change).
 #
 # Needs ../shared/clknetsim (pristine upstream source, GPL-2.0) beside the
 # repository; it is built in a temporary copy with the one-line patch that
@@ -13,10 +14,8 @@
 # apt when chronyd is missing.
 #
 # Extra arguments go to the runner (after the defaults, so they win), e.g.
-# to refresh the committed results, to fail when a threshold does not hold,
-# or to run a subset:
+# to refresh the committed results or to run a subset:
 #   bash .ci/accuracy.sh --publish benches/accuracy/results
-#   bash .ci/accuracy.sh --check
 #   bash .ci/accuracy.sh --seeds 1 benches/accuracy/scenarios/a.toml
 # ACCURACY_OUT sets the output folder (default target/accuracy).
 set -euo pipefail
@@ -59,8 +58,14 @@ fi
 step "building ntp-daemon and the runner"
 cargo build --release --locked -p ntp-daemon -p ntp-accuracy
 
+check=(--check)
+if [ "${ACCURACY_CHECK:-1}" = 0 ]; then
+    check=()
+fi
+
 step "running the scenarios (default: all, seeds 1,2,3)"
 "$TARGET/release/accuracy" \
+    "${check[@]}" \
     --clknetsim "$work/clknetsim" \
     --daemon "$TARGET/release/ntp-daemon" \
     --scenarios benches/accuracy/scenarios \
