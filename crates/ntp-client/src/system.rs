@@ -79,9 +79,11 @@ pub struct SystemConfig {
 }
 
 /// Longest wait for every source's first answer before the first
-/// selection, when [`SystemConfig::startup_wait`] is on: an iburst of
-/// eight requests two seconds apart takes 14 s, and a reply may take up to
-/// the 4 s reply timeout; after 30 s the sources that answered are used.
+/// selection, when [`SystemConfig::startup_wait`] is on: an iburst sends
+/// its first five requests within 8 s (all eight within 14 s without
+/// [`SourceConfig::spread_iburst`]), and a reply may take up to the 4 s
+/// reply timeout, so a live server that loses a few packets has still
+/// answered; after 30 s the sources that answered are used.
 pub const STARTUP_WAIT: core::time::Duration = core::time::Duration::from_secs(30);
 
 /// How many recent round-trip delays of a source are kept to find the
