@@ -1,7 +1,9 @@
 //! A one-shot SNTP client (RFC 4330) over a std `UdpSocket`: one
 //! data-minimized request, one checked answer, then it prints the offset,
 //! delay, stratum, reference id and leap indicator. It only reads this
-//! machine's clock; it never sets it.
+//! machine's clock; it never sets it. It shows the sans-IO [`Request`]
+//! at work; in a program of your own, `ntp_client::sntp::query` does all
+//! of this in one call (see the `query` example).
 //!
 //! ```text
 //! cargo run -p ntp-client --example sntp -- 127.0.0.1:11123
@@ -189,14 +191,8 @@ fn query(server: SocketAddr, timeout: Duration) -> Result<Measurement, Failure> 
         }
         match request.check_response(&buf[..len], t4, &config) {
             Ok(measurement) => return Ok(measurement),
-            // Answers our request (the origin matched): final.
-            Err(e) if e.is_server_report() => return Err(Failure::Refused(e)),
-            Err(
-                e @ (ResponseError::RootDistance { .. }
-                | ResponseError::ZeroTimestamp
-                | ResponseError::TransmitBeforeReceive
-                | ResponseError::ReferenceAfterTransmit),
-            ) => return Err(Failure::Refused(e)),
+            // Answers our request (the origin matched) but cannot be used.
+            Err(e) if e.is_final() => return Err(Failure::Refused(e)),
             // Not an answer to our request: keep waiting.
             Err(e) => last_refusal = Some(e),
         }

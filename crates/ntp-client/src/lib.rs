@@ -40,6 +40,8 @@ extern crate std;
 
 mod constants;
 mod error;
+#[cfg(feature = "std")]
+mod query;
 pub mod sntp;
 mod source;
 #[cfg(feature = "alloc")]
@@ -55,6 +57,8 @@ pub use constants::{
 pub use error::ConfigError;
 #[doc(inline)]
 pub use ntp_proto::Instant;
+#[cfg(feature = "std")]
+pub use query::{OsSeededRng, StdClock};
 pub use sntp::{Measurement, Request, ResponseError, SntpConfig};
 pub use source::{ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId, Transmit};
 #[cfg(feature = "alloc")]
@@ -71,11 +75,13 @@ pub use ntp_discipline::{
     Algorithm, ClockAdjustment, Discipline, LeapEvent, LeapSecond, State as DisciplineState,
     UpdateError, UpdateOutcome,
 };
-pub use ntp_proto::{Date, NtpDuration};
-pub use ntp_select::{PeerStats, Tally};
+pub use ntp_proto::{
+    Date, KissCode, LeapIndicator, NtpDuration, RefId, ShortTime, Stratum, SystemState, Timestamp,
+};
+pub use ntp_select::{PeerStats, SelectConfig, Tally};
 pub use rand_core;
 // The crates whose types the API hands out, so that one dependency is
-// enough (`ntp_client::ntp_proto::Date`, ...).
+// enough (`ntp_client::ntp_proto::Packet`, ...).
 pub use ntp_discipline;
 pub use ntp_proto;
 pub use ntp_select;

@@ -41,6 +41,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "tokio")]
+pub use crate::query::query_async;
+#[cfg(feature = "std")]
+pub use crate::query::{NTP_PORT, QueryError, query};
 use ntp_proto::{
     Date, HEADER_LEN, KissCode, LeapIndicator, Mode, NtpDuration, Packet, RefId, ShortTime,
     Stratum, Timestamp,
@@ -133,6 +137,31 @@ pub enum ResponseError {
 }
 
 impl ResponseError {
+    /// Whether this refusal ends a one-shot query: the datagram answers
+    /// our request (length, version, mode and origin passed), but the
+    /// answer cannot be used, and no better answer to the same request
+    /// will come (a kiss-o'-death, an unsynchronized server, or bad header
+    /// values). `false` for [`Truncated`](Self::Truncated),
+    /// [`Version`](Self::Version), [`Mode`](Self::Mode) and
+    /// [`OriginMismatch`](Self::OriginMismatch): such a datagram is not
+    /// the answer (a stray, late or spoofed packet), so keep waiting for
+    /// the real one until the timeout.
+    ///
+    /// ```
+    /// use ntp_client::ResponseError;
+    /// use ntp_client::ntp_proto::KissCode;
+    ///
+    /// assert!(ResponseError::KissOfDeath(KissCode::Deny).is_final());
+    /// assert!(!ResponseError::OriginMismatch.is_final());
+    /// ```
+    #[must_use]
+    pub const fn is_final(&self) -> bool {
+        !matches!(
+            self,
+            Self::Truncated { .. } | Self::Version(_) | Self::Mode(_) | Self::OriginMismatch
+        )
+    }
+
     /// Whether the error is a report from the server about itself (a
     /// kiss-o'-death, or an unsynchronized stratum or leap indicator) in a
     /// packet that answers our request: the checks before it (length,
@@ -189,6 +218,23 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// The server's time at `now` (our clock, read after the
+    /// measurement): `now` plus the offset; `None` only if that leaves the
+    /// date range.
+    ///
+    /// ```
+    /// # use ntp_client::{Date, Measurement};
+    /// # fn show(m: &Measurement) -> Option<()> {
+    /// let now = Date::try_from(std::time::SystemTime::now()).ok()?;
+    /// let true_time = m.corrected(now)?;
+    /// # Some(()) }
+    /// ```
+    #[must_use]
+    pub fn corrected(&self, now: Date) -> Option<Date> {
+        let offset = NtpDuration::from_seconds_f64(self.offset).ok()?;
+        now.checked_add(offset)
+    }
+
     /// The root synchronization distance of this one sample, seconds:
     /// `max(MINDISP, root delay + delay) / 2 + root dispersion +
     /// dispersion` (RFC 5905, Appendix A.5.5.2 without the aging and
@@ -234,12 +280,18 @@ impl Request {
     /// timestamp would be echoed as a zero origin, which RFC 5905 section
     /// 8 treats as "no request").
     pub fn new<R: RngCore + ?Sized>(rng: &mut R, t1: Date) -> Self {
-        let mut nonce = rng.next_u64();
-        if nonce == 0 {
-            nonce = 1;
-        }
+        Self::with_nonce(rng.next_u64(), t1)
+    }
+
+    /// A request sent at `t1` with the caller's 64 random bits as nonce,
+    /// for callers with their own generator (any `rand` version, a
+    /// hardware generator): draw it from a cryptographically secure
+    /// source, since an off-path attacker who guesses it can forge the
+    /// answer. A zero nonce becomes 1, as in [`new`](Self::new).
+    #[must_use]
+    pub const fn with_nonce(nonce: u64, t1: Date) -> Self {
         Self {
-            nonce: Timestamp::from_bits(nonce),
+            nonce: Timestamp::from_bits(if nonce == 0 { 1 } else { nonce }),
             t1,
         }
     }
@@ -497,6 +549,65 @@ mod tests {
         repr.transmit_timestamp = Timestamp::from(after(37_000));
         let m = check(&request, &repr).unwrap();
         assert!((m.delay - log2_seconds(-20)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn final_errors_are_those_that_answer_the_request() {
+        let waiting = [
+            ResponseError::Truncated { len: 3 },
+            ResponseError::Version(3),
+            ResponseError::Mode(Mode::Client),
+            ResponseError::OriginMismatch,
+        ];
+        let answering = [
+            ResponseError::KissOfDeath(KissCode::Rate),
+            ResponseError::ZeroTimestamp,
+            ResponseError::TransmitBeforeReceive,
+            ResponseError::Stratum(Stratum::UNSYNCHRONIZED),
+            ResponseError::UnsynchronizedLeap,
+            ResponseError::ReferenceAfterTransmit,
+            ResponseError::RootDistance { distance: 2.0 },
+        ];
+        assert!(waiting.iter().all(|e| !e.is_final()));
+        assert!(answering.iter().all(ResponseError::is_final));
+        // Every server report is final.
+        assert!(
+            waiting
+                .iter()
+                .chain(&answering)
+                .filter(|e| e.is_server_report())
+                .all(ResponseError::is_final)
+        );
+    }
+
+    #[test]
+    fn corrected_adds_the_offset() {
+        let now = Date::from_unix(1_700_000_000, 0).unwrap();
+        let request = Request::new(&mut Counter(0), now);
+        assert_eq!(request.nonce(), Timestamp::from_bits(1));
+        assert_eq!(Request::with_nonce(0, now).nonce(), Timestamp::from_bits(1));
+        assert_eq!(Request::with_nonce(7, now).nonce(), Timestamp::from_bits(7));
+        let m = Measurement {
+            offset: -1.5,
+            delay: 0.001,
+            dispersion: 0.0,
+            leap: LeapIndicator::NoWarning,
+            stratum: Stratum::new(2),
+            reference_id: RefId::new([0; 4]),
+            root_delay: ShortTime::ZERO,
+            root_dispersion: ShortTime::ZERO,
+            precision: -20,
+            poll: 0,
+            reference_time: Timestamp::from_bits(0),
+            t1: now,
+            t2: Timestamp::from_bits(0),
+            t3: Timestamp::from_bits(0),
+            t4: now,
+        };
+        assert_eq!(
+            m.corrected(now),
+            Date::from_unix(1_699_999_998, 500_000_000).ok()
+        );
     }
 
     #[test]
