@@ -8,7 +8,11 @@ use core::fmt;
 ///
 /// Every code in the IANA registry is named; anything else is
 /// [`KissCode::Unknown`], which is data, not an error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// `Debug` shows a named code by its variant name (`Rate`) and an unknown
+/// one as text when it looks like text (`Unknown("XFOO")`), in
+/// hexadecimal otherwise (`Unknown(0x01020304)`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
@@ -177,6 +181,35 @@ impl From<KissCode> for [u8; 4] {
     }
 }
 
+impl fmt::Debug for KissCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Self::Acst => "Acst",
+            Self::Auth => "Auth",
+            Self::Auto => "Auto",
+            Self::Bcst => "Bcst",
+            Self::Cryp => "Cryp",
+            Self::Deny => "Deny",
+            Self::Drop => "Drop",
+            Self::Rstr => "Rstr",
+            Self::Init => "Init",
+            Self::Mcst => "Mcst",
+            Self::Nkey => "Nkey",
+            Self::Ntsn => "Ntsn",
+            Self::Rate => "Rate",
+            Self::Rmot => "Rmot",
+            Self::Step => "Step",
+            Self::Unknown(octets) => {
+                return f
+                    .debug_tuple("Unknown")
+                    .field(&crate::refid::Octets(octets))
+                    .finish();
+            }
+        };
+        f.write_str(name)
+    }
+}
+
 impl fmt::Display for KissCode {
     /// The code as four characters, trailing NULs dropped and any octet
     /// that is not printable ASCII shown as `?`.
@@ -193,6 +226,40 @@ mod tests {
         b"ACST", b"AUTH", b"AUTO", b"BCST", b"CRYP", b"DENY", b"DROP", b"RSTR", b"INIT", b"MCST",
         b"NKEY", b"NTSN", b"RATE", b"RMOT", b"STEP",
     ];
+
+    #[test]
+    fn debug_names_the_code() {
+        extern crate alloc;
+        use alloc::format;
+        use alloc::string::String;
+
+        for code in REGISTRY {
+            let kiss = KissCode::from_bytes(*code);
+            // The variant name: the code with only its first letter upper case.
+            let name: String = code
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| char::from(if i == 0 { c } else { c.to_ascii_lowercase() }))
+                .collect();
+            assert_eq!(format!("{kiss:?}"), name);
+        }
+        assert_eq!(
+            format!("{:?}", KissCode::from_bytes(*b"XFOO")),
+            r#"Unknown("XFOO")"#
+        );
+        assert_eq!(
+            format!("{:?}", KissCode::from_bytes(*b"AB\0\0")),
+            r#"Unknown("AB")"#
+        );
+        assert_eq!(
+            format!("{:?}", KissCode::from_bytes([0, 0, 0, 0])),
+            "Unknown(0x00000000)"
+        );
+        assert_eq!(
+            format!("{:?}", KissCode::from_bytes([b'A', 0, b'B', 0])),
+            "Unknown(0x41004200)"
+        );
+    }
 
     #[test]
     fn every_registry_code_is_named_and_round_trips() {

@@ -34,7 +34,14 @@
 //!   time types and [`SystemState`].
 //! - `arbitrary`: `Arbitrary` for the same types, for fuzzing; implies
 //!   `std`, which the `arbitrary` crate needs.
-//! - `bytes`: [`Repr::emit_buf`] writes a header into any `bytes::BufMut`.
+#![cfg_attr(
+    feature = "bytes",
+    doc = "- `bytes`: [`Repr::emit_buf`] writes a header into any `bytes::BufMut`."
+)]
+#![cfg_attr(
+    not(feature = "bytes"),
+    doc = "- `bytes`: `Repr::emit_buf` writes a header into any `bytes::BufMut`."
+)]
 //!
 //! # Example
 //!

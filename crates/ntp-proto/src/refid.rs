@@ -9,7 +9,19 @@ use crate::{KissCode, Stratum};
 
 /// The 32-bit reference identifier of an NTP header (RFC 5905,
 /// section 7.3). Its meaning depends on the stratum; see [`RefId::kind`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// `Debug` shows the octets as a dotted quad (an IPv4 address or the hash
+/// of an IPv6 one) and, when they look like text, as that text too (a
+/// kiss code or a reference clock name), since without the stratum either
+/// may be meant:
+///
+/// ```
+/// use ntp_proto::RefId;
+///
+/// assert_eq!(format!("{:?}", RefId::new([127, 0, 0, 1])), "RefId(127.0.0.1)");
+/// assert_eq!(format!("{:?}", RefId::new(*b"GPS\0")), r#"RefId(71.80.83.0 / "GPS")"#);
+/// ```
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "serde", serde(transparent))]
@@ -17,7 +29,11 @@ pub struct RefId([u8; 4]);
 
 /// The meaning of a reference identifier at a given stratum
 /// (RFC 5905, section 7.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// `Debug` shows the octets of [`Source`](Self::Source) and
+/// [`Unsynchronized`](Self::Unsynchronized) as text when they look like
+/// text (`Source("GPS")`), in hexadecimal otherwise.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum RefIdKind {
     /// Stratum 0: a kiss code (RFC 5905, section 7.4).
@@ -209,6 +225,54 @@ impl fmt::Display for RefId {
     }
 }
 
+impl fmt::Debug for RefId {
+    /// The dotted quad, then the text if the octets look like text:
+    /// `RefId(127.0.0.1)`, `RefId(71.80.83.0 / "GPS")`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RefId({}", self.to_ipv4())?;
+        if self.is_ascii_text() {
+            write!(f, " / {:?}", Octets(&self.0))?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl fmt::Debug for RefIdKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Kiss(code) => f.debug_tuple("Kiss").field(code).finish(),
+            Self::Source(octets) => f.debug_tuple("Source").field(&Octets(octets)).finish(),
+            Self::Upstream(refid) => f.debug_tuple("Upstream").field(refid).finish(),
+            Self::Unsynchronized(octets) => f
+                .debug_tuple("Unsynchronized")
+                .field(&Octets(octets))
+                .finish(),
+        }
+    }
+}
+
+/// Four octets for `Debug`: as a quoted string if they are one to four
+/// printable ASCII characters followed by zero padding (`"GPS"`), else in
+/// hexadecimal (`0x7f000001`).
+pub(crate) struct Octets<'a>(pub(crate) &'a [u8; 4]);
+
+impl fmt::Debug for Octets<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let used = self
+            .0
+            .iter()
+            .rposition(|&octet| octet != 0)
+            .map_or(0, |i| i + 1);
+        let (text, _) = self.0.split_at(used);
+        match core::str::from_utf8(text) {
+            Ok(text) if used > 0 && text.bytes().all(|octet| octet.is_ascii_graphic()) => {
+                fmt::Debug::fmt(text, f)
+            }
+            _ => write!(f, "{:#010x}", u32::from_be_bytes(*self.0)),
+        }
+    }
+}
+
 /// Formats a [`RefId`] at a known stratum, as `ntpq -p` does; made by
 /// [`RefId::display`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -304,6 +368,50 @@ mod tests {
                 .display(Stratum::PRIMARY)
                 .to_string(),
             ".A?."
+        );
+    }
+
+    #[test]
+    fn debug_shows_address_and_text() {
+        use std::format;
+
+        assert_eq!(
+            format!("{:?}", RefId::new([127, 0, 0, 1])),
+            "RefId(127.0.0.1)"
+        );
+        assert_eq!(
+            format!("{:?}", RefId::INIT),
+            r#"RefId(73.78.73.84 / "INIT")"#
+        );
+        assert_eq!(
+            format!("{:?}", RefId::new(*b"GPS\0")),
+            r#"RefId(71.80.83.0 / "GPS")"#
+        );
+        assert_eq!(format!("{:?}", RefId::ZERO), "RefId(0.0.0.0)");
+        // A quote is printable ASCII: escaped, not taken for the end.
+        assert_eq!(
+            format!("{:?}", RefId::new(*b"A\"\0\0")),
+            r#"RefId(65.34.0.0 / "A\"")"#
+        );
+        let gps = RefId::new(*b"GPS\0");
+        assert_eq!(
+            format!("{:?}", gps.kind(Stratum::PRIMARY)),
+            r#"Source("GPS")"#
+        );
+        assert_eq!(
+            format!(
+                "{:?}",
+                RefId::new([1, 2, 3, 4]).kind(Stratum::UNSYNCHRONIZED)
+            ),
+            "Unsynchronized(0x01020304)"
+        );
+        assert_eq!(
+            format!("{:?}", RefId::new([10, 0, 0, 1]).kind(Stratum::new(2))),
+            "Upstream(RefId(10.0.0.1))"
+        );
+        assert_eq!(
+            format!("{:?}", RefId::new(*b"RATE").kind(Stratum::UNSPECIFIED)),
+            "Kiss(Rate)"
         );
     }
 

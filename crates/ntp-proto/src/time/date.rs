@@ -1,5 +1,6 @@
 //! The 128-bit NTP date format (RFC 5905, section 6).
 
+use core::fmt;
 use core::time::Duration;
 
 use super::{
@@ -43,7 +44,20 @@ const UNIX_EPOCH_FIXED: i128 = (UNIX_EPOCH_SECONDS as i128) << 64;
 /// assert_eq!(date.to_string(), "2036-02-07T06:28:16.000000000Z");
 /// # Ok::<(), ntp_proto::TimeError>(())
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// `Debug` adds the raw fields: the era, then the era offset and the
+/// fraction in hexadecimal, as for [`Timestamp`] but with all 64 bits of
+/// the fraction:
+///
+/// ```
+/// use ntp_proto::Date;
+///
+/// assert_eq!(
+///     format!("{:?}", Date::new(1, 1, 1 << 63)),
+///     "Date(2036-02-07T06:28:17.500000000Z, era 1, 00000001.8000000000000000)"
+/// );
+/// ```
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Date {
@@ -342,6 +356,21 @@ impl Date {
     }
 }
 
+impl fmt::Debug for Date {
+    /// The UTC civil time, then the era, era offset and fraction:
+    /// `Date(2036-02-07T06:28:17.500000000Z, era 1, 00000001.8000000000000000)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Date({}, era {}, {:08x}.{:016x})",
+            self.to_utc(),
+            self.era,
+            self.era_offset,
+            self.fraction
+        )
+    }
+}
+
 /// A system time as Unix seconds (negative before 1970) and nanoseconds
 /// (below 10^9). The seconds lie within ±2^64.
 #[cfg(feature = "std")]
@@ -596,6 +625,25 @@ mod tests {
         assert_eq!(SystemTime::try_from(Date::MIN), Err(TimeError::OutOfRange));
         let now = SystemTime::now();
         assert_eq!(SystemTime::try_from(Date::try_from(now).unwrap()), Ok(now));
+    }
+
+    #[test]
+    fn debug_shows_the_date_and_the_raw_fields() {
+        extern crate alloc;
+        use alloc::format;
+
+        assert_eq!(
+            format!("{:?}", Date::ERA_1),
+            "Date(2036-02-07T06:28:16.000000000Z, era 1, 00000000.0000000000000000)"
+        );
+        assert_eq!(
+            format!("{:?}", Date::new(-1, u32::MAX, u64::MAX)),
+            "Date(1899-12-31T23:59:59.999999999Z, era -1, ffffffff.ffffffffffffffff)"
+        );
+        assert_eq!(
+            format!("{:?}", Date::from_unix(1_735_689_600, 123_456_789).unwrap()),
+            "Date(2025-01-01T00:00:00.123456789Z, era 0, eb1f0400.1f9add3739635f32)"
+        );
     }
 
     #[cfg(feature = "serde")]

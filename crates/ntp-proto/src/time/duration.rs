@@ -25,7 +25,18 @@ use super::{NANOS_PER_SECOND, TWO_POW_32_F64, TimeError, div_round_i128, round_f
 ///
 /// A duration displays as signed decimal seconds rounded to nine fractional
 /// digits (nanoseconds) followed by `s`: `1.500000000s`, `-0.000123457s`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// `Debug` adds the raw twos-complement 32.32 value in hexadecimal, seconds
+/// and fraction, as for [`Timestamp`](crate::Timestamp):
+///
+/// ```
+/// use ntp_proto::NtpDuration;
+///
+/// let d = NtpDuration::from_seconds_f64(-1.5)?;
+/// assert_eq!(d.to_string(), "-1.500000000s");
+/// assert_eq!(format!("{d:?}"), "NtpDuration(-1.500000000s, fffffffe.80000000)");
+/// # Ok::<(), ntp_proto::TimeError>(())
+/// ```
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct NtpDuration(i64);
@@ -349,6 +360,24 @@ impl fmt::Display for NtpDuration {
     }
 }
 
+impl fmt::Debug for NtpDuration {
+    /// Decimal seconds, then the raw 32.32 bits in hexadecimal:
+    /// `NtpDuration(-1.500000000s, fffffffe.80000000)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        #[allow(
+            clippy::cast_sign_loss,
+            reason = "the twos-complement bits are what is shown"
+        )]
+        let bits = self.0 as u64;
+        write!(
+            f,
+            "NtpDuration({self}, {:08x}.{:08x})",
+            bits >> 32,
+            bits & 0xffff_ffff
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate alloc;
@@ -356,6 +385,28 @@ mod tests {
     use alloc::string::ToString;
 
     use super::*;
+
+    #[test]
+    fn debug_shows_seconds_and_raw_bits() {
+        use alloc::format;
+
+        assert_eq!(
+            format!("{:?}", NtpDuration::ZERO),
+            "NtpDuration(0.000000000s, 00000000.00000000)"
+        );
+        assert_eq!(
+            format!("{:?}", NtpDuration::from_bits(0x1_8000_0000)),
+            "NtpDuration(1.500000000s, 00000001.80000000)"
+        );
+        assert_eq!(
+            format!("{:?}", NtpDuration::from_bits(-1)),
+            "NtpDuration(0.000000000s, ffffffff.ffffffff)"
+        );
+        assert_eq!(
+            format!("{:?}", NtpDuration::MIN),
+            "NtpDuration(-2147483648.000000000s, 80000000.00000000)"
+        );
+    }
 
     #[test]
     fn constants() {

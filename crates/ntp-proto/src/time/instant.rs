@@ -1,5 +1,6 @@
 //! The caller's monotonic clock, as the sans-IO cores see it.
 
+use core::fmt;
 use core::time::Duration;
 
 /// A reading of the caller's monotonic clock, in nanoseconds from an
@@ -13,7 +14,10 @@ use core::time::Duration;
 /// stepped, an `Instant` must never go backwards; the cores keep the
 /// latest value they have seen if it does. A `u64` of nanoseconds covers
 /// 584 years from the origin; all arithmetic saturates.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// `Debug` shows the time since the origin in seconds with all nine
+/// decimals, which is the exact raw value: `Instant(1.500000000s)`.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Instant(u64);
@@ -84,9 +88,37 @@ impl Instant {
     }
 }
 
+impl fmt::Debug for Instant {
+    /// Seconds since the origin with nine decimals: `Instant(1.500000000s)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Instant({}.{:09}s)",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_seconds() {
+        extern crate alloc;
+        use alloc::format;
+
+        assert_eq!(format!("{:?}", Instant::ZERO), "Instant(0.000000000s)");
+        assert_eq!(
+            format!("{:?}", Instant::from_nanos(1_500_000_001)),
+            "Instant(1.500000001s)"
+        );
+        assert_eq!(
+            format!("{:?}", Instant::from_nanos(u64::MAX)),
+            "Instant(18446744073.709551615s)"
+        );
+    }
 
     #[test]
     fn arithmetic_saturates() {

@@ -17,8 +17,17 @@ const TWO_POW_16_F64: f64 = 65_536.0;
 /// # Display
 ///
 /// A short time displays as decimal seconds rounded to six fractional
-/// digits (microseconds) followed by `s`: `0.015625s`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// digits (microseconds) followed by `s`: `0.015625s`. `Debug` adds the
+/// raw 16.16 value in hexadecimal, seconds and fraction:
+///
+/// ```
+/// use ntp_proto::ShortTime;
+///
+/// let s = ShortTime::new(0, 0x0400);
+/// assert_eq!(s.to_string(), "0.015625s");
+/// assert_eq!(format!("{s:?}"), "ShortTime(0.015625s, 0000.0400)");
+/// ```
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ShortTime(u32);
@@ -162,6 +171,19 @@ impl fmt::Display for ShortTime {
     }
 }
 
+impl fmt::Debug for ShortTime {
+    /// Decimal seconds, then the raw 16.16 bits in hexadecimal:
+    /// `ShortTime(0.015625s, 0000.0400)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ShortTime({self}, {:04x}.{:04x})",
+            self.seconds(),
+            self.fraction()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate alloc;
@@ -169,6 +191,20 @@ mod tests {
     use alloc::string::ToString;
 
     use super::*;
+
+    #[test]
+    fn debug_shows_seconds_and_raw_bits() {
+        use alloc::format;
+
+        assert_eq!(
+            format!("{:?}", ShortTime::new(3, 0x8000)),
+            "ShortTime(3.500000s, 0003.8000)"
+        );
+        assert_eq!(
+            format!("{:?}", ShortTime::MAX),
+            "ShortTime(65535.999985s, ffff.ffff)"
+        );
+    }
 
     #[test]
     fn fields() {

@@ -31,7 +31,27 @@ use super::{Date, NtpDuration};
 /// let t = Timestamp::new(0xeeac_9dac, 0x4545_f0d4);
 /// assert_eq!(t.to_string(), "eeac9dac.4545f0d4");
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+///
+/// # Debug
+///
+/// `Debug` shows the UTC civil time first and the raw value second. A
+/// timestamp carries no era, so the date is read as RFC 4330 (section 3)
+/// reads it: seconds with the top bit set lie in era 0 (1968-01-20 to
+/// 2036-02-07), the others in era 1 (2036-02-07 to 2104-02-26). Use
+/// [`Timestamp::to_date`] to place a timestamp near a known date instead.
+/// The zero timestamp shows as `unknown`.
+///
+/// ```
+/// use ntp_proto::Timestamp;
+///
+/// let t = Timestamp::new(0xeeac_9dac, 0x4545_f0d4);
+/// assert_eq!(
+///     format!("{t:?}"),
+///     "Timestamp(2026-11-21T22:46:04.270598460Z, eeac9dac.4545f0d4)"
+/// );
+/// assert_eq!(format!("{:?}", Timestamp::ZERO), "Timestamp(unknown, 00000000.00000000)");
+/// ```
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Timestamp(u64);
@@ -248,6 +268,28 @@ impl fmt::Display for Timestamp {
     }
 }
 
+impl fmt::Debug for Timestamp {
+    /// The UTC civil time in the era RFC 4330 (section 3) gives it, then the
+    /// raw value: `Timestamp(2026-11-21T22:46:04.270598460Z, eeac9dac.4545f0d4)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Timestamp(")?;
+        if self.is_zero() {
+            f.write_str("unknown")?;
+        } else {
+            // RFC 4330, section 3: "If bit 0 is set, the UTC time is in the
+            // range 1968-2036 [...]. If bit 0 is not set, the time is in the
+            // range 2036-2104".
+            let era = if self.seconds() & 0x8000_0000 != 0 {
+                0
+            } else {
+                1
+            };
+            fmt::Display::fmt(&self.with_era(era).to_utc(), f)?;
+        }
+        write!(f, ", {self})")
+    }
+}
+
 #[cfg(feature = "std")]
 impl From<std::time::SystemTime> for Timestamp {
     /// The timestamp of a system time, computed as through [`Date`] (the
@@ -371,6 +413,40 @@ mod tests {
         assert_eq!(Timestamp::from(t), Timestamp::new(0, 0x8000_0000));
         let t = SystemTime::UNIX_EPOCH - Duration::from_secs(2_208_988_801);
         assert_eq!(Timestamp::from(t), Timestamp::new(u32::MAX, 0));
+    }
+
+    #[test]
+    fn debug_shows_the_date_and_the_raw_value() {
+        use alloc::format;
+
+        let t = Timestamp::new(0xeeac_9dac, 0x4545_f0d4);
+        assert_eq!(
+            format!("{t:?}"),
+            "Timestamp(2026-11-21T22:46:04.270598460Z, eeac9dac.4545f0d4)"
+        );
+        assert_eq!(
+            format!("{:?}", Timestamp::ZERO),
+            "Timestamp(unknown, 00000000.00000000)"
+        );
+        // The ends of the RFC 4330 window: era 0 from 1968-01-20T03:14:08Z,
+        // era 1 up to 2104-02-26T09:42:23Z.
+        assert_eq!(
+            format!("{:?}", Timestamp::new(0x8000_0000, 0)),
+            "Timestamp(1968-01-20T03:14:08.000000000Z, 80000000.00000000)"
+        );
+        assert_eq!(
+            format!("{:?}", Timestamp::new(0x7fff_ffff, 0xffff_ffff)),
+            "Timestamp(2104-02-26T09:42:23.999999999Z, 7fffffff.ffffffff)"
+        );
+        // Just after the era 1 rollover.
+        assert_eq!(
+            format!("{:?}", Timestamp::new(0, 1)),
+            "Timestamp(2036-02-07T06:28:16.000000000Z, 00000000.00000001)"
+        );
+        assert_eq!(
+            format!("{:?}", Timestamp::new(u32::MAX, 0x8000_0000)),
+            "Timestamp(2036-02-07T06:28:15.500000000Z, ffffffff.80000000)"
+        );
     }
 
     #[cfg(feature = "serde")]
