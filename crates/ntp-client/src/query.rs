@@ -28,7 +28,7 @@ pub const NTP_PORT: u16 = 123;
 /// checks, never an error.
 const RECEIVE_BUFFER: usize = 2048;
 
-/// Why [`query`] (or [`query_async`]) got no measurement.
+/// Why [`query`] (or `query_async`, feature `tokio`) got no measurement.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum QueryError {

@@ -34,12 +34,13 @@ pub struct PeerRow {
     pub poll: u64,
     /// The reach register (printed in octal).
     pub reach: u8,
-    /// Peer delay, milliseconds.
-    pub delay: Option<f64>,
+    /// Peer delay, milliseconds (as `ntpq -p` shows it; the crate's other
+    /// floating-point times are in seconds, see the crate docs on units).
+    pub delay_ms: Option<f64>,
     /// Peer offset, milliseconds.
-    pub offset: Option<f64>,
+    pub offset_ms: Option<f64>,
     /// Peer jitter, milliseconds.
-    pub jitter: Option<f64>,
+    pub jitter_ms: Option<f64>,
 }
 
 /// The peer table, one [`PeerRow`] per source. [`Display`](fmt::Display)
@@ -81,9 +82,9 @@ impl PeerRow {
                 .map(|at| now.saturating_duration_since(at).as_secs()),
             poll: poll_interval(source.poll()).as_secs(),
             reach: source.reach(),
-            delay: stats.map(|s| millis(s.delay)),
-            offset: stats.map(|s| millis(s.offset)),
-            jitter: stats.map(|s| millis(s.jitter)),
+            delay_ms: stats.map(|s| millis(s.delay)),
+            offset_ms: stats.map(|s| millis(s.offset)),
+            jitter_ms: stats.map(|s| millis(s.jitter)),
         }
     }
 }
@@ -142,9 +143,9 @@ impl fmt::Display for PeerRow {
             When(self.when),
             self.poll,
             self.reach,
-            Opt(self.delay),
-            Opt(self.offset),
-            Opt(self.jitter),
+            Opt(self.delay_ms),
+            Opt(self.offset_ms),
+            Opt(self.jitter_ms),
         )
     }
 }

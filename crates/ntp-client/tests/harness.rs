@@ -472,7 +472,7 @@ fn three_honest_servers_outvote_two_liars_and_the_clock_follows_them() {
                 (a.id, a.tally, a.remote, &a.refid, a.reach),
                 (b.id, b.tally, b.remote, &b.refid, b.reach)
             );
-            assert!((a.offset.unwrap() - b.offset.unwrap()).abs() < 1e-12);
+            assert!((a.offset_ms.unwrap() - b.offset_ms.unwrap()).abs() < 1e-12);
         }
     }
 }

@@ -343,7 +343,7 @@ fn system_follows_three_honest_servers_and_marks_the_liar() {
     let text = table.to_string();
     let liar_row = &table.rows[3];
     assert_eq!(liar_row.tally, Tally::Falseticker);
-    assert!((liar_row.offset.unwrap() - 250.0).abs() < 5.0, "{text}");
+    assert!((liar_row.offset_ms.unwrap() - 250.0).abs() < 5.0, "{text}");
     assert_eq!(
         text.lines().filter(|l| l.starts_with('*')).count(),
         1,

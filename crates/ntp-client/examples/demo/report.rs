@@ -209,9 +209,9 @@ impl Reporter {
                         "when": row.when,
                         "poll": row.poll,
                         "reach": format!("{:o}", row.reach),
-                        "delay_ms": row.delay,
-                        "offset_ms": row.offset,
-                        "jitter_ms": row.jitter,
+                        "delay_ms": row.delay_ms,
+                        "offset_ms": row.offset_ms,
+                        "jitter_ms": row.jitter_ms,
                     })
                 })
                 .collect();
