@@ -42,6 +42,13 @@
     not(feature = "bytes"),
     doc = "- `bytes`: `Repr::emit_buf` writes a header into any `bytes::BufMut`."
 )]
+//! - `chrono`: conversions between [`Date`] and `chrono::DateTime<Utc>`
+//!   (`TryFrom<Date>`, out of range as [`TimeError::OutOfRange`]) and from
+//!   any `chrono::DateTime<Tz>` to [`Date`] and [`Timestamp`] (`From`).
+//!   `chrono` is used without its default features, so this works
+//!   without `std`.
+//! - `time`: the same for `time::OffsetDateTime` and `time::UtcDateTime`,
+//!   also without `std`.
 //!
 //! # Example
 //!

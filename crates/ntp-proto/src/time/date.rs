@@ -11,7 +11,7 @@ use super::{
 /// Seconds from the prime epoch (1900-01-01T00:00:00Z) to the Unix epoch
 /// (1970-01-01T00:00:00Z): 70 years of which 17 are leap years (RFC 5905,
 /// section 6, figure 4).
-const UNIX_EPOCH_SECONDS: i64 = 2_208_988_800;
+pub(super) const UNIX_EPOCH_SECONDS: i64 = 2_208_988_800;
 
 /// The Unix epoch as a 64.64 fixed-point value (see [`Date::to_fixed`]), in
 /// units of 2^-64 s since the prime epoch (RFC 5905, section 6).
@@ -344,6 +344,19 @@ impl Date {
     #[must_use]
     pub const fn to_timestamp(self) -> Timestamp {
         Timestamp::from_date(self)
+    }
+
+    /// The date of a Unix time whose seconds are known to lie well inside
+    /// the date range (as those of `chrono` and `time` do) and whose
+    /// nanoseconds are below 10^9; rounds as [`Date::from_unix`].
+    #[cfg(any(feature = "chrono", feature = "time"))]
+    pub(super) const fn from_unix_in_range(seconds: i64, nanos: u32) -> Self {
+        // Saturation is never reached for such seconds; it only keeps this
+        // free of a panic path.
+        Self::from_seconds_since_prime_epoch(
+            seconds.saturating_add(UNIX_EPOCH_SECONDS),
+            nanos_to_fraction64_ceil(nanos),
+        )
     }
 
     /// The date of a system time, modulo the date range: always correct in

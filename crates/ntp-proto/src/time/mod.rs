@@ -68,6 +68,10 @@ mod duration;
 mod instant;
 mod short;
 mod timestamp;
+#[cfg(feature = "chrono")]
+mod with_chrono;
+#[cfg(feature = "time")]
+mod with_time;
 
 #[cfg(test)]
 mod proptests;
