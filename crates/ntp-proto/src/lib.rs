@@ -103,3 +103,9 @@ pub use refid::{RefId, RefIdDisplay, RefIdKind};
 pub use repr::{LeapIndicator, Mode, Repr, Stratum, StratumKind, Version};
 pub use system::SystemState;
 pub use time::*;
+
+// The README's snippet is compiled and run as a doctest here, so the
+// crates.io page cannot drift from the API.
+#[cfg(all(doctest, feature = "std"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
