@@ -6,6 +6,7 @@
 use core::fmt;
 
 use crate::Error;
+use crate::debug::Hex;
 use crate::packet::HEADER_LEN;
 
 /// Minimum length of an extension field in octets, header included
@@ -114,7 +115,10 @@ impl fmt::Display for ExtensionFieldType {
 
 /// One extension field, borrowed from the packet (RFC 7822, section 3,
 /// figure 14).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// `Debug` shows the offset, the type, the length and the value in
+/// hexadecimal.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ExtensionField<'a> {
     offset: usize,
     bytes: &'a [u8],
@@ -177,7 +181,9 @@ impl<'a> ExtensionField<'a> {
 
 /// A legacy MAC: key identifier and message digest (RFC 5905, section 7.3,
 /// figure 8, and section 7.5), borrowed from the packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// `Debug` shows the digest in hexadecimal.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Mac<'a> {
     /// Where the MAC starts, counted from the first octet of the packet.
     /// Everything before it is what the digest covers.
@@ -186,6 +192,27 @@ pub struct Mac<'a> {
     pub key_id: u32,
     /// The digest.
     pub digest: &'a [u8],
+}
+
+impl fmt::Debug for ExtensionField<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExtensionField")
+            .field("offset", &self.offset)
+            .field("field_type", &self.field_type())
+            .field("len", &self.len())
+            .field("value", &Hex(self.value()))
+            .finish()
+    }
+}
+
+impl fmt::Debug for Mac<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mac")
+            .field("offset", &self.offset)
+            .field("key_id", &self.key_id)
+            .field("digest", &Hex(self.digest))
+            .finish()
+    }
 }
 
 /// One item after the header: an extension field, a MAC or a crypto-NAK.
@@ -410,6 +437,36 @@ mod tests {
                 key_id: 9,
                 digest: &[0xcc; 16]
             }))
+        );
+    }
+
+    #[test]
+    fn debug_shows_octets_in_hex() {
+        use std::format;
+
+        let mut payload = field(0x0104, 16);
+        payload.extend_from_slice(&[0, 0, 0, 7]);
+        payload.extend_from_slice(&[0xab; 20]);
+        let mut walk = ExtensionFields::new(&payload, 4);
+        let first = walk.next().unwrap().unwrap();
+        let TrailerItem::Field(first) = first else {
+            panic!("{first:?}");
+        };
+        assert_eq!(
+            format!("{first:?}"),
+            format!(
+                "ExtensionField {{ offset: 48, field_type: {:?}, len: 16, value: {} }}",
+                ExtensionFieldType::from_bits(0x0104),
+                "5a".repeat(12)
+            )
+        );
+        let mac = walk.next().unwrap().unwrap();
+        assert_eq!(
+            format!("{mac:?}"),
+            format!(
+                "Mac(Mac {{ offset: 64, key_id: 7, digest: {} }})",
+                "ab".repeat(20)
+            )
         );
     }
 

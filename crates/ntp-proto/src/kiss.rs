@@ -202,7 +202,7 @@ impl fmt::Debug for KissCode {
             Self::Unknown(octets) => {
                 return f
                     .debug_tuple("Unknown")
-                    .field(&crate::refid::Octets(octets))
+                    .field(&crate::debug::Octets(octets))
                     .finish();
             }
         };

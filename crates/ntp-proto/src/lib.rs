@@ -82,6 +82,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+mod debug;
 mod error;
 mod extension;
 mod kiss;

@@ -1,5 +1,8 @@
 //! A zero-copy view of the NTP packet header (RFC 5905, section 7.3).
 
+use core::fmt;
+
+use crate::debug::Hex;
 use crate::extension::ExtensionFields;
 use crate::{Error, LeapIndicator, Mode, RefId, ShortTime, Stratum, Timestamp};
 
@@ -85,7 +88,12 @@ pub const HEADER_LEN: usize = field::TRANSMIT_TS.end;
 /// built with [`Packet::new_unchecked`] over a buffer shorter than
 /// [`HEADER_LEN`], accessors still never panic: missing octets read as zero
 /// and writes to them are dropped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// `Debug` shows the header fields as their getters read them (with the
+/// readable `Debug` of [`Timestamp`], [`RefId`] and the others) and the
+/// octets after the header in hexadecimal; a buffer too short for a header
+/// shows as its octets.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Packet<T: AsRef<[u8]>> {
     buffer: T,
 }
@@ -395,6 +403,33 @@ impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
     }
 }
 
+impl<T: AsRef<[u8]>> fmt::Debug for Packet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.check_len().is_err() {
+            return f
+                .debug_struct("Packet")
+                .field("truncated", &Hex(self.as_bytes()))
+                .finish();
+        }
+        f.debug_struct("Packet")
+            .field("leap", &self.leap_indicator())
+            .field("version", &self.version())
+            .field("mode", &self.mode())
+            .field("stratum", &self.stratum())
+            .field("poll", &self.poll())
+            .field("precision", &self.precision())
+            .field("root_delay", &self.root_delay())
+            .field("root_dispersion", &self.root_dispersion())
+            .field("reference_id", &self.reference_id())
+            .field("reference_timestamp", &self.reference_timestamp())
+            .field("origin_timestamp", &self.origin_timestamp())
+            .field("receive_timestamp", &self.receive_timestamp())
+            .field("transmit_timestamp", &self.transmit_timestamp())
+            .field("payload", &Hex(self.payload()))
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::vec::Vec;
@@ -410,6 +445,27 @@ mod tests {
         0x40, 0x70, 0xee, 0xac, 0x9d, 0xae, 0x00, 0x62, 0x41, 0x6b, 0xee, 0xac, 0x9d, 0xae, 0x00,
         0x67, 0xa9, 0x74,
     ];
+
+    #[test]
+    fn debug_reads_the_fields() {
+        use std::format;
+
+        let packet = Packet::new_checked(&PACKET_BYTES[..]).unwrap();
+        assert_eq!(
+            format!("{packet:?}"),
+            "Packet { leap: NoWarning, version: 4, mode: Server, stratum: Stratum(3), \
+             poll: 6, precision: -26, root_delay: ShortTime(0.000000s, 0000.0000), \
+             root_dispersion: ShortTime(0.000000s, 0000.0000), \
+             reference_id: RefId(127.127.1.1), \
+             reference_timestamp: Timestamp(2026-11-21T22:46:04.270598460Z, eeac9dac.4545f0d4), \
+             origin_timestamp: Timestamp(2089-04-26T15:57:21.032566096Z, 641978e1.08564070), \
+             receive_timestamp: Timestamp(2026-11-21T22:46:06.001499260Z, eeac9dae.0062416b), \
+             transmit_timestamp: Timestamp(2026-11-21T22:46:06.001581755Z, eeac9dae.0067a974), \
+             payload: \"\" }"
+        );
+        let short = Packet::new_unchecked(&PACKET_BYTES[..3]);
+        assert_eq!(format!("{short:?}"), "Packet { truncated: 240306 }");
+    }
 
     #[test]
     fn deconstruct() {

@@ -5,6 +5,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use md5::{Digest, Md5};
 
+use crate::debug::Octets;
 use crate::{KissCode, Stratum};
 
 /// The 32-bit reference identifier of an NTP header (RFC 5905,
@@ -247,28 +248,6 @@ impl fmt::Debug for RefIdKind {
                 .debug_tuple("Unsynchronized")
                 .field(&Octets(octets))
                 .finish(),
-        }
-    }
-}
-
-/// Four octets for `Debug`: as a quoted string if they are one to four
-/// printable ASCII characters followed by zero padding (`"GPS"`), else in
-/// hexadecimal (`0x7f000001`).
-pub(crate) struct Octets<'a>(pub(crate) &'a [u8; 4]);
-
-impl fmt::Debug for Octets<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let used = self
-            .0
-            .iter()
-            .rposition(|&octet| octet != 0)
-            .map_or(0, |i| i + 1);
-        let (text, _) = self.0.split_at(used);
-        match core::str::from_utf8(text) {
-            Ok(text) if used > 0 && text.bytes().all(|octet| octet.is_ascii_graphic()) => {
-                fmt::Debug::fmt(text, f)
-            }
-            _ => write!(f, "{:#010x}", u32::from_be_bytes(*self.0)),
         }
     }
 }
