@@ -65,10 +65,9 @@ fn at(epoch: Date, nanos: u64) -> Date {
 /// request to the first one; with the response to give it and the time.
 fn synchronized_client() -> (System<SplitMix>, SocketAddr, [u8; 48], Instant, Date) {
     let epoch = Date::from_unix(1_764_547_200, 0).unwrap();
-    let config = SystemConfig {
-        initial_frequency: Some(0.0),
-        ..SystemConfig::default().with_poll_range(4, 6)
-    };
+    let config = SystemConfig::default()
+        .with_poll_range(4, 6)
+        .with_initial_frequency(0.0);
     let mut client = System::new(config, Instant::ZERO, epoch, SplitMix(7)).unwrap();
     let state = SystemState {
         leap: LeapIndicator::NoWarning,

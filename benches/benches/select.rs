@@ -63,11 +63,9 @@ fn pipeline(c: &mut Criterion) {
     let n = 1000;
     let mut list = candidates(n);
     let mut scratch = vec![Slot::EMPTY; n * SLOTS_PER_CANDIDATE];
-    let config = SelectConfig {
-        max_candidates: usize::MAX,
-        max_combined: usize::MAX,
-        ..SelectConfig::default()
-    };
+    let mut config = SelectConfig::default();
+    config.max_candidates = usize::MAX;
+    config.max_combined = usize::MAX;
     group.throughput(Throughput::Elements(n as u64));
     group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
         b.iter(|| mitigate(black_box(&mut list), &mut scratch, &config, None).unwrap());

@@ -128,10 +128,9 @@ impl World {
 fuzz_target!(|run: Run| {
     let epoch = Date::from_unix(1_764_547_200, 0).unwrap();
     let config = if run.short_polls {
-        SystemConfig {
-            initial_frequency: Some(0.0),
-            ..SystemConfig::default().with_poll_range(1, 3)
-        }
+        SystemConfig::default()
+            .with_poll_range(1, 3)
+            .with_initial_frequency(0.0)
     } else {
         SystemConfig::default()
     };

@@ -95,32 +95,29 @@ fn drain(discipline: &mut Discipline, mut now: Date) -> Date {
 }
 
 fuzz_target!(|input: Input| {
-    let config = Config {
-        step_threshold: input.step_threshold,
-        stepout: input.stepout,
-        panic_threshold: input.panic_threshold,
-        panic_on_first_update: input.panic_on_first_update,
-        allan_intercept: input.allan_intercept,
-        pll_gain: input.pll_gain,
-        min_poll: input.min_poll,
-        max_poll: input.max_poll,
-        precision: input.precision,
-        open_loop_initial_offset: input.open_loop_initial_offset,
-        algorithm: if input.rfc5905 {
-            Algorithm::Rfc5905
-        } else {
-            Algorithm::Kalman
-        },
-        wander: input.wander,
+    let algorithm = if input.rfc5905 {
+        Algorithm::Rfc5905
+    } else {
+        Algorithm::Kalman
     };
+    let mut config = Config::default()
+        .with_poll_range(input.min_poll, input.max_poll)
+        .with_algorithm(algorithm);
+    config.step_threshold = input.step_threshold;
+    config.stepout = input.stepout;
+    config.panic_threshold = input.panic_threshold;
+    config.panic_on_first_update = input.panic_on_first_update;
+    config.allan_intercept = input.allan_intercept;
+    config.pll_gain = input.pll_gain;
+    config.precision = input.precision;
+    config.open_loop_initial_offset = input.open_loop_initial_offset;
+    config.wander = input.wander;
     let config = if config.validate().is_ok() {
         config
     } else {
-        Config {
-            open_loop_initial_offset: input.open_loop_initial_offset,
-            algorithm: config.algorithm,
-            ..Config::default()
-        }
+        let mut fallback = Config::default().with_algorithm(algorithm);
+        fallback.open_loop_initial_offset = input.open_loop_initial_offset;
+        fallback
     };
     let mut now = input.start;
     let built = match input.initial_frequency {

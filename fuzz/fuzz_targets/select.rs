@@ -67,12 +67,10 @@ fn check_pipeline(input: &Input) {
             candidates.push(candidate);
         }
     }
-    let config = SelectConfig {
-        min_survivors: usize::from(input.min_survivors.max(1)),
-        max_candidates: usize::from(input.max_candidates.max(1)),
-        max_combined: usize::from(input.max_combined.max(1)),
-        ..SelectConfig::default()
-    };
+    let mut config = SelectConfig::default();
+    config.min_survivors = usize::from(input.min_survivors.max(1));
+    config.max_candidates = usize::from(input.max_candidates.max(1));
+    config.max_combined = usize::from(input.max_combined.max(1));
     let mut scratch = vec![Slot::EMPTY; candidates.len() * SLOTS_PER_CANDIDATE];
 
     let mut selected = candidates.clone();

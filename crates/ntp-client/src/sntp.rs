@@ -55,8 +55,13 @@ use rand_core::RngCore;
 use crate::constants::{REQUEST_LEN, REQUEST_PRECISION, VERSION};
 
 /// Limits for checking a response.
+///
+/// Non-exhaustive, so that new settings can come without breaking
+/// callers: start from [`Default`] (or a preset) and set the fields or use
+/// the `with_*` methods.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct SntpConfig {
     /// A response whose root distance exceeds this is refused, seconds.
     /// Default MAXDIST, 1 s (RFC 5905, Appendix A.1.1, from
@@ -181,6 +186,7 @@ impl ResponseError {
 /// All floating-point values are finite.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Measurement {
     /// Clock offset theta = ((T2 - T1) + (T3 - T4)) / 2, seconds: the
     /// server's clock minus ours, positive when we are behind.

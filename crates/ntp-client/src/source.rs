@@ -49,8 +49,13 @@ impl fmt::Display for SourceId {
 
 /// How one source polls. The [`Default`] holds RFC-safe values for public
 /// servers: poll 64 s to 1024 s, iburst on, burst off.
+///
+/// Non-exhaustive, so that new settings can come without breaking
+/// callers: start from [`Default`] (or a preset) and set the fields or use
+/// the `with_*` methods.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct SourceConfig {
     /// Lower bound of the poll exponent, log2 s; at least
     /// [`MIN_POLL`]. Default [`DEFAULT_MIN_POLL`] (64 s).

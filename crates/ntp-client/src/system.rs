@@ -27,8 +27,13 @@ use crate::{ConfigError, Instant};
 /// answered (or [`STARTUP_WAIT`] passed), and the discipline's Kalman
 /// estimator fed every reply of every selected source with its own
 /// uncertainty. [`SystemConfig::rfc5905`] is RFC 5905 throughout.
+///
+/// Non-exhaustive, so that new settings can come without breaking
+/// callers: start from [`Default`] (or a preset) and set the fields or use
+/// the `with_*` methods.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct SystemConfig {
     /// The configuration of sources added with [`System::add_source`].
     /// Their precision ([`SntpConfig::precision`](crate::sntp::SntpConfig))
@@ -105,11 +110,8 @@ impl Default for SystemConfig {
         Self {
             source,
             select: SelectConfig::RFC,
-            discipline: ntp_discipline::Config {
-                min_poll: source.min_poll,
-                max_poll: source.max_poll,
-                ..ntp_discipline::Config::default()
-            },
+            discipline: ntp_discipline::Config::default()
+                .with_poll_range(source.min_poll, source.max_poll),
             initial_frequency: None,
             local_address: None,
             min_sources: None,
@@ -129,11 +131,8 @@ impl SystemConfig {
     pub fn rfc5905() -> Self {
         let default = Self::default();
         Self {
-            discipline: ntp_discipline::Config {
-                min_poll: default.discipline.min_poll,
-                max_poll: default.discipline.max_poll,
-                ..ntp_discipline::Config::rfc5905()
-            },
+            discipline: ntp_discipline::Config::rfc5905()
+                .with_poll_range(default.discipline.min_poll, default.discipline.max_poll),
             source: SourceConfig::rfc5905(),
             min_sources: Some(1),
             startup_wait: false,
@@ -149,11 +148,18 @@ impl SystemConfig {
     pub fn with_poll_range(self, min_poll: i8, max_poll: i8) -> Self {
         Self {
             source: self.source.with_poll_range(min_poll, max_poll),
-            discipline: ntp_discipline::Config {
-                min_poll,
-                max_poll,
-                ..self.discipline
-            },
+            discipline: self.discipline.with_poll_range(min_poll, max_poll),
+            ..self
+        }
+    }
+
+    /// The same configuration starting from a known frequency correction
+    /// (a drift file's value, seconds per second; see
+    /// [`initial_frequency`](Self::initial_frequency)).
+    #[must_use]
+    pub const fn with_initial_frequency(self, frequency: f64) -> Self {
+        Self {
+            initial_frequency: Some(frequency),
             ..self
         }
     }
@@ -425,10 +431,8 @@ impl SourceSlot {
 /// use std::net::UdpSocket;
 /// use std::time::{Duration, SystemTime};
 ///
-/// use ntp_client::{Event, Input, Instant, Output, System, SystemConfig};
-/// use ntp_proto::{Date, LeapIndicator, RefId, ShortTime, Stratum, SystemState, Timestamp};
-/// use rand_chacha::ChaCha12Rng;
-/// use rand_core::SeedableRng;
+/// use ntp_client::{Event, Input, OsSeededRng, Output, StdClock, System, SystemConfig};
+/// use ntp_client::{LeapIndicator, RefId, Stratum, SystemState, Timestamp};
 ///
 /// // A primary server on a thread, from ntp-server (a dev-dependency).
 /// let server_socket = UdpSocket::bind("127.0.0.1:0")?;
@@ -457,15 +461,11 @@ impl SourceSlot {
 /// });
 ///
 /// // The client: our own clock is the system clock, never touched here.
-/// let wall = || Date::try_from(SystemTime::now()).unwrap();
-/// let origin = std::time::Instant::now();
-/// let mono = || Instant::from_std(origin, std::time::Instant::now());
-/// let config = SystemConfig {
-///     initial_frequency: Some(0.0), // as if from a drift file: sync at once
-///     ..SystemConfig::default().with_poll_range(1, 2)
-/// };
-/// let rng = ChaCha12Rng::seed_from_u64(u64::from(std::process::id()));
-/// let mut system = System::new(config, mono(), wall(), rng)?;
+/// let clock = StdClock::new();
+/// let config = SystemConfig::default()
+///     .with_poll_range(1, 2) // a loopback demo; keep the defaults for real servers
+///     .with_initial_frequency(0.0); // as if from a drift file: sync at once
+/// let mut system = System::new(config, clock.now(), clock.wall(), OsSeededRng::new()?)?;
 /// system.add_source(server_address)?;
 ///
 /// let socket = UdpSocket::bind("127.0.0.1:0")?;
@@ -475,7 +475,7 @@ impl SourceSlot {
 /// while !synchronized && std::time::Instant::now() < deadline {
 ///     // Drain the output.
 ///     let wake = loop {
-///         match system.poll_output(mono(), wall(), &mut buf) {
+///         match system.poll_output(clock.now(), clock.wall(), &mut buf) {
 ///             Output::Transmit { destination, len, .. } => {
 ///                 socket.send_to(&buf[..len], destination)?;
 ///             }
@@ -489,20 +489,20 @@ impl SourceSlot {
 ///         }
 ///     };
 ///     // Wait for a datagram or the timeout.
-///     let wait = wake.saturating_duration_since(mono()).max(Duration::from_millis(1));
+///     let wait = wake.saturating_duration_since(clock.now()).max(Duration::from_millis(1));
 ///     socket.set_read_timeout(Some(wait))?;
 ///     match socket.recv_from(&mut datagram) {
 ///         Ok((len, from)) => {
-///             let input = Input::Datagram { from, data: &datagram[..len], rx_wall: wall() };
-///             let _ = system.handle_input(mono(), input); // refused datagrams change nothing
+///             let input = Input::Datagram { from, data: &datagram[..len], rx_wall: clock.wall() };
+///             let _ = system.handle_input(clock.now(), input); // refused datagrams change nothing
 ///         }
-///         Err(_) => system.handle_timeout(mono()),
+///         Err(_) => system.handle_timeout(clock.now()),
 ///     }
 /// }
 /// assert!(synchronized);
 /// let state = system.system_state();
 /// assert_eq!(state.reference_id, RefId::from_ip(server_address.ip()));
-/// println!("{}", system.peer_table(mono()));
+/// println!("{}", system.peer_table(clock.now()));
 /// # Ok(())
 /// # }
 /// ```

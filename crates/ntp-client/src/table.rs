@@ -15,6 +15,7 @@ use crate::{Instant, SourceId, System};
 /// One line of the peer table: the columns of `ntpq -p`.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct PeerRow {
     /// The source.
     pub id: SourceId,
@@ -53,6 +54,7 @@ pub struct PeerRow {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct PeerTable {
     /// The rows, in the order the sources were added.
     pub rows: Vec<PeerRow>,

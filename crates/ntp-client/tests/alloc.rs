@@ -169,10 +169,9 @@ impl World {
 fn main() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let epoch = Date::from_unix(1_764_547_200, 0).unwrap();
-    let config = SystemConfig {
-        initial_frequency: Some(0.0),
-        ..SystemConfig::default().with_poll_range(4, 6)
-    };
+    let config = SystemConfig::default()
+        .with_poll_range(4, 6)
+        .with_initial_frequency(0.0);
     let client = System::new(config, Instant::ZERO, epoch, ChaCha12Rng::seed_from_u64(1)).unwrap();
     let state = SystemState {
         leap: LeapIndicator::NoWarning,

@@ -53,14 +53,7 @@ fn iburst_sends_eight_requests_spread_over_36_s_then_polls_at_minpoll() {
 
 #[test]
 fn rfc5905_iburst_sends_eight_requests_two_seconds_apart() {
-    let mut h = Harness::new(
-        SystemConfig {
-            initial_frequency: Some(0.0),
-            ..SystemConfig::rfc5905()
-        },
-        0.0,
-        1,
-    );
+    let mut h = Harness::new(SystemConfig::rfc5905().with_initial_frequency(0.0), 0.0, 1);
     h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
     h.run_until(100.0);
     let times: Vec<f64> = h.transmits.iter().map(|(t, _)| t.as_secs_f64()).collect();
@@ -74,10 +67,8 @@ fn rfc5905_iburst_sends_eight_requests_two_seconds_apart() {
 fn dead_server_backs_off_to_at_most_44_requests_a_day() {
     // Without the search at max_poll the back-off goes to 4096 s even when
     // the server is the only one (RFC 5905, Appendix A.5.7.1).
-    let config = SystemConfig {
-        search_at_max_poll: false,
-        ..SystemConfig::default()
-    };
+    let mut config = SystemConfig::default();
+    config.search_at_max_poll = false;
     let mut h = Harness::new(config, 0.0, 2);
     h.add_server(Behaviour::Dead, 0.0);
     h.run_until(2.0 * 86_400.0);

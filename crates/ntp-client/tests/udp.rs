@@ -276,10 +276,9 @@ impl Client {
 /// root distance (so that a liar 250 ms off never intersects an honest
 /// server), at least two agreeing sources (so that it cannot win alone).
 fn loopback_config() -> SystemConfig {
-    let mut config = SystemConfig {
-        initial_frequency: Some(0.0),
-        ..SystemConfig::default().with_poll_range(1, 1)
-    };
+    let mut config = SystemConfig::default()
+        .with_poll_range(1, 1)
+        .with_initial_frequency(0.0);
     config.select.max_distance = 0.1;
     config.select.min_dispersion = 0.010;
     config.select.min_candidates = 2;

@@ -167,10 +167,8 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         }),
         None => None,
     };
-    let mut config = SystemConfig {
-        initial_frequency,
-        ..SystemConfig::default().with_poll_range(options.min_poll, options.max_poll)
-    };
+    let mut config = SystemConfig::default().with_poll_range(options.min_poll, options.max_poll);
+    config.initial_frequency = initial_frequency;
     config.source.iburst = options.iburst;
     let rng = match options.seed {
         Some(seed) => ChaCha12Rng::seed_from_u64(seed),

@@ -195,9 +195,14 @@ pub enum Algorithm {
 /// since a step after a spike period usually means the time jumped, not
 /// the frequency.
 ///
+/// Non-exhaustive, so that new settings can come without breaking
+/// callers: start from [`Default`] or [`Config::rfc5905`] and set the
+/// fields or use the `with_*` methods.
+///
 /// [`Discipline::wander`]: crate::Discipline::wander
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Config {
     /// Step threshold in seconds, [`STEPT`] by default.
     pub step_threshold: f64,
@@ -279,6 +284,23 @@ impl Config {
             algorithm: Algorithm::Rfc5905,
             ..Self::default()
         }
+    }
+
+    /// The same configuration with the poll exponent bounded to
+    /// `min_poll..=max_poll` (log2 s).
+    #[must_use]
+    pub const fn with_poll_range(self, min_poll: i8, max_poll: i8) -> Self {
+        Self {
+            min_poll,
+            max_poll,
+            ..self
+        }
+    }
+
+    /// The same configuration with another estimator.
+    #[must_use]
+    pub const fn with_algorithm(self, algorithm: Algorithm) -> Self {
+        Self { algorithm, ..self }
     }
 
     /// Checks that every field makes sense.

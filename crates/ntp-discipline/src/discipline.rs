@@ -39,6 +39,9 @@ const NIS_CAP: f64 = 25.0;
 mod tests;
 
 /// The discipline states of RFC 5905, section 11.3, figure 28.
+///
+/// Exhaustive on purpose: the RFC's state machine has exactly these five,
+/// and the Kalman estimator reuses them, so a `match` needs no wildcard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum State {

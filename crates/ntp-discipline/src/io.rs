@@ -11,6 +11,7 @@ use crate::LeapEvent;
 /// selected sources.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Update {
     /// Combined offset θ in seconds: the reference time minus the local
     /// clock, so positive when the local clock is behind. Must be finite
@@ -174,6 +175,7 @@ pub enum UpdateOutcome {
 /// every second (`duration` 1 s).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct ClockAdjustment {
     /// Frequency correction, the discipline's frequency estimate, within
     /// ±[`MAXFREQ`](crate::MAXFREQ).

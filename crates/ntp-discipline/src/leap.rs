@@ -6,7 +6,8 @@ use core::fmt;
 
 use ntp_proto::{Date, LeapIndicator, NtpDuration, UtcDateTime};
 
-/// Whether a leap second is inserted or deleted.
+/// Whether a leap second is inserted or deleted (exhaustive: there is no
+/// third kind).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum LeapKind {
@@ -122,6 +123,7 @@ impl fmt::Display for LeapSecond {
 /// [`Output::Leap`](crate::Output::Leap).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum LeapEvent {
     /// A leap second was armed (or changed): advance notice, nothing to do
     /// yet. A caller whose kernel applies leap seconds by itself may hand it

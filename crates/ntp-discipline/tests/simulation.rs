@@ -47,12 +47,8 @@ fn synchronized(config: Config, seconds: f64, seed: u64) -> Sim {
 /// `hours`, the worst time error and the time error after 6 h.
 fn hundred_ms_and_50_ppm(open_loop_initial_offset: bool, hours: f64) -> (Sim, f64, f64) {
     let mut scenario = Scenario::new(date(2024, 5, 1, 0, 0), 0.100, oscillator(50e-6));
-    scenario.config = Config {
-        min_poll: 6,
-        max_poll: 10,
-        open_loop_initial_offset,
-        ..Config::rfc5905()
-    };
+    scenario.config = Config::rfc5905().with_poll_range(6, 10);
+    scenario.config.open_loop_initial_offset = open_loop_initial_offset;
     let mut sim = Sim::new(scenario);
     let mut worst = 0.0_f64;
     sim.run_until(6.0 * 3600.0, |sim| {
@@ -211,11 +207,7 @@ fn frequency_never_exceeds_the_clamp() {
 
 #[test]
 fn poll_climbs_to_maxpoll_when_quiet_and_drops_after_a_frequency_jump() {
-    let config = Config {
-        min_poll: 6,
-        max_poll: 10,
-        ..Config::rfc5905()
-    };
+    let config = Config::rfc5905().with_poll_range(6, 10);
     let mut scenario = Scenario::new(date(2024, 5, 1, 0, 0), 0.0, oscillator(10e-6));
     scenario.config = config;
     scenario.network.jitter_mean = 20e-6;
@@ -317,13 +309,9 @@ fn accuracy_scenario() {
             wander: 1e-9,
         },
     );
-    scenario.config = Config {
-        min_poll: 4,
-        max_poll: 4,
-        pll_gain: 8.0,
-        open_loop_initial_offset: true,
-        ..Config::rfc5905()
-    };
+    scenario.config = Config::rfc5905().with_poll_range(4, 4);
+    scenario.config.pll_gain = 8.0;
+    scenario.config.open_loop_initial_offset = true;
     scenario.filter = true;
     let mut sim = Sim::new(scenario);
     let mut time = Stats::default();

@@ -41,6 +41,7 @@ use crate::tally::Tally;
 /// Result of the cluster algorithm.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct ClusterResult {
     /// Survivors: tallied [`Tally::Candidate`] or [`Tally::Backup`].
     pub survivors: usize,

@@ -74,6 +74,7 @@ pub fn choose_system_peer(
 /// Result of the combine algorithm: the system offset and jitter.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Combined {
     /// Combined offset THETA, s. Inside the intersection interval.
     pub offset: f64,

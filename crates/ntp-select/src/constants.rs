@@ -156,6 +156,7 @@ fn check_value(value: f64, quantity: Quantity) -> Result<(), ConfigError> {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct FilterConfig {
     /// Frequency tolerance, s/s. Default [`PHI`].
     pub phi: f64,
@@ -277,8 +278,13 @@ impl Default for FilterConfig {
 /// Limits of the fitness test and the selection, cluster and combine
 /// algorithms (RFC 5905, sections 11.2.1-11.2.3, Appendix A.5.2 and
 /// A.5.5). The [`Default`] holds the RFC values.
+///
+/// Non-exhaustive, so that new settings can come without breaking
+/// callers: start from [`Default`] (or a preset) and set the fields or use
+/// the `with_*` methods.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct SelectConfig {
     /// Frequency tolerance, s/s. Default [`PHI`].
     pub phi: f64,

@@ -163,6 +163,7 @@ impl FilterSample {
 /// section 10, figure 19 (theta, delta, epsilon, psi, t).
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct FilterOutput {
     /// Peer offset theta: the offset of the chosen sample, s.
     pub offset: f64,

@@ -45,6 +45,7 @@ use crate::tally::Tally;
 /// Result of the selection algorithm.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Intersection {
     low: f64,
     high: f64,

@@ -16,6 +16,7 @@ use crate::filter::FilterOutput;
 /// for the [`ClockFilter`](crate::ClockFilter).
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct PeerStats {
     /// Leap indicator of the last packet.
     pub leap: LeapIndicator,

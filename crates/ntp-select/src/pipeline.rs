@@ -11,6 +11,7 @@ use crate::intersect::{Intersection, select};
 /// Everything the pipeline found.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Mitigation {
     /// Result of the selection algorithm.
     pub intersection: Intersection,

@@ -10,6 +10,8 @@ use core::fmt;
 /// [`Display`](fmt::Display) prints the `ntpq -p` character; with the
 /// `serde` feature the value serializes as its variant name in
 /// `snake_case` (`"system_peer"`).
+///
+/// Exhaustive on purpose: the tally codes of `ntpq -p` are a closed set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]

@@ -435,8 +435,5 @@ pub(crate) fn kiss(request: &[u8], code: &[u8; 4], origin: Option<Timestamp>) ->
 /// A configuration that synchronizes on the first update (as with a drift
 /// file) with the default RFC poll range.
 pub(crate) fn fset() -> SystemConfig {
-    SystemConfig {
-        initial_frequency: Some(0.0),
-        ..SystemConfig::default()
-    }
+    SystemConfig::default().with_initial_frequency(0.0)
 }
