@@ -88,6 +88,11 @@
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
+// And the crate's own README.
+#[cfg(all(doctest, feature = "std"))]
+#[doc = include_str!("../README.md")]
+struct CrateReadmeDoctests;
+
 #[cfg(feature = "alloc")]
 extern crate alloc;
 #[cfg(any(feature = "std", test))]

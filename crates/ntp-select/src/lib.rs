@@ -99,6 +99,11 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+// The crate README's snippet is compiled and run as a doctest here.
+#[cfg(all(doctest, feature = "std"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod candidate;
 pub mod cluster;
 pub mod combine;
