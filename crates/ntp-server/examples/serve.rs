@@ -16,6 +16,8 @@
 //! - `--default-action ACTION` (`allow`, `ignore`, `deny`, `restrict`,
 //!   `limited`; default `allow`), `--rule PREFIX=ACTION` (repeatable)
 //! - `--rate INTERVAL,BURST,LEAK` rate-limiter settings for `limited`
+//! - `--symmetric answer|drop` whether symmetric-active (mode 1) requests,
+//!   as Windows' W32Time sends, get a mode-2 answer (default `answer`)
 //!
 //! It prints `listening on ADDR` when ready, and its counters when it
 //! stops.
@@ -41,6 +43,7 @@ use std::time::SystemTime;
 use ntp_proto::{Date, LeapIndicator, RefId, ShortTime, Stratum, SystemState, Timestamp};
 use ntp_server::{
     AccessAction, AclRule, Action, Counters, Instant, RateLimitConfig, Server, ServerConfig,
+    SymmetricPolicy,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -70,12 +73,13 @@ Serves this machine's clock over NTP with the ntp-server core (never sets it).
   --default-action ACTION allow, ignore, deny, restrict or limited (default allow)
   --rule PREFIX=ACTION    an access rule, longest prefix wins (repeatable)
   --rate INTERVAL,BURST,LEAK  rate limiter for limited clients
+  --symmetric POLICY      answer (default) or drop symmetric-active (mode 1) requests
   --help                  this text";
 
 fn usage() -> &'static str {
     "usage: serve [--listen ADDR:PORT] [--threads N] [--stratum N] [--refid TEXT] \
      [--duration SECONDS] [--default-action ACTION] [--rule PREFIX=ACTION]... \
-     [--rate INTERVAL,BURST,LEAK]"
+     [--rate INTERVAL,BURST,LEAK] [--symmetric answer|drop]"
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -91,7 +95,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         },
     };
     while let Some(flag) = args.next() {
-        const FLAGS: [&str; 8] = [
+        const FLAGS: [&str; 9] = [
             "--listen",
             "--threads",
             "--stratum",
@@ -100,6 +104,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--default-action",
             "--rule",
             "--rate",
+            "--symmetric",
         ];
         if !FLAGS.contains(&flag.as_str()) {
             return Err(format!("unknown flag {flag}; {}", usage()));
@@ -152,6 +157,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
                 rate.interval = interval.parse().map_err(|_| bad("bad interval"))?;
                 rate.burst = burst.parse().map_err(|_| bad("bad burst"))?;
                 rate.leak = leak.parse().map_err(|_| bad("bad leak"))?;
+            }
+            "--symmetric" => {
+                options.config.symmetric = match value.as_str() {
+                    "answer" => SymmetricPolicy::Answer,
+                    "drop" => SymmetricPolicy::Drop,
+                    _ => return Err(bad("answer or drop")),
+                };
             }
             _ => return Err(format!("unknown flag {flag}; {}", usage())),
         }

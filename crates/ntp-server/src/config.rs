@@ -88,13 +88,13 @@ pub enum MacPolicy {
 /// symmetric-passive response (mode 2), without keeping any state for
 /// the peer.
 ///
-/// RFC 5905 (section 9.2, figure 20) lets a server without an association
-/// for the sender answer a symmetric-active packet with a passive one
-/// (`NEWPS`, "ephemeral association"); the reference ntpd does so
-/// statelessly (`fast_xmit()` with mode 2) for peers it does not
-/// authenticate, and chrony answers mode 1 with mode 2 the same way. Windows'
-/// W32Time sends mode 1 unless its client flag (0x8) is set, so a server
-/// that drops mode 1 leaves such a peer without time.
+/// RFC 5905 (section 9.2, figure 20) has a server without an association
+/// for the sender answer a symmetric-active packet by mobilizing a
+/// symmetric-passive one (`NEWPS`); chrony answers mode 1 with a mode-2
+/// packet without mobilizing anything, and so do we. (NTPsec 1.2.2 does
+/// not answer mode 1 at all.) Windows' W32Time sends mode 1 unless its
+/// client flag (0x8) is set, so a server that drops mode 1 leaves such a
+/// peer without time.
 ///
 /// The answer is built exactly as for a client request (the same access
 /// control, rate limiting, unsynchronized and MAC policies, the same

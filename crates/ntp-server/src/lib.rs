@@ -22,8 +22,8 @@
 //! sends them) are answered with a symmetric-passive response (mode 2)
 //! without keeping state, under the same access control and rate limits
 //! as client requests, unless [`SymmetricPolicy::Drop`] is configured (RFC
-//! 5905, section 9.2 figure 20, `NEWPS`; what chrony and ntpd do for a
-//! peer they keep no association with). Control (mode 6) and private
+//! 5905, section 9.2 figure 20, `NEWPS`, without the association; as
+//! chrony does). Control (mode 6) and private
 //! (mode 7) requests, symmetric-passive, server and broadcast packets
 //! (modes 2, 4 and 5) and mode 0 are never answered (RFC 8633, section
 //! 3.4; RFC 5905, section 9.2 figure 20).

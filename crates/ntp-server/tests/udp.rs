@@ -160,6 +160,50 @@ fn serve_answers_a_std_socket_client() {
     assert!(counters.contains(" mode=3 "), "{counters}");
 }
 
+/// A W32Time-style symmetric-active request (NTPv3, LI 3, mode 1) is
+/// answered in mode 2 by default, and not at all with `--symmetric drop`.
+#[test]
+fn serve_answers_symmetric_active_unless_told_not_to() {
+    let mut request = [0u8; 48];
+    request[0] = 0xd9; // LI 3, NTPv3, mode 1
+    request[1] = 2; // its own stratum
+    request[2] = 10;
+    request[40..].copy_from_slice(&0x1111_2222_3333_4444_u64.to_be_bytes());
+    for (args, answered) in [(&[][..], true), (&["--symmetric", "drop"][..], false)] {
+        let (mut child, server, mut stdout) = start(&[&["--duration", "3"], args].concat());
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let mut got = None;
+        // UDP may lose a datagram: up to 3 tries.
+        for _ in 0..3 {
+            client.send_to(&request, server).unwrap();
+            if let Ok((len, _)) = client.recv_from(&mut buf) {
+                got = Some(Repr::parse(&Packet::new_checked(&buf[..len]).unwrap()).unwrap());
+                break;
+            }
+        }
+        assert_eq!(got.is_some(), answered, "{args:?}");
+        if let Some(r) = got {
+            assert_eq!(r.mode, Mode::SymmetricPassive);
+            assert_eq!(r.version.to_bits(), 3);
+            assert_eq!(r.origin_timestamp.to_bits(), 0x1111_2222_3333_4444);
+        }
+        assert!(child.wait().unwrap().success());
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        let counters = rest.lines().find(|l| l.starts_with("counters: ")).unwrap();
+        if answered {
+            assert!(counters.contains(" answered=1 symmetric=1 "), "{counters}");
+        } else {
+            assert!(counters.contains(" answered=0 symmetric=0 "), "{counters}");
+            assert!(counters.contains(" mode=3 "), "{counters}");
+        }
+    }
+}
+
 #[test]
 fn serve_rejects_bad_flags_and_unbindable_addresses() {
     for (args, code) in [
@@ -167,6 +211,7 @@ fn serve_rejects_bad_flags_and_unbindable_addresses() {
         (&["--bogus"][..], 2),
         (&["--stratum", "16"][..], 2),
         (&["--rule", "10.0.0.0/33=deny"][..], 2),
+        (&["--symmetric", "sometimes"][..], 2),
         // TEST-NET-1 is not assigned to this machine: bind fails, nothing is sent.
         (&["--listen", "192.0.2.1:11123"][..], 1),
     ] {
