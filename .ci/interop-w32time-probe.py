@@ -11,8 +11,8 @@ fields as crates/ntp-server/tests/symmetric.rs, with real times.
 Checks: the mode-1 request gets a mode-2 answer and the mode-3 one (client
 flag set) a mode-4 answer, both NTPv3, synchronized (leap indicator not 3,
 stratum 1 to 15), origin timestamp = our transmit timestamp. Prints one
-JSON line with the offset and delay of the mode-1 exchange; exit 1 when a
-check fails.
+JSON line with the offset and delay of the mode-1 exchange with the least
+delay of four; exit 1 when a check fails.
 """
 
 import json
@@ -87,7 +87,9 @@ def main():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(2)
         try:
-            symmetric = exchange(sock, addr, 1)
+            # The offset of the exchange with the least delay of four.
+            symmetric = min((exchange(sock, addr, 1) for _ in range(4)),
+                            key=lambda e: e["delay"])
             client = exchange(sock, addr, 3)
         except (AssertionError, OSError) as e:
             print(f"w32time-probe: {e}", file=sys.stderr)
