@@ -39,12 +39,21 @@ enum Step {
     Timeout { advance_ms: u32 },
     /// The caller's clock jumps (a step it made), ms.
     ClockJump { ms: i32 },
+    /// Addresses for the pool (or for a pool that does not exist):
+    /// `198.51.100.(n + 1)` with the port given (123 when `port` is 0).
+    Resolved {
+        known_pool: bool,
+        addresses: Vec<(u8, u16)>,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
 struct Run {
     seed: u64,
     short_polls: bool,
+    /// Also a pool of at most `pool_size % 4 + 1` members.
+    pool: bool,
+    pool_size: u8,
     steps: Vec<Step>,
 }
 
@@ -145,6 +154,12 @@ fuzz_target!(|run: Run| {
     for n in 0..3 {
         world.system.add_source(address(n)).unwrap();
     }
+    let pool_size = usize::from(run.pool_size % 4) + 1;
+    let pool = if run.pool {
+        world.system.add_pool("pool.example", pool_size).ok()
+    } else {
+        None
+    };
     world.drain();
     for step in run.steps.iter().take(256) {
         match step {
@@ -210,6 +225,46 @@ fuzz_target!(|run: Run| {
                         world.sources() == before,
                         "a refused datagram changed a source: {result:?}"
                     );
+                }
+                world.drain();
+            }
+            Step::Resolved {
+                known_pool,
+                addresses,
+            } => {
+                let target = match (known_pool, pool) {
+                    (true, Some(pool)) => pool,
+                    // A pool id this system never handed out.
+                    _ => {
+                        let Ok(other) = world.system.add_pool("other.example", 1) else {
+                            continue;
+                        };
+                        world.system.remove_pool(other);
+                        other
+                    }
+                };
+                let resolved: Vec<SocketAddr> = addresses
+                    .iter()
+                    .take(16)
+                    .map(|&(n, port)| {
+                        let port = if port == 0 { 123 } else { port };
+                        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, n)), port)
+                    })
+                    .collect();
+                let before = world.sources();
+                let result =
+                    world
+                        .system
+                        .handle_resolved(Instant::from_nanos(world.now), target, &resolved);
+                match result {
+                    Ok(added) => assert!(added <= resolved.len()),
+                    Err(_) => assert!(
+                        world.sources() == before,
+                        "a refused resolution changed the sources"
+                    ),
+                }
+                if let Some(pool) = pool {
+                    assert!(world.system.pool_members(pool).count() <= pool_size);
                 }
                 world.drain();
             }

@@ -43,4 +43,7 @@ pub enum ConfigError {
     /// A source with this address already exists.
     #[error("a source with this address already exists")]
     DuplicateSource,
+    /// A pool's `max_sources` is zero.
+    #[error("a pool needs room for at least one source")]
+    PoolSize,
 }

@@ -100,6 +100,8 @@ extern crate std;
 
 mod constants;
 mod error;
+#[cfg(feature = "alloc")]
+mod pool;
 #[cfg(feature = "std")]
 mod query;
 pub mod sntp;
@@ -117,6 +119,11 @@ pub use constants::{
 pub use error::ConfigError;
 #[doc(inline)]
 pub use ntp_proto::Instant;
+#[cfg(feature = "alloc")]
+pub use pool::{
+    POOL_BLOCK_LIST, POOL_BLOCK_TIME, POOL_FALSETICKER_HOLD, POOL_RESOLVE_MAX_INTERVAL,
+    POOL_RESOLVE_MIN_INTERVAL, POOL_UNREACHABLE_POLLS, PoolError, PoolId, PoolRemoval,
+};
 #[cfg(feature = "std")]
 pub use query::{OsSeededRng, StdClock};
 pub use sntp::{Measurement, Request, ResponseError, SntpConfig};

@@ -542,6 +542,13 @@ impl Source {
         self.hpoll.max(self.kiss_poll)
     }
 
+    /// Polls in a row that got no valid reply while the reach register
+    /// was zero (saturating); 0 once reachable.
+    #[must_use]
+    pub const fn unanswered_polls(&self) -> u8 {
+        self.unreach
+    }
+
     /// Requests sent so far.
     #[must_use]
     pub const fn requests_sent(&self) -> u64 {

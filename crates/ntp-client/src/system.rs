@@ -16,6 +16,10 @@ use ntp_select::constants::{MINDISP, PHI};
 use ntp_select::{Candidate, FitContext, SLOTS_PER_CANDIDATE, SelectConfig, Tally, mitigate};
 use rand_core::RngCore;
 
+use crate::pool::{
+    POOL_FALSETICKER_HOLD, POOL_UNREACHABLE_POLLS, Pool, PoolError, PoolId, PoolRemoval,
+    same_address,
+};
 use crate::sntp::log2_seconds;
 use crate::source::{ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId};
 use crate::{ConfigError, Instant};
@@ -226,6 +230,15 @@ pub enum Output {
     /// wait up: woken before the instant, it would find nothing to do and
     /// wait again for a shorter time.
     Timeout(Instant),
+    /// Resolve the name of this pool ([`System::pool_name`]) and hand the
+    /// addresses, with their ports, to [`System::handle_resolved`]. Asked
+    /// when a pool is added and while it has fewer members than its
+    /// maximum, at a growing interval (see [`System::add_pool`]). A
+    /// caller that cannot resolve now may answer later or not at all.
+    Resolve {
+        /// The pool.
+        pool: PoolId,
+    },
 }
 
 /// What the system reports.
@@ -273,6 +286,28 @@ pub enum Event {
         id: SourceId,
         /// What.
         event: SourceEvent,
+    },
+    /// A resolution of a pool's name added this source.
+    PoolMemberAdded {
+        /// The pool.
+        pool: PoolId,
+        /// The new source.
+        id: SourceId,
+        /// Its address.
+        address: SocketAddr,
+    },
+    /// A pool member was removed (its source is gone); a replacement is
+    /// asked for with [`Output::Resolve`].
+    PoolMemberRemoved {
+        /// The pool.
+        pool: PoolId,
+        /// The removed source.
+        id: SourceId,
+        /// Its address (not taken again for
+        /// [`POOL_BLOCK_TIME`](crate::POOL_BLOCK_TIME)).
+        address: SocketAddr,
+        /// Why.
+        reason: PoolRemoval,
     },
 }
 
@@ -329,6 +364,10 @@ pub(crate) struct SourceSlot {
     delays: [f64; DELAY_HISTORY],
     /// Number of delays recorded so far (saturating).
     delay_count: usize,
+    /// The pool the source belongs to, if any.
+    pool: Option<PoolId>,
+    /// Since when the source has been a falseticker without interruption.
+    falseticker_since: Option<Instant>,
 }
 
 impl SourceSlot {
@@ -339,6 +378,8 @@ impl SourceSlot {
             fed_epoch: None,
             delays: [f64::INFINITY; DELAY_HISTORY],
             delay_count: 0,
+            pool: None,
+            falseticker_since: None,
         }
     }
 
@@ -533,6 +574,9 @@ pub struct System<R> {
     feed: Vec<(f64, usize)>,
     /// Scratch for the combined sources' offsets, with their indices.
     offsets: Vec<(f64, usize)>,
+    /// The pools.
+    pools: Vec<Pool>,
+    next_pool_id: u64,
 }
 
 /// Events the queue holds without growing, per source and in total.
@@ -578,6 +622,8 @@ impl<R: RngCore> System<R> {
             selected_once: false,
             feed: Vec::new(),
             offsets: Vec::new(),
+            pools: Vec::new(),
+            next_pool_id: 1,
         };
         system.drain_discipline();
         Ok(system)
@@ -635,6 +681,200 @@ impl<R: RngCore> System<R> {
         self.events
             .reserve(events.saturating_sub(self.events.len()));
         Ok(id)
+    }
+
+    /// Adds a pool: `name` stands for up to `max_sources` servers (chrony's
+    /// `pool NAME maxsources N`, default 4 there; the NTP Pool Project's
+    /// names return four addresses per lookup). The next
+    /// [`poll_output`](Self::poll_output) asks for the name to be resolved
+    /// ([`Output::Resolve`]); the addresses handed to
+    /// [`handle_resolved`](Self::handle_resolved) become sources with
+    /// [`SystemConfig::source`].
+    ///
+    /// A member is replaced when it has not answered for
+    /// [`POOL_UNREACHABLE_POLLS`](crate::POOL_UNREACHABLE_POLLS) polls,
+    /// has been a falseticker for
+    /// [`POOL_FALSETICKER_HOLD`](crate::POOL_FALSETICKER_HOLD), or was
+    /// stopped by a kiss-o'-death. While members are missing the name is
+    /// resolved again, first after
+    /// [`POOL_RESOLVE_MIN_INTERVAL`](crate::POOL_RESOLVE_MIN_INTERVAL)
+    /// and then at intervals doubling up to
+    /// [`POOL_RESOLVE_MAX_INTERVAL`](crate::POOL_RESOLVE_MAX_INTERVAL) as
+    /// long as resolutions bring nothing new.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::PoolSize`] when `max_sources` is zero.
+    pub fn add_pool(&mut self, name: &str, max_sources: usize) -> Result<PoolId, ConfigError> {
+        if max_sources == 0 {
+            return Err(ConfigError::PoolSize);
+        }
+        let id = PoolId::new(self.next_pool_id);
+        self.next_pool_id = self.next_pool_id.saturating_add(1);
+        self.pools.push(Pool::new(
+            id,
+            name.into(),
+            max_sources,
+            self.config.source,
+            self.last_now,
+        ));
+        Ok(id)
+    }
+
+    /// Removes a pool and its members; `false` if there is none with this
+    /// id.
+    pub fn remove_pool(&mut self, id: PoolId) -> bool {
+        let before = self.pools.len();
+        self.pools.retain(|pool| pool.id != id);
+        if self.pools.len() == before {
+            return false;
+        }
+        self.sources.retain(|slot| slot.pool != Some(id));
+        self.reselect = true;
+        true
+    }
+
+    /// The name of a pool, as given to [`add_pool`](Self::add_pool).
+    #[must_use]
+    pub fn pool_name(&self, id: PoolId) -> Option<&str> {
+        self.pool(id).map(|pool| pool.name.as_str())
+    }
+
+    /// The pool a source belongs to.
+    #[must_use]
+    pub fn pool_of(&self, id: SourceId) -> Option<PoolId> {
+        self.slot(id).and_then(|slot| slot.pool)
+    }
+
+    /// The current members of a pool.
+    pub fn pool_members(&self, id: PoolId) -> impl Iterator<Item = &Source> + '_ {
+        self.sources
+            .iter()
+            .filter(move |slot| slot.pool == Some(id))
+            .map(|slot| &slot.source)
+    }
+
+    /// Takes the addresses a pool's name resolved to (an answer to
+    /// [`Output::Resolve`]; an unasked answer is used too). Addresses that
+    /// are already sources, or were removed from this pool less than
+    /// [`POOL_BLOCK_TIME`](crate::POOL_BLOCK_TIME) ago, are skipped; the
+    /// others become members, in order, until the pool is full. Returns how
+    /// many were added.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::UnknownPool`]; nothing changed then.
+    pub fn handle_resolved(
+        &mut self,
+        now: Instant,
+        pool: PoolId,
+        addresses: &[SocketAddr],
+    ) -> Result<usize, PoolError> {
+        let now = self.clamp(now);
+        let index = self
+            .pools
+            .iter()
+            .position(|p| p.id == pool)
+            .ok_or(PoolError::UnknownPool)?;
+        let mut added = 0;
+        for &address in addresses {
+            let Some(entry) = self.pools.get(index) else {
+                break;
+            };
+            let members = self
+                .sources
+                .iter()
+                .filter(|slot| slot.pool == Some(pool))
+                .count();
+            if members >= entry.max_sources {
+                break;
+            }
+            if entry.is_blocked(address, now)
+                || self
+                    .sources
+                    .iter()
+                    .any(|slot| same_address(slot.source.address(), address))
+            {
+                continue;
+            }
+            let config = entry.config;
+            let Ok(id) = self.add_source_with(address, config) else {
+                continue;
+            };
+            if let Some(slot) = self.sources.last_mut() {
+                slot.pool = Some(pool);
+            }
+            self.events
+                .push_back(Event::PoolMemberAdded { pool, id, address });
+            added += 1;
+        }
+        if added > 0 {
+            if let Some(entry) = self.pools.get_mut(index) {
+                entry.filled(now);
+            }
+        }
+        Ok(added)
+    }
+
+    fn pool(&self, id: PoolId) -> Option<&Pool> {
+        self.pools.iter().find(|pool| pool.id == id)
+    }
+
+    /// Removes the pool members that have to go (see
+    /// [`add_pool`](Self::add_pool)), one event each.
+    fn prune_pools(&mut self, now: Instant) {
+        while let Some((index, reason)) = self.sources.iter().enumerate().find_map(|(i, slot)| {
+            slot.pool?;
+            let source = &slot.source;
+            let reason = if let Some(code) = source.stopped_by() {
+                PoolRemoval::Kissed(code)
+            } else if source.unanswered_polls() >= POOL_UNREACHABLE_POLLS {
+                PoolRemoval::Unreachable
+            } else if slot
+                .falseticker_since
+                .is_some_and(|since| now >= since.saturating_add(POOL_FALSETICKER_HOLD))
+            {
+                PoolRemoval::Falseticker
+            } else {
+                return None;
+            };
+            Some((i, reason))
+        }) {
+            if index >= self.sources.len() {
+                break;
+            }
+            let slot = self.sources.remove(index);
+            let (id, address) = (slot.source.id(), slot.source.address());
+            if let Some(pool) = slot.pool {
+                if let Some(entry) = self.pools.iter_mut().find(|p| p.id == pool) {
+                    entry.removed(address, now);
+                }
+                self.events.push_back(Event::PoolMemberRemoved {
+                    pool,
+                    id,
+                    address,
+                    reason,
+                });
+            }
+            if self.system_peer == Some(id) {
+                self.system_peer = None;
+            }
+            self.reselect = true;
+        }
+    }
+
+    /// The first pool whose name is due to be resolved.
+    fn pool_to_resolve(&self, now: Instant) -> Option<usize> {
+        self.pools.iter().position(|pool| {
+            now >= pool.next_resolve && self.pool_members_count(pool.id) < pool.max_sources
+        })
+    }
+
+    fn pool_members_count(&self, id: PoolId) -> usize {
+        self.sources
+            .iter()
+            .filter(|slot| slot.pool == Some(id))
+            .count()
     }
 
     /// Removes a source; `false` if there is none with this id.
@@ -803,6 +1043,15 @@ impl<R: RngCore> System<R> {
         if core::mem::take(&mut self.reselect) {
             self.clock_select(now, wall_now);
         }
+        if !self.pools.is_empty() {
+            self.prune_pools(now);
+            if let Some(index) = self.pool_to_resolve(now) {
+                if let Some(pool) = self.pools.get_mut(index) {
+                    pool.asked(now);
+                    return Output::Resolve { pool: pool.id };
+                }
+            }
+        }
         if let Some(event) = self.events.pop_front() {
             return Output::Event(event);
         }
@@ -848,9 +1097,22 @@ impl<R: RngCore> System<R> {
                     .saturating_add(1);
                 now.saturating_add(core::time::Duration::from_nanos(nanos))
             });
+        let pools = self
+            .pools
+            .iter()
+            .filter(|pool| self.pool_members_count(pool.id) < pool.max_sources)
+            .map(|pool| pool.next_resolve);
+        let falsetickers = self
+            .sources
+            .iter()
+            .filter(|slot| slot.pool.is_some())
+            .filter_map(|slot| slot.falseticker_since)
+            .map(|since| since.saturating_add(POOL_FALSETICKER_HOLD));
         self.sources
             .iter()
             .filter_map(|slot| slot.source.next_timeout())
+            .chain(pools)
+            .chain(falsetickers)
             .fold(discipline, Instant::min)
             .max(now)
     }
@@ -933,6 +1195,11 @@ impl<R: RngCore> System<R> {
                     id,
                     event: SourceEvent::Falseticker,
                 });
+            }
+            if tally == Tally::Falseticker {
+                slot.falseticker_since.get_or_insert(now);
+            } else {
+                slot.falseticker_since = None;
             }
             slot.tally = tally;
         }

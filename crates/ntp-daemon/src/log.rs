@@ -31,6 +31,11 @@ impl Log {
         let _ = out.flush();
     }
 
+    /// An informational line.
+    pub(crate) fn note(self, t: f64, text: &str) {
+        self.line(t, "note", text, json!({ "message": text }));
+    }
+
     /// A line on standard error, in either form.
     pub(crate) fn warn(self, t: f64, text: &str) {
         if self.json {
@@ -110,6 +115,25 @@ impl Log {
                 "source",
                 format!("source {}: {event}", name(id.get())),
                 json!({ "source": name(id.get()), "what": event.to_string() }),
+            ),
+            Event::PoolMemberAdded { pool, id, address } => (
+                "pool",
+                format!("{pool}: source #{} ({address}) added", id.get()),
+                json!({ "pool": pool.get(), "added": format!("#{} ({address})", id.get()) }),
+            ),
+            Event::PoolMemberRemoved {
+                pool,
+                id,
+                address,
+                reason,
+            } => (
+                "pool",
+                format!("{pool}: source {} removed: {reason}", name(id.get())),
+                json!({
+                    "pool": pool.get(),
+                    "removed": format!("#{} ({address})", id.get()),
+                    "reason": reason.to_string(),
+                }),
             ),
             _ => (
                 "event",

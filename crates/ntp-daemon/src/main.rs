@@ -38,6 +38,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 use std::collections::HashMap;
 use std::io;
+use std::net::ToSocketAddrs;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -55,6 +56,10 @@ use crate::options::{ArgsError, ClockKind, Options};
 /// The longest wait in `poll(2)`, so that a signal that arrives between
 /// the flag check and the wait is seen soon.
 const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Members of each `--pool`: 4, chrony's default `maxsources` and the
+/// number of addresses the NTP Pool Project's names return.
+const POOL_SIZE: usize = 4;
 
 fn main() -> ExitCode {
     let options = match options::parse(std::env::args_os().skip(1)) {
@@ -111,8 +116,16 @@ impl Sockets {
                 .servers
                 .iter()
                 .any(|(_, address)| address.is_ipv4() == any.is_ipv4());
-            used.then(|| TimestampedSocket::bind(SocketAddr::new(any, 0)))
-                .transpose()
+            if used {
+                return TimestampedSocket::bind(SocketAddr::new(any, 0)).map(Some);
+            }
+            // A pool may resolve to either family: take the socket if the
+            // host has that family, go without it otherwise (the pool's
+            // addresses of that family are then skipped).
+            if options.pools.is_empty() {
+                return Ok(None);
+            }
+            Ok(TimestampedSocket::bind(SocketAddr::new(any, 0)).ok())
         };
         Ok(Self {
             v4: client(IpAddr::V4(Ipv4Addr::UNSPECIFIED))?,
@@ -183,7 +196,12 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
             .map_err(|error| io::Error::other(format!("--server {name}: {error}")))?;
         names.insert(id, format!("{name} ({address})"));
     }
-    let name = |id: u64| {
+    for name in &options.pools {
+        system
+            .add_pool(name, POOL_SIZE)
+            .map_err(|error| io::Error::other(format!("--pool {name}: {error}")))?;
+    }
+    let name_of = |names: &HashMap<SourceId, String>, id: u64| {
         names
             .get(&SourceId::new(id))
             .cloned()
@@ -258,8 +276,12 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
                     }
                 }
                 Output::Event(event) => {
-                    log.event(elapsed(), &event, name);
+                    log.event(elapsed(), &event, |id| name_of(&names, id));
                     match event {
+                        Event::PoolMemberAdded { pool, id, address } => {
+                            let pool = system.pool_name(pool).unwrap_or("pool");
+                            names.insert(id, format!("{pool} ({address})"));
+                        }
                         Event::ClockStep(offset) => clock.step(offset)?,
                         Event::ClockAdjust(adjust) => clock.set_rate(adjust.rate())?,
                         Event::Leap(LeapEvent::Apply(leap)) => clock.step(leap.step())?,
@@ -274,6 +296,29 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
                     }
                 }
                 Output::Timeout(at) => break at,
+                Output::Resolve { pool } => {
+                    let name = system.pool_name(pool).unwrap_or_default().to_owned();
+                    // Blocking, like the resolution of --server at start:
+                    // a daemon asks rarely (at most every 64 s per pool).
+                    match name.to_socket_addrs() {
+                        Ok(addresses) => {
+                            let usable: Vec<SocketAddr> = addresses
+                                .filter(|a| sockets.client_for(*a).is_some())
+                                .collect();
+                            let added = system.handle_resolved(mono(), pool, &usable).unwrap_or(0);
+                            log.note(
+                                elapsed(),
+                                &format!(
+                                    "pool {name}: {} address(es), {added} new member(s)",
+                                    usable.len()
+                                ),
+                            );
+                        }
+                        Err(error) => {
+                            log.warn(elapsed(), &format!("pool {name}: cannot resolve: {error}"));
+                        }
+                    }
+                }
                 _ => {}
             }
         };

@@ -24,6 +24,8 @@ pub(crate) enum ClockKind {
 pub(crate) struct Options {
     /// Servers, resolved.
     pub(crate) servers: Vec<(String, SocketAddr)>,
+    /// Pools: names with a port, resolved when the system asks.
+    pub(crate) pools: Vec<String>,
     pub(crate) min_poll: i8,
     pub(crate) max_poll: i8,
     pub(crate) iburst: bool,
@@ -56,7 +58,7 @@ impl From<lexopt::Error> for ArgsError {
     }
 }
 
-pub(crate) const USAGE: &str = "usage: ntp-daemon --server HOST[:PORT]... [--min-poll N] [--max-poll N] \
+pub(crate) const USAGE: &str = "usage: ntp-daemon (--server HOST[:PORT] | --pool NAME[:PORT])... [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] [--serve ADDR:PORT] \
 [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
 [--table-every SECONDS] [--seed N]";
@@ -69,6 +71,10 @@ RFC 5905 discipline) and steers a clock with what it decides.
 
 Options:
   --server HOST[:PORT]   a server to poll (repeatable; port 123 by default)
+  --pool NAME[:PORT]     a name that stands for up to 4 servers, such as
+                         pool.ntp.org (repeatable); resolved at start and
+                         again to replace members that stop answering, lie
+                         or send a kiss-o'-death
   --min-poll N           lowest poll exponent, log2 s (default 6 = 64 s)
   --max-poll N           highest poll exponent, log2 s (default 10 = 1024 s)
   --no-iburst            no burst of requests at the first poll
@@ -100,6 +106,7 @@ pub(crate) fn parse(
 
     let mut options = Options {
         servers: Vec::new(),
+        pools: Vec::new(),
         min_poll: DEFAULT_MIN_POLL,
         max_poll: DEFAULT_MAX_POLL,
         iburst: true,
@@ -122,6 +129,10 @@ pub(crate) fn parse(
                 let name: String = parser.value()?.parse()?;
                 let address = resolve(&name)?;
                 options.servers.push((name, address));
+            }
+            Long("pool") => {
+                let name: String = parser.value()?.parse()?;
+                options.pools.push(with_port(&name));
             }
             Long("min-poll") => options.min_poll = parser.value()?.parse()?,
             Long("max-poll") => options.max_poll = parser.value()?.parse()?,
@@ -167,8 +178,10 @@ pub(crate) fn parse(
             _ => return Err(ArgsError::Bad(format!("{}; {USAGE}", arg.unexpected()))),
         }
     }
-    if options.servers.is_empty() {
-        return Err(ArgsError::Bad(format!("no --server given; {USAGE}")));
+    if options.servers.is_empty() && options.pools.is_empty() {
+        return Err(ArgsError::Bad(format!(
+            "no --server or --pool given; {USAGE}"
+        )));
     }
     if options.min_poll < MIN_POLL
         || options.max_poll > MAX_POLL
@@ -183,20 +196,24 @@ pub(crate) fn parse(
 
 /// `HOST[:PORT]` to the first address it resolves to.
 fn resolve(name: &str) -> Result<SocketAddr, ArgsError> {
-    let with_port = if name.parse::<SocketAddr>().is_ok() || has_port(name) {
+    let mut addresses = with_port(name)
+        .to_socket_addrs()
+        .map_err(|error| ArgsError::Bad(format!("--server {name}: cannot resolve: {error}")))?;
+    addresses
+        .next()
+        .ok_or_else(|| ArgsError::Bad(format!("--server {name}: no address")))
+}
+
+/// `name` with the NTP port added when it has none.
+pub(crate) fn with_port(name: &str) -> String {
+    if name.parse::<SocketAddr>().is_ok() || has_port(name) {
         name.to_owned()
     } else if name.contains(':') && !name.starts_with('[') {
         // A bare IPv6 address.
         format!("[{name}]:{NTP_PORT}")
     } else {
         format!("{name}:{NTP_PORT}")
-    };
-    let mut addresses = with_port
-        .to_socket_addrs()
-        .map_err(|error| ArgsError::Bad(format!("--server {name}: cannot resolve: {error}")))?;
-    addresses
-        .next()
-        .ok_or_else(|| ArgsError::Bad(format!("--server {name}: no address")))
+    }
 }
 
 /// Whether `name` ends in `:PORT` (a host name or `[v6]` with a port).
@@ -275,5 +292,10 @@ mod tests {
             assert!(matches!(args(list), Err(ArgsError::Bad(_))), "{list:?}");
         }
         assert!(matches!(args(&["--help"]), Err(ArgsError::Help)));
+        let options = args(&["--pool", "pool.example", "--pool", "other.example:11123"])
+            .map_err(|e| format!("{e:?}"))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(options.pools, ["pool.example:123", "other.example:11123"]);
+        assert!(options.servers.is_empty());
     }
 }

@@ -9,7 +9,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 
 use ntp_client::{
-    DatagramError, Event, Input, Instant, Output, ReplyOutcome, System, SystemConfig,
+    DatagramError, Event, Input, Instant, Output, PoolId, ReplyOutcome, System, SystemConfig,
 };
 use ntp_proto::{
     Date, LeapIndicator, Mode, NtpDuration, Packet, RefId, Repr, ShortTime, Stratum, SystemState,
@@ -144,6 +144,11 @@ pub(crate) struct Harness {
     pub(crate) apply_clock: bool,
     /// Times the world woke the client up.
     pub(crate) wakeups: u64,
+    /// Answers [`Output::Resolve`]: called with the number of resolutions
+    /// asked so far (1 for the first), returns the addresses.
+    pub(crate) resolver: Option<Box<dyn FnMut(usize) -> Vec<SocketAddr>>>,
+    /// Every resolution asked for: time and pool.
+    pub(crate) resolves: Vec<(Duration, PoolId)>,
     stuck: u64,
     buf: Vec<u8>,
 }
@@ -176,9 +181,24 @@ impl Harness {
             deliveries: Vec::new(),
             apply_clock: true,
             wakeups: 0,
+            resolver: None,
+            resolves: Vec::new(),
             stuck: 0,
             buf: Vec::with_capacity(64),
         }
+    }
+
+    /// Adds a server without a client source (a pool member to be, found
+    /// by resolution); returns its index.
+    pub(crate) fn add_server_only(&mut self, behaviour: Behaviour, offset: f64) -> usize {
+        let n = u8::try_from(self.servers.len() + 1).unwrap();
+        self.servers.push(SimServer {
+            address: server_addr(n),
+            behaviour,
+            offset,
+            requests: Vec::new(),
+        });
+        self.servers.len() - 1
     }
 
     /// Adds a server and a client source for it; returns its index.
@@ -260,6 +280,15 @@ impl Harness {
                     self.events.push((self.elapsed(), event));
                 }
                 Output::Timeout(at) => return at.as_nanos(),
+                Output::Resolve { pool } => {
+                    self.resolves.push((self.elapsed(), pool));
+                    let count = self.resolves.len();
+                    if let Some(resolver) = self.resolver.as_mut() {
+                        let addresses = resolver(count);
+                        let now = self.instant();
+                        self.client.handle_resolved(now, pool, &addresses).unwrap();
+                    }
+                }
                 _ => unreachable!("Output grew"),
             }
         }
