@@ -12,6 +12,10 @@ fn main() -> Result<(), Box<dyn core::error::Error>> {
     let server = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "pool.ntp.org:123".into());
+    if server == "--help" || server == "-h" {
+        println!("usage: query [HOST:PORT] (default pool.ntp.org:123)");
+        return Ok(());
+    }
     let m = ntp_client::sntp::query(server.as_str(), Duration::from_secs(5))?;
     println!(
         "offset {:+.6} s, delay {:.6} s, stratum {}",

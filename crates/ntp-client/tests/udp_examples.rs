@@ -1,4 +1,4 @@
-//! The `sntp` and `demo` examples as programs, over real UDP on 127.0.0.1
+//! The `sntp`, `query` and `demo` examples as programs, over real UDP on 127.0.0.1
 //! against `ntp-server` threads in this test process. The example binaries
 //! are the ones `cargo test` builds beside this test (with `--test`, build
 //! them first: `cargo build -p ntp-client --examples`).
@@ -234,5 +234,22 @@ fn demo_emits_json_lines_and_rejects_bad_arguments() {
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("demo: "), "{stderr}");
+    }
+}
+
+#[test]
+fn query_prints_one_line_and_every_example_answers_help() {
+    let truth = TrueTime::start();
+    let server = RunningServer::start(ServerSpec::primary("ahead", b"GPS", 30.0), truth).unwrap();
+    let address = server.addr().to_string();
+    let (output, stdout, stderr) = run("query", &[address.as_str()]);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.starts_with("offset +0.03"), "{stdout}");
+    assert!(stdout.contains("stratum 1"), "{stdout}");
+    server.stop();
+    for name in ["query", "sntp", "demo"] {
+        let (output, stdout, stderr) = run(name, &["--help"]);
+        assert!(output.status.success(), "{name}: {stderr}");
+        assert!(stdout.starts_with("usage: "), "{name}: {stdout}");
     }
 }
