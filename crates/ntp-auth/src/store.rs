@@ -1,0 +1,202 @@
+//! A fixed-capacity key store keyed by key id.
+
+use crate::key::{Key, KeyId};
+use crate::mac::split_mac;
+use crate::{AuthError, StoreError};
+
+/// The default capacity of a [`KeyStore`]: 64 keys. Deployments
+/// authenticate with a handful of keys (one per server or client group);
+/// 64 leaves room while keeping the store a few kilobytes on the stack or
+/// in a `static`. Pick another capacity with `KeyStore::<N>`.
+pub const DEFAULT_CAPACITY: usize = 64;
+
+/// Keys by key id, at most `N` of them, with no allocation.
+///
+/// The keys are kept sorted by id, so a lookup is a binary search
+/// (O(log N), no allocation): the packet path ([`KeyStore::sign`],
+/// [`KeyStore::verify`]) never allocates. Inserting is O(N), done when
+/// keys are loaded. Dropping the store zeroes every key's secret.
+///
+/// # Example
+///
+/// ```
+/// use ntp_auth::{Key, KeyId, KeyStore, KeyType};
+///
+/// # fn main() -> Result<(), Box<dyn core::error::Error>> {
+/// let id = KeyId::new(1).ok_or("zero")?;
+/// let mut keys: KeyStore = KeyStore::new();
+/// keys.insert(Key::new(id, KeyType::Aes128Cmac, &[7; 16])?)?;
+///
+/// // A client request: header, then the MAC appended in place.
+/// let mut buffer = [0_u8; 68];
+/// buffer[0] = 0x23; // LI 0, version 4, mode 3
+/// let len = keys.sign_in_place(id, &mut buffer, 48)?;
+/// assert_eq!(len, 48 + 4 + 16);
+///
+/// // The server finds the key id in the MAC and checks the digest.
+/// assert_eq!(keys.verify(&buffer[..len])?, id);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct KeyStore<const N: usize = DEFAULT_CAPACITY> {
+    /// `slots[..len]` are `Some`, sorted by key id; the rest are `None`.
+    slots: [Option<Key>; N],
+    len: usize,
+}
+
+impl<const N: usize> Default for KeyStore<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> KeyStore<N> {
+    /// An empty store.
+    #[inline]
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            slots: [const { None }; N],
+            len: 0,
+        }
+    }
+
+    /// The number of keys.
+    #[inline]
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the store holds no key.
+    #[inline]
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The most keys the store can hold, `N`.
+    #[inline]
+    #[must_use]
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    fn used(&self) -> &[Option<Key>] {
+        self.slots.get(..self.len).unwrap_or(&[])
+    }
+
+    fn search(&self, id: KeyId) -> Result<usize, usize> {
+        self.used()
+            .binary_search_by_key(&Some(id), |slot| slot.as_ref().map(Key::id))
+    }
+
+    /// Adds `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Duplicate`] if a key with the same id is there (the
+    /// store is unchanged), [`StoreError::Full`] if the store is full.
+    pub fn insert(&mut self, key: Key) -> Result<(), StoreError> {
+        let at = match self.search(key.id()) {
+            Ok(_) => return Err(StoreError::Duplicate(key.id())),
+            Err(at) => at,
+        };
+        let Some(tail) = self.slots.get_mut(at..=self.len) else {
+            return Err(StoreError::Full { capacity: N });
+        };
+        // The free slot at `len` moves to `at`.
+        tail.rotate_right(1);
+        if let Some(slot) = tail.first_mut() {
+            *slot = Some(key);
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Removes the key `id` and returns whether it was there. Its secret
+    /// is zeroed.
+    pub fn remove(&mut self, id: KeyId) -> bool {
+        let Ok(at) = self.search(id) else {
+            return false;
+        };
+        if let Some(tail) = self.slots.get_mut(at..self.len) {
+            if let Some(slot) = tail.first_mut() {
+                *slot = None;
+            }
+            tail.rotate_left(1);
+        }
+        self.len -= 1;
+        true
+    }
+
+    /// The key `id`, if present.
+    #[inline]
+    #[must_use]
+    pub fn get(&self, id: KeyId) -> Option<&Key> {
+        let at = self.search(id).ok()?;
+        self.used().get(at)?.as_ref()
+    }
+
+    /// The key with wire key id `id` (0 never matches).
+    #[inline]
+    #[must_use]
+    pub fn get_raw(&self, id: u32) -> Option<&Key> {
+        self.get(KeyId::new(id)?)
+    }
+
+    /// The keys in ascending key id order.
+    pub fn iter(&self) -> impl Iterator<Item = &Key> {
+        self.used().iter().filter_map(Option::as_ref)
+    }
+
+    /// Writes the MAC of `packet` with key `key_id` into the front of
+    /// `out` and returns its length; see [`Key::sign`].
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::UnknownKey`], or as [`Key::sign`].
+    #[inline]
+    pub fn sign(&self, key_id: KeyId, packet: &[u8], out: &mut [u8]) -> Result<usize, AuthError> {
+        self.key(key_id)?.sign(packet, out)
+    }
+
+    /// Appends the MAC with key `key_id` to the packet in
+    /// `buffer[..packet_len]` and returns the new length; see
+    /// [`Key::sign_in_place`].
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::UnknownKey`], or as [`Key::sign_in_place`].
+    #[inline]
+    pub fn sign_in_place(
+        &self,
+        key_id: KeyId,
+        buffer: &mut [u8],
+        packet_len: usize,
+    ) -> Result<usize, AuthError> {
+        self.key(key_id)?.sign_in_place(buffer, packet_len)
+    }
+
+    /// Checks the MAC at the end of `packet` with the key its key id names
+    /// and returns that key id: what a server does with a request before
+    /// answering it with the same key (RFC 5905, section 9.2).
+    ///
+    /// # Errors
+    ///
+    /// As [`split_mac`](crate::split_mac), then [`AuthError::UnknownKey`],
+    /// then as [`Key::verify_mac`].
+    pub fn verify(&self, packet: &[u8]) -> Result<KeyId, AuthError> {
+        let (covered, version, mac) = split_mac(packet)?;
+        let key = self
+            .get_raw(mac.key_id)
+            .ok_or(AuthError::UnknownKey(mac.key_id))?;
+        key.verify_mac(covered, version, &mac)?;
+        Ok(key.id())
+    }
+
+    fn key(&self, id: KeyId) -> Result<&Key, AuthError> {
+        self.get(id).ok_or(AuthError::UnknownKey(id.get()))
+    }
+}
