@@ -303,3 +303,238 @@ impl<const N: usize> KeyStore<N> {
         KeyFileFormat::Ntpd.parse(text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
+    use std::string::ToString;
+
+    use super::*;
+
+    fn id(id: u32) -> KeyId {
+        KeyId::new(id).unwrap()
+    }
+
+    fn chrony(text: &str) -> Result<KeyStore<4>, KeyFileError> {
+        KeyStore::from_chrony_keys(text)
+    }
+
+    fn ntpd(text: &str) -> Result<KeyStore<4>, KeyFileError> {
+        KeyStore::from_ntpd_keys(text)
+    }
+
+    fn err(line: usize, reason: LineError) -> KeyFileError {
+        KeyFileError { line, reason }
+    }
+
+    fn bad_chrony(text: &str) -> KeyFileError {
+        chrony(text).unwrap_err()
+    }
+
+    fn bad_ntpd(text: &str) -> KeyFileError {
+        ntpd(text).unwrap_err()
+    }
+
+    fn secret_of(store: &KeyStore<4>, key_id: u32) -> ([u8; MAX_KEY_LEN], usize) {
+        let key = store.get(id(key_id)).unwrap();
+        let mut out = [0; MAX_KEY_LEN];
+        let bytes: &[u8] = match &key.secret {
+            crate::key::Secret::Hash { bytes, len } => &bytes[..*len],
+            crate::key::Secret::Aes128(bytes) => bytes,
+            crate::key::Secret::Aes256(bytes) => bytes,
+        };
+        out[..bytes.len()].copy_from_slice(bytes);
+        (out, bytes.len())
+    }
+
+    fn assert_secret(store: &KeyStore<4>, key_id: u32, expected: &[u8]) {
+        let (bytes, len) = secret_of(store, key_id);
+        assert_eq!(&bytes[..len], expected, "key {key_id}");
+    }
+
+    #[test]
+    fn chrony_format_reads_every_key_form_and_skips_comments() {
+        let store = chrony(
+            "# chrony.keys\n\
+             \n\
+             ! bang comment\n\
+             ; semicolon comment\n\
+             \t% percent comment\n\
+             1 plainkey\n\
+             2 SHA1 HEX:0a0B0c\n\
+             3 sha256 ASCII:with#hash\n\
+             4294967295 AES256 HEX:000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f\r\n",
+        )
+        .unwrap();
+        assert_eq!(store.len(), 4);
+        let types: [KeyType; 4] = core::array::from_fn(|i| store.iter().nth(i).unwrap().key_type());
+        assert_eq!(
+            types,
+            [
+                KeyType::Md5,
+                KeyType::Sha1,
+                KeyType::Sha256,
+                KeyType::Aes256Cmac
+            ]
+        );
+        assert_secret(&store, 1, b"plainkey");
+        assert_secret(&store, 2, &[0x0a, 0x0b, 0x0c]);
+        assert_secret(&store, 3, b"with#hash");
+        assert_eq!(store.get(id(u32::MAX)).unwrap().secret_len(), 32);
+    }
+
+    #[test]
+    fn chrony_prefixes_are_case_sensitive_as_in_chrony() {
+        let store = chrony("1 MD5 hex:00").unwrap();
+        assert_secret(&store, 1, b"hex:00");
+    }
+
+    #[test]
+    fn ntpd_format_reads_ascii_and_hex_keys_and_comments() {
+        let store = ntpd(
+            "# ntp.keys\n\
+             1 M abcdefghijklmnopqrst   # 20 characters: ASCII\n\
+             2 SHA1 0123456789abcdef0123456789abcdef01234567\n\
+             3 aes128cmac 000102030405060708090A0B0C0D0E0F\n\
+             65535 SHA512 x\n",
+        )
+        .unwrap();
+        assert_eq!(store.len(), 4);
+        assert_secret(&store, 1, b"abcdefghijklmnopqrst");
+        assert_eq!(store.get(id(2)).unwrap().secret_len(), 20);
+        assert_eq!(store.get(id(3)).unwrap().key_type(), KeyType::Aes128Cmac);
+        assert_eq!(store.get(id(65535)).unwrap().key_type(), KeyType::Sha512);
+    }
+
+    #[test]
+    fn every_chrony_error_names_its_line() {
+        assert_eq!(bad_chrony("1"), err(1, LineError::MissingField));
+        assert_eq!(bad_chrony("\n1 MD5 k extra"), err(2, LineError::ExtraField));
+        assert_eq!(bad_chrony("x MD5 k"), err(1, LineError::BadKeyId));
+        assert_eq!(bad_chrony("-1 MD5 k"), err(1, LineError::BadKeyId));
+        assert_eq!(bad_chrony("4294967296 MD5 k"), err(1, LineError::BadKeyId));
+        assert_eq!(
+            bad_chrony("0 MD5 k"),
+            err(1, LineError::Key(KeyError::ZeroKeyId))
+        );
+        assert_eq!(bad_chrony("1 TIGER k"), err(1, LineError::UnsupportedType));
+        assert_eq!(bad_chrony("1 MD5 HEX:abc"), err(1, LineError::BadHex));
+        assert_eq!(bad_chrony("1 MD5 HEX:zz"), err(1, LineError::BadHex));
+        assert_eq!(
+            bad_chrony("1 MD5 HEX:"),
+            err(1, LineError::Key(KeyError::Empty))
+        );
+        assert_eq!(
+            bad_chrony("1 MD5 ASCII:"),
+            err(1, LineError::Key(KeyError::Empty))
+        );
+        let long_hex = std::format!("1 SHA1 HEX:{}", "00".to_string().repeat(MAX_KEY_LEN + 1));
+        assert_eq!(
+            bad_chrony(&long_hex),
+            err(
+                1,
+                LineError::Key(KeyError::TooLong {
+                    len: MAX_KEY_LEN + 1
+                })
+            )
+        );
+        let long_text = std::format!("1 SHA1 {}", "k".to_string().repeat(MAX_KEY_LEN + 1));
+        assert_eq!(
+            bad_chrony(&long_text),
+            err(
+                1,
+                LineError::Key(KeyError::TooLong {
+                    len: MAX_KEY_LEN + 1
+                })
+            )
+        );
+        assert_eq!(
+            bad_chrony("1 AES128 HEX:00"),
+            err(
+                1,
+                LineError::Key(KeyError::WrongLength {
+                    key_type: KeyType::Aes128Cmac,
+                    len: 1
+                })
+            )
+        );
+        assert_eq!(
+            bad_chrony("1 MD5 a\n1 SHA1 b"),
+            err(2, LineError::Store(StoreError::Duplicate(id(1))))
+        );
+        assert_eq!(
+            bad_chrony("1 a\n2 b\n3 c\n4 d\n5 e"),
+            err(5, LineError::Store(StoreError::Full { capacity: 4 }))
+        );
+    }
+
+    #[test]
+    fn every_ntpd_error_names_its_line() {
+        assert_eq!(bad_ntpd("1"), err(1, LineError::MissingField));
+        assert_eq!(bad_ntpd("1 MD5"), err(1, LineError::MissingField));
+        assert_eq!(
+            bad_ntpd("1 MD5 key 192.0.2.1"),
+            err(1, LineError::ExtraField)
+        );
+        assert_eq!(bad_ntpd("one MD5 key"), err(1, LineError::BadKeyId));
+        assert_eq!(
+            bad_ntpd("65536 MD5 key"),
+            err(
+                1,
+                LineError::KeyIdOutOfRange {
+                    id: 65536,
+                    max: NTPD_MAX_KEY_ID
+                }
+            )
+        );
+        assert_eq!(
+            bad_ntpd("0 MD5 key"),
+            err(1, LineError::Key(KeyError::ZeroKeyId))
+        );
+        assert_eq!(bad_ntpd("1 SHA key"), err(1, LineError::UnsupportedType));
+        assert_eq!(bad_ntpd("1 MD5 ké"), err(1, LineError::NotPrintable));
+        // Longer than 20 characters: hexadecimal, which this is not.
+        assert_eq!(
+            bad_ntpd("1 MD5 abcdefghijklmnopqrstu"),
+            err(1, LineError::BadHex)
+        );
+        assert_eq!(
+            bad_ntpd("1 MD5 0123456789abcdef0123456789abcdef012"),
+            err(1, LineError::BadHex)
+        );
+        assert_eq!(
+            bad_ntpd("1 AES abcdefghijklmnopqrst"),
+            err(
+                1,
+                LineError::Key(KeyError::WrongLength {
+                    key_type: KeyType::Aes128Cmac,
+                    len: 20
+                })
+            )
+        );
+        assert_eq!(
+            bad_ntpd("# keys\n7 MD5 a\n7 MD5 b\n"),
+            err(3, LineError::Store(StoreError::Duplicate(id(7))))
+        );
+    }
+
+    #[test]
+    fn errors_say_where_and_why_without_the_key() {
+        let error = chrony("1 MD5 secretsecret\n2 AES128 secretsecret").unwrap_err();
+        let text = std::format!("{error} {error:?}");
+        assert!(text.contains("line 2"), "{text}");
+        assert!(
+            text.contains("AES-128-CMAC key must be 16 octets long, not 12"),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "{text}");
+    }
+
+    #[test]
+    fn nothing_is_loaded_from_a_file_with_a_bad_line() {
+        // The API returns either a whole store or an error: a bad last line
+        // leaves no partial store to use.
+        assert!(chrony("1 MD5 a\n2 MD5 b\n3 BOGUS c").is_err());
+    }
+}

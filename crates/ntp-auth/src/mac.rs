@@ -239,3 +239,142 @@ pub fn write_crypto_nak(out: &mut [u8]) -> Result<usize, AuthError> {
     *nak = [0; CRYPTO_NAK_LEN];
     Ok(CRYPTO_NAK_LEN)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
+    use super::*;
+    use crate::key::KeyId;
+
+    fn key(key_type: KeyType, secret: &[u8]) -> Key {
+        Key::new(KeyId::new(1).unwrap(), key_type, secret).unwrap()
+    }
+
+    /// RFC 4493, section 4: the four AES-128-CMAC examples.
+    #[test]
+    fn rfc4493_aes_cmac_examples() {
+        let k = hex::decode("2b7e151628aed2a6abf7158809cf4f3c").unwrap();
+        let m = hex::decode(
+            "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51\
+             30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710",
+        )
+        .unwrap();
+        let key = key(KeyType::Aes128Cmac, &k);
+        for (len, tag) in [
+            (0, "bb1d6929e95937287fa37d129b756746"),
+            (16, "070a16b46b4d4144f79bdd9dd04a287c"),
+            (40, "dfa66747de9ae63030ca32611497c827"),
+            (64, "51f0bebf7e3b9d92fc49741779363cfe"),
+        ] {
+            assert_eq!(hex::encode(key.digest(&m[..len]).as_slice()), tag, "{len}");
+        }
+    }
+
+    /// The hash types are H(key || message): MD5("ab" || "c") = MD5("abc")
+    /// (RFC 1321 appendix A.5), and likewise for the SHA family (FIPS 180
+    /// examples).
+    #[test]
+    fn hash_types_digest_key_then_message() {
+        for (key_type, digest) in [
+            (KeyType::Md5, "900150983cd24fb0d6963f7d28e17f72"),
+            (KeyType::Sha1, "a9993e364706816aba3e25717850c26c9cd0d89d"),
+            (
+                KeyType::Sha256,
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            ),
+        ] {
+            let digest_buf = key(key_type, b"ab").digest(b"c");
+            assert_eq!(hex::encode(digest_buf.as_slice()), digest, "{key_type}");
+            assert_eq!(digest_buf.as_slice().len(), key_type.digest_len());
+        }
+        for key_type in [KeyType::Sha384, KeyType::Sha512] {
+            assert_eq!(
+                key(key_type, b"ab").digest(b"c").as_slice().len(),
+                key_type.digest_len()
+            );
+        }
+    }
+
+    #[test]
+    fn sha2_macs_are_cut_to_20_octets_in_ntpv4_and_whole_in_ntpv3() {
+        for (key_type, v3) in [
+            (KeyType::Sha256, 32),
+            (KeyType::Sha384, 48),
+            (KeyType::Sha512, 64),
+        ] {
+            let key = key(key_type, b"secret");
+            let full = key.digest(&[0; 48]);
+            for (first, digest_len) in [(0x23, 20), (0x1b, v3)] {
+                let mut packet = [0; 48];
+                packet[0] = first;
+                let mut out = [0; 80];
+                let len = key.sign(&packet, &mut out).unwrap();
+                assert_eq!(len, 4 + digest_len);
+                let mut header = [0; 48];
+                header[0] = first;
+                let expected = key.digest(&header);
+                assert_eq!(&out[4..len], &expected.as_slice()[..digest_len]);
+                assert_eq!(full.as_slice().len(), v3);
+            }
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let key = key(KeyType::Md5, b"hunter2hunter2");
+        let text = std::format!("{key:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("68756e74"), "{text}");
+        assert!(text.contains("redacted"), "{text}");
+    }
+
+    #[test]
+    fn crypto_nak_is_key_id_zero_and_never_authentic() {
+        let mut packet = [0_u8; 52];
+        packet[0] = 0x24;
+        assert_eq!(write_crypto_nak(&mut packet[48..]), Ok(4));
+        assert_eq!(&packet[48..], &[0; 4]);
+        assert_eq!(
+            key(KeyType::Md5, b"k").verify(&packet),
+            Err(AuthError::CryptoNak { key_id: 0 })
+        );
+        assert_eq!(
+            write_crypto_nak(&mut [0; 3]),
+            Err(AuthError::BufferTooSmall {
+                needed: 4,
+                available: 3
+            })
+        );
+    }
+
+    #[test]
+    fn signing_needs_a_header_and_room() {
+        let key = key(KeyType::Sha1, b"k");
+        assert!(matches!(
+            key.sign(&[0x23; 47], &mut [0; 24]),
+            Err(AuthError::Malformed(_))
+        ));
+        assert_eq!(
+            key.sign(&[0x23; 48], &mut [0; 23]),
+            Err(AuthError::BufferTooSmall {
+                needed: 24,
+                available: 23
+            })
+        );
+        assert_eq!(
+            key.sign_in_place(&mut [0x23; 71], 48),
+            Err(AuthError::BufferTooSmall {
+                needed: 72,
+                available: 71
+            })
+        );
+        assert_eq!(
+            key.sign_in_place(&mut [0x23; 40], 48),
+            Err(AuthError::BufferTooSmall {
+                needed: 48,
+                available: 40
+            })
+        );
+    }
+}

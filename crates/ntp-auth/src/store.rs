@@ -200,3 +200,56 @@ impl<const N: usize> KeyStore<N> {
         self.get(id).ok_or(AuthError::UnknownKey(id.get()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+    use crate::KeyType;
+
+    fn key(id: u32) -> Key {
+        Key::new(KeyId::new(id).unwrap(), KeyType::Md5, b"k").unwrap()
+    }
+
+    #[test]
+    fn keys_stay_sorted_through_inserts_and_removes() {
+        let mut store: KeyStore<4> = KeyStore::new();
+        for id in [30, 10, 40, 20] {
+            store.insert(key(id)).unwrap();
+        }
+        assert_eq!(store.insert(key(50)), Err(StoreError::Full { capacity: 4 }));
+        let ids: std::vec::Vec<u32> = store.iter().map(|k| k.id().get()).collect();
+        assert_eq!(ids, [10, 20, 30, 40]);
+        assert!(store.remove(KeyId::new(20).unwrap()));
+        assert!(!store.remove(KeyId::new(20).unwrap()));
+        assert_eq!(
+            store.insert(key(10)),
+            Err(StoreError::Duplicate(KeyId::new(10).unwrap()))
+        );
+        store.insert(key(25)).unwrap();
+        let ids: std::vec::Vec<u32> = store.iter().map(|k| k.id().get()).collect();
+        assert_eq!(ids, [10, 25, 30, 40]);
+        assert!(store.get_raw(0).is_none());
+        assert!(store.get_raw(25).is_some());
+        assert_eq!(store.len(), 4);
+        assert_eq!(store.capacity(), 4);
+        assert!(!store.is_empty());
+    }
+
+    #[test]
+    fn a_zero_capacity_store_is_always_full() {
+        let mut store: KeyStore<0> = KeyStore::new();
+        assert_eq!(store.insert(key(1)), Err(StoreError::Full { capacity: 0 }));
+        assert!(store.get_raw(1).is_none());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_when_signing() {
+        let store: KeyStore<1> = KeyStore::default();
+        assert_eq!(
+            store.sign(KeyId::new(9).unwrap(), &[0x23; 48], &mut [0; 24]),
+            Err(AuthError::UnknownKey(9))
+        );
+    }
+}
