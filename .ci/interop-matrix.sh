@@ -4,11 +4,15 @@
 # the NTP implementations Debian ships, each in both directions where it
 # has both roles (issue 14):
 #
-#   clients of our serve:  chronyd -Q, ntpdig, NTPsec ntpd (server and, in
-#                          mode 1, peer), ntpdate (ntpsec-ntpdate),
-#                          OpenNTPD, systemd-timesyncd, chronyd `peer`
-#                          (mode 1), a W32Time-shaped mode-1 probe, busybox
+#   clients of our serve:  chronyd -Q, ntpdig, NTPsec ntpd (`server` and
+#                          `peer`), ntpdate (ntpsec-ntpdate), OpenNTPD,
+#                          systemd-timesyncd, busybox ntpd, chronyd `peer`
+#                          (mode 1), a W32Time-shaped mode-1 probe
 #   servers for our sntp and demo: chronyd, NTPsec ntpd, OpenNTPD, busybox
+#
+# Debian builds its busybox packages without the ntpd applet: when they
+# lack it, busybox is built with only that applet from Debian's busybox
+# source package (about 20 s, kept in $TARGET/interop-debs).
 #
 # Every cell runs in its own pair of network namespaces joined by a veth
 # pair: ours at 10.123.0.1, the peer at 10.123.0.2 (with its own
@@ -23,8 +27,8 @@
 # offset measured over the veth pair, result) and $RESULTS/logs/; with
 # --readme, also replaces the generated table in README.md's
 # "Interoperability" section. Exit 1 if any cell fails; a cell that cannot
-# run here (a peer Debian does not ship) is reported as such, with the
-# reason, and does not fail the run.
+# run here is reported as such, with the reason, and does not fail the
+# run.
 #
 # Runs as root (namespaces, port 123) from .ci/run after the other interop
 # steps; installs what it needs with apt behind install_missing's guard.
@@ -57,6 +61,8 @@ PEER_ADDR=10.123.0.2
 DEMO_SECONDS=${NTP_INTEROP_DEMO_SECONDS:-30}
 # How long OpenNTPD may take to call itself synchronized (cell_openntpd).
 OPENNTPD_WAIT=${NTP_INTEROP_OPENNTPD_WAIT:-170}
+# The delaying relay in front of our server for OpenNTPD (cell_openntpd).
+RELAY_ADDR=10.123.0.3
 started=$(date +%s)
 
 if [ "$(id -u)" != 0 ]; then
@@ -126,6 +132,57 @@ fetch_deb systemd-timesyncd "$(dpkg-query -W -f='${Version}' libsystemd-shared)"
 fetch_deb busybox-static
 ensure_user ntpd /var/lib/openntpd
 ensure_user systemd-timesync /
+
+# build_busybox_ntpd DIR: busybox with only the ntpd applet (client and
+# server), built from Debian's busybox source package, fetched with apt
+# from the deb-src twins of the machine's own sources into private apt
+# state under DIR (the system's apt configuration is not touched).
+build_busybox_ntpd() {
+    local dir=$1 f
+    [ -x "$dir/busybox" ] && return 0
+    rm -rf "$dir"
+    mkdir -p "$dir/parts" "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/src"
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] && sed 's/^Types:.*/Types: deb-src/' "$f" >"$dir/parts/$(basename "$f")"
+    done
+    if [ -f /etc/apt/sources.list ]; then
+        sed -n 's/^deb /deb-src /p' /etc/apt/sources.list >"$dir/parts/sources.list"
+    fi
+    local apt_private=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$dir/parts"
+        -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache")
+    apt-get "${apt_private[@]}" update >"$dir/apt.log" 2>&1 || return 1
+    (cd "$dir/src" && apt-get "${apt_private[@]}" source --download-only busybox) \
+        >>"$dir/apt.log" 2>&1 || return 1
+    dpkg-source -x "$dir"/src/busybox_*.dsc "$dir/tree" >>"$dir/apt.log" 2>&1 || return 1
+    sed -n 's/^Version: //p' "$dir"/src/busybox_*.dsc >"$dir/version"
+    make -C "$dir/tree" allnoconfig >"$dir/build.log" 2>&1 || return 1
+    sed -i 's/^# CONFIG_NTPD is not set/CONFIG_NTPD=y/;
+        s/^# CONFIG_FEATURE_NTPD_SERVER is not set/CONFIG_FEATURE_NTPD_SERVER=y/' "$dir/tree/.config"
+    make -C "$dir/tree" oldconfig </dev/null >>"$dir/build.log" 2>&1 || return 1
+    make -C "$dir/tree" -j"$(nproc)" busybox >>"$dir/build.log" 2>&1 || return 1
+    cp "$dir/tree/busybox" "$dir/busybox" || return 1
+    rm -rf "$dir/tree" "$dir/lists" "$dir/cache" "$dir/src" "$dir"/busybox_*
+}
+
+BUSYBOX=""
+for candidate in "$(command -v busybox)" "$DEBS/busybox-static/bin/busybox"; do
+    if [ -x "$candidate" ] && "$candidate" --list 2>/dev/null | grep -qx ntpd; then
+        BUSYBOX=$candidate
+        BUSYBOX_LABEL=$("$candidate" 2>&1 | sed -n '1s/^BusyBox \(v[^ ]*\).*/\1/p')
+        break
+    fi
+done
+if [ -z "$BUSYBOX" ]; then
+    step "building busybox's ntpd from Debian's source package (Debian's busybox binaries lack it)"
+    install_missing dpkg-source:dpkg-dev make:make bzip2:bzip2
+    if build_busybox_ntpd "$DEBS/busybox-ntpd"; then
+        BUSYBOX=$DEBS/busybox-ntpd/busybox
+        BUSYBOX_LABEL="$(cat "$DEBS/busybox-ntpd/version") (Debian source, ntpd applet only)"
+    else
+        tail -n 20 "$DEBS/busybox-ntpd/"*.log || true
+        echo "$INTEROP_NAME: could not build busybox's ntpd; its cell will say so"
+    fi
+fi
 NTPSEC_NTPD=$DEBS/ntpsec/usr/sbin/ntpd
 NTPQ=$DEBS/ntpsec/usr/bin/ntpq
 OPENNTPD=$DEBS/openntpd/usr/sbin/ntpd
@@ -338,7 +395,6 @@ NTPSEC_VERSION=$(cat "$DEBS/ntpsec/.version")
 NTPDATE_VERSION=$(dpkg-query -W -f='${Version}' ntpsec-ntpdate)
 OPENNTPD_VERSION=$(cat "$DEBS/openntpd/.version")
 TIMESYNCD_VERSION=$(cat "$DEBS/systemd-timesyncd/.version")
-BUSYBOX_VERSION=$(dpkg-query -W -f='${Version}' busybox)
 
 # chronyd: -Q against our serve, and serving our sntp and demo.
 cell_chrony() {
@@ -373,6 +429,9 @@ EOF
 cell_ntpdig() {
     local cell=ntpdig p=${NS_PREFIX}pntpdig offset status
     start_serve "$cell" 60 || return 1
+    # One query each: not while the other cells start (a loaded CPU shows
+    # in a single sample).
+    sleep 10
     offset=""
     if timeout 30 ip netns exec "$p" ntpdig -j "$OURS_ADDR" >"$LOGS/$cell.json" 2>&1; then
         offset=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["offset"])' "$LOGS/$cell.json") || offset=""
@@ -474,6 +533,8 @@ EOF
             grep -q "^=,\*,$OURS_ADDR," "$LOGS/$cell-sources.csv"
     }
     if wait_for 30 selected; then
+        # A few more exchanges (one a second): ntpdata shows the last one.
+        sleep 5
         timeout 5 ip netns exec "$p" chronyc -h "$WORK/$cell/chronyd.sock" -n ntpdata "$OURS_ADDR" \
             >"$LOGS/$cell-ntpdata.txt" 2>&1 || true
         mode=$(sed -n 's/^Mode *: //p' "$LOGS/$cell-ntpdata.txt")
@@ -492,8 +553,9 @@ EOF
 # the same with the client flag (mode 3): no Windows here, a probe that
 # sends the packets W32Time sends.
 cell_w32time() {
-    local cell=w32time p=${NS_PREFIX}pw32time offset="" counters status=1
-    start_serve "$cell" 10 || return 1
+    local cell=w32time p=${NS_PREFIX}pw32time offset="" status=1
+    start_serve "$cell" 30 || return 1
+    sleep 10
     if timeout 20 ip netns exec "$p" python3 .ci/interop-w32time-probe.py "$OURS_ADDR" \
         >"$LOGS/$cell.json" 2>"$LOGS/$cell.err"; then
         offset=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["offset"])' "$LOGS/$cell.json")
@@ -509,15 +571,26 @@ cell_w32time() {
 
 # OpenNTPD: a client of our serve (`ntpd -d` logs the replies and "peer
 # now valid"), then a server (`listen on`) for our sntp and demo once it
-# calls itself synchronized, which needs adjtime() to succeed: the
-# noadjtime shim lets it believe so (it still has no CAP_SYS_TIME).
+# calls itself synchronized, at its second clock update, which needs
+# adjtime() to succeed: the noadjtime shim lets it believe so (it still
+# has no CAP_SYS_TIME). It reaches our serve through
+# .ci/interop-delay-relay.py at $RELAY_ADDR, which slows every exchange
+# after the first by 1 ms each way (offsets unbiased) so that the first
+# reply has the least delay: then the second update comes one reply after
+# the first instead of up to eight (see the relay's docstring).
 cell_openntpd() {
-    local cell=openntpd p=${NS_PREFIX}popenntpd offset status=1 cell_start
+    local cell=openntpd o=${NS_PREFIX}oopenntpd p=${NS_PREFIX}popenntpd offset status=1 cell_start
     cell_start=$(date +%s)
     start_serve "$cell" 260 || return 1
+    ip -n "$o" addr add "$RELAY_ADDR/24" dev veth0
+    ip -n "$p" neigh replace "$RELAY_ADDR" dev veth0 nud permanent \
+        lladdr "$(ip netns exec "$o" cat /sys/class/net/veth0/address)"
+    ip netns exec "$o" python3 .ci/interop-delay-relay.py "$RELAY_ADDR:123" "$OURS_ADDR:123" 1 \
+        >"$LOGS/$cell-relay.log" 2>&1 &
+    wait_for 10 grep -q '^relaying' "$LOGS/$cell-relay.log" || return 1
     cat >"$WORK/$cell.conf" <<EOF
 listen on 127.0.0.1
-server $OURS_ADDR
+server $RELAY_ADDR
 EOF
     # OpenNTPD's drift file and control socket live in /var/lib/openntpd:
     # a private tmpfs there, in a mount namespace of its own.
@@ -526,16 +599,13 @@ EOF
         mkdir -p /var/lib/openntpd/db /var/lib/openntpd/run &&
         LD_PRELOAD="$1" exec "$2" -d -v -f "$3"' \
         sh "$WORK/noadjtime.so" "$OPENNTPD" "$WORK/$cell.conf" >"$LOGS/$cell.log" 2>&1 &
-    wait_for 60 grep -q "peer $OURS_ADDR now valid" "$LOGS/$cell.log" && status=0
-    # "reply from 10.123.0.1: offset 0.000029 delay 0.000077, next query 7s"
-    offset=$(sed -n "s/^reply from $OURS_ADDR: offset \([-0-9.]*\) .*/\1/p" "$LOGS/$cell.log" | tail -n 1)
-    row "$cell" OpenNTPD "$OPENNTPD_VERSION" "client of our serve" \
+    wait_for 60 grep -q "peer $RELAY_ADDR now valid" "$LOGS/$cell.log" && status=0
+    # "reply from 10.123.0.3: offset 0.000029 delay 0.000077, next query 7s"
+    offset=$(sed -n "s/^reply from $RELAY_ADDR: offset \([-0-9.]*\) .*/\1/p" "$LOGS/$cell.log" | tail -n 1)
+    row "$cell" OpenNTPD "$OPENNTPD_VERSION" "client of our serve (through the relay)" \
         "ntpd -d: replies with offsets, 'peer now valid'" "$offset" "$(verdict "$offset" "$status")"
-    # It calls itself synchronized at its second clock update. Each update
-    # takes the lowest-delay reply of the last 8 and discards it and all
-    # older ones, so the second comes 1 to 8 replies (30 to 270 s) after
-    # the first (its eighth reply, about 75 s in): how long is luck. Wait
-    # until OPENNTPD_WAIT s after the start, then judge what it serves.
+    # Synchronized at its ninth reply, about 110 s in; wait at most until
+    # OPENNTPD_WAIT s after the start, then judge what it serves.
     synced() {
         no_clock "$p" timeout 5 "$SNTP" --timeout 1 --json 127.0.0.1:123 >"$LOGS/$cell-probe.txt" 2>&1
     }
@@ -556,6 +626,8 @@ EOF
 cell_timesyncd() {
     local cell=timesyncd p=${NS_PREFIX}ptimesyncd offset="" stratum="" status=1
     start_serve "$cell" 60 || return 1
+    # It measures once: not while the other cells start.
+    sleep 10
     ip netns exec "$p" unshare -m sh -c '
         mount -t tmpfs none /run &&
         mount -t tmpfs none /var/lib &&
@@ -572,42 +644,42 @@ cell_timesyncd() {
         stratum=$(sed -n 's/^ *stratum *: \([0-9]*\).*/\1/p' "$LOGS/$cell.log" | tail -n 1)
         [ "$stratum" = 1 ] && status=0
     fi
+    # "~": printed to the millisecond only.
     row "$cell" systemd-timesyncd "$TIMESYNCD_VERSION" "client of our serve" \
         "debug log: response accepted (stratum ${stratum:-?}), 'Contacted time server'" \
-        "$offset" "$(verdict "$offset" "$status")" "offset printed to 1 ms"
+        "${offset:+~$offset}" "$(verdict "$offset" "$status")"
     end_cell "$cell"
 }
 
-# busybox ntpd: client (-n -q -w -p) and server (-l). Debian builds
-# neither busybox nor busybox-static with the ntpd applet.
+# busybox ntpd: client (-n -q -w -p) and server (-l). Debian's busybox
+# packages lack the applet; BUSYBOX is then the one built from Debian's
+# busybox source package with it (build_busybox_ntpd).
 cell_busybox() {
-    local cell=busybox p=${NS_PREFIX}pbusybox bb="" candidate offset="" status=1
-    for candidate in "$(command -v busybox)" "$DEBS/busybox-static/bin/busybox"; do
-        if [ -x "$candidate" ] && "$candidate" --list | grep -qx ntpd; then
-            bb=$candidate
-            break
-        fi
-    done
-    if [ -z "$bb" ]; then
-        local why="Debian's busybox $BUSYBOX_VERSION and busybox-static $(cat "$DEBS/busybox-static/.version") are built without the ntpd applet"
-        row "$cell" "busybox ntpd" "$BUSYBOX_VERSION" "client of our serve" \
-            "ntpd -n -q -w -p" "" "n/a" "$why"
-        row "$cell" "busybox ntpd" "$BUSYBOX_VERSION" "serves our sntp" "ntpd -n -l" "" "n/a" "$why"
+    local cell=busybox p=${NS_PREFIX}pbusybox offset="" status=1 line
+    if [ -z "$BUSYBOX" ]; then
+        local why="Debian's busybox binaries lack the ntpd applet and building it from the source package failed"
+        row "$cell" "busybox ntpd" "" "client of our serve" "ntpd -n -q -w -p" "" FAIL "$why"
+        row "$cell" "busybox ntpd" "" "serves our sntp" "ntpd -n -l" "" FAIL "$why"
         return 0
     fi
     start_serve "$cell" 60 || return 1
-    # -w: query only, never set the clock; -d prints the offset.
-    if timeout 30 ip netns exec "$p" setpriv --bounding-set -sys_time --inh-caps -sys_time -- \
-        "$bb" ntpd -n -q -w -d -p "$OURS_ADDR" >"$LOGS/$cell-client.log" 2>&1; then
-        offset=$(sed -n 's/.*offset:\([-+0-9.]*\).*/\1/p' "$LOGS/$cell-client.log" | tail -n 1)
-        [ -n "$offset" ] && status=0
-    fi
-    row "$cell" "busybox ntpd" "$BUSYBOX_VERSION" "client of our serve" \
-        "ntpd -n -q -w -p: reply accepted" "$offset" "$(verdict "$offset" "$status")"
+    # -w: query only, never set the clock (so it never quits: the timeout
+    # ends it); -d logs each reply with its offset.
+    timeout 10 ip netns exec "$p" setpriv --bounding-set -sys_time --inh-caps -sys_time -- \
+        "$BUSYBOX" ntpd -n -q -w -d -p "$OURS_ADDR" >"$LOGS/$cell-client.log" 2>&1 || true
+    # "ntpd: reply from 10.123.0.1: offset:+0.000021 delay:0.000080
+    # status:0x24 strat:1 refid:0x4c434f4c rootdelay:0.000000 reach:0x03"
+    # (It also logs replies it ignores, "delay ... is too high".)
+    line=$(grep "reply from $OURS_ADDR: offset:" "$LOGS/$cell-client.log" | tail -n 1 || true)
+    offset=$(sed -n 's/.* offset:\([-+0-9.]*\) .*/\1/p' <<<"$line")
+    grep -q " strat:1 " <<<"$line" && status=0
+    row "$cell" "busybox ntpd" "$BUSYBOX_LABEL" "client of our serve" \
+        "ntpd -n -q -w -p: replies read, strat 1, reach $(sed -n 's/.* reach:\(0x[0-9a-f]*\).*/\1/p' <<<"$line")" \
+        "$offset" "$(verdict "$offset" "$status")"
     # With -l and no peer it serves its own clock at stratum 1.
-    no_clock "$p" "$bb" ntpd -n -l -I lo >"$LOGS/$cell-server.log" 2>&1 &
+    no_clock "$p" "$BUSYBOX" ntpd -n -l >"$LOGS/$cell-server.log" 2>&1 &
     wait_for 10 no_clock "$p" timeout 5 "$SNTP" --timeout 1 127.0.0.1:123 >/dev/null 2>&1 || true
-    client_rows "$cell" "busybox ntpd" "$BUSYBOX_VERSION" 1
+    client_rows "$cell" "busybox ntpd" "$BUSYBOX_LABEL" 1
     end_cell "$cell"
 }
 
@@ -650,10 +722,9 @@ for cell in cells:
 def offset(text):
     if not text:
         return "-"
-    decimals = len(text.partition(".")[2]) if "e" not in text else 9
-    if decimals <= 3:
-        # Printed to the millisecond (systemd-timesyncd).
-        return f"{float(text) * 1e3:+.0f} ms"
+    if text.startswith("~"):
+        # The peer prints it to the millisecond only (systemd-timesyncd).
+        return f"{float(text[1:]) * 1e3:+.0f} ms (printed to 1 ms)"
     return f"{float(text) * 1e6:+.1f} µs"
 
 out = ["| Peer | Version | Direction | What was checked | Offset | Result |",

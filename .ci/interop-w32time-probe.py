@@ -29,10 +29,6 @@ def ntp_now():
     return int(t * 2**32)
 
 
-def to_seconds(ts):
-    return ts / 2**32 - NTP_EPOCH_OFFSET
-
-
 def request(mode, xmt):
     first = 3 << 6 | 3 << 3 | mode  # LI 3, VN 3
     return struct.pack(
@@ -71,9 +67,10 @@ def exchange(sock, addr, mode):
         raise AssertionError(f"mode {mode}: origin {org:#x} is not our transmit {t1:#x}")
     if leap == 3 or not 1 <= stratum <= 15:
         raise AssertionError(f"mode {mode}: unsynchronized answer (leap {leap}, stratum {stratum})")
-    t1s, t2s, t3s, t4s = map(to_seconds, (t1, rec, xmt, t4))
-    offset = ((t2s - t1s) + (t3s - t4s)) / 2
-    delay = (t4s - t1s) - (t3s - t2s)
+    # In integer NTP units first: floats of whole timestamps lose the
+    # sub-microsecond part.
+    offset = ((rec - t1) + (xmt - t4)) / 2 / 2**32
+    delay = ((t4 - t1) - (xmt - rec)) / 2**32
     return {"mode": answer_mode, "version": version, "leap": leap, "stratum": stratum,
             "offset": offset, "delay": delay}
 
