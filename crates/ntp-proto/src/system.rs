@@ -49,6 +49,33 @@ impl SystemState {
         }
     }
 
+    /// A primary server (stratum 1) whose reference clock is named by
+    /// `reference_id` (a kiss-code-like ASCII name such as `GPS`, `PPS`,
+    /// or `LOCL` for an undisciplined local clock, RFC 5905 section 7.3,
+    /// figure 12) and was last set at `reference_time`: no leap warning,
+    /// zero root delay and dispersion, precision 2^-20 s. Set `precision`
+    /// and `root_dispersion` afterwards if the clock is worse than that.
+    ///
+    /// ```
+    /// use ntp_proto::{RefId, SystemState, Timestamp};
+    ///
+    /// let state = SystemState::primary(RefId::LOCL, Timestamp::from_bits(0xeeac_9dac_0000_0000));
+    /// assert!(state.is_synchronized());
+    /// assert_eq!(state.stratum.get(), 1);
+    /// ```
+    #[must_use]
+    pub const fn primary(reference_id: RefId, reference_time: Timestamp) -> Self {
+        Self {
+            leap: LeapIndicator::NoWarning,
+            stratum: Stratum::PRIMARY,
+            precision: -20,
+            root_delay: ShortTime::ZERO,
+            root_dispersion: ShortTime::ZERO,
+            reference_id,
+            reference_time,
+        }
+    }
+
     /// Whether the state claims synchronization: leap indicator not 3 and
     /// stratum 1 to 15 (RFC 5905, section 7.3).
     #[must_use]

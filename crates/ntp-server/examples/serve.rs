@@ -30,20 +30,17 @@
     reason = "example code"
 )]
 
-use core::hash::BuildHasher;
 use core::net::SocketAddr;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
-use std::collections::hash_map::RandomState;
 use std::net::UdpSocket;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ntp_proto::{Date, LeapIndicator, RefId, ShortTime, Stratum, SystemState, Timestamp};
+use ntp_proto::{Date, RefId, Stratum, SystemState, Timestamp};
 use ntp_server::{
-    AccessAction, AclRule, Action, Counters, Instant, RateLimitConfig, Server, ServerConfig,
-    SymmetricPolicy,
+    AccessAction, AclRule, Action, Counters, Instant, Server, ServerConfig, SymmetricPolicy,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -67,7 +64,8 @@ const HELP: &str = "\
 Serves this machine's clock over NTP with the ntp-server core (never sets it).
   --listen ADDR:PORT      where to listen (default 127.0.0.1:11123; port 0 picks one)
   --threads N             worker threads sharing the port with SO_REUSEPORT (default 1)
-  --stratum N             stratum to advertise, 1 to 15 (default 1)
+  --stratum N             stratum to advertise, 1 to 15 (default 1); 16 plays an
+                          unsynchronized server (leap indicator 3)
   --refid TEXT            reference id (default LOCL)
   --duration SECONDS      stop after that long (default: until Ctrl-C)
   --default-action ACTION allow, ignore, deny, restrict or limited (default allow)
@@ -123,8 +121,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             }
             "--stratum" => {
                 options.stratum = value.parse().map_err(|_| bad("not a number"))?;
-                if !(1..=15).contains(&options.stratum) {
-                    return Err(bad("must be 1 to 15"));
+                if !(1..=16).contains(&options.stratum) {
+                    return Err(bad("must be 1 to 16"));
                 }
             }
             "--refid" => {
@@ -176,25 +174,14 @@ fn clock() -> Timestamp {
 }
 
 fn system_state(options: &Options) -> SystemState {
-    SystemState {
-        leap: LeapIndicator::NoWarning,
-        stratum: Stratum::new(options.stratum),
-        precision: PRECISION,
-        root_delay: ShortTime::ZERO,
-        root_dispersion: ShortTime::ZERO,
-        reference_id: options.refid,
-        reference_time: clock(),
+    if options.stratum >= 16 {
+        // Unsynchronized: leap indicator 3, stratum 16 (RFC 5905, 7.3).
+        return SystemState::unsynchronized(PRECISION);
     }
-}
-
-/// A random key for the rate limiter's hash, from std's per-process
-/// random hasher seeds.
-fn random_key() -> [u8; 16] {
-    let mut key = [0u8; 16];
-    for (i, chunk) in key.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&RandomState::new().hash_one(i).to_le_bytes());
-    }
-    key
+    let mut state = SystemState::primary(options.refid, clock());
+    state.stratum = Stratum::new(options.stratum);
+    state.precision = PRECISION;
+    state
 }
 
 fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
@@ -276,11 +263,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut config = options.config.clone();
-    config.rate_limit = RateLimitConfig {
-        hash_key: random_key(),
-        ..config.rate_limit
-    };
+    // The default rate limiter already has a random hash key (std).
+    let config = options.config.clone();
     let state = system_state(&options);
     let template = match Server::new(&config, state) {
         Ok(server) => server,

@@ -70,6 +70,8 @@ pub use error::ConfigError;
 #[doc(inline)]
 pub use ntp_proto::Instant;
 pub use prefix::{IpPrefix, canonical_ip};
+#[cfg(feature = "std")]
+pub use ratelimit::random_hash_key;
 #[cfg(feature = "alloc")]
 pub use ratelimit::{
     DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX, DEFAULT_RATE_BURST, DEFAULT_RATE_CAPACITY,
@@ -78,3 +80,10 @@ pub use ratelimit::{
 };
 #[cfg(feature = "alloc")]
 pub use server::{Action, RESPONSE_LEN, Reply, Server};
+
+// What a server is built from and answers with, so that one dependency is
+// enough (`ntp_server::SystemState::primary(...)`, `ntp_server::ntp_proto`).
+pub use ntp_proto;
+pub use ntp_proto::{
+    Date, KissCode, LeapIndicator, RefId, ShortTime, Stratum, SystemState, Timestamp,
+};

@@ -132,13 +132,17 @@ pub struct RateLimitConfig {
     /// Number of clients the table holds (1 to [`MAX_RATE_CAPACITY`]),
     /// rounded up to a power of two sets of [`RATE_TABLE_WAYS`].
     pub capacity: usize,
-    /// Secret key of the table's hash. Draw it at random for a server
-    /// facing untrusted clients; the core takes no randomness itself.
+    /// Secret key of the table's hash: an attacker who knows it can aim
+    /// addresses at one set of the table and evict a victim's bucket. With
+    /// the `std` feature [`Default`] draws it at random (see
+    /// [`random_hash_key`]); without `std` the core has no randomness and
+    /// the default is all zeros, so set it from the platform's generator.
     pub hash_key: [u8; 16],
 }
 
 impl Default for RateLimitConfig {
-    /// The `DEFAULT_*` constants, with an all-zero hash key: replace it.
+    /// The `DEFAULT_*` constants; the hash key random with `std`, all zeros
+    /// without (replace it then).
     fn default() -> Self {
         Self {
             interval: DEFAULT_RATE_INTERVAL,
@@ -147,9 +151,36 @@ impl Default for RateLimitConfig {
             ipv4_prefix: DEFAULT_IPV4_PREFIX,
             ipv6_prefix: DEFAULT_IPV6_PREFIX,
             capacity: DEFAULT_RATE_CAPACITY,
-            hash_key: [0; 16],
+            hash_key: default_hash_key(),
         }
     }
+}
+
+/// A random 128-bit key for [`RateLimitConfig::hash_key`], from std's
+/// per-process hasher keys (`RandomState`, seeded from the operating
+/// system's generator): two SipHash outputs under fresh `RandomState`s.
+/// Infallible, and unpredictable without the process's secret keys.
+#[cfg(feature = "std")]
+#[must_use]
+pub fn random_hash_key() -> [u8; 16] {
+    use core::hash::BuildHasher;
+    let state = std::hash::RandomState::new();
+    let low = state.hash_one(0x6e74_705f_7261_7465_u64);
+    let high = std::hash::RandomState::new().hash_one(low);
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&low.to_le_bytes());
+    key[8..].copy_from_slice(&high.to_le_bytes());
+    key
+}
+
+#[cfg(feature = "std")]
+fn default_hash_key() -> [u8; 16] {
+    random_hash_key()
+}
+
+#[cfg(not(feature = "std"))]
+const fn default_hash_key() -> [u8; 16] {
+    [0; 16]
 }
 
 impl RateLimitConfig {
@@ -411,6 +442,15 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(feature = "std")]
+    #[test]
+    fn the_default_hash_key_is_random_with_std() {
+        let (a, b) = (RateLimitConfig::default(), RateLimitConfig::default());
+        assert_ne!(a.hash_key, [0; 16]);
+        assert_ne!(a.hash_key, b.hash_key);
+        assert_ne!(random_hash_key(), random_hash_key());
+    }
+
     use super::*;
 
     fn limiter(interval: i8, burst: u16, leak: u16, capacity: usize) -> RateLimiter {

@@ -107,6 +107,24 @@ impl Reply {
 /// - Bad input never panics and never changes anything but the counters
 ///   and the sender's rate-limit entry.
 ///
+/// # What the defaults do
+///
+/// - [`ServerConfig::default()`] meters **every** client
+///   ([`AccessAction::Limited`](crate::AccessAction::Limited), RFC 8633
+///   section 5.4): a client may send [`DEFAULT_RATE_BURST`](crate::ratelimit::DEFAULT_RATE_BURST)
+///   requests back to back and then one per 2^[`DEFAULT_RATE_INTERVAL`](crate::ratelimit::DEFAULT_RATE_INTERVAL)
+///   s on average; beyond that it gets a KoD `RATE` now and then and
+///   nothing otherwise. A test client that polls faster (a loopback demo)
+///   needs `acl_default = AccessAction::Allow` or a rule for its address.
+///   The rate limiter's hash key is random with `std`.
+/// - [`SystemState::default()`](ntp_proto::SystemState) is an
+///   **unsynchronized** clock (leap 3, stratum 16): clients are answered
+///   but refuse the time. Serve [`SystemState::primary`](ntp_proto::SystemState::primary)
+///   for a reference clock, or the state of an `ntp-client` `System`
+///   (its `system_state()`) for a secondary server.
+/// - Versions 3 and 4 are answered, requests with a MAC are dropped (no
+///   keys), symmetric-active requests get a mode-2 answer.
+///
 /// # Order of checks
 ///
 /// 1. At least 48 octets, else [`DropReason::BadPacket`]; mode 3 (client),
@@ -150,11 +168,13 @@ impl Reply {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::net::UdpSocket;
 /// use std::time::SystemTime;
-/// use ntp_proto::{Date, SystemState, Timestamp};
+/// use ntp_proto::{Date, RefId, SystemState, Timestamp};
 /// use ntp_server::{Action, Instant, Server, ServerConfig};
 ///
 /// let clock = || -> Timestamp { Date::try_from(SystemTime::now()).unwrap().to_timestamp() };
-/// let mut server = Server::new(&ServerConfig::default(), SystemState::default())?;
+/// // A primary server on this machine's clock.
+/// let state = SystemState::primary(RefId::LOCL, clock());
+/// let mut server = Server::new(&ServerConfig::default(), state)?;
 /// let socket = UdpSocket::bind("127.0.0.1:0")?;
 /// let client = UdpSocket::bind("127.0.0.1:0")?;
 /// let mut request = [0u8; 48];
@@ -173,7 +193,8 @@ impl Reply {
 ///
 /// let (len, _) = client.recv_from(&mut buf)?;
 /// assert_eq!(len, 48);
-/// assert_eq!(buf[0], 0xe4); // unsynchronized (LI 3), NTPv4, server
+/// assert_eq!(buf[0], 0x24); // no leap warning, NTPv4, server
+/// assert_eq!(buf[1], 1); // stratum 1
 /// assert_eq!(buf[24..32], request[40..48]); // origin = our transmit
 /// assert_eq!(server.counters().answered, 1);
 /// # Ok(())

@@ -209,7 +209,7 @@ fn serve_rejects_bad_flags_and_unbindable_addresses() {
     for (args, code) in [
         (&["--threads", "zero"][..], 2),
         (&["--bogus"][..], 2),
-        (&["--stratum", "16"][..], 2),
+        (&["--stratum", "17"][..], 2),
         (&["--rule", "10.0.0.0/33=deny"][..], 2),
         (&["--symmetric", "sometimes"][..], 2),
         // TEST-NET-1 is not assigned to this machine: bind fails, nothing is sent.
@@ -221,4 +221,34 @@ fn serve_rejects_bad_flags_and_unbindable_addresses() {
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("serve: "), "{stderr}");
     }
+}
+
+#[test]
+fn serve_plays_an_unsynchronized_server_at_stratum_16() {
+    let (mut child, server, _stdout) = start(&["--duration", "4", "--stratum", "16"]);
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut request = [0u8; 48];
+    request[0] = 0x23;
+    request[40..].copy_from_slice(&0x5555_6666_7777_8888_u64.to_be_bytes());
+    let mut buf = [0u8; 1024];
+    let mut answer = None;
+    for _ in 0..3 {
+        client.send_to(&request, server).unwrap();
+        match client.recv_from(&mut buf) {
+            Ok((len, _)) if len >= 48 && buf[24..32] == request[40..48] => {
+                answer = Some(len);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let len = answer.expect("no answer from serve --stratum 16");
+    let r = Repr::parse(&Packet::new_checked(&buf[..len]).unwrap()).unwrap();
+    assert_eq!(r.leap, ntp_proto::LeapIndicator::Unsynchronized);
+    assert_eq!(r.stratum.get(), 16);
+    let _ = child.kill();
+    let _ = child.wait();
 }
