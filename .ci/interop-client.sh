@@ -23,10 +23,11 @@ source .ci/interop-lib.sh
 
 install_missing chronyd:chrony
 
-step "building the sntp and demo examples"
-cargo build --release --locked -p ntp-client --example sntp --example demo
+step "building the sntp example and the demo"
+cargo build --release --locked -p ntp-client --example sntp
+cargo build --release --locked -p ntp-demo
 SNTP=target/release/examples/sntp
-DEMO=target/release/examples/demo
+DEMO=target/release/ntp-demo
 
 work=$(mktemp -d)
 chronyd_pid=""

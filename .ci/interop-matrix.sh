@@ -192,10 +192,11 @@ TIMESYNCD=$DEBS/systemd-timesyncd/lib/systemd/systemd-timesyncd
 
 step "building serve, sntp and demo"
 cargo build --release --locked -p ntp-server --example serve
-cargo build --release --locked -p ntp-client --example sntp --example demo
+cargo build --release --locked -p ntp-client --example sntp
+cargo build --release --locked -p ntp-demo
 SERVE=$(realpath "$TARGET/release/examples/serve")
 SNTP=$(realpath "$TARGET/release/examples/sntp")
-DEMO=$(realpath "$TARGET/release/examples/demo")
+DEMO=$(realpath "$TARGET/release/ntp-demo")
 
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS/logs" "$RESULTS/rows" "$RESULTS/work"

@@ -14,10 +14,10 @@
 )]
 
 #[allow(dead_code, reason = "shared with the demo, which uses all of it")]
-#[path = "../examples/demo/clock.rs"]
+#[path = "../../../examples/demo/src/clock.rs"]
 mod clock;
 #[allow(dead_code, reason = "shared with the demo, which uses all of it")]
-#[path = "../examples/demo/servers.rs"]
+#[path = "../../../examples/demo/src/servers.rs"]
 mod servers;
 
 use core::net::SocketAddr;

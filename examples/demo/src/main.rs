@@ -3,7 +3,7 @@
 //! system clock.
 //!
 //! ```text
-//! cargo run --release -p ntp-client --example demo
+//! cargo run --release -p ntp-demo
 //! ```
 //!
 //! It starts four `ntp-server` instances on their own threads, each on an
@@ -48,11 +48,8 @@
     reason = "example code"
 )]
 
-#[path = "demo/clock.rs"]
 mod clock;
-#[path = "demo/report.rs"]
 mod report;
-#[path = "demo/servers.rs"]
 mod servers;
 
 use core::hash::BuildHasher;
