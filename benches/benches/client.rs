@@ -78,9 +78,10 @@ fn synchronized_client() -> (System<SplitMix>, SocketAddr, [u8; 48], Instant, Da
         reference_id: RefId::LOCL,
         reference_time: Timestamp::from(epoch),
     };
-    let server_config = ServerConfig {
-        acl_default: AccessAction::Allow,
-        ..ServerConfig::default()
+    let server_config = {
+        let mut config = ServerConfig::default();
+        config.acl_default = AccessAction::Allow;
+        config
     };
     let mut servers = Vec::new();
     for n in 1..=4u8 {

@@ -56,16 +56,18 @@ fn hundred_rules() -> Vec<AclRule> {
 }
 
 fn server() -> Server {
-    let config = ServerConfig {
-        acl_rules: hundred_rules(),
-        acl_default: AccessAction::Limited,
-        rate_limit: RateLimitConfig {
-            interval: 0,
-            burst: 8,
-            hash_key: *b"bench hash key!!",
-            ..RateLimitConfig::default()
-        },
-        ..ServerConfig::default()
+    let config = {
+        let mut config = ServerConfig::default();
+        config.acl_rules = hundred_rules();
+        config.acl_default = AccessAction::Limited;
+        config.rate_limit = {
+            let mut config = RateLimitConfig::default();
+            config.interval = 0;
+            config.burst = 8;
+            config.hash_key = *b"bench hash key!!";
+            config
+        };
+        config
     };
     let state = SystemState {
         leap: LeapIndicator::NoWarning,
@@ -103,6 +105,7 @@ fn handle(c: &mut Criterion) {
                     black_box(reply.finish(&mut out, tx));
                 }
                 Action::Drop(reason) => panic!("{reason:?}"),
+                _ => panic!("Action grew"),
             }
         });
     });

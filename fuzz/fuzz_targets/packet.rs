@@ -58,6 +58,7 @@ fuzz_target!(|data: &[u8]| {
                 end = data.len();
                 finished = true;
             }
+            Ok(other) => panic!("unknown trailer item {other:?}"),
         }
         assert!(end <= data.len());
     }

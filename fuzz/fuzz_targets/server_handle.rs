@@ -87,38 +87,42 @@ fuzz_target!(|input: Input| {
                 .map(|p| AclRule::new(p, action(*act)))
         })
         .collect();
-    let config = ServerConfig {
-        versions: if input.all_versions {
+    let config = {
+        let mut config = ServerConfig::default();
+        config.versions = if input.all_versions {
             Versions::ALL
         } else {
             Versions::DEFAULT
-        },
-        acl_rules: rules,
-        acl_default: action(input.default),
-        rate_limit: RateLimitConfig {
-            interval: input.interval,
-            burst: input.burst,
-            leak: input.leak,
-            ipv4_prefix: input.ipv4_prefix,
-            ipv6_prefix: input.ipv6_prefix,
-            capacity: usize::from(input.capacity),
-            hash_key: [0x42; 16],
-        },
-        unsynchronized: if input.drop_unsynchronized {
+        };
+        config.acl_rules = rules;
+        config.acl_default = action(input.default);
+        config.rate_limit = {
+            let mut config = RateLimitConfig::default();
+            config.interval = input.interval;
+            config.burst = input.burst;
+            config.leak = input.leak;
+            config.ipv4_prefix = input.ipv4_prefix;
+            config.ipv6_prefix = input.ipv6_prefix;
+            config.capacity = usize::from(input.capacity);
+            config.hash_key = [0x42; 16];
+            config
+        };
+        config.unsynchronized = if input.drop_unsynchronized {
             UnsynchronizedPolicy::Drop
         } else {
             UnsynchronizedPolicy::Answer
-        },
-        mac: if input.answer_mac {
+        };
+        config.mac = if input.answer_mac {
             MacPolicy::AnswerUnauthenticated
         } else {
             MacPolicy::Drop
-        },
-        symmetric: if input.drop_symmetric {
+        };
+        config.symmetric = if input.drop_symmetric {
             SymmetricPolicy::Drop
         } else {
             SymmetricPolicy::Answer
-        },
+        };
+        config
     };
     let Ok(mut server) = Server::new(&config, input.state) else {
         // Only out-of-range rate-limit settings are refused.
@@ -173,6 +177,7 @@ fuzz_target!(|input: Input| {
                 }
             }
             Action::Drop(_) => assert!(out.iter().all(|&b| b == 0x5a), "drop wrote"),
+            _ => panic!("Action grew"),
         }
     }
     let c = server.counters();

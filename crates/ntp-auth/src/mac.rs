@@ -212,12 +212,14 @@ pub fn split_mac(packet: &[u8]) -> Result<(&[u8], u8, Mac<'_>), AuthError> {
     let version = version_of(packet)?;
     let payload = packet.get(HEADER_LEN..).unwrap_or(&[]);
     match ExtensionFields::new(payload, version).trailer()? {
-        None | Some(TrailerItem::Field(_)) => Err(AuthError::NoMac),
         Some(TrailerItem::CryptoNak { key_id, .. }) => Err(AuthError::CryptoNak { key_id }),
         Some(TrailerItem::Mac(mac)) => {
             let covered = packet.get(..mac.offset).unwrap_or(&[]);
             Ok((covered, version, mac))
         }
+        // No trailer, or an extension field last (or a trailer kind this
+        // version does not know): no MAC.
+        _ => Err(AuthError::NoMac),
     }
 }
 

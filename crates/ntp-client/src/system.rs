@@ -485,9 +485,12 @@ impl SourceSlot {
 ///         reference_id: RefId::LOCL,
 ///         ..SystemState::default()
 ///     };
-///     let config = ntp_server::ServerConfig {
-///         acl_default: ntp_server::AccessAction::Allow,
-///         ..Default::default()
+///     let config = {
+///         let mut config = ntp_server::ServerConfig::default();
+///         config.///         acl_default = ntp_server::AccessAction::Allow;
+///         config.///         ..Default = :default()
+///;
+///         config
 ///     };
 ///     let mut server = ntp_server::Server::new(&config, state).unwrap();
 ///     let origin = std::time::Instant::now();

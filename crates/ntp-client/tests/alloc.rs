@@ -182,9 +182,10 @@ fn main() {
         reference_id: RefId::LOCL,
         reference_time: Timestamp::from(epoch),
     };
-    let server_config = ServerConfig {
-        acl_default: AccessAction::Allow,
-        ..ServerConfig::default()
+    let server_config = {
+        let mut config = ServerConfig::default();
+        config.acl_default = AccessAction::Allow;
+        config
     };
     let mut world = World {
         now: 0,

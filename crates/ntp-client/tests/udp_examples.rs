@@ -172,7 +172,14 @@ fn query_prints_one_line_and_every_example_answers_help() {
     let address = server.addr().to_string();
     let (output, stdout, stderr) = run("query", &[address.as_str()]);
     assert!(output.status.success(), "{stderr}");
-    assert!(stdout.starts_with("offset +0.03"), "{stdout}");
+    // "offset +0.030012 s, delay ...": 30 ms within half the loopback
+    // delay, which a loaded machine can stretch to a few ms.
+    let offset: f64 = stdout
+        .strip_prefix("offset ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no offset in {stdout:?}"));
+    assert!((offset - 0.030).abs() < 0.01, "{stdout}");
     assert!(stdout.contains("stratum 1"), "{stdout}");
     server.stop();
     for name in ["query", "sntp"] {

@@ -36,9 +36,10 @@ fn server(stop: Arc<AtomicBool>) -> core::net::SocketAddr {
             reference_id: RefId::LOCL,
             ..SystemState::default()
         };
-        let config = ntp_server::ServerConfig {
-            acl_default: ntp_server::AccessAction::Allow,
-            ..Default::default()
+        let config = {
+            let mut config = ntp_server::ServerConfig::default();
+            config.acl_default = ntp_server::AccessAction::Allow;
+            config
         };
         let mut server = ntp_server::Server::new(&config, state).unwrap();
         let origin = std::time::Instant::now();

@@ -192,6 +192,9 @@ fn describe(packet: &Packet<&[u8]>, pivot: Date) -> (String, bool) {
             Ok(TrailerItem::CryptoNak { offset, key_id }) => {
                 let _ = writeln!(out, "  Crypto-NAK at {offset}: key id {key_id}");
             }
+            Ok(other) => {
+                let _ = writeln!(out, "  Trailer item: {other:?}");
+            }
             Err(error) => {
                 clean = false;
                 let _ = writeln!(out, "  Malformed trailer: {error}");

@@ -217,6 +217,7 @@ impl fmt::Debug for Mac<'_> {
 
 /// One item after the header: an extension field, a MAC or a crypto-NAK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TrailerItem<'a> {
     /// An extension field.
     Field(ExtensionField<'a>),

@@ -327,6 +327,7 @@ fn every_ntp_vector_decodes_as_its_comment_says() {
                     mac = Some((found.key_id, found.digest.len()));
                 }
                 TrailerItem::CryptoNak { .. } => panic!("{name}: no crypto-NAK expected"),
+                _ => panic!("{name}: TrailerItem grew"),
             }
         }
         assert_eq!(end, vector.bytes.len(), "{name}");

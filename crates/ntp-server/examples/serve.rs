@@ -87,9 +87,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         stratum: 1,
         refid: RefId::LOCL,
         duration: None,
-        config: ServerConfig {
-            acl_default: AccessAction::Allow,
-            ..ServerConfig::default()
+        config: {
+            let mut config = ServerConfig::default();
+            config.acl_default = AccessAction::Allow;
+            config
         },
     };
     while let Some(flag) = args.next() {

@@ -41,6 +41,7 @@ pub const MAX_ACL_RULES: usize = 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
 pub enum AccessAction {
     /// Answer without rate limiting.
     Allow,

@@ -60,6 +60,7 @@ impl Default for Versions {
 /// Whether an unsynchronized server (leap indicator 3 or stratum 16, RFC
 /// 5905 section 7.3) answers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum UnsynchronizedPolicy {
     /// Answer, saying so: leap indicator, stratum and the rest come from the
     /// [`SystemState`](ntp_proto::SystemState) unchanged, so clients see an
@@ -75,6 +76,7 @@ pub enum UnsynchronizedPolicy {
 /// What to do with a request that carries a MAC or a crypto-NAK (RFC 5905,
 /// section 7.3), while this server holds no keys.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MacPolicy {
     /// Drop it. The default: a client that authenticates rejects an
     /// unauthenticated answer, so sending one only costs traffic.
@@ -102,6 +104,7 @@ pub enum MacPolicy {
 /// mode-2 packet too. Mode 2 requests are never answered: two servers
 /// could otherwise bounce packets between them forever.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SymmetricPolicy {
     /// Answer mode 1 with mode 2, statelessly. The default, as chrony.
     #[default]
@@ -111,8 +114,12 @@ pub enum SymmetricPolicy {
 }
 
 /// Everything a [`Server`](crate::Server) is built from.
+///
+/// Non-exhaustive, so that settings can be added without breaking callers:
+/// start from [`Default`] and set the fields.
 #[cfg(feature = "alloc")]
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Versions answered.
     pub versions: Versions,

@@ -45,6 +45,7 @@ pub enum DropReason {
     missing_docs,
     reason = "one field per DropReason variant, documented there"
 )]
+#[non_exhaustive]
 pub struct DropCounters {
     pub bad_packet: u64,
     pub version: u64,
@@ -103,6 +104,7 @@ impl DropCounters {
 /// Kiss-o'-Death packets sent, by kiss code (RFC 5905, section 7.4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct KissCounters {
     /// `DENY`, for [`AccessAction::Deny`](crate::AccessAction::Deny).
     pub deny: u64,
@@ -130,6 +132,7 @@ impl KissCounters {
 /// were symmetric active (mode 1). Counters wrap at 2^64.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Counters {
     /// Datagrams handed to the core.
     pub received: u64,

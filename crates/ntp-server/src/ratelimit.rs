@@ -113,7 +113,9 @@ pub const DEFAULT_IPV4_PREFIX: u8 = 32;
 pub const DEFAULT_IPV6_PREFIX: u8 = 64;
 
 /// The rate limiter's settings; see the [module documentation](self).
+/// Non-exhaustive: start from [`Default`] and set the fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct RateLimitConfig {
     /// Minimum mean spacing between requests of one client, log2 s
     /// ([`MIN_RATE_INTERVAL`] to [`MAX_RATE_INTERVAL`]). Responses to
@@ -229,6 +231,7 @@ impl RateLimitConfig {
 
 /// The limiter's decision for one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RateVerdict {
     /// Within the limit.
     Allow,

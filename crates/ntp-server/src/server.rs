@@ -20,6 +20,7 @@ pub const RESPONSE_LEN: usize = HEADER_LEN;
 
 /// The core's answer to one datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Action {
     /// Send the first [`Reply::len`] octets of the output buffer back to
     /// the client, after [`Reply::finish`].

@@ -54,16 +54,18 @@ fn main() {
 // One test function: dhat's profiler is global and may exist only once.
 fn no_allocation_per_request_and_constant_table() {
     let _profiler = dhat::Profiler::builder().testing().build();
-    let config = ServerConfig {
-        acl_rules: hundred_rules(),
-        acl_default: AccessAction::Limited,
-        rate_limit: RateLimitConfig {
-            capacity: 4096,
-            interval: 0,
-            burst: 4,
-            ..RateLimitConfig::default()
-        },
-        ..ServerConfig::default()
+    let config = {
+        let mut config = ServerConfig::default();
+        config.acl_rules = hundred_rules();
+        config.acl_default = AccessAction::Limited;
+        config.rate_limit = {
+            let mut config = RateLimitConfig::default();
+            config.capacity = 4096;
+            config.interval = 0;
+            config.burst = 4;
+            config
+        };
+        config
     };
     let mut server = Server::new(&config, primary()).unwrap();
     let table_bytes = server.rate_limiter().heap_bytes();

@@ -100,13 +100,21 @@ proptest! {
         mac_answer in any::<bool>(),
         out_len in prop_oneof![Just(1500usize), 0usize..60],
     ) {
-        let config = ServerConfig {
-            versions: Versions::ALL,
-            acl_rules: rules,
-            acl_default: default,
-            rate_limit: RateLimitConfig { interval: 0, burst: 2, leak: 2, capacity: 16, ..RateLimitConfig::default() },
-            mac: if mac_answer { MacPolicy::AnswerUnauthenticated } else { MacPolicy::Drop },
-            ..ServerConfig::default()
+        let config = {
+            let mut config = ServerConfig::default();
+            config.versions = Versions::ALL;
+            config.acl_rules = rules;
+            config.acl_default = default;
+            config.rate_limit = {
+                let mut config = RateLimitConfig::default();
+                config.interval = 0;
+                config.burst = 2;
+                config.leak = 2;
+                config.capacity = 16;
+                config
+            };
+            config.mac = if mac_answer { MacPolicy::AnswerUnauthenticated } else { MacPolicy::Drop };
+            config
         };
         let mut server = Server::new(&config, primary()).unwrap();
         let mut now = 0u64;

@@ -36,9 +36,10 @@ fn rules(list: &[(&str, AccessAction)]) -> Vec<AclRule> {
 }
 
 fn acl_server(default: AccessAction, list: &[(&str, AccessAction)]) -> Server {
-    let config = ServerConfig {
-        acl_rules: rules(list),
-        ..config(default, RateLimitConfig::default())
+    let config = {
+        let mut config = config(default, RateLimitConfig::default());
+        config.acl_rules = rules(list);
+        config
     };
     Server::new(&config, primary()).unwrap()
 }
@@ -50,6 +51,7 @@ fn outcome(server: &mut Server, ip: &str) -> Result<Option<KissCode>, DropReason
     match run(server, &request(0x23, 6, XMT), from, Instant::ZERO).0 {
         Action::Respond(reply) => Ok(reply.kiss()),
         Action::Drop(reason) => Err(reason),
+        _ => panic!("Action grew"),
     }
 }
 
@@ -103,9 +105,10 @@ fn mode_and_version_matrix() {
         Versions::ALL,
         Versions::new(&[2]).unwrap(),
     ] {
-        let config = ServerConfig {
-            versions,
-            ..config(AccessAction::Allow, RateLimitConfig::default())
+        let config = {
+            let mut config = config(AccessAction::Allow, RateLimitConfig::default());
+            config.versions = versions;
+            config
         };
         let mut server = Server::new(&config, primary()).unwrap();
         for version in 0..8u8 {
@@ -319,13 +322,14 @@ fn acl_same_prefix_later_rule_wins() {
 }
 
 fn limited(interval: i8, burst: u16, leak: u16) -> Server {
-    let rate = RateLimitConfig {
-        interval,
-        burst,
-        leak,
-        capacity: 1024,
-        hash_key: *b"0123456789abcdef",
-        ..RateLimitConfig::default()
+    let rate = {
+        let mut config = RateLimitConfig::default();
+        config.interval = interval;
+        config.burst = burst;
+        config.leak = leak;
+        config.capacity = 1024;
+        config.hash_key = *b"0123456789abcdef";
+        config
     };
     Server::new(&config(AccessAction::Limited, rate), primary()).unwrap()
 }
@@ -433,13 +437,14 @@ fn ipv6_clients_share_a_bucket_per_64() {
 #[test]
 fn well_behaved_client_is_unaffected_by_a_flood() {
     // Small table (64 entries) so the flood cycles through it many times.
-    let rate = RateLimitConfig {
-        interval: 4,
-        burst: 4,
-        leak: 2,
-        capacity: 64,
-        hash_key: [7; 16],
-        ..RateLimitConfig::default()
+    let rate = {
+        let mut config = RateLimitConfig::default();
+        config.interval = 4;
+        config.burst = 4;
+        config.leak = 2;
+        config.capacity = 64;
+        config.hash_key = [7; 16];
+        config
     };
     let mut server = Server::new(&config(AccessAction::Limited, rate), primary()).unwrap();
     let good = client("192.0.2.200:123");
@@ -516,9 +521,10 @@ fn unsynchronized_state_is_answered_as_such_or_dropped() {
     assert_eq!(r.reference_id, RefId::INIT);
     assert_eq!(r.precision, -22);
 
-    let config = ServerConfig {
-        unsynchronized: UnsynchronizedPolicy::Drop,
-        ..config(AccessAction::Allow, RateLimitConfig::default())
+    let config = {
+        let mut config = config(AccessAction::Allow, RateLimitConfig::default());
+        config.unsynchronized = UnsynchronizedPolicy::Drop;
+        config
     };
     let mut server = Server::new(&config, unsync).unwrap();
     let req = request(0x23, 6, XMT);
@@ -564,10 +570,11 @@ fn time_going_backwards_does_not_reset_the_limiter() {
 
 #[test]
 fn denied_clients_kod_is_metered() {
-    let rate = RateLimitConfig {
-        interval: 4,
-        burst: 2,
-        ..RateLimitConfig::default()
+    let rate = {
+        let mut config = RateLimitConfig::default();
+        config.interval = 4;
+        config.burst = 2;
+        config
     };
     let mut server = Server::new(&config(AccessAction::Deny, rate), primary()).unwrap();
     let from = client("[2001:db8::1]:123");
@@ -613,40 +620,50 @@ fn config_errors() {
     };
     let base = RateLimitConfig::default();
     assert_eq!(
-        bad(RateLimitConfig {
-            interval: 18,
-            ..base
+        bad({
+            let mut config = base;
+            config.interval = 18;
+            config
         }),
         ConfigError::RateInterval(18)
     );
     assert_eq!(
-        bad(RateLimitConfig {
-            interval: -11,
-            ..base
+        bad({
+            let mut config = base;
+            config.interval = -11;
+            config
         }),
         ConfigError::RateInterval(-11)
     );
     assert_eq!(
-        bad(RateLimitConfig { burst: 0, ..base }),
+        bad({
+            let mut config = base;
+            config.burst = 0;
+            config
+        }),
         ConfigError::RateBurst
     );
     assert_eq!(
-        bad(RateLimitConfig {
-            capacity: 0,
-            ..base
+        bad({
+            let mut config = base;
+            config.capacity = 0;
+            config
         }),
         ConfigError::RateCapacity(0)
     );
     assert_eq!(
-        bad(RateLimitConfig {
-            ipv6_prefix: 129,
-            ..base
+        bad({
+            let mut config = base;
+            config.ipv6_prefix = 129;
+            config
         }),
         ConfigError::PrefixLength { len: 129, max: 128 }
     );
-    let many = ServerConfig {
-        acl_rules: vec![AclRule::new("10.0.0.0/8".parse().unwrap(), AccessAction::Deny); 1025],
-        ..ServerConfig::default()
+    let many = {
+        let mut config = ServerConfig::default();
+        config.acl_rules =
+            vec![AclRule::new("10.0.0.0/8".parse().unwrap(), AccessAction::Deny); 1025];
+        config
     };
     assert_eq!(
         Server::new(&many, primary()).unwrap_err(),

@@ -60,9 +60,10 @@ fn parse(datagram: &[u8]) -> Repr {
 }
 
 fn with_symmetric(symmetric: SymmetricPolicy, default: AccessAction) -> Server {
-    let config = ServerConfig {
-        symmetric,
-        ..config(default, RateLimitConfig::default())
+    let config = {
+        let mut config = config(default, RateLimitConfig::default());
+        config.symmetric = symmetric;
+        config
     };
     Server::new(&config, primary()).unwrap()
 }
@@ -192,13 +193,14 @@ fn symmetric_passive_is_never_answered() {
 #[test]
 fn access_control_applies_with_kiss_codes_in_mode_2() {
     use AccessAction::*;
-    let config = ServerConfig {
-        acl_rules: vec![
+    let config = {
+        let mut config = config(Allow, RateLimitConfig::default());
+        config.acl_rules = vec![
             AclRule::new("192.0.2.0/24".parse().unwrap(), Deny),
             AclRule::new("198.51.100.0/24".parse().unwrap(), Restrict),
             AclRule::new("203.0.113.0/24".parse().unwrap(), Ignore),
-        ],
-        ..config(Allow, RateLimitConfig::default())
+        ];
+        config
     };
     let mut server = Server::new(&config, primary()).unwrap();
     for (from, code) in [
@@ -250,13 +252,14 @@ fn access_control_applies_with_kiss_codes_in_mode_2() {
 
 #[test]
 fn rate_limit_is_shared_with_client_requests() {
-    let rate = RateLimitConfig {
-        interval: 4,
-        burst: 3,
-        leak: 2,
-        capacity: 64,
-        hash_key: *b"0123456789abcdef",
-        ..RateLimitConfig::default()
+    let rate = {
+        let mut config = RateLimitConfig::default();
+        config.interval = 4;
+        config.burst = 3;
+        config.leak = 2;
+        config.capacity = 64;
+        config.hash_key = *b"0123456789abcdef";
+        config
     };
     let mut server = Server::new(&config(AccessAction::Limited, rate), primary()).unwrap();
     let from = client("198.51.100.7:123");
@@ -284,6 +287,7 @@ fn rate_limit_is_shared_with_client_requests() {
                 kods += 1;
             }
             Action::Drop(reason) => assert_eq!(reason, DropReason::RateLimited),
+            _ => panic!("Action grew"),
         }
     }
     assert_eq!(kods, 3);
@@ -319,9 +323,10 @@ fn versions_policies_and_mac_apply_as_to_clients() {
         .0,
         Action::Drop(DropReason::Authenticated)
     );
-    let answering = ServerConfig {
-        mac: MacPolicy::AnswerUnauthenticated,
-        ..config(AccessAction::Allow, RateLimitConfig::default())
+    let answering = {
+        let mut config = config(AccessAction::Allow, RateLimitConfig::default());
+        config.mac = MacPolicy::AnswerUnauthenticated;
+        config
     };
     let mut server_mac = Server::new(&answering, primary()).unwrap();
     let (action, out) = run(
@@ -338,9 +343,10 @@ fn versions_policies_and_mac_apply_as_to_clients() {
     let mut unsynchronized = primary();
     unsynchronized.leap = LeapIndicator::Unsynchronized;
     unsynchronized.stratum = Stratum::UNSYNCHRONIZED;
-    let dropping = ServerConfig {
-        unsynchronized: UnsynchronizedPolicy::Drop,
-        ..config(AccessAction::Allow, RateLimitConfig::default())
+    let dropping = {
+        let mut config = config(AccessAction::Allow, RateLimitConfig::default());
+        config.unsynchronized = UnsynchronizedPolicy::Drop;
+        config
     };
     let mut server_drop = Server::new(&dropping, unsynchronized).unwrap();
     assert_eq!(

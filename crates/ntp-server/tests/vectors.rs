@@ -125,10 +125,11 @@ fn requests_are_answered_like_ntpsec() {
 fn rate_limited_poll_is_raised_like_chrony() {
     // chrony with 'ratelimit interval 1 burst 1' answered poll 0 with 1.
     let all = vectors();
-    let rate = RateLimitConfig {
-        interval: 1,
-        burst: 1,
-        ..RateLimitConfig::default()
+    let rate = {
+        let mut config = RateLimitConfig::default();
+        config.interval = 1;
+        config.burst = 1;
+        config
     };
     answer_like(
         &config(AccessAction::Limited, rate),
@@ -143,11 +144,12 @@ fn kod_rate_is_octet_for_octet_ntpsec() {
     let all = vectors();
     let request = vector(&all, "python3 request from 127.0.0.5");
     let ntpsec_kod = vector(&all, "ntpsec 1.2.2 ntpd Kiss-o'-Death RATE reply");
-    let rate = RateLimitConfig {
-        interval: 3,
-        burst: 1,
-        leak: 1,
-        ..RateLimitConfig::default()
+    let rate = {
+        let mut config = RateLimitConfig::default();
+        config.interval = 3;
+        config.burst = 1;
+        config.leak = 1;
+        config
     };
     let mut server = Server::new(&config(AccessAction::Limited, rate), primary()).unwrap();
     let from = client("127.0.0.5:40000");
@@ -179,9 +181,10 @@ fn mac_requests_follow_the_policy() {
             &all,
             &format!("chrony 4.3 server response, key id {}", &key[7..8]),
         );
-        let config = ServerConfig {
-            mac: MacPolicy::AnswerUnauthenticated,
-            ..allow_all()
+        let config = {
+            let mut config = allow_all();
+            config.mac = MacPolicy::AnswerUnauthenticated;
+            config
         };
         answer_like(&config, &request, &response[..48], key);
     }

@@ -58,9 +58,10 @@ impl ServerSpec {
                 reference_id: RefId::from_ascii(refid).unwrap_or(RefId::LOCL),
                 reference_time: Timestamp::ZERO,
             },
-            config: ServerConfig {
-                acl_default: AccessAction::Allow,
-                ..ServerConfig::default()
+            config: {
+                let mut config = ServerConfig::default();
+                config.acl_default = AccessAction::Allow;
+                config
             },
         }
     }

@@ -58,10 +58,11 @@ pub(crate) fn open_server(state: SystemState) -> Server {
 
 /// A server core with `action` for everyone.
 pub(crate) fn server_with(action: AccessAction, state: SystemState) -> Server {
-    let config = ServerConfig {
-        acl_default: action,
-        rate_limit: RateLimitConfig::default(),
-        ..ServerConfig::default()
+    let config = {
+        let mut config = ServerConfig::default();
+        config.acl_default = action;
+        config.rate_limit = RateLimitConfig::default();
+        config
     };
     Server::new(&config, state).unwrap()
 }
@@ -376,7 +377,7 @@ impl Harness {
                 let mut out = [0u8; 48];
                 match server.handle(&packet.data, packet.from, rx, now, &mut out) {
                     Action::Respond(reply) => Some(reply.finish(&mut out, tx).to_vec()),
-                    Action::Drop(_) => None,
+                    _ => None,
                 }
             }
             Behaviour::Script(script) => script(&packet.data, rx, tx),

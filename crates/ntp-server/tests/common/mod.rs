@@ -32,10 +32,11 @@ pub(crate) fn primary() -> SystemState {
 
 /// A configuration with `default` for everyone and the given limiter.
 pub(crate) fn config(default: AccessAction, rate: RateLimitConfig) -> ServerConfig {
-    ServerConfig {
-        acl_default: default,
-        rate_limit: rate,
-        ..ServerConfig::default()
+    {
+        let mut config = ServerConfig::default();
+        config.acl_default = default;
+        config.rate_limit = rate;
+        config
     }
 }
 
@@ -77,7 +78,7 @@ pub(crate) fn run(
     let action = server.handle(request, from, RX, now, &mut out);
     let datagram = match action {
         Action::Respond(reply) => reply.finish(&mut out, TX).to_vec(),
-        Action::Drop(_) => Vec::new(),
+        _ => Vec::new(),
     };
     (action, datagram)
 }
