@@ -39,6 +39,43 @@
 //!
 //! The `serve` example is a complete multi-threaded UDP server over this
 //! core, and `loadgen` a bounded load generator.
+//!
+//! # A server on tokio
+//!
+//! The core is synchronous and never blocks, so an async server is the
+//! same turn around `await`ed socket calls:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::SystemTime;
+//! use ntp_server::{Action, Instant, RefId, Server, ServerConfig, SystemState, Timestamp};
+//!
+//! let clock = || Timestamp::from(SystemTime::now());
+//! let state = SystemState::primary(RefId::LOCL, clock());
+//! let mut server = Server::new(&ServerConfig::default(), state)?;
+//! let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+//! # let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+//! # let mut request = [0u8; 48];
+//! # request[0] = 0x23;
+//! # request[40..].copy_from_slice(&7_u64.to_be_bytes());
+//! # client.send_to(&request, socket.local_addr()?).await?;
+//! let origin = std::time::Instant::now();
+//! let (mut buf, mut out) = ([0u8; 1024], [0u8; 48]);
+//! # for _ in 0..1 {
+//! // loop {
+//!     let (len, from) = socket.recv_from(&mut buf).await?;
+//!     let (rx, now) = (clock(), Instant::from_std(origin, std::time::Instant::now()));
+//!     if let Action::Respond(reply) = server.handle(&buf[..len], from, rx, now, &mut out) {
+//!         socket.send_to(reply.finish(&mut out, clock()), from).await?;
+//!     }
+//! // }
+//! # }
+//! # let (len, _) = client.recv_from(&mut buf).await?;
+//! # assert_eq!(len, 48);
+//! # Ok(())
+//! # }
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
