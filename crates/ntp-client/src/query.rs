@@ -118,14 +118,46 @@ pub fn query<A: ToSocketAddrs>(server: A, timeout: Duration) -> Result<Measureme
         let share = left / u32::try_from(addresses.len() - index).unwrap_or(u32::MAX);
         match query_address(*address, share) {
             Ok(measurement) => return Ok(measurement),
-            Err(error) => {
-                if worst.as_ref().is_none_or(|w| error.rank() >= w.rank()) {
-                    worst = Some(error);
-                }
-            }
+            Err(error) => keep_worst(&mut worst, error),
         }
     }
     Err(worst.unwrap_or(QueryError::NoAddress))
+}
+
+/// Keeps the more telling of two failures (the later one on a tie).
+fn keep_worst(worst: &mut Option<QueryError>, error: QueryError) {
+    if worst.as_ref().is_none_or(|w| error.rank() >= w.rank()) {
+        *worst = Some(error);
+    }
+}
+
+/// What a receive error means: `None` to wait again (a signal), else the
+/// failure (an ICMP port unreachable reported on the connected socket, or
+/// any other socket error).
+fn receive_failure(error: io::Error) -> Option<QueryError> {
+    match error.kind() {
+        io::ErrorKind::Interrupted => None,
+        io::ErrorKind::ConnectionRefused => Some(QueryError::PortUnreachable),
+        _ => Some(QueryError::Io(error)),
+    }
+}
+
+/// Checks a datagram against the request: `Ok(Some(_))` is the answer,
+/// `Err(_)` a final refusal, `Ok(None)` not the answer (keep waiting; the
+/// reason goes to `ignored`).
+fn check_datagram(
+    request: &Request,
+    datagram: &[u8],
+    ignored: &mut Option<ResponseError>,
+) -> Result<Option<Measurement>, QueryError> {
+    match request.check_response(datagram, wall_clock(), &SntpConfig::default()) {
+        Ok(measurement) => Ok(Some(measurement)),
+        Err(e) if e.is_final() => Err(QueryError::Refused(e)),
+        Err(e) => {
+            *ignored = Some(e);
+            Ok(None)
+        }
+    }
 }
 
 /// One request to one address, answered within `timeout`.
@@ -140,7 +172,6 @@ fn query_address(server: SocketAddr, timeout: Duration) -> Result<Measurement, Q
     let deadline = std::time::Instant::now() + timeout;
     let mut buf = [0u8; RECEIVE_BUFFER];
     let mut ignored = None;
-    let config = SntpConfig::default();
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
@@ -159,17 +190,15 @@ fn query_address(server: SocketAddr, timeout: Duration) -> Result<Measurement, Q
             {
                 return Err(QueryError::Timeout { ignored });
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                return Err(QueryError::PortUnreachable);
-            }
-            Err(e) => return Err(QueryError::Io(e)),
+            Err(e) => match receive_failure(e) {
+                Some(failure) => return Err(failure),
+                None => continue,
+            },
         };
-        let t4 = wall_clock();
-        match request.check_response(buf.get(..len).unwrap_or(&[]), t4, &config) {
-            Ok(measurement) => return Ok(measurement),
-            Err(e) if e.is_final() => return Err(QueryError::Refused(e)),
-            Err(e) => ignored = Some(e),
+        if let Some(measurement) =
+            check_datagram(&request, buf.get(..len).unwrap_or(&[]), &mut ignored)?
+        {
+            return Ok(measurement);
         }
     }
 }
@@ -208,11 +237,7 @@ pub async fn query_async<A: tokio::net::ToSocketAddrs>(
             .unwrap_or(Err(QueryError::Timeout { ignored: None }));
         match result {
             Ok(measurement) => return Ok(measurement),
-            Err(error) => {
-                if worst.as_ref().is_none_or(|w| error.rank() >= w.rank()) {
-                    worst = Some(error);
-                }
-            }
+            Err(error) => keep_worst(&mut worst, error),
         }
     }
     Err(worst.unwrap_or(QueryError::NoAddress))
@@ -232,22 +257,20 @@ async fn query_address_async(server: SocketAddr) -> Result<Measurement, QueryErr
         .await
         .map_err(QueryError::Io)?;
     let mut buf = [0u8; RECEIVE_BUFFER];
-    let config = SntpConfig::default();
+    // Not the answer: keep waiting (the caller's timeout ends it).
+    let mut ignored = None;
     loop {
         let len = match socket.recv(&mut buf).await {
             Ok(len) => len,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                return Err(QueryError::PortUnreachable);
-            }
-            Err(e) => return Err(QueryError::Io(e)),
+            Err(e) => match receive_failure(e) {
+                Some(failure) => return Err(failure),
+                None => continue,
+            },
         };
-        let t4 = wall_clock();
-        match request.check_response(buf.get(..len).unwrap_or(&[]), t4, &config) {
-            Ok(measurement) => return Ok(measurement),
-            Err(e) if e.is_final() => return Err(QueryError::Refused(e)),
-            // Not the answer: keep waiting (the caller's timeout ends it).
-            Err(_) => {}
+        if let Some(measurement) =
+            check_datagram(&request, buf.get(..len).unwrap_or(&[]), &mut ignored)?
+        {
+            return Ok(measurement);
         }
     }
 }
