@@ -473,25 +473,15 @@ impl SourceSlot {
 /// use std::time::{Duration, SystemTime};
 ///
 /// use ntp_client::{Event, Input, OsSeededRng, Output, StdClock, System, SystemConfig};
-/// use ntp_client::{LeapIndicator, RefId, Stratum, SystemState, Timestamp};
+/// use ntp_client::{RefId, Stratum, SystemState, Timestamp};
 ///
 /// // A primary server on a thread, from ntp-server (a dev-dependency).
 /// let server_socket = UdpSocket::bind("127.0.0.1:0")?;
 /// let server_address = server_socket.local_addr()?;
 /// std::thread::spawn(move || {
-///     let state = SystemState {
-///         leap: LeapIndicator::NoWarning,
-///         stratum: Stratum::PRIMARY,
-///         reference_id: RefId::LOCL,
-///         ..SystemState::default()
-///     };
-///     let config = {
-///         let mut config = ntp_server::ServerConfig::default();
-///         config.///         acl_default = ntp_server::AccessAction::Allow;
-///         config.///         ..Default = :default()
-///;
-///         config
-///     };
+///     let state = SystemState::primary(RefId::LOCL, Timestamp::from(SystemTime::now()));
+///     let mut config = ntp_server::ServerConfig::default();
+///     config.acl_default = ntp_server::AccessAction::Allow; // a loopback demo polls fast
 ///     let mut server = ntp_server::Server::new(&config, state).unwrap();
 ///     let origin = std::time::Instant::now();
 ///     let (mut buf, mut out) = ([0u8; 1024], [0u8; 48]);
