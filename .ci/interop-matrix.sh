@@ -52,7 +52,8 @@ case "${1:-}" in
     ;;
 esac
 
-TARGET=${CARGO_TARGET_DIR:-target}
+# Absolute: apt resolves relative Dir:: paths against /etc/apt, not here.
+TARGET=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 RESULTS=${NTP_INTEROP_RESULTS:-$TARGET/interop-matrix}
 DEBS=$TARGET/interop-debs
 OURS_ADDR=10.123.0.1
