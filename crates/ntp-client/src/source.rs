@@ -641,9 +641,7 @@ impl Source {
         let ceiling = self.backoff_ceiling();
         if limited && self.hpoll > ceiling {
             self.hpoll = ceiling.max(self.base_poll());
-            if self.burst == 0 && self.polled {
-                self.next_poll = self.next_poll.min(self.scheduled_poll());
-            }
+            self.reschedule_sooner();
         }
     }
 
@@ -788,6 +786,15 @@ impl Source {
             .saturating_add(interval)
             .saturating_add(extra)
             .max(earliest)
+    }
+
+    /// Brings the pending poll forward to [`scheduled_poll`](Self::scheduled_poll)
+    /// after the poll exponent dropped (never later; a burst keeps its
+    /// own spacing, and nothing is scheduled before the first poll).
+    fn reschedule_sooner(&mut self) {
+        if self.burst == 0 && self.polled {
+            self.next_poll = self.next_poll.min(self.scheduled_poll());
+        }
     }
 
     /// The gap before the next request of the current burst, with
@@ -968,9 +975,7 @@ impl Source {
             // at the normal interval from this poll on, as the reference
             // implementation's poll_update() does on every reply
             // (Appendix A.5.7.1), not an hour later.
-            if self.burst == 0 && self.polled {
-                self.next_poll = self.next_poll.min(self.scheduled_poll());
-            }
+            self.reschedule_sooner();
         }
         self.reach |= 1;
         self.unreach = 0;

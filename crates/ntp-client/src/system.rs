@@ -774,12 +774,7 @@ impl<R: RngCore> System<R> {
             let Some(entry) = self.pools.get(index) else {
                 break;
             };
-            let members = self
-                .sources
-                .iter()
-                .filter(|slot| slot.pool == Some(pool))
-                .count();
-            if members >= entry.max_sources {
+            if self.pool_members_count(pool) >= entry.max_sources {
                 break;
             }
             if entry.is_blocked(address, now)

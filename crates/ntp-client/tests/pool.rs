@@ -50,6 +50,20 @@ fn removed(h: &Harness) -> Vec<(SocketAddr, PoolRemoval)> {
         .collect()
 }
 
+/// The addresses of a pool's current members, in order.
+fn members(h: &Harness, pool: PoolId) -> Vec<SocketAddr> {
+    h.client.pool_members(pool).map(|s| s.address()).collect()
+}
+
+/// When the first member was removed, seconds.
+fn first_removal_time(h: &Harness) -> f64 {
+    h.events
+        .iter()
+        .find(|(_, e)| matches!(e, Event::PoolMemberRemoved { .. }))
+        .map(|(t, _)| t.as_secs_f64())
+        .unwrap()
+}
+
 #[test]
 fn a_pool_fills_to_its_maximum_and_synchronizes() {
     let mut h = Harness::new(fset(), 0.0, 11);
@@ -93,16 +107,10 @@ fn a_dead_member_is_replaced_by_a_new_address() {
     );
     // The dead address is blocked; the fifth server replaced it.
     assert_eq!(added(&h), addresses(&[4, 1, 2, 3, 5]));
-    let members: Vec<SocketAddr> = h.client.pool_members(pool).map(|s| s.address()).collect();
-    assert_eq!(members, addresses(&[1, 2, 3, 5]));
+    assert_eq!(members(&h, pool), addresses(&[1, 2, 3, 5]));
     // Removed after 8 unanswered polls: the iburst and 7 polls of 64 s,
     // well within the hour.
-    let removed_at = h
-        .events
-        .iter()
-        .find(|(_, e)| matches!(e, Event::PoolMemberRemoved { .. }))
-        .map(|(t, _)| t.as_secs_f64())
-        .unwrap();
+    let removed_at = first_removal_time(&h);
     assert!((400.0..1_000.0).contains(&removed_at), "{removed_at}");
     assert!(h.client.is_synchronized());
 }
@@ -122,16 +130,10 @@ fn a_falseticker_member_is_replaced_after_the_hold() {
         removed(&h),
         vec![(server_addr(4), PoolRemoval::Falseticker)]
     );
-    let removed_at = h
-        .events
-        .iter()
-        .find(|(_, e)| matches!(e, Event::PoolMemberRemoved { .. }))
-        .map(|(t, _)| t.as_secs_f64())
-        .unwrap();
+    let removed_at = first_removal_time(&h);
     let hold = POOL_FALSETICKER_HOLD.as_secs_f64();
     assert!((hold..hold + 300.0).contains(&removed_at), "{removed_at}");
-    let members: Vec<SocketAddr> = h.client.pool_members(pool).map(|s| s.address()).collect();
-    assert_eq!(members, addresses(&[1, 2, 3, 5]));
+    assert_eq!(members(&h, pool), addresses(&[1, 2, 3, 5]));
     assert!(h.client.is_synchronized());
     assert!(h.client.offset().abs() < 0.01);
 }
@@ -152,8 +154,7 @@ fn a_member_stopped_by_a_kiss_of_death_is_replaced() {
         removed(&h),
         vec![(server_addr(2), PoolRemoval::Kissed(KissCode::Deny))]
     );
-    let members: Vec<SocketAddr> = h.client.pool_members(pool).map(|s| s.address()).collect();
-    assert_eq!(members, addresses(&[1, 3]));
+    assert_eq!(members(&h, pool), addresses(&[1, 3]));
 }
 
 #[test]
