@@ -456,14 +456,17 @@ cell_ntpdig() {
 # NTPsec ntpd: a client of our serve (ntpq -p must show it reachable and
 # selected), then, synchronized through us at stratum 2, a server for our
 # sntp and demo.
-cell_ntpsec() {
-    local cell=ntpsec p=${NS_PREFIX}pntpsec line offset status
-    start_serve "$cell" 150 || return 1
+# ntpsec_until_selected ASSOCIATION RESTRICT: NTPsec's ntpd in the
+# caller's namespace $p for cell $cell, with the association line
+# ASSOCIATION to our serve and `restrict default RESTRICT`, waited for
+# (60 s at most) until `ntpq -p` marks us '*'. Sets the caller's `line`
+# (our ntpq row), `offset` (seconds) and `status` (0 when selected).
+ntpsec_until_selected() {
     cat >"$WORK/$cell.conf" <<EOF
-server $OURS_ADDR iburst minpoll 3 maxpoll 4
+$1
 disable kernel
 driftfile $WORK/$cell.drift
-restrict default kod limited nomodify nopeer noquery
+restrict default $2
 restrict 127.0.0.1
 EOF
     no_clock "$p" "$NTPSEC_NTPD" -n -c "$WORK/$cell.conf" -p "$WORK/$cell.pid" \
@@ -477,6 +480,13 @@ EOF
     # "*10.123.0.1  .LOCL.  1 u  1  8  17  0.0999  0.0277  0.0070" (ms)
     line=$(grep -F "$OURS_ADDR " "$LOGS/$cell-ntpq.txt" | head -n 1 || true)
     offset=$(awk '{ printf "%.9f", $9 / 1000 }' <<<"$line")
+}
+
+cell_ntpsec() {
+    local cell=ntpsec p=${NS_PREFIX}pntpsec line offset status
+    start_serve "$cell" 150 || return 1
+    ntpsec_until_selected "server $OURS_ADDR iburst minpoll 3 maxpoll 4" \
+        "kod limited nomodify nopeer noquery"
     row "$cell" "NTPsec ntpd" "$NTPSEC_VERSION" "client of our serve" \
         "ntpq -p: reach $(awk '{ print $7 }' <<<"$line"), selected '$(cut -c1 <<<"$line")'" \
         "$offset" "$(verdict "$offset" "$status")"
@@ -490,23 +500,7 @@ EOF
 cell_ntpsec_peer() {
     local cell=ntpsecpeer p=${NS_PREFIX}pntpsecpeer line offset status
     start_serve "$cell" 70 || return 1
-    cat >"$WORK/$cell.conf" <<EOF
-peer $OURS_ADDR minpoll 3 maxpoll 4
-disable kernel
-driftfile $WORK/$cell.drift
-restrict default kod limited nomodify noquery
-restrict 127.0.0.1
-EOF
-    no_clock "$p" "$NTPSEC_NTPD" -n -c "$WORK/$cell.conf" -p "$WORK/$cell.pid" \
-        -l "$LOGS/$cell-ntpd.log" >/dev/null 2>&1 &
-    selected() {
-        timeout 5 ip netns exec "$p" "$NTPQ" -pn 127.0.0.1 >"$LOGS/$cell-ntpq.txt" 2>&1 &&
-            grep -q "^\*$OURS_ADDR " "$LOGS/$cell-ntpq.txt"
-    }
-    status=1
-    wait_for 60 selected && status=0
-    line=$(grep -F "$OURS_ADDR " "$LOGS/$cell-ntpq.txt" | head -n 1 || true)
-    offset=$(awk '{ printf "%.9f", $9 / 1000 }' <<<"$line")
+    ntpsec_until_selected "peer $OURS_ADDR minpoll 3 maxpoll 4" "kod limited nomodify noquery"
     end_cell "$cell"
     local sent="mode 3"
     [ "${SERVE_SYMMETRIC:-0}" != 0 ] && sent="mode 1 ($SERVE_SYMMETRIC of $SERVE_ANSWERED)"
