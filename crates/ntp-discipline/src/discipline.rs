@@ -928,7 +928,7 @@ impl Discipline {
         // The estimate now, from the state at the last sample's time (the
         // phase alone: the covariance is predicted at the next sample).
         let dt = t.saturating_sub(self.kalman_time).to_seconds_f64();
-        let estimate = filter.offset + filter.frequency * dt.max(0.0) - self.correction;
+        let estimate = filter.projected_offset(dt, self.correction);
         self.note_rate_change(t);
         let change = frequency - self.frequency;
         self.wander_sq += (change * change - self.wander_sq) / AVG;

@@ -124,13 +124,19 @@ impl Kalman {
     /// the applied rate correction).
     pub(crate) fn predict(&mut self, dt: f64, correction: f64) {
         let dt = dt.max(0.0);
-        self.offset += self.frequency * dt - correction;
+        self.offset = self.projected_offset(dt, correction);
         let q = self.wander;
         let dt2 = dt * dt;
         // P = F P F' + Q with F = [[1, dt], [0, 1]].
         self.p00 += 2.0 * dt * self.p01 + dt2 * self.p11 + q * dt2 * dt * ONE_THIRD;
         self.p01 += dt * self.p11 + q * dt2 / 2.0;
         self.p11 += q * dt;
+    }
+
+    /// The phase [`predict`](Self::predict) would reach after `dt`
+    /// seconds with `correction` applied, without touching the covariance.
+    pub(crate) fn projected_offset(&self, dt: f64, correction: f64) -> f64 {
+        self.offset + self.frequency * dt.max(0.0) - correction
     }
 
     /// The innovation a measurement `offset` with variance `variance`
