@@ -17,6 +17,38 @@ pub(crate) fn vector(all: &[Vector], needle: &str) -> Vec<u8> {
     found[0].bytes.clone()
 }
 
+/// The header of a response.
+pub(crate) fn parse(datagram: &[u8]) -> ntp_proto::Repr {
+    ntp_proto::Repr::parse(&ntp_proto::Packet::new_checked(datagram).unwrap()).unwrap()
+}
+
+/// Checks every field of an answer against RFC 5905's `fast_xmit()`
+/// (appendix A.5.3): the version and poll of the request, `mode`, the
+/// system variables of `state`, origin = the request's transmit timestamp
+/// `xmt`, receive and transmit = [`RX`] and [`TX`].
+pub(crate) fn assert_fast_xmit(
+    r: &ntp_proto::Repr,
+    state: &SystemState,
+    version: u8,
+    mode: ntp_proto::Mode,
+    poll: i8,
+    xmt: u64,
+) {
+    assert_eq!(r.leap, state.leap);
+    assert_eq!(r.version.to_bits(), version);
+    assert_eq!(r.mode, mode);
+    assert_eq!(r.stratum, state.stratum);
+    assert_eq!(r.poll, poll);
+    assert_eq!(r.precision, state.precision);
+    assert_eq!(r.root_delay, state.root_delay);
+    assert_eq!(r.root_dispersion, state.root_dispersion);
+    assert_eq!(r.reference_id, state.reference_id);
+    assert_eq!(r.reference_timestamp, state.reference_time);
+    assert_eq!(r.origin_timestamp, Timestamp::from_bits(xmt));
+    assert_eq!(r.receive_timestamp, RX);
+    assert_eq!(r.transmit_timestamp, TX);
+}
+
 /// A synchronized primary server state.
 pub(crate) fn primary() -> SystemState {
     SystemState {
