@@ -306,6 +306,17 @@ impl Key {
     }
 }
 
+impl Key {
+    /// Every octet of the secret, whatever the type.
+    fn secret_octets(&self) -> &[u8] {
+        match &self.secret {
+            Secret::Hash { bytes, len } => bytes.get(..*len).unwrap_or(&[]),
+            Secret::Aes128(bytes) => bytes,
+            Secret::Aes256(bytes) => bytes,
+        }
+    }
+}
+
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Key")
@@ -315,6 +326,22 @@ impl fmt::Debug for Key {
             .finish()
     }
 }
+
+impl PartialEq for Key {
+    /// Same id, type and secret; the secrets are compared in constant
+    /// time (`subtle`), so comparing keys reveals nothing of their octets
+    /// through timing.
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        let (ours, theirs) = (self.secret_octets(), other.secret_octets());
+        self.id == other.id
+            && self.key_type == other.key_type
+            && ours.len() == theirs.len()
+            && bool::from(ours.ct_eq(theirs))
+    }
+}
+
+impl Eq for Key {}
 
 impl Drop for Key {
     fn drop(&mut self) {
@@ -330,3 +357,24 @@ impl Drop for Key {
 }
 
 impl zeroize::ZeroizeOnDrop for Key {}
+
+#[cfg(test)]
+mod eq_tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn keys_are_equal_only_with_the_same_id_type_and_secret() {
+        let id = |n| KeyId::new(n).unwrap();
+        let md5 = Key::new(id(1), KeyType::Md5, b"secret").unwrap();
+        assert_eq!(md5, md5.clone());
+        assert_ne!(md5, Key::new(id(2), KeyType::Md5, b"secret").unwrap());
+        assert_ne!(md5, Key::new(id(1), KeyType::Sha1, b"secret").unwrap());
+        assert_ne!(md5, Key::new(id(1), KeyType::Md5, b"secreT").unwrap());
+        assert_ne!(md5, Key::new(id(1), KeyType::Md5, b"secret2").unwrap());
+        let aes = Key::new(id(1), KeyType::Aes128Cmac, &[7; 16]).unwrap();
+        assert_eq!(aes, aes.clone());
+        assert_ne!(aes, Key::new(id(1), KeyType::Aes128Cmac, &[8; 16]).unwrap());
+    }
+}

@@ -38,7 +38,7 @@ pub const DEFAULT_CAPACITY: usize = 64;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyStore<const N: usize = DEFAULT_CAPACITY> {
     /// `slots[..len]` are `Some`, sorted by key id; the rest are `None`.
     slots: [Option<Key>; N],
