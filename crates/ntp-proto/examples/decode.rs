@@ -1,45 +1,104 @@
 //! Decodes an NTP packet given as hex and prints every field, the way a
-//! packet dissector does.
+//! packet dissector does, and with `--keys` checks its MAC.
 //!
 //! ```text
 //! cargo run -p ntp-proto --example decode -- 240306e600000000...
+//! cargo run -p ntp-proto --example decode -- --keys /etc/chrony/chrony.keys 230...
+//! cargo run -p ntp-proto --example decode -- --keys /etc/ntp.keys --keys-format ntpd 230...
 //! ```
 //!
 //! The hex may be split into several arguments and may contain spaces or
 //! colons. Timestamps are placed in the era nearest to the current time.
 //!
-//! Exit codes: 0 for a packet that decodes cleanly; 1 for one whose header
-//! reads but that `Repr::parse` or the extension walk rejects (the fields
-//! are still printed); 2 for bad hex or a packet shorter than 48 octets.
+//! A MAC (RFC 5905, section 7.3) is printed as its key id and digest, a
+//! 4-octet one as a crypto-NAK. `--keys FILE` reads a key file in chrony's
+//! format (`--keys-format ntpd` for ntpd's and NTPsec's) with `ntp-auth`
+//! and says whether the MAC verifies with the key its key id names. (Here
+//! `ntp-auth` is a dev-dependency, because it depends on this crate; a
+//! program of your own depends on it as usual.)
+//!
+//! Exit codes: 0 for a packet that decodes cleanly and, with `--keys`,
+//! whose MAC verifies; 1 for one whose header reads but that `Repr::parse`
+//! or the extension walk rejects, or, with `--keys`, that carries no MAC,
+//! carries a crypto-NAK, names a key id not in the file or has a MAC that
+//! does not verify (the fields are printed in every case); 2 for bad
+//! arguments, bad hex, a packet shorter than 48 octets, or a key file that
+//! cannot be read or has a bad line.
 
 use core::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
+use ntp_auth::{KeyFileFormat, KeyStore};
 use ntp_proto::{
     Date, LeapIndicator, Mode, NtpDuration, Packet, Repr, StratumKind, Timestamp, TrailerItem,
 };
 
+const USAGE: &str = "usage: decode [--keys FILE [--keys-format chrony|ntpd]] <hex>...";
+
+const HELP: &str = "\
+Dissects one NTP packet given as hex (spaces and colons allowed, may be
+split over several arguments) and prints every field, its extension
+fields and its MAC (key id and digest; a 4-octet MAC is a crypto-NAK).
+
+Options:
+  --keys FILE              check the MAC with the key its key id names in
+                           this key file; exit 1 unless it verifies
+  --keys-format FORMAT     chrony (default) or ntpd (ntpd's and NTPsec's
+                           ntp.keys)
+  -h, --help               this text
+
+Exit status: 0 for a clean packet (with --keys: whose MAC verifies), 1 for
+a packet that fails validation (with --keys: or has no MAC, a crypto-NAK,
+an unknown key id or a MAC that does not verify), 2 for bad arguments, bad
+hex, fewer than 48 octets or a bad key file.";
+
+/// Room for any real key file: ntpd's key ids go up to 65535, but key files
+/// hold a few dozen keys.
+type Keys = KeyStore<1024>;
+
+/// A loaded key file and its name as given, for the messages.
+struct KeyFile {
+    keys: Keys,
+    name: String,
+}
+
+struct Options {
+    hex: String,
+    keys: Option<PathBuf>,
+    format: Option<KeyFileFormat>,
+}
+
 fn main() -> ExitCode {
-    if std::env::args()
-        .skip(1)
-        .any(|arg| arg == "--help" || arg == "-h")
-    {
-        println!(
-            "usage: decode <hex>: dissects one NTP packet given as hex (spaces and colons allowed)"
-        );
-        return ExitCode::SUCCESS;
-    }
-    let input: String = std::env::args().skip(1).collect::<Vec<_>>().concat();
-    let cleaned: String = input
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != ':')
-        .collect();
-    if cleaned.is_empty() {
-        eprintln!("decode: error: no packet given; usage: decode <hex>");
-        return ExitCode::from(2);
-    }
-    let bytes = match hex::decode(&cleaned) {
+    let options = match parse_args(std::env::args_os().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            println!("{USAGE}\n\n{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("decode: error: {message}; {USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let key_file = match options.keys {
+        None => None,
+        Some(path) => {
+            let format = options.format.unwrap_or(KeyFileFormat::Chrony);
+            match Keys::load(&path, format) {
+                Ok(keys) => Some(KeyFile {
+                    keys,
+                    name: path.display().to_string(),
+                }),
+                Err(error) => {
+                    eprintln!("decode: error: {}: {error}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
+    let bytes = match hex::decode(&options.hex) {
         Ok(bytes) => bytes,
         Err(error) => {
             eprintln!("decode: error: invalid hex: {error}");
@@ -54,13 +113,55 @@ fn main() -> ExitCode {
         }
     };
     let pivot = Date::try_from(SystemTime::now()).unwrap_or(Date::ERA_1);
-    let (text, clean) = describe(&packet, pivot);
+    let (text, clean) = describe(&packet, pivot, key_file.as_ref());
     print!("{text}");
     if clean {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// The options, or `None` for `--help`; the error is one line.
+fn parse_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Result<Option<Options>, lexopt::Error> {
+    use lexopt::prelude::*;
+
+    let mut hex = String::new();
+    let mut keys = None;
+    let mut format = None;
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("help") | Short('h') => return Ok(None),
+            Long("keys") => keys = Some(PathBuf::from(parser.value()?)),
+            Long("keys-format") => {
+                let value = parser.value()?;
+                format = Some(match value.to_str() {
+                    Some("chrony") => KeyFileFormat::Chrony,
+                    Some("ntpd") => KeyFileFormat::Ntpd,
+                    _ => {
+                        return Err(
+                            format!("--keys-format {value:?}: must be chrony or ntpd").into()
+                        );
+                    }
+                });
+            }
+            Value(value) => {
+                let text = value.string()?;
+                hex.extend(text.chars().filter(|c| !c.is_whitespace() && *c != ':'));
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    if hex.is_empty() {
+        return Err("no packet given".into());
+    }
+    if format.is_some() && keys.is_none() {
+        return Err("--keys-format needs --keys".into());
+    }
+    Ok(Some(Options { hex, keys, format }))
 }
 
 fn log2_seconds(exponent: i8) -> String {
@@ -84,10 +185,13 @@ fn timestamp(ts: Timestamp, pivot: Date) -> String {
     }
 }
 
-/// Formats the packet; the flag is false when something did not validate.
-fn describe(packet: &Packet<&[u8]>, pivot: Date) -> (String, bool) {
+/// Formats the packet; the flag is false when something did not validate
+/// or, with a key file, when the MAC did not verify.
+fn describe(packet: &Packet<&[u8]>, pivot: Date, key_file: Option<&KeyFile>) -> (String, bool) {
     let mut out = String::new();
     let mut clean = true;
+    let mut has_mac = false;
+    let mut authenticated = false;
     let stratum = packet.stratum();
     let leap = packet.leap_indicator();
     let _ = writeln!(out, "NTP packet, {} octets", packet.as_bytes().len());
@@ -182,15 +286,22 @@ fn describe(packet: &Packet<&[u8]>, pivot: Date) -> (String, bool) {
             Ok(TrailerItem::Mac(mac)) => {
                 let _ = writeln!(
                     out,
-                    "  MAC at {}: key id {}, {}-octet digest {}",
-                    mac.offset,
+                    "  MAC: key id {}, digest {} octets: {}",
                     mac.key_id,
                     mac.digest.len(),
                     hex::encode(mac.digest)
                 );
+                has_mac = true;
+                if let Some(key_file) = key_file {
+                    authenticated = check_mac(&mut out, key_file, packet.as_bytes(), mac.key_id);
+                }
             }
-            Ok(TrailerItem::CryptoNak { offset, key_id }) => {
-                let _ = writeln!(out, "  Crypto-NAK at {offset}: key id {key_id}");
+            Ok(TrailerItem::CryptoNak { key_id, .. }) => {
+                has_mac = true;
+                let _ = writeln!(out, "  MAC: crypto-NAK, key id {key_id}, no digest");
+                if key_file.is_some() {
+                    let _ = writeln!(out, "    not authenticated: a crypto-NAK has no digest");
+                }
             }
             Ok(other) => {
                 let _ = writeln!(out, "  Trailer item: {other:?}");
@@ -201,5 +312,30 @@ fn describe(packet: &Packet<&[u8]>, pivot: Date) -> (String, bool) {
             }
         }
     }
+    if let Some(key_file) = key_file {
+        if !has_mac {
+            let _ = writeln!(out, "  No MAC: nothing to verify with {}", key_file.name);
+        }
+        clean &= authenticated;
+    }
     (out, clean)
+}
+
+/// Checks the packet's MAC with the key its key id names, as a server
+/// checks a request (RFC 5905, section 9.2); true if it verifies.
+fn check_mac(out: &mut String, key_file: &KeyFile, packet: &[u8], key_id: u32) -> bool {
+    let Some(key) = key_file.keys.get_raw(key_id) else {
+        let _ = writeln!(out, "    key {key_id} is not in {}", key_file.name);
+        return false;
+    };
+    match key.verify(packet) {
+        Ok(()) => {
+            let _ = writeln!(out, "    verifies with key {key_id} ({})", key.key_type());
+            true
+        }
+        Err(error) => {
+            let _ = writeln!(out, "    does NOT verify: {error}");
+            false
+        }
+    }
 }
