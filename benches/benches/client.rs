@@ -113,7 +113,7 @@ fn synchronized_client() -> (System<SplitMix>, SocketAddr, [u8; 48], Instant, Da
                             panic!("not answered")
                         };
                         let tx = rx + NtpDuration::from_nanos(1_000);
-                        reply.finish(&mut out, tx);
+                        servers[0].1.finish(&reply, &mut out, tx);
                         let arrival = now + 2 * DELAY;
                         return (
                             client,
@@ -148,7 +148,7 @@ fn synchronized_client() -> (System<SplitMix>, SocketAddr, [u8; 48], Instant, Da
                 if let Action::Respond(reply) =
                     server.handle(&data, from, rx, Instant::from_nanos(now), &mut out)
                 {
-                    reply.finish(&mut out, rx);
+                    server.finish(&reply, &mut out, rx);
                     flight.push((now + DELAY, to, CLIENT, out.to_vec()));
                 }
             }

@@ -102,7 +102,7 @@ fn handle(c: &mut Criterion) {
             let now = Instant::from_nanos(n * 1_000_000);
             match answering.handle(black_box(&CHRONY_REQUEST), client, rx, now, &mut out) {
                 Action::Respond(reply) => {
-                    black_box(reply.finish(&mut out, tx));
+                    black_box(answering.finish(&reply, &mut out, tx));
                 }
                 Action::Drop(reason) => panic!("{reason:?}"),
                 _ => panic!("Action grew"),

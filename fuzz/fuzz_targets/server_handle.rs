@@ -148,7 +148,7 @@ fuzz_target!(|input: Input| {
                 assert!(reply.len() <= request.bytes.len(), "amplification");
                 assert!(reply.len() <= out.len());
                 let tx = Timestamp::from_bits(request.rx.wrapping_add(1));
-                let sent = reply.finish(&mut out, tx);
+                let sent = server.finish(&reply, &mut out, tx);
                 assert_eq!(sent.len(), 48);
                 let req = Packet::new_checked(&request.bytes[..]).expect("answered => 48 octets");
                 let resp = Packet::new_checked(sent).expect("48 octets");

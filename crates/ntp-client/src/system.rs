@@ -489,7 +489,7 @@ impl SourceSlot {
 ///         let rx = Timestamp::from(SystemTime::now());
 ///         let now = ntp_server::Instant::from_std(origin, std::time::Instant::now());
 ///         if let ntp_server::Action::Respond(reply) = server.handle(&buf[..len], from, rx, now, &mut out) {
-///             let _ = server_socket.send_to(reply.finish(&mut out, Timestamp::from(SystemTime::now())), from);
+///             let _ = server_socket.send_to(server.finish(&reply, &mut out, Timestamp::from(SystemTime::now())), from);
 ///         }
 ///     }
 /// });

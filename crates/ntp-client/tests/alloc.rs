@@ -150,7 +150,7 @@ impl World {
                             .1
                             .handle(&packet.data, packet.from, rx, now, &mut out)
                     {
-                        reply.finish(&mut out, rx);
+                        self.servers[index].1.finish(&reply, &mut out, rx);
                         self.send(InFlight {
                             at: self.now + DELAY,
                             from: packet.to,

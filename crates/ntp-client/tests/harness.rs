@@ -554,7 +554,8 @@ fn exported_system_state_follows_the_system_peer() {
     ) else {
         panic!("not answered")
     };
-    let reply = Packet::new_checked(reply.finish(&mut out, Timestamp::from(epoch()))).unwrap();
+    let reply =
+        Packet::new_checked(secondary.finish(&reply, &mut out, Timestamp::from(epoch()))).unwrap();
     assert_eq!(reply.stratum(), Stratum::new(3));
     assert_eq!(reply.reference_id(), state.reference_id);
     assert_eq!(reply.root_delay(), state.root_delay);

@@ -463,7 +463,7 @@ fn answer(
         server.handle(data, received.from, Timestamp::from(rx_wall), now, out)
     {
         let transmit = Timestamp::from(clock.now()?);
-        let packet = reply.finish(out, transmit);
+        let packet = server.finish(&reply, out, transmit);
         // A failed send is a lost reply; the client asks again.
         let _ = socket.send_to(packet, received.from);
     }

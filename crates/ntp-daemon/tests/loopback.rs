@@ -56,7 +56,7 @@ fn server(stop: Arc<AtomicBool>) -> core::net::SocketAddr {
                 server.handle(&buf[..len], from, rx, now, &mut out)
             {
                 let tx = Timestamp::from(SystemTime::now());
-                let _ = socket.send_to(reply.finish(&mut out, tx), from);
+                let _ = socket.send_to(server.finish(&reply, &mut out, tx), from);
             }
         }
     });

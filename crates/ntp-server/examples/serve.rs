@@ -242,7 +242,7 @@ fn worker(
             &mut out,
         );
         if let Action::Respond(reply) = action {
-            let datagram = reply.finish(&mut out, clock());
+            let datagram = server.finish(&reply, &mut out, clock());
             if let Err(e) = socket.send_to(datagram, source) {
                 eprintln!("serve: send to {source} failed: {e}");
             }

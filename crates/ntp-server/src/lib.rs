@@ -67,7 +67,7 @@
 //!     let (len, from) = socket.recv_from(&mut buf).await?;
 //!     let (rx, now) = (clock(), Instant::from_std(origin, std::time::Instant::now()));
 //!     if let Action::Respond(reply) = server.handle(&buf[..len], from, rx, now, &mut out) {
-//!         socket.send_to(reply.finish(&mut out, clock()), from).await?;
+//!         socket.send_to(server.finish(&reply, &mut out, clock()), from).await?;
 //!     }
 //! // }
 //! # }

@@ -23,7 +23,7 @@ pub const RESPONSE_LEN: usize = HEADER_LEN;
 #[non_exhaustive]
 pub enum Action {
     /// Send the first [`Reply::len`] octets of the output buffer back to
-    /// the client, after [`Reply::finish`].
+    /// the client, after [`Server::finish`].
     Respond(Reply),
     /// Send nothing.
     Drop(DropReason),
@@ -63,29 +63,6 @@ impl Reply {
     pub const fn mode(&self) -> Mode {
         self.mode
     }
-
-    /// Stamps the transmit timestamp and returns the datagram to send.
-    ///
-    /// Call it on the buffer [`Server::handle`] wrote, as late as possible
-    /// before sending: the transmit timestamp is `T3` of the on-wire
-    /// protocol (RFC 5905, section 8), and every nanosecond between
-    /// stamping and sending is error. Until then the transmit timestamp
-    /// holds the receive timestamp, a valid if less exact value.
-    /// Kiss-o'-Death packets keep the transmit timestamp of the request
-    /// (as NTPsec sends them), so `transmit` is not written into them.
-    ///
-    /// If `out` is shorter than [`Reply::len`], nothing is written and the
-    /// result is empty.
-    #[inline]
-    pub fn finish<'a>(&self, out: &'a mut [u8], transmit: Timestamp) -> &'a [u8] {
-        let Some(datagram) = out.get_mut(..self.len) else {
-            return &[];
-        };
-        if self.kiss.is_none() {
-            Packet::new_unchecked(&mut *datagram).set_transmit_timestamp(transmit);
-        }
-        datagram
-    }
 }
 
 /// The sans-IO NTP server: one call per received datagram, no socket, no
@@ -97,7 +74,7 @@ impl Reply {
 ///   source address, the receive time `T2` read from the system clock as
 ///   close to its arrival as possible (for example a kernel timestamp), the
 ///   monotonic time `now`, and a buffer of at least [`RESPONSE_LEN`]
-///   octets. On [`Action::Respond`] call [`Reply::finish`] with the
+///   octets. On [`Action::Respond`] call [`Server::finish`] with the
 ///   transmit time and send the returned octets to the source address; on
 ///   [`Action::Drop`] send nothing.
 /// - `now` must not go backwards; if it does, the core uses the latest
@@ -149,7 +126,7 @@ impl Reply {
 ///    stratum, precision, root delay and dispersion, reference id and time
 ///    from the system state, origin = the request's transmit timestamp,
 ///    receive = `rx_time`, transmit = the time given to
-///    [`Reply::finish`]. The stratum is sent as the state holds it: unlike
+///    [`Server::finish`]. The stratum is sent as the state holds it: unlike
 ///    `fast_xmit()`, which maps 16 (MAXSTRAT) to 0, we keep 16, since a
 ///    stratum 0 packet is a Kiss-o'-Death (RFC 5905, section 7.4).
 ///
@@ -189,7 +166,7 @@ impl Reply {
 /// let rx_time = clock();
 /// let now = Instant::from_std(origin, std::time::Instant::now());
 /// if let Action::Respond(reply) = server.handle(&buf[..len], source, rx_time, now, &mut out) {
-///     socket.send_to(reply.finish(&mut out, clock()), source)?;
+///     socket.send_to(server.finish(&reply, &mut out, clock()), source)?;
 /// }
 ///
 /// let (len, _) = client.recv_from(&mut buf)?;
@@ -322,6 +299,30 @@ impl Server {
                 Action::Drop(reason)
             }
         }
+    }
+
+    /// Stamps the transmit timestamp into the reply [`handle`](Self::handle)
+    /// wrote into `out` and returns the datagram to send.
+    ///
+    /// Call it on the buffer `handle` wrote, as late as possible before
+    /// sending: the transmit timestamp is `T3` of the on-wire protocol (RFC
+    /// 5905, section 8), and every nanosecond between stamping and sending
+    /// is error. Until then the transmit timestamp holds the receive
+    /// timestamp, a valid if less exact value. Kiss-o'-Death packets keep
+    /// the transmit timestamp of the request (as NTPsec sends them), so
+    /// `transmit` is not written into them.
+    ///
+    /// If `out` is shorter than [`Reply::len`], nothing is written and the
+    /// result is empty.
+    #[inline]
+    pub fn finish<'a>(&self, reply: &Reply, out: &'a mut [u8], transmit: Timestamp) -> &'a [u8] {
+        let Some(datagram) = out.get_mut(..reply.len) else {
+            return &[];
+        };
+        if reply.kiss.is_none() {
+            Packet::new_unchecked(&mut *datagram).set_transmit_timestamp(transmit);
+        }
+        datagram
     }
 
     #[inline]

@@ -95,7 +95,7 @@ fn no_allocation_per_request_and_constant_table() {
         if let Action::Respond(reply) =
             server.handle(packet, SocketAddr::new(ip, 123), RX, now, &mut out)
         {
-            core::hint::black_box(reply.finish(&mut out, TX));
+            core::hint::black_box(server.finish(&reply, &mut out, TX));
             answered += 1;
         }
         let repeat = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 123);

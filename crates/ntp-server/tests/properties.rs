@@ -125,7 +125,7 @@ proptest! {
             if let Action::Respond(reply) = action {
                 prop_assert!(reply.len() <= request.len());
                 prop_assert!(reply.len() <= out.len());
-                let sent = reply.finish(&mut out, Timestamp::from_bits(rx ^ 1)).to_vec();
+                let sent = server.finish(&reply, &mut out, Timestamp::from_bits(rx ^ 1)).to_vec();
                 prop_assert_eq!(sent.len(), 48);
                 let (req, resp) = (Packet::new_checked(&request[..]).unwrap(), Packet::new_checked(&sent[..]).unwrap());
                 // Mode 3 is answered in mode 4, mode 1 (symmetric active,

@@ -71,11 +71,11 @@ fn transmit_holds_receive_time_until_finished() {
     assert_eq!(parse(&out).transmit_timestamp, RX);
     let later = Timestamp::from_bits(RX.to_bits() + 1000);
     assert_eq!(
-        parse(reply.finish(&mut out, later)).transmit_timestamp,
+        parse(server.finish(&reply, &mut out, later)).transmit_timestamp,
         later
     );
     // A buffer shorter than the reply gets nothing written.
-    assert!(reply.finish(&mut [0u8; 47], later).is_empty());
+    assert!(server.finish(&reply, &mut [0u8; 47], later).is_empty());
 }
 
 #[test]

@@ -76,7 +76,7 @@ fn answer_like(config: &ServerConfig, request: &[u8], response: &[u8], what: &st
     assert_eq!(reply.kiss(), None, "{what}");
     assert_eq!(reply.len(), 48, "{what}");
     assert!(reply.len() <= request.len(), "{what}: amplification");
-    let ours = reply.finish(&mut out, theirs.transmit_timestamp);
+    let ours = server.finish(&reply, &mut out, theirs.transmit_timestamp);
     assert_same_header(ours, response, what);
     assert_eq!(server.counters().answered, 1);
 }

@@ -192,7 +192,7 @@ fn serve(
             &mut out,
         );
         if let Action::Respond(reply) = action {
-            let datagram = reply.finish(&mut out, served_time(truth, offset));
+            let datagram = server.finish(&reply, &mut out, served_time(truth, offset));
             if let Err(e) = socket.send_to(datagram, client) {
                 eprintln!("ntp-server: send to {client} failed: {e}");
             }

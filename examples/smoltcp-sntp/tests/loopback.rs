@@ -161,7 +161,8 @@ impl Rig {
                 self.core.handle(data, from, rx_time, core_now, &mut out)
             {
                 // No time passes inside the server: T3 = T2.
-                let datagram = reply.finish(&mut out, Timestamp::from(server_date(now)));
+                let tx_time = Timestamp::from(server_date(now));
+                let datagram = self.core.finish(&reply, &mut out, tx_time);
                 replies.push((datagram.to_vec(), meta.endpoint));
             }
         }
@@ -178,7 +179,7 @@ impl Rig {
                 else {
                     panic!("the server core must answer");
                 };
-                reply.finish(&mut out, rx_time).to_vec()
+                core.finish(&reply, &mut out, rx_time).to_vec()
             };
             let other_origin = stray(&mut self.core, NONCE ^ 1);
             let from_elsewhere = stray(&mut self.core, NONCE);

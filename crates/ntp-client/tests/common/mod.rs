@@ -376,7 +376,7 @@ impl Harness {
             Behaviour::Ntp(server) => {
                 let mut out = [0u8; 48];
                 match server.handle(&packet.data, packet.from, rx, now, &mut out) {
-                    Action::Respond(reply) => Some(reply.finish(&mut out, tx).to_vec()),
+                    Action::Respond(reply) => Some(server.finish(&reply, &mut out, tx).to_vec()),
                     _ => None,
                 }
             }

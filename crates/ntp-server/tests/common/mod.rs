@@ -109,7 +109,7 @@ pub(crate) fn run(
     let mut out = [0xa5u8; 1500];
     let action = server.handle(request, from, RX, now, &mut out);
     let datagram = match action {
-        Action::Respond(reply) => reply.finish(&mut out, TX).to_vec(),
+        Action::Respond(reply) => server.finish(&reply, &mut out, TX).to_vec(),
         _ => Vec::new(),
     };
     (action, datagram)
