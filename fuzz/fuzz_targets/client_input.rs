@@ -7,7 +7,10 @@
 //! source exactly as it was; time never goes backwards in the outputs
 //! (every timeout is at or after `now`); a drain ends within a bounded
 //! number of outputs; every transmit is a 48-octet data-minimized request;
-//! the system offset, jitter and exported state hold no NaN.
+//! the system offset, jitter and exported state hold no NaN. With `keyed`,
+//! source 2 authenticates with an MD5 key: its requests are 68 octets and
+//! carry a valid MAC, and datagrams may be signed with that key (`sign`)
+//! so that the checks after the MAC are reached for it as well.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -15,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use ntp_client::rand_core::RngCore;
-use ntp_client::{Input, Instant, Output, Source, System, SystemConfig};
+use ntp_client::{Input, Instant, Key, KeyId, KeyType, Output, Source, System, SystemConfig};
 use ntp_proto::{Date, NtpDuration, Packet, Timestamp};
 
 #[derive(Arbitrary, Debug)]
@@ -34,6 +37,8 @@ enum Step {
         advance_ms: u16,
         /// The receive timestamp's error against the clock, ms.
         rx_error_ms: i16,
+        /// Append a MAC of the datagram's first 48 octets with the key.
+        sign: bool,
     },
     /// Time passes, ms, then `handle_timeout`.
     Timeout { advance_ms: u32 },
@@ -54,7 +59,14 @@ struct Run {
     /// Also a pool of at most `pool_size % 4 + 1` members.
     pool: bool,
     pool_size: u8,
+    /// Source 2 authenticates with [`key`].
+    keyed: bool,
     steps: Vec<Step>,
+}
+
+/// The key of source 2 when the run is keyed.
+fn key() -> Key {
+    Key::new(KeyId::new(1).unwrap(), KeyType::Md5, b"fuzz key").unwrap()
 }
 
 struct Rng(u64);
@@ -89,6 +101,7 @@ struct World {
     phase: i64,
     epoch: Date,
     buf: Vec<u8>,
+    keyed: bool,
 }
 
 impl World {
@@ -107,9 +120,16 @@ impl World {
                 .system
                 .poll_output(Instant::from_nanos(self.now), self.wall(), &mut self.buf)
             {
-                Output::Transmit { len, .. } => {
-                    assert_eq!(len, 48);
-                    assert_eq!(self.buf.len(), 48);
+                Output::Transmit {
+                    destination, len, ..
+                } => {
+                    assert_eq!(self.buf.len(), len);
+                    if self.keyed && destination == address(2) {
+                        assert_eq!(len, 48 + 4 + 16);
+                        key().verify(&self.buf).unwrap();
+                    } else {
+                        assert_eq!(len, 48);
+                    }
                     assert_eq!(self.buf[0], 0x23);
                     assert!(
                         self.buf[1..40]
@@ -150,9 +170,16 @@ fuzz_target!(|run: Run| {
         phase: 0,
         epoch,
         buf: Vec::with_capacity(48),
+        keyed: run.keyed,
     };
     for n in 0..3 {
-        world.system.add_source(address(n)).unwrap();
+        if run.keyed && n == 2 {
+            let mut config = world.system.config().source.clone();
+            config.sntp.key = Some(key());
+            world.system.add_source_with(address(n), config).unwrap();
+        } else {
+            world.system.add_source(address(n)).unwrap();
+        }
     }
     let pool_size = usize::from(run.pool_size % 4) + 1;
     let pool = if run.pool {
@@ -171,6 +198,7 @@ fuzz_target!(|run: Run| {
                 data,
                 advance_ms,
                 rx_error_ms,
+                sign,
             } => {
                 world.now = world
                     .now
@@ -206,6 +234,11 @@ fuzz_target!(|run: Run| {
                     if let Some(nonce) = nonce {
                         datagram[24..32].copy_from_slice(&nonce.to_bits().to_be_bytes());
                     }
+                }
+                if *sign && datagram.len() >= 48 {
+                    datagram.truncate(48);
+                    datagram.resize(48 + 4 + 16, 0);
+                    key().sign_in_place(&mut datagram, 48).unwrap();
                 }
                 let rx_wall = world
                     .wall()

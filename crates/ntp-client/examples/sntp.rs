@@ -9,14 +9,22 @@
 //! cargo run -p ntp-client --example sntp -- 127.0.0.1:11123
 //! ```
 //!
-//! Usage: `sntp [--timeout SECONDS] [--json] ADDRESS[:PORT]`, where the
-//! address is an IP address (no name lookup) and the port defaults to 123.
+//! Usage: `sntp [--timeout SECONDS] [--json] [--keys FILE [--keys-format
+//! chrony|ntpd] --key ID] ADDRESS[:PORT]`, where the address is an IP
+//! address (no name lookup) and the port defaults to 123.
 //!
 //! - `--timeout SECONDS` how long to wait for a valid answer (default 5).
 //!   One request is sent, never more: a datagram that does not answer it
 //!   (another source address, wrong origin, bad header) is ignored and
 //!   waiting goes on until the deadline.
 //! - `--json` print one JSON object instead of the text lines.
+//! - `--keys FILE --key ID` authenticate with symmetric key `ID` of the key
+//!   file (RFC 5905 section 7.3, RFC 8573): the request carries its MAC,
+//!   and only an answer with a valid MAC from that key is used (an
+//!   answer without one is ignored like a stray datagram, and the
+//!   timeout message names the refusal). `--keys-format` says how the
+//!   file is written: `chrony` (default, `chrony.keys`) or `ntpd`
+//!   (`ntp.keys`, also NTPsec's).
 //!
 //! The socket is bound to the loopback address when the server is on the
 //! loopback, and to the unspecified address otherwise, on an ephemeral
@@ -24,7 +32,7 @@
 //!
 //! Exit status: 0 with a measurement; 1 on a timeout, a kiss-o'-death, an
 //! unsynchronized server or a socket error, with a one-line message on
-//! stderr; 2 on bad arguments.
+//! stderr; 2 on bad arguments or a bad key file.
 
 #![allow(
     clippy::unwrap_used,
@@ -43,6 +51,7 @@ use std::net::UdpSocket;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
+use ntp_client::ntp_auth::{Key, KeyFileFormat, KeyId, KeyStore};
 use ntp_client::sntp::{Measurement, Request, ResponseError, SntpConfig};
 use ntp_proto::{Date, KissCode, LeapIndicator};
 use rand_chacha::ChaCha12Rng;
@@ -58,21 +67,49 @@ struct Options {
     server: SocketAddr,
     timeout: Duration,
     json: bool,
+    key: Option<Key>,
 }
 
-const USAGE: &str = "usage: sntp [--timeout SECONDS] [--json] ADDRESS[:PORT]";
+const USAGE: &str = "usage: sntp [--timeout SECONDS] [--json] \
+[--keys FILE [--keys-format chrony|ntpd] --key ID] ADDRESS[:PORT]";
+
+/// The key `id` of the key file `path`.
+fn load_key(path: &str, format: KeyFileFormat, id: &str) -> Result<Key, String> {
+    let id = id
+        .parse::<u32>()
+        .ok()
+        .and_then(KeyId::new)
+        .ok_or_else(|| format!("--key {id:?}: not a key id from 1 to 4294967295"))?;
+    let keys: KeyStore<1024> =
+        KeyStore::load(path, format).map_err(|e| format!("key file {path}: {e}"))?;
+    keys.get(id)
+        .cloned()
+        .ok_or_else(|| format!("key file {path} has no key {id}"))
+}
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut server = None;
     let mut timeout = DEFAULT_TIMEOUT;
     let mut json = false;
+    let (mut keys, mut key_id, mut format) = (None, None, KeyFileFormat::Chrony);
     while let Some(arg) = args.next() {
+        let mut value = |flag: &str| {
+            args.next()
+                .ok_or_else(|| format!("{flag} needs a value; {USAGE}"))
+        };
         match arg.as_str() {
             "--json" => json = true,
+            "--keys" => keys = Some(value("--keys")?),
+            "--key" => key_id = Some(value("--key")?),
+            "--keys-format" => {
+                format = match value("--keys-format")?.as_str() {
+                    "chrony" => KeyFileFormat::Chrony,
+                    "ntpd" => KeyFileFormat::Ntpd,
+                    other => return Err(format!("--keys-format {other:?}: chrony or ntpd")),
+                }
+            }
             "--timeout" => {
-                let value = args
-                    .next()
-                    .ok_or_else(|| format!("--timeout needs a value; {USAGE}"))?;
+                let value = value("--timeout")?;
                 timeout = value
                     .parse::<f64>()
                     .ok()
@@ -92,10 +129,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         }
     }
     let server = server.ok_or_else(|| format!("no server address; {USAGE}"))?;
+    let key = match (keys, key_id) {
+        (Some(path), Some(id)) => Some(load_key(&path, format, &id)?),
+        (None, None) => None,
+        _ => return Err(format!("--keys and --key go together; {USAGE}")),
+    };
     Ok(Options {
         server,
         timeout,
         json,
+        key,
     })
 }
 
@@ -150,14 +193,16 @@ enum Failure {
 }
 
 /// Sends one request and waits for its answer until `timeout`.
-fn query(server: SocketAddr, timeout: Duration) -> Result<Measurement, Failure> {
+fn query(server: SocketAddr, timeout: Duration, key: Option<Key>) -> Result<Measurement, Failure> {
     let socket = bind_for(server).map_err(Failure::Io)?;
-    let config = SntpConfig::default();
+    let mut config = SntpConfig::default();
+    config.key = key;
     let request = Request::new(&mut rng(), clock());
     // Connected: the kernel drops datagrams from other addresses and
     // reports an ICMP port unreachable as an error.
     socket.connect(server).map_err(Failure::Io)?;
-    socket.send(&request.to_bytes()).map_err(Failure::Io)?;
+    // The header, and the MAC when a key is set.
+    socket.send(&request.encode(&config)).map_err(Failure::Io)?;
     let deadline = std::time::Instant::now() + timeout;
     let mut buf = [0u8; 2048];
     let mut last_refusal = None;
@@ -208,8 +253,15 @@ fn leap_text(leap: LeapIndicator) -> &'static str {
     }
 }
 
-fn print_text(server: SocketAddr, m: &Measurement) {
+fn print_text(server: SocketAddr, m: &Measurement, key: Option<&Key>) {
     println!("server      {server}");
+    if let Some(key) = key {
+        println!(
+            "auth        key {} ({}), MAC verified",
+            key.id(),
+            key.key_type()
+        );
+    }
     println!("offset      {:+.9} s", m.offset);
     println!("delay       {:.9} s", m.delay);
     println!("dispersion  {:.9} s", m.dispersion);
@@ -224,9 +276,10 @@ fn print_text(server: SocketAddr, m: &Measurement) {
     );
 }
 
-fn print_json(server: SocketAddr, m: &Measurement) {
+fn print_json(server: SocketAddr, m: &Measurement, key: Option<&Key>) {
     let object = serde_json::json!({
         "server": server.to_string(),
+        "key": key.map(|key| key.id().get()),
         "offset": m.offset,
         "delay": m.delay,
         "dispersion": m.dispersion,
@@ -266,12 +319,13 @@ fn main() -> ExitCode {
         }
     };
     let server = options.server;
-    match query(server, options.timeout) {
+    let key = options.key.as_ref();
+    match query(server, options.timeout, options.key.clone()) {
         Ok(measurement) => {
             if options.json {
-                print_json(server, &measurement);
+                print_json(server, &measurement, key);
             } else {
-                print_text(server, &measurement);
+                print_text(server, &measurement, key);
             }
             ExitCode::SUCCESS
         }

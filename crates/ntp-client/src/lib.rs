@@ -16,6 +16,12 @@
 //!    ntp-proto [`SystemState`] (to serve with
 //!    `ntp-server`), and an `ntpq -p` style [`PeerTable`].
 //!
+//! Each layer takes an optional symmetric key ([`SntpConfig::key`], from
+//! a chrony or ntpd key file through [`ntp_auth`]): requests then carry
+//! its MAC (RFC 5905 section 7.3; AES-CMAC of RFC 8573), and a reply is
+//! used only with a valid MAC from the same key, so that forged replies,
+//! kiss-o'-death packets and crypto-NAKs (CVE-2016-1547) change nothing.
+//!
 //! The core never reads a clock, opens a socket or draws from a global
 //! random generator: time, randomness and datagrams come from the caller,
 //! in the quinn/str0m shape (see [`System`] for the contract and a
@@ -126,7 +132,7 @@ pub use pool::{
 };
 #[cfg(feature = "std")]
 pub use query::{OsSeededRng, StdClock};
-pub use sntp::{Measurement, Request, ResponseError, SntpConfig};
+pub use sntp::{Datagram, Measurement, Request, ResponseError, SntpConfig};
 pub use source::{ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId, Transmit};
 #[cfg(feature = "alloc")]
 pub use system::{
@@ -149,6 +155,8 @@ pub use ntp_select::{PeerStats, SelectConfig, Tally};
 pub use rand_core;
 // The crates whose types the API hands out, so that one dependency is
 // enough (`ntp_client::ntp_proto::Packet`, ...).
+pub use ntp_auth;
+pub use ntp_auth::{Key, KeyId, KeyStore, KeyType};
 pub use ntp_discipline;
 pub use ntp_proto;
 pub use ntp_select;

@@ -107,6 +107,39 @@ impl QueryError {
 /// A [`QueryError`]; [`QueryError::Refused`] carries the server's
 /// kiss-o'-death code when there is one.
 pub fn query<A: ToSocketAddrs>(server: A, timeout: Duration) -> Result<Measurement, QueryError> {
+    query_with(server, timeout, &SntpConfig::default())
+}
+
+/// [`query`] under `config`: its limits, and its key
+/// ([`SntpConfig::key`]), which signs the request and must sign the
+/// answer. A reply that fails authentication is not the answer (an
+/// on-path attacker can copy the nonce but not forge the MAC), so the
+/// query waits on for the real one; if none comes, the timeout carries the
+/// refusal ([`QueryError::Timeout`] with `ignored:
+/// Some(ResponseError::Auth(_))`).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ntp_client::sntp::{SntpConfig, query_with};
+/// use ntp_client::ntp_auth::{KeyFileFormat, KeyId, KeyStore};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let keys: KeyStore = KeyStore::load("/etc/chrony/chrony.keys", KeyFileFormat::Chrony)?;
+/// let key = keys.get(KeyId::new(1).ok_or("key id 0")?).ok_or("no key 1")?.clone();
+/// let config = SntpConfig::default().with_key(key);
+/// let m = query_with("ntp.example.net:123", Duration::from_secs(5), &config)?;
+/// println!("authenticated offset {:+.6} s", m.offset);
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// As [`query`].
+pub fn query_with<A: ToSocketAddrs>(
+    server: A,
+    timeout: Duration,
+    config: &SntpConfig,
+) -> Result<Measurement, QueryError> {
     let addresses: alloc::vec::Vec<SocketAddr> = server
         .to_socket_addrs()
         .map_err(QueryError::Resolve)?
@@ -116,7 +149,7 @@ pub fn query<A: ToSocketAddrs>(server: A, timeout: Duration) -> Result<Measureme
     for (index, address) in addresses.iter().enumerate() {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let share = left / u32::try_from(addresses.len() - index).unwrap_or(u32::MAX);
-        match query_address(*address, share) {
+        match query_address(*address, share, config) {
             Ok(measurement) => return Ok(measurement),
             Err(error) => keep_worst(&mut worst, error),
         }
@@ -148,9 +181,10 @@ fn receive_failure(error: io::Error) -> Option<QueryError> {
 fn check_datagram(
     request: &Request,
     datagram: &[u8],
+    config: &SntpConfig,
     ignored: &mut Option<ResponseError>,
 ) -> Result<Option<Measurement>, QueryError> {
-    match request.check_response(datagram, wall_clock(), &SntpConfig::default()) {
+    match request.check_response(datagram, wall_clock(), config) {
         Ok(measurement) => Ok(Some(measurement)),
         Err(e) if e.is_final() => Err(QueryError::Refused(e)),
         Err(e) => {
@@ -161,14 +195,20 @@ fn check_datagram(
 }
 
 /// One request to one address, answered within `timeout`.
-fn query_address(server: SocketAddr, timeout: Duration) -> Result<Measurement, QueryError> {
+fn query_address(
+    server: SocketAddr,
+    timeout: Duration,
+    config: &SntpConfig,
+) -> Result<Measurement, QueryError> {
     let socket = UdpSocket::bind(local_for(server)).map_err(QueryError::Io)?;
     // Connected: the kernel drops datagrams from other addresses and
     // reports an ICMP port unreachable as an error.
     socket.connect(server).map_err(QueryError::Io)?;
     let nonce = getrandom::u64().map_err(QueryError::Random)?;
     let request = Request::with_nonce(nonce, wall_clock());
-    socket.send(&request.to_bytes()).map_err(QueryError::Io)?;
+    socket
+        .send(&request.encode(config))
+        .map_err(QueryError::Io)?;
     let deadline = std::time::Instant::now() + timeout;
     let mut buf = [0u8; RECEIVE_BUFFER];
     let mut ignored = None;
@@ -195,9 +235,12 @@ fn query_address(server: SocketAddr, timeout: Duration) -> Result<Measurement, Q
                 None => continue,
             },
         };
-        if let Some(measurement) =
-            check_datagram(&request, buf.get(..len).unwrap_or(&[]), &mut ignored)?
-        {
+        if let Some(measurement) = check_datagram(
+            &request,
+            buf.get(..len).unwrap_or(&[]),
+            config,
+            &mut ignored,
+        )? {
             return Ok(measurement);
         }
     }
@@ -223,6 +266,20 @@ pub async fn query_async<A: tokio::net::ToSocketAddrs>(
     server: A,
     timeout: Duration,
 ) -> Result<Measurement, QueryError> {
+    query_async_with(server, timeout, &SntpConfig::default()).await
+}
+
+/// [`query_async`] under `config`, as [`query_with`] (feature `tokio`).
+///
+/// # Errors
+///
+/// As [`query`].
+#[cfg(feature = "tokio")]
+pub async fn query_async_with<A: tokio::net::ToSocketAddrs>(
+    server: A,
+    timeout: Duration,
+    config: &SntpConfig,
+) -> Result<Measurement, QueryError> {
     let addresses: alloc::vec::Vec<SocketAddr> = tokio::net::lookup_host(server)
         .await
         .map_err(QueryError::Resolve)?
@@ -232,7 +289,7 @@ pub async fn query_async<A: tokio::net::ToSocketAddrs>(
     for (index, address) in addresses.iter().enumerate() {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let share = left / u32::try_from(addresses.len() - index).unwrap_or(u32::MAX);
-        let result = tokio::time::timeout(share, query_address_async(*address))
+        let result = tokio::time::timeout(share, query_address_async(*address, config))
             .await
             .unwrap_or(Err(QueryError::Timeout { ignored: None }));
         match result {
@@ -245,7 +302,10 @@ pub async fn query_async<A: tokio::net::ToSocketAddrs>(
 
 /// One request to one address; the caller bounds it in time.
 #[cfg(feature = "tokio")]
-async fn query_address_async(server: SocketAddr) -> Result<Measurement, QueryError> {
+async fn query_address_async(
+    server: SocketAddr,
+    config: &SntpConfig,
+) -> Result<Measurement, QueryError> {
     let socket = tokio::net::UdpSocket::bind(local_for(server))
         .await
         .map_err(QueryError::Io)?;
@@ -253,7 +313,7 @@ async fn query_address_async(server: SocketAddr) -> Result<Measurement, QueryErr
     let nonce = getrandom::u64().map_err(QueryError::Random)?;
     let request = Request::with_nonce(nonce, wall_clock());
     socket
-        .send(&request.to_bytes())
+        .send(&request.encode(config))
         .await
         .map_err(QueryError::Io)?;
     let mut buf = [0u8; RECEIVE_BUFFER];
@@ -267,9 +327,12 @@ async fn query_address_async(server: SocketAddr) -> Result<Measurement, QueryErr
                 None => continue,
             },
         };
-        if let Some(measurement) =
-            check_datagram(&request, buf.get(..len).unwrap_or(&[]), &mut ignored)?
-        {
+        if let Some(measurement) = check_datagram(
+            &request,
+            buf.get(..len).unwrap_or(&[]),
+            config,
+            &mut ignored,
+        )? {
             return Ok(measurement);
         }
     }

@@ -41,10 +41,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#[cfg(feature = "tokio")]
-pub use crate::query::query_async;
 #[cfg(feature = "std")]
-pub use crate::query::{NTP_PORT, QueryError, query};
+pub use crate::query::{NTP_PORT, QueryError, query, query_with};
+#[cfg(feature = "tokio")]
+pub use crate::query::{query_async, query_async_with};
+use ntp_auth::{AuthError, KEY_ID_LEN, Key, MAX_DIGEST_LEN, MAX_V4_DIGEST_LEN};
 use ntp_proto::{
     Date, HEADER_LEN, KissCode, LeapIndicator, Mode, NtpDuration, Packet, RefId, ShortTime,
     Stratum, Timestamp,
@@ -54,12 +55,24 @@ use rand_core::RngCore;
 
 use crate::constants::{REQUEST_LEN, REQUEST_PRECISION, VERSION};
 
+/// The longest request: the header and a MAC with the longest digest
+/// (a SHA-512 key in an NTPv3 request, 48 + 4 + 64 octets).
+pub const MAX_REQUEST_LEN: usize = HEADER_LEN + KEY_ID_LEN + MAX_DIGEST_LEN;
+
+/// The version of requests signed with a key whose digest does not fit
+/// NTPv4's MAC: NTPv3 (RFC 1305), whose MAC may carry the whole digest.
+/// RFC 7822, section 7.5 caps an NTPv4 MAC at 24 octets (a 20-octet
+/// digest), so SHA-256, SHA-384 and SHA-512 digests would have to be
+/// truncated; chrony sends NTPv3 requests for such keys and answers them
+/// in kind, and so do we, so that both ends see the whole digest.
+pub const LONG_DIGEST_VERSION: u8 = 3;
+
 /// Limits for checking a response.
 ///
 /// Non-exhaustive, so that new settings can come without breaking
 /// callers: start from [`Default`] (or a preset) and set the fields or use
 /// the `with_*` methods.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct SntpConfig {
@@ -71,6 +84,22 @@ pub struct SntpConfig {
     /// term of the dispersion (RFC 5905, Appendix A.5.1.1). Default -20
     /// (about 1 µs).
     pub precision: i8,
+    /// The symmetric key that authenticates the exchange (RFC 5905,
+    /// section 7.3; RFC 8573 for AES-CMAC), or `None` (the default) for
+    /// none. With a key, every request carries its MAC, and a response is
+    /// used only if it ends in a valid MAC from the same key: a reply
+    /// without one, with another key id, a bad digest or a crypto-NAK is
+    /// refused ([`ResponseError::Auth`]), kiss-o'-death packets included,
+    /// so neither a forged time nor a forged kiss (nor a forged crypto-NAK,
+    /// CVE-2016-1547) changes anything. Requests go out as NTPv4, or as
+    /// NTPv3 ([`LONG_DIGEST_VERSION`]) for keys whose digest is longer
+    /// than 20 octets (SHA-256, SHA-384, SHA-512), as chrony does.
+    ///
+    /// Never serialized: keys come from key files
+    /// ([`KeyStore::load`](ntp_auth::KeyStore)), not from configuration
+    /// dumps; a deserialized configuration has no key.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub key: Option<Key>,
 }
 
 impl Default for SntpConfig {
@@ -78,6 +107,29 @@ impl Default for SntpConfig {
         Self {
             max_distance: MAXDIST,
             precision: -20,
+            key: None,
+        }
+    }
+}
+
+impl SntpConfig {
+    /// This configuration with `key` authenticating requests and replies
+    /// (see [`SntpConfig::key`]).
+    #[must_use]
+    pub fn with_key(mut self, key: Key) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The NTP version of requests: [`VERSION`] (4), or
+    /// [`LONG_DIGEST_VERSION`] (3) with a key whose digest is longer than
+    /// NTPv4's 20-octet MAC digest ([`MAX_V4_DIGEST_LEN`]). A response
+    /// must carry the same version.
+    #[must_use]
+    pub fn request_version(&self) -> u8 {
+        match &self.key {
+            Some(key) if key.key_type().digest_len() > MAX_V4_DIGEST_LEN => LONG_DIGEST_VERSION,
+            _ => VERSION,
         }
     }
 }
@@ -94,8 +146,9 @@ pub enum ResponseError {
         /// Octets received.
         len: usize,
     },
-    /// The version differs from the request's (4).
-    #[error("response version {0}, expected 4")]
+    /// The version differs from the request's (4, or 3 for a request
+    /// signed with a long-digest key: [`SntpConfig::request_version`]).
+    #[error("response version {0} differs from the request's")]
     Version(u8),
     /// The mode is not 4 (server).
     #[error("response mode {0:?}, expected server")]
@@ -105,6 +158,14 @@ pub enum ResponseError {
     /// section 8, "bogus" test; RFC 4330, section 5).
     #[error("origin timestamp does not match the request")]
     OriginMismatch,
+    /// A key is configured ([`SntpConfig::key`]) and the response does not
+    /// end in a valid MAC from it: no MAC, another key id, a digest of the
+    /// wrong length or value, or a crypto-NAK (RFC 5905, section 7.3: a
+    /// crypto-NAK is not authentic, and CVE-2016-1547 used forged ones to
+    /// silence clients). Checked before anything else in the response is
+    /// believed, kiss codes included.
+    #[error("authentication failed: {0}")]
+    Auth(AuthError),
     /// A kiss-o'-death answering our request (stratum 0; its origin
     /// matched, so it is not an off-path spoof, CVE-2015-7704).
     #[error("kiss-o'-death {0:?}")]
@@ -147,10 +208,11 @@ impl ResponseError {
     /// answer cannot be used, and no better answer to the same request
     /// will come (a kiss-o'-death, an unsynchronized server, or bad header
     /// values). `false` for [`Truncated`](Self::Truncated),
-    /// [`Version`](Self::Version), [`Mode`](Self::Mode) and
-    /// [`OriginMismatch`](Self::OriginMismatch): such a datagram is not
-    /// the answer (a stray, late or spoofed packet), so keep waiting for
-    /// the real one until the timeout.
+    /// [`Version`](Self::Version), [`Mode`](Self::Mode),
+    /// [`OriginMismatch`](Self::OriginMismatch) and [`Auth`](Self::Auth):
+    /// such a datagram is not the answer (a stray, late or spoofed packet;
+    /// an on-path attacker can copy our nonce but not forge the MAC), so
+    /// keep waiting for the real one until the timeout.
     ///
     /// ```
     /// use ntp_client::ResponseError;
@@ -163,7 +225,11 @@ impl ResponseError {
     pub const fn is_final(&self) -> bool {
         !matches!(
             self,
-            Self::Truncated { .. } | Self::Version(_) | Self::Mode(_) | Self::OriginMismatch
+            Self::Truncated { .. }
+                | Self::Version(_)
+                | Self::Mode(_)
+                | Self::OriginMismatch
+                | Self::Auth(_)
         )
     }
 
@@ -315,30 +381,59 @@ impl Request {
         self.t1
     }
 
-    /// The 48 octets to send: first octet 0x23 (LI 0, version 4, mode 3),
-    /// precision 0x20, the nonce as transmit timestamp, every other field
-    /// zero (data-minimization draft, section 3; the poll field is left
-    /// zero, which the draft allows).
+    /// The 48 octets to send without a key: first octet 0x23 (LI 0,
+    /// version 4, mode 3), precision 0x20, the nonce as transmit
+    /// timestamp, every other field zero (data-minimization draft, section
+    /// 3; the poll field is left zero, which the draft allows).
     #[must_use]
     pub fn to_bytes(&self) -> [u8; REQUEST_LEN] {
+        self.header(VERSION)
+    }
+
+    fn header(&self, version: u8) -> [u8; REQUEST_LEN] {
         let mut out = [0u8; REQUEST_LEN];
         let mut packet = Packet::new_unchecked(&mut out[..]);
         packet.set_leap_indicator(LeapIndicator::NoWarning);
-        packet.set_version(VERSION);
+        packet.set_version(version);
         packet.set_mode(Mode::Client);
         packet.set_precision(REQUEST_PRECISION);
         packet.set_transmit_timestamp(self.nonce);
         out
     }
 
+    /// The datagram to send under `config`: the header of
+    /// [`to_bytes`](Self::to_bytes) in [`SntpConfig::request_version`],
+    /// followed, when [`SntpConfig::key`] is set, by its MAC (RFC 5905,
+    /// section 7.3: the key id, then the digest of the header). Without a
+    /// key it is exactly [`to_bytes`](Self::to_bytes).
+    #[must_use]
+    pub fn encode(&self, config: &SntpConfig) -> Datagram {
+        let header = self.header(config.request_version());
+        let mut datagram = Datagram {
+            bytes: [0; MAX_REQUEST_LEN],
+            len: REQUEST_LEN,
+        };
+        let (head, mac) = datagram.bytes.split_at_mut(REQUEST_LEN);
+        head.copy_from_slice(&header);
+        if let Some(key) = &config.key {
+            // The buffer holds the longest MAC and the header is whole, so
+            // signing cannot fail; if it ever did, the request would go
+            // out unsigned and its reply be refused.
+            datagram.len = REQUEST_LEN + key.sign(&header, mac).unwrap_or(0);
+        }
+        datagram
+    }
+
     /// Checks a response received at `t4` (our clock, ideally the kernel
     /// receive timestamp) and computes the measurement.
     ///
-    /// Checks, in order: length, version, mode, origin = our nonce, kiss
-    /// code (stratum 0), non-zero receive and transmit timestamps, transmit
-    /// not before receive, stratum below 16, leap indicator not 3,
-    /// reference timestamp zero or not after the transmit timestamp, root
-    /// distance at most `config.max_distance`. Octets after the header
+    /// Checks, in order: length, version (that of
+    /// [`SntpConfig::request_version`]), mode, origin = our nonce, the MAC
+    /// when [`SntpConfig::key`] is set, kiss code (stratum 0), non-zero
+    /// receive and transmit timestamps, transmit not before receive,
+    /// stratum below 16, leap indicator not 3, reference timestamp zero or
+    /// not after the transmit timestamp, root distance at most
+    /// `config.max_distance`. Without a key, octets after the header
     /// (extension fields, MAC) are ignored.
     ///
     /// # Errors
@@ -355,7 +450,7 @@ impl Request {
             .first_chunk()
             .ok_or(ResponseError::Truncated { len: data.len() })?;
         let packet = Packet::new_unchecked(&header[..]);
-        if packet.version() != VERSION {
+        if packet.version() != config.request_version() {
             return Err(ResponseError::Version(packet.version()));
         }
         if packet.mode() != Mode::Server {
@@ -363,6 +458,9 @@ impl Request {
         }
         if packet.origin_timestamp() != self.nonce {
             return Err(ResponseError::OriginMismatch);
+        }
+        if let Some(key) = &config.key {
+            key.verify(data).map_err(ResponseError::Auth)?;
         }
         let stratum = packet.stratum();
         if stratum.is_unspecified() {
@@ -446,6 +544,46 @@ impl Request {
     }
 }
 
+/// A request as it goes on the wire: the header, and a MAC when the
+/// exchange is keyed; at most [`MAX_REQUEST_LEN`] octets, no allocation.
+/// Dereferences to the octets to send.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Datagram {
+    bytes: [u8; MAX_REQUEST_LEN],
+    len: usize,
+}
+
+impl Datagram {
+    /// The octets to send.
+    #[must_use]
+    pub fn as_slice(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&self.bytes)
+    }
+}
+
+impl core::ops::Deref for Datagram {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl AsRef<[u8]> for Datagram {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl core::fmt::Debug for Datagram {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Datagram")
+            .field("len", &self.len)
+            .field("packet", &Packet::new_unchecked(self.as_slice()))
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,6 +652,47 @@ mod tests {
             Request::new(&mut Counter(0), t1()).nonce(),
             Timestamp::from_bits(1)
         );
+    }
+
+    #[test]
+    fn a_keyed_exchange_signs_the_request_and_needs_a_signed_answer() {
+        use ntp_auth::{KeyId, KeyType};
+        let request = Request::new(&mut Counter(0xdead_beef), t1());
+        // Without a key, encode is to_bytes.
+        let plain = SntpConfig::default();
+        assert_eq!(plain.request_version(), VERSION);
+        assert_eq!(&request.encode(&plain)[..], &request.to_bytes()[..]);
+
+        let key = Key::new(KeyId::new(5).unwrap(), KeyType::Sha512, b"k5").unwrap();
+        let config = SntpConfig::default().with_key(key.clone());
+        assert_eq!(config.request_version(), LONG_DIGEST_VERSION);
+        let datagram = request.encode(&config);
+        assert_eq!(datagram.len(), MAX_REQUEST_LEN);
+        assert_eq!(datagram[0], 0x1b); // LI 0, version 3, mode 3
+        assert_eq!(datagram[1..48], request.header(3)[1..48]);
+        key.verify(&datagram).unwrap();
+
+        let mut repr = good(&request);
+        repr.version = Version::V3;
+        let mut signed = std::vec::Vec::from(repr.to_bytes());
+        signed.resize(MAX_REQUEST_LEN, 0);
+        key.sign_in_place(&mut signed, 48).unwrap();
+        let t4 = after(4_500);
+        let m = request.check_response(&signed, t4, &config).unwrap();
+        // The same values as the unkeyed NTPv4 exchange.
+        assert_eq!(m, check(&request, &good(&request)).unwrap());
+        assert_eq!(
+            request.check_response(&repr.to_bytes(), t4, &config),
+            Err(ResponseError::Auth(AuthError::NoMac))
+        );
+        signed[47] ^= 1;
+        assert_eq!(
+            request.check_response(&signed, t4, &config),
+            Err(ResponseError::Auth(AuthError::BadMac {
+                key_id: KeyId::new(5).unwrap()
+            }))
+        );
+        assert!(!ResponseError::Auth(AuthError::NoMac).is_final());
     }
 
     #[test]

@@ -15,10 +15,10 @@ use rand_core::RngCore;
 
 use crate::constants::{
     BURST_COUNT, DEFAULT_BACKOFF_MAX_POLL, DEFAULT_MAX_POLL, DEFAULT_MIN_POLL,
-    DEFAULT_REPLY_TIMEOUT, MAX_POLL, MIN_POLL, MIN_REQUEST_SPACING, POLL_JITTER_SHIFT, REQUEST_LEN,
+    DEFAULT_REPLY_TIMEOUT, MAX_POLL, MIN_POLL, MIN_REQUEST_SPACING, POLL_JITTER_SHIFT,
     SPREAD_IBURST_GAPS, UNREACH, poll_interval,
 };
-use crate::sntp::{Measurement, Request, ResponseError, SntpConfig};
+use crate::sntp::{Datagram, Measurement, Request, ResponseError, SntpConfig};
 use crate::{ConfigError, Instant};
 
 /// The identifier of a source within a [`System`](crate::System); also
@@ -53,7 +53,7 @@ impl fmt::Display for SourceId {
 /// Non-exhaustive, so that new settings can come without breaking
 /// callers: start from [`Default`] (or a preset) and set the fields or use
 /// the `with_*` methods.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct SourceConfig {
@@ -87,7 +87,10 @@ pub struct SourceConfig {
     /// Ceiling of the unreachable back-off, log2 s; from `max_poll` to
     /// [`MAX_POLL`]. Default [`DEFAULT_BACKOFF_MAX_POLL`] (4096 s).
     pub backoff_max_poll: i8,
-    /// Checks applied to every response.
+    /// Checks applied to every response, and the symmetric key that
+    /// authenticates the source, if any ([`SntpConfig::key`]: requests are
+    /// signed, and only replies with a valid MAC from that key change the
+    /// source, kiss-o'-death packets included).
     pub sntp: SntpConfig,
     /// Whether the empty stages of a new association's clock filter count
     /// at MAXDISP in its dispersion (RFC 5905, section 10; `true` in
@@ -273,8 +276,9 @@ pub enum ReplyError {
 pub struct Transmit {
     /// Where to send it.
     pub destination: SocketAddr,
-    /// The datagram.
-    pub payload: [u8; REQUEST_LEN],
+    /// The datagram: the 48-octet header, and its MAC for a keyed source
+    /// (at most [`MAX_REQUEST_LEN`](crate::sntp::MAX_REQUEST_LEN) octets).
+    pub payload: Datagram,
 }
 
 /// The header values of the last packet, the peer variables of RFC 5905,
@@ -467,7 +471,6 @@ impl Source {
         Ok(Self {
             id,
             address,
-            config,
             stopped: None,
             reach: 0,
             unreach: 0,
@@ -494,6 +497,7 @@ impl Source {
             received: 0,
             changed: false,
             events: EventQueue::new(),
+            config,
         })
     }
 
@@ -762,7 +766,7 @@ impl Source {
         };
         Some(Transmit {
             destination: self.address,
-            payload: request.to_bytes(),
+            payload: request.encode(&self.config.sntp),
         })
     }
 
@@ -1064,8 +1068,8 @@ mod tests {
 
     use ntp_proto::NtpDuration;
 
-    fn answer(request: &[u8; REQUEST_LEN], at: Date) -> [u8; 48] {
-        let nonce = Packet::new_unchecked(&request[..]).transmit_timestamp();
+    fn answer(request: &[u8], at: Date) -> [u8; 48] {
+        let nonce = Packet::new_unchecked(request).transmit_timestamp();
         Repr {
             leap: LeapIndicator::NoWarning,
             version: Version::V4,
@@ -1092,7 +1096,7 @@ mod tests {
             (
                 SourceConfig {
                     min_poll: 0,
-                    ..good
+                    ..good.clone()
                 },
                 ConfigError::PollRange {
                     min_poll: 0,
@@ -1103,7 +1107,7 @@ mod tests {
                 SourceConfig {
                     min_poll: 8,
                     max_poll: 7,
-                    ..good
+                    ..good.clone()
                 },
                 ConfigError::PollRange {
                     min_poll: 8,
@@ -1114,7 +1118,7 @@ mod tests {
                 SourceConfig {
                     max_poll: 18,
                     backoff_max_poll: 18,
-                    ..good
+                    ..good.clone()
                 },
                 ConfigError::PollRange {
                     min_poll: 6,
@@ -1124,14 +1128,14 @@ mod tests {
             (
                 SourceConfig {
                     backoff_max_poll: 9,
-                    ..good
+                    ..good.clone()
                 },
                 ConfigError::BackoffMaxPoll(9),
             ),
             (
                 SourceConfig {
                     reply_timeout: Duration::ZERO,
-                    ..good
+                    ..good.clone()
                 },
                 ConfigError::ReplyTimeout,
             ),
@@ -1139,9 +1143,9 @@ mod tests {
                 SourceConfig {
                     sntp: SntpConfig {
                         max_distance: f64::NAN,
-                        ..good.sntp
+                        ..good.sntp.clone()
                     },
-                    ..good
+                    ..good.clone()
                 },
                 ConfigError::MaxDistance,
             ),
@@ -1149,9 +1153,9 @@ mod tests {
                 SourceConfig {
                     sntp: SntpConfig {
                         precision: 1,
-                        ..good.sntp
+                        ..good.sntp.clone()
                     },
-                    ..good
+                    ..good.clone()
                 },
                 ConfigError::Precision(1),
             ),
@@ -1163,7 +1167,7 @@ mod tests {
                 Some(error)
             );
         }
-        let short = good.with_poll_range(1, 2);
+        let short = good.clone().with_poll_range(1, 2);
         assert_eq!(
             (short.min_poll, short.max_poll, short.backoff_max_poll),
             (1, 2, 12)
@@ -1224,7 +1228,7 @@ mod tests {
 
     /// A reply to `request` from a server that says it is unsynchronized:
     /// leap 3 (`by_leap`) or stratum 16.
-    fn unsynchronized(request: &[u8; REQUEST_LEN], at: Date, by_leap: bool) -> [u8; 48] {
+    fn unsynchronized(request: &[u8], at: Date, by_leap: bool) -> [u8; 48] {
         let mut reply = answer(request, at);
         if by_leap {
             reply[0] |= 0b1100_0000;
@@ -1271,12 +1275,12 @@ mod tests {
         // `p->reach |= 1` for an unsynchronized server.
         let config = SourceConfig::default();
         let end = 24 * 3600;
-        let mut silent = Source::new(SourceId::new(1), SERVER, config).unwrap();
+        let mut silent = Source::new(SourceId::new(1), SERVER, config.clone()).unwrap();
         let (silent_sent, silent_events) = drive(&mut silent, 9, end, |_, _, _| {});
         assert_eq!(silent.reach(), 0);
         assert!(silent_events.is_empty(), "{silent_events:?}");
         for by_leap in [true, false] {
-            let mut source = Source::new(SourceId::new(2), SERVER, config).unwrap();
+            let mut source = Source::new(SourceId::new(2), SERVER, config.clone()).unwrap();
             let (sent, events) = drive(&mut source, 9, end, |source, now, transmit| {
                 let at = wall(now.as_nanos() / 1_000_000_000);
                 let reply = unsynchronized(&transmit.payload, at, by_leap);
@@ -1386,5 +1390,168 @@ mod tests {
         }
         assert_eq!(source.poll(), MAX_POLL);
         assert_eq!(source.reach(), 0);
+    }
+
+    mod keyed {
+        use super::*;
+        use ntp_auth::{Key, KeyId, KeyType};
+        use std::vec;
+        use std::vec::Vec;
+
+        fn key(id: u32, key_type: KeyType) -> Key {
+            let secret: &[u8] = match key_type {
+                KeyType::Aes128Cmac => &[0x5a; 16],
+                KeyType::Aes256Cmac => &[0x5a; 32],
+                _ => b"a shared secret",
+            };
+            Key::new(KeyId::new(id).unwrap(), key_type, secret).unwrap()
+        }
+
+        fn keyed_source(key: Key) -> Source {
+            let mut config = SourceConfig::default();
+            config.sntp = config.sntp.with_key(key);
+            Source::new(SourceId::new(1), SERVER, config).unwrap()
+        }
+
+        /// The first request of `source`, at time zero.
+        fn first_request(source: &mut Source) -> Transmit {
+            source
+                .poll_transmit(Instant::ZERO, wall(0), &mut Step(1))
+                .unwrap()
+        }
+
+        /// `header` (48 octets) with `key`'s MAC appended.
+        fn signed(header: &[u8], key: &Key) -> Vec<u8> {
+            let mut out = vec![0u8; 48 + 4 + 64];
+            out[..48].copy_from_slice(&header[..48]);
+            let len = key.sign_in_place(&mut out, 48).unwrap();
+            out.truncate(len);
+            out
+        }
+
+        /// An answer to `request` in the request's version.
+        fn answer_in_kind(request: &[u8], at: Date) -> [u8; 48] {
+            let mut reply = answer(request, at);
+            let version = Packet::new_unchecked(request).version();
+            Packet::new_unchecked(&mut reply[..]).set_version(version);
+            reply
+        }
+
+        #[test]
+        fn requests_carry_the_mac_in_the_version_that_holds_the_whole_digest() {
+            for key_type in KeyType::ALL {
+                let k = key(7, key_type);
+                let mut source = keyed_source(k.clone());
+                let transmit = first_request(&mut source);
+                let datagram: &[u8] = &transmit.payload;
+                let version = Packet::new_unchecked(datagram).version();
+                let expected = if key_type.digest_len() > 20 { 3 } else { 4 };
+                assert_eq!(version, expected, "{key_type}");
+                assert_eq!(datagram.len(), 48 + 4 + key_type.digest_len(), "{key_type}");
+                assert_eq!(datagram[48..52], 7u32.to_be_bytes(), "{key_type}");
+                k.verify(datagram).unwrap();
+            }
+            // Without a key: the bare 48-octet NTPv4 request.
+            let mut plain = Source::new(SourceId::new(1), SERVER, SourceConfig::default()).unwrap();
+            let transmit = first_request(&mut plain);
+            assert_eq!(transmit.payload.len(), 48);
+            assert_eq!(transmit.payload[0], 0x23);
+        }
+
+        #[test]
+        fn only_replies_signed_with_the_key_are_used() {
+            for key_type in KeyType::ALL {
+                let k = key(7, key_type);
+                let mut source = keyed_source(k.clone());
+                let transmit = first_request(&mut source);
+                let reply = answer_in_kind(&transmit.payload, wall(0));
+                let before = source.clone();
+                let refusals = [
+                    reply.to_vec(),                    // no MAC
+                    signed(&reply, &key(8, key_type)), // another key id
+                    signed(
+                        &reply,
+                        &Key::new(KeyId::new(7).unwrap(), KeyType::Md5, b"other").unwrap(),
+                    ),
+                    {
+                        let mut flipped = signed(&reply, &k); // one bit of the header
+                        flipped[40] ^= 1;
+                        flipped
+                    },
+                    {
+                        let mut flipped = signed(&reply, &k); // one bit of the digest
+                        let last = flipped.len() - 1;
+                        flipped[last] ^= 0x80;
+                        flipped
+                    },
+                    [&reply[..], &[0, 0, 0, 0]].concat(), // crypto-NAK
+                ];
+                for (i, refused) in refusals.iter().enumerate() {
+                    let error = source
+                        .handle_reply(Instant::ZERO, refused, wall(0))
+                        .unwrap_err();
+                    assert!(
+                        matches!(error, ReplyError::Response(ResponseError::Auth(_))),
+                        "{key_type} case {i}: {error:?}"
+                    );
+                    assert_eq!(source, before, "{key_type} case {i} changed the source");
+                }
+                let outcome = source
+                    .handle_reply(Instant::ZERO, &signed(&reply, &k), wall(0))
+                    .unwrap();
+                assert!(matches!(outcome, ReplyOutcome::Sample { .. }), "{key_type}");
+                assert_eq!(source.reach(), 1);
+            }
+        }
+
+        /// CVE-2016-1547 and spoofed kisses: with a key, neither a
+        /// crypto-NAK nor an unsigned kiss-o'-death stops or slows the
+        /// source, even with our nonce as origin (an on-path attacker sees
+        /// it); a signed kiss does.
+        #[test]
+        fn a_kiss_or_crypto_nak_without_a_valid_mac_changes_nothing() {
+            let k = key(3, KeyType::Aes128Cmac);
+            let mut source = keyed_source(k.clone());
+            let transmit = first_request(&mut source);
+            let before = source.clone();
+            for code in [b"DENY", b"RSTR", b"RATE"] {
+                let mut kiss = answer(&transmit.payload, wall(0));
+                kiss[0] = 0xe4; // leap 3, version 4, server
+                kiss[1] = 0;
+                kiss[12..16].copy_from_slice(code);
+                for forged in [kiss.to_vec(), [&kiss[..], &[0; 4]].concat()] {
+                    let error = source
+                        .handle_reply(Instant::ZERO, &forged, wall(0))
+                        .unwrap_err();
+                    assert!(matches!(
+                        error,
+                        ReplyError::Response(ResponseError::Auth(_))
+                    ));
+                    assert_eq!(source, before);
+                    assert!(source.stopped_by().is_none());
+                }
+            }
+            let mut kiss = answer(&transmit.payload, wall(0));
+            kiss[1] = 0;
+            kiss[12..16].copy_from_slice(b"DENY");
+            let outcome = source
+                .handle_reply(Instant::ZERO, &signed(&kiss, &k), wall(0))
+                .unwrap();
+            assert_eq!(outcome, ReplyOutcome::Stopped(KissCode::Deny));
+        }
+
+        #[test]
+        fn a_keyed_source_refuses_an_answer_in_the_wrong_version() {
+            // SHA-256 requests go out as NTPv3; an NTPv4 answer (digest
+            // truncated to 20 octets) is not what we asked for.
+            let k = key(9, KeyType::Sha256);
+            let mut source = keyed_source(k.clone());
+            let transmit = first_request(&mut source);
+            let reply = answer(&transmit.payload, wall(0)); // version 4
+            let error = source
+                .handle_reply(Instant::ZERO, &signed(&reply, &k), wall(0))
+                .unwrap_err();
+            assert_eq!(error, ReplyError::Response(ResponseError::Version(4)));
+        }
     }
 }

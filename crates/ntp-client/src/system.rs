@@ -35,7 +35,7 @@ use crate::{ConfigError, Instant};
 /// Non-exhaustive, so that new settings can come without breaking
 /// callers: start from [`Default`] (or a preset) and set the fields or use
 /// the `with_*` methods.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct SystemConfig {
@@ -112,10 +112,10 @@ impl Default for SystemConfig {
     fn default() -> Self {
         let source = SourceConfig::default();
         Self {
-            source,
             select: SelectConfig::RFC,
             discipline: ntp_discipline::Config::default()
                 .with_poll_range(source.min_poll, source.max_poll),
+            source,
             initial_frequency: None,
             local_address: None,
             min_sources: None,
@@ -161,11 +161,9 @@ impl SystemConfig {
     /// (a drift file's value, seconds per second; see
     /// [`initial_frequency`](Self::initial_frequency)).
     #[must_use]
-    pub const fn with_initial_frequency(self, frequency: f64) -> Self {
-        Self {
-            initial_frequency: Some(frequency),
-            ..self
-        }
+    pub fn with_initial_frequency(mut self, frequency: f64) -> Self {
+        self.initial_frequency = Some(frequency);
+        self
     }
 
     /// Checks every part.
@@ -219,7 +217,8 @@ pub enum Output {
         source: SourceId,
         /// The server's address.
         destination: SocketAddr,
-        /// Octets written to the buffer (48).
+        /// Octets written to the buffer: 48, and the MAC's length more for
+        /// a keyed source (at most [`MAX_REQUEST_LEN`](crate::sntp::MAX_REQUEST_LEN)).
         len: usize,
     },
     /// Something happened; apply clock actions at once.
@@ -594,6 +593,7 @@ impl<R: RngCore> System<R> {
             Some(frequency) => Discipline::with_frequency(config.discipline, wall_now, frequency)?,
             None => Discipline::new(config.discipline, wall_now)?,
         };
+        let precision = config.discipline.precision;
         let mut system = Self {
             config,
             rng,
@@ -604,7 +604,7 @@ impl<R: RngCore> System<R> {
             scratch: Vec::new(),
             events: VecDeque::with_capacity(EVENTS_BASE),
             system_peer: None,
-            state: SystemState::unsynchronized(config.discipline.precision),
+            state: SystemState::unsynchronized(precision),
             synchronized: false,
             offset: 0.0,
             jitter: 0.0,
@@ -629,7 +629,7 @@ impl<R: RngCore> System<R> {
     ///
     /// [`ConfigError::DuplicateSource`] if a source has this address.
     pub fn add_source(&mut self, address: SocketAddr) -> Result<SourceId, ConfigError> {
-        self.add_source_with(address, self.config.source)
+        self.add_source_with(address, self.config.source.clone())
     }
 
     /// Adds a source with its own configuration (its precision is still
@@ -708,7 +708,7 @@ impl<R: RngCore> System<R> {
             id,
             name.into(),
             max_sources,
-            self.config.source,
+            self.config.source.clone(),
             self.last_now,
         ));
         Ok(id)
@@ -785,7 +785,7 @@ impl<R: RngCore> System<R> {
             {
                 continue;
             }
-            let config = entry.config;
+            let config = entry.config.clone();
             let Ok(id) = self.add_source_with(address, config) else {
                 continue;
             };

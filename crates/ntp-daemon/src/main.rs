@@ -42,6 +42,7 @@ use std::net::ToSocketAddrs;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use ntp_client::ntp_auth::KeyStore;
 use ntp_client::ntp_proto::{Date, Timestamp};
 use ntp_client::{Event, Input, Instant, LeapEvent, Output, SourceId, System, SystemConfig};
 use rand_chacha::ChaCha12Rng;
@@ -60,6 +61,11 @@ const MAX_WAIT: Duration = Duration::from_secs(1);
 /// Members of each `--pool`: 4, chrony's default `maxsources` and the
 /// number of addresses the NTP Pool Project's names return.
 const POOL_SIZE: usize = 4;
+
+/// Capacity of the key store read from `--keys`: far more keys than a
+/// daemon's servers and client groups use (ntpd's key ids stop at 65535,
+/// but files hold a handful).
+const MAX_KEYS: usize = 1024;
 
 fn main() -> ExitCode {
     let options = match options::parse(std::env::args_os().skip(1)) {
@@ -115,7 +121,7 @@ impl Sockets {
             let used = options
                 .servers
                 .iter()
-                .any(|(_, address)| address.is_ipv4() == any.is_ipv4());
+                .any(|(_, address, _)| address.is_ipv4() == any.is_ipv4());
             if used {
                 return TimestampedSocket::bind(SocketAddr::new(any, 0)).map(Some);
             }
@@ -180,6 +186,15 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         }),
         None => None,
     };
+    let keys: Option<KeyStore<MAX_KEYS>> = match &options.keys {
+        Some((path, format)) => Some(KeyStore::load(path, *format).map_err(|error| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("--keys {}: {error}", path.display()),
+            )
+        })?),
+        None => None,
+    };
     let mut config = SystemConfig::default().with_poll_range(options.min_poll, options.max_poll);
     config.initial_frequency = initial_frequency;
     config.source.iburst = options.iburst;
@@ -190,11 +205,22 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
     let mut system = System::new(config, mono(), clock.now()?, rng)
         .map_err(|error| io::Error::other(format!("configuration: {error}")))?;
     let mut names = HashMap::new();
-    for (name, address) in &options.servers {
+    for (name, address, key_id) in &options.servers {
+        let mut source = system.config().source.clone();
+        if let Some(key_id) = key_id {
+            let key = keys
+                .as_ref()
+                .and_then(|keys| keys.get(*key_id))
+                .ok_or_else(|| {
+                    io::Error::other(format!("--server {name}: no key {key_id} in --keys"))
+                })?;
+            source.sntp.key = Some(key.clone());
+        }
         let id = system
-            .add_source(*address)
+            .add_source_with(*address, source)
             .map_err(|error| io::Error::other(format!("--server {name}: {error}")))?;
-        names.insert(id, format!("{name} ({address})"));
+        let auth = key_id.map_or_else(String::new, |id| format!(", key {id}"));
+        names.insert(id, format!("{name} ({address}{auth})"));
     }
     for name in &options.pools {
         system
@@ -242,7 +268,7 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         ),
         json!({
             "clock": clock.name(),
-            "servers": options.servers.iter().map(|(n, a)| format!("{n} ({a})")).collect::<Vec<_>>(),
+            "servers": options.servers.iter().map(|(n, a, _)| format!("{n} ({a})")).collect::<Vec<_>>(),
             "min_poll": options.min_poll,
             "max_poll": options.max_poll,
             "iburst": options.iburst,

@@ -5,6 +5,7 @@ use core::time::Duration;
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 
+use ntp_client::ntp_auth::{KeyFileFormat, KeyId};
 use ntp_client::{DEFAULT_MAX_POLL, DEFAULT_MIN_POLL, MAX_POLL, MIN_POLL};
 
 /// The NTP port, used when `--server` names none.
@@ -22,8 +23,11 @@ pub(crate) enum ClockKind {
 /// Everything the command line says.
 #[derive(Clone, Debug)]
 pub(crate) struct Options {
-    /// Servers, resolved.
-    pub(crate) servers: Vec<(String, SocketAddr)>,
+    /// Servers, resolved, each with the id of the key that authenticates
+    /// it (`--key`), if any.
+    pub(crate) servers: Vec<(String, SocketAddr, Option<KeyId>)>,
+    /// The key file (`--keys`) and its format (`--keys-format`).
+    pub(crate) keys: Option<(PathBuf, KeyFileFormat)>,
     /// Pools: names with a port, resolved when the system asks.
     pub(crate) pools: Vec<String>,
     pub(crate) min_poll: i8,
@@ -58,7 +62,8 @@ impl From<lexopt::Error> for ArgsError {
     }
 }
 
-pub(crate) const USAGE: &str = "usage: ntp-daemon (--server HOST[:PORT] | --pool NAME[:PORT])... [--min-poll N] [--max-poll N] \
+pub(crate) const USAGE: &str = "usage: ntp-daemon (--server HOST[:PORT] [--key ID] | --pool NAME[:PORT])... \
+[--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] [--serve ADDR:PORT] \
 [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
 [--table-every SECONDS] [--seed N]";
@@ -71,6 +76,15 @@ RFC 5905 discipline) and steers a clock with what it decides.
 
 Options:
   --server HOST[:PORT]   a server to poll (repeatable; port 123 by default)
+  --key ID               authenticate the --server just before with symmetric
+                         key ID of --keys (RFC 5905 section 7.3, RFC 8573):
+                         requests carry its MAC, and replies (kiss-o'-death
+                         packets included) without a valid MAC from it are
+                         refused
+  --keys FILE            the key file for --key, and for the clients of
+                         --serve (requests with a MAC are answered with one)
+  --keys-format FORMAT   chrony (default: chrony.keys) or ntpd (ntp.keys,
+                         also NTPsec's)
   --pool NAME[:PORT]     a name that stands for up to 4 servers, such as
                          pool.ntp.org (repeatable); resolved at start and
                          again to replace members that stop answering, lie
@@ -106,6 +120,7 @@ pub(crate) fn parse(
 
     let mut options = Options {
         servers: Vec::new(),
+        keys: None,
         pools: Vec::new(),
         min_poll: DEFAULT_MIN_POLL,
         max_poll: DEFAULT_MAX_POLL,
@@ -128,7 +143,42 @@ pub(crate) fn parse(
             Long("server") => {
                 let name: String = parser.value()?.parse()?;
                 let address = resolve(&name)?;
-                options.servers.push((name, address));
+                options.servers.push((name, address, None));
+            }
+            Long("key") => {
+                let text: String = parser.value()?.parse()?;
+                let id = text
+                    .parse::<u32>()
+                    .ok()
+                    .and_then(KeyId::new)
+                    .ok_or_else(|| {
+                        ArgsError::Bad(format!("--key {text:?}: not a key id from 1 to 4294967295"))
+                    })?;
+                let Some(server) = options.servers.last_mut() else {
+                    return Err(ArgsError::Bad(format!(
+                        "--key {id}: comes after the --server it authenticates"
+                    )));
+                };
+                server.2 = Some(id);
+            }
+            Long("keys") => {
+                let path: PathBuf = parser.value()?.into();
+                let format = options.keys.map_or(KeyFileFormat::Chrony, |(_, f)| f);
+                options.keys = Some((path, format));
+            }
+            Long("keys-format") => {
+                let text: String = parser.value()?.parse()?;
+                let format = match text.as_str() {
+                    "chrony" => KeyFileFormat::Chrony,
+                    "ntpd" => KeyFileFormat::Ntpd,
+                    _ => {
+                        return Err(ArgsError::Bad(format!(
+                            "--keys-format {text:?}: must be chrony or ntpd"
+                        )));
+                    }
+                };
+                let path = options.keys.take().map_or_else(PathBuf::new, |(p, _)| p);
+                options.keys = Some((path, format));
             }
             Long("pool") => {
                 let name: String = parser.value()?.parse()?;
@@ -182,6 +232,18 @@ pub(crate) fn parse(
         return Err(ArgsError::Bad(format!(
             "no --server or --pool given; {USAGE}"
         )));
+    }
+    if options
+        .keys
+        .as_ref()
+        .is_some_and(|(path, _)| path.as_os_str().is_empty())
+    {
+        return Err(ArgsError::Bad(format!(
+            "--keys-format without --keys; {USAGE}"
+        )));
+    }
+    if options.keys.is_none() && options.servers.iter().any(|(_, _, key)| key.is_some()) {
+        return Err(ArgsError::Bad(format!("--key without --keys; {USAGE}")));
     }
     if options.min_poll < MIN_POLL
         || options.max_poll > MAX_POLL
@@ -265,10 +327,52 @@ mod tests {
         ])
         .map_err(|e| format!("{e:?}"));
         let options = options.unwrap_or_else(|e| unreachable!("{e}"));
-        let ports: Vec<u16> = options.servers.iter().map(|(_, a)| a.port()).collect();
+        let ports: Vec<u16> = options.servers.iter().map(|(_, a, _)| a.port()).collect();
         assert_eq!(ports, [123, 123, 11123]);
         assert_eq!(options.clock, ClockKind::Model);
         assert!(options.iburst);
+    }
+
+    #[test]
+    fn a_key_authenticates_the_server_before_it() {
+        let options = args(&[
+            "--keys",
+            "/etc/chrony/chrony.keys",
+            "--server",
+            "127.0.0.1",
+            "--key",
+            "7",
+            "--server",
+            "127.0.0.2",
+            "--keys-format",
+            "ntpd",
+        ])
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+        let keys: Vec<Option<u32>> = options
+            .servers
+            .iter()
+            .map(|(_, _, key)| key.map(KeyId::get))
+            .collect();
+        assert_eq!(keys, [Some(7), None]);
+        assert_eq!(
+            options.keys,
+            Some((
+                PathBuf::from("/etc/chrony/chrony.keys"),
+                KeyFileFormat::Ntpd
+            ))
+        );
+        for list in [
+            &["--key", "1", "--server", "127.0.0.1", "--keys", "k"][..],
+            &["--server", "127.0.0.1", "--key", "1"],
+            &["--server", "127.0.0.1", "--key", "0", "--keys", "k"],
+            &["--server", "127.0.0.1", "--keys-format", "ntpd"],
+            &["--server", "127.0.0.1", "--keys", "k", "--keys-format", "x"],
+        ] {
+            assert!(
+                matches!(args(list), Err(ArgsError::Bad(_))),
+                "{list:?} accepted"
+            );
+        }
     }
 
     #[test]

@@ -217,7 +217,7 @@ struct Pending {
 ///
 /// It holds no reference to the socket: each call takes it from the
 /// caller's socket set, so the socket can be reused between exchanges.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct SntpOverSmoltcp {
     server: IpEndpoint,
     local_port: u16,
@@ -245,9 +245,11 @@ impl SntpOverSmoltcp {
         }
     }
 
-    /// Sets the limits the response is checked against.
+    /// Sets the limits the response is checked against, and the key that
+    /// signs the request and must sign the answer
+    /// ([`SntpConfig::key`](ntp_client::SntpConfig)), if any.
     #[must_use]
-    pub const fn with_config(mut self, config: SntpConfig) -> Self {
+    pub fn with_config(mut self, config: SntpConfig) -> Self {
         self.config = config;
         self
     }
@@ -309,7 +311,7 @@ impl SntpOverSmoltcp {
         }
         let request = Request::with_nonce(nonce, t1);
         socket
-            .send_slice(&request.to_bytes(), self.server)
+            .send_slice(&request.encode(&self.config), self.server)
             .map_err(SntpError::Send)?;
         self.pending = Some(Pending {
             request,
