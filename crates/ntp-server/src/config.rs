@@ -73,16 +73,38 @@ pub enum UnsynchronizedPolicy {
     Drop,
 }
 
-/// What to do with a request that carries a MAC or a crypto-NAK (RFC 5905,
-/// section 7.3), while this server holds no keys.
+/// What to do with a request whose MAC (RFC 5905, section 7.3) does not
+/// verify with the server's keys: its key id is unknown (every key id is
+/// while the server holds no keys,
+/// [`Server::set_keys`](crate::Server::set_keys)), its digest is not as
+/// long as the key's MAC in the request's version, or the digest is wrong.
+///
+/// A request whose MAC verifies is always answered with a MAC from the
+/// same key; a request without a MAC always gets a plain answer; a request
+/// that carries a crypto-NAK is never answered, whatever the policy (RFC
+/// 5905, appendix A.5.1: only `A_ERROR` gets a crypto-NAK, `A_CRYPTO`
+/// gets nothing). Every request whose MAC fails is counted in
+/// [`Counters::bad_mac`](crate::Counters::bad_mac).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MacPolicy {
-    /// Drop it. The default: a client that authenticates rejects an
-    /// unauthenticated answer, so sending one only costs traffic.
+    /// Answer with the ordinary response followed by a crypto-NAK, a MAC
+    /// of 4 zero octets (key id 0, no digest): 52 octets, shorter than
+    /// the request. The default, as RFC 5905 prescribes (section 9.2: "if
+    /// authentication fails, the server returns a special message called
+    /// a crypto-NAK"; appendix A.5.1, `FXMIT`: `A_ERROR` ->
+    /// `fast_xmit(r, M_SERV, A_CRYPTO)`) and ntpd does: the client learns
+    /// that its key is not ours rather than timing out. Kiss-o'-Death
+    /// answers carry it too.
     #[default]
+    CryptoNak,
+    /// Drop the request
+    /// ([`DropReason::Authenticated`](crate::DropReason::Authenticated)),
+    /// as chrony does: a client that authenticates rejects anything but a
+    /// signed answer, so any answer only costs traffic.
     Drop,
-    /// Answer with an ordinary, unauthenticated 48-octet response.
+    /// Answer with an ordinary, unauthenticated 48-octet response, as if
+    /// the request carried no MAC (for clients that sign but do not check).
     AnswerUnauthenticated,
 }
 
@@ -132,7 +154,8 @@ pub struct ServerConfig {
     pub rate_limit: RateLimitConfig,
     /// Whether to answer while unsynchronized.
     pub unsynchronized: UnsynchronizedPolicy,
-    /// What to do with requests that carry a MAC.
+    /// What to do with requests whose MAC does not verify with the
+    /// server's keys ([`Server::set_keys`](crate::Server::set_keys)).
     pub mac: MacPolicy,
     /// Whether symmetric-active (mode 1) requests are answered.
     pub symmetric: SymmetricPolicy,
@@ -144,8 +167,10 @@ impl Default for ServerConfig {
     /// [`Limited`](AccessAction::Limited) by the default rate limiter
     /// (RFC 8633, section 5.4 expects servers to meter clients; ntpd's
     /// recommended `restrict default limited kod`), unsynchronized state
-    /// answered, MAC requests dropped, symmetric-active requests answered
-    /// with mode 2.
+    /// answered, requests whose MAC does not verify (all of them until
+    /// the server is given keys) answered with a crypto-NAK
+    /// ([`MacPolicy::CryptoNak`]), symmetric-active requests answered with
+    /// mode 2.
     fn default() -> Self {
         Self {
             versions: Versions::DEFAULT,
@@ -153,7 +178,7 @@ impl Default for ServerConfig {
             acl_default: AccessAction::Limited,
             rate_limit: RateLimitConfig::default(),
             unsynchronized: UnsynchronizedPolicy::Answer,
-            mac: MacPolicy::Drop,
+            mac: MacPolicy::CryptoNak,
             symmetric: SymmetricPolicy::Answer,
         }
     }

@@ -10,7 +10,11 @@ use core::ops::AddAssign;
 #[non_exhaustive]
 pub enum DropReason {
     /// Shorter than the 48-octet header, or extension fields / MAC that do
-    /// not parse (RFC 5905, section 9.2 format checks; RFC 7822).
+    /// not parse (RFC 5905, section 9.2 format checks; RFC 7822). Also,
+    /// should it ever happen, a request whose response would be longer
+    /// than the request itself: the server never amplifies (RFC 8633,
+    /// section 3.4), and a signed response is only as long as the
+    /// request's header and MAC.
     BadPacket,
     /// A version number the configuration does not serve.
     Version,
@@ -24,8 +28,10 @@ pub enum DropReason {
     Mode,
     /// The access-control list says `ignore`.
     Acl,
-    /// The request carries a MAC or crypto-NAK and
-    /// [`MacPolicy::Drop`](crate::MacPolicy::Drop) is configured.
+    /// The request carries a crypto-NAK (never answered: RFC 5905,
+    /// appendix A.5.1), or a MAC that does not verify with the server's
+    /// keys while [`MacPolicy::Drop`](crate::MacPolicy::Drop) is
+    /// configured.
     Authenticated,
     /// The server is unsynchronized and
     /// [`UnsynchronizedPolicy::Drop`](crate::UnsynchronizedPolicy::Drop)
@@ -34,7 +40,9 @@ pub enum DropReason {
     /// Over the client's rate limit, and not the 1 in `leak` that gets a
     /// KoD `RATE`.
     RateLimited,
-    /// The caller's output buffer is shorter than 48 octets.
+    /// The caller's output buffer is shorter than the response: 48 octets,
+    /// plus the MAC or crypto-NAK of an authenticated request
+    /// ([`MAX_RESPONSE_LEN`](crate::MAX_RESPONSE_LEN) always suffices).
     BufferTooSmall,
 }
 
@@ -127,9 +135,9 @@ impl KissCounters {
 ///
 /// Every request counts once in `received` and once in exactly one of
 /// `answered`, `kiss` or `dropped`, so
-/// `received == answered + kiss.total() + dropped.total()`; `symmetric`
-/// counts again, apart, those of the answered and kissed requests that
-/// were symmetric active (mode 1). Counters wrap at 2^64.
+/// `received == answered + kiss.total() + dropped.total()`; `symmetric`,
+/// `authenticated`, `crypto_nak` and `bad_mac` count again, apart, some
+/// of those requests. Counters wrap at 2^64.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
@@ -142,6 +150,21 @@ pub struct Counters {
     /// and Kiss-o'-Death alike; each is also counted in `answered` or
     /// `kiss`.
     pub symmetric: u64,
+    /// Responses signed with a MAC, to requests whose MAC verified with
+    /// one of the server's keys, ordinary and Kiss-o'-Death alike; each
+    /// is also counted in `answered` or `kiss`. (A request that verified
+    /// but was dropped, by the rate limiter say, counts only in `dropped`.)
+    pub authenticated: u64,
+    /// Responses that carried a crypto-NAK (RFC 5905, section 7.3) under
+    /// [`MacPolicy::CryptoNak`](crate::MacPolicy::CryptoNak); each is also
+    /// counted in `answered` or `kiss`.
+    pub crypto_nak: u64,
+    /// Requests whose MAC did not verify (unknown key id, wrong digest
+    /// length or wrong digest), whatever the
+    /// [`MacPolicy`](crate::MacPolicy) then did with them; each is also
+    /// counted in `answered`, `kiss` or `dropped`. Requests carrying a
+    /// crypto-NAK are not counted here, only in `dropped.authenticated`.
+    pub bad_mac: u64,
     /// Kiss-o'-Death responses.
     pub kiss: KissCounters,
     /// Requests left unanswered.
@@ -164,6 +187,9 @@ impl AddAssign<&Self> for Counters {
         add(&mut self.received, other.received);
         add(&mut self.answered, other.answered);
         add(&mut self.symmetric, other.symmetric);
+        add(&mut self.authenticated, other.authenticated);
+        add(&mut self.crypto_nak, other.crypto_nak);
+        add(&mut self.bad_mac, other.bad_mac);
         add(&mut self.kiss.deny, other.kiss.deny);
         add(&mut self.kiss.rstr, other.kiss.rstr);
         add(&mut self.kiss.rate, other.kiss.rate);
@@ -181,19 +207,24 @@ impl AddAssign<&Self> for Counters {
 }
 
 impl fmt::Display for Counters {
-    /// One line: `received=.. answered=.. symmetric=.. kod(deny=.. rstr=..
-    /// rate=..) dropped(bad_packet=.. ...)`.
+    /// One line: `received=.. answered=.. symmetric=.. authenticated=..
+    /// crypto_nak=.. bad_mac=.. kod(deny=.. rstr=.. rate=..)
+    /// dropped(bad_packet=.. ...)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.dropped;
         write!(
             f,
-            "received={} answered={} symmetric={} kod(deny={} rstr={} rate={}) \
+            "received={} answered={} symmetric={} authenticated={} crypto_nak={} bad_mac={} \
+             kod(deny={} rstr={} rate={}) \
              dropped(bad_packet={} \
              version={} mode={} acl={} authenticated={} unsynchronized={} rate_limited={} \
              buffer_too_small={})",
             self.received,
             self.answered,
             self.symmetric,
+            self.authenticated,
+            self.crypto_nak,
+            self.bad_mac,
             self.kiss.deny,
             self.kiss.rstr,
             self.kiss.rate,

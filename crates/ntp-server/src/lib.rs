@@ -17,7 +17,16 @@
 //! - [`ServerConfig`] gathers the settings, among them the policies
 //!   [`UnsynchronizedPolicy`], [`MacPolicy`] and [`SymmetricPolicy`].
 //!
-//! Responses are always 48 octets and requests at least 48, so the server
+//! Requests with a MAC are authenticated with symmetric keys (RFC 5905,
+//! section 7.3; RFC 8573's AES-CMAC): give the server keys with
+//! [`Server::set_keys`] (a [`KeyStore`], loaded from a chrony or ntpd key
+//! file with `std`) and a request whose MAC verifies is answered with a
+//! MAC from the same key, written by [`Server::finish`] after the
+//! transmit timestamp; one whose MAC does not verify gets a crypto-NAK by
+//! default ([`MacPolicy`]).
+//!
+//! Responses are 48 octets, plus the MAC or crypto-NAK answering an
+//! authenticated request, and never longer than the request: the server
 //! never amplifies. Symmetric-active requests (mode 1, as Windows' W32Time
 //! sends them) are answered with a symmetric-passive response (mode 2)
 //! without keeping state, under the same access control and rate limits
@@ -30,7 +39,8 @@
 //!
 //! # Features
 //!
-//! - `std` (default): [`Instant::from_std`]; implies `alloc`.
+//! - `std` (default): [`Instant::from_std`], `KeyStore::load` (a key file
+//!   from a path); implies `alloc`.
 //! - `alloc`: the [`Server`], [`Acl`], [`RateLimiter`] and
 //!   [`ServerConfig`], which allocate their tables once. Without it only
 //!   the plain types (prefixes, counters, policies) are available.
@@ -49,7 +59,9 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::SystemTime;
-//! use ntp_server::{Action, Instant, RefId, Server, ServerConfig, SystemState, Timestamp};
+//! use ntp_server::{
+//!     Action, Instant, MAX_RESPONSE_LEN, RefId, Server, ServerConfig, SystemState, Timestamp,
+//! };
 //!
 //! let clock = || Timestamp::from(SystemTime::now());
 //! let state = SystemState::primary(RefId::LOCL, clock());
@@ -61,7 +73,7 @@
 //! # request[40..].copy_from_slice(&7_u64.to_be_bytes());
 //! # client.send_to(&request, socket.local_addr()?).await?;
 //! let origin = std::time::Instant::now();
-//! let (mut buf, mut out) = ([0u8; 1024], [0u8; 48]);
+//! let (mut buf, mut out) = ([0u8; 1024], [0u8; MAX_RESPONSE_LEN]);
 //! # for _ in 0..1 {
 //! // loop {
 //!     let (len, from) = socket.recv_from(&mut buf).await?;
@@ -93,6 +105,8 @@ struct ReadmeDoctests;
 
 #[cfg(feature = "alloc")]
 pub mod acl;
+#[cfg(feature = "alloc")]
+mod auth;
 mod config;
 mod counters;
 mod error;
@@ -121,10 +135,13 @@ pub use ratelimit::{
     MIN_RATE_INTERVAL, RATE_TABLE_WAYS, RateLimitConfig, RateLimiter, RateVerdict,
 };
 #[cfg(feature = "alloc")]
-pub use server::{Action, RESPONSE_LEN, Reply, Server};
+pub use server::{Action, MAX_RESPONSE_LEN, RESPONSE_LEN, Reply, Server};
 
 // What a server is built from and answers with, so that one dependency is
-// enough (`ntp_server::SystemState::primary(...)`, `ntp_server::ntp_proto`).
+// enough (`ntp_server::SystemState::primary(...)`, `ntp_server::ntp_proto`,
+// `ntp_server::KeyStore::load(...)`).
+pub use ntp_auth;
+pub use ntp_auth::{Key, KeyId, KeyStore, KeyType};
 pub use ntp_proto;
 pub use ntp_proto::{
     Date, KissCode, LeapIndicator, RefId, ShortTime, Stratum, SystemState, Timestamp,

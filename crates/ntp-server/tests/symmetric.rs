@@ -296,13 +296,29 @@ fn versions_policies_and_mac_apply_as_to_clients() {
         run(&mut server, &v2, client("192.0.2.1:123"), Instant::ZERO).0,
         Action::Drop(DropReason::Version)
     );
-    // A MAC (key id + 16-octet digest) under the default MacPolicy::Drop.
+    // A MAC (key id + 16-octet digest) that no key verifies: a mode-2
+    // answer with a crypto-NAK under the default MacPolicy::CryptoNak,
+    // nothing under MacPolicy::Drop.
     let mut with_mac = w32time_request(1).to_vec();
     with_mac.extend_from_slice(&[0, 0, 0, 1]);
     with_mac.extend_from_slice(&[0x55; 16]);
+    let (action, out) = run(
+        &mut open_server(),
+        &with_mac,
+        client("192.0.2.1:123"),
+        Instant::ZERO,
+    );
+    assert!(matches!(action, Action::Respond(r) if r.len() == 52 && r.crypto_nak()));
+    assert_eq!(parse(&out).mode, Mode::SymmetricPassive);
+    assert_eq!(out[48..], [0; 4]);
+    let dropping_mac = {
+        let mut config = config(AccessAction::Allow, RateLimitConfig::default());
+        config.mac = MacPolicy::Drop;
+        config
+    };
     assert_eq!(
         run(
-            &mut server,
+            &mut Server::new(&dropping_mac, primary()).unwrap(),
             &with_mac,
             client("192.0.2.1:123"),
             Instant::ZERO

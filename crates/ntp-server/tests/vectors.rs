@@ -16,7 +16,8 @@ mod common;
 use common::*;
 use ntp_proto::{KissCode, Packet, Repr, SystemState};
 use ntp_server::{
-    AccessAction, Action, DropReason, Instant, MacPolicy, RateLimitConfig, Server, ServerConfig,
+    AccessAction, Action, DropReason, Instant, KeyId, KeyStore, MacPolicy, RateLimitConfig, Server,
+    ServerConfig,
 };
 
 /// Compares two 48-octet headers field by field, naming the first field
@@ -60,8 +61,21 @@ fn assert_same_header(ours: &[u8], theirs: &[u8], what: &str) {
 /// state, receive and transmit times; the result must be `response`'s
 /// header.
 fn answer_like(config: &ServerConfig, request: &[u8], response: &[u8], what: &str) {
+    let ours = answer_like_with(config, KeyStore::<1>::new(), request, response, what);
+    assert_eq!(ours.len(), 48, "{what}");
+}
+
+/// [`answer_like`] by a server holding `keys`; returns the datagram sent.
+fn answer_like_with<const N: usize>(
+    config: &ServerConfig,
+    keys: KeyStore<N>,
+    request: &[u8],
+    response: &[u8],
+    what: &str,
+) -> Vec<u8> {
     let theirs = Repr::parse(&Packet::new_checked(response).unwrap()).unwrap();
     let mut server = Server::new(config, SystemState::from_repr(&theirs)).unwrap();
+    server.set_keys(keys);
     let mut out = [0xa5u8; 1024];
     let action = server.handle(
         request,
@@ -74,11 +88,12 @@ fn answer_like(config: &ServerConfig, request: &[u8], response: &[u8], what: &st
         panic!("{what}: {action:?}");
     };
     assert_eq!(reply.kiss(), None, "{what}");
-    assert_eq!(reply.len(), 48, "{what}");
     assert!(reply.len() <= request.len(), "{what}: amplification");
     let ours = server.finish(&reply, &mut out, theirs.transmit_timestamp);
+    assert_eq!(ours.len(), reply.len(), "{what}");
     assert_same_header(ours, response, what);
     assert_eq!(server.counters().answered, 1);
+    ours.to_vec()
 }
 
 fn allow_all() -> ServerConfig {
@@ -165,28 +180,73 @@ fn kod_rate_is_octet_for_octet_ntpsec() {
     assert_eq!(server.counters().kiss.rate, 1);
 }
 
+/// The keys of the chrony captures, as `crates/ntp-auth/tests/vectors.rs`
+/// has them, in chrony's key-file format.
+const CHRONY_KEYS: &str = "\
+1 MD5 HEX:00112233445566778899AABBCCDDEEFF
+2 SHA1 HEX:00112233445566778899AABBCCDDEEFF00112233
+3 AES128 HEX:000102030405060708090A0B0C0D0E0F
+";
+
+const MAC_CAPTURES: [&str; 3] = ["key id 1 = MD5", "key id 2 = SHA1", "key id 3 = AES128"];
+
+/// A server without keys: the MAC of every signed request fails.
 #[test]
-fn mac_requests_follow_the_policy() {
+fn mac_requests_without_keys_follow_the_policy() {
     let all = vectors();
-    for key in ["key id 1 = MD5", "key id 2 = SHA1", "key id 3 = AES128"] {
+    for key in MAC_CAPTURES {
         let request = vector(&all, &format!("chrony 4.3 client request, symmetric {key}"));
         assert!(request.len() > 48);
-        // Default: dropped.
-        let mut server = open_server();
-        let (action, _) = run(&mut server, &request, client("127.0.0.1:1"), Instant::ZERO);
-        assert_eq!(action, Action::Drop(DropReason::Authenticated), "{key}");
-        assert_eq!(server.counters().dropped.authenticated, 1);
-        // Configured: an unauthenticated header, like chrony's without MAC.
         let response = vector(
             &all,
             &format!("chrony 4.3 server response, key id {}", &key[7..8]),
         );
-        let config = {
-            let mut config = allow_all();
-            config.mac = MacPolicy::AnswerUnauthenticated;
-            config
-        };
+        // Default: chrony's header, then a crypto-NAK.
+        assert_eq!(ServerConfig::default().mac, MacPolicy::CryptoNak);
+        let ours = answer_like_with(
+            &allow_all(),
+            KeyStore::<1>::new(),
+            &request,
+            &response[..48],
+            key,
+        );
+        assert_eq!(ours.len(), 52, "{key}");
+        assert_eq!(ours[48..], [0; 4], "{key}");
+        // Drop: nothing.
+        let mut config = allow_all();
+        config.mac = MacPolicy::Drop;
+        let mut server = Server::new(&config, primary()).unwrap();
+        let (action, _) = run(&mut server, &request, client("127.0.0.1:1"), Instant::ZERO);
+        assert_eq!(action, Action::Drop(DropReason::Authenticated), "{key}");
+        let c = server.counters();
+        assert_eq!(
+            (c.dropped.authenticated, c.bad_mac, c.crypto_nak),
+            (1, 1, 0)
+        );
+        // Answer unauthenticated: a header like chrony's, without MAC.
+        config.mac = MacPolicy::AnswerUnauthenticated;
         answer_like(&config, &request, &response[..48], key);
+    }
+}
+
+/// chrony 4.3 signed requests to a server with chrony's keys: the answer
+/// is chrony's own answer, octet for octet, MAC included (same header,
+/// same key, so the same digest).
+#[test]
+fn chrony_signed_requests_get_chronys_signed_answer() {
+    let all = vectors();
+    for key in MAC_CAPTURES {
+        let request = vector(&all, &format!("chrony 4.3 client request, symmetric {key}"));
+        let response = vector(
+            &all,
+            &format!("chrony 4.3 server response, key id {}", &key[7..8]),
+        );
+        let keys: KeyStore<4> = KeyStore::from_chrony_keys(CHRONY_KEYS).unwrap();
+        let key_id = KeyId::new(key[7..8].parse().unwrap()).unwrap();
+        let ours = answer_like_with(&allow_all(), keys.clone(), &request, &response, key);
+        assert_eq!(ours, response, "{key}");
+        assert_eq!(ours.len(), request.len(), "{key}: the same MAC length");
+        keys.get(key_id).unwrap().verify(&ours).unwrap();
     }
 }
 
