@@ -1,5 +1,6 @@
-//! Heap checks with dhat's counting allocator: `handle` allocates nothing,
-//! and the rate-limit table does not grow for a million distinct clients.
+//! Heap checks with dhat's counting allocator: `handle` and `finish`
+//! allocate nothing, signed requests included, and the rate-limit table
+//! does not grow for a million distinct clients.
 //! Alone in its own test binary because it installs a global allocator,
 //! and without the libtest harness (`harness = false`), whose threads would
 //! allocate while we count.
@@ -18,7 +19,10 @@ mod common;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use common::*;
-use ntp_server::{AccessAction, AclRule, Action, Instant, RateLimitConfig, Server, ServerConfig};
+use ntp_server::{
+    AccessAction, AclRule, Action, Instant, Key, KeyId, KeyStore, KeyType, RateLimitConfig, Server,
+    ServerConfig,
+};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -68,6 +72,21 @@ fn no_allocation_per_request_and_constant_table() {
         config
     };
     let mut server = Server::new(&config, primary()).unwrap();
+    let md5 = Key::new(KeyId::new(1).unwrap(), KeyType::Md5, b"md5 key").unwrap();
+    let aes = Key::new(KeyId::new(2).unwrap(), KeyType::Aes128Cmac, &[9; 16]).unwrap();
+    let mut keys = KeyStore::<2>::new();
+    keys.insert(md5.clone()).unwrap();
+    keys.insert(aes.clone()).unwrap();
+    server.set_keys(keys);
+    let signed = |key: &Key| {
+        let mut buffer = [0u8; 68];
+        buffer[..48].copy_from_slice(&request(0x23, 6, 0x1234));
+        key.sign_in_place(&mut buffer, 48).unwrap();
+        buffer
+    };
+    let (md5_req, aes_req) = (signed(&md5), signed(&aes));
+    let mut bad_mac = md5_req;
+    bad_mac[60] ^= 1;
     let table_bytes = server.rate_limiter().heap_bytes();
     let mut out = [0u8; 1500];
     let req = request(0x23, 6, 0x1234);
@@ -81,7 +100,8 @@ fn no_allocation_per_request_and_constant_table() {
     let before = dhat::HeapStats::get();
     let mut answered = 0u64;
     // A million distinct addresses (IPv4 and IPv6), plus repeat visitors
-    // that hit the limiter, KoD paths and a request with extension fields.
+    // that hit the limiter, KoD paths, a request with extension fields,
+    // MD5- and AES-CMAC-signed requests and one whose MAC fails.
     for i in 0..1_000_000u32 {
         let ip = if i % 2 == 0 {
             IpAddr::V4(Ipv4Addr::from(0xc000_0000 | i))
@@ -91,7 +111,13 @@ fn no_allocation_per_request_and_constant_table() {
             ))
         };
         let now = Instant::from_nanos(u64::from(i) * 1000);
-        let packet: &[u8] = if i % 7 == 0 { &nts } else { &req };
+        let packet: &[u8] = match i % 7 {
+            0 => &nts,
+            1 => &md5_req,
+            2 => &aes_req,
+            3 => &bad_mac,
+            _ => &req,
+        };
         if let Action::Respond(reply) =
             server.handle(packet, SocketAddr::new(ip, 123), RX, now, &mut out)
         {
@@ -117,5 +143,7 @@ fn no_allocation_per_request_and_constant_table() {
     );
     assert!(answered > 900_000);
     assert!(server.counters().kiss.deny > 0, "the deny rules were hit");
+    assert!(server.counters().authenticated > 200_000, "signed answers");
+    assert!(server.counters().crypto_nak > 100_000, "crypto-NAK answers");
     assert_counters_balance(&server);
 }

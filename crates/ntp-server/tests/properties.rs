@@ -1,5 +1,6 @@
-//! Property tests: any input is handled without panic and never answered
-//! with more octets than it had; the ACL trie agrees with a plain scan.
+//! Property tests: any input, signed or not, is handled without panic and
+//! never answered with more octets than it had, under every MAC policy;
+//! signed answers verify; the ACL trie agrees with a plain scan.
 
 #![cfg(feature = "std")]
 #![allow(
@@ -17,8 +18,8 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use common::*;
 use ntp_proto::{Packet, Timestamp};
 use ntp_server::{
-    AccessAction, Acl, AclRule, Action, Instant, IpPrefix, MacPolicy, RateLimitConfig, Server,
-    ServerConfig, Versions,
+    AccessAction, Acl, AclRule, Action, Instant, IpPrefix, Key, KeyId, KeyStore, KeyType,
+    MacPolicy, RateLimitConfig, Server, ServerConfig, Versions,
 };
 use proptest::prelude::*;
 
@@ -42,8 +43,22 @@ fn any_action() -> impl Strategy<Value = AccessAction> {
     ]
 }
 
+/// The keys signed requests use: the server holds the first three (MD5,
+/// AES-128-CMAC, SHA-256) or none; the fourth (id 9) it never holds.
+fn keys() -> [Key; 4] {
+    let key =
+        |id, key_type, secret: &[u8]| Key::new(KeyId::new(id).unwrap(), key_type, secret).unwrap();
+    [
+        key(1, KeyType::Md5, b"md5 secret"),
+        key(2, KeyType::Aes128Cmac, &[7; 16]),
+        key(3, KeyType::Sha256, b"sha-256 secret"),
+        key(9, KeyType::Sha1, b"a key the server lacks"),
+    ]
+}
+
 /// Requests that are mostly well-formed client packets with random
-/// fields and random tails, plus arbitrary bytes.
+/// fields and random tails, signed client and symmetric-active packets
+/// (some with a digest bit flipped), plus arbitrary bytes.
 fn any_request() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..200),
@@ -57,6 +72,31 @@ fn any_request() -> impl Strategy<Value = Vec<u8>> {
                 head.extend_from_slice(&tail);
                 head
             }),
+        (
+            proptest::collection::vec(any::<u8>(), 48),
+            1u8..8,
+            any::<bool>(),
+            0usize..4,
+            proptest::option::of(any::<u8>()),
+        )
+            .prop_map(|(mut head, version, symmetric, key, flip)| {
+                head[0] = (head[0] & 0xc0) | version << 3 | if symmetric { 1 } else { 3 };
+                let mut buffer = [0u8; 160];
+                buffer[..48].copy_from_slice(&head);
+                let len = keys()[key].sign_in_place(&mut buffer, 48).unwrap();
+                if let Some(at) = flip {
+                    buffer[52 + usize::from(at) % (len - 52)] ^= 1 << (at % 8);
+                }
+                buffer[..len].to_vec()
+            }),
+    ]
+}
+
+fn any_mac_policy() -> impl Strategy<Value = MacPolicy> {
+    prop_oneof![
+        Just(MacPolicy::CryptoNak),
+        Just(MacPolicy::Drop),
+        Just(MacPolicy::AnswerUnauthenticated),
     ]
 }
 
@@ -97,8 +137,9 @@ proptest! {
         requests in proptest::collection::vec((any_request(), any_ip(), any::<u16>(), any::<u64>(), 0u64..2_000_000_000), 1..40),
         default in any_action(),
         rules in proptest::collection::vec(any_rule(), 0..8),
-        mac_answer in any::<bool>(),
-        out_len in prop_oneof![Just(1500usize), 0usize..60],
+        mac in any_mac_policy(),
+        with_keys in any::<bool>(),
+        out_len in prop_oneof![Just(1500usize), 0usize..120],
     ) {
         let config = {
             let mut config = ServerConfig::default();
@@ -113,10 +154,18 @@ proptest! {
                 config.capacity = 16;
                 config
             };
-            config.mac = if mac_answer { MacPolicy::AnswerUnauthenticated } else { MacPolicy::Drop };
+            config.mac = mac;
             config
         };
         let mut server = Server::new(&config, primary()).unwrap();
+        let keys = keys();
+        if with_keys {
+            let mut store = KeyStore::<4>::new();
+            for key in &keys[..3] {
+                store.insert(key.clone()).unwrap();
+            }
+            server.set_keys(store);
+        }
         let mut now = 0u64;
         for (request, ip, port, rx, step) in requests {
             now += step;
@@ -126,7 +175,21 @@ proptest! {
                 prop_assert!(reply.len() <= request.len());
                 prop_assert!(reply.len() <= out.len());
                 let sent = server.finish(&reply, &mut out, Timestamp::from_bits(rx ^ 1)).to_vec();
-                prop_assert_eq!(sent.len(), 48);
+                prop_assert_eq!(sent.len(), reply.len());
+                match (reply.key_id(), reply.crypto_nak()) {
+                    (None, false) => prop_assert_eq!(sent.len(), 48),
+                    (None, true) => {
+                        prop_assert_eq!(mac, MacPolicy::CryptoNak);
+                        prop_assert_eq!(&sent[48..], &[0u8; 4][..]);
+                    }
+                    (Some(id), false) => {
+                        prop_assert!(with_keys);
+                        let key = keys.iter().find(|k| k.id() == id).unwrap();
+                        prop_assert!(key.verify(&sent).is_ok(), "signed answer does not verify");
+                        prop_assert!(key.verify(&request).is_ok(), "signed answer to a bad MAC");
+                    }
+                    (Some(_), true) => prop_assert!(false, "signed and crypto-NAK"),
+                }
                 let (req, resp) = (Packet::new_checked(&request[..]).unwrap(), Packet::new_checked(&sent[..]).unwrap());
                 // Mode 3 is answered in mode 4, mode 1 (symmetric active,
                 // answered by default) in mode 2; nothing else.
