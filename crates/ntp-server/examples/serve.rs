@@ -18,6 +18,14 @@
 //! - `--rate INTERVAL,BURST,LEAK` rate-limiter settings for `limited`
 //! - `--symmetric answer|drop` whether symmetric-active (mode 1) requests,
 //!   as Windows' W32Time sends, get a mode-2 answer (default `answer`)
+//! - `--keys FILE` symmetric keys (RFC 5905 section 7.3, RFC 8573): a
+//!   request signed with one of them is answered with a MAC from the same
+//!   key; `--keys-format chrony|ntpd` says how the file is written
+//!   (chrony's `keyfile` or ntpd's `ntp.keys`; default `chrony`). A file
+//!   that does not load is one line on stderr and exit code 2.
+//! - `--mac-policy nak|drop|answer` what a request whose MAC does not
+//!   verify gets: the answer with a crypto-NAK (default, RFC 5905 section
+//!   9.2), nothing, or a plain answer
 //!
 //! It prints `listening on ADDR` when ready, and its counters when it
 //! stops.
@@ -39,8 +47,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use ntp_proto::{Date, RefId, Stratum, SystemState, Timestamp};
+use ntp_server::ntp_auth::KeyFileFormat;
 use ntp_server::{
-    AccessAction, AclRule, Action, Counters, Instant, Server, ServerConfig, SymmetricPolicy,
+    AccessAction, AclRule, Action, Counters, Instant, KeyStore, MAX_RESPONSE_LEN, MacPolicy,
+    Server, ServerConfig, SymmetricPolicy,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -51,6 +61,10 @@ const PRECISION: i8 = -20;
 /// How often a worker wakes up to check whether it should stop.
 const POLL_STOP: Duration = Duration::from_millis(100);
 
+/// The most keys a key file may hold: generous (deployments use a
+/// handful); the store is read once, then copied into the server.
+const MAX_KEYS: usize = 1024;
+
 struct Options {
     listen: SocketAddr,
     threads: usize,
@@ -58,6 +72,8 @@ struct Options {
     refid: RefId,
     duration: Option<Duration>,
     config: ServerConfig,
+    keys: Option<String>,
+    keys_format: KeyFileFormat,
 }
 
 const HELP: &str = "\
@@ -72,12 +88,18 @@ Serves this machine's clock over NTP with the ntp-server core (never sets it).
   --rule PREFIX=ACTION    an access rule, longest prefix wins (repeatable)
   --rate INTERVAL,BURST,LEAK  rate limiter for limited clients
   --symmetric POLICY      answer (default) or drop symmetric-active (mode 1) requests
+  --keys FILE             symmetric keys: a request signed with one of them gets an
+                          answer signed with the same key
+  --keys-format FORMAT    chrony (default: chrony's keyfile) or ntpd (ntp.keys)
+  --mac-policy POLICY     for a request whose MAC does not verify: nak (default:
+                          answer with a crypto-NAK), drop, or answer (unsigned)
   --help                  this text";
 
 fn usage() -> &'static str {
     "usage: serve [--listen ADDR:PORT] [--threads N] [--stratum N] [--refid TEXT] \
      [--duration SECONDS] [--default-action ACTION] [--rule PREFIX=ACTION]... \
-     [--rate INTERVAL,BURST,LEAK] [--symmetric answer|drop]"
+     [--rate INTERVAL,BURST,LEAK] [--symmetric answer|drop] [--keys FILE] \
+     [--keys-format chrony|ntpd] [--mac-policy nak|drop|answer]"
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -92,9 +114,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             config.acl_default = AccessAction::Allow;
             config
         },
+        keys: None,
+        keys_format: KeyFileFormat::Chrony,
     };
     while let Some(flag) = args.next() {
-        const FLAGS: [&str; 9] = [
+        const FLAGS: [&str; 12] = [
             "--listen",
             "--threads",
             "--stratum",
@@ -104,6 +128,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--rule",
             "--rate",
             "--symmetric",
+            "--keys",
+            "--keys-format",
+            "--mac-policy",
         ];
         if !FLAGS.contains(&flag.as_str()) {
             return Err(format!("unknown flag {flag}; {}", usage()));
@@ -164,6 +191,22 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
                     _ => return Err(bad("answer or drop")),
                 };
             }
+            "--keys" => options.keys = Some(value),
+            "--keys-format" => {
+                options.keys_format = match value.as_str() {
+                    "chrony" => KeyFileFormat::Chrony,
+                    "ntpd" => KeyFileFormat::Ntpd,
+                    _ => return Err(bad("chrony or ntpd")),
+                };
+            }
+            "--mac-policy" => {
+                options.config.mac = match value.as_str() {
+                    "nak" => MacPolicy::CryptoNak,
+                    "drop" => MacPolicy::Drop,
+                    "answer" => MacPolicy::AnswerUnauthenticated,
+                    _ => return Err(bad("nak, drop or answer")),
+                };
+            }
             _ => return Err(format!("unknown flag {flag}; {}", usage())),
         }
     }
@@ -205,7 +248,7 @@ fn worker(
     stop: Arc<AtomicBool>,
 ) -> Counters {
     let mut buf = [0u8; 2048];
-    let mut out = [0u8; 2048];
+    let mut out = [0u8; MAX_RESPONSE_LEN];
     let mut last_reftime = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let (len, source) = match socket.recv_from(&mut buf) {
@@ -267,13 +310,23 @@ fn main() -> ExitCode {
     // The default rate limiter already has a random hash key (std).
     let config = options.config.clone();
     let state = system_state(&options);
-    let template = match Server::new(&config, state) {
+    let mut template = match Server::new(&config, state) {
         Ok(server) => server,
         Err(e) => {
             eprintln!("serve: bad configuration: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(path) = &options.keys {
+        match KeyStore::<MAX_KEYS>::load(path, options.keys_format) {
+            // Every worker's core is a clone of this one, keys included.
+            Ok(keys) => template.set_keys(keys),
+            Err(e) => {
+                eprintln!("serve: {path}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
 
     // The first socket fixes the port; the others join it. Linux may give a
     // SO_REUSEPORT socket bound to port 0 a port that another process's
@@ -319,10 +372,11 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "listening on {local} with {} thread(s), stratum {} refid {}",
+        "listening on {local} with {} thread(s), stratum {} refid {}, {} key(s)",
         options.threads,
         options.stratum,
-        options.refid.display(Stratum::new(options.stratum))
+        options.refid.display(Stratum::new(options.stratum)),
+        template.keys().len()
     );
 
     let origin = std::time::Instant::now();

@@ -20,6 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::SystemTime;
 
 use ntp_proto::{Date, Mode, Packet, RefId, Repr, Timestamp};
+use ntp_server::KeyStore;
 
 fn example(name: &str) -> PathBuf {
     // target/debug/deps/udp-HASH -> target/debug/examples/NAME
@@ -212,6 +213,9 @@ fn serve_rejects_bad_flags_and_unbindable_addresses() {
         (&["--stratum", "17"][..], 2),
         (&["--rule", "10.0.0.0/33=deny"][..], 2),
         (&["--symmetric", "sometimes"][..], 2),
+        (&["--mac-policy", "sometimes"][..], 2),
+        (&["--keys-format", "openntpd"][..], 2),
+        (&["--keys", "/nonexistent/ntp.keys"][..], 2),
         // TEST-NET-1 is not assigned to this machine: bind fails, nothing is sent.
         (&["--listen", "192.0.2.1:11123"][..], 1),
     ] {
@@ -221,6 +225,109 @@ fn serve_rejects_bad_flags_and_unbindable_addresses() {
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("serve: "), "{stderr}");
     }
+}
+
+/// A key file whose path is unique to this test process.
+fn key_file(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("ntp-server-udp-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Sends `request` until an answer whose origin is its transmit timestamp
+/// comes back (UDP may lose a datagram: up to 3 tries).
+fn exchange(client: &UdpSocket, server: SocketAddr, request: &[u8]) -> Option<Vec<u8>> {
+    let mut buf = [0u8; 1024];
+    for _ in 0..3 {
+        client.send_to(request, server).unwrap();
+        loop {
+            match client.recv_from(&mut buf) {
+                Ok((len, _)) if len >= 48 && buf[24..32] == request[40..48] => {
+                    return Some(buf[..len].to_vec());
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    }
+    None
+}
+
+/// `serve --keys` with a chrony key file answers signed requests with a
+/// MAC from the same key, and an unknown key id with a crypto-NAK.
+#[test]
+fn serve_signs_answers_with_keys_from_a_chrony_key_file() {
+    const KEYS: &str = "\
+# chrony keyfile
+1 MD5 HEX:00112233445566778899AABBCCDDEEFF
+2 AES128 HEX:000102030405060708090A0B0C0D0E0F
+";
+    let path = key_file("chrony.keys", KEYS);
+    let (mut child, server, mut stdout) =
+        start(&["--duration", "3", "--keys", path.to_str().unwrap()]);
+    let keys: KeyStore<4> = KeyStore::from_chrony_keys(KEYS).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    let mut sent = 0;
+    for (i, key) in keys.iter().enumerate() {
+        let mut buffer = [0u8; 68];
+        buffer[0] = 0x23;
+        buffer[40..48].copy_from_slice(&(0x7777_0000_u64 + i as u64).to_be_bytes());
+        let len = key.sign_in_place(&mut buffer, 48).unwrap();
+        let answer = exchange(&client, server, &buffer[..len])
+            .unwrap_or_else(|| panic!("no answer signed with key {}", key.id()));
+        sent += 1;
+        assert_eq!(answer.len(), 68, "key {}", key.id());
+        key.verify(&answer).unwrap();
+        let r = Repr::parse(&Packet::new_checked(&answer[..]).unwrap()).unwrap();
+        assert_eq!(r.mode, Mode::Server);
+        assert_eq!(r.stratum.get(), 1);
+    }
+    // Key id 7 is not in the file: the answer ends in a crypto-NAK.
+    let mut unknown = [0u8; 68];
+    unknown[0] = 0x23;
+    unknown[40..48].copy_from_slice(&0x7777_0007_u64.to_be_bytes());
+    unknown[48..52].copy_from_slice(&7u32.to_be_bytes());
+    let answer = exchange(&client, server, &unknown).expect("no crypto-NAK answer");
+    sent += 1;
+    assert_eq!(answer.len(), 52);
+    assert_eq!(answer[48..], [0; 4]);
+
+    assert!(child.wait().unwrap().success());
+    std::fs::remove_file(&path).unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let counters = rest.lines().find(|l| l.starts_with("counters: ")).unwrap();
+    let count = |name: &str| -> u64 {
+        let at = counters.find(&format!(" {name}=")).unwrap() + name.len() + 2;
+        counters[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    // Retries may add answers; every request was counted.
+    assert!(count("received") >= sent, "{counters}");
+    assert!(count("authenticated") >= 2, "{counters}");
+    assert!(count("crypto_nak") >= 1, "{counters}");
+    assert_eq!(count("bad_mac"), count("crypto_nak"), "{counters}");
+}
+
+/// A key file that does not parse stops serve before it listens.
+#[test]
+fn serve_refuses_a_bad_key_file() {
+    let path = key_file("bad.keys", "1 MD5 HEX:0011\n2 FOO HEX:00\n");
+    for format in ["chrony", "ntpd"] {
+        let output = Command::new(example("serve"))
+            .args(["--keys", path.to_str().unwrap(), "--keys-format", format])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{format}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{format}: {stderr}");
+        assert!(stderr.starts_with("serve: "), "{stderr}");
+        assert!(stderr.contains("line"), "{format}: {stderr}");
+    }
+    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
