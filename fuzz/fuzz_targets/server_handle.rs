@@ -1,10 +1,15 @@
 //! The server core on arbitrary datagrams, source addresses, times and
-//! configurations. Invariants: no panic; a response is never longer than
-//! its request nor than the output buffer, is a mode-4 packet to a client
-//! request or, when the symmetric policy answers, a mode-2 packet to a
+//! configurations, with an MD5 and an AES-128-CMAC key and any MAC policy;
+//! requests may be signed (correctly or not) with either key.
+//! Invariants: no panic; a response is never longer than its request nor
+//! than the output buffer, is a mode-4 packet to a client request or,
+//! when the symmetric policy answers, a mode-2 packet to a
 //! symmetric-active one, in the request's version, whose origin is the
-//! request's transmit timestamp; a drop writes nothing; every request is
-//! counted exactly once, and every mode-2 answer once more in `symmetric`.
+//! request's transmit timestamp; a signed response verifies with the key
+//! of the request, whose MAC verifies too; a crypto-NAK is 4 zero octets
+//! and only under `MacPolicy::CryptoNak`; a drop writes nothing; every
+//! request is counted exactly once, and every mode-2 answer once more in
+//! `symmetric`.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -13,8 +18,8 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use ntp_proto::{Packet, SystemState, Timestamp};
 use ntp_server::{
-    AccessAction, AclRule, Action, Instant, IpPrefix, MacPolicy, RateLimitConfig, Server,
-    ServerConfig, SymmetricPolicy, UnsynchronizedPolicy, Versions,
+    AccessAction, AclRule, Action, Instant, IpPrefix, Key, KeyId, KeyStore, KeyType, MacPolicy,
+    RateLimitConfig, Server, ServerConfig, SymmetricPolicy, UnsynchronizedPolicy, Versions,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -46,6 +51,10 @@ struct Request {
     /// Go backwards instead.
     backwards: bool,
     out_len: u16,
+    /// 0: the bytes as they are; 1: the header signed with the MD5 key,
+    /// 2: with the AES-128-CMAC key (replacing the tail); 3: signed with
+    /// the MD5 key, then one digest bit flipped.
+    sign: u8,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -60,7 +69,7 @@ struct Input {
     capacity: u8,
     all_versions: bool,
     drop_unsynchronized: bool,
-    answer_mac: bool,
+    mac_policy: u8,
     drop_symmetric: bool,
     state: SystemState,
     requests: Vec<Request>,
@@ -112,10 +121,10 @@ fuzz_target!(|input: Input| {
         } else {
             UnsynchronizedPolicy::Answer
         };
-        config.mac = if input.answer_mac {
-            MacPolicy::AnswerUnauthenticated
-        } else {
-            MacPolicy::Drop
+        config.mac = match input.mac_policy % 3 {
+            0 => MacPolicy::CryptoNak,
+            1 => MacPolicy::Drop,
+            _ => MacPolicy::AnswerUnauthenticated,
         };
         config.symmetric = if input.drop_symmetric {
             SymmetricPolicy::Drop
@@ -129,6 +138,15 @@ fuzz_target!(|input: Input| {
         assert!(config.rate_limit.validate().is_err());
         return;
     };
+    let keys = [
+        Key::new(KeyId::new(1).unwrap(), KeyType::Md5, b"fuzz md5 key").unwrap(),
+        Key::new(KeyId::new(2).unwrap(), KeyType::Aes128Cmac, &[0x24; 16]).unwrap(),
+    ];
+    let mut store = KeyStore::<2>::new();
+    for key in &keys {
+        store.insert(key.clone()).unwrap();
+    }
+    server.set_keys(store);
     let mut now = 0u64;
     let mut handled = 0u64;
     let mut symmetric = 0u64;
@@ -141,16 +159,41 @@ fuzz_target!(|input: Input| {
         let mut out = vec![0x5a; usize::from(request.out_len % 2048)];
         let from = SocketAddr::new(request.from.ip(), request.port);
         let rx = Timestamp::from_bits(request.rx);
-        let result = server.handle(&request.bytes, from, rx, Instant::from_nanos(now), &mut out);
+        let mut bytes = request.bytes.clone();
+        if bytes.len() >= 48 && request.sign % 4 != 0 {
+            let key = &keys[usize::from(request.sign % 4 == 2)];
+            bytes.truncate(48);
+            bytes.resize(48 + 4 + 16, 0);
+            let len = key.sign_in_place(&mut bytes, 48).unwrap();
+            bytes.truncate(len);
+            if request.sign % 4 == 3 {
+                bytes[52 + usize::from(request.sign / 4) % 16] ^= 1;
+            }
+        }
+        let result = server.handle(&bytes, from, rx, Instant::from_nanos(now), &mut out);
         handled += 1;
         match result {
             Action::Respond(reply) => {
-                assert!(reply.len() <= request.bytes.len(), "amplification");
+                assert!(reply.len() <= bytes.len(), "amplification");
                 assert!(reply.len() <= out.len());
                 let tx = Timestamp::from_bits(request.rx.wrapping_add(1));
                 let sent = server.finish(&reply, &mut out, tx);
-                assert_eq!(sent.len(), 48);
-                let req = Packet::new_checked(&request.bytes[..]).expect("answered => 48 octets");
+                assert_eq!(sent.len(), reply.len());
+                match (reply.key_id(), reply.crypto_nak()) {
+                    (None, false) => assert_eq!(sent.len(), 48),
+                    (None, true) => {
+                        assert_eq!(config.mac, MacPolicy::CryptoNak);
+                        assert_eq!(sent[48..], [0; 4]);
+                    }
+                    (Some(id), false) => {
+                        let key = keys.iter().find(|k| k.id() == id).expect("our key");
+                        key.verify(sent).expect("signed answer verifies");
+                        key.verify(&bytes)
+                            .expect("only an authentic request is signed");
+                    }
+                    (Some(_), true) => panic!("signed and crypto-NAK"),
+                }
+                let req = Packet::new_checked(&bytes[..]).expect("answered => 48 octets");
                 let resp = Packet::new_checked(sent).expect("48 octets");
                 let mode = match req.mode() {
                     ntp_proto::Mode::Client => ntp_proto::Mode::Server,
