@@ -236,10 +236,19 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
 
     let sockets = Sockets::open(options)?;
     let mut server = match options.serve {
-        Some(_) => Some(
-            ntp_server::Server::new(&ntp_server::ServerConfig::default(), system.system_state())
-                .map_err(|error| io::Error::other(format!("server: {error}")))?,
-        ),
+        Some(_) => {
+            let mut server = ntp_server::Server::new(
+                &ntp_server::ServerConfig::default(),
+                system.system_state(),
+            )
+            .map_err(|error| io::Error::other(format!("server: {error}")))?;
+            // Clients that sign their requests with a key of the file get
+            // signed answers; the others are answered as before.
+            if let Some(keys) = &keys {
+                server.set_keys(keys.clone());
+            }
+            Some(server)
+        }
         None => None,
     };
     let timestamps = if sockets

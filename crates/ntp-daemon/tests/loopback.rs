@@ -17,6 +17,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use ntp_client::ntp_auth::{KeyFileFormat, KeyId, KeyStore};
 use ntp_client::ntp_proto::{Date, LeapIndicator, RefId, Stratum, SystemState, Timestamp};
 use rand_core::SeedableRng;
 
@@ -24,6 +25,12 @@ const DAEMON: &str = env!("CARGO_BIN_EXE_ntp-daemon");
 
 /// A primary server serving this machine's clock until `stop` is set.
 fn server(stop: Arc<AtomicBool>) -> core::net::SocketAddr {
+    server_with_keys(stop, None)
+}
+
+/// [`server`], answering requests signed with one of `keys` with signed
+/// replies.
+fn server_with_keys(stop: Arc<AtomicBool>, keys: Option<KeyStore>) -> core::net::SocketAddr {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_millis(100)))
@@ -42,8 +49,11 @@ fn server(stop: Arc<AtomicBool>) -> core::net::SocketAddr {
             config
         };
         let mut server = ntp_server::Server::new(&config, state).unwrap();
+        if let Some(keys) = keys {
+            server.set_keys(keys);
+        }
         let origin = std::time::Instant::now();
-        let (mut buf, mut out) = ([0u8; 1024], [0u8; 48]);
+        let (mut buf, mut out) = ([0u8; 1024], [0u8; ntp_server::MAX_RESPONSE_LEN]);
         // Bounded: the test ends in well under two minutes.
         let deadline = origin + Duration::from_secs(120);
         while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
@@ -65,6 +75,14 @@ fn server(stop: Arc<AtomicBool>) -> core::net::SocketAddr {
 
 /// One SNTP query of `to`, at most three tries of a second each.
 fn query(to: core::net::SocketAddr) -> Option<ntp_client::Measurement> {
+    query_with(to, &ntp_client::SntpConfig::default())
+}
+
+/// [`query`] under `config` (with its key, if any).
+fn query_with(
+    to: core::net::SocketAddr,
+    config: &ntp_client::SntpConfig,
+) -> Option<ntp_client::Measurement> {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(1)))
@@ -73,11 +91,10 @@ fn query(to: core::net::SocketAddr) -> Option<ntp_client::Measurement> {
     let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(5);
     for _ in 0..3 {
         let request = ntp_client::Request::new(&mut rng, wall());
-        socket.send_to(&request.to_bytes(), to).unwrap();
+        socket.send_to(&request.encode(config), to).unwrap();
         let mut buf = [0u8; 1024];
         if let Ok((len, _)) = socket.recv_from(&mut buf) {
-            let config = ntp_client::SntpConfig::default();
-            if let Ok(measurement) = request.check_response(&buf[..len], wall(), &config) {
+            if let Ok(measurement) = request.check_response(&buf[..len], wall(), config) {
                 return Some(measurement);
             }
         }
@@ -157,6 +174,89 @@ fn model_clock_synchronizes_and_keeps_its_drift_file() {
         (written - final_ppm).abs() < 1e-3,
         "{written} vs {final_ppm}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs the daemon for 12 s against `server` with `--key 1` of the chrony
+/// key file holding `secret`, serving on a free port, in verbose JSON;
+/// returns its JSON lines and what a client keyed with `secret` measured
+/// from its --serve socket at 10 s.
+fn keyed_daemon(
+    server: core::net::SocketAddr,
+    dir: &std::path::Path,
+    secret: &str,
+) -> (Vec<serde_json::Value>, Option<ntp_client::Measurement>) {
+    let file = dir.join(format!("keys-{secret}"));
+    std::fs::write(&file, format!("# test keys\n1 AES128 HEX:{secret}\n")).unwrap();
+    let serve = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let child = Command::new(DAEMON)
+        .args(["--server", &server.to_string(), "--key", "1"])
+        .arg("--keys")
+        .arg(&file)
+        .args(["--min-poll", "1", "--max-poll", "2", "--duration", "12"])
+        .args(["--json", "--verbose", "--serve", &serve.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(10));
+    let keys: KeyStore<4> = KeyStore::load(&file, KeyFileFormat::Chrony).unwrap();
+    let key = keys.get(KeyId::new(1).unwrap()).unwrap().clone();
+    let served = query_with(serve, &ntp_client::SntpConfig::default().with_key(key));
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let lines = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    (lines, served)
+}
+
+/// Symmetric-key authentication end to end: with the server's key the
+/// daemon synchronizes and its --serve answers a keyed client with a MAC
+/// that verifies; with the wrong secret under the same key id every reply
+/// is refused ("authentication failed") and it never synchronizes.
+#[test]
+fn a_keyed_server_is_used_only_with_the_right_key() {
+    const SECRET: &str = "000102030405060708090a0b0c0d0e0f";
+    const WRONG: &str = "000102030405060708090a0b0c0d0eff";
+    let stop = Arc::new(AtomicBool::new(false));
+    let dir = std::env::temp_dir().join(format!("ntp-daemon-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let server_keys = KeyStore::from_chrony_keys(&format!("1 AES128 HEX:{SECRET}\n")).unwrap();
+    let address = server_with_keys(Arc::clone(&stop), Some(server_keys));
+    let wrong = std::thread::scope(|scope| {
+        let wrong = scope.spawn(|| keyed_daemon(address, &dir, WRONG));
+        let (lines, served) = keyed_daemon(address, &dir, SECRET);
+        let synchronized = lines
+            .iter()
+            .any(|l| l["type"] == "state" && l["state"] == "synchronized");
+        assert!(synchronized, "{lines:?}");
+        let served = served.expect("a signed answer from --serve");
+        assert_eq!(served.stratum, Stratum::new(2));
+        wrong.join().unwrap()
+    });
+    stop.store(true, Ordering::Relaxed);
+    let (lines, served) = wrong;
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l["type"] == "state" && l["state"] == "synchronized"),
+        "synchronized with the wrong key: {lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l["type"] == "refused"
+            && l["error"]
+                .as_str()
+                .is_some_and(|m| m.contains("authentication failed"))),
+        "no refusal logged: {lines:?}"
+    );
+    // Its --serve is unsynchronized: a keyed client gets no usable time.
+    assert!(served.is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
