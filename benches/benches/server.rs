@@ -1,6 +1,10 @@
 //! ntp-server core speed: `Server::handle` for a 48-octet client request
 //! (chrony 4.3's, from `shared/vectors/packets.txt`) with 100 access-control
 //! rules and rate limiting on, the reply finished with a transmit time.
+//! Then the same for 68-octet signed requests (issue 12): an MD5 and an
+//! AES-128-CMAC MAC verified in `handle` and the answer's computed in
+//! `Server::finish`, and a MAC with an unknown key id (answered with a
+//! crypto-NAK, no digest computed).
 //!
 //! Target (issue 5): at most 40 ns per request, no allocation (checked in
 //! `crates/ntp-server/tests/alloc.rs`).
@@ -20,7 +24,8 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ntp_proto::{LeapIndicator, RefId, ShortTime, Stratum, SystemState, Timestamp};
 use ntp_server::{
-    AccessAction, AclRule, Action, Instant, IpPrefix, RateLimitConfig, Server, ServerConfig,
+    AccessAction, AclRule, Action, Instant, IpPrefix, Key, KeyId, KeyStore, KeyType,
+    RateLimitConfig, Server, ServerConfig,
 };
 
 /// chrony 4.3 client request.
@@ -133,5 +138,65 @@ fn handle(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, handle);
+/// The chrony request signed with `key`: 48 + 4 + 16 octets.
+fn signed(key: &Key) -> [u8; 68] {
+    let mut request = [0u8; 68];
+    request[..48].copy_from_slice(&CHRONY_REQUEST);
+    assert_eq!(key.sign_in_place(&mut request, 48).unwrap(), 68);
+    request
+}
+
+fn handle_signed(c: &mut Criterion) {
+    let rx = Timestamp::from_bits(0xeeac_9dae_0062_416b);
+    let tx = Timestamp::from_bits(0xeeac_9dae_0067_a974);
+    let md5 = Key::new(
+        KeyId::new(1).unwrap(),
+        KeyType::Md5,
+        b"bench md5 key 20 oct",
+    )
+    .unwrap();
+    let aes = Key::new(KeyId::new(2).unwrap(), KeyType::Aes128Cmac, &[0x5c; 16]).unwrap();
+    let mut unknown = signed(&md5);
+    unknown[48..52].copy_from_slice(&9u32.to_be_bytes());
+    let requests = [
+        ("md5", signed(&md5), 68),
+        ("aes128cmac", signed(&aes), 68),
+        ("unknown_key_crypto_nak", unknown, 52),
+    ];
+    // The same clients and pace as server/handle_48_acl100_limited.
+    let clients: Vec<SocketAddr> = (0..1024u32)
+        .map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0xc000_0200 + i)), 123))
+        .collect();
+    let mut group = c.benchmark_group("server/signed_68_acl100_limited");
+    for (name, request, len) in requests {
+        let mut answering = server();
+        let mut keys = KeyStore::<2>::new();
+        keys.insert(md5.clone()).unwrap();
+        keys.insert(aes.clone()).unwrap();
+        answering.set_keys(keys);
+        let mut out = [0u8; ntp_server::MAX_RESPONSE_LEN];
+        let mut n = 0u64;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                n += 1;
+                let client = clients[(n % 1024) as usize];
+                let now = Instant::from_nanos(n * 1_000_000);
+                match answering.handle(black_box(&request), client, rx, now, &mut out) {
+                    Action::Respond(reply) => {
+                        assert_eq!(black_box(answering.finish(&reply, &mut out, tx)).len(), len);
+                    }
+                    Action::Drop(reason) => panic!("{reason:?}"),
+                    _ => panic!("Action grew"),
+                }
+            });
+        });
+        let counters = answering.counters();
+        assert_eq!(counters.answered, counters.received);
+        let expected = if len == 68 { counters.received } else { 0 };
+        assert_eq!(counters.authenticated, expected);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, handle, handle_signed);
 criterion_main!(benches);

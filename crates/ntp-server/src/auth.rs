@@ -80,15 +80,20 @@ pub(crate) enum Seal {
 }
 
 impl Seal {
+    /// The length of what follows the header.
+    #[inline]
+    pub(crate) const fn trailer_len(self) -> usize {
+        match self {
+            Self::Plain => 0,
+            Self::Mac { len, .. } => len,
+            Self::CryptoNak => CRYPTO_NAK_LEN,
+        }
+    }
+
     /// The length of the whole response, header included.
     #[inline]
     pub(crate) const fn response_len(self) -> usize {
-        HEADER_LEN
-            + match self {
-                Self::Plain => 0,
-                Self::Mac { len, .. } => len,
-                Self::CryptoNak => CRYPTO_NAK_LEN,
-            }
+        HEADER_LEN + self.trailer_len()
     }
 
     /// The key that signs the response, if any.
@@ -107,11 +112,16 @@ impl Seal {
     /// without `finish` thus never carries stale buffer contents.
     #[inline]
     pub(crate) fn write(self, trailer: &mut [u8]) {
-        trailer.fill(0);
-        if let (Self::Mac { key_id, .. }, Some(id)) =
-            (self, trailer.first_chunk_mut::<KEY_ID_LEN>())
-        {
-            *id = key_id.get().to_be_bytes();
+        match self {
+            // The common case: nothing to write, no call.
+            Self::Plain => {}
+            Self::CryptoNak => trailer.fill(0),
+            Self::Mac { key_id, .. } => {
+                if let Some((id, digest)) = trailer.split_first_chunk_mut::<KEY_ID_LEN>() {
+                    *id = key_id.get().to_be_bytes();
+                    digest.fill(0);
+                }
+            }
         }
     }
 }
