@@ -4,8 +4,8 @@
 //!
 //! The caller owns the sockets and the clocks; the core turns one received
 //! datagram into one [`Action`], writing any response into the caller's
-//! buffer. After [`Server::new`] it never allocates, never reads a clock
-//! and never panics on input.
+//! buffer. Apart from [`Server::new`] and [`Server::set_keys`] it never
+//! allocates; it never reads a clock and never panics on input.
 //!
 //! - [`Server`] is the core; its documentation gives the contract, the
 //!   order of checks and a complete run loop over a UDP socket.

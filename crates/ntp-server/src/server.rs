@@ -97,7 +97,7 @@ impl Reply {
 }
 
 /// The sans-IO NTP server: one call per received datagram, no socket, no
-/// clock, no allocation after construction.
+/// clock, no allocation per request.
 ///
 /// # Contract
 ///
