@@ -247,7 +247,10 @@ impl SntpOverSmoltcp {
 
     /// Sets the limits the response is checked against, and the key that
     /// signs the request and must sign the answer
-    /// ([`SntpConfig::key`](ntp_client::SntpConfig)), if any.
+    /// ([`SntpConfig::key`](ntp_client::SntpConfig)), if any. A keyed
+    /// request is longer than 48 octets (the MAC follows the header): the
+    /// socket's transmit buffer then needs
+    /// [`MAX_REQUEST_LEN`](ntp_client::sntp::MAX_REQUEST_LEN) octets.
     #[must_use]
     pub fn with_config(mut self, config: SntpConfig) -> Self {
         self.config = config;
