@@ -17,7 +17,7 @@
 //! - `N`: 16 random octets from the caller's generator.
 //! - the ciphertext: the 16-octet synthetic IV (the tag), then `P`
 //!   encrypted, with no associated data (RFC 5297 section 6, the layout of
-//!   [`aead`](crate::aead)).
+//!   [`aead`](mod@crate::aead)).
 //! - `P`: the IANA id of the negotiated AEAD (RFC 8915 section 4.1.5), two
 //!   zero octets so that every cookie is a whole number of 4-octet words
 //!   (an NTS Cookie field body is padded to a word, section 5.4 and RFC
