@@ -2,7 +2,9 @@
 //! `shared/vectors/packets.txt`, with the session keys written above them
 //! (RFC 8915 section 5.1): the request's authenticator verifies with C2S,
 //! the response's decrypts with S2C to one 100-octet NTS Cookie field
-//! (section 5.7), and neither survives any changed octet.
+//! (section 5.7), and neither survives any changed octet. Our client reads
+//! chrony's response and writes chrony's request layout; our server
+//! answers chrony's cookie (not one of ours) with an NTS NAK.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,9 +14,14 @@
 )]
 
 use ntp_nts::aead::AeadError;
+use ntp_nts::client::{NtsClientSession, NtsError, RequestState};
+use ntp_nts::cookie::{CookieError, CookieKeys};
 use ntp_nts::ef::{Authenticator, EfError, PlaintextFields};
-use ntp_nts::{AeadAlgorithm, AeadKey, SessionKeys};
+use ntp_nts::server::{self, NakReason, RequestError};
+use ntp_nts::{AeadAlgorithm, AeadKey, Cookie, SessionKeys};
 use ntp_proto::{ExtensionField, ExtensionFieldType, ExtensionFields, TrailerItem};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 
 const REQUEST: &str = "chrony 4.3 NTS client request";
 const RESPONSE: &str = "chrony 4.3 NTS server response";
@@ -150,4 +157,82 @@ fn any_changed_octet_fails() {
             }
         }
     }
+}
+
+/// The request's unique identifier and cookie bodies.
+fn request_parts() -> ([u8; 32], Cookie) {
+    let request = ntp_vectors::find(REQUEST);
+    let fields = fields(&request);
+    (
+        fields[0].value().try_into().unwrap(),
+        Cookie::new(fields[1].value()).unwrap(),
+    )
+}
+
+#[test]
+fn our_client_takes_the_cookie_from_chronys_response() {
+    let (unique_id, _) = request_parts();
+    let state = RequestState { unique_id };
+    let response = ntp_vectors::find(RESPONSE);
+    let mut client = NtsClientSession::new(session_keys(), []);
+    assert!(client.needs_ke());
+    for index in 0..response.len() {
+        let mut changed = response.clone();
+        changed[index] ^= 0x04;
+        assert!(
+            client.read_response(&changed, &state).is_err(),
+            "octet {index}"
+        );
+        assert!(client.cookies().is_empty());
+    }
+    assert_eq!(client.read_response(&response, &state), Ok(1));
+    assert_eq!(client.cookies().len(), 1);
+    assert_eq!(client.cookies().oldest().unwrap().len(), 100);
+}
+
+#[test]
+fn our_client_writes_chronys_request_layout_that_verifies_with_c2s() {
+    let (_, cookie) = request_parts();
+    let keys = session_keys();
+    // A full jar: no placeholders, so the same 228 octets as chrony's.
+    let mut client = NtsClientSession::new(keys.clone(), vec![cookie; 8]);
+    let mut rng = ChaCha20Rng::seed_from_u64(15);
+    let chrony = ntp_vectors::find(REQUEST);
+    let mut out = [0; 1280];
+    let (len, state) = client
+        .write_request(chrony[..48].try_into().unwrap(), &mut rng, &mut out)
+        .unwrap();
+    let ours = &out[..len];
+    assert_eq!(len, chrony.len());
+    assert_eq!(&ours[..48], &chrony[..48]);
+    assert_eq!(&ours[52..84], &state.unique_id);
+    // The cookie field is chrony's octet for octet.
+    assert_eq!(&ours[84..188], &chrony[84..188]);
+    assert_eq!(open(ours, &keys.c2s), Ok(Vec::new()));
+}
+
+#[test]
+fn our_server_naks_chronys_cookie_echoing_the_unique_identifier() {
+    let mut rng = ChaCha20Rng::seed_from_u64(16);
+    let cookie_keys: CookieKeys = CookieKeys::random(&mut rng);
+    let request = ntp_vectors::find(REQUEST);
+    let Err(RequestError::Nak(nak)) = server::verify_request(&request, &cookie_keys) else {
+        panic!("chrony's cookie is not ours: an NTS NAK")
+    };
+    assert_eq!(
+        nak.reason(),
+        NakReason::Cookie(CookieError::Length { len: 100 })
+    );
+    let (unique_id, _) = request_parts();
+    assert_eq!(nak.unique_id(), unique_id);
+    let mut out = [0; 228];
+    out[..48].copy_from_slice(&ntp_vectors::find(RESPONSE)[..48]);
+    let len = nak.write(&mut out).unwrap();
+    assert_eq!(len, 48 + 36);
+    // chrony's client would see its unique identifier in an NTSN KoD.
+    let mut client = NtsClientSession::new(session_keys(), []);
+    assert_eq!(
+        client.read_response(&out[..len], &RequestState { unique_id }),
+        Err(NtsError::Nak)
+    );
 }
