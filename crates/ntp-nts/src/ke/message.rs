@@ -513,9 +513,11 @@ impl<'a> ServerResponse<'a> {
             + record_len(0)
     }
 
-    /// Writes the response in chrony's order: Next Protocol, AEAD (when
-    /// NTPv4 is chosen or an algorithm is set), server and port (critical),
-    /// cookies (not critical), End of Message. Returns the length,
+    /// Writes the response: Next Protocol, AEAD (when NTPv4 is chosen or
+    /// an algorithm is set), server and port (critical), cookies (not
+    /// critical), End of Message. That is the order and the critical bits
+    /// of chrony 4.3's captured response (which has no server record; ours
+    /// goes before the port). Returns the length,
     /// [`buffer_len`](Self::buffer_len).
     ///
     /// # Errors
@@ -619,9 +621,9 @@ pub fn server_response_len(
 /// Writes the server's answer for `negotiation` (RFC 8915 section 4.1):
 ///
 /// - [`Accept`](Negotiation::Accept): Next Protocol 0, the algorithm, the
-///   NTPv4 server and port if given (critical, as chrony sends them: a
-///   client that cannot follow them must not go to the wrong server), the
-///   cookies, End of Message;
+///   NTPv4 server and port if given (critical, as the port is in chrony
+///   4.3's captured response: a client that cannot follow them must not
+///   go to the wrong server), the cookies, End of Message;
 /// - [`NoCommonProtocol`](Negotiation::NoCommonProtocol): an empty Next
 ///   Protocol record, End of Message;
 /// - [`NoCommonAead`](Negotiation::NoCommonAead): Next Protocol 0, an
