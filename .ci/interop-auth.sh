@@ -154,25 +154,12 @@ except Exception:
     print("")' "$1" "$2"
 }
 
-# start_serve LOG ARGS...: starts serve in the background, waits (at most
-# 10 s) until it listens.
+# start_serve LOG ARGS...: serve on 127.0.0.1:SERVE_PORT (start_serve_on in
+# interop-lib.sh).
 start_serve() {
     local log=$1
     shift
-    "$SERVE" --listen "127.0.0.1:$SERVE_PORT" --duration 300 "$@" >"$log" 2>&1 &
-    serve_pid=$!
-    for _ in $(seq 100); do
-        if grep -q '^listening on' "$log"; then
-            return 0
-        fi
-        if ! kill -0 "$serve_pid" 2>/dev/null; then
-            break
-        fi
-        sleep 0.1
-    done
-    cat "$log"
-    echo "$INTEROP_NAME: serve did not start"
-    exit 1
+    start_serve_on "127.0.0.1:$SERVE_PORT" 300 "$log" "$@"
 }
 
 # stop_serve LOG: Ctrl-C, then prints its counters line.

@@ -1,4 +1,5 @@
-# Helpers shared by .ci/interop-server.sh and .ci/interop-client.sh.
+# Helpers shared by .ci/interop-server.sh, .ci/interop-client.sh and
+# .ci/interop-auth.sh.
 # Source it after setting INTEROP_NAME (the prefix of every message) and
 # MAX_OFFSET (seconds).
 
@@ -35,4 +36,26 @@ check_offset() {
         exit 1
     fi
     echo "$INTEROP_NAME: $1 offset $2 s: ok"
+}
+
+# start_serve_on ADDR SECONDS LOG ARGS...: starts the serve example ($SERVE)
+# on ADDR for SECONDS in the background (its pid in serve_pid) and waits,
+# at most 10 s, until it listens; exits 1 with its log otherwise.
+start_serve_on() {
+    local address=$1 seconds=$2 log=$3
+    shift 3
+    "$SERVE" --listen "$address" --duration "$seconds" "$@" >"$log" 2>&1 &
+    serve_pid=$!
+    for _ in $(seq 100); do
+        if grep -q '^listening on' "$log"; then
+            return 0
+        fi
+        if ! kill -0 "$serve_pid" 2>/dev/null; then
+            break
+        fi
+        sleep 0.1
+    done
+    cat "$log"
+    echo "$INTEROP_NAME: serve did not start"
+    exit 1
 }

@@ -35,25 +35,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_server LOG ARGS...: starts the server in the background, waits
-# (at most 10 s) until it listens.
+# start_server LOG ARGS...: serve on 127.0.0.1:PORT (start_serve_on in
+# interop-lib.sh).
 start_server() {
     local log=$1
     shift
-    "$SERVE" --listen "127.0.0.1:$PORT" --duration 60 "$@" >"$log" 2>&1 &
-    serve_pid=$!
-    for _ in $(seq 100); do
-        if grep -q '^listening on' "$log"; then
-            return 0
-        fi
-        if ! kill -0 "$serve_pid" 2>/dev/null; then
-            break
-        fi
-        sleep 0.1
-    done
-    cat "$log"
-    echo "interop: the server did not start"
-    exit 1
+    start_serve_on "127.0.0.1:$PORT" 60 "$log" "$@"
 }
 
 # stop_server LOG: Ctrl-C, then the counters line must be printed.
