@@ -18,18 +18,33 @@
 //! [`plaintext_offset`] says where the plaintext sits inside a ciphertext,
 //! so a writer can place the plaintext there and seal without moving it.
 //!
-//! The SIV modes use `aes_siv::siv::Aes128Siv`/`Aes256Siv` (RustCrypto)
-//! with the header vector `[associated data, nonce]`: exactly what
+//! The SIV modes use RustCrypto's `aes_siv::siv::Siv` with the header
+//! vector `[associated data, nonce]`: exactly what
 //! `aes_siv::Aes128SivAead` does, but with nonces of any length, so a
 //! server accepts whatever nonce length a client picked (RFC 5116 section
 //! 5.2 puts no upper bound on it; RFC 8915 section 5.6 only a lower one).
-//! The tag is compared in constant time by the crates.
+//! `Siv` is instantiated with the encryption-only AES types
+//! (`aes::Aes128Enc`, as `Aes128Siv` is with `aes::Aes128`): SIV and
+//! GCM-SIV never decrypt a block, so the inverse key schedule, which every
+//! packet would otherwise compute for each of its fresh keys, is skipped;
+//! the output is the same (checked against `Aes128Siv` in the tests). The
+//! tag is compared in constant time by the crates.
 
-use aes_gcm_siv::Aes128GcmSiv;
+use aes::{Aes128Enc, Aes256Enc};
+use aes_gcm_siv::AesGcmSiv;
 use aes_gcm_siv::aead::{AeadInPlace, KeyInit};
-use aes_siv::siv::{Aes128Siv, Aes256Siv};
+use aes_siv::siv::Siv;
+use cmac::Cmac;
 
 use crate::{AeadAlgorithm, AeadKey};
+
+/// AES-SIV-CMAC-256 (RFC 5297), as `aes_siv::siv::Aes128Siv` but with
+/// encryption-only key schedules.
+type Aes128Siv = Siv<Aes128Enc, Cmac<Aes128Enc>>;
+/// AES-SIV-CMAC-512 (RFC 5297), as `aes_siv::siv::Aes256Siv` likewise.
+type Aes256Siv = Siv<Aes256Enc, Cmac<Aes256Enc>>;
+/// AEAD_AES_128_GCM_SIV (RFC 8452), as `aes_gcm_siv::Aes128GcmSiv` likewise.
+type Aes128GcmSiv = AesGcmSiv<Aes128Enc>;
 
 /// The length of every tag here, in octets (RFC 5297 section 2.6; RFC 8452
 /// section 4).
@@ -284,6 +299,56 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    /// The encryption-only instantiations give what the crates' own
+    /// types give.
+    #[test]
+    fn same_output_as_the_crates_default_types() {
+        let key = [0x3c; 64];
+        let nonce = [0x77; 16];
+        for len in [0, 1, 15, 16, 17, 66, 104] {
+            let plaintext = std::vec![0xa7; len];
+            let ad = std::vec![0x15; len + 3];
+            let mut ours = std::vec![0; len + TAG_LEN];
+            let mut theirs = plaintext.clone();
+            for algorithm in AeadAlgorithm::ALL {
+                let aead_key = AeadKey::new(&key[..algorithm.key_len()]).unwrap();
+                let nonce = &nonce[..algorithm.nonce_len()];
+                seal(algorithm, &aead_key, nonce, &ad, &plaintext, &mut ours).unwrap();
+                theirs.copy_from_slice(&plaintext);
+                let tag = match algorithm {
+                    AeadAlgorithm::AesSivCmac256 => {
+                        aes_siv::siv::Aes128Siv::new_from_slice(&key[..32])
+                            .unwrap()
+                            .encrypt_in_place_detached([&ad[..], nonce], &mut theirs)
+                            .unwrap()
+                    }
+                    AeadAlgorithm::AesSivCmac512 => aes_siv::siv::Aes256Siv::new_from_slice(&key)
+                        .unwrap()
+                        .encrypt_in_place_detached([&ad[..], nonce], &mut theirs)
+                        .unwrap(),
+                    AeadAlgorithm::Aes128GcmSiv => {
+                        aes_gcm_siv::Aes128GcmSiv::new_from_slice(&key[..16])
+                            .unwrap()
+                            .encrypt_in_place_detached(nonce.into(), &ad, &mut theirs)
+                            .unwrap()
+                    }
+                };
+                let offset = plaintext_offset(algorithm);
+                assert_eq!(
+                    &ours[offset..offset + len],
+                    &theirs[..],
+                    "{algorithm} {len}"
+                );
+                let tag_at = if offset == 0 { len } else { 0 };
+                assert_eq!(
+                    &ours[tag_at..tag_at + TAG_LEN],
+                    tag.as_slice(),
+                    "{algorithm} {len}"
+                );
+            }
+        }
     }
 
     #[test]
