@@ -43,6 +43,11 @@ pub enum ConfigError {
     /// A source with this address already exists.
     #[error("a source with this address already exists")]
     DuplicateSource,
+    /// An NTS source's configuration has a symmetric key
+    /// ([`SntpConfig::key`](crate::SntpConfig::key)): NTS authenticates
+    /// the source, the two are not combined.
+    #[error("an NTS source cannot also have a symmetric key")]
+    NtsWithKey,
     /// A pool's `max_sources` is zero.
     #[error("a pool needs room for at least one source")]
     PoolSize,

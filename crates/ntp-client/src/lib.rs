@@ -22,6 +22,18 @@
 //! used only with a valid MAC from the same key, so that forged replies,
 //! kiss-o'-death packets and crypto-NAKs (CVE-2016-1547) change nothing.
 //!
+//! A [`System`] source may instead be an NTS source (Network Time
+//! Security, RFC 8915; [`System::add_nts_source`]): the system asks the
+//! caller to run NTS-KE ([`Output::NtsKe`]; `ntp_nts::tls::KeClient` does
+//! it over the caller's TCP stream) and takes the keys, cookies and NTP
+//! address with [`System::handle_nts_ke`]. Its requests then carry the NTS
+//! fields (unique identifier, cookie, placeholders, authenticator), and an
+//! answer is read only once its unique identifier and authenticator
+//! verified ([`ReplyError::Nts`] otherwise, kiss-o'-death packets
+//! included); an NTS NAK leads to NTS-KE at the next poll, an empty cookie
+//! jar to NTS-KE before it, failed exchanges are retried after
+//! [`NTS_KE_RETRY_MIN`] growing by half (section 4.2).
+//!
 //! The core never reads a clock, opens a socket or draws from a global
 //! random generator: time, randomness and datagrams come from the caller,
 //! in the quinn/str0m shape (see [`System`] for the contract and a
@@ -107,6 +119,8 @@ extern crate std;
 mod constants;
 mod error;
 #[cfg(feature = "alloc")]
+mod nts;
+#[cfg(feature = "alloc")]
 mod pool;
 #[cfg(feature = "std")]
 mod query;
@@ -125,6 +139,8 @@ pub use constants::{
 pub use error::ConfigError;
 #[doc(inline)]
 pub use ntp_proto::Instant;
+#[cfg(feature = "alloc")]
+pub use nts::{MAX_NTS_REQUEST_LEN, NTS_KE_RETRY_MIN, NtsKeError, NtsKeFailed, NtsKeOutcome};
 #[cfg(feature = "alloc")]
 pub use pool::{
     POOL_BLOCK_LIST, POOL_BLOCK_TIME, POOL_FALSETICKER_HOLD, POOL_RESOLVE_MAX_INTERVAL,
@@ -158,5 +174,6 @@ pub use rand_core;
 pub use ntp_auth;
 pub use ntp_auth::{Key, KeyId, KeyStore, KeyType};
 pub use ntp_discipline;
+pub use ntp_nts;
 pub use ntp_proto;
 pub use ntp_select;

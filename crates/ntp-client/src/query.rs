@@ -377,6 +377,11 @@ impl OsSeededRng {
     }
 }
 
+/// ChaCha12 seeded from the operating system is a cryptographic
+/// generator, as NTS sources require
+/// ([`System::add_nts_source`](crate::System::add_nts_source)).
+impl rand_core::CryptoRng for OsSeededRng {}
+
 impl RngCore for OsSeededRng {
     fn next_u32(&mut self) -> u32 {
         self.0.next_u32()

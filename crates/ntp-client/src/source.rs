@@ -202,6 +202,10 @@ pub enum SourceEvent {
     ServerUnsynchronized,
     /// The selection algorithm found the source a falseticker (tally `x`).
     Falseticker,
+    /// An NTS NAK (kiss code `NTSN` with our unique identifier, RFC 8915
+    /// section 5.7) answered a request of this NTS source: unless an
+    /// authentic answer comes first, NTS-KE runs again at the next poll.
+    NtsNak,
 }
 
 impl fmt::Display for SourceEvent {
@@ -214,6 +218,7 @@ impl fmt::Display for SourceEvent {
             Self::Stopped(code) => write!(f, "kiss-o'-death {code}, stopped for good"),
             Self::ServerUnsynchronized => f.write_str("server says it is unsynchronized"),
             Self::Falseticker => f.write_str("falseticker (tally x)"),
+            Self::NtsNak => f.write_str("NTS NAK: the server refused our cookie"),
         }
     }
 }
@@ -241,6 +246,11 @@ pub enum ReplyOutcome {
     },
     /// A kiss-o'-death `DENY` or `RSTR` stopped the source for good.
     Stopped(KissCode),
+    /// An NTS NAK answered the outstanding request of an NTS source (RFC
+    /// 8915 section 5.7): it is not authenticated, so the source keeps its
+    /// request, cookies and keys, and runs NTS-KE again at the next poll
+    /// unless an authentic answer comes first. See [`SourceEvent::NtsNak`].
+    NtsNak,
 }
 
 /// Why a datagram was not used. The source's state is unchanged.
@@ -269,6 +279,13 @@ pub enum ReplyError {
     /// The clock filter refused the sample.
     #[error("sample refused by the clock filter: {0}")]
     Sample(InputError),
+    /// An NTS source's answer is not authentic (RFC 8915 section 5.7): not
+    /// the unique identifier of the outstanding request, no authenticator
+    /// (an unprotected answer or kiss-o'-death), an authenticator that
+    /// does not verify with the S2C key, or a malformed NTS packet.
+    /// Checked before anything else in the datagram is believed.
+    #[error("NTS: {0}")]
+    Nts(ntp_nts::client::NtsError),
 }
 
 /// A request to send.
@@ -507,10 +524,62 @@ impl Source {
         self.id
     }
 
-    /// The server's address.
+    /// The server's address. An NTS source in a
+    /// [`System`](crate::System) has the unspecified address `0.0.0.0:0`
+    /// until its first NTS-KE tells it the NTP server's.
     #[must_use]
     pub const fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Points the source at `address` (an NTS source's NTP server, as
+    /// NTS-KE gave it). A request in flight to another address is
+    /// forgotten.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn set_address(&mut self, address: SocketAddr) {
+        if address != self.address {
+            self.address = address;
+            self.outstanding = None;
+        }
+    }
+
+    /// What [`handle_reply`](Self::handle_reply) says of a datagram when no
+    /// request awaits an answer.
+    #[cfg(feature = "alloc")]
+    pub(crate) const fn refusal(&self) -> ReplyError {
+        if self.stopped.is_some() {
+            ReplyError::Stopped
+        } else {
+            ReplyError::Unexpected
+        }
+    }
+
+    /// Whether a datagram at `now` could still answer the outstanding
+    /// request (not stopped, a request outstanding, within its reply
+    /// timeout); the source is not changed.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn check_in_time(&self, now: Instant) -> Result<(), ReplyError> {
+        let now = self.last_now.max(now);
+        let outstanding = self.outstanding.ok_or(self.refusal())?;
+        if self.stopped.is_some() {
+            return Err(ReplyError::Stopped);
+        }
+        if now >= outstanding.sent.saturating_add(self.config.reply_timeout) {
+            return Err(ReplyError::Late);
+        }
+        Ok(())
+    }
+
+    /// Whether [`poll_transmit`](Self::poll_transmit) would send a request
+    /// at `now`.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn is_due(&self, now: Instant) -> bool {
+        let now = self.last_now.max(now);
+        self.stopped.is_none()
+            && now >= self.next_poll
+            && self
+                .last_sent
+                .is_none_or(|last| now >= last.saturating_add(MIN_REQUEST_SPACING))
     }
 
     /// The configuration.

@@ -2,7 +2,9 @@
 //! a set of sources, the mitigation algorithms of `ntp-select`, the clock
 //! discipline of `ntp-discipline`, and the system variables.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::{IpAddr, SocketAddr};
 
@@ -14,14 +16,18 @@ use ntp_proto::{
 };
 use ntp_select::constants::{MINDISP, PHI};
 use ntp_select::{Candidate, FitContext, SLOTS_PER_CANDIDATE, SelectConfig, Tally, mitigate};
-use rand_core::RngCore;
+use rand_core::{CryptoRng, RngCore};
 
+use crate::nts::{NtsKeError, NtsKeFailed, NtsKeOutcome, NtsRng, NtsState, Pending};
 use crate::pool::{
     POOL_FALSETICKER_HOLD, POOL_UNREACHABLE_POLLS, Pool, PoolError, PoolId, PoolRemoval,
     same_address,
 };
+use crate::constants::poll_interval;
 use crate::sntp::log2_seconds;
-use crate::source::{ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId};
+use crate::source::{
+    ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId, Transmit,
+};
 use crate::{ConfigError, Instant};
 
 /// Configuration of a [`System`]. The [`Default`] is safe for public
@@ -218,7 +224,11 @@ pub enum Output {
         /// The server's address.
         destination: SocketAddr,
         /// Octets written to the buffer: 48, and the MAC's length more for
-        /// a keyed source (at most [`MAX_REQUEST_LEN`](crate::sntp::MAX_REQUEST_LEN)).
+        /// a keyed source (at most [`MAX_REQUEST_LEN`](crate::sntp::MAX_REQUEST_LEN));
+        /// for an NTS source the header and its NTS extension fields
+        /// (unique identifier, cookie, placeholders, authenticator; RFC
+        /// 8915 section 5.7), at most
+        /// [`MAX_NTS_REQUEST_LEN`](crate::MAX_NTS_REQUEST_LEN).
         len: usize,
     },
     /// Something happened; apply clock actions at once.
@@ -237,6 +247,19 @@ pub enum Output {
     Resolve {
         /// The pool.
         pool: PoolId,
+    },
+    /// Run NTS-KE (RFC 8915 section 4) for this NTS source with the server
+    /// [`System::nts_ke_target`] names, resolve the NTPv4 server it
+    /// advertises (its own host and port 123 without Server and Port
+    /// Negotiation records), and report with [`System::handle_nts_ke`].
+    /// Asked before the source's first request, when its cookies run out,
+    /// and at the poll after an NTS NAK; never again within the retry
+    /// interval ([`NTS_KE_RETRY_MIN`](crate::NTS_KE_RETRY_MIN)). The
+    /// source sends nothing while it has no cookie; a caller that cannot
+    /// run the exchange now may answer later (a late answer is used).
+    NtsKe {
+        /// The source.
+        source: SourceId,
     },
 }
 
@@ -367,6 +390,8 @@ pub(crate) struct SourceSlot {
     pool: Option<PoolId>,
     /// Since when the source has been a falseticker without interruption.
     falseticker_since: Option<Instant>,
+    /// The NTS state of an NTS source.
+    nts: Option<Box<NtsState>>,
 }
 
 impl SourceSlot {
@@ -379,7 +404,18 @@ impl SourceSlot {
             delay_count: 0,
             pool: None,
             falseticker_since: None,
+            nts: None,
         }
+    }
+
+    /// Whether a datagram from `from` (canonical form `canonical`) is for
+    /// this source. An NTS source has no address before its first NTS-KE.
+    fn receives_from(&self, from: SocketAddr, canonical: SocketAddr) -> bool {
+        if self.nts.as_ref().is_some_and(|nts| nts.address.is_none()) {
+            return false;
+        }
+        let address = self.source.address();
+        address == from || SocketAddr::new(address.ip().to_canonical(), address.port()) == canonical
     }
 
     fn record_delay(&mut self, delay: f64) {
@@ -453,8 +489,11 @@ impl SourceSlot {
 ///    `wall_now` must show it).
 ///
 /// Nothing is allocated per packet: the buffer is the caller's
-/// `Vec<u8>` (48 octets of capacity are enough), and the tables are sized
-/// when sources are added. Bad input never panics and never changes a
+/// `Vec<u8>` (48 octets of capacity are enough without NTS sources,
+/// [`MAX_NTS_REQUEST_LEN`](crate::MAX_NTS_REQUEST_LEN) with them), and the
+/// tables are sized when sources are added (and an NTS source's session
+/// when NTS-KE brings it). With NTS sources, answer each
+/// [`Output::NtsKe`] with [`handle_nts_ke`](Self::handle_nts_ke). Bad input never panics and never changes a
 /// source: it is refused with a [`DatagramError`].
 ///
 /// On every new sample the system runs the fitness test, select, cluster
@@ -571,6 +610,112 @@ pub struct System<R> {
     next_pool_id: u64,
 }
 
+impl<R: RngCore + CryptoRng> System<R> {
+    /// Adds an NTS source (RFC 8915) with the configured
+    /// [`SystemConfig::source`]: `name` (a host name or an address) and
+    /// `ke_port` ([`NTS_KE_PORT`](ntp_nts::ke::NTS_KE_PORT), 4460, is the
+    /// standard one) locate its NTS-KE server. The source has no NTP
+    /// address, keys or cookies yet: the next
+    /// [`poll_output`](Self::poll_output) asks for NTS-KE
+    /// ([`Output::NtsKe`]), and once [`handle_nts_ke`](Self::handle_nts_ke)
+    /// brought them, its requests carry the NTS extension fields and only
+    /// authentic answers are used (section 5.7). Only a system whose
+    /// generator is cryptographic ([`CryptoRng`]) takes NTS sources: it
+    /// draws the unique identifiers and AEAD nonces.
+    ///
+    /// # Errors
+    ///
+    /// As [`add_nts_source_with`](Self::add_nts_source_with).
+    pub fn add_nts_source(&mut self, name: &str, ke_port: u16) -> Result<SourceId, ConfigError> {
+        self.add_nts_source_with(name, ke_port, self.config.source.clone())
+    }
+
+    /// Adds an NTS source with its own configuration (its precision is
+    /// still the system's); see [`add_nts_source`](Self::add_nts_source).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NtsWithKey`] if `config` has a symmetric key, or the
+    /// error of [`SourceConfig::validate`].
+    pub fn add_nts_source_with(
+        &mut self,
+        name: &str,
+        ke_port: u16,
+        config: SourceConfig,
+    ) -> Result<SourceId, ConfigError> {
+        if config.sntp.key.is_some() {
+            return Err(ConfigError::NtsWithKey);
+        }
+        let unspecified = SocketAddr::new(IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0);
+        let id = self.insert_source(unspecified, config)?;
+        let state = NtsState::new(String::from(name), ke_port, self.last_now);
+        if let Some(slot) = self.sources.last_mut() {
+            slot.nts = Some(Box::new(state));
+        }
+        Ok(id)
+    }
+}
+
+/// The NTS checks of a datagram for an NTS source (RFC 8915 section 5.7),
+/// before the source's own: the answer must echo the unique identifier
+/// of the outstanding request and verify with the S2C key, or nothing in
+/// it is believed. Only an authentic answer that the source then accepts
+/// changes anything (the cookies it brings go into the jar); an NTS NAK
+/// with our unique identifier, answering a request still in time, only
+/// marks the session for NTS-KE at the next poll.
+fn nts_reply(
+    source: &mut Source,
+    nts: &mut NtsState,
+    now: Instant,
+    data: &[u8],
+    rx_wall: Date,
+) -> Result<ReplyOutcome, ReplyError> {
+    let pending = nts
+        .pending
+        .as_ref()
+        .filter(|pending| source.outstanding_nonce() == Some(pending.nonce));
+    let (Some(pending), Some(session)) = (pending, nts.session.as_ref()) else {
+        // Nothing awaited: let the source say why (stopped, duplicate,
+        // unexpected), without reading the datagram further.
+        return Err(source.refusal());
+    };
+    let mut session = session.clone();
+    match session.read_response(data, &pending.state) {
+        Ok(_) => {
+            let outcome = source.handle_reply(now, data, rx_wall)?;
+            nts.confirmed(session);
+            Ok(outcome)
+        }
+        Err(ntp_nts::client::NtsError::Nak) => {
+            source.check_in_time(now)?;
+            nts.nak = true;
+            Ok(ReplyOutcome::NtsNak)
+        }
+        Err(error) => Err(ReplyError::Nts(error)),
+    }
+}
+
+/// Writes an NTS source's request into `buf`: the header of `transmit`
+/// with the NTS fields (RFC 8915 section 5.7), and remembers its unique
+/// identifier. Returns its length, `None` if it could not be written.
+fn nts_request<R: RngCore + ?Sized>(
+    nts: &mut NtsState,
+    transmit: &Transmit,
+    nonce: Option<Timestamp>,
+    rng: &mut R,
+    buf: &mut Vec<u8>,
+) -> Option<usize> {
+    let header = transmit.payload.first_chunk::<{ ntp_proto::HEADER_LEN }>()?;
+    let session = nts.session.as_mut()?;
+    buf.resize(crate::MAX_NTS_REQUEST_LEN, 0);
+    let (len, state) = session
+        .write_request(header, &mut NtsRng(rng), buf)
+        .ok()?;
+    buf.truncate(len);
+    nts.pending = nonce.map(|nonce| Pending { state, nonce });
+    Some(len)
+}
+
 /// Events the queue holds without growing, per source and in total.
 const EVENTS_PER_SOURCE: usize = 8;
 const EVENTS_BASE: usize = 16;
@@ -642,15 +787,24 @@ impl<R: RngCore> System<R> {
     pub fn add_source_with(
         &mut self,
         address: SocketAddr,
-        mut config: SourceConfig,
+        config: SourceConfig,
     ) -> Result<SourceId, ConfigError> {
         if self
             .sources
             .iter()
-            .any(|slot| slot.source.address() == address)
+            .any(|slot| slot.nts.is_none() && slot.source.address() == address)
         {
             return Err(ConfigError::DuplicateSource);
         }
+        self.insert_source(address, config)
+    }
+
+    /// Adds a source without the duplicate check.
+    fn insert_source(
+        &mut self,
+        address: SocketAddr,
+        mut config: SourceConfig,
+    ) -> Result<SourceId, ConfigError> {
         config.sntp.precision = self.config.discipline.precision;
         let id = SourceId::new(self.next_id);
         let mut source = Source::new(id, address, config)?;
@@ -876,6 +1030,66 @@ impl<R: RngCore> System<R> {
         removed
     }
 
+    /// The NTS-KE server of an NTS source: its host name (or address) and
+    /// TCP port, as given to [`add_nts_source`](Self::add_nts_source).
+    /// `None` for other sources.
+    #[must_use]
+    pub fn nts_ke_target(&self, id: SourceId) -> Option<(&str, u16)> {
+        let nts = self.slot(id)?.nts.as_deref()?;
+        Some((nts.host.as_str(), nts.ke_port))
+    }
+
+    /// The unused cookies of an NTS source (none before its first
+    /// NTS-KE); `None` for other sources.
+    #[must_use]
+    pub fn nts_cookies(&self, id: SourceId) -> Option<usize> {
+        Some(self.slot(id)?.nts.as_deref()?.cookies())
+    }
+
+    /// Takes the result of an NTS-KE exchange for an NTS source (the answer
+    /// to [`Output::NtsKe`]; an unasked or late answer is used too).
+    ///
+    /// On success the source drops its old keys and cookies (RFC 8915
+    /// section 5.7), takes the new ones, and sends its requests to
+    /// `outcome.ntp_address` from now on (a request in flight to another
+    /// address is forgotten); its next poll goes out as scheduled (at once
+    /// if it was waiting for the exchange). On failure nothing changes:
+    /// the source keeps polling with the cookies it has, if any (section
+    /// 5.7), and NTS-KE is asked again after the retry interval
+    /// ([`NTS_KE_RETRY_MIN`](crate::NTS_KE_RETRY_MIN), growing by half at
+    /// each attempt until an exchange is followed by an authentic answer,
+    /// section 4.2).
+    ///
+    /// # Errors
+    ///
+    /// [`NtsKeError::UnknownSource`], [`NtsKeError::NotNts`]; nothing
+    /// changed then. [`NtsKeError::NoCookie`] for an outcome without a
+    /// cookie, which counts as a failure.
+    pub fn handle_nts_ke(
+        &mut self,
+        now: Instant,
+        id: SourceId,
+        result: Result<NtsKeOutcome, NtsKeFailed>,
+    ) -> Result<(), NtsKeError> {
+        let now = self.clamp(now);
+        let slot = self
+            .sources
+            .iter_mut()
+            .find(|slot| slot.source.id() == id)
+            .ok_or(NtsKeError::UnknownSource)?;
+        let nts = slot.nts.as_deref_mut().ok_or(NtsKeError::NotNts)?;
+        let Ok(outcome) = result else {
+            return Ok(());
+        };
+        if outcome.cookies.is_empty() {
+            return Err(NtsKeError::NoCookie);
+        }
+        nts.established(outcome.keys, outcome.cookies, outcome.ntp_address);
+        slot.source.set_address(outcome.ntp_address);
+        slot.source.handle_timeout(now);
+        Ok(())
+    }
+
     /// The sources, in the order they were added.
     pub fn sources(&self) -> impl ExactSizeIterator<Item = &Source> + '_ {
         self.sources.iter().map(|slot| &slot.source)
@@ -974,21 +1188,23 @@ impl<R: RngCore> System<R> {
                 let slot = self
                     .sources
                     .iter_mut()
-                    .find(|slot| {
-                        let address = slot.source.address();
-                        address == from
-                            || SocketAddr::new(address.ip().to_canonical(), address.port())
-                                == canonical
-                    })
+                    .find(|slot| slot.receives_from(from, canonical))
                     .ok_or(DatagramError::UnknownSource(from))?;
                 let id = slot.source.id();
-                let outcome = slot
-                    .source
-                    .handle_reply(now, data, rx_wall)
-                    .map_err(|error| DatagramError::Reply {
-                        source_id: id,
-                        error,
-                    })?;
+                let outcome = match slot.nts.as_deref_mut() {
+                    None => slot.source.handle_reply(now, data, rx_wall),
+                    Some(nts) => nts_reply(&mut slot.source, nts, now, data, rx_wall),
+                }
+                .map_err(|error| DatagramError::Reply {
+                    source_id: id,
+                    error,
+                })?;
+                if outcome == ReplyOutcome::NtsNak {
+                    self.events.push_back(Event::Source {
+                        id,
+                        event: SourceEvent::NtsNak,
+                    });
+                }
                 if let ReplyOutcome::Sample { measurement, .. } = outcome {
                     slot.record_delay(measurement.delay);
                 }
@@ -1047,8 +1263,21 @@ impl<R: RngCore> System<R> {
             && !self.sources.iter().any(|slot| slot.source.is_reachable());
         for slot in &mut self.sources {
             slot.source.set_backoff_limited(searching);
+            let id = slot.source.id();
+            if let Some(nts) = slot.nts.as_deref_mut() {
+                if !slot.source.is_due(now) {
+                    continue;
+                }
+                if nts.wants_ke() && now >= nts.next_ke {
+                    nts.asked(now, poll_interval(slot.source.config().backoff_max_poll));
+                    return Output::NtsKe { source: id };
+                }
+                if nts.cookies() == 0 {
+                    // Waiting for NTS-KE: nothing to send with.
+                    continue;
+                }
+            }
             if let Some(transmit) = slot.source.poll_transmit(now, wall_now, &mut self.rng) {
-                let id = slot.source.id();
                 if slot.source.take_changed() {
                     self.reselect = true;
                 }
@@ -1056,11 +1285,25 @@ impl<R: RngCore> System<R> {
                     self.events.push_back(Event::Source { id, event });
                 }
                 buf.clear();
-                buf.extend_from_slice(&transmit.payload);
+                let len = match slot.nts.as_deref_mut() {
+                    None => {
+                        buf.extend_from_slice(&transmit.payload);
+                        transmit.payload.len()
+                    }
+                    Some(nts) => {
+                        let nonce = slot.source.outstanding_nonce();
+                        match nts_request(nts, &transmit, nonce, &mut self.rng, buf) {
+                            Some(len) => len,
+                            // Cannot happen with a cookie in the jar; the
+                            // request then times out like a lost one.
+                            None => continue,
+                        }
+                    }
+                };
                 return Output::Transmit {
                     source: id,
                     destination: transmit.destination,
-                    len: transmit.payload.len(),
+                    len,
                 };
             }
         }
@@ -1098,7 +1341,15 @@ impl<R: RngCore> System<R> {
             .map(|since| since.saturating_add(POOL_FALSETICKER_HOLD));
         self.sources
             .iter()
-            .filter_map(|slot| slot.source.next_timeout())
+            .filter_map(|slot| {
+                let timeout = slot.source.next_timeout()?;
+                match slot.nts.as_deref() {
+                    // A source without cookies waits until it may ask for
+                    // NTS-KE again.
+                    Some(nts) if nts.cookies() == 0 => Some(timeout.max(nts.next_ke)),
+                    _ => Some(timeout),
+                }
+            })
             .chain(pools)
             .chain(falsetickers)
             .fold(discipline, Instant::min)

@@ -9,7 +9,8 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 
 use ntp_client::{
-    DatagramError, Event, Input, Instant, Output, PoolId, ReplyOutcome, System, SystemConfig,
+    DatagramError, Event, Input, Instant, NtsKeFailed, NtsKeOutcome, Output, PoolId,
+    ReplyOutcome, SourceId, System, SystemConfig,
 };
 use ntp_proto::{
     Date, LeapIndicator, Mode, NtpDuration, Packet, RefId, Repr, ShortTime, Stratum, SystemState,
@@ -70,6 +71,10 @@ pub(crate) fn server_with(action: AccessAction, state: SystemState) -> Server {
 /// A scripted server: request octets, server receive and transmit
 /// timestamps in, response octets out.
 pub(crate) type Script = Box<dyn FnMut(&[u8], Timestamp, Timestamp) -> Option<Vec<u8>>>;
+
+/// Answers [`Output::NtsKe`]: the source, and the NTS-KE host and port it
+/// names, in; the exchange's result out.
+pub(crate) type KeScript = Box<dyn FnMut(SourceId, &str, u16) -> Result<NtsKeOutcome, NtsKeFailed>>;
 
 /// How a simulated server behaves.
 #[allow(clippy::large_enum_variant, reason = "a handful per test")]
@@ -150,6 +155,11 @@ pub(crate) struct Harness {
     pub(crate) resolver: Option<Box<dyn FnMut(usize) -> Vec<SocketAddr>>>,
     /// Every resolution asked for: time and pool.
     pub(crate) resolves: Vec<(Duration, PoolId)>,
+    /// Answers [`Output::NtsKe`]; without it the requests are all plain
+    /// 48-octet ones.
+    pub(crate) ke: Option<KeScript>,
+    /// Every NTS-KE asked for: time and source.
+    pub(crate) ke_asked: Vec<(Duration, SourceId)>,
     stuck: u64,
     buf: Vec<u8>,
 }
@@ -184,6 +194,8 @@ impl Harness {
             wakeups: 0,
             resolver: None,
             resolves: Vec::new(),
+            ke: None,
+            ke_asked: Vec::new(),
             stuck: 0,
             buf: Vec::with_capacity(64),
         }
@@ -200,6 +212,16 @@ impl Harness {
             requests: Vec::new(),
         });
         self.servers.len() - 1
+    }
+
+    /// Adds a server and an NTS client source whose NTS-KE server is
+    /// `ke-N.example` port 4460 (the KE script maps it to the server's
+    /// address); returns its index.
+    pub(crate) fn add_nts_server(&mut self, behaviour: Behaviour, offset: f64) -> usize {
+        let index = self.add_server_only(behaviour, offset);
+        let name = format!("ke-{}.example", index + 1);
+        self.client.add_nts_source(&name, 4460).unwrap();
+        index
     }
 
     /// Adds a server and a client source for it; returns its index.
@@ -251,7 +273,9 @@ impl Harness {
                 Output::Transmit {
                     destination, len, ..
                 } => {
-                    assert_eq!(len, 48);
+                    if self.ke.is_none() {
+                        assert_eq!(len, 48);
+                    }
                     self.transmits.push((self.elapsed(), destination));
                     self.in_flight.push(InFlight {
                         deliver_at: self.now + u64::try_from(self.delay.as_nanos()).unwrap(),
@@ -288,6 +312,16 @@ impl Harness {
                         let addresses = resolver(count);
                         let now = self.instant();
                         self.client.handle_resolved(now, pool, &addresses).unwrap();
+                    }
+                }
+                Output::NtsKe { source } => {
+                    self.ke_asked.push((self.elapsed(), source));
+                    let (host, port) = self.client.nts_ke_target(source).unwrap();
+                    let host = host.to_owned();
+                    if let Some(ke) = self.ke.as_mut() {
+                        let result = ke(source, &host, port);
+                        let now = self.instant();
+                        let _ = self.client.handle_nts_ke(now, source, result);
                     }
                 }
                 _ => unreachable!("Output grew"),
