@@ -168,7 +168,12 @@ impl NtsState {
 
     /// A successful NTS-KE: the old cookies and keys are dropped (section
     /// 5.7: "MUST discard all old cookies and parameters").
-    pub(crate) fn established(&mut self, keys: SessionKeys, cookies: Vec<Cookie>, address: SocketAddr) {
+    pub(crate) fn established(
+        &mut self,
+        keys: SessionKeys,
+        cookies: Vec<Cookie>,
+        address: SocketAddr,
+    ) {
         self.session = Some(NtsClientSession::new(keys, cookies));
         self.address = Some(address);
         self.pending = None;

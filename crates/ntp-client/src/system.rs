@@ -18,12 +18,12 @@ use ntp_select::constants::{MINDISP, PHI};
 use ntp_select::{Candidate, FitContext, SLOTS_PER_CANDIDATE, SelectConfig, Tally, mitigate};
 use rand_core::{CryptoRng, RngCore};
 
+use crate::constants::poll_interval;
 use crate::nts::{NtsKeError, NtsKeFailed, NtsKeOutcome, NtsRng, NtsState, Pending};
 use crate::pool::{
     POOL_FALSETICKER_HOLD, POOL_UNREACHABLE_POLLS, Pool, PoolError, PoolId, PoolRemoval,
     same_address,
 };
-use crate::constants::poll_interval;
 use crate::sntp::log2_seconds;
 use crate::source::{
     ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId, Transmit,
@@ -705,12 +705,12 @@ fn nts_request<R: RngCore + ?Sized>(
     rng: &mut R,
     buf: &mut Vec<u8>,
 ) -> Option<usize> {
-    let header = transmit.payload.first_chunk::<{ ntp_proto::HEADER_LEN }>()?;
+    let header = transmit
+        .payload
+        .first_chunk::<{ ntp_proto::HEADER_LEN }>()?;
     let session = nts.session.as_mut()?;
     buf.resize(crate::MAX_NTS_REQUEST_LEN, 0);
-    let (len, state) = session
-        .write_request(header, &mut NtsRng(rng), buf)
-        .ok()?;
+    let (len, state) = session.write_request(header, &mut NtsRng(rng), buf).ok()?;
     buf.truncate(len);
     nts.pending = nonce.map(|nonce| Pending { state, nonce });
     Some(len)

@@ -177,12 +177,16 @@ fn ke_comes_first_then_nts_requests_synchronize_the_system() {
     assert_eq!(h.client.system_peer(), Some(id));
     // The jar stays full: a full jar asks for no placeholder, and each
     // answer brings back the one cookie spent.
-    assert!(server.requested.iter().all(|&n| n == 1), "{:?}", server.requested);
+    assert!(
+        server.requested.iter().all(|&n| n == 1),
+        "{:?}",
+        server.requested
+    );
     assert_eq!(h.client.nts_cookies(id), Some(8));
     assert!(
-        h.events
-            .iter()
-            .any(|(_, e)| matches!(e, Event::Synchronized { system_peer, .. } if *system_peer == id))
+        h.events.iter().any(
+            |(_, e)| matches!(e, Event::Synchronized { system_peer, .. } if *system_peer == id)
+        )
     );
 }
 
@@ -303,7 +307,11 @@ fn unauthenticated_answers_change_nothing() {
     for (i, (datagram, expected)) in refused.iter().enumerate() {
         let error = nts_error(h.inject(server_addr(1), datagram));
         assert_eq!(error, *expected, "case {i}");
-        assert_eq!(h.client.source(id).unwrap(), &before, "case {i} changed the source");
+        assert_eq!(
+            h.client.source(id).unwrap(),
+            &before,
+            "case {i} changed the source"
+        );
         assert_eq!(h.client.nts_cookies(id), cookies, "case {i}");
     }
     assert!(h.client.source(id).unwrap().stopped_by().is_none());
@@ -342,7 +350,15 @@ fn a_genuine_nak_asks_for_ke_at_the_next_poll() {
     let nak_at = h
         .events
         .iter()
-        .find(|(_, e)| matches!(e, Event::Source { event: SourceEvent::NtsNak, .. }))
+        .find(|(_, e)| {
+            matches!(
+                e,
+                Event::Source {
+                    event: SourceEvent::NtsNak,
+                    ..
+                }
+            )
+        })
         .map(|(t, _)| t.as_secs_f64())
         .unwrap();
     let second_ke = ke_times(&h)[1];

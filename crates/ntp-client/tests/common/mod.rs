@@ -9,8 +9,8 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 
 use ntp_client::{
-    DatagramError, Event, Input, Instant, NtsKeFailed, NtsKeOutcome, Output, PoolId,
-    ReplyOutcome, SourceId, System, SystemConfig,
+    DatagramError, Event, Input, Instant, NtsKeFailed, NtsKeOutcome, Output, PoolId, ReplyOutcome,
+    SourceId, System, SystemConfig,
 };
 use ntp_proto::{
     Date, LeapIndicator, Mode, NtpDuration, Packet, RefId, Repr, ShortTime, Stratum, SystemState,
