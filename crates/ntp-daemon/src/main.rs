@@ -31,6 +31,7 @@ mod clock;
 mod drift;
 mod log;
 mod net;
+mod nts;
 mod options;
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -44,7 +45,9 @@ use std::sync::Arc;
 
 use ntp_client::ntp_auth::KeyStore;
 use ntp_client::ntp_proto::{Date, Timestamp};
-use ntp_client::{Event, Input, Instant, LeapEvent, Output, SourceId, System, SystemConfig};
+use ntp_client::{
+    Event, Input, Instant, LeapEvent, NtsKeFailed, Output, SourceId, System, SystemConfig,
+};
 use rand_chacha::ChaCha12Rng;
 use rand_core::SeedableRng;
 use serde_json::json;
@@ -125,10 +128,10 @@ impl Sockets {
             if used {
                 return TimestampedSocket::bind(SocketAddr::new(any, 0)).map(Some);
             }
-            // A pool may resolve to either family: take the socket if the
-            // host has that family, go without it otherwise (the pool's
-            // addresses of that family are then skipped).
-            if options.pools.is_empty() {
+            // A pool, or the NTP server an NTS-KE server names, may be of
+            // either family: take the socket if the host has that family,
+            // go without it otherwise (such addresses are then skipped).
+            if options.pools.is_empty() && options.nts.is_empty() {
                 return Ok(None);
             }
             Ok(TimestampedSocket::bind(SocketAddr::new(any, 0)).ok())
@@ -227,6 +230,20 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
             .add_pool(name, POOL_SIZE)
             .map_err(|error| io::Error::other(format!("--pool {name}: {error}")))?;
     }
+    let nts_config = match &options.nts_ca {
+        Some(path) if !options.nts.is_empty() => Some(
+            ntp_nts::tls::client_config_from_pem_file(path).map_err(|error| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("--nts-ca: {error}"))
+            })?,
+        ),
+        _ => None,
+    };
+    for (host, port) in &options.nts {
+        let id = system
+            .add_nts_source(host, *port)
+            .map_err(|error| io::Error::other(format!("--nts {host}:{port}: {error}")))?;
+        names.insert(id, format!("{host}:{port} (NTS)"));
+    }
     let name_of = |names: &HashMap<SourceId, String>, id: u64| {
         names
             .get(&SourceId::new(id))
@@ -264,9 +281,10 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         0.0,
         "start",
         &format!(
-            "start: clock {}, {} server(s), poll {}..{}, iburst {}, initial frequency {}, receive timestamps: {timestamps}{}",
+            "start: clock {}, {} server(s), {} NTS server(s), poll {}..{}, iburst {}, initial frequency {}, receive timestamps: {timestamps}{}",
             clock.name(),
             options.servers.len(),
+            options.nts.len(),
             options.min_poll,
             options.max_poll,
             options.iburst,
@@ -278,6 +296,7 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         json!({
             "clock": clock.name(),
             "servers": options.servers.iter().map(|(n, a, _)| format!("{n} ({a})")).collect::<Vec<_>>(),
+            "nts": options.nts.iter().map(|(h, p)| format!("{h}:{p}")).collect::<Vec<_>>(),
             "min_poll": options.min_poll,
             "max_poll": options.max_poll,
             "iburst": options.iburst,
@@ -331,6 +350,70 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
                     }
                 }
                 Output::Timeout(at) => break at,
+                Output::NtsKe { source } => {
+                    let Some((host, port)) = system
+                        .nts_ke_target(source)
+                        .map(|(host, port)| (host.to_owned(), port))
+                    else {
+                        continue;
+                    };
+                    let name = name_of(&names, source.get());
+                    // Blocking, for at most nts::KE_TIMEOUT: NTS-KE runs
+                    // at start and when cookies run out, rarely.
+                    let result = match &nts_config {
+                        Some(config) => nts::key_exchange(config, &host, port, |address| {
+                            sockets.client_for(address).is_some()
+                        }),
+                        None => Err("no --nts-ca".to_owned()),
+                    };
+                    match result {
+                        Ok(established) => {
+                            let address = established.outcome.ntp_address;
+                            log.line(
+                                elapsed(),
+                                "nts_ke",
+                                &format!(
+                                    "NTS-KE {host}:{port}: {} cookie(s), {}, NTP server {address}{}",
+                                    established.cookies,
+                                    established.algorithm,
+                                    established
+                                        .named_server
+                                        .as_ref()
+                                        .map_or_else(String::new, |named| format!(" (named {named})")),
+                                ),
+                                json!({
+                                    "source": name,
+                                    "server": format!("{host}:{port}"),
+                                    "ok": true,
+                                    "cookies": established.cookies,
+                                    "aead": established.algorithm.to_string(),
+                                    "ntp_server": address.to_string(),
+                                    "named_server": established.named_server,
+                                }),
+                            );
+                            if let Err(error) =
+                                system.handle_nts_ke(mono(), source, Ok(established.outcome))
+                            {
+                                log.warn(elapsed(), &format!("NTS-KE {host}:{port}: {error}"));
+                            }
+                            names.insert(source, format!("{host}:{port} (NTS, {address})"));
+                        }
+                        Err(error) => {
+                            log.line(
+                                elapsed(),
+                                "nts_ke",
+                                &format!("NTS-KE {host}:{port}: failed: {error}; retried later"),
+                                json!({
+                                    "source": name,
+                                    "server": format!("{host}:{port}"),
+                                    "ok": false,
+                                    "error": error,
+                                }),
+                            );
+                            let _ = system.handle_nts_ke(mono(), source, Err(NtsKeFailed));
+                        }
+                    }
+                }
                 Output::Resolve { pool } => {
                     let name = system.pool_name(pool).unwrap_or_default().to_owned();
                     // Blocking, like the resolution of --server at start:

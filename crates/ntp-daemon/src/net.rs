@@ -22,9 +22,11 @@ use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockaddrStorage, TimestampingFlag, recvmsg, setsockopt, sockopt,
 };
 
-/// Datagrams longer than this are cut (an NTP reply with extension fields
-/// and a MAC fits easily).
-pub(crate) const MAX_DATAGRAM: usize = 1024;
+/// Datagrams longer than this are cut: an NTP reply with a MAC fits
+/// easily, and so does an NTS one (never longer than our request, at most
+/// `ntp_client::MAX_NTS_REQUEST_LEN`, 1280 octets); it is also the request
+/// buffer's capacity.
+pub(crate) const MAX_DATAGRAM: usize = 2048;
 
 /// A UDP socket that reads kernel receive timestamps where it can.
 #[derive(Debug)]

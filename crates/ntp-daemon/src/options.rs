@@ -11,6 +11,9 @@ use ntp_client::{DEFAULT_MAX_POLL, DEFAULT_MIN_POLL, MAX_POLL, MIN_POLL};
 /// The NTP port, used when `--server` names none.
 const NTP_PORT: u16 = 123;
 
+/// The NTS-KE port, used when `--nts` names none (RFC 8915 section 7.1).
+const NTS_KE_PORT: u16 = ntp_nts::ke::NTS_KE_PORT;
+
 /// Which clock the daemon steers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ClockKind {
@@ -30,6 +33,11 @@ pub(crate) struct Options {
     pub(crate) keys: Option<(PathBuf, KeyFileFormat)>,
     /// Pools: names with a port, resolved when the system asks.
     pub(crate) pools: Vec<String>,
+    /// NTS sources: the NTS-KE server's host (a name, an IPv4 address or
+    /// a bracketed IPv6 address) and TCP port.
+    pub(crate) nts: Vec<(String, u16)>,
+    /// The PEM trust anchors for the NTS-KE servers' certificates.
+    pub(crate) nts_ca: Option<PathBuf>,
     pub(crate) min_poll: i8,
     pub(crate) max_poll: i8,
     pub(crate) iburst: bool,
@@ -62,8 +70,8 @@ impl From<lexopt::Error> for ArgsError {
     }
 }
 
-pub(crate) const USAGE: &str = "usage: ntp-daemon (--server HOST[:PORT] [--key ID] | --pool NAME[:PORT])... \
-[--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
+pub(crate) const USAGE: &str = "usage: ntp-daemon (--server HOST[:PORT] [--key ID] | --pool NAME[:PORT] | --nts HOST[:PORT])... \
+[--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] [--serve ADDR:PORT] \
 [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
 [--table-every SECONDS] [--seed N]";
@@ -89,6 +97,15 @@ Options:
                          pool.ntp.org (repeatable); resolved at start and
                          again to replace members that stop answering, lie
                          or send a kiss-o'-death
+  --nts HOST[:PORT]      an NTS server (RFC 8915; repeatable): NTS-KE with
+                         HOST on TCP port PORT (default 4460), then
+                         NTS-protected NTP with the server it names; only
+                         authenticated replies are used
+  --nts-ca FILE          PEM certificates to trust for the NTS-KE servers
+                         (required with --nts: no system root store is
+                         bundled; a CA bundle such as
+                         /etc/ssl/certs/ca-certificates.crt does for public
+                         servers)
   --min-poll N           lowest poll exponent, log2 s (default 6 = 64 s)
   --max-poll N           highest poll exponent, log2 s (default 10 = 1024 s)
   --no-iburst            no burst of requests at the first poll
@@ -122,6 +139,8 @@ pub(crate) fn parse(
         servers: Vec::new(),
         keys: None,
         pools: Vec::new(),
+        nts: Vec::new(),
+        nts_ca: None,
         min_poll: DEFAULT_MIN_POLL,
         max_poll: DEFAULT_MAX_POLL,
         iburst: true,
@@ -184,6 +203,11 @@ pub(crate) fn parse(
                 let name: String = parser.value()?.parse()?;
                 options.pools.push(with_port(&name));
             }
+            Long("nts") => {
+                let text: String = parser.value()?.parse()?;
+                options.nts.push(nts_target(&text)?);
+            }
+            Long("nts-ca") => options.nts_ca = Some(parser.value()?.into()),
             Long("min-poll") => options.min_poll = parser.value()?.parse()?,
             Long("max-poll") => options.max_poll = parser.value()?.parse()?,
             Long("iburst") => options.iburst = true,
@@ -228,10 +252,18 @@ pub(crate) fn parse(
             _ => return Err(ArgsError::Bad(format!("{}; {USAGE}", arg.unexpected()))),
         }
     }
-    if options.servers.is_empty() && options.pools.is_empty() {
+    if options.servers.is_empty() && options.pools.is_empty() && options.nts.is_empty() {
         return Err(ArgsError::Bad(format!(
-            "no --server or --pool given; {USAGE}"
+            "no --server, --pool or --nts given; {USAGE}"
         )));
+    }
+    if !options.nts.is_empty() && options.nts_ca.is_none() {
+        return Err(ArgsError::Bad(
+            "--nts needs --nts-ca FILE: no system root store is bundled, so give the \
+             certificates to trust (a CA bundle such as /etc/ssl/certs/ca-certificates.crt \
+             for public servers, or the server's own self-signed certificate)"
+                .to_owned(),
+        ));
     }
     if options
         .keys
@@ -264,6 +296,27 @@ fn resolve(name: &str) -> Result<SocketAddr, ArgsError> {
     addresses
         .next()
         .ok_or_else(|| ArgsError::Bad(format!("--server {name}: no address")))
+}
+
+/// `HOST[:PORT]` of `--nts`: the host (IPv6 addresses in brackets) and the
+/// NTS-KE port, 4460 by default.
+fn nts_target(text: &str) -> Result<(String, u16), ArgsError> {
+    let bad = || ArgsError::Bad(format!("--nts {text:?}: not HOST[:PORT]"));
+    let (host, port) = if has_port(text) {
+        let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+        (host, port.parse::<u16>().map_err(|_| bad())?)
+    } else {
+        (text, NTS_KE_PORT)
+    };
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    if host.is_empty() || port == 0 {
+        return Err(bad());
+    }
+    Ok((host, port))
 }
 
 /// `name` with the NTP port added when it has none.
@@ -401,5 +454,38 @@ mod tests {
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(options.pools, ["pool.example:123", "other.example:11123"]);
         assert!(options.servers.is_empty());
+    }
+
+    #[test]
+    fn nts_servers_take_the_nts_ke_port_by_default_and_need_a_ca() {
+        let options = args(&[
+            "--nts",
+            "nts.example",
+            "--nts",
+            "127.0.0.1:11150",
+            "--nts",
+            "::1",
+            "--nts",
+            "[::1]:4461",
+            "--nts-ca",
+            "ca.pem",
+        ])
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+        let expected = [
+            ("nts.example", 4460),
+            ("127.0.0.1", 11150),
+            ("[::1]", 4460),
+            ("[::1]", 4461),
+        ]
+        .map(|(h, p)| (h.to_owned(), p));
+        assert_eq!(options.nts, expected);
+        assert_eq!(options.nts_ca, Some(PathBuf::from("ca.pem")));
+        for list in [
+            &["--nts", "nts.example"][..],
+            &["--nts", "nts.example:0", "--nts-ca", "ca.pem"],
+            &["--nts", ":4460", "--nts-ca", "ca.pem"],
+        ] {
+            assert!(matches!(args(list), Err(ArgsError::Bad(_))), "{list:?}");
+        }
     }
 }

@@ -278,3 +278,221 @@ fn bad_arguments_exit_2_and_help_exits_0() {
     assert_eq!(help.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&help.stdout).contains("--clock model|kernel"));
 }
+
+/// What the in-test NTS server saw.
+#[derive(Default)]
+struct NtsSeen {
+    authentic: core::sync::atomic::AtomicUsize,
+    naks: core::sync::atomic::AtomicUsize,
+    exchanges: core::sync::atomic::AtomicUsize,
+}
+
+/// A small NTS server built from ntp-nts on 127.0.0.1: NTS-KE (TLS 1.3
+/// with the certificate `cert_pem`/`key_pem`) on a TCP port, naming its
+/// NTP port in a Port Negotiation record, and NTS-protected NTP on UDP
+/// answering with this machine's clock as a primary server. Returns the
+/// NTS-KE address. Runs until `stop` (at most two minutes).
+fn nts_server(
+    stop: Arc<AtomicBool>,
+    cert_pem: &str,
+    key_pem: &str,
+    seen: Arc<NtsSeen>,
+) -> core::net::SocketAddr {
+    use ntp_client::ntp_proto::{Mode, Packet, Repr, ShortTime, Version};
+    use ntp_nts::cookie::CookieKeys;
+    use ntp_nts::server::{RequestError, verify_request};
+    use ntp_nts::tls::{self, KeServer, KeServerSettings, Progress};
+
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(13);
+    let cookie_keys: Arc<CookieKeys> = Arc::new(CookieKeys::random(&mut rng));
+    let config = tls::server_config_from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let ntp_port = udp.local_addr().unwrap().port();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let ke_address = listener.local_addr().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+
+    let (ke_stop, ke_keys, ke_seen) = (
+        Arc::clone(&stop),
+        Arc::clone(&cookie_keys),
+        Arc::clone(&seen),
+    );
+    std::thread::spawn(move || {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(14);
+        while !ke_stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+            let Ok((mut stream, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            stream.set_nonblocking(false).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            let settings = KeServerSettings {
+                ntp_server: None,
+                ntp_port: Some(ntp_port),
+            };
+            let mut server = KeServer::new(Arc::clone(&config), settings).unwrap();
+            let mut issuer = ke_keys.issuer(&mut rng);
+            loop {
+                let Ok(progress) = server.process(&mut issuer) else {
+                    break;
+                };
+                while server.wants_write() {
+                    if server.write_tls(&mut stream).is_err() {
+                        break;
+                    }
+                }
+                if let Progress::Done(_) = progress {
+                    ke_seen.exchanges.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                if server.wants_read() && matches!(server.read_tls(&mut stream), Err(_) | Ok(0)) {
+                    // A client that gave up (the wrong CA): done.
+                    let _ = server.handle_timeout();
+                    while server.wants_write() && server.write_tls(&mut stream).is_ok() {}
+                    break;
+                }
+            }
+        }
+    });
+
+    std::thread::spawn(move || {
+        let (mut buf, mut out) = ([0u8; 2048], [0u8; 2048]);
+        while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+            let Ok((len, from)) = udp.recv_from(&mut buf) else {
+                continue;
+            };
+            let request = &buf[..len];
+            let rx = Timestamp::from(SystemTime::now());
+            let Ok(packet) = Packet::new_checked(request) else {
+                continue;
+            };
+            let header = Repr {
+                leap: LeapIndicator::NoWarning,
+                version: Version::V4,
+                mode: Mode::Server,
+                stratum: Stratum::PRIMARY,
+                poll: packet.poll(),
+                precision: -20,
+                root_delay: ShortTime::ZERO,
+                root_dispersion: ShortTime::ZERO,
+                reference_id: RefId::LOCL,
+                reference_timestamp: rx,
+                origin_timestamp: packet.transmit_timestamp(),
+                receive_timestamp: rx,
+                transmit_timestamp: Timestamp::from(SystemTime::now()),
+            };
+            out[..48].copy_from_slice(&header.to_bytes());
+            let len = match verify_request(request, &cookie_keys) {
+                Ok(nts) => {
+                    seen.authentic.fetch_add(1, Ordering::Relaxed);
+                    nts.write_response(&*cookie_keys, &mut rng, &mut out)
+                        .unwrap()
+                }
+                Err(RequestError::Nak(nak)) => {
+                    seen.naks.fetch_add(1, Ordering::Relaxed);
+                    nak.write(&mut out).unwrap()
+                }
+                Err(_) => continue,
+            };
+            let _ = udp.send_to(&out[..len], from);
+        }
+    });
+    ke_address
+}
+
+/// Runs the daemon for 12 s as NTS client of `ke` trusting `ca_pem`;
+/// returns its JSON lines.
+fn nts_daemon(
+    ke: core::net::SocketAddr,
+    dir: &std::path::Path,
+    ca_pem: &str,
+    tag: &str,
+) -> Vec<serde_json::Value> {
+    let ca = dir.join(format!("ca-{tag}.pem"));
+    std::fs::write(&ca, ca_pem).unwrap();
+    let output = Command::new(DAEMON)
+        .args(["--nts", &ke.to_string()])
+        .arg("--nts-ca")
+        .arg(&ca)
+        .args(["--min-poll", "1", "--max-poll", "2", "--duration", "12"])
+        .args(["--json", "--verbose"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// NTS end to end: trusting the server's certificate the daemon gets
+/// eight cookies and the NTP port from NTS-KE and synchronizes on
+/// authenticated replies; trusting another certificate NTS-KE fails, is
+/// retried, and it never synchronizes nor sends a request.
+#[test]
+fn an_nts_server_is_used_only_after_a_verified_key_exchange() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let dir = std::env::temp_dir().join(format!("ntp-daemon-nts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let certified = rcgen::generate_simple_self_signed(names.clone()).unwrap();
+    let other = rcgen::generate_simple_self_signed(names).unwrap();
+    let seen = Arc::new(NtsSeen::default());
+    let ke = nts_server(
+        Arc::clone(&stop),
+        &certified.cert.pem(),
+        &certified.key_pair.serialize_pem(),
+        Arc::clone(&seen),
+    );
+    let (good, wrong) = std::thread::scope(|scope| {
+        let wrong = scope.spawn(|| nts_daemon(ke, &dir, &other.cert.pem(), "wrong"));
+        let good = nts_daemon(ke, &dir, &certified.cert.pem(), "good");
+        (good, wrong.join().unwrap())
+    });
+    stop.store(true, Ordering::Relaxed);
+
+    let ke_lines: Vec<_> = good.iter().filter(|l| l["type"] == "nts_ke").collect();
+    assert_eq!(ke_lines.len(), 1, "{good:?}");
+    let line = ke_lines[0];
+    assert_eq!(line["ok"], true);
+    assert_eq!(line["cookies"], 8);
+    assert_eq!(line["aead"], "AEAD_AES_SIV_CMAC_256");
+    assert!(
+        line["ntp_server"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    assert!(
+        good.iter()
+            .any(|l| l["type"] == "state" && l["state"] == "synchronized"),
+        "{good:?}"
+    );
+    assert!(!good.iter().any(|l| l["type"] == "refused"), "{good:?}");
+    assert!(seen.authentic.load(Ordering::Relaxed) >= 4);
+    assert_eq!(seen.naks.load(Ordering::Relaxed), 0);
+
+    let failures: Vec<_> = wrong.iter().filter(|l| l["type"] == "nts_ke").collect();
+    assert!(failures.len() >= 2, "retried: {wrong:?}");
+    assert!(failures.iter().all(|l| l["ok"] == false), "{wrong:?}");
+    assert!(
+        failures[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("certificate"),
+        "{wrong:?}"
+    );
+    assert!(
+        !wrong
+            .iter()
+            .any(|l| l["type"] == "state" && l["state"] == "synchronized"),
+        "{wrong:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

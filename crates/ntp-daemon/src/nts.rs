@@ -1,0 +1,141 @@
+//! NTS-KE for `--nts` sources (RFC 8915 section 4): the TLS 1.3 exchange
+//! over a std `TcpStream`, bounded by a timeout, with ntp-nts's sans-IO
+//! [`KeClient`], and the resolution of the NTPv4 server it names.
+//!
+//! The exchange blocks the daemon's loop for at most [`KE_TIMEOUT`]: it
+//! runs at start and when a source's cookies run out or a NAK comes, a few
+//! times a day at most, and an example daemon is simpler without threads.
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::io;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ntp_client::NtsKeOutcome;
+use ntp_nts::AeadAlgorithm;
+use ntp_nts::tls::{KeClient, KeOutcome, Progress};
+use rustls::ClientConfig;
+
+/// The longest an NTS-KE exchange may take, connection included.
+pub(crate) const KE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A successful exchange: what the system needs, and what the log shows.
+pub(crate) struct Established {
+    pub(crate) outcome: NtsKeOutcome,
+    /// The NTPv4 server as the NTS-KE server named it, `None` for itself.
+    pub(crate) named_server: Option<String>,
+    pub(crate) algorithm: AeadAlgorithm,
+    pub(crate) cookies: usize,
+}
+
+/// Runs NTS-KE with `host`:`port` and resolves the NTPv4 server it names
+/// (its Server Negotiation record, else `host`; its Port Negotiation
+/// record, else 123: sections 4.1.7 and 4.1.8). `usable` says which
+/// addresses the daemon has a socket for.
+pub(crate) fn key_exchange(
+    config: &Arc<ClientConfig>,
+    host: &str,
+    port: u16,
+    usable: impl Fn(SocketAddr) -> bool,
+) -> Result<Established, String> {
+    let deadline = Instant::now() + KE_TIMEOUT;
+    let outcome = exchange(config, host, port, deadline)?;
+    let server = outcome.ntp_server.clone();
+    let ntp_host = server.as_deref().unwrap_or(host);
+    let ntp_port = outcome.port();
+    let ntp_address = (bare(ntp_host), ntp_port)
+        .to_socket_addrs()
+        .map_err(|error| format!("NTP server {ntp_host}: cannot resolve: {error}"))?
+        .find(|address| usable(*address))
+        .ok_or_else(|| format!("NTP server {ntp_host}: no address of a usable family"))?;
+    let algorithm = outcome.keys.algorithm;
+    let cookies = outcome.cookies.len();
+    Ok(Established {
+        outcome: NtsKeOutcome::new(outcome.keys, outcome.cookies, ntp_address),
+        named_server: server,
+        algorithm,
+        cookies,
+    })
+}
+
+/// A host without the brackets of an IPv6 literal (`[::1]` → `::1`), for
+/// the certificate name check and the resolver.
+fn bare(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+fn exchange(
+    config: &Arc<ClientConfig>,
+    host: &str,
+    port: u16,
+    deadline: Instant,
+) -> Result<KeOutcome, String> {
+    let name = bare(host);
+    let mut client = KeClient::new(name, Arc::clone(config), &AeadAlgorithm::ALL)
+        .map_err(|error| error.to_string())?;
+    let addresses: Vec<SocketAddr> = (name, port)
+        .to_socket_addrs()
+        .map_err(|error| format!("cannot resolve: {error}"))?
+        .collect();
+    let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address");
+    let mut stream = None;
+    for address in addresses {
+        let left = remaining(deadline)?;
+        match TcpStream::connect_timeout(&address, left) {
+            Ok(connected) => {
+                stream = Some(connected);
+                break;
+            }
+            Err(error) => last_error = error,
+        }
+    }
+    let mut stream = stream.ok_or_else(|| format!("connect: {last_error}"))?;
+    loop {
+        let progress = client.process().map_err(|error| error.to_string())?;
+        stream
+            .set_write_timeout(Some(remaining(deadline)?))
+            .map_err(|error| error.to_string())?;
+        while client.wants_write() {
+            client
+                .write_tls(&mut stream)
+                .map_err(|error| format!("send: {error}"))?;
+        }
+        if let Progress::Done(outcome) = progress {
+            return Ok(outcome);
+        }
+        if client.wants_read() {
+            stream
+                .set_read_timeout(Some(remaining(deadline)?))
+                .map_err(|error| error.to_string())?;
+            let read = client
+                .read_tls(&mut stream)
+                .map_err(|error| match error.kind() {
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                        format!("no answer within {} s", KE_TIMEOUT.as_secs())
+                    }
+                    _ => format!("receive: {error}"),
+                })?;
+            if read == 0 {
+                // The peer closed: `process` reports what that means.
+                let progress = client.process().map_err(|error| error.to_string())?;
+                if let Progress::Done(outcome) = progress {
+                    return Ok(outcome);
+                }
+                return Err("the server closed the connection".to_owned());
+            }
+        }
+    }
+}
+
+/// The time left before `deadline`, or the timeout error.
+fn remaining(deadline: Instant) -> Result<Duration, String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(format!("timed out after {} s", KE_TIMEOUT.as_secs()));
+    }
+    Ok(left)
+}
