@@ -41,9 +41,20 @@ pub enum DropReason {
     /// KoD `RATE`.
     RateLimited,
     /// The caller's output buffer is shorter than the response: 48 octets,
-    /// plus the MAC or crypto-NAK of an authenticated request
+    /// plus the MAC or crypto-NAK of an authenticated request, or the NTS
+    /// fields (without cookies, if need be) of an NTS one
     /// ([`MAX_RESPONSE_LEN`](crate::MAX_RESPONSE_LEN) always suffices).
     BufferTooSmall,
+    /// An NTS request (RFC 8915 section 5.7: it carries an NTS Cookie or
+    /// an NTS Authenticator) that is not answered: malformed by section
+    /// 5.7's rules (not exactly one Unique Identifier of 32 to 64 octets
+    /// and one cookie before the authenticator, an authenticator that does
+    /// not parse or lacks nonce padding, section 5.6), sent in symmetric
+    /// mode, or sent while the server has no NTS
+    /// ([`Server::set_nts`](crate::Server::set_nts)). A request whose
+    /// cookie does not open or whose authenticator does not verify is not
+    /// dropped: it gets an NTS NAK ([`KissCounters::ntsn`]).
+    Nts,
 }
 
 /// Requests dropped, by [`DropReason`].
@@ -63,6 +74,7 @@ pub struct DropCounters {
     pub unsynchronized: u64,
     pub rate_limited: u64,
     pub buffer_too_small: u64,
+    pub nts: u64,
 }
 
 impl DropCounters {
@@ -78,6 +90,7 @@ impl DropCounters {
             DropReason::Unsynchronized => self.unsynchronized,
             DropReason::RateLimited => self.rate_limited,
             DropReason::BufferTooSmall => self.buffer_too_small,
+            DropReason::Nts => self.nts,
         }
     }
 
@@ -92,6 +105,7 @@ impl DropCounters {
             DropReason::Unsynchronized => &mut self.unsynchronized,
             DropReason::RateLimited => &mut self.rate_limited,
             DropReason::BufferTooSmall => &mut self.buffer_too_small,
+            DropReason::Nts => &mut self.nts,
         }
     }
 
@@ -106,6 +120,7 @@ impl DropCounters {
             .wrapping_add(self.unsynchronized)
             .wrapping_add(self.rate_limited)
             .wrapping_add(self.buffer_too_small)
+            .wrapping_add(self.nts)
     }
 }
 
@@ -120,13 +135,19 @@ pub struct KissCounters {
     pub rstr: u64,
     /// `RATE`, for rate-limited clients.
     pub rate: u64,
+    /// `NTSN`, the NTS NAK (RFC 8915 section 5.7): to an NTS request whose
+    /// cookie did not open or whose authenticator did not verify.
+    pub ntsn: u64,
 }
 
 impl KissCounters {
     /// All kiss-o'-death packets.
     #[must_use]
     pub const fn total(&self) -> u64 {
-        self.deny.wrapping_add(self.rstr).wrapping_add(self.rate)
+        self.deny
+            .wrapping_add(self.rstr)
+            .wrapping_add(self.rate)
+            .wrapping_add(self.ntsn)
     }
 }
 
@@ -136,8 +157,12 @@ impl KissCounters {
 /// Every request counts once in `received` and once in exactly one of
 /// `answered`, `kiss` or `dropped`, so
 /// `received == answered + kiss.total() + dropped.total()`; `symmetric`,
-/// `authenticated`, `crypto_nak` and `bad_mac` count again, apart, some
-/// of those requests. Counters wrap at 2^64.
+/// `authenticated`, `crypto_nak`, `bad_mac` and `nts` count again, apart,
+/// some of those requests. For NTS (RFC 8915): answers sealed with NTS
+/// count in `answered` and again in `nts`, NTS NAKs in `kiss.ntsn`, other
+/// Kiss-o'-Death answers to NTS requests in `kiss` as any, and NTS
+/// requests dropped as malformed or for want of NTS in `dropped.nts`.
+/// Counters wrap at 2^64.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
@@ -165,6 +190,11 @@ pub struct Counters {
     /// counted in `answered`, `kiss` or `dropped`. Requests carrying a
     /// crypto-NAK are not counted here, only in `dropped.authenticated`.
     pub bad_mac: u64,
+    /// Responses protected with NTS (RFC 8915 section 5.7: the request's
+    /// cookie and authenticator verified, the answer carries an NTS
+    /// Authenticator and fresh cookies); each is also counted in
+    /// `answered`. NTS NAKs count in `kiss.ntsn`.
+    pub nts: u64,
     /// Kiss-o'-Death responses.
     pub kiss: KissCounters,
     /// Requests left unanswered.
@@ -190,9 +220,11 @@ impl AddAssign<&Self> for Counters {
         add(&mut self.authenticated, other.authenticated);
         add(&mut self.crypto_nak, other.crypto_nak);
         add(&mut self.bad_mac, other.bad_mac);
+        add(&mut self.nts, other.nts);
         add(&mut self.kiss.deny, other.kiss.deny);
         add(&mut self.kiss.rstr, other.kiss.rstr);
         add(&mut self.kiss.rate, other.kiss.rate);
+        add(&mut self.kiss.ntsn, other.kiss.ntsn);
         let d = &mut self.dropped;
         let o = &other.dropped;
         add(&mut d.bad_packet, o.bad_packet);
@@ -203,31 +235,34 @@ impl AddAssign<&Self> for Counters {
         add(&mut d.unsynchronized, o.unsynchronized);
         add(&mut d.rate_limited, o.rate_limited);
         add(&mut d.buffer_too_small, o.buffer_too_small);
+        add(&mut d.nts, o.nts);
     }
 }
 
 impl fmt::Display for Counters {
     /// One line: `received=.. answered=.. symmetric=.. authenticated=..
-    /// crypto_nak=.. bad_mac=.. kod(deny=.. rstr=.. rate=..)
-    /// dropped(bad_packet=.. ...)`.
+    /// crypto_nak=.. bad_mac=.. nts=.. kod(deny=.. rstr=.. rate=.. ntsn=..)
+    /// dropped(bad_packet=.. ... nts=..)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.dropped;
         write!(
             f,
             "received={} answered={} symmetric={} authenticated={} crypto_nak={} bad_mac={} \
-             kod(deny={} rstr={} rate={}) \
+             nts={} kod(deny={} rstr={} rate={} ntsn={}) \
              dropped(bad_packet={} \
              version={} mode={} acl={} authenticated={} unsynchronized={} rate_limited={} \
-             buffer_too_small={})",
+             buffer_too_small={} nts={})",
             self.received,
             self.answered,
             self.symmetric,
             self.authenticated,
             self.crypto_nak,
             self.bad_mac,
+            self.nts,
             self.kiss.deny,
             self.kiss.rstr,
             self.kiss.rate,
+            self.kiss.ntsn,
             d.bad_packet,
             d.version,
             d.mode,
@@ -235,7 +270,8 @@ impl fmt::Display for Counters {
             d.authenticated,
             d.unsynchronized,
             d.rate_limited,
-            d.buffer_too_small
+            d.buffer_too_small,
+            d.nts
         )
     }
 }

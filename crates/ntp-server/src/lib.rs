@@ -25,9 +25,18 @@
 //! transmit timestamp; one whose MAC does not verify gets a crypto-NAK by
 //! default ([`MacPolicy`]).
 //!
+//! Network Time Security (RFC 8915 section 5.7): give the server the
+//! cookie master keys of its NTS-KE server and a seed with
+//! [`Server::set_nts`], and an NTS request whose cookie and authenticator
+//! verify is answered with the echoed Unique Identifier and an NTS
+//! Authenticator encrypting fresh cookies, sealed by [`Server::finish`]
+//! after the transmit timestamp as a MAC is; a cookie that does not open
+//! gets an NTS NAK. `ntp-nts` (re-exported as [`ntp_nts`]) does the
+//! cryptography and the NTS-KE side; the `serve` example runs both.
+//!
 //! Responses are 48 octets, plus the MAC or crypto-NAK answering an
-//! authenticated request, and never longer than the request: the server
-//! never amplifies. Symmetric-active requests (mode 1, as Windows' W32Time
+//! authenticated request or the NTS fields answering an NTS one, and
+//! never longer than the request: the server never amplifies. Symmetric-active requests (mode 1, as Windows' W32Time
 //! sends them) are answered with a symmetric-passive response (mode 2)
 //! without keeping state, under the same access control and rate limits
 //! as client requests, unless [`SymmetricPolicy::Drop`] is configured (RFC
@@ -110,6 +119,8 @@ mod auth;
 mod config;
 mod counters;
 mod error;
+#[cfg(feature = "alloc")]
+mod nts;
 mod prefix;
 #[cfg(feature = "alloc")]
 pub mod ratelimit;
@@ -125,6 +136,8 @@ pub use counters::{Counters, DropCounters, DropReason, KissCounters};
 pub use error::ConfigError;
 #[doc(inline)]
 pub use ntp_proto::Instant;
+#[cfg(feature = "alloc")]
+pub use nts::{MAX_NTS_RESPONSE_LEN, NTS_SEED_LEN};
 pub use prefix::{IpPrefix, canonical_ip};
 #[cfg(feature = "std")]
 pub use ratelimit::random_hash_key;
@@ -135,13 +148,15 @@ pub use ratelimit::{
     MIN_RATE_INTERVAL, RATE_TABLE_WAYS, RateLimitConfig, RateLimiter, RateVerdict,
 };
 #[cfg(feature = "alloc")]
-pub use server::{Action, MAX_RESPONSE_LEN, RESPONSE_LEN, Reply, Server};
+pub use server::{Action, MAX_MAC_RESPONSE_LEN, MAX_RESPONSE_LEN, RESPONSE_LEN, Reply, Server};
 
 // What a server is built from and answers with, so that one dependency is
 // enough (`ntp_server::SystemState::primary(...)`, `ntp_server::ntp_proto`,
 // `ntp_server::KeyStore::load(...)`).
 pub use ntp_auth;
 pub use ntp_auth::{Key, KeyId, KeyStore, KeyType};
+pub use ntp_nts;
+pub use ntp_nts::cookie::CookieKeys;
 pub use ntp_proto;
 pub use ntp_proto::{
     Date, KissCode, LeapIndicator, RefId, ShortTime, Stratum, SystemState, Timestamp,

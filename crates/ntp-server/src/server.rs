@@ -2,13 +2,16 @@
 
 use core::net::{IpAddr, SocketAddr};
 
+use alloc::boxed::Box;
 use ntp_auth::{KEY_ID_LEN, KeyId, KeyStore, MAX_DIGEST_LEN};
+use ntp_nts::cookie::CookieKeys;
 use ntp_proto::{
     ExtensionFields, HEADER_LEN, KissCode, LeapIndicator, Mode, Packet, RefId, Stratum,
     SystemState, Timestamp, TrailerItem,
 };
 
 use crate::auth::{Keys, Seal};
+use crate::nts::{self, MAX_NTS_RESPONSE_LEN, NTS_SEED_LEN, Nts, Verdict};
 use crate::{
     AccessAction, Acl, ConfigError, Counters, DropReason, Instant, MacPolicy, RateLimiter,
     RateVerdict, ServerConfig, SymmetricPolicy, UnsynchronizedPolicy, Versions,
@@ -20,12 +23,25 @@ use crate::{
 /// most 1, RFC 8633 section 3.4).
 pub const RESPONSE_LEN: usize = HEADER_LEN;
 
+/// The longest signed response: the header and a MAC of the longest
+/// digest (48 + 4 + 64 = 116 octets, an NTPv3 request signed with a
+/// SHA-512 key). A signed response is header and MAC only, as long as the
+/// request's own MAC, so it is never longer than its request either.
+pub const MAX_MAC_RESPONSE_LEN: usize = HEADER_LEN + KEY_ID_LEN + MAX_DIGEST_LEN;
+
 /// The longest response, and so an output buffer size that always
-/// suffices: the header and a MAC of the longest digest (48 + 4 + 64 =
-/// 116 octets, an NTPv3 request signed with a SHA-512 key). A signed
-/// response is header and MAC only, as long as the request's own MAC, so
-/// it is never longer than its request either.
-pub const MAX_RESPONSE_LEN: usize = HEADER_LEN + KEY_ID_LEN + MAX_DIGEST_LEN;
+/// suffices: an NTS response ([`MAX_NTS_RESPONSE_LEN`], 1532 octets,
+/// RFC 8915 section 5.7), longer than any signed one
+/// ([`MAX_MAC_RESPONSE_LEN`]). Every response is also at most as long as
+/// its request. A buffer of [`MAX_MAC_RESPONSE_LEN`] serves everything
+/// but NTS; for NTS a buffer as long as the request (at most 1280 octets
+/// from our client, `ntp_nts::client::MAX_REQUEST_LEN`) lets the server
+/// send every cookie asked for, and a shorter one fewer cookies.
+pub const MAX_RESPONSE_LEN: usize = if MAX_NTS_RESPONSE_LEN > MAX_MAC_RESPONSE_LEN {
+    MAX_NTS_RESPONSE_LEN
+} else {
+    MAX_MAC_RESPONSE_LEN
+};
 
 /// The core's answer to one datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -46,14 +62,19 @@ pub struct Reply {
     mode: Mode,
     key_id: Option<KeyId>,
     crypto_nak: bool,
+    /// The ticket of the pending NTS request this reply answers.
+    nts: Option<u32>,
 }
 
 impl Reply {
     /// Octets of the datagram: [`RESPONSE_LEN`] (48) for an
     /// unauthenticated response, plus the MAC (4-octet key id and digest)
-    /// of a signed one ([`key_id`](Self::key_id)) or the 4-octet
-    /// crypto-NAK ([`crypto_nak`](Self::crypto_nak)). Never more than the
-    /// request's length, nor than [`MAX_RESPONSE_LEN`].
+    /// of a signed one ([`key_id`](Self::key_id)), the 4-octet
+    /// crypto-NAK ([`crypto_nak`](Self::crypto_nak)), or the NTS
+    /// extension fields ([`nts`](Self::nts); the echoed Unique
+    /// Identifier of a Kiss-o'-Death to an NTS request). Never more than
+    /// the request's length, the output buffer's, nor
+    /// [`MAX_RESPONSE_LEN`].
     #[must_use]
     pub const fn len(&self) -> usize {
         self.len
@@ -94,6 +115,17 @@ impl Reply {
     pub const fn crypto_nak(&self) -> bool {
         self.crypto_nak
     }
+
+    /// Whether the reply is NTS-protected (RFC 8915 section 5.7): the
+    /// request's cookie and authenticator verified, and
+    /// [`Server::finish`] appends the echoed Unique Identifier and the NTS
+    /// Authenticator sealing fresh cookies. False for an NTS NAK and the
+    /// other Kiss-o'-Death answers to NTS requests, which are not
+    /// authenticated.
+    #[must_use]
+    pub const fn nts(&self) -> bool {
+        self.nts.is_some()
+    }
 }
 
 /// The sans-IO NTP server: one call per received datagram, no socket, no
@@ -104,9 +136,10 @@ impl Reply {
 /// - For each datagram, call [`handle`](Self::handle) with its payload,
 ///   source address, the receive time `T2` read from the system clock as
 ///   close to its arrival as possible (for example a kernel timestamp), the
-///   monotonic time `now`, and a buffer of [`MAX_RESPONSE_LEN`] octets
-///   (a shorter one drops the requests whose answer does not fit, with
-///   [`DropReason::BufferTooSmall`]). On [`Action::Respond`] call
+///   monotonic time `now`, and a buffer of [`MAX_RESPONSE_LEN`] octets,
+///   or at least as long as the request (a shorter one drops the requests
+///   whose answer does not fit, with [`DropReason::BufferTooSmall`], and
+///   sends fewer fresh cookies to NTS requests). On [`Action::Respond`] call
 ///   [`Server::finish`] with the reply, the same buffer and the transmit
 ///   time, and send the returned octets to the source address; on
 ///   [`Action::Drop`] send nothing.
@@ -117,6 +150,8 @@ impl Reply {
 ///   current at its `handle` call. The keys ([`set_keys`](Self::set_keys))
 ///   too, but a signed reply is signed in `finish` with the key of its id
 ///   held then: if that key is gone, `finish` returns nothing to send.
+///   An NTS reply must be finished before the next `handle` (the server
+///   keeps the session keys of the last NTS request only).
 /// - Bad input never panics and never changes anything but the counters
 ///   and the sender's rate-limit entry.
 ///
@@ -143,6 +178,8 @@ impl Reply {
 ///   while there are no keys) is answered with a crypto-NAK
 ///   ([`MacPolicy::CryptoNak`], RFC 5905 section 9.2, as ntpd does), which
 ///   tells a keyed client that authentication failed.
+/// - The server has no NTS until [`set_nts`](Self::set_nts): NTS requests
+///   are dropped ([`DropReason::Nts`]).
 ///
 /// # Order of checks
 ///
@@ -165,7 +202,22 @@ impl Reply {
 ///    key in this version, wrong digest) is counted in
 ///    [`Counters::bad_mac`](crate::Counters::bad_mac) and handled by the
 ///    [`MacPolicy`]: answered with a crypto-NAK after the header, dropped,
-///    or answered as if it carried no MAC. The response's length is then
+///    or answered as if it carried no MAC.
+///    A request with extension fields and no MAC that carries an NTS
+///    Cookie or NTS Authenticator is an NTS request (RFC 8915 section
+///    5.7), handled by `ntp_nts::server::verify_request` with the cookie
+///    master keys ([`set_nts`](Self::set_nts)): an authentic one goes on
+///    to be answered with NTS; one whose cookie does not open (unknown or
+///    rotated-out master key, forged, damaged) or whose authenticator does
+///    not verify goes on to get an NTS NAK (a Kiss-o'-Death `NTSN`
+///    echoing its Unique Identifier, counted in
+///    [`KissCounters::ntsn`](crate::KissCounters::ntsn)); a malformed
+///    one (section 5.7's rules: one Unique Identifier of 32 to 64 octets,
+///    one cookie, the authenticator last of them, its nonce padding), an
+///    NTS request in symmetric mode, and any NTS request while the server
+///    has no NTS are dropped ([`DropReason::Nts`]): an unauthenticated
+///    answer would be discarded by the client anyway (section 5.7). The
+///    response's length is then
 ///    known: an output buffer shorter than it drops the request
 ///    ([`DropReason::BufferTooSmall`]); a response longer than the
 ///    request, which the arithmetic rules out, would be dropped as
@@ -173,6 +225,14 @@ impl Reply {
 /// 4. Access control again: `deny` and `restrict` answer with KoD `DENY`
 ///    / `RSTR`, metered by the rate limiter (a sender over the limit gets
 ///    nothing), so a denied address cannot use us as a reflector either.
+///    NTS requests, NTS NAKs included, go through steps 4 to 6 like any
+///    other request; their Kiss-o'-Death answers (`DENY`, `RSTR`, `RATE`,
+///    and the NAK) are header and echoed Unique Identifier, without
+///    cookies or authenticator. RFC 8915 (section 5.7) asks the client to
+///    check the echo of such a KoD and then obey it; an authenticated KoD
+///    would cost a sealing per rejected packet and fresh cookies for a
+///    client told to go away. (chrony's client ignores unauthenticated
+///    KoDs other than the NAK, so to it this is as good as a drop.)
 /// 5. An unsynchronized server under [`UnsynchronizedPolicy::Drop`] drops.
 /// 6. `limited` clients go through the rate limiter, authenticated or not:
 ///    within the limit they are answered with a poll of at least the
@@ -185,7 +245,12 @@ impl Reply {
 ///    receive = `rx_time`, transmit = the time given to
 ///    [`Server::finish`]; then the MAC, which `finish` computes over the
 ///    48-octet header once the transmit timestamp is in it, or the
-///    crypto-NAK. Extension fields are never sent. The stratum is sent as
+///    crypto-NAK. To an authentic NTS request, `finish` appends the
+///    echoed Unique Identifier and the NTS Authenticator encrypting fresh
+///    cookies, sealed over the header the same way (RFC 8915 section
+///    5.7); the response is never longer than the request: its
+///    placeholders pay for the cookies, and fewer cookies are sent rather
+///    than a longer answer. No other extension field is ever sent. The stratum is sent as
 ///    the state holds it: unlike `fast_xmit()`, which maps 16 (MAXSTRAT)
 ///    to 0, we keep 16, since a stratum 0 packet is a Kiss-o'-Death (RFC
 ///    5905, section 7.4).
@@ -252,6 +317,9 @@ pub struct Server {
     synchronized: bool,
     /// Symmetric keys; `Debug` shows ids and types, never secrets.
     keys: Keys,
+    /// NTS (RFC 8915): cookie master keys, generator and the request
+    /// waiting for `finish`; `Debug` shows key ids only.
+    nts: Option<Box<Nts>>,
     counters: Counters,
     last_now: Instant,
 }
@@ -278,6 +346,7 @@ impl Server {
             template: [0; HEADER_LEN],
             synchronized: false,
             keys: Keys::default(),
+            nts: None,
             counters: Counters::default(),
             last_now: Instant::ZERO,
         };
@@ -329,6 +398,64 @@ impl Server {
         self.keys.ids()
     }
 
+    /// Turns on Network Time Security (RFC 8915 section 5.7): requests
+    /// carrying an NTS Cookie and an NTS Authenticator are verified with
+    /// the cookie master keys `keys` and answered with NTS, or with an NTS
+    /// NAK ([type documentation](Self), step 3).
+    ///
+    /// `keys` must be the master keys (ids and secrets) the NTS-KE server
+    /// seals its cookies with (`ntp_nts::tls::KeServer` with
+    /// [`CookieKeys::issuer`]): clone them, or load the same ones. The
+    /// server keeps its own copy: when the NTS-KE side rotates (RFC 8915
+    /// section 6, daily say, keeping the previous keys a while), give the
+    /// new keys with [`set_cookie_keys`](Self::set_cookie_keys). Cookies
+    /// under a key no longer held get an NTS NAK, and the client runs
+    /// NTS-KE again.
+    ///
+    /// `seed` seeds the ChaCha20 generator of the nonces of answers and
+    /// fresh cookies (the core has no randomness of its own): 32 octets
+    /// from the operating system's generator. A clone of the server
+    /// continues the same stream, so give each clone (one per worker
+    /// thread, say) its own seed with `set_nts`; repeated nonces would not
+    /// break the SIV AEADs of NTS (RFC 5297, RFC 8452: misuse resistant)
+    /// but would make identical cookies recognizable.
+    ///
+    /// Allocates the NTS state once, replacing any earlier one (a reply
+    /// from [`handle`](Self::handle) not yet [`finish`](Self::finish)ed
+    /// is then not sent).
+    pub fn set_nts(&mut self, keys: CookieKeys, seed: [u8; NTS_SEED_LEN]) {
+        self.nts = Some(Box::new(Nts::new(keys, seed)));
+    }
+
+    /// Replaces the cookie master keys of a server with NTS (after a
+    /// rotation), keeping its generator and a pending reply, which
+    /// `finish` seals with cookies under the new current key. Returns
+    /// false, and does nothing, if NTS is off
+    /// ([`set_nts`](Self::set_nts)). No allocation.
+    pub fn set_cookie_keys(&mut self, keys: CookieKeys) -> bool {
+        match self.nts.as_deref_mut() {
+            Some(nts) => {
+                nts.keys = keys;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Turns NTS off: NTS requests are dropped again
+    /// ([`DropReason::Nts`]). The master keys and the pending session keys
+    /// are zeroed as they drop.
+    pub fn clear_nts(&mut self) {
+        self.nts = None;
+    }
+
+    /// The cookie master keys, if NTS is on. `Debug` on them shows key ids
+    /// only.
+    #[must_use]
+    pub fn cookie_keys(&self) -> Option<&CookieKeys> {
+        self.nts.as_deref().map(|nts| &nts.keys)
+    }
+
     /// The counters.
     #[must_use]
     pub const fn counters(&self) -> &Counters {
@@ -377,12 +504,15 @@ impl Server {
                         add(&mut self.counters.authenticated);
                     } else if reply.crypto_nak {
                         add(&mut self.counters.crypto_nak);
+                    } else if reply.nts.is_some() {
+                        add(&mut self.counters.nts);
                     }
                 }
                 add(match reply.kiss {
                     None => &mut self.counters.answered,
                     Some(KissCode::Deny) => &mut self.counters.kiss.deny,
                     Some(KissCode::Rstr) => &mut self.counters.kiss.rstr,
+                    Some(KissCode::Ntsn) => &mut self.counters.kiss.ntsn,
                     Some(_) => &mut self.counters.kiss.rate,
                 });
                 Action::Respond(reply)
@@ -412,10 +542,23 @@ impl Server {
     /// of the length the key type has in the request's version). Signing
     /// costs one digest; a crypto-NAK was already written by `handle`.
     ///
+    /// An [NTS reply](Reply::nts) is then sealed (RFC 8915 section 5.7):
+    /// after the header, transmit timestamp included, come the echoed
+    /// Unique Identifier and the NTS Authenticator, sealed with the
+    /// session's S2C key over everything before it, encrypting fresh
+    /// cookies (one per cookie asked for, as many as fit in the request's
+    /// length and `out`) sealed under the current cookie master key held
+    /// now. Nonces and cookie nonces come from the server's generator
+    /// ([`set_nts`](Self::set_nts)), drawn in `handle`, so finishing the
+    /// same reply twice writes the same nonces: finish a reply once.
+    ///
     /// The result is empty, and nothing should be sent, if `out` is shorter
-    /// than [`Reply::len`], or if the server no longer holds a key of the
+    /// than [`Reply::len`], if the server no longer holds a key of the
     /// reply's id with a MAC of the same length ([`set_keys`](Self::set_keys)
-    /// replaced the keys in between).
+    /// replaced the keys in between), or, for an NTS reply, if `handle`
+    /// has taken another NTS request since (the server keeps the session
+    /// keys of the last one only: finish each reply before the next
+    /// `handle`) or [`clear_nts`](Self::clear_nts) was called.
     #[inline]
     pub fn finish<'a>(&self, reply: &Reply, out: &'a mut [u8], transmit: Timestamp) -> &'a [u8] {
         let Some(datagram) = out.get_mut(..reply.len) else {
@@ -433,6 +576,12 @@ impl Server {
             };
             match key.sign(header, mac) {
                 Ok(len) if len == mac.len() => {}
+                _ => return &[],
+            }
+        }
+        if let Some(ticket) = reply.nts {
+            match self.nts.as_deref() {
+                Some(nts) if nts.finish(ticket, datagram) => {}
                 _ => return &[],
             }
         }
@@ -481,7 +630,22 @@ impl Server {
         }
         let seal = match trailer {
             Some(item) => self.authenticate(request, version, item)?,
-            None => Seal::Plain,
+            None if payload.is_empty() => Seal::Plain,
+            None => match self.verify_nts(request, payload, version, mode) {
+                Verdict::NotNts => Seal::Plain,
+                verdict => {
+                    let at = Turn {
+                        packet: &packet,
+                        request_len: request.len(),
+                        mode,
+                        access,
+                        ip,
+                        now,
+                        rx_time,
+                    };
+                    return self.process_nts(verdict, &at, out, trailer_room);
+                }
+            },
         };
         let trailer_out: &mut [u8] = match seal {
             Seal::Plain => &mut [],
@@ -499,6 +663,31 @@ impl Server {
             }
         };
 
+        match self.fate(packet.poll(), access, ip, now)? {
+            Fate::Kiss(code, poll) => {
+                kiss(&packet, mode, code, poll, out);
+                seal.write(trailer_out);
+                Ok(reply(seal, Some(code), mode))
+            }
+            Fate::Answer(poll) => {
+                self.answer(&packet, mode, poll, rx_time, out);
+                seal.write(trailer_out);
+                Ok(reply(seal, None, mode))
+            }
+        }
+    }
+
+    /// Steps 4 to 6 of the order of checks: access control's
+    /// Kiss-o'-Death, the unsynchronized policy and the rate limiter.
+    /// `poll` is the request's.
+    #[inline]
+    fn fate(
+        &mut self,
+        poll: i8,
+        access: AccessAction,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Result<Fate, DropReason> {
         let limited = match access {
             AccessAction::Allow | AccessAction::Ignore => false,
             AccessAction::Limited => true,
@@ -511,40 +700,114 @@ impl Server {
                 } else {
                     KissCode::Rstr
                 };
-                kiss(&packet, mode, code, packet.poll(), out);
-                seal.write(trailer_out);
-                return Ok(reply(seal, Some(code), mode));
+                return Ok(Fate::Kiss(code, poll));
             }
         };
         if !self.synchronized && self.unsynchronized == UnsynchronizedPolicy::Drop {
             return Err(DropReason::Unsynchronized);
         }
-        let mut poll = packet.poll();
+        let mut poll = poll;
         if limited {
             poll = poll.max(self.limiter.interval());
             match self.limiter.check(ip, now) {
                 RateVerdict::Allow => {}
-                RateVerdict::Limit { kiss: true } => {
-                    kiss(&packet, mode, KissCode::Rate, poll, out);
-                    seal.write(trailer_out);
-                    return Ok(reply(seal, Some(KissCode::Rate), mode));
-                }
+                RateVerdict::Limit { kiss: true } => return Ok(Fate::Kiss(KissCode::Rate, poll)),
                 RateVerdict::Limit { kiss: false } => return Err(DropReason::RateLimited),
             }
         }
+        Ok(Fate::Answer(poll))
+    }
 
+    /// Writes the header of an ordinary answer (step 7).
+    #[inline]
+    fn answer(
+        &self,
+        packet: &Packet<&[u8; HEADER_LEN]>,
+        mode: Mode,
+        poll: i8,
+        rx_time: Timestamp,
+        out: &mut [u8; HEADER_LEN],
+    ) {
         *out = self.template;
         let mut response = Packet::new_unchecked(&mut out[..]);
         if mode != Mode::Server {
             response.set_mode(mode);
         }
-        response.set_version(version);
+        response.set_version(packet.version());
         response.set_poll(poll);
         response.set_origin_timestamp(packet.transmit_timestamp());
         response.set_receive_timestamp(rx_time);
         response.set_transmit_timestamp(rx_time);
-        seal.write(trailer_out);
-        Ok(reply(seal, None, mode))
+    }
+
+    /// What the NTS layer says about a request with extension fields and
+    /// no MAC (RFC 8915 section 5.7). Apart from the packet path, like
+    /// [`authenticate`](Self::authenticate).
+    #[inline(never)]
+    fn verify_nts(&self, request: &[u8], payload: &[u8], version: u8, mode: Mode) -> Verdict {
+        match &self.nts {
+            Some(nts) => match nts.verify(request) {
+                // NTS is client-server only (RFC 8915 section 5.7).
+                Verdict::Answer(_) | Verdict::Nak(_) if mode != Mode::Server => Verdict::Drop,
+                verdict => verdict,
+            },
+            None if nts::carries_nts(payload, version) => Verdict::Drop,
+            None => Verdict::NotNts,
+        }
+    }
+
+    /// Steps 4 to 7 for an NTS request (RFC 8915 section 5.7): the same
+    /// access control, policy and rate limits as for any request; then an
+    /// NTS answer (header now, the NTS fields sealed by
+    /// [`finish`](Self::finish)), an NTS NAK, or a Kiss-o'-Death echoing
+    /// the Unique Identifier.
+    #[inline(never)]
+    fn process_nts(
+        &mut self,
+        verdict: Verdict,
+        at: &Turn<'_, '_>,
+        out: &mut [u8; HEADER_LEN],
+        trailer_room: &mut [u8],
+    ) -> Result<Reply, DropReason> {
+        let request = match verdict {
+            Verdict::Answer(request) => request,
+            Verdict::Nak(nak) => {
+                let (code, poll) = match self.fate(at.packet.poll(), at.access, at.ip, at.now)? {
+                    Fate::Kiss(code, poll) => (code, poll),
+                    Fate::Answer(poll) => (KissCode::Ntsn, poll),
+                };
+                return nts_kiss(at, code, poll, nak.unique_id(), out, trailer_room);
+            }
+            Verdict::NotNts | Verdict::Drop => return Err(DropReason::Nts),
+        };
+        let poll = match self.fate(at.packet.poll(), at.access, at.ip, at.now)? {
+            Fate::Kiss(code, poll) => {
+                return nts_kiss(at, code, poll, request.unique_id(), out, trailer_room);
+            }
+            Fate::Answer(poll) => poll,
+        };
+        let len = nts::answer_len(&request, HEADER_LEN + trailer_room.len())
+            .ok_or(DropReason::BufferTooSmall)?;
+        if len > at.request_len {
+            return Err(DropReason::BadPacket);
+        }
+        let trailer = trailer_room
+            .get_mut(..len - HEADER_LEN)
+            .ok_or(DropReason::BufferTooSmall)?;
+        let nts = self.nts.as_deref_mut().ok_or(DropReason::Nts)?;
+        let ticket = nts.hold(request);
+        // Zeros until `finish` seals them: a reply sent without `finish`
+        // carries no stale buffer contents.
+        trailer.fill(0);
+        self.answer(at.packet, at.mode, poll, at.rx_time, out);
+        Ok(Reply {
+            len,
+            kiss: None,
+            mode: at.mode,
+            key_id: None,
+            crypto_nak: false,
+            nts: Some(ticket),
+        })
     }
 
     /// The verdict on a request's trailer (RFC 5905, appendix A.5.1,
@@ -588,7 +851,60 @@ const fn reply(seal: Seal, kiss: Option<KissCode>, mode: Mode) -> Reply {
         mode,
         key_id: seal.key_id(),
         crypto_nak: matches!(seal, Seal::CryptoNak),
+        nts: None,
     }
+}
+
+/// Whether a request is answered, and with what poll.
+#[derive(Clone, Copy)]
+enum Fate {
+    /// A Kiss-o'-Death with this code.
+    Kiss(KissCode, i8),
+    /// An ordinary answer.
+    Answer(i8),
+}
+
+/// What the NTS path needs of the request being handled.
+struct Turn<'p, 'b> {
+    packet: &'p Packet<&'b [u8; HEADER_LEN]>,
+    request_len: usize,
+    mode: Mode,
+    access: AccessAction,
+    ip: IpAddr,
+    now: Instant,
+    rx_time: Timestamp,
+}
+
+/// A Kiss-o'-Death to an NTS request (RFC 8915 section 5.7): the header
+/// of [`kiss`] and the echoed Unique Identifier, with no cookie and no
+/// authenticator. The NTS NAK (`NTSN`) is one; `DENY`, `RSTR` and `RATE`
+/// to NTS requests take the same unauthenticated form, which a client
+/// checks by the echo (section 5.7).
+fn nts_kiss(
+    at: &Turn<'_, '_>,
+    code: KissCode,
+    poll: i8,
+    unique_id: &[u8],
+    out: &mut [u8; HEADER_LEN],
+    trailer_room: &mut [u8],
+) -> Result<Reply, DropReason> {
+    let len = HEADER_LEN + ntp_nts::ef::field_len(unique_id.len());
+    if len > at.request_len {
+        return Err(DropReason::BadPacket);
+    }
+    let echo = trailer_room
+        .get_mut(..len - HEADER_LEN)
+        .ok_or(DropReason::BufferTooSmall)?;
+    nts::echo_unique_id(echo, unique_id).ok_or(DropReason::BufferTooSmall)?;
+    kiss(at.packet, at.mode, code, poll, out);
+    Ok(Reply {
+        len,
+        kiss: Some(code),
+        mode: at.mode,
+        key_id: None,
+        crypto_nak: false,
+        nts: None,
+    })
 }
 
 /// Writes the header of a Kiss-o'-Death answer to `request` (RFC 5905,

@@ -1,5 +1,6 @@
 //! Heap checks with dhat's counting allocator: `handle` and `finish`
-//! allocate nothing, signed requests included, and the rate-limit table
+//! allocate nothing, signed and NTS requests (answered and NAKed)
+//! included, and the rate-limit table
 //! does not grow for a million distinct clients.
 //! Alone in its own test binary because it installs a global allocator,
 //! and without the libtest harness (`harness = false`), whose threads would
@@ -90,12 +91,30 @@ fn no_allocation_per_request_and_constant_table() {
     let table_bytes = server.rate_limiter().heap_bytes();
     let mut out = [0u8; 1500];
     let req = request(0x23, 6, 0x1234);
-    let mut nts = vectors()
+    // chrony's NTS request: its cookie is not ours, so an NTS NAK.
+    let mut nts_nak = vectors()
         .into_iter()
         .find(|v| v.comment.contains("NTS client request"))
         .unwrap()
         .bytes;
-    nts[0] = 0x23;
+    nts_nak[0] = 0x23;
+    // Our client's NTS request with a cookie of the server's keys and 7
+    // placeholders: an NTS answer with 8 fresh cookies.
+    let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(13);
+    let cookie_keys = ntp_server::CookieKeys::random(&mut rng);
+    let session_keys = ntp_nts::SessionKeys {
+        algorithm: ntp_nts::AeadAlgorithm::AesSivCmac256,
+        c2s: ntp_nts::AeadKey::new(&[1; 32]).unwrap(),
+        s2c: ntp_nts::AeadKey::new(&[2; 32]).unwrap(),
+    };
+    let cookie = cookie_keys.seal(&session_keys, &mut rng).unwrap();
+    let mut session = ntp_nts::client::NtsClientSession::new(session_keys, [cookie]);
+    let mut nts_buf = [0u8; 1280];
+    let (nts_len, _) = session
+        .write_request(&request(0x23, 6, 0x1234), &mut rng, &mut nts_buf)
+        .unwrap();
+    let nts = nts_buf[..nts_len].to_vec();
+    server.set_nts(cookie_keys, [5; 32]);
 
     let before = dhat::HeapStats::get();
     let mut answered = 0u64;
@@ -112,7 +131,8 @@ fn no_allocation_per_request_and_constant_table() {
         };
         let now = Instant::from_nanos(u64::from(i) * 1000);
         let packet: &[u8] = match i % 7 {
-            0 => &nts,
+            0 if i % 2 == 0 => &nts,
+            0 => &nts_nak,
             1 => &md5_req,
             2 => &aes_req,
             3 => &bad_mac,
@@ -145,5 +165,7 @@ fn no_allocation_per_request_and_constant_table() {
     assert!(server.counters().kiss.deny > 0, "the deny rules were hit");
     assert!(server.counters().authenticated > 200_000, "signed answers");
     assert!(server.counters().crypto_nak > 100_000, "crypto-NAK answers");
+    assert!(server.counters().nts > 50_000, "NTS answers");
+    assert!(server.counters().kiss.ntsn > 50_000, "NTS NAKs");
     assert_counters_balance(&server);
 }

@@ -18,7 +18,7 @@ use common::*;
 use ntp_proto::{KissCode, Mode, Stratum};
 use ntp_server::{
     AccessAction, AclRule, Action, Counters, DropReason, Instant, Key, KeyId, KeyStore, KeyType,
-    MAX_RESPONSE_LEN, MacPolicy, RateLimitConfig, Server, ServerConfig,
+    MAX_MAC_RESPONSE_LEN, MAX_RESPONSE_LEN, MacPolicy, RateLimitConfig, Server, ServerConfig,
 };
 
 const XMT: u64 = 0x0123_4567_89ab_cdef;
@@ -115,7 +115,7 @@ fn signed_requests_get_an_answer_signed_with_the_same_key() {
         assert_eq!(reply.len(), 48 + key.mac_len(version), "{key_type}");
         assert_eq!(out.len(), reply.len());
         assert!(out.len() <= req.len(), "{key_type}: amplification");
-        assert!(out.len() <= MAX_RESPONSE_LEN);
+        assert!(out.len() <= MAX_MAC_RESPONSE_LEN);
         assert_eq!(out[48..52], key.id().get().to_be_bytes());
         key.verify(&out)
             .unwrap_or_else(|e| panic!("{key_type} v{version}: {e}"));
@@ -469,7 +469,7 @@ fn an_output_buffer_too_short_for_the_mac_drops_and_writes_nothing() {
     let keys = all_keys();
     let sha512 = key_of(&keys, KeyType::Sha512);
     let req = signed(sha512, 0x1b, XMT); // NTPv3: 48 + 4 + 64 = the maximum
-    assert_eq!(req.len(), MAX_RESPONSE_LEN);
+    assert_eq!(req.len(), MAX_MAC_RESPONSE_LEN);
     for mac in [MacPolicy::CryptoNak, MacPolicy::AnswerUnauthenticated] {
         let mut server = keyed(&allow(mac), &keys);
         let mut out = [0x5au8; MAX_RESPONSE_LEN];

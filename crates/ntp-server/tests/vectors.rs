@@ -250,16 +250,47 @@ fn chrony_signed_requests_get_chronys_signed_answer() {
     }
 }
 
+/// chrony 4.3's NTS request: dropped by a server without NTS (an
+/// unauthenticated answer would be discarded, RFC 8915 section 5.7), and
+/// NTS-NAKed by a server with NTS whose master keys did not seal its
+/// cookie (the NAK echoes chrony's Unique Identifier and is shorter than
+/// the request).
 #[test]
-fn nts_request_extension_fields_are_ignored() {
-    // No NTS here: the fields are walked, not understood, and a plain
-    // header answers (the client will not accept it, but we do not
-    // amplify: 48 octets for 228).
+fn chrony_nts_request_is_dropped_without_nts_and_naked_with_other_keys() {
     let all = vectors();
     let request = vector(&all, "chrony 4.3 NTS client request");
-    let response = vector(&all, "chrony 4.3 NTS server response");
     assert_eq!(request.len(), 228);
-    answer_like(&allow_all(), &request, &response[..48], "NTS request");
+    let mut server = open_server();
+    let (action, out) = run(
+        &mut server,
+        &request,
+        client("127.0.0.1:123"),
+        Instant::ZERO,
+    );
+    assert_eq!(action, Action::Drop(DropReason::Nts));
+    assert!(out.is_empty());
+    assert_eq!(server.counters().dropped.nts, 1);
+
+    server.set_nts(ntp_server::CookieKeys::new(7, &[7; 32]), [1; 32]);
+    let (action, out) = run(
+        &mut server,
+        &request,
+        client("127.0.0.1:123"),
+        Instant::ZERO,
+    );
+    let Action::Respond(reply) = action else {
+        panic!("{action:?}")
+    };
+    assert_eq!(reply.kiss(), Some(KissCode::Ntsn));
+    assert!(!reply.nts());
+    // Header and the 32-octet Unique Identifier echoed (fields from 48:
+    // chrony's comes first).
+    assert_eq!(out.len(), 48 + 36);
+    assert_eq!(out[48..84], request[48..84]);
+    assert_eq!(out[1], 0, "stratum 0");
+    assert_eq!(&out[12..16], b"NTSN");
+    assert_eq!(server.counters().kiss.ntsn, 1);
+    assert_counters_balance(&server);
 }
 
 #[test]
