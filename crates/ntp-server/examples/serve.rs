@@ -26,9 +26,21 @@
 //! - `--mac-policy nak|drop|answer` what a request whose MAC does not
 //!   verify gets: the answer with a crypto-NAK (default, RFC 5905 section
 //!   9.2), nothing, or a plain answer
+//! - `--nts-ke-listen ADDR:PORT`, `--nts-cert FILE`, `--nts-key FILE`:
+//!   Network Time Security (RFC 8915). An NTS-KE server (TLS 1.3 over TCP,
+//!   section 4; the certificate chain and private key in PEM) on its own
+//!   thread hands out cookies sealed under a master key the NTP workers
+//!   share, and names the NTP port when it is not 123 (section 4.1.8; the
+//!   NTP server is the same address, as the client sees it). Each
+//!   connection gets its own thread, at most 16 at a time, and 2 s per
+//!   read or write, 5 s in all. The master key is rotated every
+//!   `--nts-rotate SECONDS` (default 86400, daily, section 6), keeping
+//!   the two previous keys, so cookies live two to three days; the keys
+//!   are random at start and live only in memory (a restart makes every
+//!   client run NTS-KE again, after an NTS NAK).
 //!
-//! It prints `listening on ADDR` when ready, and its counters when it
-//! stops.
+//! It prints `listening on ADDR` when ready (then `NTS-KE listening on
+//! ADDR` with NTS), and its counters when it stops.
 
 #![allow(
     clippy::unwrap_used,
@@ -39,19 +51,23 @@
 )]
 
 use core::net::SocketAddr;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use core::time::Duration;
-use std::net::UdpSocket;
+use std::io::ErrorKind;
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use ntp_nts::tls::{self, KeServer, KeServerSettings, Progress, ServerOutcome};
 use ntp_proto::{Date, RefId, Stratum, SystemState, Timestamp};
 use ntp_server::ntp_auth::KeyFileFormat;
 use ntp_server::{
-    AccessAction, AclRule, Action, Counters, Instant, KeyStore, MAX_RESPONSE_LEN, MacPolicy,
-    Server, ServerConfig, SymmetricPolicy,
+    AccessAction, AclRule, Action, CookieKeys, Counters, Instant, KeyStore, MAX_RESPONSE_LEN,
+    MacPolicy, NTS_SEED_LEN, Server, ServerConfig, SymmetricPolicy,
 };
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// Precision we advertise: 2^-20 s (about 1 µs), what `SystemTime` on
@@ -65,6 +81,12 @@ const POLL_STOP: Duration = Duration::from_millis(100);
 /// handful); the store is read once, then copied into the server.
 const MAX_KEYS: usize = 1024;
 
+/// NTS-KE: the most connections served at once (more are closed at once),
+/// the limit of one read or write, and of a whole exchange.
+const KE_MAX_CONNECTIONS: usize = 16;
+const KE_IO_TIMEOUT: Duration = Duration::from_secs(2);
+const KE_EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
+
 struct Options {
     listen: SocketAddr,
     threads: usize,
@@ -74,6 +96,10 @@ struct Options {
     config: ServerConfig,
     keys: Option<String>,
     keys_format: KeyFileFormat,
+    nts_ke_listen: Option<SocketAddr>,
+    nts_cert: Option<String>,
+    nts_key: Option<String>,
+    nts_rotate: Duration,
 }
 
 const HELP: &str = "\
@@ -93,13 +119,19 @@ Serves this machine's clock over NTP with the ntp-server core (never sets it).
   --keys-format FORMAT    chrony (default: chrony's keyfile) or ntpd (ntp.keys)
   --mac-policy POLICY     for a request whose MAC does not verify: nak (default:
                           answer with a crypto-NAK), drop, or answer (unsigned)
+  --nts-ke-listen ADDR:PORT  serve NTS-KE (RFC 8915) over TLS 1.3 on this TCP address,
+                          and answer NTS requests; needs --nts-cert and --nts-key
+  --nts-cert FILE         the NTS-KE certificate chain, PEM, leaf first
+  --nts-key FILE          its private key, PEM
+  --nts-rotate SECONDS    rotate the cookie master key this often (default 86400)
   --help                  this text";
 
 fn usage() -> &'static str {
     "usage: serve [--listen ADDR:PORT] [--threads N] [--stratum N] [--refid TEXT] \
      [--duration SECONDS] [--default-action ACTION] [--rule PREFIX=ACTION]... \
      [--rate INTERVAL,BURST,LEAK] [--symmetric answer|drop] [--keys FILE] \
-     [--keys-format chrony|ntpd] [--mac-policy nak|drop|answer]"
+     [--keys-format chrony|ntpd] [--mac-policy nak|drop|answer] \
+     [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE [--nts-rotate SECONDS]]"
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
@@ -116,9 +148,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         },
         keys: None,
         keys_format: KeyFileFormat::Chrony,
+        nts_ke_listen: None,
+        nts_cert: None,
+        nts_key: None,
+        nts_rotate: Duration::from_secs(86400),
     };
     while let Some(flag) = args.next() {
-        const FLAGS: [&str; 12] = [
+        const FLAGS: [&str; 16] = [
             "--listen",
             "--threads",
             "--stratum",
@@ -131,6 +167,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--keys",
             "--keys-format",
             "--mac-policy",
+            "--nts-ke-listen",
+            "--nts-cert",
+            "--nts-key",
+            "--nts-rotate",
         ];
         if !FLAGS.contains(&flag.as_str()) {
             return Err(format!("unknown flag {flag}; {}", usage()));
@@ -207,8 +247,29 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
                     _ => return Err(bad("nak, drop or answer")),
                 };
             }
+            "--nts-ke-listen" => {
+                options.nts_ke_listen = Some(value.parse().map_err(|_| bad("not ADDR:PORT"))?);
+            }
+            "--nts-cert" => options.nts_cert = Some(value),
+            "--nts-key" => options.nts_key = Some(value),
+            "--nts-rotate" => {
+                let seconds: f64 = value.parse().map_err(|_| bad("not a number"))?;
+                options.nts_rotate = Duration::try_from_secs_f64(seconds)
+                    .ok()
+                    .filter(|d| *d >= Duration::from_secs(1))
+                    .ok_or_else(|| bad("at least 1 second"))?;
+            }
             _ => return Err(format!("unknown flag {flag}; {}", usage())),
         }
+    }
+    let nts_files = options.nts_cert.is_some() || options.nts_key.is_some();
+    if options.nts_ke_listen.is_some() != nts_files
+        || options.nts_cert.is_some() != options.nts_key.is_some()
+    {
+        return Err(format!(
+            "--nts-ke-listen, --nts-cert and --nts-key go together; {}",
+            usage()
+        ));
     }
     Ok(options)
 }
@@ -244,21 +305,32 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
 fn worker(
     socket: UdpSocket,
     mut server: Server,
+    nts: Option<Arc<SharedKeys>>,
     origin: std::time::Instant,
     stop: Arc<AtomicBool>,
 ) -> Counters {
     let mut buf = [0u8; 2048];
     let mut out = [0u8; MAX_RESPONSE_LEN];
     let mut last_reftime = std::time::Instant::now();
+    let mut generation = 0;
     while !stop.load(Ordering::Relaxed) {
+        // Pick up a rotation of the cookie master keys (one atomic load
+        // per datagram; the copy only when they changed).
+        if let Some(shared) = &nts {
+            let current = shared.generation.load(Ordering::Acquire);
+            if current != generation {
+                if let Ok(keys) = shared.keys.read() {
+                    server.set_cookie_keys(keys.clone());
+                }
+                generation = current;
+            }
+        }
         let (len, source) = match socket.recv_from(&mut buf) {
             Ok(received) => received,
             Err(e)
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                 ) =>
             {
                 continue;
@@ -292,6 +364,152 @@ fn worker(
         }
     }
     *server.counters()
+}
+
+/// 32 octets from the operating system's generator.
+fn os_seed() -> [u8; NTS_SEED_LEN] {
+    let mut seed = [0; NTS_SEED_LEN];
+    getrandom::fill(&mut seed).expect("the operating system's generator");
+    seed
+}
+
+/// The cookie master keys the NTS-KE thread seals cookies under and the
+/// NTP workers open them with (RFC 8915 section 6), and a generation
+/// number bumped at each rotation.
+struct SharedKeys {
+    keys: RwLock<CookieKeys>,
+    generation: AtomicU64,
+}
+
+/// What the NTS-KE side did, for the last line.
+#[derive(Default)]
+struct KeCounters {
+    accepted: AtomicU64,
+    answered: AtomicU64,
+    failed: AtomicU64,
+    refused_busy: AtomicU64,
+}
+
+/// Makes the NTS-KE server of one connection (the TLS config and the
+/// settings inside).
+type NewKe = Arc<dyn Fn() -> Result<KeServer, String> + Send + Sync>;
+
+/// One NTS-KE exchange over `stream` (RFC 8915 section 4): bytes moved
+/// between the stream and the sans-IO [`KeServer`], cookies from the
+/// shared keys, at most [`KE_EXCHANGE_TIMEOUT`] in all.
+fn ke_exchange(
+    mut stream: TcpStream,
+    new_ke: &NewKe,
+    shared: &SharedKeys,
+) -> Result<ServerOutcome, String> {
+    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(KE_IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(KE_IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + KE_EXCHANGE_TIMEOUT;
+    let mut ke = new_ke()?;
+    let mut rng = ChaCha20Rng::from_seed(os_seed());
+    loop {
+        let progress = {
+            let keys = shared.keys.read().map_err(|_| "keys poisoned".to_owned())?;
+            let mut issuer = keys.issuer(&mut rng);
+            ke.process(&mut issuer)
+        };
+        while ke.wants_write() {
+            ke.write_tls(&mut stream).map_err(|e| e.to_string())?;
+        }
+        if let Progress::Done(outcome) = progress.map_err(|e| e.to_string())? {
+            return Ok(outcome);
+        }
+        let read = if std::time::Instant::now() >= deadline {
+            Err(std::io::Error::from(ErrorKind::TimedOut))
+        } else if ke.wants_read() {
+            ke.read_tls(&mut stream)
+        } else {
+            Ok(1)
+        };
+        match read {
+            // End of stream: `process` answers Bad Request (closed).
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                let outcome = ke.handle_timeout();
+                while ke.wants_write() {
+                    ke.write_tls(&mut stream).map_err(|e| e.to_string())?;
+                }
+                return outcome.ok_or_else(|| "timed out".to_owned());
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// The NTS-KE accept loop, until `stop`: a thread per connection, at most
+/// [`KE_MAX_CONNECTIONS`] at a time; rotates the master key every
+/// `rotate`.
+fn ke_listener(
+    listener: TcpListener,
+    new_ke: NewKe,
+    shared: Arc<SharedKeys>,
+    rotate: Duration,
+    counters: Arc<KeCounters>,
+    stop: Arc<AtomicBool>,
+) {
+    let busy = Arc::new(AtomicUsize::new(0));
+    let mut rng = ChaCha20Rng::from_seed(os_seed());
+    let mut rotated = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if rotated.elapsed() >= rotate {
+            if let Ok(mut keys) = shared.keys.write() {
+                let id = keys.rotate_random(&mut rng);
+                shared.generation.fetch_add(1, Ordering::Release);
+                println!("NTS-KE: cookie master key rotated, now {id:#010x}");
+            }
+            rotated = std::time::Instant::now();
+        }
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            Err(e) => {
+                eprintln!("serve: NTS-KE accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        counters.accepted.fetch_add(1, Ordering::Relaxed);
+        if busy.fetch_add(1, Ordering::AcqRel) >= KE_MAX_CONNECTIONS {
+            busy.fetch_sub(1, Ordering::AcqRel);
+            counters.refused_busy.fetch_add(1, Ordering::Relaxed);
+            continue; // dropping the stream closes it
+        }
+        let new_ke = Arc::clone(&new_ke);
+        let (shared, counters, busy) = (
+            Arc::clone(&shared),
+            Arc::clone(&counters),
+            Arc::clone(&busy),
+        );
+        std::thread::spawn(move || {
+            match ke_exchange(stream, &new_ke, &shared) {
+                Ok(outcome) if outcome.fault.is_none() && outcome.cookies > 0 => {
+                    counters.answered.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(outcome) => {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("serve: NTS-KE refused: {outcome:?}");
+                }
+                Err(e) => {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("serve: NTS-KE failed: {e}");
+                }
+            }
+            busy.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
 }
 
 fn main() -> ExitCode {
@@ -363,6 +581,46 @@ fn main() -> ExitCode {
         }
     }
 
+    // NTS: the TLS config, the shared master keys, the TCP listener.
+    let mut nts = None;
+    if let (Some(ke_listen), Some(cert), Some(key)) =
+        (options.nts_ke_listen, &options.nts_cert, &options.nts_key)
+    {
+        let config = match tls::server_config_from_pem_files(cert, key) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("serve: NTS certificate or key: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let listener = match TcpListener::bind(ke_listen).and_then(|listener| {
+            listener.set_nonblocking(true)?;
+            Ok(listener)
+        }) {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("serve: cannot bind NTS-KE {ke_listen}: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let mut rng = ChaCha20Rng::from_seed(os_seed());
+        let shared = Arc::new(SharedKeys {
+            keys: RwLock::new(CookieKeys::random(&mut rng)),
+            generation: AtomicU64::new(0),
+        });
+        // Clients use the NTS-KE server's address; the port only when it
+        // is not 123 (RFC 8915 section 4.1.8).
+        let settings = KeServerSettings {
+            ntp_port: (local.port() != 123).then_some(local.port()),
+            ..KeServerSettings::default()
+        };
+        let port = settings.ntp_port.unwrap_or(123);
+        let new_ke: NewKe = Arc::new(move || {
+            KeServer::new(Arc::clone(&config), settings.clone()).map_err(|e| e.to_string())
+        });
+        nts = Some((listener, new_ke, port, shared));
+    }
+
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);
@@ -378,14 +636,39 @@ fn main() -> ExitCode {
         options.refid.display(Stratum::new(options.stratum)),
         template.keys().len()
     );
+    let ke_counters = Arc::new(KeCounters::default());
+    let mut ke_thread = None;
+    let mut shared_keys = None;
+    if let Some((listener, new_ke, port, shared)) = nts {
+        match listener.local_addr() {
+            Ok(addr) => println!("NTS-KE listening on {addr}, NTP port {port}"),
+            Err(e) => eprintln!("serve: NTS-KE listener: {e}"),
+        }
+        let (shared_ke, counters, stop) = (
+            Arc::clone(&shared),
+            Arc::clone(&ke_counters),
+            Arc::clone(&stop),
+        );
+        let rotate = options.nts_rotate;
+        ke_thread = Some(std::thread::spawn(move || {
+            ke_listener(listener, new_ke, shared_ke, rotate, counters, stop);
+        }));
+        shared_keys = Some(shared);
+    }
 
     let origin = std::time::Instant::now();
     let workers: Vec<_> = sockets
         .into_iter()
         .map(|socket| {
-            let server = template.clone();
+            let mut server = template.clone();
+            let nts = shared_keys.clone();
+            if let Some(shared) = &nts {
+                // Each worker its own generator seed (RFC 8915 nonces).
+                let keys = shared.keys.read().map(|keys| keys.clone()).unwrap();
+                server.set_nts(keys, os_seed());
+            }
             let stop = Arc::clone(&stop);
-            std::thread::spawn(move || worker(socket, server, origin, stop))
+            std::thread::spawn(move || worker(socket, server, nts, origin, stop))
         })
         .collect();
     let deadline = options.duration.map(|d| origin + d);
@@ -401,6 +684,19 @@ fn main() -> ExitCode {
             Ok(counters) => total += &counters,
             Err(_) => eprintln!("serve: a worker thread panicked"),
         }
+    }
+    if let Some(handle) = ke_thread {
+        if handle.join().is_err() {
+            eprintln!("serve: the NTS-KE thread panicked");
+        }
+        let c = &ke_counters;
+        println!(
+            "nts-ke: accepted={} answered={} failed={} refused_busy={}",
+            c.accepted.load(Ordering::Relaxed),
+            c.answered.load(Ordering::Relaxed),
+            c.failed.load(Ordering::Relaxed),
+            c.refused_busy.load(Ordering::Relaxed)
+        );
     }
     println!("counters: {total}");
     ExitCode::SUCCESS

@@ -359,3 +359,120 @@ fn serve_plays_an_unsynchronized_server_at_stratum_16() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// NTS end to end (RFC 8915): `serve` with NTS-KE on TCP and a
+/// certificate made here; our NTS-KE client gets keys and cookies over
+/// TLS 1.3, learns the NTP port, and an NTS request over UDP comes back
+/// authentic with fresh cookies.
+#[test]
+fn serve_answers_nts_after_nts_ke_over_tcp() {
+    use std::net::TcpStream;
+
+    use ntp_nts::AeadAlgorithm;
+    use ntp_nts::client::NtsClientSession;
+    use ntp_nts::tls::{self, KeClient, Progress};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    let dir = std::env::temp_dir().join(format!("ntp-server-nts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let cert_pem = certified.cert.pem();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, &cert_pem).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+
+    let (mut child, server, mut stdout) = start(&[
+        "--duration",
+        "5",
+        "--nts-ke-listen",
+        "127.0.0.1:0",
+        "--nts-cert",
+        cert.to_str().unwrap(),
+        "--nts-key",
+        key.to_str().unwrap(),
+    ]);
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let ke_addr: SocketAddr = line
+        .strip_prefix("NTS-KE listening on ")
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("unexpected second line {line:?}"))
+        .parse()
+        .unwrap();
+
+    // NTS-KE over TCP, every read and write bounded.
+    let config =
+        tls::client_config(tls::root_store_from_pem(cert_pem.as_bytes()).unwrap()).unwrap();
+    let mut ke = KeClient::new("127.0.0.1", config, &AeadAlgorithm::ALL).unwrap();
+    let mut stream = TcpStream::connect(ke_addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut outcome = None;
+    for _ in 0..100 {
+        let progress = ke.process().unwrap();
+        while ke.wants_write() {
+            ke.write_tls(&mut stream).unwrap();
+        }
+        if let Progress::Done(done) = progress {
+            outcome = Some(done);
+            break;
+        }
+        if ke.wants_read() {
+            ke.read_tls(&mut stream).unwrap();
+        }
+    }
+    let outcome = outcome.expect("NTS-KE within 100 rounds");
+    assert_eq!(outcome.cookies.len(), 8);
+    assert_eq!(outcome.port(), server.port(), "the NTP port is named");
+    assert_eq!(outcome.ntp_server, None);
+    assert_eq!(outcome.keys.algorithm, AeadAlgorithm::AesSivCmac256);
+
+    // An NTS request over UDP: an authentic answer with a fresh cookie.
+    let mut session = NtsClientSession::new(outcome.keys, outcome.cookies);
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let mut answered = None;
+    for attempt in 0..3u64 {
+        let mut header = [0u8; 48];
+        header[0] = 0x23;
+        let xmt = 0x4444_5555_6666_0000 + attempt;
+        header[40..].copy_from_slice(&xmt.to_be_bytes());
+        let mut request = [0u8; 1280];
+        let (len, state) = session
+            .write_request(&header, &mut rng, &mut request)
+            .unwrap();
+        let before = now();
+        client.send_to(&request[..len], server).unwrap();
+        if let Ok((got, _)) = client.recv_from(&mut buf) {
+            assert!(got <= len, "amplification");
+            assert_eq!(session.read_response(&buf[..got], &state), Ok(1));
+            let r = Repr::parse(&Packet::new_checked(&buf[..got]).unwrap()).unwrap();
+            assert_eq!(r.origin_timestamp.to_bits(), xmt);
+            assert!(before.to_bits() <= r.receive_timestamp.to_bits());
+            answered = Some(());
+            break;
+        }
+    }
+    answered.expect("an NTS answer");
+    assert_eq!(session.cookies().len(), 8);
+
+    assert!(child.wait().unwrap().success());
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let ke_line = rest.lines().find(|l| l.starts_with("nts-ke: ")).unwrap();
+    assert!(ke_line.contains("answered=1 failed=0"), "{ke_line}");
+    let counters = rest.lines().find(|l| l.starts_with("counters: ")).unwrap();
+    assert!(counters.contains(" nts=1 "), "{counters}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
