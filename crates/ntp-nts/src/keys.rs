@@ -152,9 +152,9 @@ pub struct SessionKeys {
 }
 
 /// The longest cookie this crate keeps or issues, octets. Cookies are
-/// opaque to the client (RFC 8915 section 6); chrony's are 100 octets,
-/// ours [`COOKIE_LEN`](crate::cookie) are shorter, and 256 leaves room for
-/// any server's.
+/// opaque to the client (RFC 8915 section 6); chrony's are 100 octets, ours
+/// 72 to 168 depending on the AEAD ([`cookie_len`](crate::cookie::cookie_len),
+/// 104 for AES-SIV-CMAC-256), and 256 leaves room for any server's.
 pub const MAX_COOKIE_LEN: usize = 256;
 
 /// One cookie: opaque octets from the server, at most
