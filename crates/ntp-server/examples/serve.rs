@@ -412,6 +412,7 @@ fn ke_exchange(
     let deadline = std::time::Instant::now() + KE_EXCHANGE_TIMEOUT;
     let mut ke = new_ke()?;
     let mut rng = ChaCha20Rng::from_seed(os_seed());
+    let mut closed = false;
     loop {
         let progress = {
             let keys = shared.keys.read().map_err(|_| "keys poisoned".to_owned())?;
@@ -424,15 +425,24 @@ fn ke_exchange(
         if let Progress::Done(outcome) = progress.map_err(|e| e.to_string())? {
             return Ok(outcome);
         }
+        if closed {
+            // The client closed the stream and what it sent before does
+            // not end the exchange (a handshake it gave up, say).
+            return Err("the client closed the connection".to_owned());
+        }
         let read = if std::time::Instant::now() >= deadline {
             Err(std::io::Error::from(ErrorKind::TimedOut))
         } else if ke.wants_read() {
             ke.read_tls(&mut stream)
         } else {
+            // Nothing to read yet nothing done: do not spin.
+            std::thread::sleep(Duration::from_millis(10));
             Ok(1)
         };
         match read {
-            // End of stream: `process` answers Bad Request (closed).
+            // End of stream: one more `process`, which answers Bad Request
+            // if the request had begun.
+            Ok(0) => closed = true,
             Ok(_) => {}
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 let outcome = ke.handle_timeout();

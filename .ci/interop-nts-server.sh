@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Interoperability of our NTS server (RFC 8915; issue 13): chronyd 4.3 as
+# NTS client of our `serve` (NTS-KE over TLS 1.3 and NTS-protected NTP),
+# with a self-signed certificate made at test time by openssl:
+#
+#   1. chronyd -Q trusting the certificate runs NTS-KE against serve
+#      (cookies, and the NTP port from the Port Negotiation record: the
+#      server line names only the NTS-KE port) and measures an offset
+#      under 10 ms; serve's counters show the exchange and that every
+#      answer it sent was NTS-protected (nts = answered, no plain answer);
+#   2. chronyd -Q trusting another self-signed certificate: the TLS
+#      handshake fails, no NTP request is sent, no measurement;
+#   3. serve restarted (new cookie master key) and chronyd -Q with the
+#      cookies it saved in step 1 (ntsdumpdir): serve answers the stale
+#      cookie with an NTS NAK, chronyd runs NTS-KE again and measures.
+#
+# Prints a table of cells at the end; exits 1 if any cell failed.
+#
+# Runs as root in CI after the tests (called from .ci/run). Everything
+# stays on 127.0.0.1 (ports 11140 and 11141); nothing touches the system
+# clock: chronyd runs with -x and -Q (measure only) and with its
+# directives on the command line (never the packaged configuration),
+# serve only reads the clock.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+KE_PORT="${NTP_INTEROP_NTS_SERVER_KE_PORT:-11140}"
+NTP_PORT="${NTP_INTEROP_NTS_SERVER_NTP_PORT:-11141}"
+MAX_OFFSET=0.010
+CHRONY_SECONDS=30
+
+INTEROP_NAME=interop-nts-server
+# shellcheck source=interop-lib.sh
+source .ci/interop-lib.sh
+
+install_missing chronyd:chrony openssl:openssl
+
+step "building serve"
+cargo build --release --locked -p ntp-server --example serve
+TARGET="${CARGO_TARGET_DIR:-target}"
+SERVE="$TARGET/release/examples/serve"
+
+work=$(mktemp -d)
+serve_pid=""
+stop_pid() {
+    if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+        kill "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+    fi
+}
+cleanup() {
+    stop_pid "$serve_pid"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+step "self-signed certificates (openssl, P-256, 2 days)"
+# certificate NAME: $work/NAME-cert.pem and $work/NAME-key.pem for
+# localhost and 127.0.0.1.
+certificate() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+        -keyout "$work/$1-key.pem" -out "$work/$1-cert.pem" 2>/dev/null
+}
+certificate server
+certificate other
+
+results=()
+failures=0
+# record CELL RESULT: RESULT "ok..." passes, anything else fails.
+record() {
+    results+=("$1|$2")
+    case "$2" in
+        ok*) echo "$INTEROP_NAME: $1: $2" ;;
+        *)
+            failures=$((failures + 1))
+            echo "$INTEROP_NAME: FAILED $1: $2"
+            ;;
+    esac
+}
+
+# start_nts_serve LOG: serve with NTS-KE on 127.0.0.1:$KE_PORT and NTP on
+# $NTP_PORT, waiting until the NTS-KE listener is up too.
+start_nts_serve() {
+    start_serve_on "127.0.0.1:$NTP_PORT" 120 "$1" \
+        --nts-ke-listen "127.0.0.1:$KE_PORT" \
+        --nts-cert "$work/server-cert.pem" --nts-key "$work/server-key.pem"
+    for _ in $(seq 50); do
+        grep -q '^NTS-KE listening on' "$1" && return 0
+        sleep 0.1
+    done
+    cat "$1"
+    echo "$INTEROP_NAME: serve did not start NTS-KE"
+    exit 1
+}
+
+# stop_serve LOG: Ctrl-C, so that serve prints its counters into LOG.
+stop_serve() {
+    kill -INT "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
+    serve_pid=""
+    grep -E '^(nts-ke|counters):' "$1" || true
+}
+
+# chrony_nts TRUSTED DUMPDIR LOG: chronyd -Q as NTS client of serve
+# (directives on the command line; -x: never touch the clock); its exit
+# code.
+chrony_nts() {
+    local status=0
+    timeout $((CHRONY_SECONDS + 10)) chronyd -Q -x -u root -L 0 -t "$CHRONY_SECONDS" \
+        "server 127.0.0.1 iburst nts ntsport $KE_PORT" \
+        "ntstrustedcerts $1" "ntsdumpdir $2" "pidfile $work/chronyd.pid" \
+        >"$3" 2>&1 || status=$?
+    return "$status"
+}
+
+# measured LOG: chronyd -Q's offset in seconds, empty if none.
+measured() {
+    sed -n 's/.*System clock wrong by \(-\{0,1\}[0-9.]*\) seconds.*/\1/p' "$1" | tail -n 1
+}
+
+# counter LOG LINE NAME: NAME=VALUE from serve's LINE ("counters" or
+# "nts-ke") line; the first match, in the part before "kod(" for the
+# counters line (dropped has its own "nts=").
+counter() {
+    grep "^$2: " "$1" | sed 's/ kod(.*//' | grep -o "\b$3=[0-9]*" | head -n 1 | cut -d= -f2
+}
+
+offset_ok() {
+    [ -n "$1" ] && awk -v o="$1" -v m="$MAX_OFFSET" 'BEGIN { if (o < 0) o = -o; exit !(o < m) }'
+}
+
+mkdir -p "$work/dump" "$work/dump-other"
+
+step "1. chronyd -Q, NTS with the right certificate"
+start_nts_serve "$work/serve1.log"
+status=0
+chrony_nts "$work/server-cert.pem" "$work/dump" "$work/chrony1.log" || status=$?
+stop_serve "$work/serve1.log"
+offset=$(measured "$work/chrony1.log")
+ke=$(counter "$work/serve1.log" nts-ke answered)
+answered=$(counter "$work/serve1.log" counters answered)
+nts=$(counter "$work/serve1.log" counters nts)
+if [ "$status" != 0 ] || ! offset_ok "$offset"; then
+    cat "$work/chrony1.log"
+    record "chronyd NTS client" "no measurement under $MAX_OFFSET s (exit $status, offset '${offset}')"
+elif [ "${ke:-0}" -lt 1 ] || [ "${nts:-0}" -lt 1 ] || [ "$nts" != "$answered" ]; then
+    record "chronyd NTS client" "measured, but serve shows nts-ke answered=$ke, answered=$answered nts=$nts"
+else
+    record "chronyd NTS client" "ok: offset $offset s after NTS-KE ($ke exchange), $nts NTS answers, no plain one"
+fi
+grep -q 'changed port to' "$work/chrony1.log" &&
+    echo "$INTEROP_NAME: chronyd took the NTP port $NTP_PORT from the NTS-KE Port record"
+
+step "2. chronyd -Q trusting another certificate"
+start_nts_serve "$work/serve2.log"
+status=0
+chrony_nts "$work/other-cert.pem" "$work/dump-other" "$work/chrony2.log" || status=$?
+stop_serve "$work/serve2.log"
+offset=$(measured "$work/chrony2.log")
+received=$(counter "$work/serve2.log" counters received)
+if [ -n "$offset" ] || [ "$status" = 0 ]; then
+    cat "$work/chrony2.log"
+    record "wrong certificate" "chronyd measured (exit $status, offset '$offset')"
+elif [ "${received:-1}" != 0 ]; then
+    record "wrong certificate" "no measurement, but serve received $received NTP requests"
+elif ! grep -qi 'certificate' "$work/chrony2.log"; then
+    cat "$work/chrony2.log"
+    record "wrong certificate" "no measurement, but no certificate error in chronyd's log"
+else
+    record "wrong certificate" "ok: TLS refused ($(grep -io 'certificate[^.]*' "$work/chrony2.log" | head -n 1)), no request, no measurement"
+fi
+
+step "3. serve restarted (new master key), chronyd with its saved cookies"
+if ! ls "$work/dump"/*.nts >/dev/null 2>&1; then
+    record "stale cookies" "chronyd saved no cookies in step 1"
+else
+    start_nts_serve "$work/serve3.log"
+    status=0
+    chrony_nts "$work/server-cert.pem" "$work/dump" "$work/chrony3.log" || status=$?
+    stop_serve "$work/serve3.log"
+    offset=$(measured "$work/chrony3.log")
+    ntsn=$(grep '^counters: ' "$work/serve3.log" | grep -o 'ntsn=[0-9]*' | cut -d= -f2)
+    ke=$(counter "$work/serve3.log" nts-ke answered)
+    if [ "$status" != 0 ] || ! offset_ok "$offset"; then
+        cat "$work/chrony3.log"
+        record "stale cookies" "no measurement after the NAK (exit $status, offset '$offset', ntsn=$ntsn)"
+    elif [ "${ntsn:-0}" -lt 1 ] || [ "${ke:-0}" -lt 1 ]; then
+        record "stale cookies" "measured, but serve shows ntsn=$ntsn and nts-ke answered=$ke"
+    else
+        record "stale cookies" "ok: $ntsn NTS NAK, NTS-KE again, offset $offset s"
+    fi
+fi
+
+step "results"
+printf '%-22s %s\n' "cell" "result"
+for row in "${results[@]}"; do
+    printf '%-22s %s\n' "${row%%|*}" "${row#*|}"
+done
+if [ "$failures" -gt 0 ]; then
+    echo "$INTEROP_NAME: $failures cell(s) failed"
+    exit 1
+fi
+echo "$INTEROP_NAME: all cells passed"
