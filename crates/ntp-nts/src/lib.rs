@@ -31,7 +31,13 @@ pub mod server;
 #[cfg(feature = "std")]
 pub mod tls;
 
+/// The TLS library of [`tls`], so that callers can name its types
+/// (`ClientConfig`, `RootCertStore`, ...) without a dependency of their own
+/// that could drift to another version.
+#[cfg(feature = "std")]
+pub use rustls;
+
 pub use keys::{
-    AeadAlgorithm, AeadKey, Cookie, CookieIssuer, MAX_COOKIE_LEN, MAX_KEY_LEN,
-    NEXT_PROTOCOL_NTPV4, SessionKeys,
+    AeadAlgorithm, AeadKey, Cookie, CookieIssuer, MAX_COOKIE_LEN, MAX_KEY_LEN, NEXT_PROTOCOL_NTPV4,
+    SessionKeys,
 };
