@@ -10,17 +10,28 @@
 //! and only under `MacPolicy::CryptoNak`; a drop writes nothing; every
 //! request is counted exactly once, and every mode-2 answer once more in
 //! `symmetric`.
+//! NTS (RFC 8915): the server may hold cookie keys; a request may be our
+//! client's NTS request (cookie under the server's keys, or under other
+//! keys), then patched (one octet XORed, cut, or extended). An NTS answer
+//! comes only to one of our requests and our client accepts it; an NTS
+//! NAK or other KoD to an NTS request echoes its Unique Identifier and
+//! carries nothing else; every NTS answer is counted in `nts`.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use ntp_nts::client::{NtsClientSession, RequestState};
+use ntp_nts::{AeadAlgorithm, AeadKey, SessionKeys};
 use ntp_proto::{Packet, SystemState, Timestamp};
 use ntp_server::{
-    AccessAction, AclRule, Action, Instant, IpPrefix, Key, KeyId, KeyStore, KeyType, MacPolicy,
-    RateLimitConfig, Server, ServerConfig, SymmetricPolicy, UnsynchronizedPolicy, Versions,
+    AccessAction, AclRule, Action, CookieKeys, Instant, IpPrefix, Key, KeyId, KeyStore, KeyType,
+    KissCode, MacPolicy, RateLimitConfig, Server, ServerConfig, SymmetricPolicy,
+    UnsynchronizedPolicy, Versions,
 };
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
 
 #[derive(Arbitrary, Debug)]
 enum Addr {
@@ -55,6 +66,15 @@ struct Request {
     /// 2: with the AES-128-CMAC key (replacing the tail); 3: signed with
     /// the MD5 key, then one digest bit flipped.
     sign: u8,
+    /// NTS, before signing: 0 none; 1 our client's request with a cookie
+    /// of the server's keys, 2 with a cookie of other keys; the AEAD is
+    /// `nts / 4 % 3`, the placeholders asked `nts / 16 % 8`.
+    nts: u8,
+    /// Then: 0 as it is, 1 octet `at` XORed with `value`, 2 cut to `at`
+    /// octets, 3 `value` octets of `value` appended.
+    patch: u8,
+    at: u16,
+    value: u8,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -71,6 +91,8 @@ struct Input {
     drop_unsynchronized: bool,
     mac_policy: u8,
     drop_symmetric: bool,
+    /// The server holds NTS cookie keys.
+    nts: bool,
     state: SystemState,
     requests: Vec<Request>,
 }
@@ -147,6 +169,13 @@ fuzz_target!(|input: Input| {
         store.insert(key.clone()).unwrap();
     }
     server.set_keys(store);
+    let mut rng = ChaCha20Rng::seed_from_u64(u64::from(input.default));
+    let cookie_keys = CookieKeys::new(1, &[0x31; 32]);
+    let other_keys = CookieKeys::new(2, &[0x32; 32]);
+    if input.nts {
+        server.set_nts(cookie_keys.clone(), [0x33; 32]);
+    }
+    let mut nts_answers = 0u64;
     let mut now = 0u64;
     let mut handled = 0u64;
     let mut symmetric = 0u64;
@@ -160,7 +189,48 @@ fuzz_target!(|input: Input| {
         let from = SocketAddr::new(request.from.ip(), request.port);
         let rx = Timestamp::from_bits(request.rx);
         let mut bytes = request.bytes.clone();
-        if bytes.len() >= 48 && request.sign % 4 != 0 {
+        // Our client's NTS request, and what it needs to check the answer.
+        let mut nts: Option<(NtsClientSession, RequestState, bool)> = None;
+        if bytes.len() >= 48 && request.nts % 4 != 0 && request.nts % 4 != 3 {
+            let algorithm = AeadAlgorithm::ALL[usize::from(request.nts / 4 % 3)];
+            let session_keys = SessionKeys {
+                algorithm,
+                c2s: AeadKey::new(&[0xc2; 64][..algorithm.key_len()]).unwrap(),
+                s2c: AeadKey::new(&[0x2c; 64][..algorithm.key_len()]).unwrap(),
+            };
+            let ours = request.nts % 4 == 1;
+            let sealer = if ours { &cookie_keys } else { &other_keys };
+            let held = 8 - usize::from(request.nts / 16 % 8);
+            let cookies: Vec<_> = (0..held)
+                .map(|_| sealer.seal(&session_keys, &mut rng).unwrap())
+                .collect();
+            let mut session = NtsClientSession::new(session_keys, cookies);
+            let header: [u8; 48] = bytes[..48].try_into().unwrap();
+            let mut out = [0u8; 1280];
+            let (len, state) = session.write_request(&header, &mut rng, &mut out).unwrap();
+            bytes = out[..len].to_vec();
+            let at = usize::from(request.at) % bytes.len();
+            let intact = match request.patch % 4 {
+                1 => {
+                    bytes[at] ^= request.value;
+                    request.value == 0
+                }
+                2 => {
+                    bytes.truncate(at);
+                    false
+                }
+                3 => {
+                    bytes.extend(std::iter::repeat_n(
+                        request.value,
+                        usize::from(request.value),
+                    ));
+                    true
+                }
+                _ => true,
+            };
+            nts = Some((session, state, ours && intact));
+        }
+        if bytes.len() >= 48 && request.sign % 4 != 0 && nts.is_none() {
             let key = &keys[usize::from(request.sign % 4 == 2)];
             bytes.truncate(48);
             bytes.resize(48 + 4 + 16, 0);
@@ -179,7 +249,38 @@ fuzz_target!(|input: Input| {
                 let tx = Timestamp::from_bits(request.rx.wrapping_add(1));
                 let sent = server.finish(&reply, &mut out, tx);
                 assert_eq!(sent.len(), reply.len());
+                if reply.nts() {
+                    nts_answers += 1;
+                    let (session, state, _) = nts.as_mut().expect("an NTS answer to our request");
+                    assert!(input.nts, "NTS answer without NTS keys");
+                    session
+                        .read_response(sent, state)
+                        .expect("our client accepts it");
+                    assert!(reply.kiss().is_none());
+                } else if let (Some((_, state, intact)), Some(code), true, None, false) = (
+                    &nts,
+                    reply.kiss(),
+                    sent.len() > 48,
+                    reply.key_id(),
+                    reply.crypto_nak(),
+                ) {
+                    // A KoD to an NTS request: the header and the echo
+                    // of the request's identifier (patched, maybe);
+                    // never a NAK to our intact request with our cookie.
+                    assert_eq!(sent.len(), 48 + 36);
+                    assert_eq!(sent[48..84], bytes[48..84]);
+                    if *intact {
+                        assert_eq!(sent[52..84], state.unique_id);
+                    }
+                    assert!(
+                        !(*intact && code == KissCode::Ntsn),
+                        "NAK to a valid request"
+                    );
+                } else if reply.kiss() == Some(KissCode::Ntsn) {
+                    panic!("an NTS NAK without an echo");
+                }
                 match (reply.key_id(), reply.crypto_nak()) {
+                    (None, false) if reply.nts() || sent.len() == 48 + 36 => {}
                     (None, false) => assert_eq!(sent.len(), 48),
                     (None, true) => {
                         assert_eq!(config.mac, MacPolicy::CryptoNak);
@@ -227,4 +328,5 @@ fuzz_target!(|input: Input| {
     assert_eq!(c.received, handled);
     assert_eq!(c.received, c.answered + c.kiss.total() + c.dropped.total());
     assert_eq!(c.symmetric, symmetric);
+    assert_eq!(c.nts, nts_answers);
 });
