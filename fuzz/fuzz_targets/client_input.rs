@@ -10,15 +10,26 @@
 //! the system offset, jitter and exported state hold no NaN. With `keyed`,
 //! source 2 authenticates with an MD5 key: its requests are 68 octets and
 //! carry a valid MAC, and datagrams may be signed with that key (`sign`)
-//! so that the checks after the MAC are reached for it as well.
+//! so that the checks after the MAC are reached for it as well. With
+//! `nts`, a fourth source is an NTS source: its NTS-KE is answered by
+//! `Step::NtsKe` (keys and cookies from a fixed cookie key, or a failure),
+//! and a datagram to it may be the genuine NTS answer to its last request
+//! (`nts_answer`), patched like the template, so that both the authentic
+//! path and every refusal of a tampered answer are fuzzed.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use ntp_client::ntp_nts::cookie::CookieKeys;
+use ntp_client::ntp_nts::server::{RequestError, verify_request};
+use ntp_client::ntp_nts::{AeadAlgorithm, AeadKey, SessionKeys};
 use ntp_client::rand_core::RngCore;
-use ntp_client::{Input, Instant, Key, KeyId, KeyType, Output, Source, System, SystemConfig};
+use ntp_client::{
+    Input, Instant, Key, KeyId, KeyType, NtsKeFailed, NtsKeOutcome, Output, Source, SourceId,
+    System, SystemConfig,
+};
 use ntp_proto::{Date, NtpDuration, Packet, Timestamp};
 
 #[derive(Arbitrary, Debug)]
@@ -39,7 +50,13 @@ enum Step {
         rx_error_ms: i16,
         /// Append a MAC of the datagram's first 48 octets with the key.
         sign: bool,
+        /// To the NTS source: the genuine NTS answer to its last request
+        /// (the template's header), before the patch.
+        nts_answer: bool,
     },
+    /// Answers a pending NTS-KE: `cookies % 9` cookies (none is a failed
+    /// exchange for the system), or a failure.
+    NtsKe { fail: bool, cookies: u8 },
     /// Time passes, ms, then `handle_timeout`.
     Timeout { advance_ms: u32 },
     /// The caller's clock jumps (a step it made), ms.
@@ -61,6 +78,8 @@ struct Run {
     pool_size: u8,
     /// Source 2 authenticates with [`key`].
     keyed: bool,
+    /// A fourth source, over NTS.
+    nts: bool,
     steps: Vec<Step>,
 }
 
@@ -70,6 +89,10 @@ fn key() -> Key {
 }
 
 struct Rng(u64);
+
+/// The harness's generator stands in for a cryptographic one (the System
+/// asks for `CryptoRng` to draw NTS identifiers and nonces).
+impl ntp_client::rand_core::CryptoRng for Rng {}
 
 impl RngCore for Rng {
     fn next_u32(&mut self) -> u32 {
@@ -102,6 +125,17 @@ struct World {
     epoch: Date,
     buf: Vec<u8>,
     keyed: bool,
+    /// The NTS source waiting for its NTS-KE.
+    ke_pending: Option<SourceId>,
+    /// The NTS source's last request.
+    nts_request: Option<Vec<u8>>,
+    cookie_keys: CookieKeys,
+    server_rng: Rng,
+}
+
+/// The NTP address an NTS-KE hands out: outside the other sources' range.
+fn nts_address() -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)), 123)
 }
 
 impl World {
@@ -124,7 +158,12 @@ impl World {
                     destination, len, ..
                 } => {
                     assert_eq!(self.buf.len(), len);
-                    if self.keyed && destination == address(2) {
+                    if destination == nts_address() {
+                        assert!(len > 48 && len <= ntp_client::MAX_NTS_REQUEST_LEN);
+                        // Our own request always verifies at the server.
+                        assert!(verify_request(&self.buf, &self.cookie_keys).is_ok());
+                        self.nts_request = Some(self.buf.clone());
+                    } else if self.keyed && destination == address(2) {
                         assert_eq!(len, 48 + 4 + 16);
                         key().verify(&self.buf).unwrap();
                     } else {
@@ -139,6 +178,7 @@ impl World {
                     );
                 }
                 Output::Event(_) => {}
+                Output::NtsKe { source } => self.ke_pending = Some(source),
                 Output::Timeout(at) => {
                     assert!(at.as_nanos() >= self.now, "timeout in the past");
                     return;
@@ -171,6 +211,10 @@ fuzz_target!(|run: Run| {
         epoch,
         buf: Vec::with_capacity(48),
         keyed: run.keyed,
+        ke_pending: None,
+        nts_request: None,
+        cookie_keys: CookieKeys::new(1, &[0x42; 32]),
+        server_rng: Rng(run.seed ^ 0x5eed),
     };
     for n in 0..3 {
         if run.keyed && n == 2 {
@@ -180,6 +224,9 @@ fuzz_target!(|run: Run| {
         } else {
             world.system.add_source(address(n)).unwrap();
         }
+    }
+    if run.nts {
+        world.system.add_nts_source("nts.example", 4460).unwrap();
     }
     let pool_size = usize::from(run.pool_size % 4) + 1;
     let pool = if run.pool {
@@ -199,12 +246,13 @@ fuzz_target!(|run: Run| {
                 advance_ms,
                 rx_error_ms,
                 sign,
+                nts_answer,
             } => {
                 world.now = world
                     .now
                     .saturating_add(u64::from(*advance_ms).saturating_mul(1_000_000));
-                let n = source % 4;
-                let from = address(n);
+                let n = source % 5;
+                let from = if n == 4 { nts_address() } else { address(n) };
                 let mut datagram = if *template {
                     // A plausible synchronized stratum-2 response.
                     let now = Timestamp::from(world.wall());
@@ -217,7 +265,18 @@ fuzz_target!(|run: Run| {
                     packet.set_reference_id(ntp_proto::RefId::new([192, 0, 2, 1]));
                     packet.set_receive_timestamp(now);
                     packet.set_transmit_timestamp(now);
-                    let start = usize::from(*patch_at) % 48;
+                    if n == 4 && *nts_answer {
+                        if let Some(request) = &world.nts_request {
+                            packet_answers(&mut bytes, request);
+                            bytes = nts_answer_to(
+                                &world.cookie_keys,
+                                &mut world.server_rng,
+                                request,
+                                &bytes,
+                            );
+                        }
+                    }
+                    let start = usize::from(*patch_at) % bytes.len().max(1);
                     for (byte, new) in bytes[start..].iter_mut().zip(data) {
                         *byte = *new;
                     }
@@ -258,6 +317,39 @@ fuzz_target!(|run: Run| {
                         world.sources() == before,
                         "a refused datagram changed a source: {result:?}"
                     );
+                }
+                world.drain();
+            }
+            Step::NtsKe { fail, cookies } => {
+                let Some(source) = world.ke_pending.take() else {
+                    continue;
+                };
+                let result = if *fail {
+                    Err(NtsKeFailed)
+                } else {
+                    let keys = SessionKeys {
+                        algorithm: AeadAlgorithm::AesSivCmac256,
+                        c2s: AeadKey::new(&[0x11; 32]).unwrap(),
+                        s2c: AeadKey::new(&[0x22; 32]).unwrap(),
+                    };
+                    let cookies: Vec<_> = (0..cookies % 9)
+                        .map(|_| {
+                            world
+                                .cookie_keys
+                                .seal(&keys, &mut world.server_rng)
+                                .unwrap()
+                        })
+                        .collect();
+                    Ok(NtsKeOutcome::new(keys, cookies, nts_address()))
+                };
+                let before = world.sources();
+                let outcome =
+                    world
+                        .system
+                        .handle_nts_ke(Instant::from_nanos(world.now), source, result);
+                if outcome.is_err() {
+                    // Only the NTS state may change; the NTP sources not.
+                    assert!(world.sources().len() == before.len());
                 }
                 world.drain();
             }
@@ -324,3 +416,25 @@ fuzz_target!(|run: Run| {
         }
     }
 });
+
+/// Makes the template `bytes` answer `request`: its transmit timestamp as
+/// origin.
+fn packet_answers(bytes: &mut [u8], request: &[u8]) {
+    if let (Some(origin), Some(xmt)) = (bytes.get_mut(24..32), request.get(40..48)) {
+        origin.copy_from_slice(xmt);
+    }
+}
+
+/// The genuine NTS answer (or NAK) to `request` around the 48-octet
+/// `header`, as our server core writes it.
+fn nts_answer_to(keys: &CookieKeys, rng: &mut Rng, request: &[u8], header: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; request.len().max(48)];
+    out[..48].copy_from_slice(&header[..48]);
+    let len = match verify_request(request, keys) {
+        Ok(nts) => nts.write_response(keys, rng, &mut out).unwrap_or(48),
+        Err(RequestError::Nak(nak)) => nak.write(&mut out).unwrap_or(48),
+        Err(_) => 48,
+    };
+    out.truncate(len);
+    out
+}
