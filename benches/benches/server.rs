@@ -5,6 +5,11 @@
 //! AES-128-CMAC MAC verified in `handle` and the answer's computed in
 //! `Server::finish`, and a MAC with an unknown key id (answered with a
 //! crypto-NAK, no digest computed).
+//! Then NTS (issue 13, RFC 8915 section 5.7): our client's request with
+//! one cookie and 7 placeholders (AEAD_AES_SIV_CMAC_256 and
+//! AEAD_AES_128_GCM_SIV), the cookie opened and the authenticator verified
+//! in `handle`, the answer with 8 fresh cookies sealed in `finish`
+//! (target 2 us); and a cookie under an unknown master key (an NTS NAK).
 //!
 //! Target (issue 5): at most 40 ns per request, no allocation (checked in
 //! `crates/ntp-server/tests/alloc.rs`).
@@ -198,5 +203,88 @@ fn handle_signed(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, handle, handle_signed);
+/// The NTS request of a client holding one cookie of `keys` (so asking
+/// for 8 with 7 placeholders), with algorithm `algorithm`.
+fn nts_request(
+    keys: &ntp_server::CookieKeys,
+    algorithm: ntp_nts::AeadAlgorithm,
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> Vec<u8> {
+    let session_keys = ntp_nts::SessionKeys {
+        algorithm,
+        c2s: ntp_nts::AeadKey::new(&[0xc2; 64][..algorithm.key_len()]).unwrap(),
+        s2c: ntp_nts::AeadKey::new(&[0x2c; 64][..algorithm.key_len()]).unwrap(),
+    };
+    let cookie = keys.seal(&session_keys, rng).unwrap();
+    let mut client = ntp_nts::client::NtsClientSession::new(session_keys, [cookie]);
+    let mut out = [0u8; 1280];
+    let (len, _) = client
+        .write_request(&CHRONY_REQUEST, rng, &mut out)
+        .unwrap();
+    out[..len].to_vec()
+}
+
+fn handle_nts(c: &mut Criterion) {
+    use ntp_nts::AeadAlgorithm;
+    use rand_core::SeedableRng;
+
+    let rx = Timestamp::from_bits(0xeeac_9dae_0062_416b);
+    let tx = Timestamp::from_bits(0xeeac_9dae_0067_a974);
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(13);
+    let keys = ntp_server::CookieKeys::random(&mut rng);
+    let stranger = ntp_server::CookieKeys::random(&mut rng);
+    let requests = [
+        (
+            "aes_siv_cmac_256",
+            nts_request(&keys, AeadAlgorithm::AesSivCmac256, &mut rng),
+            false,
+        ),
+        (
+            "aes_128_gcm_siv",
+            nts_request(&keys, AeadAlgorithm::Aes128GcmSiv, &mut rng),
+            false,
+        ),
+        (
+            "unknown_cookie_key_nak",
+            nts_request(&stranger, AeadAlgorithm::AesSivCmac256, &mut rng),
+            true,
+        ),
+    ];
+    // The same clients and pace as server/handle_48_acl100_limited.
+    let clients: Vec<SocketAddr> = (0..1024u32)
+        .map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0xc000_0200 + i)), 123))
+        .collect();
+    let mut group = c.benchmark_group("server/nts_acl100_limited");
+    for (name, request, nak) in requests {
+        let mut answering = server();
+        answering.set_nts(keys.clone(), [0x5e; 32]);
+        let mut out = [0u8; ntp_server::MAX_RESPONSE_LEN];
+        let mut n = 0u64;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                n += 1;
+                let client = clients[(n % 1024) as usize];
+                let now = Instant::from_nanos(n * 1_000_000);
+                match answering.handle(black_box(&request), client, rx, now, &mut out) {
+                    Action::Respond(reply) => {
+                        assert_eq!(reply.nts(), !nak);
+                        let sent = black_box(answering.finish(&reply, &mut out, tx));
+                        assert!(!sent.is_empty() && sent.len() <= request.len());
+                    }
+                    Action::Drop(reason) => panic!("{reason:?}"),
+                    _ => panic!("Action grew"),
+                }
+            });
+        });
+        let counters = answering.counters();
+        if nak {
+            assert_eq!(counters.kiss.ntsn, counters.received);
+        } else {
+            assert_eq!(counters.nts, counters.received);
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, handle, handle_signed, handle_nts);
 criterion_main!(benches);
