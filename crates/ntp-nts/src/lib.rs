@@ -21,6 +21,12 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+// The README's snippet is compiled and run as a doctest here, so the
+// crates.io page cannot drift from the API.
+#[cfg(all(doctest, feature = "std"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub mod aead;
 pub mod client;
 pub mod cookie;
