@@ -60,12 +60,6 @@ work=$(mktemp -d)
 serve_pid=""
 chronyd_pid=""
 daemon_pids=()
-stop_pid() {
-    if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
-        kill "$1" 2>/dev/null || true
-        wait "$1" 2>/dev/null || true
-    fi
-}
 cleanup() {
     local pid
     for pid in "${daemon_pids[@]}"; do
@@ -509,27 +503,7 @@ chronyd_pid=""
 
 # ---------------------------------------------------------------------
 step "results"
-{
-    echo "cell|key|result|offset (s)"
-    for row in "${results[@]}"; do
-        echo "$row"
-    done
-} | awk -F'|' '
-    { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } }
-    END {
-        for (r = 1; r <= NR; r++) {
-            line = ""
-            for (i = 1; i <= 4; i++) line = line sprintf("%-" w[i] "s  ", cell[r, i])
-            sub(/ +$/, "", line)
-            print line
-            if (r == 1) {
-                line = ""
-                for (i = 1; i <= 4; i++) { dash = sprintf("%" w[i] "s", ""); gsub(/ /, "-", dash); line = line dash "  " }
-                sub(/ +$/, "", line)
-                print line
-            }
-        }
-    }'
+print_results "cell|key|result|offset (s)"
 echo
 echo "chrony: $(chronyd --version | head -n 1)"
 echo "ntpdig: NTPsec $(dpkg-query -W -f '${Version}' ntpsec-ntpdig 2>/dev/null || echo unknown)"

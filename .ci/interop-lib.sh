@@ -1,5 +1,4 @@
-# Helpers shared by .ci/interop-server.sh, .ci/interop-client.sh and
-# .ci/interop-auth.sh.
+# Helpers shared by the .ci/interop-*.sh scripts.
 # Source it after setting INTEROP_NAME (the prefix of every message) and
 # MAX_OFFSET (seconds).
 
@@ -58,4 +57,48 @@ start_serve_on() {
     cat "$log"
     echo "$INTEROP_NAME: serve did not start"
     exit 1
+}
+
+# stop_pid PID: stops a background process of ours, if it still runs.
+stop_pid() {
+    if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+        kill "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+    fi
+}
+
+# make_cert NAME DIR: a self-signed P-256 certificate for localhost and
+# 127.0.0.1, valid two days, made at test time: DIR/NAME-cert.pem and
+# DIR/NAME-key.pem. Marked as no CA (basicConstraints CA:FALSE): webpki
+# refuses a CA certificate as a server's own.
+make_cert() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+        -addext basicConstraints=critical,CA:FALSE \
+        -keyout "$2/$1-key.pem" -out "$2/$1-cert.pem" 2>"$2/openssl-$1.log"
+}
+
+# print_results HEADER: the rows of the array `results` (fields separated
+# by |) under HEADER (the same form) as an aligned table.
+print_results() {
+    {
+        echo "$1"
+        printf '%s\n' "${results[@]}"
+    } | awk -F'|' '
+        { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
+          if (NF > n) n = NF }
+        END {
+            for (r = 1; r <= NR; r++) {
+                line = ""
+                for (i = 1; i <= n; i++) line = line sprintf("%-" w[i] "s  ", cell[r, i])
+                sub(/ +$/, "", line)
+                print line
+                if (r == 1) {
+                    line = ""
+                    for (i = 1; i <= n; i++) { dash = sprintf("%" w[i] "s", ""); gsub(/ /, "-", dash); line = line dash "  " }
+                    sub(/ +$/, "", line)
+                    print line
+                }
+            }
+        }'
 }

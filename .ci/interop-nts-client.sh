@@ -52,12 +52,6 @@ work=$(mktemp -d)
 chronyd_pids=()
 relay_pid=""
 daemon_pids=()
-stop_pid() {
-    if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
-        kill "$1" 2>/dev/null || true
-        wait "$1" 2>/dev/null || true
-    fi
-}
 cleanup() {
     local pid
     for pid in "${daemon_pids[@]}" "${chronyd_pids[@]}"; do
@@ -82,17 +76,8 @@ record() {
 
 # ---------------------------------------------------------------------
 step "certificates (openssl, self-signed, P-256, CN and SAN localhost/127.0.0.1)"
-# A self-signed end-entity certificate: rustls (webpki) refuses a
-# certificate marked as a CA when it is the server's own, so
-# basicConstraints says CA:FALSE.
-make_cert() {
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-        -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-        -addext basicConstraints=critical,CA:FALSE \
-        -keyout "$work/$1-key.pem" -out "$work/$1-cert.pem" 2>"$work/openssl-$1.log"
-}
-make_cert server
-make_cert other
+make_cert server "$work"
+make_cert other "$work"
 chmod 600 "$work"/*-key.pem
 
 # start_chronyd NAME KE_PORT NTP_PORT EXTRA: chronyd as NTS-KE and NTS
@@ -323,27 +308,7 @@ relay_pid=""
 
 # ---------------------------------------------------------------------
 step "results"
-{
-    echo "cell|case|result|offset (s)"
-    for row in "${results[@]}"; do
-        echo "$row"
-    done
-} | awk -F'|' '
-    { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } }
-    END {
-        for (r = 1; r <= NR; r++) {
-            line = ""
-            for (i = 1; i <= 4; i++) line = line sprintf("%-" w[i] "s  ", cell[r, i])
-            sub(/ +$/, "", line)
-            print line
-            if (r == 1) {
-                line = ""
-                for (i = 1; i <= 4; i++) { dash = sprintf("%" w[i] "s", ""); gsub(/ /, "-", dash); line = line dash "  " }
-                sub(/ +$/, "", line)
-                print line
-            }
-        }
-    }'
+print_results "cell|case|result|offset (s)"
 if [ "$failed" != 0 ]; then
     echo "$INTEROP_NAME: FAILED"
     exit 1

@@ -42,12 +42,6 @@ SERVE="$TARGET/release/examples/serve"
 
 work=$(mktemp -d)
 serve_pid=""
-stop_pid() {
-    if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
-        kill "$1" 2>/dev/null || true
-        wait "$1" 2>/dev/null || true
-    fi
-}
 cleanup() {
     stop_pid "$serve_pid"
     rm -rf "$work"
@@ -55,15 +49,8 @@ cleanup() {
 trap cleanup EXIT
 
 step "self-signed certificates (openssl, P-256, 2 days)"
-# certificate NAME: $work/NAME-cert.pem and $work/NAME-key.pem for
-# localhost and 127.0.0.1.
-certificate() {
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-        -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-        -keyout "$work/$1-key.pem" -out "$work/$1-cert.pem" 2>/dev/null
-}
-certificate server
-certificate other
+make_cert server "$work"
+make_cert other "$work"
 
 results=()
 failures=0
