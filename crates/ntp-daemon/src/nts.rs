@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use ntp_client::NtsKeOutcome;
 use ntp_nts::AeadAlgorithm;
-use ntp_nts::tls::{KeClient, KeOutcome, Progress};
 use ntp_nts::rustls::ClientConfig;
+use ntp_nts::tls::{KeClient, KeOutcome, Progress};
 
 /// The longest an NTS-KE exchange may take, connection included.
 pub(crate) const KE_TIMEOUT: Duration = Duration::from_secs(5);
