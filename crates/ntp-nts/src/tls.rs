@@ -25,6 +25,12 @@
 //! The config helpers build TLS 1.3-only configs with the ring provider and
 //! ALPN `ntske/1` from PEM certificates and keys ([`client_config`],
 //! [`server_config`] and their `_pem` and `_pem_file` forms).
+//!
+//! A std program serving NTS-KE over a blocking `TcpStream` need not write
+//! the byte-moving loop: [`KeServer::run_blocking`] runs one exchange with
+//! the caller's socket timeouts and deadline.
+
+mod blocking;
 
 use core::fmt;
 use std::borrow::ToOwned;
@@ -455,6 +461,9 @@ pub struct ServerOutcome {
 /// [`handle_timeout`](Self::handle_timeout) when its deadline for the
 /// request passes. On [`Progress::Done`] the response and the
 /// `close_notify` are queued: flush them and close the stream.
+///
+/// Over a blocking std stream, [`run_blocking`](Self::run_blocking) is
+/// that loop.
 ///
 /// The answer follows [`ke::negotiate`]: NTPv4 with the first of
 /// [`AeadAlgorithm::ALL`] the client offers, the keys exported as the

@@ -1,7 +1,7 @@
 //! The NTS-KE client and server state machines (RFC 8915 sections 3, 4 and
 //! 5.1) against each other, and against plain rustls peers that break the
-//! rules, over in-memory pipes (no sockets), plus one run over TCP on
-//! 127.0.0.1. Certificates are made at test time with rcgen: a CA and a
+//! rules, over in-memory pipes (no sockets), plus runs over TCP on
+//! 127.0.0.1 (a hand-written server loop, and `KeServer::run_blocking`). Certificates are made at test time with rcgen: a CA and a
 //! leaf for "localhost" and 127.0.0.1.
 #![allow(
     clippy::unwrap_used,
@@ -956,4 +956,131 @@ fn one_exchange_over_tcp_on_loopback() {
     assert_eq!(server_keys[0], outcome.keys);
     assert_eq!(outcome.cookies, issued);
     assert_eq!(outcome.port(), 4123);
+}
+
+/// Our client's side of one exchange over `stream`, as an application
+/// writes it.
+fn client_over_tcp(stream: &mut TcpStream) -> Result<KeOutcome, ExchangeError> {
+    let mut client = KeClient::new(
+        "localhost",
+        client_config(),
+        &[AeadAlgorithm::AesSivCmac256],
+    )?;
+    loop {
+        let progress = client.process()?;
+        // Best effort once done: the server may have closed already.
+        while client.wants_write() && client.write_tls(stream).is_ok() {}
+        if let Progress::Done(outcome) = progress {
+            return Ok(outcome);
+        }
+        if client.wants_read() && client.read_tls(stream)? == 0 {
+            return Err(ExchangeError::Closed);
+        }
+    }
+}
+
+/// Accepts one connection and serves it with `run_blocking`, `io` per read
+/// or write and `exchange` in all; returns the result, the issued cookies
+/// and how long it took.
+fn run_blocking_one(
+    listener: TcpListener,
+    io: Duration,
+    exchange: Duration,
+) -> std::thread::JoinHandle<(Result<ServerOutcome, ExchangeError>, Vec<Cookie>, Duration)> {
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let start = Instant::now();
+        stream.set_read_timeout(Some(io)).unwrap();
+        stream.set_write_timeout(Some(io)).unwrap();
+        let settings = KeServerSettings {
+            ntp_server: None,
+            ntp_port: Some(4123),
+        };
+        let mut server = KeServer::new(server_config(), settings).unwrap();
+        let mut issuer = TestIssuer::new(8);
+        let result = server.run_blocking(&mut stream, &mut issuer, start + exchange);
+        (result, issuer.issued, start.elapsed())
+    })
+}
+
+fn connect(address: core::net::SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&address, TIMEOUT).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+    stream
+}
+
+#[test]
+fn run_blocking_serves_our_client_over_tcp() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = run_blocking_one(listener, Duration::from_secs(2), TIMEOUT);
+
+    let outcome = client_over_tcp(&mut connect(address)).unwrap();
+    let (served, issued, _) = server.join().unwrap();
+    let served = served.unwrap();
+
+    assert_eq!(
+        served.negotiation,
+        Negotiation::Accept(AeadAlgorithm::AesSivCmac256)
+    );
+    assert_eq!((served.cookies, served.fault), (8, None));
+    assert_eq!(outcome.keys.algorithm, AeadAlgorithm::AesSivCmac256);
+    assert_eq!(outcome.cookies, issued);
+    assert_eq!(outcome.port(), 4123);
+}
+
+#[test]
+fn run_blocking_answers_a_silent_client_bad_request_within_its_timeouts() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let io = Duration::from_millis(200);
+    let server = run_blocking_one(listener, io, Duration::from_secs(1));
+
+    // The handshake completes, then the client never sends its request.
+    let mut stream = connect(address);
+    let mut tls = ClientConnection::new_with_alpn(
+        client_config(),
+        "localhost".try_into().unwrap(),
+        vec![ke::ALPN_NTSKE.to_vec()],
+    )
+    .unwrap();
+    while tls.is_handshaking() {
+        tls.complete_io(&mut stream).unwrap();
+    }
+    let (served, issued, took) = server.join().unwrap();
+    let served = served.unwrap();
+    assert_eq!(served.fault, Some(RequestFault::TimedOut));
+    assert_eq!(
+        served.negotiation,
+        Negotiation::Refuse(ErrorCode::BadRequest)
+    );
+    assert!(issued.is_empty());
+    assert!(took < Duration::from_secs(1) + 2 * io, "took {took:?}");
+    // The Bad Request answer and the close_notify reached the client.
+    // (The server has closed the stream: reading ends.)
+    let mut response = Vec::new();
+    while tls.read_tls(&mut stream).is_ok_and(|len| len > 0) {
+        tls.process_new_packets().unwrap();
+        // Appends what is there, then WouldBlock or the end.
+        let _ = tls.reader().read_to_end(&mut response);
+    }
+    assert!(ke::find_end_of_message(&response).is_some(), "{response:?}");
+}
+
+#[test]
+fn run_blocking_ends_when_the_client_closes_mid_handshake() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = run_blocking_one(listener, Duration::from_secs(2), TIMEOUT);
+
+    let mut stream = connect(address);
+    stream.write_all(&[0x16, 0x03, 0x01]).unwrap(); // a record cut short
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let (served, _, took) = server.join().unwrap();
+    assert!(
+        matches!(served, Err(ExchangeError::Closed | ExchangeError::Tls(_))),
+        "{served:?}"
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
 }

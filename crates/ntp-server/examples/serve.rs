@@ -59,7 +59,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use ntp_nts::tls::{self, KeServer, KeServerSettings, Progress, ServerOutcome};
+use ntp_nts::tls::{self, KeServer, KeServerSettings, ServerOutcome};
 use ntp_proto::{Date, RefId, Stratum, SystemState, Timestamp};
 use ntp_server::ntp_auth::KeyFileFormat;
 use ntp_server::{
@@ -394,9 +394,11 @@ struct KeCounters {
 /// settings inside).
 type NewKe = Arc<dyn Fn() -> Result<KeServer, String> + Send + Sync>;
 
-/// One NTS-KE exchange over `stream` (RFC 8915 section 4): bytes moved
-/// between the stream and the sans-IO [`KeServer`], cookies from the
-/// shared keys, at most [`KE_EXCHANGE_TIMEOUT`] in all.
+/// One NTS-KE exchange over `stream` (RFC 8915 section 4), run by
+/// [`KeServer::run_blocking`] with cookies from the shared keys, at most
+/// [`KE_EXCHANGE_TIMEOUT`] in all (plus one read or write). The read lock
+/// on the keys is held for the exchange, so a rotation waits for the
+/// exchanges under way, that long at most.
 fn ke_exchange(
     mut stream: TcpStream,
     new_ke: &NewKe,
@@ -412,48 +414,10 @@ fn ke_exchange(
     let deadline = std::time::Instant::now() + KE_EXCHANGE_TIMEOUT;
     let mut ke = new_ke()?;
     let mut rng = ChaCha20Rng::from_seed(os_seed());
-    let mut closed = false;
-    loop {
-        let progress = {
-            let keys = shared.keys.read().map_err(|_| "keys poisoned".to_owned())?;
-            let mut issuer = keys.issuer(&mut rng);
-            ke.process(&mut issuer)
-        };
-        while ke.wants_write() {
-            ke.write_tls(&mut stream).map_err(|e| e.to_string())?;
-        }
-        if let Progress::Done(outcome) = progress.map_err(|e| e.to_string())? {
-            return Ok(outcome);
-        }
-        if closed {
-            // The client closed the stream and what it sent before does
-            // not end the exchange (a handshake it gave up, say).
-            return Err("the client closed the connection".to_owned());
-        }
-        let read = if std::time::Instant::now() >= deadline {
-            Err(std::io::Error::from(ErrorKind::TimedOut))
-        } else if ke.wants_read() {
-            ke.read_tls(&mut stream)
-        } else {
-            // Nothing to read yet nothing done: do not spin.
-            std::thread::sleep(Duration::from_millis(10));
-            Ok(1)
-        };
-        match read {
-            // End of stream: one more `process`, which answers Bad Request
-            // if the request had begun.
-            Ok(0) => closed = true,
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                let outcome = ke.handle_timeout();
-                while ke.wants_write() {
-                    ke.write_tls(&mut stream).map_err(|e| e.to_string())?;
-                }
-                return outcome.ok_or_else(|| "timed out".to_owned());
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    }
+    let keys = shared.keys.read().map_err(|_| "keys poisoned".to_owned())?;
+    let mut issuer = keys.issuer(&mut rng);
+    ke.run_blocking(&mut stream, &mut issuer, deadline)
+        .map_err(|e| e.to_string())
 }
 
 /// The NTS-KE accept loop, until `stop`: a thread per connection, at most
