@@ -6,7 +6,8 @@
 //! sockets (std UDP sockets, kernel receive timestamps through `nix`), the
 //! clock (one small [`Clock`] seam: a model clock, or the kernel's
 //! CLOCK_REALTIME through `clock-steering`), the drift file, the log, and
-//! optionally an `ntp-server` that serves the system variables.
+//! optionally an `ntp-server` that serves the system variables, with NTS
+//! through an NTS-KE listener on its own thread (`nts_server.rs`).
 //!
 //! ```text
 //! # Steer a model clock (the system clock is never touched):
@@ -32,6 +33,7 @@ mod drift;
 mod log;
 mod net;
 mod nts;
+mod nts_server;
 mod options;
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -48,8 +50,8 @@ use ntp_client::ntp_proto::{Date, Timestamp};
 use ntp_client::{
     Event, Input, Instant, LeapEvent, NtsKeFailed, Output, SourceId, System, SystemConfig,
 };
-use rand_chacha::ChaCha12Rng;
-use rand_core::SeedableRng;
+use rand_chacha::{ChaCha12Rng, ChaCha20Rng};
+use rand_core::{RngCore, SeedableRng};
 use serde_json::json;
 
 use crate::clock::{Clock, KernelClock, ModelClock};
@@ -268,6 +270,36 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         }
         None => None,
     };
+    // NTS for --serve: the NTS-KE listener hands out cookies under master
+    // keys the server shares, and names the --serve port.
+    let ke_listener =
+        match (&options.nts_serve, &mut server, &sockets.serve) {
+            (Some(nts), Some(server), Some(socket)) => {
+                let config = ntp_nts::tls::server_config_from_pem_files(&nts.cert, &nts.key)
+                    .map_err(|error| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("--nts-cert/--nts-key: {error}"),
+                        )
+                    })?;
+                let ntp_port = socket.local_addr()?.port();
+                let (listener, cookie_keys) =
+                    nts_server::KeListener::start(nts.listen, config, ntp_port, log, origin)
+                        .map_err(|error| {
+                            io::Error::new(
+                                error.kind(),
+                                format!("--nts-ke-listen {}: {error}", nts.listen),
+                            )
+                        })?;
+                // The nonces of answers and fresh cookies: never from --seed,
+                // which makes the client's requests reproducible.
+                let mut seed = [0; ntp_server::NTS_SEED_LEN];
+                ChaCha20Rng::from_os_rng().fill_bytes(&mut seed);
+                server.set_nts(cookie_keys, seed);
+                Some((listener, ntp_port))
+            }
+            _ => None,
+        };
     let timestamps = if sockets
         .all()
         .iter()
@@ -305,6 +337,21 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
             "serve": options.serve.map(|a| a.to_string()),
         }),
     );
+    let mut ke_listener = ke_listener.map(|(listener, ntp_port)| {
+        log.line(
+            0.0,
+            "nts_ke_listen",
+            &format!(
+                "NTS-KE listening on {}, NTP port {ntp_port}",
+                listener.local_addr()
+            ),
+            json!({
+                "address": listener.local_addr().to_string(),
+                "ntp_port": ntp_port,
+            }),
+        );
+        listener
+    });
 
     let mut buf = Vec::with_capacity(MAX_DATAGRAM);
     let mut datagram = [0u8; MAX_DATAGRAM];
@@ -442,6 +489,10 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         };
         if let Some(server) = &mut server {
             server.set_system_state(system.system_state());
+            // A rotation of the cookie master keys by the NTS-KE thread.
+            if let Some(keys) = ke_listener.as_mut().and_then(|ke| ke.rotated_keys()) {
+                server.set_cookie_keys(keys);
+            }
         }
 
         let now = elapsed();
@@ -523,6 +574,10 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         }
         system.handle_timeout(mono());
     };
+
+    // No more NTS-KE: the accept loop ends (exchanges under way finish
+    // within their timeouts, or with the process).
+    drop(ke_listener);
 
     // Leave the kernel free-running on the frequency estimate, without the
     // phase slew of the moment; keep the estimate for the next start.

@@ -62,7 +62,6 @@ impl TimestampedSocket {
         self.kernel_timestamps
     }
 
-    #[cfg(test)]
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
     }

@@ -44,6 +44,9 @@ pub(crate) struct Options {
     pub(crate) drift_file: Option<PathBuf>,
     pub(crate) duration: Option<Duration>,
     pub(crate) serve: Option<SocketAddr>,
+    /// NTS for `--serve`: the NTS-KE listening address, the certificate
+    /// chain and the private key (PEM files); all three or none.
+    pub(crate) nts_serve: Option<NtsServe>,
     pub(crate) clock: ClockKind,
     /// Model clock: initial error against the system clock, seconds.
     pub(crate) model_offset: f64,
@@ -53,6 +56,14 @@ pub(crate) struct Options {
     pub(crate) verbose: bool,
     pub(crate) table_every: Duration,
     pub(crate) seed: Option<u64>,
+}
+
+/// `--nts-ke-listen`, `--nts-cert` and `--nts-key`: NTS for `--serve`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NtsServe {
+    pub(crate) listen: SocketAddr,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 /// What went wrong on the command line.
@@ -72,8 +83,8 @@ impl From<lexopt::Error> for ArgsError {
 
 pub(crate) const USAGE: &str = "usage: ntp-daemon (--server HOST[:PORT] [--key ID] | --pool NAME[:PORT] | --nts HOST[:PORT])... \
 [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
-[--no-iburst] [--drift-file PATH] [--duration SECONDS] [--serve ADDR:PORT] \
-[--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
+[--no-iburst] [--drift-file PATH] [--duration SECONDS] \
+[--serve ADDR:PORT [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
 [--table-every SECONDS] [--seed N]";
 
 pub(crate) const HELP: &str = "\
@@ -113,6 +124,15 @@ Options:
                          and at exit (as ntpd and chronyd do)
   --duration SECONDS     stop by itself after that long
   --serve ADDR:PORT      answer NTP clients there with the system variables
+  --nts-ke-listen ADDR:PORT  also serve NTS (RFC 8915) to the clients of
+                         --serve: NTS-KE over TLS 1.3 on this TCP address
+                         (4460 is the usual port), naming the --serve port
+                         when it is not 123; clients then use the host they
+                         reached NTS-KE at for NTP. The cookie master key is
+                         random at start and rotated daily. Needs --serve,
+                         --nts-cert and --nts-key
+  --nts-cert FILE        the NTS-KE certificate chain, PEM, leaf first
+  --nts-key FILE         its private key, PEM
   --clock model|kernel   model (default): a model clock, the system clock is
                          never touched; kernel: steer CLOCK_REALTIME (needs
                          CAP_SYS_TIME)
@@ -121,7 +141,8 @@ Options:
   --json                 JSON lines instead of text
   --verbose              also log refused datagrams and every adjustment
   --table-every SECONDS  print the peer table this often (default 64)
-  --seed N               seed the nonce generator (default: from the OS)
+  --seed N               seed the client's nonce generator (default: from
+                         the OS; NTS serving keys always come from the OS)
   --help                 this text
 
 Exit status: 0 after --duration or on SIGINT/SIGTERM (the drift file is
@@ -147,6 +168,7 @@ pub(crate) fn parse(
         drift_file: None,
         duration: None,
         serve: None,
+        nts_serve: None,
         clock: ClockKind::Model,
         model_offset: 0.0,
         model_drift: 0.0,
@@ -155,6 +177,7 @@ pub(crate) fn parse(
         table_every: Duration::from_secs(64),
         seed: None,
     };
+    let (mut nts_ke_listen, mut nts_cert, mut nts_key) = (None, None, None);
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
         match arg {
@@ -223,6 +246,14 @@ pub(crate) fn parse(
                         .map_err(|_| ArgsError::Bad(format!("--serve {text:?}: not ADDR:PORT")))?,
                 );
             }
+            Long("nts-ke-listen") => {
+                let text: String = parser.value()?.parse()?;
+                nts_ke_listen = Some(text.parse().map_err(|_| {
+                    ArgsError::Bad(format!("--nts-ke-listen {text:?}: not ADDR:PORT"))
+                })?);
+            }
+            Long("nts-cert") => nts_cert = Some(parser.value()?.into()),
+            Long("nts-key") => nts_key = Some(parser.value()?.into()),
             Long("clock") => {
                 let text: String = parser.value()?.parse()?;
                 options.clock = match text.as_str() {
@@ -265,6 +296,22 @@ pub(crate) fn parse(
                 .to_owned(),
         ));
     }
+    options.nts_serve = match (nts_ke_listen, nts_cert, nts_key) {
+        (None, None, None) => None,
+        (Some(listen), Some(cert), Some(key)) if options.serve.is_some() => {
+            Some(NtsServe { listen, cert, key })
+        }
+        (Some(_), Some(_), Some(_)) => {
+            return Err(ArgsError::Bad(format!(
+                "--nts-ke-listen serves NTS to the clients of --serve, which is missing; {USAGE}"
+            )));
+        }
+        _ => {
+            return Err(ArgsError::Bad(format!(
+                "--nts-ke-listen, --nts-cert and --nts-key go together; {USAGE}"
+            )));
+        }
+    };
     if options
         .keys
         .as_ref()
@@ -454,6 +501,54 @@ mod tests {
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(options.pools, ["pool.example:123", "other.example:11123"]);
         assert!(options.servers.is_empty());
+    }
+
+    #[test]
+    fn serving_nts_takes_the_three_flags_together_and_serve() {
+        let options = args(&[
+            "--server",
+            "127.0.0.1",
+            "--serve",
+            "127.0.0.1:11123",
+            "--nts-ke-listen",
+            "127.0.0.1:4460",
+            "--nts-cert",
+            "chain.pem",
+            "--nts-key",
+            "key.pem",
+        ])
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert_eq!(
+            options.nts_serve,
+            Some(NtsServe {
+                listen: "127.0.0.1:4460".parse().unwrap_or_else(|_| unreachable!()),
+                cert: PathBuf::from("chain.pem"),
+                key: PathBuf::from("key.pem"),
+            })
+        );
+        let plain = args(&["--server", "127.0.0.1", "--serve", "127.0.0.1:11123"])
+            .unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert_eq!(plain.nts_serve, None);
+        let serve = ["--server", "127.0.0.1", "--serve", "127.0.0.1:11123"];
+        let listen = ["--nts-ke-listen", "127.0.0.1:4460"];
+        let cert = ["--nts-cert", "chain.pem"];
+        let key = ["--nts-key", "key.pem"];
+        for list in [
+            [&serve[..], &listen, &cert].concat(),
+            [&serve[..], &listen, &key].concat(),
+            [&serve[..], &cert, &key].concat(),
+            [&serve[..], &listen].concat(),
+            [&serve[..], &cert].concat(),
+            // Without --serve there is nothing to protect.
+            [&serve[..2], &listen, &cert, &key].concat(),
+            [&serve[..], &["--nts-ke-listen", "4460"], &cert, &key].concat(),
+            [&serve[..], &listen, &cert, &["--nts-key"]].concat(),
+        ] {
+            match args(&list) {
+                Err(ArgsError::Bad(message)) => assert!(!message.contains('\n'), "{message}"),
+                other => unreachable!("{list:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The daemon binary on 127.0.0.1: against an `ntp-server` on a thread it
 //! synchronizes its model clock, logs JSON lines, writes the drift file
-//! and stops by itself; bad arguments exit 2.
+//! and stops by itself; it uses NTS sources and serves NTS (`--serve`
+//! with `--nts-ke-listen`) to our ntp-nts client; bad arguments exit 2.
 
 #![allow(
     clippy::unwrap_used,
@@ -268,6 +269,22 @@ fn bad_arguments_exit_2_and_help_exits_0() {
         &["--server", "127.0.0.1:123", "--clock", "atomic"],
         &["--server", "no-such-host.invalid:123"],
         &["--server", "127.0.0.1:123", "--unknown-flag"],
+        &[
+            "--server",
+            "127.0.0.1:123",
+            "--nts-ke-listen",
+            "127.0.0.1:4460",
+        ],
+        &[
+            "--server",
+            "127.0.0.1:123",
+            "--nts-ke-listen",
+            "127.0.0.1:4460",
+            "--nts-cert",
+            "c.pem",
+            "--nts-key",
+            "k.pem",
+        ],
     ] {
         let output = Command::new(DAEMON).args(args).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
@@ -276,7 +293,9 @@ fn bad_arguments_exit_2_and_help_exits_0() {
     }
     let help = Command::new(DAEMON).arg("--help").output().unwrap();
     assert_eq!(help.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&help.stdout).contains("--clock model|kernel"));
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--clock model|kernel"));
+    assert!(help.contains("--nts-ke-listen ADDR:PORT"));
 }
 
 /// What the in-test NTS server saw.
@@ -493,6 +512,175 @@ fn an_nts_server_is_used_only_after_a_verified_key_exchange() {
             .iter()
             .any(|l| l["type"] == "state" && l["state"] == "synchronized"),
         "{wrong:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Our NTS-KE client over TCP against `ke`, trusting `ca_pem`, retried
+/// while the daemon is not yet listening (at most 5 s).
+fn ke_client(ke: core::net::SocketAddr, ca_pem: &str) -> ntp_nts::tls::KeOutcome {
+    use ntp_nts::tls::{self, KeClient, Progress};
+
+    let roots = tls::root_store_from_pem(ca_pem.as_bytes()).unwrap();
+    let config = tls::client_config(roots).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut stream = loop {
+        match std::net::TcpStream::connect_timeout(&ke, Duration::from_secs(1)) {
+            Ok(stream) => break stream,
+            Err(error) => {
+                assert!(std::time::Instant::now() < deadline, "NTS-KE: {error}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut client = KeClient::new("127.0.0.1", config, &ntp_nts::AeadAlgorithm::ALL).unwrap();
+    loop {
+        let progress = client.process().unwrap();
+        // Best effort once done: the server may have closed already.
+        while client.wants_write() && client.write_tls(&mut stream).is_ok() {}
+        if let Progress::Done(outcome) = progress {
+            return outcome;
+        }
+        if client.wants_read() {
+            assert_ne!(client.read_tls(&mut stream).unwrap(), 0, "closed early");
+        }
+    }
+}
+
+/// The daemon's --serve with NTS: synchronized to a plain server, it
+/// hands our NTS-KE client eight cookies and its NTP port, and answers an
+/// NTS-protected request with an answer our client session accepts (and
+/// that carries a fresh cookie), as stratum 2.
+#[test]
+fn the_daemon_serves_nts_to_our_client() {
+    use ntp_client::ntp_proto::{Mode, Packet, Repr, ShortTime, Version};
+    use ntp_nts::client::NtsClientSession;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let address = server(Arc::clone(&stop));
+    let dir = std::env::temp_dir().join(format!("ntp-daemon-nts-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let certified = rcgen::generate_simple_self_signed(names).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    // Free ports (released just before the daemon binds them).
+    let serve = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let ke = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let child = Command::new(DAEMON)
+        .args(["--server", &address.to_string()])
+        .args(["--min-poll", "1", "--max-poll", "2", "--duration", "14"])
+        .args(["--json", "--verbose", "--serve", &serve.to_string()])
+        .args(["--nts-ke-listen", &ke.to_string()])
+        .arg("--nts-cert")
+        .arg(&cert)
+        .arg("--nts-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let outcome = ke_client(ke, &certified.cert.pem());
+    assert_eq!(outcome.cookies.len(), 8);
+    assert_eq!(outcome.port(), serve.port());
+    assert_eq!(outcome.ntp_server, None);
+
+    // Once synchronized (iburst: about 6 s), an NTS-protected request.
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(start.elapsed()));
+    let mut session = NtsClientSession::new(outcome.keys, outcome.cookies);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(21);
+    let mut answer = None;
+    for _ in 0..3 {
+        let transmit = Timestamp::from(SystemTime::now());
+        let header = Repr {
+            leap: LeapIndicator::Unsynchronized,
+            version: Version::V4,
+            mode: Mode::Client,
+            stratum: Stratum::UNSPECIFIED,
+            poll: 1,
+            precision: -20,
+            root_delay: ShortTime::ZERO,
+            root_dispersion: ShortTime::ZERO,
+            reference_id: RefId::ZERO,
+            reference_timestamp: Timestamp::ZERO,
+            origin_timestamp: Timestamp::ZERO,
+            receive_timestamp: Timestamp::ZERO,
+            transmit_timestamp: transmit,
+        }
+        .to_bytes();
+        let mut request = [0u8; 1024];
+        let (len, state) = session
+            .write_request(&header, &mut rng, &mut request)
+            .unwrap();
+        socket.send_to(&request[..len], serve).unwrap();
+        let mut buf = [0u8; 2048];
+        if let Ok((len, _)) = socket.recv_from(&mut buf) {
+            let cookies = session.read_response(&buf[..len], &state).unwrap();
+            let packet = Packet::new_checked(&buf[..len]).unwrap();
+            answer = Some((
+                cookies,
+                packet.mode(),
+                packet.stratum(),
+                packet.origin_timestamp(),
+                transmit,
+            ));
+            break;
+        }
+    }
+    let output = child.wait_with_output().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (cookies, mode, stratum, origin, transmit) = answer.expect("an NTS answer from --serve");
+    assert!(cookies >= 1, "{cookies} cookies");
+    assert_eq!(mode, Mode::Server);
+    assert_eq!(stratum, Stratum::new(2));
+    assert_eq!(origin, transmit);
+
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let listen: Vec<_> = lines
+        .iter()
+        .filter(|l| l["type"] == "nts_ke_listen")
+        .collect();
+    assert_eq!(listen.len(), 1, "{stdout}");
+    assert_eq!(listen[0]["address"], ke.to_string());
+    assert_eq!(listen[0]["ntp_port"], serve.port());
+    // Our one exchange succeeded: no failure logged (--verbose).
+    assert!(
+        !lines.iter().any(|l| l["type"] == "nts_ke_served"),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["type"] == "state" && l["state"] == "synchronized"),
+        "{stdout}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
