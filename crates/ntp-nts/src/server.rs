@@ -302,6 +302,21 @@ impl NtsRequest {
             .map_or(0, |(_, cookies, _)| cookies)
     }
 
+    /// The length of the response [`write_response`](Self::write_response)
+    /// writes to a buffer of `buffer_len` octets, header included, with
+    /// [`cookies_sent`](Self::cookies_sent) cookies; `None` if not even a
+    /// response without cookies fits in the buffer and the request's
+    /// length.
+    #[must_use]
+    pub fn response_len(&self, buffer_len: usize) -> Option<usize> {
+        let (unique_id_len, cookies, per_cookie) = self.layout(buffer_len.min(self.request_len))?;
+        Some(
+            HEADER_LEN
+                + unique_id_len
+                + ef::authenticator_len(self.keys.algorithm.nonce_len(), cookies * per_cookie),
+        )
+    }
+
     /// Appends the NTS part of the response to the header the caller
     /// wrote in `packet[..48]` (transmit timestamp set: it is
     /// authenticated), RFC 8915 section 5.7: the echoed Unique Identifier,

@@ -99,6 +99,7 @@ impl Pair {
         let len = verified
             .write_response(&self.cookie_keys, &mut self.rng, &mut out)
             .unwrap();
+        assert_eq!(verified.response_len(out.len()), Some(len));
         out[..len].to_vec()
     }
 }
@@ -224,9 +225,11 @@ fn the_response_shrinks_to_fit_the_buffer_and_never_exceeds_the_request() {
         .write_response(&pair.cookie_keys, &mut pair.rng, &mut out)
         .unwrap();
     assert_eq!(len, limit - 50);
+    assert_eq!(verified.response_len(limit), Some(len));
     assert_eq!(pair.client.read_response(&out[..len], &state), Ok(3));
     // No room for the fixed part: an error, not a panic.
     let mut tiny = [0; 100];
+    assert_eq!(verified.response_len(tiny.len()), None);
     assert!(
         verified
             .write_response(&pair.cookie_keys, &mut pair.rng, &mut tiny)

@@ -4,7 +4,7 @@
 
 use core::fmt;
 
-use ntp_nts::cookie::{self, CookieKeys, MAX_OUR_COOKIE_LEN};
+use ntp_nts::cookie::{CookieKeys, MAX_OUR_COOKIE_LEN};
 use ntp_nts::ef;
 use ntp_nts::server::{
     MAX_COOKIES_PER_RESPONSE, MAX_UNIQUE_ID_LEN, NtsNak, NtsRequest, RequestError,
@@ -127,22 +127,6 @@ impl Nts {
             Ok(len) if len == datagram.len()
         )
     }
-}
-
-/// The length of the NTS answer to `request` written into a buffer of
-/// `buffer_len` octets: as many cookies as asked for that fit in the
-/// request's length and the buffer ([`NtsRequest::cookies_sent`]); `None`
-/// if not even an answer without cookies fits.
-pub(crate) fn answer_len(request: &NtsRequest, buffer_len: usize) -> Option<usize> {
-    let algorithm = request.keys().algorithm;
-    let cookies = request.cookies_sent(buffer_len);
-    let len = HEADER_LEN
-        + ef::field_len(request.unique_id().len())
-        + ef::authenticator_len(
-            algorithm.nonce_len(),
-            cookies * ef::field_len(cookie::cookie_len(algorithm)),
-        );
-    (len <= buffer_len.min(request.request_len())).then_some(len)
 }
 
 /// Whether `payload` (what follows a request's header) holds an NTS

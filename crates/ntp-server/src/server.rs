@@ -786,7 +786,8 @@ impl Server {
             }
             Fate::Answer(poll) => poll,
         };
-        let len = nts::answer_len(&request, HEADER_LEN + trailer_room.len())
+        let len = request
+            .response_len(HEADER_LEN + trailer_room.len())
             .ok_or(DropReason::BufferTooSmall)?;
         if len > at.request_len {
             return Err(DropReason::BadPacket);
