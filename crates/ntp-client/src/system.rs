@@ -189,7 +189,7 @@ impl SystemConfig {
             return Err(ConfigError::MinSources);
         }
         if let Some(frequency) = self.initial_frequency {
-            if !(frequency.is_finite() && frequency.abs() <= ntp_discipline::MAXFREQ) {
+            if !(frequency.is_finite() && frequency.abs() <= self.discipline.max_frequency) {
                 return Err(ConfigError::DisciplineRange);
             }
         }

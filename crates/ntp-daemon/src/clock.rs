@@ -10,13 +10,20 @@ use clock_steering::Clock as _;
 use clock_steering::unix::UnixClock;
 use ntp_client::ntp_proto::{Date, NtpDuration};
 
-/// The kernel's frequency range, seconds per second: Linux clamps
-/// `ADJ_FREQUENCY` to ±500 ppm (±32 768 000 in units of 2^-16 ppm). The
-/// discipline's frequency stays within ±MAXFREQ (500 ppm, RFC 5905,
-/// section 11.3) but its phase slew comes on top, so the sum is clamped
-/// here; the part cut off is slewed later, since the discipline measures
-/// the offset that is left.
-pub(crate) const KERNEL_MAX_RATE: f64 = 500e-6;
+/// The kernel's frequency range through `ADJ_FREQUENCY` alone, seconds per
+/// second: Linux clamps it to ±500 ppm (±32 768 000 in units of 2^-16
+/// ppm). Used when the tick length cannot be set.
+pub(crate) const FREQUENCY_ONLY_MAX_RATE: f64 = 500e-6;
+
+/// The range of the rate correction with the tick length, seconds per
+/// second: Linux accepts a tick within ±10 % of its nominal length
+/// (`ADJ_TICK`), and `ADJ_FREQUENCY` adds the fine part below one tick
+/// microsecond (100 ppm at `USER_HZ` = 100). chronyd's range on Linux is
+/// the same.
+pub(crate) const TICK_MAX_RATE: f64 = 0.1;
+
+/// `ADJ_FREQUENCY`'s unit: 2^-16 ppm, in seconds per second.
+const SCALED_PPM: f64 = 1e-6 / 65_536.0;
 
 /// What the daemon's loop needs from a clock.
 pub(crate) trait Clock {
@@ -29,6 +36,9 @@ pub(crate) trait Clock {
     /// Runs the clock at rate correction `rate` (seconds per second,
     /// positive = faster) until the next call.
     fn set_rate(&mut self, rate: f64) -> io::Result<()>;
+    /// The largest rate correction [`set_rate`](Self::set_rate) applies,
+    /// seconds per second (beyond it the rate is clamped).
+    fn max_rate(&self) -> f64;
     /// `model` or `kernel`.
     fn name(&self) -> &'static str;
 }
@@ -114,8 +124,14 @@ impl Clock for ModelClock {
 
     fn set_rate(&mut self, rate: f64) -> io::Result<()> {
         self.rebase();
-        self.correction = rate;
+        self.correction = rate.clamp(-TICK_MAX_RATE, TICK_MAX_RATE);
         Ok(())
+    }
+
+    /// The kernel clock's range with the tick length, so that the model
+    /// behaves as the kernel clock would.
+    fn max_rate(&self) -> f64 {
+        TICK_MAX_RATE
     }
 
     fn name(&self) -> &'static str {
@@ -124,11 +140,15 @@ impl Clock for ModelClock {
 }
 
 /// The kernel's CLOCK_REALTIME. Steps go in with `ADJ_SETOFFSET`, rates
-/// as `ADJ_FREQUENCY` (clamped to ±[`KERNEL_MAX_RATE`]); the kernel's own
-/// PLL and FLL are switched off at start, so that nothing but this daemon
-/// moves the clock.
+/// as the tick length plus `ADJ_FREQUENCY` (within ±[`TICK_MAX_RATE`]),
+/// or as `ADJ_FREQUENCY` alone (±[`FREQUENCY_ONLY_MAX_RATE`]) where the
+/// kernel refuses `ADJ_TICK`; the kernel's own PLL and FLL are switched
+/// off at start, so that nothing but this daemon moves the clock.
 pub(crate) struct KernelClock {
     clock: UnixClock,
+    /// The nominal tick length in microseconds (10^6 / `USER_HZ`), or
+    /// `None` when the tick cannot be set.
+    nominal_tick: Option<i64>,
 }
 
 impl KernelClock {
@@ -138,10 +158,38 @@ impl KernelClock {
         clock
             .disable_kernel_ntp_algorithm()
             .map_err(io::Error::from)?;
-        let mut kernel = Self { clock };
-        kernel.set_rate(0.0)?;
+        let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .filter(|hz| *hz > 0);
+        let nominal_tick = hz.map(|hz| (1_000_000 + hz / 2) / hz);
+        let mut kernel = Self {
+            clock,
+            nominal_tick,
+        };
+        // Probe: the nominal tick and no frequency correction. Where the
+        // tick cannot be set the frequency alone has to do.
+        if kernel.set_rate(0.0).is_err() {
+            kernel.nominal_tick = None;
+            kernel.set_rate(0.0)?;
+        }
         Ok(kernel)
     }
+}
+
+/// A rate correction as a tick length (microseconds, within ±10 % of
+/// `nominal`) and the `ADJ_FREQUENCY` remainder (2^-16 ppm).
+fn tick_and_frequency(rate: f64, nominal: i64) -> (i64, i64) {
+    let rate = rate.clamp(-TICK_MAX_RATE, TICK_MAX_RATE);
+    // |rate * nominal| <= nominal / 10, far inside i64: the casts are exact
+    // after rounding.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    let bias = (rate * nominal as f64).round() as i64;
+    #[allow(clippy::cast_precision_loss)]
+    let rest = rate - bias as f64 / nominal as f64;
+    #[allow(clippy::cast_possible_truncation)]
+    let frequency = (rest / SCALED_PPM).round() as i64;
+    (nominal.saturating_add(bias), frequency)
 }
 
 impl Clock for KernelClock {
@@ -162,13 +210,30 @@ impl Clock for KernelClock {
     }
 
     fn set_rate(&mut self, rate: f64) -> io::Result<()> {
-        let rate = rate.clamp(-KERNEL_MAX_RATE, KERNEL_MAX_RATE);
-        if rate.is_finite() {
-            self.clock
-                .set_frequency(rate * 1e6)
-                .map_err(io::Error::from)?;
+        if !rate.is_finite() {
+            return Ok(());
         }
-        Ok(())
+        match self.nominal_tick {
+            Some(nominal) => {
+                let (tick, frequency) = tick_and_frequency(rate, nominal);
+                crate::timex::set_tick_and_frequency(tick, frequency)
+            }
+            None => {
+                let rate = rate.clamp(-FREQUENCY_ONLY_MAX_RATE, FREQUENCY_ONLY_MAX_RATE);
+                self.clock
+                    .set_frequency(rate * 1e6)
+                    .map_err(io::Error::from)?;
+                Ok(())
+            }
+        }
+    }
+
+    fn max_rate(&self) -> f64 {
+        if self.nominal_tick.is_some() {
+            TICK_MAX_RATE
+        } else {
+            FREQUENCY_ONLY_MAX_RATE
+        }
     }
 
     fn name(&self) -> &'static str {
@@ -179,6 +244,28 @@ impl Clock for KernelClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tick_and_frequency_split_the_rate() {
+        // USER_HZ = 100: a 10 000 us tick, one microsecond is 100 ppm.
+        let nominal = 10_000;
+        assert_eq!(tick_and_frequency(0.0, nominal), (10_000, 0));
+        for rate in [1e-6, -3.3e-4, 5e-3, -5e-2, 0.0999, -0.1] {
+            let (tick, frequency) = tick_and_frequency(rate, nominal);
+            assert!((9_000..=11_000).contains(&tick), "{rate}: tick {tick}");
+            // The fine part stays within half a tick microsecond, far
+            // inside ADJ_FREQUENCY's ±500 ppm.
+            #[allow(clippy::cast_precision_loss)]
+            let fine = frequency as f64 * SCALED_PPM;
+            assert!(fine.abs() <= 50e-6 + SCALED_PPM, "{rate}: {fine}");
+            #[allow(clippy::cast_precision_loss)]
+            let total = (tick - nominal) as f64 / nominal as f64 + fine;
+            assert!((total - rate).abs() <= SCALED_PPM, "{rate}: {total}");
+        }
+        // Beyond the kernel's range: clamped to ±10 %.
+        assert_eq!(tick_and_frequency(0.5, nominal).0, 11_000);
+        assert_eq!(tick_and_frequency(-0.5, nominal).0, 9_000);
+    }
 
     #[test]
     fn model_clock_steps_and_reads_realtime_on_its_scale() {

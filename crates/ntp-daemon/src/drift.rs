@@ -6,7 +6,7 @@
 use std::io;
 use std::path::Path;
 
-use ntp_client::ntp_discipline::MAXFREQ;
+use crate::clock::TICK_MAX_RATE;
 
 /// How often the drift file is written while running, seconds (ntpd and
 /// chronyd: every hour).
@@ -18,7 +18,8 @@ pub(crate) const WRITE_INTERVAL: f64 = 3600.0;
 /// # Errors
 ///
 /// Unreadable file, or a first number that is not a frequency within
-/// ±MAXFREQ (500 ppm).
+/// ±[`TICK_MAX_RATE`] (10 %, the widest clock range; the caller checks
+/// its own clock's).
 pub(crate) fn read(path: &Path) -> io::Result<Option<f64>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -33,7 +34,7 @@ pub(crate) fn read(path: &Path) -> io::Result<Option<f64>> {
 fn parse(text: &str) -> Option<f64> {
     let ppm: f64 = text.split_whitespace().next()?.parse().ok()?;
     let frequency = ppm * 1e-6;
-    (frequency.is_finite() && frequency.abs() <= MAXFREQ).then_some(frequency)
+    (frequency.is_finite() && frequency.abs() <= TICK_MAX_RATE).then_some(frequency)
 }
 
 /// Writes `frequency` (seconds per second) as ppm, through a temporary
@@ -60,7 +61,11 @@ mod tests {
         assert!(near(parse("  -3.25 0.016\n"), -3.25e-6));
         assert_eq!(parse(""), None);
         assert_eq!(parse("abc"), None);
-        assert_eq!(parse("600"), None);
+        // Up to the tick's ±10 % (100 000 ppm), beyond ADJ_FREQUENCY's
+        // ±500 ppm; the caller checks its own clock's range.
+        assert!(near(parse("600"), 600e-6));
+        assert!(near(parse("-50000"), -0.05));
+        assert_eq!(parse("100001"), None);
         assert_eq!(parse("NaN"), None);
     }
 

@@ -35,6 +35,7 @@ mod net;
 mod nts;
 mod nts_server;
 mod options;
+mod timex;
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -162,6 +163,26 @@ impl Sockets {
     }
 }
 
+/// The discipline's rate limits from the clock's range: the whole range
+/// for the frequency, so that an oscillator far off its nominal frequency
+/// is followed; the phase slew stays at RFC 5905's 500 ppm
+/// ([`ntp_discipline::MAXSLEW`]) on top of it. chronyd slews at up to
+/// 83 333 ppm ([`ntp_discipline::FAST_SLEW`]); measured under clknetsim,
+/// that made our poll interval climb before the sources' clock filters
+/// had filled, and with root distances still near 25 ms a liar 50 ms off
+/// could then join the majority (issue 20's notes), so it waits for a
+/// selection that does not lean on full filters. `--makestep` lifts the
+/// panic threshold: the operator wants large offsets stepped.
+fn clock_limits(discipline: &mut ntp_discipline::Config, max_rate: f64, options: &Options) {
+    discipline.max_rate = max_rate;
+    discipline.max_frequency = max_rate;
+    discipline.max_slew = ntp_discipline::MAXSLEW.min(max_rate);
+    if let Some(rule) = options.make_step {
+        discipline.make_step = Some(rule);
+        discipline.panic_threshold = None;
+    }
+}
+
 /// Why the loop ended.
 #[derive(Clone, Copy, Debug)]
 enum StopReason {
@@ -201,8 +222,9 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         None => None,
     };
     let mut config = SystemConfig::default().with_poll_range(options.min_poll, options.max_poll);
-    config.initial_frequency = initial_frequency;
+    config.initial_frequency = initial_frequency.filter(|f| f.abs() <= clock.max_rate());
     config.source.iburst = options.iburst;
+    clock_limits(&mut config.discipline, clock.max_rate(), options);
     let rng = match options.seed {
         Some(seed) => ChaCha12Rng::seed_from_u64(seed),
         None => ChaCha12Rng::from_os_rng(),

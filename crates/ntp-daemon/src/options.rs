@@ -6,6 +6,7 @@ use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 
 use ntp_client::ntp_auth::{KeyFileFormat, KeyId};
+use ntp_client::ntp_discipline::MakeStep;
 use ntp_client::{DEFAULT_MAX_POLL, DEFAULT_MIN_POLL, MAX_POLL, MIN_POLL};
 
 /// The NTP port, used when `--server` names none.
@@ -56,6 +57,8 @@ pub(crate) struct Options {
     pub(crate) verbose: bool,
     pub(crate) table_every: Duration,
     pub(crate) seed: Option<u64>,
+    /// `--makestep THRESHOLD LIMIT`: chrony's `makestep`.
+    pub(crate) make_step: Option<MakeStep>,
 }
 
 /// `--nts-ke-listen`, `--nts-cert` and `--nts-key`: NTS for `--serve`.
@@ -85,7 +88,7 @@ pub(crate) const USAGE: &str = "usage: ntp-daemon (--server HOST[:PORT] [--key I
 [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] \
 [--serve ADDR:PORT [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
-[--table-every SECONDS] [--seed N]";
+[--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT]";
 
 pub(crate) const HELP: &str = "\
 ntp-daemon: a time daemon built from the NTP building blocks
@@ -143,12 +146,34 @@ Options:
   --table-every SECONDS  print the peer table this often (default 64)
   --seed N               seed the client's nonce generator (default: from
                          the OS; NTS serving keys always come from the OS)
+  --makestep THRESHOLD LIMIT  step, instead of slewing, an offset above
+                         THRESHOLD seconds during the first LIMIT clock updates
+                         (LIMIT -1: always), as chrony's makestep; also lifts
+                         the 1000 s panic threshold (the step is wanted)
   --help                 this text
 
 Exit status: 0 after --duration or on SIGINT/SIGTERM (the drift file is
 written first), 1 on a runtime error, 2 on bad arguments, an unresolvable
 server, or --clock kernel without the privilege.
 ";
+
+/// `--makestep THRESHOLD LIMIT`: a threshold in seconds (0 up to 2^31)
+/// and a number of updates (a negative one: no limit, as in chrony).
+fn make_step(threshold: f64, limit: i64) -> Result<MakeStep, ArgsError> {
+    if !(threshold.is_finite() && (0.0..=2_147_483_648.0).contains(&threshold)) {
+        return Err(ArgsError::Bad(format!(
+            "--makestep {threshold}: the threshold must be 0 to 2^31 seconds"
+        )));
+    }
+    let limit = if limit < 0 {
+        None
+    } else {
+        Some(u32::try_from(limit).map_err(|_| {
+            ArgsError::Bad(format!("--makestep {threshold} {limit}: too many updates"))
+        })?)
+    };
+    Ok(MakeStep { threshold, limit })
+}
 
 /// Parses the command line (without the program name).
 pub(crate) fn parse(
@@ -176,6 +201,7 @@ pub(crate) fn parse(
         verbose: false,
         table_every: Duration::from_secs(64),
         seed: None,
+        make_step: None,
     };
     let (mut nts_ke_listen, mut nts_cert, mut nts_key) = (None, None, None);
     let mut parser = lexopt::Parser::from_args(args);
@@ -280,6 +306,11 @@ pub(crate) fn parse(
                 options.table_every = seconds("--table-every", parser.value()?.parse()?)?;
             }
             Long("seed") => options.seed = Some(parser.value()?.parse()?),
+            Long("makestep") => {
+                let threshold: f64 = parser.value()?.parse()?;
+                let limit: i64 = parser.value()?.parse()?;
+                options.make_step = Some(make_step(threshold, limit)?);
+            }
             _ => return Err(ArgsError::Bad(format!("{}; {USAGE}", arg.unexpected()))),
         }
     }
@@ -472,6 +503,40 @@ mod tests {
                 matches!(args(list), Err(ArgsError::Bad(_))),
                 "{list:?} accepted"
             );
+        }
+    }
+
+    #[test]
+    fn makestep_takes_a_threshold_and_a_limit() {
+        let options = args(&["--server", "127.0.0.1", "--makestep", "0.1", "3"])
+            .map_err(|e| format!("{e:?}"))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            options.make_step,
+            Some(MakeStep {
+                threshold: 0.1,
+                limit: Some(3)
+            })
+        );
+        let options = args(&["--server", "127.0.0.1", "--makestep", "1", "-1"])
+            .map_err(|e| format!("{e:?}"))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            options.make_step,
+            Some(MakeStep {
+                threshold: 1.0,
+                limit: None
+            })
+        );
+        for bad in [
+            &["-1", "3"][..],
+            &["nan", "3"],
+            &["1", "99999999999"],
+            &["1"],
+        ] {
+            let mut list = vec!["--server", "127.0.0.1", "--makestep"];
+            list.extend_from_slice(bad);
+            assert!(matches!(args(&list), Err(ArgsError::Bad(_))), "{bad:?}");
         }
     }
 

@@ -84,6 +84,19 @@ pub const PRECISION: i8 = -18;
 /// offsets in the 68-year range are already ambiguous).
 pub const MAX_OFFSET: f64 = 2_147_483_648.0;
 
+/// Largest rate correction a [`Config`] may allow, seconds per second
+/// (50 %): far beyond any oscillator (Linux's tick length reaches ±10 %),
+/// and small enough that a clock never runs backwards or twice as fast.
+pub const MAX_RATE_LIMIT: f64 = 0.5;
+
+/// Default largest phase slew rate of the [`Algorithm::Kalman`] estimator
+/// on a clock whose [`Config::max_rate`] allows more than RFC 5905's
+/// 500 ppm: 1/12 s/s (83 333 ppm), the default `maxslewrate` of chronyd,
+/// whose slews this follows (RFC 5905 leaves the slew limit to the
+/// kernel, appendix A.5.6.1). Callers that raise `max_rate` (a kernel
+/// clock with a tick length) set [`Config::max_slew`] to this.
+pub const FAST_SLEW: f64 = 1.0 / 12.0;
+
 /// Initial spectral density of the frequency random walk the
 /// [`Algorithm::Kalman`] estimator assumes, s²/s³ (1e-17: an Allan deviation
 /// of about 1.8e-9 at 1000 s for random-walk FM, `sqrt(wander * τ / 3)`,
@@ -131,7 +144,8 @@ pub const MIN_SLEW_TIME: f64 = 1.0;
 
 /// Standard deviation of the frequency before any measurement without a
 /// drift file, s/s (250 ppm: every legal frequency within ±[`MAXFREQ`] is
-/// two standard deviations away at most).
+/// two standard deviations away at most). A [`Config::max_frequency`]
+/// other than [`MAXFREQ`] scales it alike.
 pub const INITIAL_FREQUENCY_SD: f64 = 250e-6;
 
 /// Standard deviation of a drift file's frequency, s/s (1 ppm: a file
@@ -252,6 +266,39 @@ pub struct Config {
     /// s²/s³, [`WANDER`] by default; learnt from the measurements within
     /// [`WANDER_MIN`]..=[`WANDER_MAX`].
     pub wander: f64,
+    /// Largest frequency correction, seconds per second: [`MAXFREQ`]
+    /// (500 ppm, RFC 5905 appendix A.5.5.6) by default. A caller whose
+    /// clock can run faster (Linux's tick length takes the kernel clock
+    /// to ±10 %) raises it, up to [`max_rate`](Self::max_rate), so that an
+    /// oscillator far off its nominal frequency can still be followed.
+    pub max_frequency: f64,
+    /// Largest phase slew rate, seconds per second: [`MAXSLEW`] by
+    /// default. The [`Algorithm::Kalman`] estimator slews at most this
+    /// fast, and never beyond [`max_rate`](Self::max_rate) in total.
+    pub max_slew: f64,
+    /// Largest total rate correction (frequency plus phase slew) the
+    /// caller's clock can apply, seconds per second: [`MAXFREQ`] by
+    /// default (Linux's `ADJ_FREQUENCY` alone); at most
+    /// [`MAX_RATE_LIMIT`].
+    pub max_rate: f64,
+    /// chrony's `makestep THRESHOLD LIMIT`: during the first `limit`
+    /// accepted updates (every update when `limit` is `None`), an offset
+    /// estimate above `threshold` seconds is stepped at once instead of
+    /// slewed. `None` (the default) keeps RFC 5905's step rules alone
+    /// (section 11.3: above [`step_threshold`](Self::step_threshold) at
+    /// the first update or after the stepout interval). Used by the
+    /// [`Algorithm::Kalman`] estimator.
+    pub make_step: Option<MakeStep>,
+}
+
+/// chrony's `makestep` rule, see [`Config::make_step`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MakeStep {
+    /// Offsets above this many seconds are stepped (0: every offset).
+    pub threshold: f64,
+    /// For this many accepted updates from the start; `None`: always.
+    pub limit: Option<u32>,
 }
 
 impl Default for Config {
@@ -269,6 +316,10 @@ impl Default for Config {
             open_loop_initial_offset: false,
             algorithm: Algorithm::Kalman,
             wander: WANDER,
+            max_frequency: MAXFREQ,
+            max_slew: MAXSLEW,
+            max_rate: MAXFREQ,
+            make_step: None,
         }
     }
 }
@@ -342,6 +393,21 @@ impl Config {
         if !(self.wander.is_finite() && (WANDER_MIN..=WANDER_MAX).contains(&self.wander)) {
             return Err(ConfigError::Wander);
         }
+        let rate = |x: f64| x.is_finite() && x > 0.0 && x <= self.max_rate;
+        let rates_valid = rate(self.max_rate)
+            && self.max_rate <= MAX_RATE_LIMIT
+            && rate(self.max_frequency)
+            && rate(self.max_slew);
+        if !rates_valid {
+            return Err(ConfigError::RateLimits);
+        }
+        if let Some(make_step) = self.make_step {
+            if !(make_step.threshold.is_finite()
+                && (0.0..=MAX_OFFSET).contains(&make_step.threshold))
+            {
+                return Err(ConfigError::MakeStep);
+            }
+        }
         Ok(())
     }
 }
@@ -350,6 +416,15 @@ impl Config {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// `max_rate` is not positive, finite and at most [`MAX_RATE_LIMIT`],
+    /// or `max_frequency` or `max_slew` is not positive, finite and at
+    /// most `max_rate`.
+    #[error("rate limits must be positive, finite, at most max_rate, and max_rate at most 0.5")]
+    RateLimits,
+    /// The `make_step` threshold is negative, not finite or above
+    /// [`MAX_OFFSET`].
+    #[error("makestep threshold must be non-negative, finite and at most 2^31 s")]
+    MakeStep,
     /// The step threshold is not a positive, finite number of seconds up to
     /// [`MAX_OFFSET`].
     #[error("step threshold must be positive, finite and at most 2^31 s")]
@@ -383,8 +458,9 @@ pub enum ConfigError {
     /// The wander is outside [`WANDER_MIN`]..=[`WANDER_MAX`] or not finite.
     #[error("wander must be within 1e-21..=1e-13 s^2/s^3")]
     Wander,
-    /// The initial frequency is not finite or exceeds [`MAXFREQ`].
-    #[error("initial frequency must be finite and within ±500 ppm")]
+    /// The initial frequency is not finite or exceeds
+    /// [`Config::max_frequency`] ([`MAXFREQ`] by default).
+    #[error("initial frequency must be finite and within the configured maximum frequency")]
     InitialFrequency,
 }
 

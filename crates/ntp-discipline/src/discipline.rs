@@ -6,7 +6,7 @@ use ntp_proto::{Date, LeapIndicator, NtpDuration};
 
 use crate::config::{
     AVG, Algorithm, DRIFT_FILE_FREQUENCY_SD, FLL, INITIAL_FREQUENCY_SD, LIMIT, MAX_OFFSET, MAXFREQ,
-    MAXSLEW, MIN_SLEW_TIME, OUTLIER_GATE, PGATE, POLL_GATE, WANDER_MAX, WANDER_MIN,
+    MIN_SLEW_TIME, OUTLIER_GATE, PGATE, POLL_GATE, WANDER_MAX, WANDER_MIN,
 };
 use crate::kalman::{Kalman, ONE_THIRD};
 use crate::{
@@ -160,6 +160,9 @@ pub struct Discipline {
     slew_end: Option<NtpDuration>,
     /// Consecutive outliers held back.
     outliers: u32,
+    /// Updates accepted by the [`Algorithm::Kalman`] estimator, for
+    /// [`Config::make_step`]'s limit (saturating).
+    accepted: u32,
     /// Typical measurement variance of the poll gate: an exponential
     /// average of ln(variance) with weight 1/[`AVG`], kept as its
     /// exponential (a geometric mean, which a few samples with a long
@@ -211,6 +214,7 @@ impl Discipline {
             correction: 0.0,
             slew_end: None,
             outliers: 0,
+            accepted: 0,
             typical_variance: None,
             poll_changed: NtpDuration::ZERO,
             rate_changed: NtpDuration::ZERO,
@@ -233,12 +237,12 @@ impl Discipline {
     ///
     /// The [`ConfigError`] of an invalid `config`, or
     /// [`ConfigError::InitialFrequency`] if `frequency` is not finite or
-    /// exceeds [`MAXFREQ`].
+    /// exceeds [`Config::max_frequency`] ([`MAXFREQ`](crate::MAXFREQ) by default).
     pub fn with_frequency(config: Config, now: Date, frequency: f64) -> Result<Self, ConfigError> {
-        if !(frequency.is_finite() && frequency.abs() <= MAXFREQ) {
+        let mut discipline = Self::new(config, now)?;
+        if !(frequency.is_finite() && frequency.abs() <= config.max_frequency) {
             return Err(ConfigError::InitialFrequency);
         }
-        let mut discipline = Self::new(config, now)?;
         discipline.state = State::Fset;
         discipline.frequency = frequency;
         discipline.queue_adjust();
@@ -469,7 +473,7 @@ impl Discipline {
     }
 
     /// The frequency correction `c.freq`, seconds per second (positive:
-    /// the clock is made to run faster), within ±[`MAXFREQ`]. Save it to a
+    /// the clock is made to run faster), within ±[`Config::max_frequency`]. Save it to a
     /// drift file and pass it to [`with_frequency`](Self::with_frequency)
     /// on the next start.
     #[must_use]
@@ -636,7 +640,8 @@ impl Discipline {
     /// Adds a frequency contribution, clamps to ±MAXFREQ and updates the
     /// wander (RFC 5905, appendix A.5.5.6).
     fn adjust_frequency(&mut self, contribution: f64) {
-        let frequency = (self.frequency + contribution).clamp(-MAXFREQ, MAXFREQ);
+        let limit = self.config.max_frequency;
+        let frequency = (self.frequency + contribution).clamp(-limit, limit);
         let change = frequency - self.frequency;
         self.wander_sq += (change * change - self.wander_sq) / AVG;
         self.frequency = frequency;
@@ -686,8 +691,9 @@ impl Discipline {
             return;
         }
         let divisor = self.config.pll_gain * self.tau.min(self.config.allan_intercept);
-        self.phase_slew = (self.residual / divisor).clamp(-MAXSLEW, MAXSLEW);
-        self.open_loop_slew = (self.open_loop / divisor).clamp(-MAXSLEW, MAXSLEW);
+        let limit = self.config.max_slew;
+        self.phase_slew = (self.residual / divisor).clamp(-limit, limit);
+        self.open_loop_slew = (self.open_loop / divisor).clamp(-limit, limit);
         self.pending.adjust = Some(ClockAdjustment {
             frequency: self.frequency,
             phase_slew: self.phase_slew,
@@ -737,7 +743,12 @@ impl Discipline {
             let (frequency, frequency_sd) = if self.state == State::Fset {
                 (self.frequency, DRIFT_FILE_FREQUENCY_SD)
             } else {
-                (0.0, INITIAL_FREQUENCY_SD)
+                // Two standard deviations span the whole range, as
+                // INITIAL_FREQUENCY_SD does for MAXFREQ.
+                (
+                    0.0,
+                    INITIAL_FREQUENCY_SD * self.config.max_frequency / MAXFREQ,
+                )
             };
             let mut filter = Kalman::new(
                 offset,
@@ -746,7 +757,11 @@ impl Discipline {
                 frequency_sd,
                 self.config.wander,
             );
-            let outcome = if offset.abs() > self.config.step_threshold {
+            let outcome = if offset.abs() > self.config.step_threshold
+                || self
+                    .make_step_threshold()
+                    .is_some_and(|limit| offset.abs() > limit)
+            {
                 let step = self.queue_step(epoch, t, offset)?;
                 filter.shift(offset);
                 UpdateOutcome::Step(step)
@@ -779,13 +794,23 @@ impl Discipline {
             .to_seconds_f64()
             .max(0.0);
 
-        if innovation.residual.abs() > self.config.step_threshold {
+        // A jump beyond the step threshold that the filter's own
+        // uncertainty explains (a frequency not learnt yet, far off the
+        // nominal one) is a measurement like any other.
+        let explained = innovation.normalized_squared() <= OUTLIER_GATE * OUTLIER_GATE;
+        if innovation.residual.abs() > self.config.step_threshold && !explained {
             // Spike or step (RFC 5905 figure 28 from SYNC / SPIK).
             if self.state == State::Sync {
                 self.state = State::Spik;
                 return Ok(UpdateOutcome::Ignored(IgnoreReason::Spike));
             }
-            if mu < self.config.stepout {
+            // A second sample beyond the threshold confirms the jump:
+            // under `make_step` it is stepped at once (chrony's
+            // `makestep`), otherwise after the stepout interval.
+            let confirmed = self
+                .make_step_threshold()
+                .is_some_and(|limit| innovation.residual.abs() > limit);
+            if mu < self.config.stepout && !confirmed {
                 return Ok(UpdateOutcome::Ignored(IgnoreReason::Spike));
             }
             let step = self.queue_step(epoch, t, offset)?;
@@ -832,9 +857,34 @@ impl Discipline {
         self.observe_variance(variance);
         let sample = (innovation.residual * innovation.residual).max(self.precision_sq);
         self.jitter_sq += (sample - self.jitter_sq) / AVG;
+        // chrony's `makestep`: the estimate now, stepped when above the
+        // threshold within the first updates.
+        let estimate = filter.projected_offset(
+            t.saturating_sub(self.kalman_time).to_seconds_f64(),
+            self.correction,
+        );
+        if self
+            .make_step_threshold()
+            .is_some_and(|limit| estimate.abs() > limit)
+        {
+            let step = self.queue_step(epoch, t, estimate)?;
+            filter.shift(estimate);
+            self.accept_kalman(filter, sample_time, offset, t);
+            return Ok(UpdateOutcome::Step(step));
+        }
         self.accept_kalman(filter, sample_time, offset, t);
         self.kalman_poll(t);
         Ok(UpdateOutcome::Slew)
+    }
+
+    /// The step threshold of [`Config::make_step`] while it applies (its
+    /// update limit not reached yet).
+    fn make_step_threshold(&self) -> Option<f64> {
+        let rule = self.config.make_step?;
+        match rule.limit {
+            Some(limit) if self.accepted >= limit => None,
+            _ => Some(rule.threshold),
+        }
     }
 
     /// Queues a step by `offset` at process time `t` and moves the
@@ -869,6 +919,7 @@ impl Discipline {
     ) {
         self.kalman = Some(filter);
         self.outliers = 0;
+        self.accepted = self.accepted.saturating_add(1);
         self.state = State::Sync;
         self.update_time = sample_time;
         self.last_offset = offset;
@@ -922,7 +973,8 @@ impl Discipline {
         let Some(mut filter) = self.kalman else {
             return;
         };
-        let frequency = filter.frequency.clamp(-MAXFREQ, MAXFREQ);
+        let limit = self.config.max_frequency;
+        let frequency = filter.frequency.clamp(-limit, limit);
         filter.frequency = frequency;
         self.kalman = Some(filter);
         // The estimate now, from the state at the last sample's time (the
@@ -935,7 +987,7 @@ impl Discipline {
         self.frequency = frequency;
         // Slew the whole estimate, as fast as the rate limit allows but
         // no faster than MIN_SLEW_TIME.
-        let room = MAXFREQ - frequency.abs();
+        let room = (self.config.max_rate - frequency.abs()).min(self.config.max_slew);
         if estimate == 0.0 || room <= 0.0 {
             self.phase_slew = 0.0;
             self.residual = 0.0;

@@ -7,7 +7,7 @@ use ntp_proto::UtcDateTime;
 use proptest::prelude::*;
 
 use super::*;
-use crate::{LeapKind, MAXFREQ, STEPT};
+use crate::{LeapKind, MAXFREQ, MAXSLEW, MakeStep, STEPT};
 
 fn base() -> Date {
     Date::from_utc(UtcDateTime::new(2024, 3, 10, 0, 0, 0, 0).unwrap()).unwrap()
@@ -709,5 +709,179 @@ fn kalman_learns_the_frequency_and_removes_the_offset() {
         (discipline.frequency() + 20e-6).abs() < 1e-8,
         "{}",
         discipline.frequency()
+    );
+}
+
+/// Runs a Kalman discipline against a clock that needs `needed` rate
+/// correction (a clock `needed` slow), polling every `poll` seconds from a
+/// zero offset for `seconds`; returns the discipline, the offset left and
+/// the outcomes.
+fn run_against(
+    config: Config,
+    needed: f64,
+    poll: u32,
+    seconds: u32,
+) -> (Discipline, f64, Vec<UpdateOutcome>) {
+    let mut discipline = Discipline::new(config, base()).unwrap();
+    let mut rate = 0.0;
+    let mut offset = 0.0;
+    let mut outcomes = Vec::new();
+    for second in 0..=seconds {
+        let now = at(f64::from(second));
+        if second % poll == 0 {
+            outcomes.push(
+                discipline
+                    .handle_update(now, Update::new(offset, 1e-4))
+                    .unwrap(),
+            );
+        }
+        discipline.handle_timeout(now);
+        for output in drain(&mut discipline) {
+            match output {
+                Output::Adjust(adjust) => rate = adjust.rate(),
+                Output::Step(step) => offset -= step.to_seconds_f64(),
+                _ => {}
+            }
+        }
+        // The clock falls behind by what it lacks, the correction helps.
+        offset += needed - rate;
+    }
+    (discipline, offset, outcomes)
+}
+
+#[test]
+fn a_wide_rate_range_follows_an_oscillator_five_percent_off() {
+    let wide = Config {
+        max_rate: 0.1,
+        max_frequency: 0.1,
+        ..Config::default()
+    };
+    let (discipline, offset, outcomes) = run_against(wide, 0.05, 2, 600);
+    assert!(
+        (discipline.frequency() - 0.05).abs() < 1e-6,
+        "{}",
+        discipline.frequency()
+    );
+    assert!(offset.abs() < 1e-3, "{offset}");
+    assert!(
+        !outcomes
+            .iter()
+            .any(|o| matches!(o, UpdateOutcome::Ignored(IgnoreReason::Spike))),
+        "{outcomes:?}"
+    );
+    // RFC 5905's 500 ppm cannot: the frequency stays clamped.
+    let (narrow, _, _) = run_against(Config::default(), 0.05, 2, 600);
+    assert!(narrow.frequency() <= MAXFREQ);
+}
+
+#[test]
+fn rate_limits_are_validated() {
+    for (max_rate, max_frequency, max_slew) in [
+        (0.6, 0.1, 0.01),
+        (0.1, 0.2, 0.01),
+        (0.1, 0.1, 0.2),
+        (0.0, 0.0, 0.0),
+        (f64::NAN, 0.1, 0.1),
+    ] {
+        let config = Config {
+            max_rate,
+            max_frequency,
+            max_slew,
+            ..Config::default()
+        };
+        assert_eq!(config.validate(), Err(ConfigError::RateLimits));
+    }
+    let wide = Config {
+        max_rate: 0.1,
+        max_frequency: 0.1,
+        max_slew: crate::FAST_SLEW,
+        ..Config::default()
+    };
+    assert_eq!(wide.validate(), Ok(()));
+    // A drift file frequency beyond the configured range is refused.
+    assert_eq!(
+        Discipline::with_frequency(Config::default(), base(), 0.01).unwrap_err(),
+        ConfigError::InitialFrequency
+    );
+    assert!(Discipline::with_frequency(wide, base(), 0.01).is_ok());
+}
+
+#[test]
+fn make_step_steps_small_offsets_within_its_update_limit() {
+    let config = Config {
+        make_step: Some(MakeStep {
+            threshold: 0.01,
+            limit: Some(1),
+        }),
+        ..Config::default()
+    };
+    let mut discipline = Discipline::new(config, base()).unwrap();
+    // Below STEPT, above the makestep threshold, first update: stepped.
+    assert!(matches!(
+        discipline.handle_update(base(), Update::new(0.05, 1e-4)),
+        Ok(UpdateOutcome::Step(_))
+    ));
+    drain(&mut discipline);
+    // The limit is reached: the same offset, once confirmed (the first
+    // sample is an outlier to the filter), is slewed.
+    assert_eq!(
+        discipline.handle_update(at(16.0), Update::new(0.05, 1e-4)),
+        Ok(UpdateOutcome::Ignored(IgnoreReason::Outlier))
+    );
+    assert_eq!(
+        discipline.handle_update(at(32.0), Update::new(0.05, 1e-4)),
+        Ok(UpdateOutcome::Slew)
+    );
+    let bad = Config {
+        make_step: Some(MakeStep {
+            threshold: -1.0,
+            limit: None,
+        }),
+        ..Config::default()
+    };
+    assert_eq!(bad.validate(), Err(ConfigError::MakeStep));
+}
+
+#[test]
+fn make_step_without_limit_steps_a_confirmed_jump_before_the_stepout() {
+    let config = Config {
+        make_step: Some(MakeStep {
+            threshold: 1.0,
+            limit: None,
+        }),
+        ..Config::default()
+    };
+    let mut discipline = Discipline::new(config, base()).unwrap();
+    for second in 0..10 {
+        let now = at(f64::from(second) * 16.0);
+        discipline
+            .handle_update(now, Update::new(0.0, 1e-4))
+            .unwrap();
+        drain(&mut discipline);
+    }
+    // The clock jumps by 100 s: the first sample is a spike, the second
+    // confirms it and is stepped at once, long before WATCH (900 s).
+    assert_eq!(
+        discipline.handle_update(at(160.0), Update::new(100.0, 1e-4)),
+        Ok(UpdateOutcome::Ignored(IgnoreReason::Spike))
+    );
+    assert!(matches!(
+        discipline.handle_update(at(176.0), Update::new(100.0, 1e-4)),
+        Ok(UpdateOutcome::Step(_))
+    ));
+    // Without makestep the same jump waits for the stepout.
+    let mut plain = Discipline::new(Config::default(), base()).unwrap();
+    for second in 0..10 {
+        plain
+            .handle_update(at(f64::from(second) * 16.0), Update::new(0.0, 1e-4))
+            .unwrap();
+        drain(&mut plain);
+    }
+    plain
+        .handle_update(at(160.0), Update::new(100.0, 1e-4))
+        .unwrap();
+    assert_eq!(
+        plain.handle_update(at(176.0), Update::new(100.0, 1e-4)),
+        Ok(UpdateOutcome::Ignored(IgnoreReason::Spike))
     );
 }
