@@ -7,6 +7,22 @@
 
 use core::time::Duration;
 
+/// The rate at which a sample's dispersion grows with its age in the
+/// default [`SystemConfig`](crate::SystemConfig), s/s: 1 ppm, chrony's
+/// default `maxclockerror`, instead of RFC 5905's PHI = 15 ppm (section
+/// 7.2, Appendix A.1.1), which [`SystemConfig::rfc5905`](crate::SystemConfig::rfc5905)
+/// keeps.
+///
+/// PHI is the frequency tolerance of an undisciplined clock. A disciplined
+/// clock's frequency is known far better (the default estimator tracks it
+/// to hundredths of a ppm), and with 15 ppm the intervals of the
+/// intersection algorithm grow to 20-30 ms at a 1024 s poll, so that a
+/// falseticker 50 ms off can share a point with a truechimer and outvote
+/// the others (measured under clknetsim: five servers, two 50 ms off,
+/// after the poll had climbed to 1024 s). At 1 ppm a sample a poll old
+/// adds about 1 ms.
+pub const DISCIPLINED_PHI: f64 = 1e-6;
+
 /// Length of a client request: the bare 48-octet header, no extension
 /// fields, no MAC (RFC 5905, section 7.3).
 pub const REQUEST_LEN: usize = ntp_proto::HEADER_LEN;

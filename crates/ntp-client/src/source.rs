@@ -107,6 +107,11 @@ pub struct SourceConfig {
     /// in [`SourceConfig::rfc5905`] (the body's filter). See
     /// [`FilterConfig::popcorn_gate`].
     pub popcorn_gate: Option<f64>,
+    /// The rate at which the dispersion of the clock filter's samples
+    /// grows with their age, s/s: [`DISCIPLINED_PHI`](crate::DISCIPLINED_PHI)
+    /// (1 ppm) by default, RFC 5905's PHI (15 ppm) in
+    /// [`SourceConfig::rfc5905`]. See [`FilterConfig::phi`].
+    pub phi: f64,
 }
 
 impl Default for SourceConfig {
@@ -122,6 +127,7 @@ impl Default for SourceConfig {
             sntp: SntpConfig::default(),
             count_empty_stages: false,
             popcorn_gate: Some(ntp_select::constants::SGATE),
+            phi: crate::DISCIPLINED_PHI,
         }
     }
 }
@@ -136,6 +142,7 @@ impl SourceConfig {
             spread_iburst: false,
             count_empty_stages: true,
             popcorn_gate: None,
+            phi: ntp_select::constants::PHI,
             ..Self::default()
         }
     }
@@ -480,11 +487,11 @@ impl Source {
         config: SourceConfig,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let filter = ClockFilter::with_config(
-            FilterConfig::with_precision_log2(config.sntp.precision)
-                .with_count_empty_stages(config.count_empty_stages)
-                .with_popcorn_gate(config.popcorn_gate),
-        )?;
+        let mut filter_config = FilterConfig::with_precision_log2(config.sntp.precision)
+            .with_count_empty_stages(config.count_empty_stages)
+            .with_popcorn_gate(config.popcorn_gate);
+        filter_config.phi = config.phi;
+        let filter = ClockFilter::with_config(filter_config)?;
         Ok(Self {
             id,
             address,
@@ -1437,6 +1444,54 @@ mod tests {
         let stats = source.peer_stats().unwrap();
         assert_eq!(stats.leap, LeapIndicator::Unsynchronized);
         assert_eq!(stats.reach, 0);
+    }
+
+    #[test]
+    fn sample_dispersion_grows_at_the_configured_phi() {
+        // Four polls answered at once, the same for both sources; only
+        // the growth of the stages' dispersion with their age differs.
+        let dispersion = |phi: f64| {
+            let config = SourceConfig {
+                phi,
+                ..SourceConfig::default()
+            };
+            let mut source = Source::new(SourceId::new(1), SERVER, config).unwrap();
+            let mut rng = Step(3);
+            let mut now = Instant::ZERO;
+            for _ in 0..4 {
+                let transmit = loop {
+                    if let Some(t) =
+                        source.poll_transmit(now, wall(now.as_nanos() / 1_000_000_000), &mut rng)
+                    {
+                        break t;
+                    }
+                    now = source.next_timeout().unwrap().max(now);
+                };
+                let reply = answer(&transmit.payload, wall(now.as_nanos() / 1_000_000_000));
+                source
+                    .handle_reply(now, &reply, wall(now.as_nanos() / 1_000_000_000))
+                    .unwrap();
+            }
+            source.peer_stats().unwrap().dispersion
+        };
+        let disciplined = dispersion(crate::DISCIPLINED_PHI);
+        let rfc = dispersion(ntp_select::constants::PHI);
+        assert!(disciplined < rfc, "{disciplined} {rfc}");
+        // Nothing but the aging differs: the excess scales with PHI.
+        let zero = dispersion(0.0);
+        let ratio = (rfc - zero) / (disciplined - zero);
+        assert!((ratio - 15.0).abs() < 1e-6, "{ratio}");
+        assert!(
+            Source::new(
+                SourceId::new(1),
+                SERVER,
+                SourceConfig {
+                    phi: f64::NAN,
+                    ..SourceConfig::default()
+                }
+            )
+            .is_err()
+        );
     }
 
     #[test]

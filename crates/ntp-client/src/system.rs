@@ -14,7 +14,7 @@ use ntp_discipline::{
 use ntp_proto::{
     Date, LeapIndicator, NtpDuration, RefId, ShortTime, Stratum, SystemState, Timestamp,
 };
-use ntp_select::constants::{MINDISP, PHI};
+use ntp_select::constants::MINDISP;
 use ntp_select::{Candidate, FitContext, SLOTS_PER_CANDIDATE, SelectConfig, Tally, mitigate};
 use rand_core::{CryptoRng, RngCore};
 
@@ -114,11 +114,19 @@ pub const DELAY_HISTORY: usize = 32;
 /// source pass the distance threshold.
 pub const MIN_DELAY_SAMPLES: usize = 4;
 
+/// RFC 5905's selection limits with [`DISCIPLINED_PHI`](crate::DISCIPLINED_PHI)
+/// for PHI: the default [`SystemConfig::select`].
+fn disciplined_select() -> SelectConfig {
+    let mut select = SelectConfig::RFC;
+    select.phi = crate::DISCIPLINED_PHI;
+    select
+}
+
 impl Default for SystemConfig {
     fn default() -> Self {
         let source = SourceConfig::default();
         Self {
-            select: SelectConfig::RFC,
+            select: disciplined_select(),
             discipline: ntp_discipline::Config::default()
                 .with_poll_range(source.min_poll, source.max_poll),
             source,
@@ -144,6 +152,7 @@ impl SystemConfig {
             discipline: ntp_discipline::Config::rfc5905()
                 .with_poll_range(default.discipline.min_poll, default.discipline.max_poll),
             source: SourceConfig::rfc5905(),
+            select: SelectConfig::RFC,
             min_sources: Some(1),
             startup_wait: false,
             search_at_max_poll: false,
@@ -1677,8 +1686,10 @@ impl<R: RngCore> System<R> {
         let Some(peer) = slot.source.peer_stats() else {
             return;
         };
-        let increment = (peer.dispersion + PHI * (now_s - peer.epoch).max(0.0) + peer.offset.abs())
-            .max(MINDISP);
+        let increment = (peer.dispersion
+            + self.config.select.phi * (now_s - peer.epoch).max(0.0)
+            + peer.offset.abs())
+        .max(MINDISP);
         let root_dispersion = peer.root_dispersion
             + libm::sqrt(peer.jitter * peer.jitter + self.jitter * self.jitter)
             + increment;

@@ -165,18 +165,14 @@ impl Sockets {
 
 /// The discipline's rate limits from the clock's range: the whole range
 /// for the frequency, so that an oscillator far off its nominal frequency
-/// is followed; the phase slew stays at RFC 5905's 500 ppm
-/// ([`ntp_discipline::MAXSLEW`]) on top of it. chronyd slews at up to
-/// 83 333 ppm ([`ntp_discipline::FAST_SLEW`]); measured under clknetsim,
-/// that made our poll interval climb before the sources' clock filters
-/// had filled, and with root distances still near 25 ms a liar 50 ms off
-/// could then join the majority (issue 20's notes), so it waits for a
-/// selection that does not lean on full filters. `--makestep` lifts the
-/// panic threshold: the operator wants large offsets stepped.
+/// is followed, and chronyd's 83 333 ppm ([`ntp_discipline::FAST_SLEW`])
+/// for the phase slew, so that the default 0.1 s start offset is gone in
+/// seconds, not minutes. `--makestep` lifts the panic threshold: the
+/// operator wants large offsets stepped.
 fn clock_limits(discipline: &mut ntp_discipline::Config, max_rate: f64, options: &Options) {
     discipline.max_rate = max_rate;
     discipline.max_frequency = max_rate;
-    discipline.max_slew = ntp_discipline::MAXSLEW.min(max_rate);
+    discipline.max_slew = ntp_discipline::FAST_SLEW.min(max_rate);
     if let Some(rule) = options.make_step {
         discipline.make_step = Some(rule);
         discipline.panic_threshold = None;
