@@ -22,10 +22,15 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::Instant;
 
+use crate::chrony::{self, ChronyFigures, Selection};
 use crate::daemon_log;
+use crate::network::clknetsim_config;
 use crate::noise::NoiseFiles;
 use crate::scenario::Scenario;
 use crate::stats::{self, Figures};
+
+/// The drift file of a scenario with `drift_file`, in the run folder.
+const DRIFT_FILE: &str = "drift";
 
 /// UNIX socket of the simulator, relative to the run folder.
 const SOCKET: &str = "clknetsim.sock";
@@ -108,49 +113,6 @@ fn address(node: usize) -> String {
     node_ip(node).to_string()
 }
 
-/// `(file "path")` with an outage term: during `[start, end]` the delay
-/// drops by a second, so it is negative and the packet is lost.
-fn delay_expression(file: &Path, scenario: &Scenario) -> String {
-    let mut expression = format!("(file \"{}\")", file.display());
-    for outage in &scenario.outages {
-        let half = f64::from(outage.end - outage.start) / 2.0;
-        let middle = f64::from(outage.start) + half;
-        expression = format!("(+ {expression} (* -1 (equal {half} time {middle})))");
-    }
-    expression
-}
-
-/// The clknetsim configuration of a scenario.
-pub(crate) fn clknetsim_config(scenario: &Scenario, noise: &NoiseFiles) -> String {
-    let client = scenario.client_node();
-    let mut conf = String::new();
-    conf.push_str(&format!(
-        "node{client}_offset = {:e}\n",
-        scenario.client_offset
-    ));
-    conf.push_str(&format!(
-        "node{client}_freq = (file \"{}\")\n",
-        noise.freq.display()
-    ));
-    for (index, (up, down)) in noise.up.iter().zip(&noise.down).enumerate() {
-        let server = index + 1;
-        conf.push_str(&format!(
-            "node{server}_offset = {:e}\n",
-            scenario.server_offset(index)
-        ));
-        conf.push_str(&format!("node{server}_freq = 0\n"));
-        conf.push_str(&format!(
-            "node{client}_delay{server} = {}\n",
-            delay_expression(up, scenario)
-        ));
-        conf.push_str(&format!(
-            "node{server}_delay{client} = {}\n",
-            delay_expression(down, scenario)
-        ));
-    }
-    conf
-}
-
 /// chronyd's configuration as a server (`local stratum 1`).
 fn chronyd_server_conf(dir: &Path, node: usize) -> String {
     format!(
@@ -159,7 +121,8 @@ fn chronyd_server_conf(dir: &Path, node: usize) -> String {
     )
 }
 
-/// chronyd's configuration as the client under test (no driftfile).
+/// chronyd's configuration as the client under test (a driftfile only
+/// when the scenario gives one).
 fn chronyd_client_conf(scenario: &Scenario, dir: &Path) -> String {
     let mut conf = String::new();
     for server in 1..=scenario.servers {
@@ -174,6 +137,9 @@ fn chronyd_client_conf(scenario: &Scenario, dir: &Path) -> String {
         dir.display(),
         scenario.client_node()
     ));
+    if scenario.drift_file.is_some() {
+        conf.push_str(&format!("driftfile {}\n", dir.join(DRIFT_FILE).display()));
+    }
     for line in &scenario.chronyd_extra_conf {
         conf.push_str(line);
         conf.push('\n');
@@ -181,8 +147,8 @@ fn chronyd_client_conf(scenario: &Scenario, dir: &Path) -> String {
     conf
 }
 
-/// Arguments of our daemon.
-pub(crate) fn daemon_args(scenario: &Scenario, seed: u64) -> Vec<String> {
+/// Arguments of our daemon; `dir` is the run folder (for the drift file).
+pub(crate) fn daemon_args(scenario: &Scenario, seed: u64, dir: &Path) -> Vec<String> {
     let mut args = vec![
         String::from("--clock"),
         String::from("kernel"),
@@ -193,6 +159,10 @@ pub(crate) fn daemon_args(scenario: &Scenario, seed: u64) -> Vec<String> {
     for server in 1..=scenario.servers {
         args.push(String::from("--server"));
         args.push(format!("{}:123", address(server)));
+    }
+    if scenario.drift_file.is_some() {
+        args.push(String::from("--drift-file"));
+        args.push(dir.join(DRIFT_FILE).display().to_string());
     }
     args.extend(scenario.daemon_args.iter().cloned());
     args
@@ -334,6 +304,10 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
         &clknetsim_config(scenario, spec.noise),
     )?;
 
+    if let Some(drift) = &scenario.drift_file {
+        write(&dir.join(DRIFT_FILE), &format!("{drift}\n"))?;
+    }
+
     let mut children = Children::default();
     for server in 1..=scenario.servers {
         let conf = dir.join(format!("chronyd-{server}.conf"));
@@ -362,7 +336,7 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
             &chronyd_args(&conf),
         )?
     } else {
-        let args = daemon_args(scenario, spec.seed);
+        let args = daemon_args(scenario, spec.seed, dir);
         write(
             &dir.join("daemon.cmdline"),
             &format!("{} {}\n", programs.daemon.display(), args.join(" ")),
@@ -465,9 +439,25 @@ fn read_results(scenario: &Scenario, client: ClientKind, dir: &Path) -> Result<R
         scenario.warmup,
         scenario.event.as_ref(),
     );
-    if client == ClientKind::Ours {
-        let log = read(&dir.join(format!("node{}.stdout", scenario.client_node())))?;
-        figures.system_peers = Some(daemon_log::system_peers(&log));
+    let node = scenario.client_node();
+    let ours_log = if client == ClientKind::Ours {
+        let log = read(&dir.join(format!("node{node}.stdout")))?;
+        let peers = daemon_log::system_peers(&log);
+        figures.system_peers = Some(peers.clone());
+        Some(peers)
+    } else {
+        None
+    };
+    if let Some(test) = &scenario.chrony {
+        let selection = match ours_log {
+            Some(peers) => Selection::Ours(peers),
+            None => chrony::chronyd_selection(&read(&dir.join(format!("node{node}.stderr")))?),
+        };
+        figures.chrony = Some(ChronyFigures {
+            sync_time: chrony::find_sync(&offset, &freq, test.time_max_limit, test.freq_max_limit),
+            stats: stats::node_stats(&read(&dir.join("clknetsim.stats"))?, node)?,
+            selection,
+        });
     }
     Ok(RunOutput { offset, figures })
 }
@@ -475,41 +465,17 @@ fn read_results(scenario: &Scenario, client: ClientKind, dir: &Path) -> Result<R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Outage;
 
     #[test]
-    fn config_of_three_servers_with_an_outage() {
+    fn daemon_and_chronyd_client_configuration() {
         let scenario = Scenario {
             servers: 3,
-            server_offsets: vec![0.0, 0.0, 0.05],
-            outages: vec![Outage {
-                start: 9000,
-                end: 16200,
-            }],
+            drift_file: Some(String::from("100 1.0")),
+            chronyd_extra_conf: vec![String::from("makestep 1e-2 1")],
             ..Scenario::default()
         };
-        let noise = NoiseFiles {
-            freq: PathBuf::from("/n/freq"),
-            up: (1..=3)
-                .map(|i| PathBuf::from(format!("/n/up.{i}")))
-                .collect(),
-            down: (1..=3)
-                .map(|i| PathBuf::from(format!("/n/down.{i}")))
-                .collect(),
-        };
-        let conf = clknetsim_config(&scenario, &noise);
-        assert!(conf.contains("node4_offset = 1e-2\n"));
-        assert!(conf.contains("node4_freq = (file \"/n/freq\")\n"));
-        assert!(conf.contains("node3_offset = 5e-2\n"));
-        assert!(
-            conf.contains("node4_delay2 = (+ (file \"/n/up.2\") (* -1 (equal 3600 time 12600)))\n")
-        );
-        assert!(
-            conf.contains(
-                "node1_delay4 = (+ (file \"/n/down.1\") (* -1 (equal 3600 time 12600)))\n"
-            )
-        );
-        let args = daemon_args(&scenario, 9);
+        let dir = Path::new("/run");
+        let args = daemon_args(&scenario, 9, dir);
         assert_eq!(
             args.get(3..5),
             Some(&[String::from("--seed"), String::from("9")][..])
@@ -518,7 +484,12 @@ mod tests {
             args.get(7..9),
             Some(&[String::from("--server"), String::from("192.168.123.2:123")][..])
         );
-        let chrony = chronyd_client_conf(&scenario, Path::new("/run"));
+        assert_eq!(
+            args.get(11..),
+            Some(&[String::from("--drift-file"), String::from("/run/drift")][..])
+        );
+        let chrony = chronyd_client_conf(&scenario, dir);
         assert!(chrony.starts_with("server 192.168.123.1 iburst\nserver 192.168.123.2 iburst\n"));
+        assert!(chrony.ends_with("driftfile /run/drift\nmakestep 1e-2 1\n"));
     }
 }
