@@ -624,6 +624,8 @@ mod tests {
         assert_eq!(named("a").thresholds.median_group.as_deref(), Some("a+b"));
         // The chrony ports live in a subfolder; every scenario judges the
         // frequency errors against chronyd's.
+        assert!(named("001-defaults").chrony.is_some());
+        assert_eq!(named("003-largefreqoffset-1").warmup, 1000);
         for scenario in &scenarios {
             let t = &scenario.thresholds;
             assert!(

@@ -12,6 +12,11 @@
 //! end makes clknetsim print "client N failed." and exit with status 1,
 //! except when it exits before its first request (the library connects
 //! when it is loaded): then the simulation runs on without it.
+//!
+//! Every process gets `CLKNETSIM_RANDOM_SEED` (from the run's seed): the
+//! preloaded library then seeds `srandom` and answers `/dev/urandom` from
+//! it, so chronyd's random choices (poll randomisation, ports) repeat from
+//! run to run like the noise does; without it they come from the host.
 
 use core::net::{IpAddr, Ipv4Addr};
 use core::time::Duration;
@@ -246,6 +251,11 @@ fn ended_normally(node: &Node) -> bool {
             .is_ok_and(|log| log.contains("clknetsim: server connection closed"))
 }
 
+/// clknetsim's random seed for a run seed (never 0, which means unset).
+fn random_seed(seed: u64) -> String {
+    seed.wrapping_add(1).max(1).to_string()
+}
+
 /// Starts one node under the simulator.
 fn start_node(
     programs: &Programs,
@@ -254,6 +264,7 @@ fn start_node(
     label: &str,
     program: &Path,
     args: &[String],
+    seed: u64,
 ) -> Result<Node, String> {
     let stdout = dir.join(format!("node{number}.stdout"));
     let stderr = dir.join(format!("node{number}.stderr"));
@@ -263,6 +274,7 @@ fn start_node(
         .env("LD_PRELOAD", &programs.preload)
         .env("CLKNETSIM_NODE", number.to_string())
         .env("CLKNETSIM_SOCKET", SOCKET)
+        .env("CLKNETSIM_RANDOM_SEED", random_seed(seed))
         .env_remove("NOTIFY_SOCKET")
         .env_remove("LISTEN_FDS")
         .stdin(Stdio::null())
@@ -319,6 +331,7 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
             "chronyd server",
             &programs.chronyd,
             &chronyd_args(&conf),
+            spec.seed,
         )?;
         children.nodes.push(node);
     }
@@ -334,6 +347,7 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
             spec.client.name(),
             &programs.chronyd,
             &chronyd_args(&conf),
+            spec.seed,
         )?
     } else {
         let args = daemon_args(scenario, spec.seed, dir);
@@ -348,12 +362,14 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
             spec.client.name(),
             &programs.daemon,
             &args,
+            spec.seed,
         )?
     };
     children.nodes.push(node);
 
     let simulator = Command::new(&programs.clknetsim)
         .current_dir(dir)
+        .env("CLKNETSIM_RANDOM_SEED", random_seed(spec.seed))
         .args(["-s", SOCKET, "-o", "offset.log", "-f", "freq.log"])
         .args(["-p", "packets.log", "-l"])
         .arg(scenario.length.to_string())

@@ -613,10 +613,15 @@ fn finding(
     let mut values = Vec::new();
     let mut known = None;
     for row in rows {
-        let check = row
-            .verdict
-            .as_ref()
-            .and_then(|v| v.checks.iter().find(|c| c.criterion == criterion));
+        // A broken run has only its run check: it stands for every
+        // criterion of the row.
+        let find = |wanted: Criterion| {
+            row.verdict
+                .as_ref()
+                .and_then(|v| v.checks.iter().find(|c| c.criterion == wanted))
+        };
+        let check =
+            find(criterion).or_else(|| row.broken.as_ref().and_then(|_| find(Criterion::Run)));
         let (this, value) = check.map_or((Outcome::Unknown, "not judged"), |c| {
             (c.effective(), c.value.as_str())
         });
