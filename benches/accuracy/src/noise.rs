@@ -49,7 +49,8 @@ fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
 
 /// Client frequency for seconds `0..=length + 1`: the initial error plus a
 /// random walk of `wander * N(0, 1)` per second, plus the scenario's
-/// frequency steps from their second on. Value `i` is used at second `i`.
+/// frequency steps from their second on, plus `client_freq_ramp` times
+/// `i + 1`. Value `i` is used at second `i`.
 pub(crate) fn freq_series(scenario: &Scenario, seed: u64) -> Vec<f64> {
     let mut rng = stream(seed, 0);
     let mut walk = 0.0;
@@ -62,7 +63,8 @@ pub(crate) fn freq_series(scenario: &Scenario, seed: u64) -> Vec<f64> {
                 .filter(|step| second >= step.time)
                 .map(|step| step.step)
                 .sum();
-            scenario.client_freq + walk + steps
+            let ramp = scenario.client_freq_ramp * f64::from(second + 1);
+            scenario.client_freq + walk + steps + ramp
         })
         .collect()
 }

@@ -78,6 +78,9 @@ pub(crate) struct Scenario {
     pub(crate) client_freq: f64,
     /// Standard deviation of the client's per-second frequency random walk.
     pub(crate) wander: f64,
+    /// The client's frequency error grows by this much every second
+    /// (chrony's `(sum RAMP)` frequency), on top of `client_freq`.
+    pub(crate) client_freq_ramp: f64,
     /// Frequency steps of the client clock.
     pub(crate) freq_steps: Vec<FreqStep>,
     /// Steps of the client clock's time (made by the simulator, as an
@@ -91,6 +94,15 @@ pub(crate) struct Scenario {
     pub(crate) chronyd_extra_conf: Vec<String>,
     /// Extra arguments for our daemon after the `--server` list.
     pub(crate) daemon_args: Vec<String>,
+    /// chronyd's source lines in place of `server ADDRESS OPTIONS` per
+    /// server (chrony's `client_server_conf`, e.g. a `pool` line).
+    pub(crate) chronyd_sources: Vec<String>,
+    /// Our daemon's source arguments in place of the `--server` list (e.g.
+    /// `["--pool", "nodes-1-2-3.net1.clk"]`).
+    pub(crate) daemon_sources: Vec<String>,
+    /// Environment for every process of the run (clknetsim's switches,
+    /// e.g. `CLKNETSIM_START_DATE`, `CLKNETSIM_RECV_MULTIPLY`).
+    pub(crate) clknetsim_env: BTreeMap<String, String>,
     /// Contents of a drift file (chronyd's form: frequency in ppm, skew)
     /// written before the client starts and given to both clients
     /// (chronyd `driftfile`, ours `--drift-file`).
@@ -324,12 +336,16 @@ impl Default for Scenario {
             client_offset: 0.01,
             client_freq: 20e-6,
             wander: 1e-9,
+            client_freq_ramp: 0.0,
             freq_steps: Vec::new(),
             client_steps: Vec::new(),
             outages: Vec::new(),
             chronyd_server_options: String::from("iburst"),
             chronyd_extra_conf: Vec::new(),
             daemon_args: Vec::new(),
+            chronyd_sources: Vec::new(),
+            daemon_sources: Vec::new(),
+            clknetsim_env: BTreeMap::new(),
             drift_file: None,
             event: None,
             thresholds: Thresholds::default(),

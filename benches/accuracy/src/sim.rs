@@ -20,6 +20,7 @@
 
 use core::net::{IpAddr, Ipv4Addr};
 use core::time::Duration;
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
@@ -130,7 +131,11 @@ fn chronyd_server_conf(dir: &Path, node: usize) -> String {
 /// when the scenario gives one).
 fn chronyd_client_conf(scenario: &Scenario, dir: &Path) -> String {
     let mut conf = String::new();
-    for server in 1..=scenario.servers {
+    for line in &scenario.chronyd_sources {
+        conf.push_str(line);
+        conf.push('\n');
+    }
+    for server in (1..=scenario.servers).filter(|_| scenario.chronyd_sources.is_empty()) {
         conf.push_str(&format!(
             "server {} {}\n",
             address(server),
@@ -161,7 +166,8 @@ pub(crate) fn daemon_args(scenario: &Scenario, seed: u64, dir: &Path) -> Vec<Str
         String::from("--seed"),
         seed.to_string(),
     ];
-    for server in 1..=scenario.servers {
+    args.extend(scenario.daemon_sources.iter().cloned());
+    for server in (1..=scenario.servers).filter(|_| scenario.daemon_sources.is_empty()) {
         args.push(String::from("--server"));
         args.push(format!("{}:123", address(server)));
     }
@@ -264,7 +270,7 @@ fn start_node(
     label: &str,
     program: &Path,
     args: &[String],
-    seed: u64,
+    (seed, env): (u64, &BTreeMap<String, String>),
 ) -> Result<Node, String> {
     let stdout = dir.join(format!("node{number}.stdout"));
     let stderr = dir.join(format!("node{number}.stderr"));
@@ -275,6 +281,7 @@ fn start_node(
         .env("CLKNETSIM_NODE", number.to_string())
         .env("CLKNETSIM_SOCKET", SOCKET)
         .env("CLKNETSIM_RANDOM_SEED", random_seed(seed))
+        .envs(env)
         .env_remove("NOTIFY_SOCKET")
         .env_remove("LISTEN_FDS")
         .stdin(Stdio::null())
@@ -331,7 +338,7 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
             "chronyd server",
             &programs.chronyd,
             &chronyd_args(&conf),
-            spec.seed,
+            (spec.seed, &scenario.clknetsim_env),
         )?;
         children.nodes.push(node);
     }
@@ -347,7 +354,7 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
             spec.client.name(),
             &programs.chronyd,
             &chronyd_args(&conf),
-            spec.seed,
+            (spec.seed, &scenario.clknetsim_env),
         )?
     } else {
         let args = daemon_args(scenario, spec.seed, dir);
@@ -362,7 +369,7 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
             spec.client.name(),
             &programs.daemon,
             &args,
-            spec.seed,
+            (spec.seed, &scenario.clknetsim_env),
         )?
     };
     children.nodes.push(node);
@@ -370,6 +377,7 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
     let simulator = Command::new(&programs.clknetsim)
         .current_dir(dir)
         .env("CLKNETSIM_RANDOM_SEED", random_seed(spec.seed))
+        .envs(&scenario.clknetsim_env)
         .args(["-s", SOCKET, "-o", "offset.log", "-f", "freq.log"])
         .args(["-p", "packets.log", "-l"])
         .arg(scenario.length.to_string())
