@@ -11,6 +11,13 @@
 //! the client's frequency, streams `1 + 2i` and `2 + 2i` the delays to and
 //! from server `i`. A series therefore depends only on the seed and its
 //! own parameters, not on how many servers a scenario has.
+//!
+//! Jitter asymmetry scales the jitter of the requests by `1 - 2a` and of
+//! the replies by `1 + 2a` (chrony's `jitter_asymmetry`). With random
+//! loss each delay is followed by a uniform draw that loses the packet
+//! (a negative delay) with the scenario's probability; without it no
+//! draw is made, so the series of scenarios without loss stay as they
+//! were.
 
 use core::fmt::Write as _;
 use std::fs;
@@ -18,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Exp1, StandardNormal};
+use rand_distr::{Exp1, StandardNormal, Uniform};
 
 use crate::scenario::Scenario;
 
@@ -42,7 +49,8 @@ fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
 
 /// Client frequency for seconds `0..=length + 1`: the initial error plus a
 /// random walk of `wander * N(0, 1)` per second, plus the scenario's
-/// frequency steps from their second on. Value `i` is used at second `i`.
+/// frequency steps from their second on, plus `client_freq_ramp` times
+/// `i + 1`. Value `i` is used at second `i`.
 pub(crate) fn freq_series(scenario: &Scenario, seed: u64) -> Vec<f64> {
     let mut rng = stream(seed, 0);
     let mut walk = 0.0;
@@ -55,22 +63,38 @@ pub(crate) fn freq_series(scenario: &Scenario, seed: u64) -> Vec<f64> {
                 .filter(|step| second >= step.time)
                 .map(|step| step.step)
                 .sum();
-            scenario.client_freq + walk + steps
+            let ramp = scenario.client_freq_ramp * f64::from(second + 1);
+            scenario.client_freq + walk + steps + ramp
         })
         .collect()
 }
 
-/// `count` one-way delays: `delay + jitter * Exp(1)`.
-pub(crate) fn delay_series(
-    seed: u64,
-    stream_id: u64,
-    count: usize,
-    delay: f64,
-    jitter: f64,
-) -> Vec<f64> {
+/// Delay written for a lost packet (any negative value loses it).
+const LOST: f64 = -1.0;
+
+/// The shape of the delays of one link direction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct LinkNoise {
+    /// Fixed one-way delay, seconds.
+    pub(crate) delay: f64,
+    /// Mean of the exponential jitter, seconds.
+    pub(crate) jitter: f64,
+    /// Probability that a packet is lost.
+    pub(crate) loss: f64,
+}
+
+/// `count` one-way delays: `delay + jitter * Exp(1)`, or lost.
+pub(crate) fn delay_series(seed: u64, stream_id: u64, count: usize, link: LinkNoise) -> Vec<f64> {
     let mut rng = stream(seed, stream_id);
+    let unit = Uniform::new(0.0, 1.0).ok();
     (0..count)
-        .map(|_| delay + jitter * rng.sample::<f64, _>(Exp1))
+        .map(|_| {
+            let delay = link.delay + link.jitter * rng.sample::<f64, _>(Exp1);
+            match unit {
+                Some(unit) if link.loss > 0.0 && rng.sample(unit) < link.loss => LOST,
+                _ => delay,
+            }
+        })
         .collect()
 }
 
@@ -98,14 +122,14 @@ pub(crate) fn generate(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Noi
         let server = index + 1;
         let up_path = dir.join(format!("up.{server}"));
         let down_path = dir.join(format!("down.{server}"));
-        let up_values = delay_series(seed, stream_base, count, scenario.delay, scenario.jitter);
-        let down_values = delay_series(
-            seed,
-            stream_base + 1,
-            count,
-            scenario.delay,
-            scenario.jitter,
-        );
+        let link = |factor: f64| LinkNoise {
+            delay: scenario.delay,
+            jitter: scenario.jitter * factor,
+            loss: scenario.random_loss,
+        };
+        let asymmetry = 2.0 * scenario.jitter_asymmetry;
+        let up_values = delay_series(seed, stream_base, count, link(1.0 - asymmetry));
+        let down_values = delay_series(seed, stream_base + 1, count, link(1.0 + asymmetry));
         write_series(&up_path, &up_values)?;
         write_series(&down_path, &down_values)?;
         up.push(up_path);
@@ -150,10 +174,43 @@ mod tests {
 
     #[test]
     fn server_delays_do_not_depend_on_the_server_count() {
-        let one = delay_series(3, 1, 50, 500e-6, 100e-6);
-        let again = delay_series(3, 1, 50, 500e-6, 100e-6);
+        let link = LinkNoise {
+            delay: 500e-6,
+            jitter: 100e-6,
+            loss: 0.0,
+        };
+        let one = delay_series(3, 1, 50, link);
+        let again = delay_series(3, 1, 50, link);
         assert_eq!(one, again);
         assert!(one.iter().all(|d| *d >= 500e-6 && *d < 0.01));
+    }
+
+    #[test]
+    fn loss_and_asymmetry() {
+        let link = LinkNoise {
+            delay: 1e-4,
+            jitter: 1e-4,
+            loss: 0.3,
+        };
+        let delays = delay_series(5, 1, 10_000, link);
+        let lost = delays.iter().filter(|d| **d < 0.0).count();
+        assert!((2700..3300).contains(&lost), "{lost}");
+        let scenario = Scenario {
+            length: 20_000,
+            jitter_asymmetry: 0.25,
+            ..Scenario::default()
+        };
+        let dir = temp_dir("asymmetry");
+        let files = generate(&scenario, 1, &dir).unwrap();
+        let mean_jitter = |path: &Path| {
+            let text = fs::read_to_string(path).unwrap();
+            let values: Vec<f64> = text.lines().map(|l| l.parse().unwrap()).collect();
+            values.iter().map(|v| v - scenario.delay).sum::<f64>() / values.len() as f64
+        };
+        // Requests 0.5 x 100 us, replies 1.5 x 100 us on average.
+        assert!((mean_jitter(&files.up[0]) - 50e-6).abs() < 3e-6);
+        assert!((mean_jitter(&files.down[0]) - 150e-6).abs() < 6e-6);
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub(crate) struct Row {
     /// The scenario's thresholds applied (ours rows of scenarios that set
     /// any; see [`crate::verdict::judge`]).
     pub(crate) verdict: Option<Verdict>,
+    /// Why the run broke (our daemon exited early, ...): the figures are
+    /// then empty and every check of the row fails.
+    pub(crate) broken: Option<String>,
 }
 
 /// Fills in the ratios of every `ours` row against its chronyd row.
@@ -49,13 +52,15 @@ pub(crate) fn add_ratios(rows: &mut [Row]) {
 }
 
 /// Column headers (shared by the text and markdown tables).
-const HEADERS: [&str; 14] = [
+const HEADERS: [&str; 16] = [
     "scenario",
     "seed",
     "client",
     "RMS offset (us)",
     "max |offset| (us)",
     "RMS freq (ppm)",
+    "max |freq| (ppm)",
+    "sync (s)",
     "steps",
     "packets",
     "first <100us (s)",
@@ -91,6 +96,16 @@ fn cells(row: &Row) -> Vec<String> {
         .verdict
         .as_ref()
         .map_or_else(|| String::from("-"), Verdict::text);
+    if row.broken.is_some() {
+        let mut cells = vec![
+            row.scenario.clone(),
+            row.seed.to_string(),
+            row.client.clone(),
+        ];
+        cells.resize(HEADERS.len() - 1, String::from("-"));
+        cells.push(verdict);
+        return cells;
+    }
     vec![
         row.scenario.clone(),
         row.seed.to_string(),
@@ -98,6 +113,10 @@ fn cells(row: &Row) -> Vec<String> {
         format!("{:.1}", f.rms_offset * 1e6),
         format!("{:.1}", f.max_offset * 1e6),
         format!("{:.4}", f.rms_freq * 1e6),
+        format!("{:.4}", f.max_freq * 1e6),
+        f.chrony
+            .as_ref()
+            .map_or_else(|| String::from("-"), |c| c.sync_time.to_string()),
         f.steps.to_string(),
         f.packets.to_string(),
         seconds(f.first_sync),
@@ -139,7 +158,7 @@ pub(crate) fn text_table(rows: &[Row]) -> String {
 /// empty = none).
 pub(crate) fn csv(rows: &[Row]) -> String {
     let mut out = String::from(
-        "scenario,seed,client,rms_offset_s,max_offset_s,rms_freq,steps,packets,\
+        "scenario,seed,client,rms_offset_s,max_offset_s,rms_freq,max_freq,sync_s,steps,packets,\
          first_sync_s,stays_sync_s,event_rms_s,event_max_s,\
          ratio_rms_offset,ratio_max_offset,ratio_packets,verdict\n",
     );
@@ -150,13 +169,15 @@ pub(crate) fn csv(rows: &[Row]) -> String {
         let ratio_cell = |i: usize| opt(ratios.as_ref().and_then(|r| r.get(i).cloned()));
         let _ = writeln!(
             out,
-            "{},{},{},{:e},{:e},{:e},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{:e},{:e},{:e},{:e},{},{},{},{},{},{},{},{},{},{},{}",
             row.scenario,
             row.seed,
             row.client,
             f.rms_offset,
             f.max_offset,
             f.rms_freq,
+            f.max_freq,
+            opt(f.chrony.as_ref().map(|c| c.sync_time.to_string())),
             f.steps,
             f.packets,
             opt(f.first_sync.map(|s| s.to_string())),
@@ -184,11 +205,17 @@ fn csv_field(text: &str) -> String {
 /// The overall verdict in one line.
 fn overall_line(findings: &[Finding]) -> String {
     let count = |outcome: Outcome| findings.iter().filter(|f| f.outcome == outcome).count();
+    let known = count(Outcome::KnownFail);
     match overall(findings) {
         _ if findings.is_empty() => String::from("no thresholds set"),
         Outcome::Pass => format!("pass: all {} thresholds hold", findings.len()),
+        Outcome::KnownFail => format!(
+            "pass: {} of {} thresholds hold, {known} fail as known",
+            findings.len() - known,
+            findings.len()
+        ),
         worst => format!(
-            "{}: {} of {} thresholds fail, {} unknown",
+            "{}: {} of {} thresholds fail, {} unknown{}",
             if worst == Outcome::Fail {
                 "FAIL"
             } else {
@@ -196,9 +223,30 @@ fn overall_line(findings: &[Finding]) -> String {
             },
             count(Outcome::Fail),
             findings.len(),
-            count(Outcome::Unknown)
+            count(Outcome::Unknown),
+            if known > 0 {
+                format!(", {known} fail as known")
+            } else {
+                String::new()
+            }
         ),
     }
+}
+
+/// The scenarios' `missing_daemon_options`, one line each (none: empty).
+pub(crate) fn missing_options_text(scenarios: &[Scenario]) -> String {
+    let mut out = String::new();
+    for scenario in scenarios {
+        if !scenario.missing_daemon_options.is_empty() {
+            let _ = writeln!(
+                out,
+                "missing daemon options: {}: {}",
+                scenario.name,
+                scenario.missing_daemon_options.join(", ")
+            );
+        }
+    }
+    out
 }
 
 /// The summary as text for the terminal, one threshold a line.
@@ -229,11 +277,25 @@ pub(crate) fn markdown(rows: &[Row], scenarios: &[Scenario], findings: &[Finding
          daemon only.\n\n",
     );
     for scenario in scenarios {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "- `{}`: {} (warm-up {} s of {} s)",
             scenario.name, scenario.description, scenario.warmup, scenario.length
         );
+        if !scenario.missing_daemon_options.is_empty() {
+            let _ = write!(
+                out,
+                "; ours lacks: `{}`",
+                scenario.missing_daemon_options.join("`, `")
+            );
+        }
+        if let Some(reason) = &scenario.known_failure {
+            let _ = write!(out, "; known failure of ours: {reason}");
+        }
+        for (key, reason) in &scenario.known_failure_thresholds {
+            let _ = write!(out, "; known failure of ours in `{key}`: {reason}");
+        }
+        out.push('\n');
     }
     out.push('\n');
     let headers = &HEADERS;
@@ -297,6 +359,7 @@ mod tests {
             },
             ratios: None,
             verdict: None,
+            broken: None,
         }
     }
 
@@ -347,13 +410,13 @@ mod tests {
                 .contains("threshold a: RMS offset <= 1.20 x chronyd: FAILS (seed 1: 1.50 (fail))")
         );
         assert!(summary.contains("threshold a: max offset <= 1.50 x chronyd: holds"));
-        assert!(summary.ends_with("verdict: FAIL: 1 of 2 thresholds fail, 0 unknown\n"));
+        assert!(summary.ends_with("verdict: FAIL: 1 of 3 thresholds fail, 0 unknown\n"));
         let md = markdown(&rows, &[scenario], &findings);
         assert!(md.contains("| a | 1 | ours | 15.0 | 30.0 |"));
         assert!(md.contains("| 1.50 / 1.50 / 0.50 | FAIL: rms |"));
         assert!(md.contains("| max \\|offset\\| (us) |"));
         assert!(md.contains("---:|---|\n"));
         assert!(md.contains("| a | RMS offset <= 1.20 x chronyd | FAILS | seed 1: 1.50 (fail) |"));
-        assert!(md.contains("Verdict: FAIL: 1 of 2 thresholds fail, 0 unknown."));
+        assert!(md.contains("Verdict: FAIL: 1 of 3 thresholds fail, 0 unknown."));
     }
 }

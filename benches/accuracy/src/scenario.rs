@@ -5,11 +5,34 @@
 //! server, a client clock 20 ppm fast with a 1e-9/s random walk, 500 us
 //! one-way delay plus exponential jitter, and a file changes only the
 //! parameters its case is about.
+//!
+//! A file with a `[chrony]` table is a port of one case of chrony's
+//! `test/simulation/` suite: its defaults are that suite's
+//! ([`CHRONY_DEFAULTS`]: 10 000 s, client 0.1 s and 100 ppm off, 100 us
+//! delay plus 100 us jitter, no iburst), the warm-up is the table's
+//! `max_sync_time`, and the table carries the case's pass criteria
+//! ([`crate::chrony`]).
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::chrony::ChronyTest;
+
+/// What a `[chrony]` file does not state: the defaults of chrony's
+/// simulation suite (its `test.common`), as scenario keys. The warm-up is
+/// not here: it is the `[chrony]` table's `max_sync_time`.
+pub(crate) const CHRONY_DEFAULTS: &str = "\
+length = 10000
+client_offset = 0.1
+client_freq = 1e-4
+wander = 1e-9
+delay = 1e-4
+jitter = 1e-4
+chronyd_server_options = \"\"
+";
 
 /// Everything that describes one simulated case. Field defaults are the
 /// reference scenario; a scenario file overrides any subset of them.
@@ -30,18 +53,39 @@ pub(crate) struct Scenario {
     /// Constant clock offset of each server in seconds, in node order;
     /// servers without an entry keep offset 0 (true time).
     pub(crate) server_offsets: Vec<f64>,
+    /// The first `falsetickers` servers are falsetickers: server `i`
+    /// (1-based) is `i` seconds ahead, as in chrony's suite. Exclusive
+    /// with `server_offsets`.
+    pub(crate) falsetickers: usize,
     /// Fixed one-way network delay in seconds, each direction.
     pub(crate) delay: f64,
     /// Mean of the exponential jitter added to every one-way delay, seconds.
     pub(crate) jitter: f64,
+    /// Asymmetry `a` of the jitter (chrony's `jitter_asymmetry`): the
+    /// requests' jitter is scaled by `1 - 2a`, the replies' by `1 + 2a`.
+    pub(crate) jitter_asymmetry: f64,
+    /// Probability that a packet is lost, each link and direction on its
+    /// own (drawn into the noise files, so both clients lose the same).
+    pub(crate) random_loss: f64,
+    /// Only every `n`th request to a server reaches it (counted per
+    /// server, the others are lost); 0 or 1: every request does.
+    pub(crate) requests_pass_every: u32,
+    /// Constant delays added to a server's link.
+    pub(crate) link_delays: Vec<LinkDelay>,
     /// Initial offset of the client clock in seconds.
     pub(crate) client_offset: f64,
     /// Initial frequency error of the client clock (1e-6 = 1 ppm fast).
     pub(crate) client_freq: f64,
     /// Standard deviation of the client's per-second frequency random walk.
     pub(crate) wander: f64,
+    /// The client's frequency error grows by this much every second
+    /// (chrony's `(sum RAMP)` frequency), on top of `client_freq`.
+    pub(crate) client_freq_ramp: f64,
     /// Frequency steps of the client clock.
     pub(crate) freq_steps: Vec<FreqStep>,
+    /// Steps of the client clock's time (made by the simulator, as an
+    /// outside program would set the clock).
+    pub(crate) client_steps: Vec<ClockStep>,
     /// Windows in which every packet between client and servers is lost.
     pub(crate) outages: Vec<Outage>,
     /// Options after `server ADDRESS` in chronyd's configuration.
@@ -50,11 +94,64 @@ pub(crate) struct Scenario {
     pub(crate) chronyd_extra_conf: Vec<String>,
     /// Extra arguments for our daemon after the `--server` list.
     pub(crate) daemon_args: Vec<String>,
+    /// chronyd's source lines in place of `server ADDRESS OPTIONS` per
+    /// server (chrony's `client_server_conf`, e.g. a `pool` line).
+    pub(crate) chronyd_sources: Vec<String>,
+    /// Our daemon's source arguments in place of the `--server` list (e.g.
+    /// `["--pool", "nodes-1-2-3.net1.clk"]`).
+    pub(crate) daemon_sources: Vec<String>,
+    /// Environment for every process of the run (clknetsim's switches,
+    /// e.g. `CLKNETSIM_START_DATE`, `CLKNETSIM_RECV_MULTIPLY`).
+    pub(crate) clknetsim_env: BTreeMap<String, String>,
+    /// Contents of a drift file (chronyd's form: frequency in ppm, skew)
+    /// written before the client starts and given to both clients
+    /// (chronyd `driftfile`, ours `--drift-file`).
+    pub(crate) drift_file: Option<String>,
     /// A window reported separately (e.g. the hour after an event).
     pub(crate) event: Option<EventWindow>,
     /// What our daemon must achieve; judged in the report and, with
     /// `--check`, in the exit status.
     pub(crate) thresholds: Thresholds,
+    /// A port of a chrony simulation test: its limits and which of its
+    /// checks must pass or fail (both clients are judged).
+    pub(crate) chrony: Option<ChronyTest>,
+    /// Why our daemon is expected to fail this scenario today: its
+    /// failures are reported as known and do not fail `--check`.
+    pub(crate) known_failure: Option<String>,
+    /// Thresholds our daemon is expected to fail today, by key (e.g.
+    /// `freq_rms_vs_chronyd`), each with the reason.
+    pub(crate) known_failure_thresholds: BTreeMap<String, String>,
+    /// chronyd options the case needs that our daemon has no flag for
+    /// (e.g. `makestep 1 3`): left out of `daemon_args`, listed in the
+    /// report.
+    pub(crate) missing_daemon_options: Vec<String>,
+}
+
+/// A constant delay added to the link of one server.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LinkDelay {
+    /// Server node (1-based).
+    pub(crate) server: usize,
+    /// Added to every request (client to server), seconds.
+    #[serde(default)]
+    pub(crate) up: f64,
+    /// Added to every reply (server to client), seconds.
+    #[serde(default)]
+    pub(crate) down: f64,
+}
+
+/// A step of the client clock: once at `time`, or at every multiple of
+/// `every` seconds.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClockStep {
+    /// Simulated second of the only step.
+    pub(crate) time: Option<u32>,
+    /// Period of repeated steps, seconds (first at `every`).
+    pub(crate) every: Option<u32>,
+    /// The step, seconds (positive: the clock jumps ahead).
+    pub(crate) step: f64,
 }
 
 /// A step of the client clock's frequency.
@@ -67,14 +164,31 @@ pub(crate) struct FreqStep {
     pub(crate) step: f64,
 }
 
-/// A window of lost packets (both directions, all servers).
+/// A window of lost packets (both directions), of all servers or some.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Outage {
     /// First second of the outage.
     pub(crate) start: u32,
-    /// Second at which the servers become reachable again.
-    pub(crate) end: u32,
+    /// Second at which the servers become reachable again (default: the
+    /// end of the run).
+    #[serde(default)]
+    pub(crate) end: Option<u32>,
+    /// The window repeats with this period, seconds (`start` and `end`
+    /// within the first period).
+    #[serde(default)]
+    pub(crate) every: Option<u32>,
+    /// Server nodes (1-based) the outage cuts off; empty: all.
+    #[serde(default)]
+    pub(crate) servers: Vec<usize>,
+}
+
+impl Outage {
+    /// The end of the window: `end`, else the end of the period, else the
+    /// end of the run.
+    pub(crate) fn end_within(&self, length: u32) -> u32 {
+        self.end.or(self.every).unwrap_or(length)
+    }
 }
 
 /// A time window with its own RMS and maximum offset in the report.
@@ -120,7 +234,42 @@ pub(crate) struct Thresholds {
     /// Scenarios with the same group share one median (their limits must
     /// agree); without it the median is over this scenario's seeds.
     pub(crate) median_group: Option<String>,
+    /// RMS frequency error after the warm-up <= max(2 x chronyd's,
+    /// 0.5 ppm) ([`FREQ_RMS_FACTOR`], [`FREQ_RMS_FLOOR`]).
+    pub(crate) freq_rms_vs_chronyd: bool,
+    /// Maximum |frequency error| after the warm-up <= max(3 x chronyd's,
+    /// 5 ppm) ([`FREQ_MAX_FACTOR`], [`FREQ_MAX_FLOOR`]).
+    pub(crate) freq_max_vs_chronyd: bool,
 }
+
+/// `freq_rms_vs_chronyd`: ours may have this many times chronyd's RMS
+/// frequency error ...
+pub(crate) const FREQ_RMS_FACTOR: f64 = 2.0;
+/// ... or this much (0.5 ppm), whichever is larger.
+pub(crate) const FREQ_RMS_FLOOR: f64 = 0.5e-6;
+/// `freq_max_vs_chronyd`: ours may have this many times chronyd's maximum
+/// |frequency error| ...
+pub(crate) const FREQ_MAX_FACTOR: f64 = 3.0;
+/// ... or this much (5 ppm), whichever is larger.
+pub(crate) const FREQ_MAX_FLOOR: f64 = 5e-6;
+
+/// The keys a `known_failure_thresholds` table may name: every threshold
+/// and every chrony check.
+pub(crate) const THRESHOLD_KEYS: [&str; 13] = [
+    "rms_offset_ratio",
+    "max_offset_ratio",
+    "packets_ratio",
+    "event_rms_offset_ratio",
+    "steps",
+    "first_sync_within_s",
+    "liar_never_system_peer",
+    "freq_rms_vs_chronyd",
+    "freq_max_vs_chronyd",
+    "sync",
+    "source_selection",
+    "packet_interval",
+    "run",
+];
 
 impl Thresholds {
     fn validate(&self, scenario: &Scenario) -> Result<(), String> {
@@ -177,18 +326,33 @@ impl Default for Scenario {
             warmup: 2000,
             servers: 1,
             server_offsets: Vec::new(),
+            falsetickers: 0,
             delay: 500e-6,
             jitter: 100e-6,
+            jitter_asymmetry: 0.0,
+            random_loss: 0.0,
+            requests_pass_every: 0,
+            link_delays: Vec::new(),
             client_offset: 0.01,
             client_freq: 20e-6,
             wander: 1e-9,
+            client_freq_ramp: 0.0,
             freq_steps: Vec::new(),
+            client_steps: Vec::new(),
             outages: Vec::new(),
             chronyd_server_options: String::from("iburst"),
             chronyd_extra_conf: Vec::new(),
             daemon_args: Vec::new(),
+            chronyd_sources: Vec::new(),
+            daemon_sources: Vec::new(),
+            clknetsim_env: BTreeMap::new(),
+            drift_file: None,
             event: None,
             thresholds: Thresholds::default(),
+            chrony: None,
+            known_failure: None,
+            known_failure_thresholds: BTreeMap::new(),
+            missing_daemon_options: Vec::new(),
         }
     }
 }
@@ -196,9 +360,33 @@ impl Default for Scenario {
 impl Scenario {
     /// Parses a scenario from TOML text, filling the defaults, and checks it.
     pub(crate) fn parse(name: &str, text: &str) -> Result<Self, String> {
-        let mut scenario: Scenario = toml::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+        let error = |e: &dyn core::fmt::Display| format!("{name}: {e}");
+        let mut table: toml::Table = text.parse().map_err(|e| error(&e))?;
+        let chrony = table.contains_key("chrony");
+        if chrony {
+            if table.contains_key("warmup") {
+                return Err(error(
+                    &"a [chrony] file takes its warm-up from max_sync_time",
+                ));
+            }
+            let mut merged: toml::Table = CHRONY_DEFAULTS.parse().map_err(|e| error(&e))?;
+            merged.extend(table);
+            table = merged;
+        }
+        let mut scenario: Scenario = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e| error(&e))?;
         scenario.name = String::from(name);
-        scenario.validate().map_err(|e| format!("{name}: {e}"))?;
+        if let Some(test) = &scenario.chrony {
+            scenario.warmup = test.max_sync_time;
+        }
+        if scenario.falsetickers > 0 {
+            if !scenario.server_offsets.is_empty() {
+                return Err(error(&"falsetickers and server_offsets exclude each other"));
+            }
+            scenario.server_offsets = (1..=scenario.falsetickers).map(|i| i as f64).collect();
+        }
+        scenario.validate().map_err(|e| error(&e))?;
         Ok(scenario)
     }
 
@@ -244,8 +432,44 @@ impl Scenario {
         if !(self.delay > 0.0 && self.jitter >= 0.0) {
             return Err(String::from("delay must be > 0 and jitter >= 0"));
         }
-        if self.outages.iter().any(|o| o.start >= o.end) {
-            return Err(String::from("an outage must have start < end"));
+        if !(0.0..0.5).contains(&self.jitter_asymmetry) || !(0.0..1.0).contains(&self.random_loss) {
+            return Err(String::from(
+                "need 0 <= jitter_asymmetry < 0.5 and 0 <= random_loss < 1",
+            ));
+        }
+        let server_ok = |server: &usize| (1..=self.servers).contains(server);
+        for outage in &self.outages {
+            let end = outage.end_within(self.length);
+            if outage.start >= end || outage.every.is_some_and(|every| end > every) {
+                return Err(String::from(
+                    "an outage must have start < end (and end <= every)",
+                ));
+            }
+            if !outage.servers.iter().all(server_ok) {
+                return Err(String::from("an outage names a server that does not exist"));
+            }
+        }
+        if !self.link_delays.iter().all(|link| server_ok(&link.server)) {
+            return Err(String::from(
+                "link_delays names a server that does not exist",
+            ));
+        }
+        if self
+            .client_steps
+            .iter()
+            .any(|step| step.time.is_some() == step.every.is_some() || step.every == Some(0))
+        {
+            return Err(String::from(
+                "a client step needs exactly one of time and every (> 0)",
+            ));
+        }
+        for key in self.known_failure_thresholds.keys() {
+            if !THRESHOLD_KEYS.contains(&key.as_str()) {
+                return Err(format!("known_failure_thresholds: unknown threshold {key}"));
+            }
+        }
+        if let Some(test) = &self.chrony {
+            test.validate(self.length)?;
         }
         if let Some(event) = &self.event {
             if event.length == 0 || event.start.saturating_add(event.length) > self.length {
@@ -256,18 +480,38 @@ impl Scenario {
     }
 }
 
-/// Loads every `*.toml` file of a folder, sorted by name.
-pub(crate) fn load_dir(dir: &Path) -> Result<Vec<Scenario>, String> {
+/// The `*.toml` files under a folder and its subfolders.
+fn scenario_files(dir: &Path, paths: &mut Vec<PathBuf>) -> Result<(), String> {
     let entries = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut paths = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
-        if path.extension().is_some_and(|ext| ext == "toml") {
+        if path.is_dir() {
+            scenario_files(&path, paths)?;
+        } else if path.extension().is_some_and(|ext| ext == "toml") {
             paths.push(path);
         }
     }
-    paths.sort();
+    Ok(())
+}
+
+/// Loads every `*.toml` file under a folder (subfolders included), sorted
+/// by path: the folder's own files, then each subfolder's.
+pub(crate) fn load_dir(dir: &Path) -> Result<Vec<Scenario>, String> {
+    let mut paths = Vec::new();
+    scenario_files(dir, &mut paths)?;
+    paths.sort_by(|a, b| (a.components().count(), a).cmp(&(b.components().count(), b)));
     paths.iter().map(|path| Scenario::load(path)).collect()
+}
+
+/// Scenario names must be unique (they name the run folders and rows).
+pub(crate) fn check_unique(scenarios: &[Scenario]) -> Result<(), String> {
+    for (index, scenario) in scenarios.iter().enumerate() {
+        let earlier = scenarios.get(..index).unwrap_or(&[]);
+        if earlier.iter().any(|other| other.name == scenario.name) {
+            return Err(format!("two scenarios are named {}", scenario.name));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -353,6 +597,38 @@ mod tests {
     }
 
     #[test]
+    fn a_chrony_file_starts_from_the_suites_defaults() {
+        let text =
+            "servers = 5\nfalsetickers = 2\n[chrony]\ntest = \"009\"\nmax_sync_time = 1000\n";
+        let scenario = Scenario::parse("009", text).unwrap();
+        assert_eq!((scenario.length, scenario.warmup), (10_000, 1000));
+        assert!((scenario.client_offset - 0.1).abs() < 1e-12);
+        assert!((scenario.client_freq - 1e-4).abs() < 1e-15);
+        assert!((scenario.delay - 1e-4).abs() < 1e-15);
+        assert_eq!(scenario.chronyd_server_options, "");
+        assert_eq!(scenario.liars(), [1, 2]);
+        assert_eq!(scenario.server_offsets, [1.0, 2.0]);
+        let test = scenario.chrony.unwrap();
+        assert_eq!((test.min_sync_time, test.max_sync_time), (120, 1000));
+        assert!(test.client_max_min_out_interval.is_infinite());
+
+        for bad in [
+            "[chrony]\nmax_sync_time = 100",
+            "warmup = 5\n[chrony]\ntest = \"x\"",
+            "[chrony]\ntest = \"x\"\nsync = \"maybe\"",
+            "[chrony]\ntest = \"x\"\nmax_sync_time = 20000",
+            "servers = 2\nfalsetickers = 1\nserver_offsets = [1.0]",
+            "outages = [{ start = 5, every = 4 }]",
+            "outages = [{ start = 5, servers = [2] }]",
+            "link_delays = [{ server = 3, up = 1.0 }]",
+            "client_steps = [{ step = 1.0 }]",
+            "[known_failure_thresholds]\nrms = \"x\"",
+        ] {
+            assert!(Scenario::parse("x", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn committed_scenarios_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
         let scenarios = load_dir(&dir).unwrap();
@@ -362,5 +638,18 @@ mod tests {
         assert!(named("falseticker5").thresholds.liar_never_system_peer);
         assert_eq!(named("large-offset").thresholds.steps, Some(1));
         assert_eq!(named("a").thresholds.median_group.as_deref(), Some("a+b"));
+        // The chrony ports live in a subfolder; every scenario judges the
+        // frequency errors against chronyd's.
+        assert!(named("001-defaults").chrony.is_some());
+        assert_eq!(named("003-largefreqoffset-1").warmup, 1000);
+        for scenario in &scenarios {
+            let t = &scenario.thresholds;
+            assert!(
+                t.freq_rms_vs_chronyd && t.freq_max_vs_chronyd,
+                "{}",
+                scenario.name
+            );
+        }
+        check_unique(&scenarios).unwrap();
     }
 }

@@ -12,9 +12,15 @@
 //! end makes clknetsim print "client N failed." and exit with status 1,
 //! except when it exits before its first request (the library connects
 //! when it is loaded): then the simulation runs on without it.
+//!
+//! Every process gets `CLKNETSIM_RANDOM_SEED` (from the run's seed): the
+//! preloaded library then seeds `srandom` and answers `/dev/urandom` from
+//! it, so chronyd's random choices (poll randomisation, ports) repeat from
+//! run to run like the noise does; without it they come from the host.
 
 use core::net::{IpAddr, Ipv4Addr};
 use core::time::Duration;
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
@@ -22,10 +28,15 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::Instant;
 
+use crate::chrony::{self, ChronyFigures, Selection};
 use crate::daemon_log;
+use crate::network::clknetsim_config;
 use crate::noise::NoiseFiles;
 use crate::scenario::Scenario;
 use crate::stats::{self, Figures};
+
+/// The drift file of a scenario with `drift_file`, in the run folder.
+const DRIFT_FILE: &str = "drift";
 
 /// UNIX socket of the simulator, relative to the run folder.
 const SOCKET: &str = "clknetsim.sock";
@@ -108,49 +119,6 @@ fn address(node: usize) -> String {
     node_ip(node).to_string()
 }
 
-/// `(file "path")` with an outage term: during `[start, end]` the delay
-/// drops by a second, so it is negative and the packet is lost.
-fn delay_expression(file: &Path, scenario: &Scenario) -> String {
-    let mut expression = format!("(file \"{}\")", file.display());
-    for outage in &scenario.outages {
-        let half = f64::from(outage.end - outage.start) / 2.0;
-        let middle = f64::from(outage.start) + half;
-        expression = format!("(+ {expression} (* -1 (equal {half} time {middle})))");
-    }
-    expression
-}
-
-/// The clknetsim configuration of a scenario.
-pub(crate) fn clknetsim_config(scenario: &Scenario, noise: &NoiseFiles) -> String {
-    let client = scenario.client_node();
-    let mut conf = String::new();
-    conf.push_str(&format!(
-        "node{client}_offset = {:e}\n",
-        scenario.client_offset
-    ));
-    conf.push_str(&format!(
-        "node{client}_freq = (file \"{}\")\n",
-        noise.freq.display()
-    ));
-    for (index, (up, down)) in noise.up.iter().zip(&noise.down).enumerate() {
-        let server = index + 1;
-        conf.push_str(&format!(
-            "node{server}_offset = {:e}\n",
-            scenario.server_offset(index)
-        ));
-        conf.push_str(&format!("node{server}_freq = 0\n"));
-        conf.push_str(&format!(
-            "node{client}_delay{server} = {}\n",
-            delay_expression(up, scenario)
-        ));
-        conf.push_str(&format!(
-            "node{server}_delay{client} = {}\n",
-            delay_expression(down, scenario)
-        ));
-    }
-    conf
-}
-
 /// chronyd's configuration as a server (`local stratum 1`).
 fn chronyd_server_conf(dir: &Path, node: usize) -> String {
     format!(
@@ -159,10 +127,15 @@ fn chronyd_server_conf(dir: &Path, node: usize) -> String {
     )
 }
 
-/// chronyd's configuration as the client under test (no driftfile).
+/// chronyd's configuration as the client under test (a driftfile only
+/// when the scenario gives one).
 fn chronyd_client_conf(scenario: &Scenario, dir: &Path) -> String {
     let mut conf = String::new();
-    for server in 1..=scenario.servers {
+    for line in &scenario.chronyd_sources {
+        conf.push_str(line);
+        conf.push('\n');
+    }
+    for server in (1..=scenario.servers).filter(|_| scenario.chronyd_sources.is_empty()) {
         conf.push_str(&format!(
             "server {} {}\n",
             address(server),
@@ -174,6 +147,9 @@ fn chronyd_client_conf(scenario: &Scenario, dir: &Path) -> String {
         dir.display(),
         scenario.client_node()
     ));
+    if scenario.drift_file.is_some() {
+        conf.push_str(&format!("driftfile {}\n", dir.join(DRIFT_FILE).display()));
+    }
     for line in &scenario.chronyd_extra_conf {
         conf.push_str(line);
         conf.push('\n');
@@ -181,8 +157,8 @@ fn chronyd_client_conf(scenario: &Scenario, dir: &Path) -> String {
     conf
 }
 
-/// Arguments of our daemon.
-pub(crate) fn daemon_args(scenario: &Scenario, seed: u64) -> Vec<String> {
+/// Arguments of our daemon; `dir` is the run folder (for the drift file).
+pub(crate) fn daemon_args(scenario: &Scenario, seed: u64, dir: &Path) -> Vec<String> {
     let mut args = vec![
         String::from("--clock"),
         String::from("kernel"),
@@ -190,9 +166,14 @@ pub(crate) fn daemon_args(scenario: &Scenario, seed: u64) -> Vec<String> {
         String::from("--seed"),
         seed.to_string(),
     ];
-    for server in 1..=scenario.servers {
+    args.extend(scenario.daemon_sources.iter().cloned());
+    for server in (1..=scenario.servers).filter(|_| scenario.daemon_sources.is_empty()) {
         args.push(String::from("--server"));
         args.push(format!("{}:123", address(server)));
+    }
+    if scenario.drift_file.is_some() {
+        args.push(String::from("--drift-file"));
+        args.push(dir.join(DRIFT_FILE).display().to_string());
     }
     args.extend(scenario.daemon_args.iter().cloned());
     args
@@ -276,6 +257,11 @@ fn ended_normally(node: &Node) -> bool {
             .is_ok_and(|log| log.contains("clknetsim: server connection closed"))
 }
 
+/// clknetsim's random seed for a run seed (never 0, which means unset).
+fn random_seed(seed: u64) -> String {
+    seed.wrapping_add(1).max(1).to_string()
+}
+
 /// Starts one node under the simulator.
 fn start_node(
     programs: &Programs,
@@ -284,6 +270,7 @@ fn start_node(
     label: &str,
     program: &Path,
     args: &[String],
+    (seed, env): (u64, &BTreeMap<String, String>),
 ) -> Result<Node, String> {
     let stdout = dir.join(format!("node{number}.stdout"));
     let stderr = dir.join(format!("node{number}.stderr"));
@@ -293,6 +280,8 @@ fn start_node(
         .env("LD_PRELOAD", &programs.preload)
         .env("CLKNETSIM_NODE", number.to_string())
         .env("CLKNETSIM_SOCKET", SOCKET)
+        .env("CLKNETSIM_RANDOM_SEED", random_seed(seed))
+        .envs(env)
         .env_remove("NOTIFY_SOCKET")
         .env_remove("LISTEN_FDS")
         .stdin(Stdio::null())
@@ -334,6 +323,10 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
         &clknetsim_config(scenario, spec.noise),
     )?;
 
+    if let Some(drift) = &scenario.drift_file {
+        write(&dir.join(DRIFT_FILE), &format!("{drift}\n"))?;
+    }
+
     let mut children = Children::default();
     for server in 1..=scenario.servers {
         let conf = dir.join(format!("chronyd-{server}.conf"));
@@ -345,6 +338,7 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
             "chronyd server",
             &programs.chronyd,
             &chronyd_args(&conf),
+            (spec.seed, &scenario.clknetsim_env),
         )?;
         children.nodes.push(node);
     }
@@ -360,9 +354,10 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
             spec.client.name(),
             &programs.chronyd,
             &chronyd_args(&conf),
+            (spec.seed, &scenario.clknetsim_env),
         )?
     } else {
-        let args = daemon_args(scenario, spec.seed);
+        let args = daemon_args(scenario, spec.seed, dir);
         write(
             &dir.join("daemon.cmdline"),
             &format!("{} {}\n", programs.daemon.display(), args.join(" ")),
@@ -374,12 +369,15 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
             spec.client.name(),
             &programs.daemon,
             &args,
+            (spec.seed, &scenario.clknetsim_env),
         )?
     };
     children.nodes.push(node);
 
     let simulator = Command::new(&programs.clknetsim)
         .current_dir(dir)
+        .env("CLKNETSIM_RANDOM_SEED", random_seed(spec.seed))
+        .envs(&scenario.clknetsim_env)
         .args(["-s", SOCKET, "-o", "offset.log", "-f", "freq.log"])
         .args(["-p", "packets.log", "-l"])
         .arg(scenario.length.to_string())
@@ -465,9 +463,25 @@ fn read_results(scenario: &Scenario, client: ClientKind, dir: &Path) -> Result<R
         scenario.warmup,
         scenario.event.as_ref(),
     );
-    if client == ClientKind::Ours {
-        let log = read(&dir.join(format!("node{}.stdout", scenario.client_node())))?;
-        figures.system_peers = Some(daemon_log::system_peers(&log));
+    let node = scenario.client_node();
+    let ours_log = if client == ClientKind::Ours {
+        let log = read(&dir.join(format!("node{node}.stdout")))?;
+        let peers = daemon_log::system_peers(&log);
+        figures.system_peers = Some(peers.clone());
+        Some(peers)
+    } else {
+        None
+    };
+    if let Some(test) = &scenario.chrony {
+        let selection = match ours_log {
+            Some(peers) => Selection::Ours(peers),
+            None => chrony::chronyd_selection(&read(&dir.join(format!("node{node}.stderr")))?),
+        };
+        figures.chrony = Some(ChronyFigures {
+            sync_time: chrony::find_sync(&offset, &freq, test.time_max_limit, test.freq_max_limit),
+            stats: stats::node_stats(&read(&dir.join("clknetsim.stats"))?, node)?,
+            selection,
+        });
     }
     Ok(RunOutput { offset, figures })
 }
@@ -475,41 +489,17 @@ fn read_results(scenario: &Scenario, client: ClientKind, dir: &Path) -> Result<R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Outage;
 
     #[test]
-    fn config_of_three_servers_with_an_outage() {
+    fn daemon_and_chronyd_client_configuration() {
         let scenario = Scenario {
             servers: 3,
-            server_offsets: vec![0.0, 0.0, 0.05],
-            outages: vec![Outage {
-                start: 9000,
-                end: 16200,
-            }],
+            drift_file: Some(String::from("100 1.0")),
+            chronyd_extra_conf: vec![String::from("makestep 1e-2 1")],
             ..Scenario::default()
         };
-        let noise = NoiseFiles {
-            freq: PathBuf::from("/n/freq"),
-            up: (1..=3)
-                .map(|i| PathBuf::from(format!("/n/up.{i}")))
-                .collect(),
-            down: (1..=3)
-                .map(|i| PathBuf::from(format!("/n/down.{i}")))
-                .collect(),
-        };
-        let conf = clknetsim_config(&scenario, &noise);
-        assert!(conf.contains("node4_offset = 1e-2\n"));
-        assert!(conf.contains("node4_freq = (file \"/n/freq\")\n"));
-        assert!(conf.contains("node3_offset = 5e-2\n"));
-        assert!(
-            conf.contains("node4_delay2 = (+ (file \"/n/up.2\") (* -1 (equal 3600 time 12600)))\n")
-        );
-        assert!(
-            conf.contains(
-                "node1_delay4 = (+ (file \"/n/down.1\") (* -1 (equal 3600 time 12600)))\n"
-            )
-        );
-        let args = daemon_args(&scenario, 9);
+        let dir = Path::new("/run");
+        let args = daemon_args(&scenario, 9, dir);
         assert_eq!(
             args.get(3..5),
             Some(&[String::from("--seed"), String::from("9")][..])
@@ -518,7 +508,12 @@ mod tests {
             args.get(7..9),
             Some(&[String::from("--server"), String::from("192.168.123.2:123")][..])
         );
-        let chrony = chronyd_client_conf(&scenario, Path::new("/run"));
+        assert_eq!(
+            args.get(11..),
+            Some(&[String::from("--drift-file"), String::from("/run/drift")][..])
+        );
+        let chrony = chronyd_client_conf(&scenario, dir);
         assert!(chrony.starts_with("server 192.168.123.1 iburst\nserver 192.168.123.2 iburst\n"));
+        assert!(chrony.ends_with("driftfile /run/drift\nmakestep 1e-2 1\n"));
     }
 }

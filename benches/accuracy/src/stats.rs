@@ -8,8 +8,12 @@
 //! correction the client applies, e.g. `1e-6` = 1 ppm fast). The packet
 //! log (`-p`) has one line per sent packet: time, from node, to node,
 //! delay (negative: dropped), source port, destination port, subnet,
-//! length, type (1 = UDP data).
+//! length, type (1 = UDP data). Its standard output holds a block of
+//! statistics per node (`---- Node N ----`, then `Name:\tvalue` lines):
+//! clock figures from the reset (`-r`) on, packet intervals over the whole
+//! run.
 
+use crate::chrony::ChronyFigures;
 use crate::daemon_log::SystemPeers;
 use crate::scenario::EventWindow;
 
@@ -45,6 +49,8 @@ pub(crate) struct Figures {
     pub(crate) max_offset: f64,
     /// RMS frequency error after the warm-up (1e-6 = 1 ppm).
     pub(crate) rms_freq: f64,
+    /// Maximum |frequency error| after the warm-up.
+    pub(crate) max_freq: f64,
     /// Clock steps over the whole run (see [`STEP_THRESHOLD`]).
     pub(crate) steps: u32,
     /// UDP packets the client sent (including those the network dropped).
@@ -58,6 +64,64 @@ pub(crate) struct Figures {
     /// Who was the system peer, from our daemon's log (`None` for
     /// chronyd, whose log is not read).
     pub(crate) system_peers: Option<SystemPeers>,
+    /// What the checks of a ported chrony case need (scenarios with a
+    /// `[chrony]` table).
+    pub(crate) chrony: Option<ChronyFigures>,
+}
+
+/// A node's figures from clknetsim's statistics (its standard output).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct NodeStats {
+    /// "RMS offset", seconds, from the reset on.
+    pub(crate) rms_offset: f64,
+    /// "Maximum absolute offset", seconds, from the reset on.
+    pub(crate) max_offset: f64,
+    /// "RMS frequency", from the reset on.
+    pub(crate) rms_freq: f64,
+    /// "Maximum absolute frequency", from the reset on.
+    pub(crate) max_freq: f64,
+    /// "Mean incoming packet interval", seconds (infinite with fewer than
+    /// two packets).
+    pub(crate) mean_in_interval: f64,
+    /// "Mean outgoing packet interval", seconds.
+    pub(crate) mean_out_interval: f64,
+    /// "Minimum outgoing packet interval", seconds.
+    pub(crate) min_out_interval: f64,
+}
+
+/// The statistics block of `node` (1-based) in clknetsim's output.
+pub(crate) fn node_stats(text: &str, node: usize) -> Result<NodeStats, String> {
+    let header = format!(" Node {node} ");
+    let block: Vec<&str> = text
+        .lines()
+        .skip_while(|line| !line.contains(&header))
+        .skip(1)
+        .take_while(|line| !line.starts_with("----"))
+        .collect();
+    let value = |name: &str| -> Result<f64, String> {
+        let line = block
+            .iter()
+            .find(|line| {
+                line.starts_with(name)
+                    && line
+                        .get(name.len()..)
+                        .is_some_and(|rest| rest.starts_with(':'))
+            })
+            .ok_or_else(|| format!("clknetsim statistics: no {name:?} for node {node}"))?;
+        let field = line.rsplit('\t').next().unwrap_or_default().trim();
+        field
+            .parse::<f64>()
+            .map_err(|e| format!("clknetsim statistics: {name}: {field:?}: {e}"))
+    };
+    Ok(NodeStats {
+        rms_offset: value("RMS offset")?,
+        max_offset: value("Maximum absolute offset")?,
+        rms_freq: value("RMS frequency")?,
+        max_freq: value("Maximum absolute frequency")?,
+        mean_in_interval: value("Mean incoming packet interval")?,
+        mean_out_interval: value("Mean outgoing packet interval")?,
+        min_out_interval: value("Minimum outgoing packet interval")?,
+    })
 }
 
 /// `ours / reference`; infinite when the reference is zero or less (a
@@ -159,7 +223,7 @@ pub(crate) fn figures(
     let after_offset = offset.get(start..).unwrap_or(&[]);
     let after_freq = freq.get(start..).unwrap_or(&[]);
     let (rms_offset, max_offset) = rms_max(after_offset);
-    let (rms_freq, _) = rms_max(after_freq);
+    let (rms_freq, max_freq) = rms_max(after_freq);
     let first_sync = offset.iter().position(|o| o.abs() < SYNC_BOUND).map(second);
     let stays_sync = match offset.iter().rposition(|o| o.abs() >= SYNC_BOUND) {
         None if offset.is_empty() => None,
@@ -177,12 +241,14 @@ pub(crate) fn figures(
         rms_offset,
         max_offset,
         rms_freq,
+        max_freq,
         steps: count_steps(offset, freq),
         packets,
         first_sync,
         stays_sync,
         event,
         system_peers: None,
+        chrony: None,
     }
 }
 
@@ -202,6 +268,27 @@ mod tests {
         assert_eq!(count_packets(packets, 2).unwrap(), 2);
         assert_eq!(count_packets(packets, 1).unwrap(), 1);
         assert!(count_packets("1\t2\n", 2).is_err());
+    }
+
+    #[test]
+    fn statistics_of_a_node() {
+        let text = "\n---- Node 1 ----\n\nRMS offset:     \t0.000000e+00\n\
+            \n---- Node 2 ----\n\nRMS offset:          \t8.6e-05\n\
+            Maximum absolute offset:     \t1.8e-04\n\
+            RMS frequency:     \t4.8e-08\n\
+            Maximum absolute frequency:    \t2.0e-07\n\
+            RMS raw frequency:     \t9.0e-05\n\
+            Mean incoming packet interval:   \t4.3e+02\n\
+            Minimum incoming packet interval:   \t2.0e+00\n\
+            Mean outgoing packet interval:   \tinf\n\
+            Minimum outgoing packet interval:   \t2.1e+00\n";
+        let stats = node_stats(text, 2).unwrap();
+        assert!((stats.rms_offset - 8.6e-5).abs() < 1e-12);
+        assert!((stats.rms_freq - 4.8e-8).abs() < 1e-15);
+        assert!((stats.min_out_interval - 2.1).abs() < 1e-12);
+        assert!(stats.mean_out_interval.is_infinite());
+        assert!(node_stats(text, 1).is_err());
+        assert!(node_stats(text, 3).is_err());
     }
 
     /// A synthetic run: 10 ms initial offset slewed away at 1 ms/s, then a

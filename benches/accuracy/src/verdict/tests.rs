@@ -180,6 +180,7 @@ fn row(scenario: &str, seed: u64, client: &str, figures: Figures) -> Row {
         figures,
         ratios: None,
         verdict: None,
+        broken: None,
     }
 }
 
@@ -218,17 +219,18 @@ fn judge_and_summarise_a_group() {
         ]
     );
     let findings = summary(&rows, &scenarios).unwrap();
-    // Five limits per scenario, then the group median.
-    assert_eq!(findings.len(), 11);
-    let b_max = &findings[6];
+    // Five limits and the run per scenario, then the group median.
+    assert_eq!(findings.len(), 13);
+    assert_eq!(findings[5].limit, "our daemon runs to the end");
+    let b_max = &findings[7];
     assert_eq!(
         (b_max.subject.as_str(), b_max.outcome),
         ("b", Outcome::Fail)
     );
     assert_eq!(b_max.values, "seed 1: 2.00 (fail); seed 2: no chronyd row");
-    let b_rms = &findings[5];
+    let b_rms = &findings[6];
     assert_eq!(b_rms.outcome, Outcome::Unknown);
-    let group = &findings[10];
+    let group = &findings[12];
     assert_eq!(group.subject, "a+b");
     assert_eq!(group.limit, "median RMS offset ratio <= 0.80");
     assert_eq!(group.outcome, Outcome::Pass);
@@ -239,8 +241,8 @@ fn judge_and_summarise_a_group() {
     rows[5].figures.rms_offset = 100e-6;
     judge(&mut rows, &scenarios);
     let findings = summary(&rows, &scenarios).unwrap();
-    assert_eq!(findings[10].outcome, Outcome::Fail);
-    assert_eq!(findings[10].values, "0.90, median of 3 rows (a, b)");
+    assert_eq!(findings[12].outcome, Outcome::Fail);
+    assert_eq!(findings[12].values, "0.90, median of 3 rows (a, b)");
 }
 
 #[test]
@@ -264,4 +266,160 @@ fn runs_missing_or_limits_disagreeing() {
     };
     let groups = median_groups(&[scenario("x", own)]).unwrap();
     assert_eq!(groups["x"].members, ["x"]);
+}
+
+#[test]
+fn frequency_errors_against_chronyd() {
+    let thresholds = Thresholds {
+        freq_rms_vs_chronyd: true,
+        freq_max_vs_chronyd: true,
+        ..Thresholds::default()
+    };
+    let freq = |rms_ppm: f64, max_ppm: f64| Figures {
+        rms_freq: rms_ppm * 1e-6,
+        max_freq: max_ppm * 1e-6,
+        ..Figures::default()
+    };
+    // chronyd 0.1/1 ppm: the floors (0.5, 5 ppm) are the limits.
+    let chronyd = freq(0.1, 1.0);
+    let checks = check_row(&thresholds, &[], &freq(0.5, 5.0), Some(&chronyd));
+    assert_eq!(
+        outcomes(&checks),
+        [("freq rms", Outcome::Pass), ("freq max", Outcome::Pass)]
+    );
+    assert_eq!(checks[0].value, "0.500 ppm (limit 0.500)");
+    let checks = check_row(&thresholds, &[], &freq(0.6, 5.1), Some(&chronyd));
+    assert_eq!(
+        outcomes(&checks),
+        [("freq rms", Outcome::Fail), ("freq max", Outcome::Fail)]
+    );
+    // chronyd 1/10 ppm: 2 and 3 times chronyd's.
+    let chronyd = freq(1.0, 10.0);
+    let checks = check_row(&thresholds, &[], &freq(1.9, 31.0), Some(&chronyd));
+    assert_eq!(
+        outcomes(&checks),
+        [("freq rms", Outcome::Pass), ("freq max", Outcome::Fail)]
+    );
+    let checks = check_row(&thresholds, &[], &freq(0.1, 1.0), None);
+    assert_eq!(checks[0].outcome, Outcome::Unknown);
+}
+
+fn chrony_scenario(text: &str) -> Scenario {
+    Scenario::parse("009-sourceselection-1", text).unwrap()
+}
+
+fn chrony_figures(sync_time: u32, selection: chrony::Selection) -> Figures {
+    Figures {
+        chrony: Some(chrony::ChronyFigures {
+            sync_time,
+            stats: crate::stats::NodeStats {
+                rms_offset: 1e-4,
+                max_offset: 5e-4,
+                rms_freq: 1e-6,
+                max_freq: 2e-5,
+                mean_in_interval: 64.0,
+                mean_out_interval: 64.0,
+                min_out_interval: 64.0,
+            },
+            selection,
+        }),
+        ..Figures::default()
+    }
+}
+
+#[test]
+fn chrony_checks_known_failures_and_surprises() {
+    use crate::chrony::Selection;
+    let text = "servers = 5\nfalsetickers = 1\n\
+                known_failure = \"too slow\"\n[chrony]\ntest = \"009\"\n";
+    let scenario = chrony_scenario(text);
+    let chronyd = chrony_figures(
+        130,
+        Selection::Chronyd {
+            selected: true,
+            complaint: false,
+        },
+    );
+    let checks = chrony_checks(&scenario, &chronyd, true);
+    assert_eq!(
+        outcomes(&checks),
+        [
+            ("sync", Outcome::Pass),
+            ("selection", Outcome::Pass),
+            ("intervals", Outcome::Pass)
+        ]
+    );
+    // Ours follows the falseticker and synchronises late: known failures.
+    let peers = SystemPeers {
+        addresses: vec![(node_ip(1), 70.0)],
+        unreadable: Vec::new(),
+        complete: true,
+    };
+    let ours = chrony_figures(300, Selection::Ours(peers.clone()));
+    let mut rows = vec![
+        row("009-sourceselection-1", 1, "chronyd", chronyd.clone()),
+        row("009-sourceselection-1", 1, "ours", ours),
+    ];
+    let scenarios = [scenario.clone()];
+    judge(&mut rows, &scenarios);
+    assert_eq!(rows[0].verdict.as_ref().unwrap().text(), "pass");
+    assert_eq!(
+        rows[1].verdict.as_ref().unwrap().text(),
+        "FAIL (known: too slow): sync, selection"
+    );
+    let findings = summary(&rows, &scenarios).unwrap();
+    assert_eq!(overall(&findings), Outcome::KnownFail);
+    assert!(unexpected_passes(&rows, &scenarios).is_empty());
+
+    // A passing ours in a known_failure scenario is a surprise; a
+    // failing chronyd is never excused.
+    rows[1].figures = chrony_figures(
+        130,
+        Selection::Ours(SystemPeers {
+            addresses: vec![(node_ip(3), 70.0)],
+            ..peers
+        }),
+    );
+    rows[0].figures.chrony.as_mut().unwrap().sync_time = 100;
+    judge(&mut rows, &scenarios);
+    assert_eq!(rows[0].verdict.as_ref().unwrap().text(), "FAIL: sync");
+    assert_eq!(rows[1].verdict.as_ref().unwrap().text(), "pass");
+    let surprises = unexpected_passes(&rows, &scenarios);
+    assert_eq!(surprises.len(), 1);
+    assert!(surprises[0].starts_with("UNEXPECTED PASS: 009-sourceselection-1"));
+    let findings = summary(&rows, &scenarios).unwrap();
+    assert_eq!(overall(&findings), Outcome::Fail);
+
+    // A broken run of ours fails every row check, known here.
+    rows[1].broken = Some(String::from("exited"));
+    judge(&mut rows, &scenarios);
+    assert_eq!(
+        rows[1].verdict.as_ref().unwrap().text(),
+        "FAIL (known: too slow): run"
+    );
+}
+
+#[test]
+fn a_known_threshold_is_excused_alone() {
+    let text = "freq_steps = []\n[thresholds]\nfreq_rms_vs_chronyd = true\nsteps = 0\n\
+                [known_failure_thresholds]\nfreq_rms_vs_chronyd = \"slow loop\"\n";
+    let scenario = Scenario::parse("a", text).unwrap();
+    let mut ours = figures(10.0, 30.0, 100);
+    ours.rms_freq = 2e-6;
+    ours.steps = 1;
+    let mut rows = vec![
+        row("a", 1, "chronyd", figures(10.0, 30.0, 100)),
+        row("a", 1, "ours", ours),
+    ];
+    let scenarios = [scenario];
+    judge(&mut rows, &scenarios);
+    assert_eq!(
+        rows[1].verdict.as_ref().unwrap().text(),
+        "FAIL: steps; FAIL (known: slow loop): freq rms"
+    );
+    rows[1].figures.rms_freq = 0.1e-6;
+    judge(&mut rows, &scenarios);
+    let surprises = unexpected_passes(&rows, &scenarios);
+    assert_eq!(surprises.len(), 1);
+    assert!(surprises[0].contains("freq_rms_vs_chronyd holds"));
 }
