@@ -137,10 +137,19 @@ pub const OUTLIER_GATE: f64 = 5.0;
 pub const POLL_GATE: f64 = 4.0;
 
 /// Shortest phase slew of the [`Algorithm::Kalman`] estimator, seconds:
-/// an offset estimate is slewed out within at most this time, or at the
-/// largest rate the frequency leaves within ±[`MAXFREQ`] if that is
-/// longer. chronyd slews as fast; RFC 5905 amortizes over `16 * 2^poll`.
+/// no offset estimate is slewed out faster, however far it stands out of
+/// its noise (see [`CORRECTION_TIME_RATIO`]); RFC 5905 amortizes over
+/// `16 * 2^poll`.
 pub const MIN_SLEW_TIME: f64 = 1.0;
+
+/// Correction time ratio of the [`Algorithm::Kalman`] estimator: an offset
+/// estimate as large as its own standard deviation is slewed over this
+/// many half update intervals, larger ones proportionally faster (the
+/// rule of chrony's `corrtimeratio`, whose default, 3, this is). Not an
+/// RFC constant: RFC 5905 slews every offset over `PLL * 2^poll`
+/// (appendix A.5.6.1). Larger values keep the clock's rate steadier and
+/// let noise-level offsets linger longer.
+pub const CORRECTION_TIME_RATIO: f64 = 3.0;
 
 /// Standard deviation of the frequency before any measurement without a
 /// drift file, s/s (250 ppm: every legal frequency within ±[`MAXFREQ`] is

@@ -5,8 +5,9 @@
 use ntp_proto::{Date, LeapIndicator, NtpDuration};
 
 use crate::config::{
-    AVG, Algorithm, DRIFT_FILE_FREQUENCY_SD, FLL, INITIAL_FREQUENCY_SD, LIMIT, MAX_OFFSET, MAXFREQ,
-    MIN_SLEW_TIME, OUTLIER_GATE, PGATE, POLL_GATE, WANDER_MAX, WANDER_MIN,
+    AVG, Algorithm, CORRECTION_TIME_RATIO, DRIFT_FILE_FREQUENCY_SD, FLL, INITIAL_FREQUENCY_SD,
+    LIMIT, MAX_OFFSET, MAXFREQ, MIN_SLEW_TIME, OUTLIER_GATE, PGATE, POLL_GATE, WANDER_MAX,
+    WANDER_MIN,
 };
 use crate::kalman::{Kalman, ONE_THIRD};
 use crate::{
@@ -58,6 +59,33 @@ pub enum State {
     Freq,
     /// SYNC: normal operation, PLL/FLL updates.
     Sync,
+}
+
+/// Weight 1/4 of a new update interval in the average that times the
+/// corrections: the eight requests of an iburst bring it to their 2 s
+/// spacing within a few updates, and one pair of sources answering a
+/// second apart moves it by a quarter.
+const UPDATE_INTERVAL_AVG: f64 = 4.0;
+
+/// How long the [`Algorithm::Kalman`] estimator takes to slew out an
+/// offset estimate `estimate` whose standard deviation is `sigma`, with
+/// updates every `interval` seconds: [`CORRECTION_TIME_RATIO`] times half
+/// the interval, scaled by how many standard deviations the estimate is
+/// (inversely), at most the ratio times the interval. An estimate at its
+/// own noise level is spread over one and a half intervals, so that noise
+/// moves the clock's rate by about `sigma / interval`; a real phase error
+/// (an initial offset, a frequency step) is many standard deviations out
+/// and goes at once, within the rate limit. This is the rule of chrony's
+/// `corrtimeratio` (its default, 3, here too); RFC 5905 amortizes every
+/// offset over `PLL * 2^poll` instead (appendix A.5.6.1).
+fn correction_time(estimate: f64, sigma: f64, interval: f64) -> f64 {
+    let longest = CORRECTION_TIME_RATIO * interval;
+    let time = CORRECTION_TIME_RATIO * 0.5 * sigma * interval / estimate.abs();
+    if time.is_finite() {
+        time.min(longest)
+    } else {
+        longest
+    }
 }
 
 /// Outputs waiting for [`Discipline::poll_output`]. Undrained outputs
@@ -160,6 +188,16 @@ pub struct Discipline {
     slew_end: Option<NtpDuration>,
     /// Consecutive outliers held back.
     outliers: u32,
+    /// |Innovation| of the last update the [`Algorithm::Kalman`]
+    /// estimator accepted (zero after a first update or a step): how far
+    /// the measurement surprised it, a floor of the uncertainty that times
+    /// the correction (see `correction_time`).
+    surprise: f64,
+    /// Average seconds between the updates the [`Algorithm::Kalman`]
+    /// estimator accepted (zero before the second; weight
+    /// 1/[`UPDATE_INTERVAL_AVG`]): the interval its correction is spread
+    /// over, at most the poll interval, and shorter during an iburst.
+    update_interval: f64,
     /// Updates accepted by the [`Algorithm::Kalman`] estimator, for
     /// [`Config::make_step`]'s limit (saturating).
     accepted: u32,
@@ -214,6 +252,8 @@ impl Discipline {
             correction: 0.0,
             slew_end: None,
             outliers: 0,
+            surprise: 0.0,
+            update_interval: 0.0,
             accepted: 0,
             typical_variance: None,
             poll_changed: NtpDuration::ZERO,
@@ -872,7 +912,16 @@ impl Discipline {
             self.accept_kalman(filter, sample_time, offset, t);
             return Ok(UpdateOutcome::Step(step));
         }
+        self.surprise = innovation.residual.abs();
+        // An average, so that two sources answering a second apart do not
+        // make the next correction a one-second one.
+        self.update_interval = if self.update_interval > 0.0 {
+            self.update_interval + (mu - self.update_interval) / UPDATE_INTERVAL_AVG
+        } else {
+            mu
+        };
         self.accept_kalman(filter, sample_time, offset, t);
+        self.surprise = 0.0;
         self.kalman_poll(t);
         Ok(UpdateOutcome::Slew)
     }
@@ -985,21 +1034,34 @@ impl Discipline {
         let change = frequency - self.frequency;
         self.wander_sq += (change * change - self.wander_sq) / AVG;
         self.frequency = frequency;
-        // Slew the whole estimate, as fast as the rate limit allows but
-        // no faster than MIN_SLEW_TIME.
+        // Slew the whole estimate: within a time that shrinks as the
+        // estimate stands out of its own uncertainty (CORRECTION_TIME_RATIO),
+        // never faster than MIN_SLEW_TIME nor beyond the rate limit.
         let room = (self.config.max_rate - frequency.abs()).min(self.config.max_slew);
         if estimate == 0.0 || room <= 0.0 {
             self.phase_slew = 0.0;
             self.residual = 0.0;
             self.slew_end = None;
         } else {
-            // At the full remaining rate, unless that would take less
-            // than MIN_SLEW_TIME.
-            let (duration, rate) = if estimate.abs() > room * MIN_SLEW_TIME {
-                (estimate.abs() / room, room.copysign(estimate))
+            // The filter's own uncertainty, but at least the surprise of
+            // the last measurement (right after an unexpected jump, a
+            // frequency step or the end of an outage, the posterior is
+            // confident again, yet the estimate is as uncertain as the
+            // jump was unforeseen) and at least what is left of the slew
+            // in progress (that part was planned at its own pace: a new
+            // update that merely confirms it must not hurry it).
+            let sigma = libm::sqrt(filter.p00.max(0.0))
+                .max(self.surprise)
+                .max(self.residual.abs());
+            let interval = if self.update_interval > 0.0 {
+                self.update_interval.min(self.tau)
             } else {
-                (MIN_SLEW_TIME, estimate / MIN_SLEW_TIME)
+                self.tau
             };
+            let duration = correction_time(estimate, sigma, interval)
+                .max(MIN_SLEW_TIME)
+                .max(estimate.abs() / room);
+            let rate = estimate / duration;
             self.phase_slew = rate;
             self.residual = estimate;
             self.slew_end = NtpDuration::from_seconds_f64(duration)

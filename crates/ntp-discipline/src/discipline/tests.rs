@@ -885,3 +885,40 @@ fn make_step_without_limit_steps_a_confirmed_jump_before_the_stepout() {
         Ok(UpdateOutcome::Ignored(IgnoreReason::Spike))
     );
 }
+
+#[test]
+fn corrections_take_longer_the_closer_they_are_to_their_noise() {
+    // At its own noise level: one and a half update intervals.
+    assert!(close(correction_time(1e-4, 1e-4, 64.0), 96.0));
+    assert!(close(correction_time(-1e-4, 1e-4, 64.0), 96.0));
+    // Ten standard deviations out: ten times faster.
+    assert!(close(correction_time(1e-3, 1e-4, 64.0), 9.6));
+    // Far below the noise, or nothing at all: three intervals at most.
+    assert!(close(correction_time(1e-7, 1e-4, 64.0), 192.0));
+    assert!(close(correction_time(0.0, 1e-4, 64.0), 192.0));
+}
+
+#[test]
+fn an_initial_offset_is_slewed_at_once_and_noise_slowly() {
+    let wide = Config {
+        max_rate: 0.1,
+        max_frequency: 0.1,
+        max_slew: crate::FAST_SLEW,
+        ..Config::default()
+    };
+    let mut discipline = Discipline::new(wide, base()).unwrap();
+    // 0.1 s, a thousand standard deviations: within about a second and
+    // a quarter at the 1/12 s/s limit.
+    discipline
+        .handle_update(base(), Update::new(0.1, 1e-4))
+        .unwrap();
+    let adjust = drain(&mut discipline)
+        .into_iter()
+        .find_map(|output| match output {
+            Output::Adjust(adjust) => Some(adjust),
+            _ => None,
+        })
+        .unwrap();
+    assert!(close(adjust.phase_slew, crate::FAST_SLEW), "{adjust:?}");
+    assert!((adjust.duration - 1.2).abs() < 1e-9, "{adjust:?}");
+}
