@@ -62,6 +62,10 @@ pub struct SystemConfig {
     /// (900 s) and the system stays unsynchronized meanwhile (RFC 5905,
     /// section 11.3).
     pub initial_frequency: Option<f64>,
+    /// The standard deviation of [`initial_frequency`](Self::initial_frequency),
+    /// s/s (chrony's drift files carry it as the skew); `None` trusts it
+    /// to [`ntp_discipline::DRIFT_FILE_FREQUENCY_SD`] (1 ppm).
+    pub initial_frequency_sd: Option<f64>,
     /// This host's address as the servers see it, for the loop test of the
     /// fitness check (RFC 5905, Appendix A.5.2: a server whose reference id
     /// is our address is synchronized to us). `None` skips that half.
@@ -131,6 +135,7 @@ impl Default for SystemConfig {
                 .with_poll_range(source.min_poll, source.max_poll),
             source,
             initial_frequency: None,
+            initial_frequency_sd: None,
             local_address: None,
             min_sources: None,
             startup_wait: true,
@@ -199,6 +204,11 @@ impl SystemConfig {
         }
         if let Some(frequency) = self.initial_frequency {
             if !(frequency.is_finite() && frequency.abs() <= self.discipline.max_frequency) {
+                return Err(ConfigError::DisciplineRange);
+            }
+        }
+        if let Some(sd) = self.initial_frequency_sd {
+            if !(sd.is_finite() && sd > 0.0) {
                 return Err(ConfigError::DisciplineRange);
             }
         }
@@ -744,7 +754,14 @@ impl<R: RngCore> System<R> {
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         let discipline = match config.initial_frequency {
-            Some(frequency) => Discipline::with_frequency(config.discipline, wall_now, frequency)?,
+            Some(frequency) => Discipline::with_frequency_sd(
+                config.discipline,
+                wall_now,
+                frequency,
+                config
+                    .initial_frequency_sd
+                    .unwrap_or(ntp_discipline::DRIFT_FILE_FREQUENCY_SD),
+            )?,
             None => Discipline::new(config.discipline, wall_now)?,
         };
         let precision = config.discipline.precision;

@@ -1,7 +1,9 @@
 //! The drift file: the frequency correction in ppm as a decimal number,
-//! read at start and written every hour and at exit, as ntpd and chronyd
-//! keep theirs (chronyd's second number, the skew, is read past and not
-//! written).
+//! read at start and written every hour and at exit, as ntpd keeps its
+//! own. chronyd's files are read too: they hold two numbers, the clock's
+//! own frequency error in ppm (the correction with the opposite sign) and
+//! its skew, the error's uncertainty in ppm, which tells how far the
+//! number can be trusted.
 
 use std::io;
 use std::path::Path;
@@ -12,15 +14,26 @@ use crate::clock::TICK_MAX_RATE;
 /// chronyd: every hour).
 pub(crate) const WRITE_INTERVAL: f64 = 3600.0;
 
-/// The frequency in the file, seconds per second; `Ok(None)` when there is
-/// no file yet.
+/// What a drift file says.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Drift {
+    /// The frequency correction, seconds per second.
+    pub(crate) frequency: f64,
+    /// Its standard deviation, seconds per second, when the file gives
+    /// one (chronyd's skew).
+    pub(crate) sd: Option<f64>,
+}
+
+/// The drift file's frequency, seconds per second; `Ok(None)` when there
+/// is no file yet.
 ///
 /// # Errors
 ///
-/// Unreadable file, or a first number that is not a frequency within
-/// ±[`TICK_MAX_RATE`] (10 %, the widest clock range; the caller checks
-/// its own clock's).
-pub(crate) fn read(path: &Path) -> io::Result<Option<f64>> {
+/// Unreadable file, or a file that is neither one number (ntpd's and
+/// ours) nor two (chronyd's) with the frequency within ±[`TICK_MAX_RATE`]
+/// (10 %, the widest clock range; the caller checks its own clock's) and
+/// a positive skew.
+pub(crate) fn read(path: &Path) -> io::Result<Option<Drift>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -31,10 +44,28 @@ pub(crate) fn read(path: &Path) -> io::Result<Option<f64>> {
         .ok_or_else(|| io::Error::other(format!("{}: not a frequency in ppm", path.display())))
 }
 
-fn parse(text: &str) -> Option<f64> {
-    let ppm: f64 = text.split_whitespace().next()?.parse().ok()?;
-    let frequency = ppm * 1e-6;
-    (frequency.is_finite() && frequency.abs() <= TICK_MAX_RATE).then_some(frequency)
+fn parse(text: &str) -> Option<Drift> {
+    let mut numbers = text.split_whitespace().map(str::parse::<f64>);
+    let first = numbers.next()?.ok()?;
+    let drift = match numbers.next() {
+        // ntpd's form (and ours): the correction.
+        None => Drift {
+            frequency: first * 1e-6,
+            sd: None,
+        },
+        // chronyd's: the clock's error, and the skew.
+        Some(skew) => {
+            let skew = skew.ok()? * 1e-6;
+            if numbers.next().is_some() || !(skew.is_finite() && skew > 0.0) {
+                return None;
+            }
+            Drift {
+                frequency: -first * 1e-6,
+                sd: Some(skew),
+            }
+        }
+    };
+    (drift.frequency.is_finite() && drift.frequency.abs() <= TICK_MAX_RATE).then_some(drift)
 }
 
 /// Writes `frequency` (seconds per second) as ppm, through a temporary
@@ -56,15 +87,32 @@ mod tests {
 
     #[test]
     fn parses_ntpd_and_chronyd_files() {
-        let near = |got: Option<f64>, want: f64| got.is_some_and(|g| (g - want).abs() < 1e-15);
-        assert!(near(parse("12.5\n"), 12.5e-6));
-        assert!(near(parse("  -3.25 0.016\n"), -3.25e-6));
+        let near = |got: Option<Drift>, want: f64, sd: Option<f64>| {
+            got.is_some_and(|g| {
+                (g.frequency - want).abs() < 1e-15
+                    && match (g.sd, sd) {
+                        (Some(a), Some(b)) => (a - b).abs() < 1e-15,
+                        (None, None) => true,
+                        _ => false,
+                    }
+            })
+        };
+        // ntpd's form: the correction.
+        assert!(near(parse("12.5\n"), 12.5e-6, None));
+        // chronyd's: the clock's error (fast by 3.25 ppm: a correction of
+        // -3.25 ppm) and the skew.
+        assert!(near(parse("  3.25 0.016\n"), -3.25e-6, Some(0.016e-6)));
+        assert!(near(parse("-100 1.0"), 100e-6, Some(1e-6)));
         assert_eq!(parse(""), None);
         assert_eq!(parse("abc"), None);
+        assert_eq!(parse("1 abc"), None);
+        assert_eq!(parse("1 0"), None);
+        assert_eq!(parse("1 -2"), None);
+        assert_eq!(parse("1 2 3"), None);
         // Up to the tick's ±10 % (100 000 ppm), beyond ADJ_FREQUENCY's
         // ±500 ppm; the caller checks its own clock's range.
-        assert!(near(parse("600"), 600e-6));
-        assert!(near(parse("-50000"), -0.05));
+        assert!(near(parse("600"), 600e-6, None));
+        assert!(near(parse("-50000"), -0.05, None));
         assert_eq!(parse("100001"), None);
         assert_eq!(parse("NaN"), None);
     }
@@ -76,7 +124,7 @@ mod tests {
         let path = dir.join("drift");
         assert_eq!(read(&path).ok(), Some(None));
         write(&path, -17.125e-6).unwrap_or_else(|e| unreachable!("{e}"));
-        let back = read(&path).ok().flatten().unwrap_or(0.0);
+        let back = read(&path).ok().flatten().map_or(0.0, |d| d.frequency);
         assert!((back + 17.125e-6).abs() < 1e-12, "{back}");
         std::fs::write(&path, "garbage").unwrap_or_else(|e| unreachable!("{e}"));
         assert!(read(&path).is_err());

@@ -201,7 +201,7 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
 
-    let initial_frequency = match &options.drift_file {
+    let initial_drift = match &options.drift_file {
         Some(path) => drift::read(path).unwrap_or_else(|error| {
             log.warn(0.0, &format!("drift file ignored: {error}"));
             None
@@ -218,7 +218,10 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         None => None,
     };
     let mut config = SystemConfig::default().with_poll_range(options.min_poll, options.max_poll);
-    config.initial_frequency = initial_frequency.filter(|f| f.abs() <= clock.max_rate());
+    let initial_drift = initial_drift.filter(|drift| drift.frequency.abs() <= clock.max_rate());
+    let initial_frequency = initial_drift.map(|drift| drift.frequency);
+    config.initial_frequency = initial_frequency;
+    config.initial_frequency_sd = initial_drift.and_then(|drift| drift.sd);
     config.source.iburst = options.iburst;
     clock_limits(&mut config.discipline, clock.max_rate(), options);
     let rng = match options.seed {

@@ -194,6 +194,8 @@ pub struct Discipline {
     slew_end: Option<NtpDuration>,
     /// Consecutive outliers held back.
     outliers: u32,
+    /// Standard deviation of the drift file's frequency (FSET), s/s.
+    initial_frequency_sd: f64,
     /// |Innovation| of the last update the [`Algorithm::Kalman`]
     /// estimator accepted when it was a confirmed outlier (zero
     /// otherwise): how far the measurement surprised it, a floor of the
@@ -258,6 +260,7 @@ impl Discipline {
             correction: 0.0,
             slew_end: None,
             outliers: 0,
+            initial_frequency_sd: DRIFT_FILE_FREQUENCY_SD,
             surprise: 0.0,
             update_interval: 0.0,
             accepted: 0,
@@ -285,14 +288,46 @@ impl Discipline {
     /// [`ConfigError::InitialFrequency`] if `frequency` is not finite or
     /// exceeds [`Config::max_frequency`] ([`MAXFREQ`](crate::MAXFREQ) by default).
     pub fn with_frequency(config: Config, now: Date, frequency: f64) -> Result<Self, ConfigError> {
+        Self::with_frequency_sd(config, now, frequency, DRIFT_FILE_FREQUENCY_SD)
+    }
+
+    /// As [`with_frequency`](Self::with_frequency), with the frequency's
+    /// standard deviation, s/s ([`DRIFT_FILE_FREQUENCY_SD`] there): chrony
+    /// writes it into its drift file as the skew, and a file written by a
+    /// clock that had not settled says so. The [`Algorithm::Kalman`]
+    /// estimator starts from it (at most the spread it assumes without a
+    /// drift file); RFC 5905's loop has no use for it.
+    ///
+    /// # Errors
+    ///
+    /// As [`with_frequency`](Self::with_frequency), and
+    /// [`ConfigError::InitialFrequency`] for an `sd` that is not positive
+    /// and finite.
+    pub fn with_frequency_sd(
+        config: Config,
+        now: Date,
+        frequency: f64,
+        sd: f64,
+    ) -> Result<Self, ConfigError> {
         let mut discipline = Self::new(config, now)?;
         if !(frequency.is_finite() && frequency.abs() <= config.max_frequency) {
             return Err(ConfigError::InitialFrequency);
         }
+        if !(sd.is_finite() && sd > 0.0) {
+            return Err(ConfigError::InitialFrequency);
+        }
         discipline.state = State::Fset;
         discipline.frequency = frequency;
+        discipline.initial_frequency_sd = sd.min(discipline.unknown_frequency_sd());
         discipline.queue_adjust();
         Ok(discipline)
+    }
+
+    /// The frequency's standard deviation before any measurement without a
+    /// drift file: two of them span the whole range, as
+    /// [`INITIAL_FREQUENCY_SD`] does for [`MAXFREQ`](crate::MAXFREQ).
+    fn unknown_frequency_sd(&self) -> f64 {
+        INITIAL_FREQUENCY_SD * self.config.max_frequency / MAXFREQ
     }
 
     /// Processes one update from the mitigation algorithms at clock reading
@@ -791,14 +826,9 @@ impl Discipline {
         let Some(mut filter) = self.kalman else {
             // First update (NSET or FSET).
             let (frequency, frequency_sd) = if self.state == State::Fset {
-                (self.frequency, DRIFT_FILE_FREQUENCY_SD)
+                (self.frequency, self.initial_frequency_sd)
             } else {
-                // Two standard deviations span the whole range, as
-                // INITIAL_FREQUENCY_SD does for MAXFREQ.
-                (
-                    0.0,
-                    INITIAL_FREQUENCY_SD * self.config.max_frequency / MAXFREQ,
-                )
+                (0.0, self.unknown_frequency_sd())
             };
             let mut filter = Kalman::new(
                 offset,

@@ -722,7 +722,21 @@ fn run_against(
     poll: u32,
     seconds: u32,
 ) -> (Discipline, f64, Vec<UpdateOutcome>) {
-    let mut discipline = Discipline::new(config, base()).unwrap();
+    run_from(
+        Discipline::new(config, base()).unwrap(),
+        needed,
+        poll,
+        seconds,
+    )
+}
+
+/// As [`run_against`], from a given discipline (at `base()`).
+fn run_from(
+    mut discipline: Discipline,
+    needed: f64,
+    poll: u32,
+    seconds: u32,
+) -> (Discipline, f64, Vec<UpdateOutcome>) {
     let mut rate = 0.0;
     let mut offset = 0.0;
     let mut outcomes = Vec::new();
@@ -922,4 +936,36 @@ fn an_initial_offset_is_slewed_at_once_and_noise_slowly() {
         .unwrap();
     assert!(close(adjust.phase_slew, crate::FAST_SLEW), "{adjust:?}");
     assert!((adjust.duration - 1.3).abs() < 1e-9, "{adjust:?}");
+}
+
+#[test]
+fn a_drift_file_is_trusted_as_far_as_its_sd_says() {
+    let wide = Config {
+        max_rate: 0.1,
+        max_frequency: 0.1,
+        ..Config::default()
+    };
+    // The file says 200 ppm; the clock needs 300 ppm.
+    let doubtful = Discipline::with_frequency_sd(wide, base(), 200e-6, 1e-3).unwrap();
+    let (learnt, _, _) = run_from(doubtful, 300e-6, 16, 20);
+    assert!(
+        (learnt.frequency() - 300e-6).abs() < 1e-6,
+        "{}",
+        learnt.frequency()
+    );
+    // Trusted to 1 ppm, the second sample is an outlier, held until a
+    // third confirms it: the estimate is still the file's.
+    let trusted = Discipline::with_frequency(wide, base(), 200e-6).unwrap();
+    let (slow, _, _) = run_from(trusted, 300e-6, 16, 20);
+    assert!(
+        (slow.frequency() - 300e-6).abs() > 1e-6,
+        "{}",
+        slow.frequency()
+    );
+    for bad in [0.0, -1e-6, f64::NAN, f64::INFINITY] {
+        assert_eq!(
+            Discipline::with_frequency_sd(wide, base(), 0.0, bad).unwrap_err(),
+            ConfigError::InitialFrequency
+        );
+    }
 }
