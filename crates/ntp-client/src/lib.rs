@@ -152,8 +152,8 @@ pub use sntp::{Datagram, Measurement, Request, ResponseError, SntpConfig};
 pub use source::{ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId, Transmit};
 #[cfg(feature = "alloc")]
 pub use system::{
-    DELAY_HISTORY, DatagramError, Event, Input, MIN_DELAY_SAMPLES, Output, STARTUP_WAIT, System,
-    SystemConfig, UpdateReport,
+    DELAY_HISTORY, DatagramError, Event, Input, MIN_DELAY_SAMPLES, MIN_TRANSMIT_SEPARATION, Output,
+    STARTUP_WAIT, System, SystemConfig, UpdateReport,
 };
 #[cfg(feature = "alloc")]
 pub use table::{PeerRow, PeerTable};

@@ -105,6 +105,15 @@ pub struct SystemConfig {
 /// answered; after 30 s the sources that answered are used.
 pub const STARTUP_WAIT: core::time::Duration = core::time::Duration::from_secs(30);
 
+/// Shortest time between two requests of the system, to any sources: 0.2 s.
+/// Requests that leave together share the host's queues and the first
+/// hops, so their delays are not independent, and a burst of them looks
+/// like the traffic servers rate-limit; chronyd spaces its requests to
+/// different sources alike, and chrony's own simulation tests require at
+/// least 0.18 s between any two requests of a client with several servers.
+/// Not in RFC 5905, whose sources poll independently (section 13).
+pub const MIN_TRANSMIT_SEPARATION: core::time::Duration = core::time::Duration::from_millis(200);
+
 /// How many recent round-trip delays of a source are kept to find the
 /// path's minimum delay, whose excess is each sample's uncertainty (see
 /// [`ntp_discipline::Update::uncertainty`]). 32 samples: the minimum of
@@ -616,6 +625,8 @@ pub struct System<R> {
     last_update_epoch: Option<f64>,
     last_now: Instant,
     reselect: bool,
+    /// When the last request left, for [`MIN_TRANSMIT_SEPARATION`].
+    last_transmit: Option<Instant>,
     /// When the system started, for [`STARTUP_WAIT`].
     started: Instant,
     /// Whether a selection has succeeded since the start.
@@ -782,6 +793,7 @@ impl<R: RngCore> System<R> {
             last_update_epoch: None,
             last_now: now,
             reselect: false,
+            last_transmit: None,
             started: now,
             selected_once: false,
             feed: Vec::new(),
@@ -1287,7 +1299,15 @@ impl<R: RngCore> System<R> {
         }
         let searching = self.config.search_at_max_poll
             && !self.sources.iter().any(|slot| slot.source.is_reachable());
+        // Requests wait until MIN_TRANSMIT_SEPARATION after the last one.
+        let sources_not_before = self
+            .last_transmit
+            .map_or(now, |last| last.saturating_add(MIN_TRANSMIT_SEPARATION))
+            .max(now);
         for slot in &mut self.sources {
+            if sources_not_before > now && slot.source.is_due(now) {
+                continue;
+            }
             slot.source.set_backoff_limited(searching);
             let id = slot.source.id();
             if let Some(nts) = slot.nts.as_deref_mut() {
@@ -1326,6 +1346,7 @@ impl<R: RngCore> System<R> {
                         }
                     }
                 };
+                self.last_transmit = Some(now);
                 return Output::Transmit {
                     source: id,
                     destination: transmit.destination,
@@ -1336,11 +1357,12 @@ impl<R: RngCore> System<R> {
         if self.reselect {
             return Output::Timeout(now);
         }
-        Output::Timeout(self.next_timeout(now, wall_now))
+        Output::Timeout(self.next_timeout(now, wall_now, sources_not_before))
     }
 
-    /// The earliest source timer or discipline second.
-    fn next_timeout(&self, now: Instant, wall_now: Date) -> Instant {
+    /// The earliest source timer (not before `sources_not_before`) or
+    /// discipline second.
+    fn next_timeout(&self, now: Instant, wall_now: Date, sources_not_before: Instant) -> Instant {
         let discipline = self
             .discipline
             .next_timeout()
@@ -1368,7 +1390,7 @@ impl<R: RngCore> System<R> {
         self.sources
             .iter()
             .filter_map(|slot| {
-                let timeout = slot.source.next_timeout()?;
+                let timeout = slot.source.next_timeout()?.max(sources_not_before);
                 match slot.nts.as_deref() {
                     // A source without cookies waits until it may ask for
                     // NTS-KE again.

@@ -52,6 +52,33 @@ fn iburst_sends_eight_requests_spread_over_36_s_then_polls_at_minpoll() {
 }
 
 #[test]
+fn requests_to_several_servers_leave_at_least_0_2_s_apart() {
+    let mut h = Harness::new(fset(), 0.0, 3);
+    for offset in [0.0, 0.000_2, -0.000_2, 0.000_1, -0.000_1] {
+        h.add_server(Behaviour::Ntp(open_server(primary())), offset);
+    }
+    h.run_until(3_600.0);
+    let times: Vec<f64> = h.transmits.iter().map(|(t, _)| t.as_secs_f64()).collect();
+    // Five iburst requests each at first, and polls after.
+    assert!(times.len() > 60, "{}", times.len());
+    let closest = times
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .fold(f64::INFINITY, f64::min);
+    let separation = ntp_client::MIN_TRANSMIT_SEPARATION.as_secs_f64();
+    assert!(closest >= separation - 1e-9, "{closest} s");
+    // All five were asked within the first second, and all answered.
+    let first: std::collections::BTreeSet<_> = h
+        .transmits
+        .iter()
+        .filter(|(t, _)| t.as_secs_f64() < 1.0)
+        .map(|(_, address)| *address)
+        .collect();
+    assert_eq!(first.len(), 5);
+    assert!(h.client.is_synchronized());
+}
+
+#[test]
 fn rfc5905_iburst_sends_eight_requests_two_seconds_apart() {
     let mut h = Harness::new(SystemConfig::rfc5905().with_initial_frequency(0.0), 0.0, 1);
     h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
