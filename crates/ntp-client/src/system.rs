@@ -1278,11 +1278,15 @@ impl<R: RngCore> System<R> {
         for slot in &mut self.sources {
             slot.source.handle_timeout(now);
         }
-        if wall_now >= self.discipline.next_timeout() {
+        // The discipline reads `wall_now` as the clock after every action
+        // it asked for: while events (a step among them) wait for the
+        // caller, `wall_now` may predate them, so the discipline waits too.
+        let applied = self.events.is_empty();
+        if applied && wall_now >= self.discipline.next_timeout() {
             self.discipline.handle_timeout(wall_now);
             self.drain_discipline();
         }
-        if core::mem::take(&mut self.reselect) {
+        if self.events.is_empty() && core::mem::take(&mut self.reselect) {
             self.clock_select(now, wall_now);
         }
         if !self.pools.is_empty() {

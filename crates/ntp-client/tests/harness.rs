@@ -587,3 +587,37 @@ fn exported_system_state_follows_the_system_peer() {
     assert_eq!(reply.reference_id(), state.reference_id);
     assert_eq!(reply.root_delay(), state.root_delay);
 }
+
+#[test]
+fn a_huge_step_back_keeps_the_discipline_timeline() {
+    // The clock starts 1e8 s (three years) ahead and 100 ppm fast, and
+    // may be stepped (chrony's makestep). The step is applied after the
+    // update that asked for it; the discipline must not meanwhile read the
+    // clock as it was before the step (1e8 s of process time at once),
+    // or the next updates take the frequency for nothing.
+    let mut config = SystemConfig::default();
+    config.discipline.make_step = Some(ntp_client::ntp_discipline::MakeStep {
+        threshold: 2.0,
+        limit: Some(1),
+    });
+    config.discipline.panic_threshold = None;
+    config.discipline.max_rate = 0.1;
+    config.discipline.max_frequency = 0.1;
+    config.source.iburst = false;
+    let mut h = Harness::new(config, 1e8, 1);
+    h.clock.drift = 100e-6;
+    h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
+    h.run_until(400.0);
+    let frequency = h
+        .events
+        .iter()
+        .rev()
+        .find_map(|(_, e)| match e {
+            Event::DisciplineUpdate(report) => Some(report.frequency),
+            _ => None,
+        })
+        .unwrap();
+    assert!((frequency + 100e-6).abs() < 1e-6, "{frequency}");
+    let phase = h.clock.phase_at(h.now);
+    assert!(phase.abs() < 1e-3, "{phase}");
+}

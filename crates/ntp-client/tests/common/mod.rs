@@ -112,12 +112,14 @@ pub(crate) struct SimClock {
     phase: f64,
     since: u64,
     rate: f64,
+    /// The oscillator's own frequency error (1e-6: 1 ppm fast).
+    pub(crate) drift: f64,
 }
 
 impl SimClock {
     pub(crate) fn phase_at(&self, now: u64) -> f64 {
         let elapsed = nanos_to_secs(now.saturating_sub(self.since));
-        self.phase + self.rate * elapsed
+        self.phase + (self.rate + self.drift) * elapsed
     }
 
     fn settle(&mut self, now: u64) {
@@ -171,6 +173,7 @@ impl Harness {
             phase,
             since: 0,
             rate: 0.0,
+            drift: 0.0,
         };
         let wall = epoch().checked_add(secs(phase)).unwrap();
         let client = System::new(
