@@ -15,6 +15,7 @@ mod common;
 use core::time::Duration;
 
 use common::*;
+use ntp_client::ntp_discipline::MakeStep;
 use ntp_client::{
     DatagramError, Event, ReplyError, ReplyOutcome, ResponseError, SourceEvent, SystemConfig, Tally,
 };
@@ -596,7 +597,7 @@ fn a_huge_step_back_keeps_the_discipline_timeline() {
     // clock as it was before the step (1e8 s of process time at once),
     // or the next updates take the frequency for nothing.
     let mut config = SystemConfig::default();
-    config.discipline.make_step = Some(ntp_client::ntp_discipline::MakeStep {
+    config.discipline.make_step = Some(MakeStep {
         threshold: 2.0,
         limit: Some(1),
     });
