@@ -61,10 +61,11 @@ pub enum State {
     Sync,
 }
 
-/// Standard deviation of the frequency estimate below which the
+/// Standard deviation of the frequency estimate from which the
 /// [`Algorithm::Kalman`] estimator counts its frequency as known (1 ppm,
 /// the tolerance chrony assumes of a disciplined clock, `maxclockerror`): from
-/// then on an innovation times its own correction (see `surprise`).
+/// then on an innovation times its own correction in full, before that in
+/// proportion (see `surprise`).
 const SETTLED_FREQUENCY_SD: f64 = 1e-6;
 
 /// Weight 1/4 of a new update interval in the average that times the
@@ -909,9 +910,10 @@ impl Discipline {
         }
 
         let nis = innovation.normalized_squared();
-        // The frequency was known before this sample (not still being
-        // learnt from the first samples or after a widening).
-        let settled = filter.p11 <= SETTLED_FREQUENCY_SD * SETTLED_FREQUENCY_SD;
+        // How well the frequency was known before this sample: 1 once
+        // within SETTLED_FREQUENCY_SD, less while it is still being learnt
+        // from the first samples or after a widening.
+        let settled = (SETTLED_FREQUENCY_SD / libm::sqrt(filter.p11.max(0.0))).min(1.0);
         if nis > OUTLIER_GATE * OUTLIER_GATE {
             self.outliers = self.outliers.saturating_add(1);
             if self.outliers < 2 {
@@ -960,12 +962,13 @@ impl Discipline {
         // the frequency is known: it is then drift the model did not
         // foresee (wander over an outage), corrected at the pace of its
         // size. While the frequency is still being learnt, an innovation
-        // is the frequency error the prediction allowed for, and the
-        // posterior knows the phase: it goes at once.
-        self.surprise = if nis > OUTLIER_GATE * OUTLIER_GATE || settled {
+        // is mostly the frequency error the prediction allowed for, and
+        // the posterior knows the phase: it counts in proportion to how
+        // well the frequency was known.
+        self.surprise = if nis > OUTLIER_GATE * OUTLIER_GATE {
             innovation.residual.abs()
         } else {
-            0.0
+            innovation.residual.abs() * settled
         };
         // An average, so that two sources answering a second apart do not
         // make the next correction a one-second one.

@@ -307,7 +307,23 @@ pub struct SelectConfig {
     /// At most this many survivors are combined. Default
     /// [`MAX_COMBINED`]; at least 1.
     pub max_combined: usize,
+    /// Survivors whose root distance exceeds this many times the system
+    /// peer's are not combined (tallied [`Backup`](crate::Tally::Backup)):
+    /// chrony's `combinelimit`. `None` (RFC 5905, which weights every
+    /// survivor by its distance, section 11.2.3) by default; see
+    /// [`COMBINE_LIMIT`].
+    pub combine_limit: Option<f64>,
 }
+
+/// chrony's default `combinelimit`, 3: a survivor more than three times as
+/// far (in root distance) as the system peer is not combined. Not in RFC
+/// 5905. The distance-weighted average of section 11.2.3 still lets a
+/// source with a large, consistent error pull the combined offset: two
+/// servers 0.5 s off through a 1 s asymmetric path have root distances of
+/// about 0.5 s, truechimers by their intervals, and beside one honest
+/// server they are two of three votes wherever a majority matters (the
+/// median of the combined offsets that weights the discipline's input).
+pub const COMBINE_LIMIT: f64 = 3.0;
 
 impl SelectConfig {
     /// The RFC 5905 defaults.
@@ -320,6 +336,7 @@ impl SelectConfig {
         min_survivors: NMIN,
         max_candidates: MAXCLOCK,
         max_combined: MAX_COMBINED,
+        combine_limit: None,
     };
 
     /// Checks every value: floats finite, not negative and at most
@@ -334,6 +351,12 @@ impl SelectConfig {
         check_value(self.max_distance, Quantity::MaxDistance)?;
         if self.min_dispersion <= 0.0 {
             return Err(ConfigError::OutOfRange(Quantity::MinDispersion));
+        }
+        if let Some(limit) = self.combine_limit {
+            check_value(limit, Quantity::CombineLimit)?;
+            if limit < 1.0 {
+                return Err(ConfigError::OutOfRange(Quantity::CombineLimit));
+            }
         }
         if self.min_candidates == 0
             || self.min_survivors == 0

@@ -35,6 +35,8 @@ pub enum Quantity {
     MaxDistance,
     /// The system precision.
     Precision,
+    /// The combine limit ([`SelectConfig::combine_limit`](crate::SelectConfig::combine_limit)).
+    CombineLimit,
 }
 
 impl fmt::Display for Quantity {
@@ -53,6 +55,7 @@ impl fmt::Display for Quantity {
             Self::MinDispersion => "minimum dispersion",
             Self::MaxDistance => "distance threshold",
             Self::Precision => "precision",
+            Self::CombineLimit => "combine limit",
         };
         f.write_str(name)
     }

@@ -7,6 +7,7 @@ use crate::combine::{Combined, choose_system_peer, combine};
 use crate::constants::SelectConfig;
 use crate::error::SelectError;
 use crate::intersect::{Intersection, select};
+use crate::tally::Tally;
 
 /// Everything the pipeline found.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -53,6 +54,7 @@ pub fn mitigate(
         .get(system_peer)
         .map(Candidate::id)
         .ok_or(SelectError::NoSurvivors)?;
+    limit_combination(candidates, system_peer, config);
     let combined = combine(candidates, &intersection, scratch, config)?;
     Ok(Mitigation {
         intersection,
@@ -61,6 +63,25 @@ pub fn mitigate(
         system_peer_id,
         combined,
     })
+}
+
+/// [`SelectConfig::combine_limit`]: survivors farther than the limit times
+/// the system peer's root distance become [`Tally::Backup`], so that
+/// [`combine`] leaves them out.
+fn limit_combination(candidates: &mut [Candidate], system_peer: usize, config: &SelectConfig) {
+    let Some(limit) = config.combine_limit else {
+        return;
+    };
+    let Some(peer_distance) = candidates.get(system_peer).map(Candidate::root_distance) else {
+        return;
+    };
+    for candidate in candidates.iter_mut() {
+        if candidate.tally() == Tally::Candidate
+            && candidate.root_distance() > limit * peer_distance
+        {
+            candidate.set_tally(Tally::Backup);
+        }
+    }
 }
 
 /// An allocating convenience around [`mitigate`]: owns its scratch space
@@ -167,6 +188,35 @@ mod tests {
             Err(SelectError::NoMajority { candidates: 2 })
         );
         assert_eq!(pipeline.system_peer(), None);
+    }
+
+    #[test]
+    fn the_combine_limit_leaves_far_survivors_out() {
+        // One server 100 us away, two 0.5 s off behind a 1 s asymmetric
+        // path: their intervals contain the truth, all three survive.
+        let set = || sources(&[(1, 0.0, 0.000_1), (2, -0.5, 0.51), (3, -0.5, 0.51)]);
+        let mut scratch = [Slot::EMPTY; 18];
+        let mut rfc = set();
+        let combined = mitigate(&mut rfc, &mut scratch, &SelectConfig::RFC, None)
+            .unwrap()
+            .combined;
+        assert_eq!(rfc[0].tally(), crate::tally::Tally::SystemPeer);
+        assert_eq!(rfc[1].tally(), crate::tally::Tally::Candidate);
+        // RFC 5905 weights them by distance, but they still move it.
+        assert!(combined.offset < -5e-5, "{combined:?}");
+        let mut limited_config = SelectConfig::RFC;
+        limited_config.combine_limit = Some(crate::constants::COMBINE_LIMIT);
+        let mut limited = set();
+        let combined = mitigate(&mut limited, &mut scratch, &limited_config, None)
+            .unwrap()
+            .combined;
+        assert_eq!(limited[1].tally(), crate::tally::Tally::Backup);
+        assert_eq!(limited[2].tally(), crate::tally::Tally::Backup);
+        assert!(combined.offset.abs() < 1e-12, "{combined:?}");
+        for bad in [0.5, f64::NAN, -1.0] {
+            limited_config.combine_limit = Some(bad);
+            assert!(limited_config.validate().is_err(), "{bad}");
+        }
     }
 
     #[test]
