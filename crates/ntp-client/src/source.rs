@@ -745,6 +745,32 @@ impl Source {
         }
     }
 
+    /// Restarts the clock filter when the clocks jumped apart (either
+    /// one was stepped by somebody else: a virtual machine resumed, an
+    /// operator, the server): when the newest sample is more than
+    /// [`STEPT`](ntp_discipline::STEPT) from the one before, and the new
+    /// one (`offset`) confirms it, the older samples describe a clock that
+    /// no longer exists. Kept, they would hold the peer jitter at the size
+    /// of the jump, and the source unfit, for eight polls (RFC 5905,
+    /// section 10, keeps them). A step of the discipline's own resets
+    /// every filter anyway ([`reset_after_step`](Self::reset_after_step)).
+    fn restart_after_jump(&mut self, offset: f64) -> Result<(), InputError> {
+        let (newest, epoch, previous) = {
+            let mut samples = self.filter.samples();
+            match (samples.next(), samples.next()) {
+                (Some((newest, epoch)), Some((previous, _))) => (newest, epoch, previous),
+                _ => return Ok(()),
+            }
+        };
+        let jumped = (newest.offset() - previous.offset()).abs() > ntp_discipline::STEPT;
+        let confirmed = (offset - newest.offset()).abs() <= ntp_discipline::STEPT;
+        if jumped && confirmed {
+            self.filter.reset();
+            self.filter.update(newest, epoch)?;
+        }
+        Ok(())
+    }
+
     /// Forgets the samples in the clock filter and the request in flight:
     /// after the clock was stepped, both describe the old timescale (RFC
     /// 5905, section 11.3: all associations are reset on a step).
@@ -978,6 +1004,8 @@ impl Source {
                     measurement.dispersion,
                 )
                 .map_err(ReplyError::Sample)?;
+                self.restart_after_jump(sample.offset())
+                    .map_err(ReplyError::Sample)?;
                 let output = self
                     .filter
                     .update(sample, now.as_secs_f64())
@@ -1492,6 +1520,37 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_confirmed_jump_restarts_the_clock_filter() {
+        let mut source = Source::new(SourceId::new(1), SERVER, SourceConfig::default()).unwrap();
+        let mut rng = Step(3);
+        let mut now = Instant::ZERO;
+        let mut samples = std::vec::Vec::new();
+        for poll in 0..7_u64 {
+            let transmit = loop {
+                if let Some(t) =
+                    source.poll_transmit(now, wall(now.as_nanos() / 1_000_000_000), &mut rng)
+                {
+                    break t;
+                }
+                now = source.next_timeout().unwrap().max(now);
+            };
+            let ours = now.as_nanos() / 1_000_000_000;
+            // From the fifth reply on the server is 1000 s ahead of us (or
+            // we 1000 s behind it): somebody stepped a clock.
+            let server = if poll >= 4 { ours + 1000 } else { ours };
+            let reply = answer(&transmit.payload, wall(server));
+            source.handle_reply(now, &reply, wall(ours)).unwrap();
+            samples.push(source.filter().samples().count());
+        }
+        // The first jumped sample joins the old ones; the second confirms
+        // the jump and the old ones are dropped.
+        assert_eq!(samples, [1, 2, 3, 4, 5, 2, 3]);
+        let stats = source.peer_stats().unwrap();
+        assert!((stats.offset - 1000.0).abs() < 1e-3, "{stats:?}");
+        assert!(stats.jitter < 1e-3, "{stats:?}");
     }
 
     #[test]

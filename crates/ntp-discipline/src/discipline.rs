@@ -900,8 +900,12 @@ impl Discipline {
             filter.offset = offset;
             filter.p00 = variance;
             filter.p01 = 0.0;
+            // At most as uncertain as a frequency never measured: a jump
+            // of hours (a resumed virtual machine) says nothing of the
+            // oscillator beyond that.
             let jump = innovation.residual / mu.max(1.0);
-            filter.p11 += jump * jump;
+            let unknown = self.unknown_frequency_sd();
+            filter.p11 = (filter.p11 + jump * jump).min(unknown * unknown);
             filter.shift(offset);
             self.set_poll(self.config.min_poll);
             self.poll_changed = t;
