@@ -223,6 +223,8 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
     config.initial_frequency = initial_frequency;
     config.initial_frequency_sd = initial_drift.and_then(|drift| drift.sd);
     config.source.iburst = options.iburst;
+    config.source.burst = options.burst;
+    config.min_sources = options.min_sources;
     clock_limits(&mut config.discipline, clock.max_rate(), options);
     let rng = match options.seed {
         Some(seed) => ChaCha12Rng::seed_from_u64(seed),

@@ -59,6 +59,10 @@ pub(crate) struct Options {
     pub(crate) seed: Option<u64>,
     /// `--makestep THRESHOLD LIMIT`: chrony's `makestep`.
     pub(crate) make_step: Option<MakeStep>,
+    /// `--minsources N`: the fewest sources that must agree.
+    pub(crate) min_sources: Option<usize>,
+    /// `--burst`: a burst of requests at every poll (RFC 5905 BURST).
+    pub(crate) burst: bool,
 }
 
 /// `--nts-ke-listen`, `--nts-cert` and `--nts-key`: NTS for `--serve`.
@@ -88,7 +92,7 @@ pub(crate) const USAGE: &str = "usage: ntp-daemon (--server HOST[:PORT] [--key I
 [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] \
 [--serve ADDR:PORT [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
-[--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT]";
+[--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--minsources N] [--burst]";
 
 pub(crate) const HELP: &str = "\
 ntp-daemon: a time daemon built from the NTP building blocks
@@ -150,6 +154,12 @@ Options:
                          THRESHOLD seconds during the first LIMIT clock updates
                          (LIMIT -1: always), as chrony's makestep; also lifts
                          the 1000 s panic threshold (the step is wanted)
+  --minsources N         steer the clock only while at least N sources agree
+                         (default: 2 with three or more sources, else 1),
+                         as chrony's minsources
+  --burst                a burst of eight requests 2 s apart at every poll
+                         while a server answers (RFC 5905 BURST; eight times
+                         the load on the servers: for sparse or lossy paths)
   --help                 this text
 
 Exit status: 0 after --duration or on SIGINT/SIGTERM (the drift file is
@@ -202,6 +212,8 @@ pub(crate) fn parse(
         table_every: Duration::from_secs(64),
         seed: None,
         make_step: None,
+        min_sources: None,
+        burst: false,
     };
     let (mut nts_ke_listen, mut nts_cert, mut nts_key) = (None, None, None);
     let mut parser = lexopt::Parser::from_args(args);
@@ -306,6 +318,14 @@ pub(crate) fn parse(
                 options.table_every = seconds("--table-every", parser.value()?.parse()?)?;
             }
             Long("seed") => options.seed = Some(parser.value()?.parse()?),
+            Long("minsources") => {
+                let n: usize = parser.value()?.parse()?;
+                if n == 0 {
+                    return Err(ArgsError::Bad("--minsources 0: at least 1".to_owned()));
+                }
+                options.min_sources = Some(n);
+            }
+            Long("burst") => options.burst = true,
             Long("makestep") => {
                 let threshold: f64 = parser.value()?.parse()?;
                 let limit: i64 = parser.value()?.parse()?;
@@ -528,6 +548,15 @@ mod tests {
                 limit: None
             })
         );
+        let options = args(&["--server", "127.0.0.1", "--minsources", "3", "--burst"])
+            .map_err(|e| format!("{e:?}"))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(options.min_sources, Some(3));
+        assert!(options.burst);
+        assert!(matches!(
+            args(&["--server", "127.0.0.1", "--minsources", "0"]),
+            Err(ArgsError::Bad(_))
+        ));
         for bad in [
             &["-1", "3"][..],
             &["nan", "3"],
