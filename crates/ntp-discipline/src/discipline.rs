@@ -189,7 +189,16 @@ pub struct Discipline {
     kalman: Option<Kalman>,
     /// Process time the estimator's state refers to.
     kalman_time: NtpDuration,
-    /// Integral of the rate correction applied since `kalman_time`, s.
+    /// Rate-adjusted time since `kalman_time`, the estimator's time base:
+    /// the integral of `1 / (1 + r)` over the clock's own seconds, where
+    /// `r` is the rate correction in force. A clock running at `r` reads
+    /// `1 + r` times the oscillator's time, so over this time base the
+    /// offset changes by exactly `frequency - r` per unit, however far the
+    /// correction is from the oscillator's need (RFC 5905's loop, in clock
+    /// seconds, is off by the square of that difference: 94 ppm after 1 %).
+    elapsed_tau: f64,
+    /// Integral of the rate correction applied since `kalman_time` over
+    /// the rate-adjusted time base, s.
     correction: f64,
     /// Process time at which the current phase slew ends.
     slew_end: Option<NtpDuration>,
@@ -258,6 +267,7 @@ impl Discipline {
             pending: Pending::default(),
             kalman: None,
             kalman_time: NtpDuration::ZERO,
+            elapsed_tau: 0.0,
             correction: 0.0,
             slew_end: None,
             outliers: 0,
@@ -651,12 +661,13 @@ impl Discipline {
             // The caller runs at the last adjustment until the next one,
             // slew included, even if it serves the end-of-slew timeout
             // late: count what it really applied.
-            // `elapsed` is read off the clock being slewed, which runs
-            // `1 + phase_slew` times as fast as true time meanwhile (the
-            // frequency part only cancels the oscillator's error): at
+            // `elapsed` is read off the clock being corrected, which runs
+            // `1 + rate` times as fast as its oscillator meanwhile: at
             // 500 ppm the difference is 0.05 %, at FAST_SLEW 8 %.
-            let applied = self.phase_slew * elapsed / (1.0 + self.phase_slew);
-            self.correction += self.frequency * elapsed + applied;
+            let tau = elapsed / (1.0 + self.frequency + self.phase_slew);
+            let applied = self.phase_slew * tau;
+            self.elapsed_tau += tau;
+            self.correction += self.frequency * tau + applied;
             self.cumulative_slew += applied;
             let rest = self.residual - applied;
             self.residual = if rest * self.residual > 0.0 {
@@ -853,6 +864,7 @@ impl Discipline {
             self.jitter_sq = variance.max(self.precision_sq);
             self.kalman_time = sample_time.min(t);
             self.correction = self.applied_since(self.kalman_time, t);
+            self.elapsed_tau = self.tau_since(self.kalman_time, t);
             self.observe_variance(variance);
             self.accept_kalman(filter, sample_time, offset, t);
             return Ok(outcome);
@@ -860,13 +872,13 @@ impl Discipline {
         self.commit(epoch, t);
         // Predict to the sample's time.
         let sample_time = sample_time.max(self.kalman_time);
-        let dt = sample_time
-            .saturating_sub(self.kalman_time)
-            .to_seconds_f64();
         let after = self.applied_since(sample_time, t);
+        let tau_after = self.tau_since(sample_time, t);
+        let dt = (self.elapsed_tau - tau_after).max(0.0);
         filter.predict(dt, self.correction - after);
         let wander_part = filter.wander * dt * dt * dt * ONE_THIRD;
         self.correction = after;
+        self.elapsed_tau = tau_after;
         self.kalman_time = sample_time;
         self.kalman = Some(filter);
         let mut innovation = filter.innovation(offset, variance);
@@ -948,10 +960,7 @@ impl Discipline {
         self.jitter_sq += (sample - self.jitter_sq) / AVG;
         // chrony's `makestep`: the estimate now, stepped when above the
         // threshold within the first updates.
-        let estimate = filter.projected_offset(
-            t.saturating_sub(self.kalman_time).to_seconds_f64(),
-            self.correction,
-        );
+        let estimate = filter.projected_offset(self.elapsed_tau, self.correction);
         if self
             .make_step_threshold()
             .is_some_and(|limit| estimate.abs() > limit)
@@ -1043,15 +1052,31 @@ impl Discipline {
     /// constant).
     fn applied_since(&self, from: NtpDuration, t: NtpDuration) -> f64 {
         let rate = self.frequency + self.phase_slew;
+        let (now, before) = self.spans_since(from, t);
+        rate * now / (1.0 + rate) + self.previous_rate * before / (1.0 + self.previous_rate)
+    }
+
+    /// The rate-adjusted time (see `elapsed_tau`) between process times
+    /// `from` and `t`, with the same two rates as
+    /// [`applied_since`](Self::applied_since).
+    fn tau_since(&self, from: NtpDuration, t: NtpDuration) -> f64 {
+        let rate = self.frequency + self.phase_slew;
+        let (now, before) = self.spans_since(from, t);
+        now / (1.0 + rate) + before / (1.0 + self.previous_rate)
+    }
+
+    /// The clock seconds from `from` to `t` under the current rate and
+    /// under the one before it.
+    fn spans_since(&self, from: NtpDuration, t: NtpDuration) -> (f64, f64) {
         let changed = self.rate_changed.max(from);
         // NtpDuration is signed: differences are clamped at zero here.
-        rate * t.saturating_sub(changed).to_seconds_f64().max(0.0)
-            + self.previous_rate
-                * self
-                    .rate_changed
-                    .saturating_sub(from)
-                    .to_seconds_f64()
-                    .max(0.0)
+        (
+            t.saturating_sub(changed).to_seconds_f64().max(0.0),
+            self.rate_changed
+                .saturating_sub(from)
+                .to_seconds_f64()
+                .max(0.0),
+        )
     }
 
     /// Records that the caller's rate changes at process time `t`. Several
@@ -1089,8 +1114,7 @@ impl Discipline {
         self.kalman = Some(filter);
         // The estimate now, from the state at the last sample's time (the
         // phase alone: the covariance is predicted at the next sample).
-        let dt = t.saturating_sub(self.kalman_time).to_seconds_f64();
-        let estimate = filter.projected_offset(dt, self.correction);
+        let estimate = filter.projected_offset(self.elapsed_tau, self.correction);
         self.note_rate_change(t);
         let change = frequency - self.frequency;
         self.wander_sq += (change * change - self.wander_sq) / AVG;
@@ -1125,9 +1149,10 @@ impl Discipline {
             let rate = estimate / duration;
             self.phase_slew = rate;
             self.residual = estimate;
-            // `duration` in true seconds; the clock, running `1 + rate`
-            // times as fast meanwhile, reads that much more.
-            self.slew_end = NtpDuration::from_seconds_f64(duration * (1.0 + rate))
+            // `duration` in the rate-adjusted time base; the clock,
+            // running `1 + frequency + rate` times as fast as its
+            // oscillator meanwhile, reads that much more.
+            self.slew_end = NtpDuration::from_seconds_f64(duration * (1.0 + frequency + rate))
                 .ok()
                 .map(|d| t.saturating_add(d));
         }
