@@ -504,7 +504,19 @@ impl Discipline {
                     self.slew_end = None;
                     self.phase_slew = 0.0;
                     self.residual = 0.0;
-                    self.queue_kalman_adjust(0.0);
+                    // What the slew left over, or overshot: a caller's
+                    // timer ends it a little late or early, by its
+                    // granularity times the slew rate (a millisecond at
+                    // 1/12 s/s is 83 us). The estimate counts what was
+                    // really applied; plan that anew.
+                    match self.kalman {
+                        Some(filter) => {
+                            let estimate =
+                                filter.projected_offset(self.elapsed_tau, self.correction);
+                            self.plan_slew(t, &filter, estimate);
+                        }
+                        None => self.queue_kalman_adjust(0.0),
+                    }
                 }
                 self.next_tick = self.kalman_next_tick(t);
             }
@@ -1119,6 +1131,13 @@ impl Discipline {
         let change = frequency - self.frequency;
         self.wander_sq += (change * change - self.wander_sq) / AVG;
         self.frequency = frequency;
+        self.plan_slew(t, &filter, estimate);
+    }
+
+    /// Plans the slew of `estimate` at process time `t` and queues the
+    /// adjustment.
+    fn plan_slew(&mut self, t: NtpDuration, filter: &Kalman, estimate: f64) {
+        let frequency = self.frequency;
         // Slew the whole estimate: within a time that shrinks as the
         // estimate stands out of its own uncertainty (CORRECTION_TIME_RATIO),
         // never faster than MIN_SLEW_TIME nor beyond the rate limit.
