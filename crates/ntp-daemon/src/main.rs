@@ -23,7 +23,8 @@
 //! actions are applied exactly as `ntp-discipline` asks: a step adds the
 //! offset at once (`ADJ_SETOFFSET`), an adjustment runs the clock at
 //! [`ClockAdjustment::rate`](ntp_client::ClockAdjustment::rate) until the
-//! next one (`ADJ_FREQUENCY`, the kernel's own PLL off; with the default
+//! next one (the tick length and `ADJ_FREQUENCY`, ±10 %, the kernel's own
+//! PLL off; with the default
 //! Kalman discipline that is one call per update and one at the end of its
 //! phase slew, not one a second), a
 //! leap second is applied as a step when the discipline says it is due.
