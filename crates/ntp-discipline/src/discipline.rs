@@ -65,7 +65,7 @@ pub enum State {
 /// [`Algorithm::Kalman`] estimator counts its frequency as known (1 ppm,
 /// the tolerance chrony assumes of a disciplined clock, `maxclockerror`): from
 /// then on an innovation times its own correction in full, before that in
-/// proportion (see `surprise`).
+/// proportion (see `kalman_update`).
 const SETTLED_FREQUENCY_SD: f64 = 1e-6;
 
 /// Weight 1/4 of a new update interval in the average that times the
@@ -206,11 +206,6 @@ pub struct Discipline {
     outliers: u32,
     /// Standard deviation of the drift file's frequency (FSET), s/s.
     initial_frequency_sd: f64,
-    /// |Innovation| of the last update the [`Algorithm::Kalman`]
-    /// estimator accepted when it was a confirmed outlier (zero
-    /// otherwise): how far the measurement surprised it, a floor of the
-    /// uncertainty that times the correction (see `correction_time`).
-    surprise: f64,
     /// Average seconds between the updates the [`Algorithm::Kalman`]
     /// estimator accepted (zero before the second; weight
     /// 1/[`UPDATE_INTERVAL_AVG`]): the interval its correction is spread
@@ -272,7 +267,6 @@ impl Discipline {
             slew_end: None,
             outliers: 0,
             initial_frequency_sd: DRIFT_FILE_FREQUENCY_SD,
-            surprise: 0.0,
             update_interval: 0.0,
             accepted: 0,
             typical_variance: None,
@@ -513,7 +507,7 @@ impl Discipline {
                         Some(filter) => {
                             let estimate =
                                 filter.projected_offset(self.elapsed_tau, self.correction);
-                            self.plan_slew(t, &filter, estimate);
+                            self.plan_slew(t, &filter, estimate, 0.0);
                         }
                         None => self.queue_kalman_adjust(0.0),
                     }
@@ -875,17 +869,15 @@ impl Discipline {
             };
             self.jitter_sq = variance.max(self.precision_sq);
             self.kalman_time = sample_time.min(t);
-            self.correction = self.applied_since(self.kalman_time, t);
-            self.elapsed_tau = self.tau_since(self.kalman_time, t);
+            (self.elapsed_tau, self.correction) = self.adjusted_since(self.kalman_time, t);
             self.observe_variance(variance);
-            self.accept_kalman(filter, sample_time, offset, t);
+            self.accept_kalman(filter, sample_time, offset, t, 0.0);
             return Ok(outcome);
         };
         self.commit(epoch, t);
         // Predict to the sample's time.
         let sample_time = sample_time.max(self.kalman_time);
-        let after = self.applied_since(sample_time, t);
-        let tau_after = self.tau_since(sample_time, t);
+        let (tau_after, after) = self.adjusted_since(sample_time, t);
         let dt = (self.elapsed_tau - tau_after).max(0.0);
         filter.predict(dt, self.correction - after);
         let wander_part = filter.wander * dt * dt * dt * ONE_THIRD;
@@ -902,7 +894,8 @@ impl Discipline {
         // A jump beyond the step threshold that the filter's own
         // uncertainty explains (a frequency not learnt yet, far off the
         // nominal one) is a measurement like any other.
-        let explained = innovation.normalized_squared() <= OUTLIER_GATE * OUTLIER_GATE;
+        let nis = innovation.normalized_squared();
+        let explained = nis <= OUTLIER_GATE * OUTLIER_GATE;
         if innovation.residual.abs() > self.config.step_threshold && !explained {
             // Spike or step (RFC 5905 figure 28 from SYNC / SPIK).
             if self.state == State::Sync {
@@ -933,11 +926,10 @@ impl Discipline {
             filter.shift(offset);
             self.set_poll(self.config.min_poll);
             self.poll_changed = t;
-            self.accept_kalman(filter, sample_time, offset, t);
+            self.accept_kalman(filter, sample_time, offset, t, 0.0);
             return Ok(UpdateOutcome::Step(step));
         }
 
-        let nis = innovation.normalized_squared();
         // How well the frequency was known before this sample: 1 once
         // within SETTLED_FREQUENCY_SD, less while it is still being learnt
         // from the first samples or after a widening.
@@ -979,7 +971,7 @@ impl Discipline {
         {
             let step = self.queue_step(epoch, t, estimate)?;
             filter.shift(estimate);
-            self.accept_kalman(filter, sample_time, offset, t);
+            self.accept_kalman(filter, sample_time, offset, t, 0.0);
             return Ok(UpdateOutcome::Step(step));
         }
         // An unforeseen jump (beyond the outlier gate, confirmed) leaves
@@ -990,7 +982,7 @@ impl Discipline {
         // is mostly the frequency error the prediction allowed for, and
         // the posterior knows the phase: it counts in proportion to how
         // well the frequency was known.
-        self.surprise = if nis > OUTLIER_GATE * OUTLIER_GATE {
+        let surprise = if nis > OUTLIER_GATE * OUTLIER_GATE {
             innovation.residual.abs()
         } else {
             innovation.residual.abs() * settled
@@ -1002,8 +994,7 @@ impl Discipline {
         } else {
             mu
         };
-        self.accept_kalman(filter, sample_time, offset, t);
-        self.surprise = 0.0;
+        self.accept_kalman(filter, sample_time, offset, t, surprise);
         self.kalman_poll(t);
         Ok(UpdateOutcome::Slew)
     }
@@ -1040,13 +1031,15 @@ impl Discipline {
 
     /// Installs the estimator after an accepted update measured at
     /// `sample_time` (SYNC, no outliers pending) and plans the correction
-    /// at `t`.
+    /// at `t`; `surprise` is how far the measurement surprised the
+    /// estimator (see `plan_slew`), zero after a first update or a step.
     fn accept_kalman(
         &mut self,
         filter: Kalman,
         sample_time: NtpDuration,
         offset: f64,
         t: NtpDuration,
+        surprise: f64,
     ) {
         self.kalman = Some(filter);
         self.outliers = 0;
@@ -1054,40 +1047,29 @@ impl Discipline {
         self.state = State::Sync;
         self.update_time = sample_time;
         self.last_offset = offset;
-        self.finish_kalman(t);
-    }
-
-    /// The correction the caller applied between process times `from`
-    /// and `t` (now): the current rate since it took effect, the one
-    /// before it before that (a sample older than two rate changes is
-    /// rare: the backlog before the first update, when the rate was
-    /// constant).
-    fn applied_since(&self, from: NtpDuration, t: NtpDuration) -> f64 {
-        let rate = self.frequency + self.phase_slew;
-        let (now, before) = self.spans_since(from, t);
-        rate * now / (1.0 + rate) + self.previous_rate * before / (1.0 + self.previous_rate)
+        self.finish_kalman(t, surprise);
     }
 
     /// The rate-adjusted time (see `elapsed_tau`) between process times
-    /// `from` and `t`, with the same two rates as
-    /// [`applied_since`](Self::applied_since).
-    fn tau_since(&self, from: NtpDuration, t: NtpDuration) -> f64 {
-        let rate = self.frequency + self.phase_slew;
-        let (now, before) = self.spans_since(from, t);
-        now / (1.0 + rate) + before / (1.0 + self.previous_rate)
-    }
-
-    /// The clock seconds from `from` to `t` under the current rate and
-    /// under the one before it.
-    fn spans_since(&self, from: NtpDuration, t: NtpDuration) -> (f64, f64) {
+    /// `from` and `t` (now), and the correction the caller applied over it:
+    /// the current rate since it took effect, the one before it before
+    /// that (a sample older than two rate changes is rare: the backlog
+    /// before the first update, when the rate was constant).
+    fn adjusted_since(&self, from: NtpDuration, t: NtpDuration) -> (f64, f64) {
         let changed = self.rate_changed.max(from);
         // NtpDuration is signed: differences are clamped at zero here.
+        let now = t.saturating_sub(changed).to_seconds_f64().max(0.0);
+        let before = self
+            .rate_changed
+            .saturating_sub(from)
+            .to_seconds_f64()
+            .max(0.0);
+        let rate = self.frequency + self.phase_slew;
+        let tau_now = now / (1.0 + rate);
+        let tau_before = before / (1.0 + self.previous_rate);
         (
-            t.saturating_sub(changed).to_seconds_f64().max(0.0),
-            self.rate_changed
-                .saturating_sub(from)
-                .to_seconds_f64()
-                .max(0.0),
+            tau_now + tau_before,
+            rate * tau_now + self.previous_rate * tau_before,
         )
     }
 
@@ -1116,7 +1098,7 @@ impl Discipline {
 
     /// Publishes the estimator's frequency and plans the slew of its offset
     /// estimate projected to process time `t`.
-    fn finish_kalman(&mut self, t: NtpDuration) {
+    fn finish_kalman(&mut self, t: NtpDuration, surprise: f64) {
         let Some(mut filter) = self.kalman else {
             return;
         };
@@ -1131,12 +1113,12 @@ impl Discipline {
         let change = frequency - self.frequency;
         self.wander_sq += (change * change - self.wander_sq) / AVG;
         self.frequency = frequency;
-        self.plan_slew(t, &filter, estimate);
+        self.plan_slew(t, &filter, estimate, surprise);
     }
 
     /// Plans the slew of `estimate` at process time `t` and queues the
-    /// adjustment.
-    fn plan_slew(&mut self, t: NtpDuration, filter: &Kalman, estimate: f64) {
+    /// adjustment; `surprise` is a floor of the estimate's uncertainty.
+    fn plan_slew(&mut self, t: NtpDuration, filter: &Kalman, estimate: f64, surprise: f64) {
         let frequency = self.frequency;
         // Slew the whole estimate: within a time that shrinks as the
         // estimate stands out of its own uncertainty (CORRECTION_TIME_RATIO),
@@ -1155,7 +1137,7 @@ impl Discipline {
             // in progress (that part was planned at its own pace: a new
             // update that merely confirms it must not hurry it).
             let sigma = libm::sqrt(filter.p00.max(0.0))
-                .max(self.surprise)
+                .max(surprise)
                 .max(self.residual.abs());
             let interval = if self.update_interval > 0.0 {
                 self.update_interval.min(self.tau)
