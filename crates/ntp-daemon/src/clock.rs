@@ -148,7 +148,7 @@ pub(crate) struct KernelClock {
     clock: UnixClock,
     /// The nominal tick length in microseconds (10^6 / `USER_HZ`), or
     /// `None` when the tick cannot be set.
-    nominal_tick: Option<i64>,
+    nominal_tick: Option<libc::c_long>,
 }
 
 impl KernelClock {
@@ -179,16 +179,18 @@ impl KernelClock {
 
 /// A rate correction as a tick length (microseconds, within ±10 % of
 /// `nominal`) and the `ADJ_FREQUENCY` remainder (2^-16 ppm).
-fn tick_and_frequency(rate: f64, nominal: i64) -> (i64, i64) {
+fn tick_and_frequency(rate: f64, nominal: libc::c_long) -> (libc::c_long, libc::c_long) {
     let rate = rate.clamp(-TICK_MAX_RATE, TICK_MAX_RATE);
-    // |rate * nominal| <= nominal / 10, far inside i64: the casts are exact
-    // after rounding.
+    // |rate * nominal| <= nominal / 10 (1000 at USER_HZ = 100) and the
+    // remainder is half a tick microsecond (under 3.3e6 in 2^-16 ppm), far
+    // inside a c_long of 32 bits or more: the casts are exact after
+    // rounding.
     #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
-    let bias = (rate * nominal as f64).round() as i64;
+    let bias = (rate * nominal as f64).round() as libc::c_long;
     #[allow(clippy::cast_precision_loss)]
     let rest = rate - bias as f64 / nominal as f64;
     #[allow(clippy::cast_possible_truncation)]
-    let frequency = (rest / SCALED_PPM).round() as i64;
+    let frequency = (rest / SCALED_PPM).round() as libc::c_long;
     (nominal.saturating_add(bias), frequency)
 }
 

@@ -8,6 +8,7 @@
 use std::io;
 use std::path::Path;
 
+#[cfg(doc)]
 use crate::clock::TICK_MAX_RATE;
 
 /// How often the drift file is written while running, seconds (ntpd and
@@ -30,21 +31,25 @@ pub(crate) struct Drift {
 /// # Errors
 ///
 /// Unreadable file, or a file that is neither one number (ntpd's and
-/// ours) nor two (chronyd's) with the frequency within ±[`TICK_MAX_RATE`]
-/// (10 %, the widest clock range; the caller checks its own clock's) and
-/// a positive skew.
-pub(crate) fn read(path: &Path) -> io::Result<Option<Drift>> {
+/// ours) nor two (chronyd's) with the frequency within ±`max_rate` (the
+/// clock's range: [`TICK_MAX_RATE`] with the tick length) and a positive
+/// skew.
+pub(crate) fn read(path: &Path, max_rate: f64) -> io::Result<Option<Drift>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(error),
     };
-    parse(&text)
-        .map(Some)
-        .ok_or_else(|| io::Error::other(format!("{}: not a frequency in ppm", path.display())))
+    parse(&text, max_rate).map(Some).ok_or_else(|| {
+        io::Error::other(format!(
+            "{}: not a frequency in ppm within the clock's ±{} ppm",
+            path.display(),
+            max_rate * 1e6
+        ))
+    })
 }
 
-fn parse(text: &str) -> Option<Drift> {
+fn parse(text: &str, max_rate: f64) -> Option<Drift> {
     let mut numbers = text.split_whitespace().map(str::parse::<f64>);
     let first = numbers.next()?.ok()?;
     let drift = match numbers.next() {
@@ -65,7 +70,7 @@ fn parse(text: &str) -> Option<Drift> {
             }
         }
     };
-    (drift.frequency.is_finite() && drift.frequency.abs() <= TICK_MAX_RATE).then_some(drift)
+    (drift.frequency.is_finite() && drift.frequency.abs() <= max_rate).then_some(drift)
 }
 
 /// Writes `frequency` (seconds per second) as ppm, through a temporary
@@ -84,6 +89,7 @@ pub(crate) fn write(path: &Path, frequency: f64) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::{FREQUENCY_ONLY_MAX_RATE, TICK_MAX_RATE};
 
     #[test]
     fn parses_ntpd_and_chronyd_files() {
@@ -98,23 +104,29 @@ mod tests {
             })
         };
         // ntpd's form: the correction.
-        assert!(near(parse("12.5\n"), 12.5e-6, None));
+        assert!(near(parse("12.5\n", TICK_MAX_RATE), 12.5e-6, None));
         // chronyd's: the clock's error (fast by 3.25 ppm: a correction of
         // -3.25 ppm) and the skew.
-        assert!(near(parse("  3.25 0.016\n"), -3.25e-6, Some(0.016e-6)));
-        assert!(near(parse("-100 1.0"), 100e-6, Some(1e-6)));
-        assert_eq!(parse(""), None);
-        assert_eq!(parse("abc"), None);
-        assert_eq!(parse("1 abc"), None);
-        assert_eq!(parse("1 0"), None);
-        assert_eq!(parse("1 -2"), None);
-        assert_eq!(parse("1 2 3"), None);
-        // Up to the tick's ±10 % (100 000 ppm), beyond ADJ_FREQUENCY's
-        // ±500 ppm; the caller checks its own clock's range.
-        assert!(near(parse("600"), 600e-6, None));
-        assert!(near(parse("-50000"), -0.05, None));
-        assert_eq!(parse("100001"), None);
-        assert_eq!(parse("NaN"), None);
+        assert!(near(
+            parse("  3.25 0.016\n", TICK_MAX_RATE),
+            -3.25e-6,
+            Some(0.016e-6)
+        ));
+        assert!(near(parse("-100 1.0", TICK_MAX_RATE), 100e-6, Some(1e-6)));
+        assert_eq!(parse("", TICK_MAX_RATE), None);
+        assert_eq!(parse("abc", TICK_MAX_RATE), None);
+        assert_eq!(parse("1 abc", TICK_MAX_RATE), None);
+        assert_eq!(parse("1 0", TICK_MAX_RATE), None);
+        assert_eq!(parse("1 -2", TICK_MAX_RATE), None);
+        assert_eq!(parse("1 2 3", TICK_MAX_RATE), None);
+        // Within the clock's range: the tick's ±10 % (100 000 ppm), or
+        // ADJ_FREQUENCY's ±500 ppm alone.
+        assert!(near(parse("600", TICK_MAX_RATE), 600e-6, None));
+        assert_eq!(parse("600", FREQUENCY_ONLY_MAX_RATE), None);
+        assert!(near(parse("-500", FREQUENCY_ONLY_MAX_RATE), -500e-6, None));
+        assert!(near(parse("-50000", TICK_MAX_RATE), -0.05, None));
+        assert_eq!(parse("100001", TICK_MAX_RATE), None);
+        assert_eq!(parse("NaN", TICK_MAX_RATE), None);
     }
 
     #[test]
@@ -122,12 +134,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ntp-daemon-drift-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| unreachable!("{e}"));
         let path = dir.join("drift");
-        assert_eq!(read(&path).ok(), Some(None));
+        assert_eq!(read(&path, TICK_MAX_RATE).ok(), Some(None));
         write(&path, -17.125e-6).unwrap_or_else(|e| unreachable!("{e}"));
-        let back = read(&path).ok().flatten().map_or(0.0, |d| d.frequency);
+        let back = read(&path, TICK_MAX_RATE)
+            .ok()
+            .flatten()
+            .map_or(0.0, |d| d.frequency);
         assert!((back + 17.125e-6).abs() < 1e-12, "{back}");
         std::fs::write(&path, "garbage").unwrap_or_else(|e| unreachable!("{e}"));
-        assert!(read(&path).is_err());
+        assert!(read(&path, TICK_MAX_RATE).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -203,7 +203,7 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
     }
 
     let initial_drift = match &options.drift_file {
-        Some(path) => drift::read(path).unwrap_or_else(|error| {
+        Some(path) => drift::read(path, clock.max_rate()).unwrap_or_else(|error| {
             log.warn(0.0, &format!("drift file ignored: {error}"));
             None
         }),
@@ -219,7 +219,6 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         None => None,
     };
     let mut config = SystemConfig::default().with_poll_range(options.min_poll, options.max_poll);
-    let initial_drift = initial_drift.filter(|drift| drift.frequency.abs() <= clock.max_rate());
     let initial_frequency = initial_drift.map(|drift| drift.frequency);
     config.initial_frequency = initial_frequency;
     config.initial_frequency_sd = initial_drift.and_then(|drift| drift.sd);
