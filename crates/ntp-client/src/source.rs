@@ -1474,6 +1474,22 @@ mod tests {
         assert_eq!(stats.reach, 0);
     }
 
+    /// Whole seconds of `now`, for [`wall`].
+    fn seconds(now: Instant) -> u64 {
+        now.as_nanos() / 1_000_000_000
+    }
+
+    /// The source's next request, `now` moved on to it; the clock reads
+    /// `wall(seconds(now))`.
+    fn next_request(source: &mut Source, now: &mut Instant, rng: &mut Step) -> Transmit {
+        loop {
+            if let Some(transmit) = source.poll_transmit(*now, wall(seconds(*now)), rng) {
+                return transmit;
+            }
+            *now = source.next_timeout().unwrap().max(*now);
+        }
+    }
+
     #[test]
     fn sample_dispersion_grows_at_the_configured_phi() {
         // Four polls answered at once, the same for both sources; only
@@ -1487,17 +1503,10 @@ mod tests {
             let mut rng = Step(3);
             let mut now = Instant::ZERO;
             for _ in 0..4 {
-                let transmit = loop {
-                    if let Some(t) =
-                        source.poll_transmit(now, wall(now.as_nanos() / 1_000_000_000), &mut rng)
-                    {
-                        break t;
-                    }
-                    now = source.next_timeout().unwrap().max(now);
-                };
-                let reply = answer(&transmit.payload, wall(now.as_nanos() / 1_000_000_000));
+                let transmit = next_request(&mut source, &mut now, &mut rng);
+                let reply = answer(&transmit.payload, wall(seconds(now)));
                 source
-                    .handle_reply(now, &reply, wall(now.as_nanos() / 1_000_000_000))
+                    .handle_reply(now, &reply, wall(seconds(now)))
                     .unwrap();
             }
             source.peer_stats().unwrap().dispersion
@@ -1529,15 +1538,8 @@ mod tests {
         let mut now = Instant::ZERO;
         let mut samples = std::vec::Vec::new();
         for poll in 0..7_u64 {
-            let transmit = loop {
-                if let Some(t) =
-                    source.poll_transmit(now, wall(now.as_nanos() / 1_000_000_000), &mut rng)
-                {
-                    break t;
-                }
-                now = source.next_timeout().unwrap().max(now);
-            };
-            let ours = now.as_nanos() / 1_000_000_000;
+            let transmit = next_request(&mut source, &mut now, &mut rng);
+            let ours = seconds(now);
             // From the fifth reply on the server is 1000 s ahead of us (or
             // we 1000 s behind it): somebody stepped a clock.
             let server = if poll >= 4 { ours + 1000 } else { ours };
