@@ -1147,7 +1147,9 @@ impl Discipline {
             let duration = correction_time(estimate, sigma, interval)
                 .max(MIN_SLEW_TIME)
                 .max(estimate.abs() / room);
-            let rate = estimate / duration;
+            // Within the room exactly: `estimate / (estimate / room)` can
+            // exceed `room` by a rounding.
+            let rate = (estimate / duration).clamp(-room, room);
             self.phase_slew = rate;
             self.residual = estimate;
             // `duration` in the rate-adjusted time base; the clock,
