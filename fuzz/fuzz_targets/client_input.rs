@@ -27,7 +27,7 @@ use ntp_client::ntp_nts::server::{RequestError, verify_request};
 use ntp_client::ntp_nts::{AeadAlgorithm, AeadKey, SessionKeys};
 use ntp_client::rand_core::RngCore;
 use ntp_client::{
-    Input, Instant, Key, KeyId, KeyType, NtsKeFailed, NtsKeOutcome, Output, Source, SourceId,
+    DelayConfig, Input, Instant, Key, KeyId, KeyType, NtsKeFailed, NtsKeOutcome, Output, Source, SourceId,
     System, SystemConfig,
 };
 use ntp_proto::{Date, NtpDuration, Packet, Timestamp};
@@ -80,6 +80,11 @@ struct Run {
     keyed: bool,
     /// A fourth source, over NTS.
     nts: bool,
+    /// Delay tests and an asymmetry correction for every source:
+    /// `max_delay` (n + 1) ms, `max_delay_ratio` 1 + n / 16,
+    /// `max_delay_dev_ratio` (n + 1) / 8, `asymmetry` n / 256, and
+    /// `min_delay` n / 8 ms unless n is 0.
+    delay: Option<[u8; 5]>,
     steps: Vec<Step>,
 }
 
@@ -196,13 +201,22 @@ impl World {
 
 fuzz_target!(|run: Run| {
     let epoch = Date::from_unix(1_764_547_200, 0).unwrap();
-    let config = if run.short_polls {
+    let mut config = if run.short_polls {
         SystemConfig::default()
             .with_poll_range(1, 3)
             .with_initial_frequency(0.0)
     } else {
         SystemConfig::default()
     };
+    if let Some([max, ratio, dev, asym, min]) = run.delay {
+        let mut delay = DelayConfig::default();
+        delay.max_delay = Some(f64::from(max) * 1e-3 + 1e-3);
+        delay.max_delay_ratio = Some(1.0 + f64::from(ratio) / 16.0);
+        delay.max_delay_dev_ratio = Some((f64::from(dev) + 1.0) / 8.0);
+        delay.asymmetry = f64::from(asym as i8) / 256.0;
+        delay.min_delay = (min != 0).then(|| f64::from(min) / 8e3);
+        config.source.delay = delay;
+    }
     let system = System::new(config, Instant::ZERO, epoch, Rng(run.seed)).unwrap();
     let mut world = World {
         system,

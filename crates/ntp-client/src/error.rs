@@ -24,6 +24,11 @@ pub enum ConfigError {
     /// The maximum root distance is not a positive finite number.
     #[error("maximum root distance must be positive and finite")]
     MaxDistance,
+    /// A delay limit is not a positive finite number, the delay ratio is
+    /// below 1, the minimum delay is negative or the asymmetry is outside
+    /// -0.5..=0.5 ([`DelayConfig`](crate::DelayConfig)).
+    #[error("delay limits: positive limits, a ratio of at least 1, asymmetry within -0.5..=0.5")]
+    Delay,
     /// The local precision is outside -30..=0.
     #[error("precision {0} is outside -30..=0")]
     Precision(i8),

@@ -117,6 +117,7 @@ extern crate alloc;
 extern crate std;
 
 mod constants;
+mod delay;
 mod error;
 #[cfg(feature = "alloc")]
 mod nts;
@@ -136,6 +137,7 @@ pub use constants::{
     DEFAULT_REPLY_TIMEOUT, DISCIPLINED_PHI, MAX_POLL, MIN_POLL, MIN_REQUEST_SPACING,
     POLL_JITTER_SHIFT, REQUEST_LEN, REQUEST_PRECISION, SPREAD_IBURST_GAPS, UNREACH, VERSION,
 };
+pub use delay::{DelayConfig, DelayTest};
 pub use error::ConfigError;
 #[doc(inline)]
 pub use ntp_proto::Instant;

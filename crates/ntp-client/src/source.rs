@@ -19,7 +19,7 @@ use crate::constants::{
     SPREAD_IBURST_GAPS, UNREACH, poll_interval,
 };
 use crate::sntp::{Datagram, Measurement, Request, ResponseError, SntpConfig};
-use crate::{ConfigError, Instant};
+use crate::{ConfigError, DelayConfig, DelayTest, Instant};
 
 /// The identifier of a source within a [`System`](crate::System); also
 /// its association id for the selection algorithms.
@@ -112,6 +112,12 @@ pub struct SourceConfig {
     /// (1 ppm) by default, RFC 5905's PHI (15 ppm) in
     /// [`SourceConfig::rfc5905`]. See [`FilterConfig::phi`].
     pub phi: f64,
+    /// Delay tests and the asymmetry correction (chrony's `maxdelay`,
+    /// `maxdelayratio`, `maxdelaydevratio`, `mindelay` and `asymmetry`).
+    /// Default: none, RFC 5905's behaviour. See [`DelayConfig`]. Missing
+    /// in serialized data means the default.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub delay: DelayConfig,
 }
 
 impl Default for SourceConfig {
@@ -128,6 +134,7 @@ impl Default for SourceConfig {
             count_empty_stages: false,
             popcorn_gate: Some(ntp_select::constants::SGATE),
             phi: crate::DISCIPLINED_PHI,
+            delay: DelayConfig::default(),
         }
     }
 }
@@ -183,7 +190,7 @@ impl SourceConfig {
         if !(-30..=0).contains(&self.sntp.precision) {
             return Err(ConfigError::Precision(self.sntp.precision));
         }
-        Ok(())
+        self.delay.validate()
     }
 }
 
@@ -236,11 +243,21 @@ impl fmt::Display for SourceEvent {
 pub enum ReplyOutcome {
     /// A new sample went into the clock filter.
     Sample {
-        /// The measurement.
+        /// The measurement, its offset corrected for the path's asymmetry
+        /// ([`DelayConfig::asymmetry`]; unchanged by default).
         measurement: Measurement,
         /// The filter produced new peer variables (RFC 5905, section 10:
         /// not every sample does).
         peer_updated: bool,
+    },
+    /// The reply was valid and counts in the reach register, but a delay
+    /// test of [`SourceConfig::delay`] kept the measurement out of the
+    /// clock filter.
+    DelayRefused {
+        /// The measurement, uncorrected.
+        measurement: Measurement,
+        /// The test that refused it.
+        test: DelayTest,
     },
     /// The server says it is unsynchronized (leap 3 or stratum 16): the
     /// reply answers the request but does not count in the reach register
@@ -648,7 +665,8 @@ impl Source {
         self.last_received
     }
 
-    /// The last measurement.
+    /// The last measurement used, its offset corrected for the path's
+    /// asymmetry ([`DelayConfig::asymmetry`]; unchanged by default).
     #[must_use]
     pub const fn last_measurement(&self) -> Option<&Measurement> {
         self.last_measurement.as_ref()
@@ -998,6 +1016,16 @@ impl Source {
             .check_response(data, t4, &self.config.sntp)
         {
             Ok(measurement) => {
+                let measurement = match self.delay_checked_offset(&measurement) {
+                    Ok(offset) => Measurement {
+                        offset,
+                        ..measurement
+                    },
+                    Err(test) => {
+                        self.accept(now, nonce);
+                        return Ok(ReplyOutcome::DelayRefused { measurement, test });
+                    }
+                };
                 let sample = FilterSample::new(
                     measurement.offset + self.cumulative_slew,
                     measurement.delay,
@@ -1068,6 +1096,26 @@ impl Source {
             }
             Err(error) => Err(ReplyError::Response(error)),
         }
+    }
+
+    /// The measurement's offset corrected for the path's asymmetry, or
+    /// the delay test it fails ([`SourceConfig::delay`]).
+    fn delay_checked_offset(&self, measurement: &Measurement) -> Result<f64, DelayTest> {
+        let config = &self.config.delay;
+        let measured = self
+            .filter
+            .samples()
+            .map(|(sample, _)| sample.delay())
+            .reduce(f64::min);
+        let min_delay = config.reference_delay(measured, measurement.delay);
+        let jitter = self
+            .filter
+            .samples()
+            .nth(1)
+            .and(self.filter.output())
+            .map(|output| output.jitter);
+        config.check(measurement.delay, min_delay, jitter)?;
+        Ok(config.corrected_offset(measurement.offset, measurement.delay, min_delay))
     }
 
     /// Bookkeeping for a reply that answers our request.
@@ -1328,6 +1376,76 @@ mod tests {
         assert_eq!(burst, [0, 2, 4, 6, 8, 10, 12, 14]);
         assert!(sent[9] >= sent[1] + 64, "{sent:?}");
         assert_eq!(source.reach(), 0b111);
+    }
+
+    #[test]
+    fn delay_tests_keep_slow_replies_out_of_the_filter_but_count_them_reachable() {
+        let config = SourceConfig {
+            iburst: false,
+            delay: DelayConfig {
+                max_delay: Some(0.05),
+                min_delay: Some(0.0),
+                asymmetry: 0.5,
+                ..DelayConfig::default()
+            },
+            ..SourceConfig::default()
+        };
+        let mut source = Source::new(SourceId::new(1), SERVER, config).unwrap();
+        let mut outcomes = std::vec::Vec::new();
+        // Round trips of 20 ms, 100 ms and 30 ms, all of the queueing on
+        // the way back: the measured offsets are -10, -50 and -15 ms.
+        let delays_ms = [20_u64, 100, 30];
+        let (sent, _) = drive(&mut source, 3, 150, |source, now, transmit| {
+            let seconds = now.as_nanos() / 1_000_000_000;
+            let at = wall(seconds);
+            let delay = Duration::from_millis(delays_ms[outcomes.len() % 3]);
+            let t4 = at
+                .checked_add(NtpDuration::from_nanos(
+                    i64::try_from(delay.as_nanos()).unwrap(),
+                ))
+                .unwrap();
+            outcomes.push(
+                source
+                    .handle_reply(
+                        now.saturating_add(delay),
+                        &answer(&transmit.payload, at),
+                        t4,
+                    )
+                    .unwrap(),
+            );
+        });
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert!(matches!(outcomes[0], ReplyOutcome::Sample { .. }));
+        assert!(matches!(
+            outcomes[1],
+            ReplyOutcome::DelayRefused { test: DelayTest::MaxDelay, measurement }
+                if (measurement.delay - 0.1).abs() < 1e-6
+        ));
+        assert!(matches!(outcomes[2], ReplyOutcome::Sample { .. }));
+        // The refused reply still counts as an answer.
+        assert_eq!(source.reach(), 0b111);
+        assert_eq!(source.replies_accepted(), 3);
+        // Two samples in the filter, their offsets corrected to zero.
+        let samples: std::vec::Vec<_> = source.filter().samples().collect();
+        assert_eq!(samples.len(), 2);
+        for (sample, _) in samples {
+            assert!(sample.offset().abs() < 1e-6, "{sample:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_delay_configuration_is_refused() {
+        let config = SourceConfig {
+            delay: DelayConfig {
+                asymmetry: 0.6,
+                ..DelayConfig::default()
+            },
+            ..SourceConfig::default()
+        };
+        assert_eq!(
+            Source::new(SourceId::new(1), SERVER, config).err(),
+            Some(ConfigError::Delay)
+        );
     }
 
     /// A reply to `request` from a server that says it is unsynchronized:

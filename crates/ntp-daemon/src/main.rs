@@ -224,6 +224,7 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
     config.initial_frequency_sd = initial_drift.and_then(|drift| drift.sd);
     config.source.iburst = options.iburst;
     config.source.burst = options.burst;
+    config.source.delay = options.delay;
     config.min_sources = options.min_sources;
     clock_limits(&mut config.discipline, clock.max_rate(), options);
     let rng = match options.seed {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use ntp_client::ntp_auth::{KeyFileFormat, KeyId};
 use ntp_client::ntp_discipline::MakeStep;
-use ntp_client::{DEFAULT_MAX_POLL, DEFAULT_MIN_POLL, MAX_POLL, MIN_POLL};
+use ntp_client::{DEFAULT_MAX_POLL, DEFAULT_MIN_POLL, DelayConfig, MAX_POLL, MIN_POLL};
 
 /// The NTP port, used when `--server` names none.
 const NTP_PORT: u16 = 123;
@@ -63,6 +63,9 @@ pub(crate) struct Options {
     pub(crate) min_sources: Option<usize>,
     /// `--burst`: a burst of requests at every poll (RFC 5905 BURST).
     pub(crate) burst: bool,
+    /// `--maxdelay`, `--maxdelayratio`, `--maxdelaydevratio`,
+    /// `--mindelay` and `--asymmetry`, for every server.
+    pub(crate) delay: DelayConfig,
 }
 
 /// `--nts-ke-listen`, `--nts-cert` and `--nts-key`: NTS for `--serve`.
@@ -92,7 +95,8 @@ pub(crate) const USAGE: &str = "usage: ntp-daemon (--server HOST[:PORT] [--key I
 [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] \
 [--serve ADDR:PORT [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
-[--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--minsources N] [--burst]";
+[--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--minsources N] [--burst] \
+[--maxdelay S] [--maxdelayratio R] [--maxdelaydevratio R] [--mindelay S] [--asymmetry A]";
 
 pub(crate) const HELP: &str = "\
 ntp-daemon: a time daemon built from the NTP building blocks
@@ -160,6 +164,19 @@ Options:
   --burst                a burst of eight requests 2 s apart at every poll
                          while a server answers (RFC 5905 BURST; eight times
                          the load on the servers: for sparse or lossy paths)
+  --maxdelay S           ignore a measurement whose round-trip delay is over
+                         S seconds (chrony's maxdelay; every source)
+  --maxdelayratio R      ignore one whose delay is over R times the least
+                         recent delay (chrony's maxdelayratio)
+  --maxdelaydevratio R   ignore one whose delay exceeds the least recent delay
+                         by over R times the source's jitter (chrony's
+                         maxdelaydevratio)
+  --mindelay S           the paths' true minimum round trip, S seconds, used
+                         instead of the least delay measured (chrony's mindelay)
+  --asymmetry A          share of the delay's variation on the way back minus
+                         one half, -0.5..0.5: offsets are corrected by A times
+                         the delay above the minimum (chrony's asymmetry;
+                         default 0)
   --help                 this text
 
 Exit status: 0 after --duration or on SIGINT/SIGTERM (the drift file is
@@ -214,6 +231,7 @@ pub(crate) fn parse(
         make_step: None,
         min_sources: None,
         burst: false,
+        delay: DelayConfig::default(),
     };
     let (mut nts_ke_listen, mut nts_cert, mut nts_key) = (None, None, None);
     let mut parser = lexopt::Parser::from_args(args);
@@ -326,6 +344,15 @@ pub(crate) fn parse(
                 options.min_sources = Some(n);
             }
             Long("burst") => options.burst = true,
+            Long("maxdelay") => options.delay.max_delay = Some(parser.value()?.parse()?),
+            Long("maxdelayratio") => {
+                options.delay.max_delay_ratio = Some(parser.value()?.parse()?);
+            }
+            Long("maxdelaydevratio") => {
+                options.delay.max_delay_dev_ratio = Some(parser.value()?.parse()?);
+            }
+            Long("mindelay") => options.delay.min_delay = Some(parser.value()?.parse()?),
+            Long("asymmetry") => options.delay.asymmetry = parser.value()?.parse()?,
             Long("makestep") => {
                 let threshold: f64 = parser.value()?.parse()?;
                 let limit: i64 = parser.value()?.parse()?;
@@ -374,6 +401,11 @@ pub(crate) fn parse(
     }
     if options.keys.is_none() && options.servers.iter().any(|(_, _, key)| key.is_some()) {
         return Err(ArgsError::Bad(format!("--key without --keys; {USAGE}")));
+    }
+    if let Err(error) = options.delay.validate() {
+        return Err(ArgsError::Bad(format!(
+            "--maxdelay, --maxdelayratio, --maxdelaydevratio, --mindelay, --asymmetry: {error}"
+        )));
     }
     if options.min_poll < MIN_POLL
         || options.max_poll > MAX_POLL
@@ -553,6 +585,35 @@ mod tests {
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(options.min_sources, Some(3));
         assert!(options.burst);
+        let options = args(&[
+            "--server",
+            "127.0.0.1",
+            "--maxdelay",
+            "3e-5",
+            "--maxdelayratio",
+            "2",
+            "--maxdelaydevratio",
+            "2.5",
+            "--mindelay",
+            "2e-4",
+            "--asymmetry",
+            "-0.25",
+        ])
+        .unwrap();
+        assert_eq!(options.delay.max_delay, Some(3e-5));
+        assert_eq!(options.delay.max_delay_ratio, Some(2.0));
+        assert_eq!(options.delay.max_delay_dev_ratio, Some(2.5));
+        assert_eq!(options.delay.min_delay, Some(2e-4));
+        assert_eq!(options.delay.asymmetry.to_bits(), (-0.25_f64).to_bits());
+        for bad in [
+            ["--asymmetry", "0.7"],
+            ["--maxdelayratio", "0.5"],
+            ["--maxdelay", "-1"],
+        ] {
+            let mut list = vec!["--server", "127.0.0.1"];
+            list.extend(bad);
+            assert!(matches!(args(&list), Err(ArgsError::Bad(_))), "{bad:?}");
+        }
         assert!(matches!(
             args(&["--server", "127.0.0.1", "--minsources", "0"]),
             Err(ArgsError::Bad(_))
