@@ -502,12 +502,17 @@ impl Discipline {
                     // timer ends it a little late or early, by its
                     // granularity times the slew rate (a millisecond at
                     // 1/12 s/s is 83 us). The estimate counts what was
-                    // really applied; plan that anew.
+                    // really applied. No measurement came since the slew
+                    // was planned, so what is left is that error of the
+                    // actuation alone, known to the clock's precision: it
+                    // is paced by that, not by the measurements' noise,
+                    // which at a 1024 s poll would leave most of it for
+                    // the next sample to find.
                     match self.kalman {
                         Some(filter) => {
                             let estimate =
                                 filter.projected_offset(self.elapsed_tau, self.correction);
-                            self.plan_slew(t, &filter, estimate, 0.0);
+                            self.plan_slew(t, estimate, libm::sqrt(self.precision_sq));
                         }
                         None => self.queue_kalman_adjust(0.0),
                     }
@@ -1113,12 +1118,27 @@ impl Discipline {
         let change = frequency - self.frequency;
         self.wander_sq += (change * change - self.wander_sq) / AVG;
         self.frequency = frequency;
-        self.plan_slew(t, &filter, estimate, surprise);
+        let sigma = self.update_sigma(&filter, surprise);
+        self.plan_slew(t, estimate, sigma);
     }
 
-    /// Plans the slew of `estimate` at process time `t` and queues the
-    /// adjustment; `surprise` is a floor of the estimate's uncertainty.
-    fn plan_slew(&mut self, t: NtpDuration, filter: &Kalman, estimate: f64, surprise: f64) {
+    /// How uncertain the estimate of a new update is, for the pace of its
+    /// slew: the filter's own uncertainty, but at least the surprise of
+    /// the last measurement (right after an unexpected jump, a frequency
+    /// step or the end of an outage, the posterior is confident again,
+    /// yet the estimate is as uncertain as the jump was unforeseen) and at
+    /// least what is left of the slew in progress (that part was planned
+    /// at its own pace: a new update that merely confirms it must not
+    /// hurry it).
+    fn update_sigma(&self, filter: &Kalman, surprise: f64) -> f64 {
+        libm::sqrt(filter.p00.max(0.0))
+            .max(surprise)
+            .max(self.residual.abs())
+    }
+
+    /// Plans the slew of `estimate`, whose uncertainty is `sigma`, at
+    /// process time `t` and queues the adjustment.
+    fn plan_slew(&mut self, t: NtpDuration, estimate: f64, sigma: f64) {
         let frequency = self.frequency;
         // Slew the whole estimate: within a time that shrinks as the
         // estimate stands out of its own uncertainty (CORRECTION_TIME_RATIO),
@@ -1129,16 +1149,6 @@ impl Discipline {
             self.residual = 0.0;
             self.slew_end = None;
         } else {
-            // The filter's own uncertainty, but at least the surprise of
-            // the last measurement (right after an unexpected jump, a
-            // frequency step or the end of an outage, the posterior is
-            // confident again, yet the estimate is as uncertain as the
-            // jump was unforeseen) and at least what is left of the slew
-            // in progress (that part was planned at its own pace: a new
-            // update that merely confirms it must not hurry it).
-            let sigma = libm::sqrt(filter.p00.max(0.0))
-                .max(surprise)
-                .max(self.residual.abs());
             let interval = if self.update_interval > 0.0 {
                 self.update_interval.min(self.tau)
             } else {

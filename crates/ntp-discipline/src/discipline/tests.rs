@@ -969,3 +969,46 @@ fn a_drift_file_is_trusted_as_far_as_its_sd_says() {
         );
     }
 }
+
+#[test]
+fn a_slew_ended_late_has_its_overshoot_taken_back_at_once() {
+    let wide = Config {
+        max_rate: 0.1,
+        max_frequency: 0.1,
+        max_slew: crate::FAST_SLEW,
+        ..Config::default()
+    };
+    let mut discipline = Discipline::new(wide, base()).unwrap();
+    // 0.1 s measured with 60 us of uncertainty: slewed within 1.3 s at
+    // 1/12 s/s, as above.
+    discipline
+        .handle_update(base(), Update::new(0.1, 1e-4).with_uncertainty(60e-6))
+        .unwrap();
+    drain(&mut discipline);
+    let Some(end) = discipline.slew_end else {
+        panic!("no slew planned");
+    };
+    // The caller's timer fires 1 ms late on the slewed clock (1/12 fast):
+    // the slew ran on for 1 / (1 + 1/12) ms and overshot by 77 us.
+    let late = base()
+        .checked_add(end.saturating_add(NtpDuration::from_nanos(1_000_000)))
+        .unwrap();
+    discipline.handle_timeout(late);
+    let adjust = drain(&mut discipline)
+        .into_iter()
+        .find_map(|output| match output {
+            Output::Adjust(adjust) => Some(adjust),
+            _ => None,
+        })
+        .unwrap();
+    // Known to the clock's precision (2^-18 s), the overshoot goes back
+    // within seconds, not at the pace of the measurement's 60 us of
+    // noise (over a minute at the 64 s poll).
+    let taken_back = adjust.phase_slew * adjust.duration;
+    let overshoot = crate::FAST_SLEW * 1e-3 / (1.0 + crate::FAST_SLEW);
+    assert!(adjust.duration < 10.0, "{adjust:?}");
+    assert!(
+        (taken_back + overshoot).abs() < 1e-6,
+        "{adjust:?}: {taken_back}"
+    );
+}
