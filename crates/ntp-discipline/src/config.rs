@@ -293,7 +293,9 @@ pub struct Config {
     /// chrony's `makestep THRESHOLD LIMIT`: during the first `limit`
     /// accepted updates (every update when `limit` is `None`), an offset
     /// estimate above `threshold` seconds is stepped at once instead of
-    /// slewed. `None` (the default) keeps RFC 5905's step rules alone
+    /// slewed. Updates count toward `limit` only once the frequency's
+    /// standard deviation times the poll interval is within `threshold`
+    /// (chronyd's first update comes once it knows the frequency). `None` (the default) keeps RFC 5905's step rules alone
     /// (section 11.3: above [`step_threshold`](Self::step_threshold) at
     /// the first update or after the stepout interval). Used by the
     /// [`Algorithm::Kalman`] estimator.

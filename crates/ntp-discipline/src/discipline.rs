@@ -211,7 +211,8 @@ pub struct Discipline {
     /// 1/[`UPDATE_INTERVAL_AVG`]): the interval its correction is spread
     /// over, at most the poll interval, and shorter during an iburst.
     update_interval: f64,
-    /// Updates accepted by the [`Algorithm::Kalman`] estimator, for
+    /// Updates accepted by the [`Algorithm::Kalman`] estimator with the
+    /// frequency known (see `counts_for_make_step`), for
     /// [`Config::make_step`]'s limit (saturating).
     accepted: u32,
     /// Typical measurement variance of the poll gate: an exponential
@@ -1004,6 +1005,23 @@ impl Discipline {
         Ok(UpdateOutcome::Slew)
     }
 
+    /// Whether an update leaving `filter` counts toward
+    /// [`Config::make_step`]'s limit: only once the frequency is known
+    /// well enough that its standard deviation, over one poll interval,
+    /// stays within the step threshold. chrony's `makestep` limit counts
+    /// clock updates, and chronyd makes its first update only once a
+    /// regression over several samples gives it the frequency; ours
+    /// updates from the first sample, when the frequency may still be any
+    /// value in the clock's range (or a drift file far off). Until it is
+    /// known, an offset above the threshold is still the start's, the
+    /// error that frequency piles up by the next sample (3.4 s at a 64 s
+    /// poll with a drift file 5 % off), and is stepped as the start's was.
+    fn counts_for_make_step(&self, filter: &Kalman) -> bool {
+        self.config.make_step.is_none_or(|rule| {
+            libm::sqrt(filter.p11.max(0.0)) * self.tau <= rule.threshold
+        })
+    }
+
     /// The step threshold of [`Config::make_step`] while it applies (its
     /// update limit not reached yet).
     fn make_step_threshold(&self) -> Option<f64> {
@@ -1048,7 +1066,9 @@ impl Discipline {
     ) {
         self.kalman = Some(filter);
         self.outliers = 0;
-        self.accepted = self.accepted.saturating_add(1);
+        if self.counts_for_make_step(&filter) {
+            self.accepted = self.accepted.saturating_add(1);
+        }
         self.state = State::Sync;
         self.update_time = sample_time;
         self.last_offset = offset;

@@ -829,7 +829,9 @@ fn make_step_steps_small_offsets_within_its_update_limit() {
         }),
         ..Config::default()
     };
-    let mut discipline = Discipline::new(config, base()).unwrap();
+    // The frequency from a drift file: known from the first update on,
+    // which counts toward the limit.
+    let mut discipline = Discipline::with_frequency(config, base(), 0.0).unwrap();
     // Below STEPT, above the makestep threshold, first update: stepped.
     assert!(matches!(
         discipline.handle_update(base(), Update::new(0.05, 1e-4)),
@@ -846,6 +848,28 @@ fn make_step_steps_small_offsets_within_its_update_limit() {
         discipline.handle_update(at(32.0), Update::new(0.05, 1e-4)),
         Ok(UpdateOutcome::Slew)
     );
+
+    // Without a drift file the frequency is unknown at the first update
+    // (INITIAL_FREQUENCY_SD, 250 ppm, over a 64 s poll is 16 ms, above
+    // the 10 ms threshold), so
+    // that update does not use up the limit: 50 ms that a frequency 780
+    // ppm off piles up by the second sample is stepped as well. From
+    // then on the frequency is known and the limit is used up.
+    let mut discipline = Discipline::new(config, base()).unwrap();
+    assert!(matches!(
+        discipline.handle_update(base(), Update::new(0.05, 1e-4)),
+        Ok(UpdateOutcome::Step(_))
+    ));
+    drain(&mut discipline);
+    assert!(matches!(
+        discipline.handle_update(at(64.0), Update::new(0.05, 1e-4)),
+        Ok(UpdateOutcome::Step(_))
+    ));
+    drain(&mut discipline);
+    assert!(matches!(
+        discipline.handle_update(at(128.0), Update::new(0.02, 1e-4)),
+        Ok(UpdateOutcome::Ignored(_) | UpdateOutcome::Slew)
+    ));
     let bad = Config {
         make_step: Some(MakeStep {
             threshold: -1.0,
