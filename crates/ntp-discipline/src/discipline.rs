@@ -1017,9 +1017,9 @@ impl Discipline {
     /// error that frequency piles up by the next sample (3.4 s at a 64 s
     /// poll with a drift file 5 % off), and is stepped as the start's was.
     fn counts_for_make_step(&self, filter: &Kalman) -> bool {
-        self.config.make_step.is_none_or(|rule| {
-            libm::sqrt(filter.p11.max(0.0)) * self.tau <= rule.threshold
-        })
+        self.config
+            .make_step
+            .is_none_or(|rule| libm::sqrt(filter.p11.max(0.0)) * self.tau <= rule.threshold)
     }
 
     /// The step threshold of [`Config::make_step`] while it applies (its
