@@ -726,6 +726,22 @@ impl Source {
         self.filter.set_poll(poll);
     }
 
+    /// Asks for the next sample at the minimum poll interval, counted from
+    /// the start of the current poll, once (the poll after it is at the
+    /// system poll again): the caller holds this source's latest sample
+    /// back (a spike or an outlier to the clock discipline, RFC 5905
+    /// section 11.3's SPIK state) and wants it confirmed or refuted soon,
+    /// not a whole poll interval (up to 1024 s) later, when the stepout
+    /// interval has long passed. Nothing changes while the source is
+    /// unreachable or in a burst, and a kiss-o'-death `RATE` still holds
+    /// the poll at its raised exponent.
+    pub fn poll_soon(&mut self) {
+        if self.reach != 0 && self.config.min_poll < self.hpoll {
+            self.hpoll = self.config.min_poll;
+            self.reschedule_sooner();
+        }
+    }
+
     /// Limits the unreachable back-off to `max_poll` instead of
     /// [`SourceConfig::backoff_max_poll`] while `limited` is true (the
     /// [`System`](crate::System) sets it while no source is reachable, see
@@ -773,20 +789,27 @@ impl Source {
     /// section 10, keeps them). A step of the discipline's own resets
     /// every filter anyway ([`reset_after_step`](Self::reset_after_step)).
     fn restart_after_jump(&mut self, offset: f64) -> Result<(), InputError> {
-        let (newest, epoch, previous) = {
-            let mut samples = self.filter.samples();
-            match (samples.next(), samples.next()) {
-                (Some((newest, epoch)), Some((previous, _))) => (newest, epoch, previous),
-                _ => return Ok(()),
-            }
+        let Some((newest, epoch)) = self.filter.samples().next() else {
+            return Ok(());
         };
-        let jumped = (newest.offset() - previous.offset()).abs() > ntp_discipline::STEPT;
         let confirmed = (offset - newest.offset()).abs() <= ntp_discipline::STEPT;
-        if jumped && confirmed {
+        if self.jumped() && confirmed {
             self.filter.reset();
             self.filter.update(newest, epoch)?;
         }
         Ok(())
+    }
+
+    /// Whether the newest sample in the clock filter lies more than
+    /// [`STEPT`](ntp_discipline::STEPT) from the one before it.
+    fn jumped(&self) -> bool {
+        let mut samples = self.filter.samples();
+        match (samples.next(), samples.next()) {
+            (Some((newest, _)), Some((previous, _))) => {
+                (newest.offset() - previous.offset()).abs() > ntp_discipline::STEPT
+            }
+            _ => false,
+        }
     }
 
     /// Forgets the samples in the clock filter and the request in flight:
@@ -1039,6 +1062,11 @@ impl Source {
                     .update(sample, now.as_secs_f64())
                     .map_err(ReplyError::Sample)?;
                 self.accept(now, nonce);
+                if self.jumped() {
+                    // Confirm or refute the jump at once: until then the
+                    // filter's jitter holds the source unfit.
+                    self.poll_soon();
+                }
                 self.header = Some(PeerHeader {
                     leap: measurement.leap,
                     stratum: measurement.stratum,
@@ -1431,6 +1459,78 @@ mod tests {
         for (sample, _) in samples {
             assert!(sample.offset().abs() < 1e-6, "{sample:?}");
         }
+    }
+
+    #[test]
+    fn a_jump_is_confirmed_at_the_minimum_poll_then_polling_slows_again() {
+        let config = SourceConfig {
+            iburst: false,
+            ..SourceConfig::default().with_poll_range(6, 10)
+        };
+        let mut source = Source::new(SourceId::new(1), SERVER, config).unwrap();
+        source.set_system_poll(10);
+        let mut replies = 0;
+        // The server's clock is 1000 s ahead from the third reply on.
+        let (sent, _) = drive(&mut source, 5, 4000, |source, now, transmit| {
+            let seconds = now.as_nanos() / 1_000_000_000;
+            let ahead = if replies >= 2 { 1000 } else { 0 };
+            replies += 1;
+            let reply = answer(&transmit.payload, wall(seconds + ahead));
+            source
+                .handle_reply(
+                    now.saturating_add(Duration::from_millis(1)),
+                    &reply,
+                    wall(seconds),
+                )
+                .unwrap();
+        });
+        let gaps: std::vec::Vec<u64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
+        // 1024 s polls; the first jumped sample asks for the next at 64 s;
+        // the second confirms the jump (the filter restarts on it) and
+        // the poll is the system's again.
+        assert!(gaps.len() >= 3, "{sent:?}");
+        assert!((1024..1100).contains(&gaps[0]), "{sent:?}");
+        assert!((1024..1100).contains(&gaps[1]), "{sent:?}");
+        assert!((64..70).contains(&gaps[2]), "{sent:?}");
+        assert!(gaps.get(3).is_none_or(|gap| *gap >= 1024), "{sent:?}");
+        // Only samples of the new timescale are left.
+        assert!(
+            source
+                .filter()
+                .samples()
+                .all(|(sample, _)| (sample.offset() - 1000.0).abs() < 1e-3),
+            "{:?}",
+            source.filter()
+        );
+    }
+
+    #[test]
+    fn poll_soon_waits_for_reachability_and_keeps_a_kiss_rate() {
+        let config = SourceConfig {
+            iburst: false,
+            ..SourceConfig::default().with_poll_range(6, 10)
+        };
+        let mut source = Source::new(SourceId::new(1), SERVER, config).unwrap();
+        source.set_system_poll(10);
+        // Not reachable yet: nothing to confirm, nothing changes.
+        source.poll_soon();
+        assert_eq!(source.poll(), 6);
+        let mut rng = Step(9);
+        let transmit = source
+            .poll_transmit(Instant::ZERO, wall(0), &mut rng)
+            .unwrap();
+        source
+            .handle_reply(
+                Instant::from_secs(1),
+                &answer(&transmit.payload, wall(0)),
+                wall(0),
+            )
+            .unwrap();
+        source.handle_timeout(Instant::from_secs(1));
+        let scheduled = source.next_timeout().unwrap();
+        source.poll_soon();
+        assert!(source.next_timeout().unwrap() <= scheduled);
+        assert_eq!(source.poll(), 6);
     }
 
     #[test]

@@ -9,7 +9,8 @@ use alloc::vec::Vec;
 use core::net::{IpAddr, SocketAddr};
 
 use ntp_discipline::{
-    Algorithm, ClockAdjustment, Discipline, LeapEvent, Update, UpdateError, UpdateOutcome,
+    Algorithm, ClockAdjustment, Discipline, IgnoreReason, LeapEvent, Update, UpdateError,
+    UpdateOutcome,
 };
 use ntp_proto::{
     Date, LeapIndicator, NtpDuration, RefId, ShortTime, Stratum, SystemState, Timestamp,
@@ -1564,7 +1565,7 @@ impl<R: RngCore> System<R> {
         let update = Update::new(self.offset, self.jitter)
             .with_leap(peer.leap)
             .with_age(age);
-        self.apply_update(now_s, wall, update);
+        self.apply_update(now_s, wall, update, Some(peer_id));
     }
 
     /// The default: every new sample of every combined source (tally `*`
@@ -1625,6 +1626,7 @@ impl<R: RngCore> System<R> {
                 continue;
             };
             slot.fed_epoch = Some(slot.fed_epoch.map_or(epoch, |fed| fed.max(epoch)));
+            let id = slot.source.id();
             let min_delay = slot.min_delay();
             let floor = slot.floor_uncertainty();
             let newest = slot.source.filter().samples().next().map(|(_, e)| e);
@@ -1675,7 +1677,7 @@ impl<R: RngCore> System<R> {
                 .with_leap(leap)
                 .with_age((now_s - epoch).max(0.0))
                 .with_uncertainty(uncertainty);
-            if self.apply_update(now_s, wall, update) {
+            if self.apply_update(now_s, wall, update, Some(id)) {
                 break;
             }
         }
@@ -1686,7 +1688,16 @@ impl<R: RngCore> System<R> {
     /// Hands one update to the discipline, reports it and follows its
     /// outcome. Returns whether the clock was stepped (the remaining
     /// samples of the batch are then stale).
-    fn apply_update(&mut self, now_s: f64, wall: Date, update: Update) -> bool {
+    /// `from` is the source whose sample this is (the system peer for a
+    /// combined update): when the discipline holds it back, that source is
+    /// asked for its next sample soon ([`Source::poll_soon`]).
+    fn apply_update(
+        &mut self,
+        now_s: f64,
+        wall: Date,
+        update: Update,
+        from: Option<SourceId>,
+    ) -> bool {
         let outcome = self.discipline.handle_update(wall, update);
         self.events.push_back(Event::DisciplineUpdate(UpdateReport {
             offset: update.offset,
@@ -1712,6 +1723,16 @@ impl<R: RngCore> System<R> {
                 self.last_update_epoch = None;
                 self.lose_synchronization();
                 true
+            }
+            Ok(UpdateOutcome::Ignored(IgnoreReason::Spike | IgnoreReason::Outlier)) => {
+                if let Some(slot) = self
+                    .sources
+                    .iter_mut()
+                    .find(|slot| Some(slot.source.id()) == from)
+                {
+                    slot.source.poll_soon();
+                }
+                false
             }
             Ok(_) | Err(_) => false,
         };

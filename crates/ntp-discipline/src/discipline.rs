@@ -923,12 +923,16 @@ impl Discipline {
             filter.offset = offset;
             filter.p00 = variance;
             filter.p01 = 0.0;
-            // At most as uncertain as a frequency never measured: a jump
-            // of hours (a resumed virtual machine) says nothing of the
-            // oscillator beyond that.
+            // At most as uncertain as a frequency never measured; and a
+            // jump faster than any frequency the clock can have (hours in
+            // minutes: a resumed virtual machine, an operator's `date`)
+            // is a step of a clock, which says nothing of the oscillator:
+            // the frequency keeps what it knew.
             let jump = innovation.residual / mu.max(1.0);
-            let unknown = self.unknown_frequency_sd();
-            filter.p11 = (filter.p11 + jump * jump).min(unknown * unknown);
+            if jump.abs() <= self.config.max_frequency {
+                let unknown = self.unknown_frequency_sd();
+                filter.p11 = (filter.p11 + jump * jump).min(unknown * unknown);
+            }
             filter.shift(offset);
             self.set_poll(self.config.min_poll);
             self.poll_changed = t;

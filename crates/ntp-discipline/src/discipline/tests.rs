@@ -1036,3 +1036,59 @@ fn a_slew_ended_late_has_its_overshoot_taken_back_at_once() {
         "{adjust:?}: {taken_back}"
     );
 }
+
+#[test]
+fn a_jump_faster_than_any_frequency_keeps_what_the_frequency_knew() {
+    let config = Config {
+        make_step: Some(MakeStep {
+            threshold: 0.1,
+            limit: None,
+        }),
+        ..Config::default()
+    };
+    let learnt = || {
+        let mut discipline = Discipline::new(config, base()).unwrap();
+        for second in 0..20 {
+            discipline
+                .handle_update(at(f64::from(second) * 16.0), Update::new(0.0, 1e-4))
+                .unwrap();
+            drain(&mut discipline);
+        }
+        discipline
+    };
+    let p11 = |discipline: &Discipline| discipline.kalman.unwrap().p11;
+    // 100 s within 16 s: no oscillator does that (500 ppm at most here),
+    // the clock was stepped. The frequency's variance stays as it was.
+    let mut stepped = learnt();
+    let before = p11(&stepped);
+    stepped
+        .handle_update(at(320.0), Update::new(100.0, 1e-4))
+        .unwrap();
+    assert!(matches!(
+        stepped.handle_update(at(336.0), Update::new(100.0, 1e-4)),
+        Ok(UpdateOutcome::Step(_))
+    ));
+    assert!(p11(&stepped) <= before * 1.01, "{} {before}", p11(&stepped));
+    // 0.2 s in 16 s (12 500 ppm) is also beyond the range, but 4 ms
+    // seen 16 s after the last sample (250 ppm) could be the oscillator:
+    // that widens the frequency's uncertainty.
+    let mut drifted = learnt();
+    let before = p11(&drifted);
+    let config_small = Config {
+        make_step: Some(MakeStep {
+            threshold: 1e-3,
+            limit: None,
+        }),
+        step_threshold: 1e-3,
+        ..config
+    };
+    drifted.config = config_small;
+    drifted
+        .handle_update(at(320.0), Update::new(4e-3, 1e-4))
+        .unwrap();
+    drain(&mut drifted);
+    drifted
+        .handle_update(at(336.0), Update::new(4e-3, 1e-4))
+        .unwrap();
+    assert!(p11(&drifted) > before * 100.0, "{} {before}", p11(&drifted));
+}
