@@ -82,7 +82,8 @@ struct Run {
     nts: bool,
     /// Delay tests and an asymmetry correction for every source:
     /// `max_delay` (n + 1) ms, `max_delay_ratio` 1 + n / 16,
-    /// `max_delay_dev_ratio` (n + 1) / 8, `asymmetry` n / 256, and
+    /// `max_delay_dev_ratio` (n + 1) / 8, `asymmetry` n / 256 (estimated
+    /// when n is 0), and
     /// `min_delay` n / 8 ms unless n is 0.
     delay: Option<[u8; 5]>,
     steps: Vec<Step>,
@@ -213,7 +214,7 @@ fuzz_target!(|run: Run| {
         delay.max_delay = Some(f64::from(max) * 1e-3 + 1e-3);
         delay.max_delay_ratio = Some(1.0 + f64::from(ratio) / 16.0);
         delay.max_delay_dev_ratio = Some((f64::from(dev) + 1.0) / 8.0);
-        delay.asymmetry = f64::from(asym as i8) / 256.0;
+        delay.asymmetry = (asym != 0).then(|| f64::from(asym as i8) / 256.0);
         delay.min_delay = (min != 0).then(|| f64::from(min) / 8e3);
         config.source.delay = delay;
     }

@@ -137,7 +137,9 @@ pub use constants::{
     DEFAULT_REPLY_TIMEOUT, DISCIPLINED_PHI, MAX_POLL, MIN_POLL, MIN_REQUEST_SPACING,
     POLL_JITTER_SHIFT, REQUEST_LEN, REQUEST_PRECISION, SPREAD_IBURST_GAPS, UNREACH, VERSION,
 };
-pub use delay::{DelayConfig, DelayTest};
+pub use delay::{
+    ASYMMETRY_HISTORY, ASYMMETRY_MIN_SAMPLES, AsymmetryEstimator, DelayConfig, DelayTest,
+};
 pub use error::ConfigError;
 #[doc(inline)]
 pub use ntp_proto::Instant;

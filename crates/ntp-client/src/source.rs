@@ -18,6 +18,7 @@ use crate::constants::{
     DEFAULT_REPLY_TIMEOUT, MAX_POLL, MIN_POLL, MIN_REQUEST_SPACING, POLL_JITTER_SHIFT,
     SPREAD_IBURST_GAPS, UNREACH, poll_interval,
 };
+use crate::delay::AsymmetryEstimator;
 use crate::sntp::{Datagram, Measurement, Request, ResponseError, SntpConfig};
 use crate::{ConfigError, DelayConfig, DelayTest, Instant};
 
@@ -150,6 +151,10 @@ impl SourceConfig {
             count_empty_stages: true,
             popcorn_gate: None,
             phi: ntp_select::constants::PHI,
+            delay: DelayConfig {
+                asymmetry: Some(0.0),
+                ..DelayConfig::default()
+            },
             ..Self::default()
         }
     }
@@ -244,7 +249,7 @@ pub enum ReplyOutcome {
     /// A new sample went into the clock filter.
     Sample {
         /// The measurement, its offset corrected for the path's asymmetry
-        /// ([`DelayConfig::asymmetry`]; unchanged by default).
+        /// ([`DelayConfig::asymmetry`]; unchanged while none is known).
         measurement: Measurement,
         /// The filter produced new peer variables (RFC 5905, section 10:
         /// not every sample does).
@@ -481,6 +486,8 @@ pub struct Source {
     /// Nonce of the last request that got a reply.
     answered: Option<Timestamp>,
     filter: ClockFilter,
+    /// The path's asymmetry, estimated unless configured.
+    asymmetry: AsymmetryEstimator,
     header: Option<PeerHeader>,
     last_measurement: Option<Measurement>,
     last_received: Option<Instant>,
@@ -529,6 +536,7 @@ impl Source {
             outstanding: None,
             answered: None,
             filter,
+            asymmetry: AsymmetryEstimator::new(),
             header: None,
             last_measurement: None,
             last_received: None,
@@ -666,7 +674,8 @@ impl Source {
     }
 
     /// The last measurement used, its offset corrected for the path's
-    /// asymmetry ([`DelayConfig::asymmetry`]; unchanged by default).
+    /// asymmetry ([`DelayConfig::asymmetry`]; unchanged while none is
+    /// known).
     #[must_use]
     pub const fn last_measurement(&self) -> Option<&Measurement> {
         self.last_measurement.as_ref()
@@ -795,6 +804,7 @@ impl Source {
         let confirmed = (offset - newest.offset()).abs() <= ntp_discipline::STEPT;
         if self.jumped() && confirmed {
             self.filter.reset();
+            self.asymmetry.reset();
             self.filter.update(newest, epoch)?;
         }
         Ok(())
@@ -817,6 +827,7 @@ impl Source {
     /// 5905, section 11.3: all associations are reset on a step).
     pub fn reset_after_step(&mut self) {
         self.filter.reset();
+        self.asymmetry.reset();
         self.outstanding = None;
         self.changed = true;
     }
@@ -1039,6 +1050,7 @@ impl Source {
             .check_response(data, t4, &self.config.sntp)
         {
             Ok(measurement) => {
+                let raw_offset = measurement.offset;
                 let measurement = match self.delay_checked_offset(&measurement) {
                     Ok(offset) => Measurement {
                         offset,
@@ -1061,6 +1073,8 @@ impl Source {
                     .filter
                     .update(sample, now.as_secs_f64())
                     .map_err(ReplyError::Sample)?;
+                self.asymmetry
+                    .push(raw_offset + self.cumulative_slew, measurement.delay);
                 self.accept(now, nonce);
                 if self.jumped() {
                     // Confirm or refute the jump at once: until then the
@@ -1143,7 +1157,13 @@ impl Source {
             .and(self.filter.output())
             .map(|output| output.jitter);
         config.check(measurement.delay, min_delay, jitter)?;
-        Ok(config.corrected_offset(measurement.offset, measurement.delay, min_delay))
+        let asymmetry = config.asymmetry(&self.asymmetry);
+        Ok(DelayConfig::corrected_offset(
+            measurement.offset,
+            measurement.delay,
+            min_delay,
+            asymmetry,
+        ))
     }
 
     /// Bookkeeping for a reply that answers our request.
@@ -1413,7 +1433,7 @@ mod tests {
             delay: DelayConfig {
                 max_delay: Some(0.05),
                 min_delay: Some(0.0),
-                asymmetry: 0.5,
+                asymmetry: Some(0.5),
                 ..DelayConfig::default()
             },
             ..SourceConfig::default()
@@ -1537,7 +1557,7 @@ mod tests {
     fn a_bad_delay_configuration_is_refused() {
         let config = SourceConfig {
             delay: DelayConfig {
-                asymmetry: 0.6,
+                asymmetry: Some(0.6),
                 ..DelayConfig::default()
             },
             ..SourceConfig::default()

@@ -176,7 +176,8 @@ Options:
   --asymmetry A          share of the delay's variation on the way back minus
                          one half, -0.5..0.5: offsets are corrected by A times
                          the delay above the minimum (chrony's asymmetry;
-                         default 0)
+                         default: estimated per source from its measurements,
+                         used once it stands out of its noise)
   --help                 this text
 
 Exit status: 0 after --duration or on SIGINT/SIGTERM (the drift file is
@@ -352,7 +353,7 @@ pub(crate) fn parse(
                 options.delay.max_delay_dev_ratio = Some(parser.value()?.parse()?);
             }
             Long("mindelay") => options.delay.min_delay = Some(parser.value()?.parse()?),
-            Long("asymmetry") => options.delay.asymmetry = parser.value()?.parse()?,
+            Long("asymmetry") => options.delay.asymmetry = Some(parser.value()?.parse()?),
             Long("makestep") => {
                 let threshold: f64 = parser.value()?.parse()?;
                 let limit: i64 = parser.value()?.parse()?;
@@ -604,7 +605,7 @@ mod tests {
         assert_eq!(options.delay.max_delay_ratio, Some(2.0));
         assert_eq!(options.delay.max_delay_dev_ratio, Some(2.5));
         assert_eq!(options.delay.min_delay, Some(2e-4));
-        assert_eq!(options.delay.asymmetry.to_bits(), (-0.25_f64).to_bits());
+        assert_eq!(options.delay.asymmetry, Some(-0.25));
         for bad in [
             ["--asymmetry", "0.7"],
             ["--maxdelayratio", "0.5"],
