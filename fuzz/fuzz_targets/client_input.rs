@@ -27,8 +27,8 @@ use ntp_client::ntp_nts::server::{RequestError, verify_request};
 use ntp_client::ntp_nts::{AeadAlgorithm, AeadKey, SessionKeys};
 use ntp_client::rand_core::RngCore;
 use ntp_client::{
-    DelayConfig, Input, Instant, Key, KeyId, KeyType, NtsKeFailed, NtsKeOutcome, Output, Source, SourceId,
-    System, SystemConfig,
+    DelayConfig, Input, Instant, Key, KeyId, KeyType, NtsKeFailed, NtsKeOutcome, Output, Source,
+    SourceId, System, SystemConfig,
 };
 use ntp_proto::{Date, NtpDuration, Packet, Timestamp};
 
@@ -59,8 +59,13 @@ enum Step {
     NtsKe { fail: bool, cookies: u8 },
     /// Time passes, ms, then `handle_timeout`.
     Timeout { advance_ms: u32 },
-    /// The caller's clock jumps (a step it made), ms.
-    ClockJump { ms: i32 },
+    /// The caller's clock jumps by `ms` (stepped by somebody else).
+    ClockJump {
+        ms: i32,
+        /// The caller tells the system (`handle_clock_stepped`), as a
+        /// daemon that watches its monotonic clock does.
+        told: bool,
+    },
     /// Addresses for the pool (or for a pool that does not exist):
     /// `198.51.100.(n + 1)` with the port given (123 when `port` is 0).
     Resolved {
@@ -415,8 +420,13 @@ fuzz_target!(|run: Run| {
                 world.system.handle_timeout(Instant::from_nanos(world.now));
                 world.drain();
             }
-            Step::ClockJump { ms } => {
+            Step::ClockJump { ms, told } => {
                 world.phase = world.phase.saturating_add(i64::from(*ms) * 1_000_000);
+                if *told {
+                    world
+                        .system
+                        .handle_clock_stepped(NtpDuration::from_nanos(i64::from(*ms) * 1_000_000));
+                }
                 world.drain();
             }
         }

@@ -1262,6 +1262,29 @@ impl<R: RngCore> System<R> {
         }
     }
 
+    /// Tells the system that somebody else stepped the clock by `by` (an
+    /// operator, another program, a resumed virtual machine), as the
+    /// caller can tell from a monotonic clock: not a step the caller made
+    /// on [`Event::ClockStep`] or a leap second. The discipline does not
+    /// count the step as elapsed time ([`Discipline::clock_stepped`]);
+    /// every source forgets its samples and its request in flight, which
+    /// describe the old timescale, as after a step of the system's own
+    /// (RFC 5905, section 11.3); and the system is unsynchronized until the
+    /// discipline has dealt with the offset the step made. A zero step
+    /// changes nothing.
+    pub fn handle_clock_stepped(&mut self, by: NtpDuration) {
+        if by == NtpDuration::ZERO {
+            return;
+        }
+        self.discipline.clock_stepped(by);
+        for slot in &mut self.sources {
+            slot.source.reset_after_step();
+            slot.fed_epoch = None;
+        }
+        self.last_update_epoch = None;
+        self.lose_synchronization();
+    }
+
     /// Expires requests whose reply timeout passed. Polls are sent from
     /// [`poll_output`](Self::poll_output); an early or extra call is a
     /// no-op.

@@ -36,6 +36,7 @@ mod net;
 mod nts;
 mod nts_server;
 mod options;
+mod step_watch;
 mod timex;
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -60,6 +61,7 @@ use crate::clock::{Clock, KernelClock, ModelClock};
 use crate::log::{Log, round};
 use crate::net::{MAX_DATAGRAM, TimestampedSocket};
 use crate::options::{ArgsError, ClockKind, Options};
+use crate::step_watch::StepWatch;
 
 /// The longest wait in `poll(2)`, so that a signal that arrives between
 /// the flag check and the wait is seen soon.
@@ -384,7 +386,12 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
     let mut next_table = table_every;
     let mut next_drift = drift::WRITE_INTERVAL;
     let mut frequency_known = initial_frequency.is_some();
+    let mut step_watch = StepWatch::default();
+    // The rate the clock can run at against the monotonic one: its
+    // correction range, and the model's own drift.
+    let clock_rate = clock.max_rate() + options.model_drift.abs();
     let reason = loop {
+        watch_steps(&mut step_watch, &mut system, clock, clock_rate, log, mono())?;
         // Drain the system's output, applying every clock action at once.
         let wake = loop {
             match system.poll_output(mono(), clock.now()?, &mut buf) {
@@ -407,9 +414,15 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
                             let pool = system.pool_name(pool).unwrap_or("pool");
                             names.insert(id, format!("{pool} ({address})"));
                         }
-                        Event::ClockStep(offset) => clock.step(offset)?,
+                        Event::ClockStep(offset) => {
+                            clock.step(offset)?;
+                            step_watch.rebase();
+                        }
                         Event::ClockAdjust(adjust) => clock.set_rate(adjust.rate())?,
-                        Event::Leap(LeapEvent::Apply(leap)) => clock.step(leap.step())?,
+                        Event::Leap(LeapEvent::Apply(leap)) => {
+                            clock.step(leap.step())?;
+                            step_watch.rebase();
+                        }
                         Event::Synchronized { .. } => frequency_known = true,
                         Event::Panic { offset } => {
                             return Err(io::Error::other(format!(
@@ -551,6 +564,7 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         let all = sockets.all();
         let waiting: Vec<&TimestampedSocket> = all.iter().map(|(socket, _)| *socket).collect();
         let ready = net::wait(&waiting, wait)?;
+        watch_steps(&mut step_watch, &mut system, clock, clock_rate, log, mono())?;
         for (&(socket, is_serve), _) in all.iter().zip(ready).filter(|(_, ready)| *ready) {
             let received = match socket.recv(&mut datagram) {
                 Ok(received) => received,
@@ -629,6 +643,29 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
             "synchronized": system.is_synchronized(),
         }),
     );
+    Ok(())
+}
+
+/// Reports a step of the clock made by somebody else (see `step_watch`)
+/// to the system, and logs it.
+fn watch_steps(
+    watch: &mut StepWatch,
+    system: &mut System<ChaCha12Rng>,
+    clock: &dyn Clock,
+    max_rate: f64,
+    log: Log,
+    now: Instant,
+) -> io::Result<()> {
+    if let Some(by) = watch.observe(now, clock.now()?, max_rate) {
+        let seconds = by.to_seconds_f64();
+        log.line(
+            now.as_secs_f64(),
+            "external_step",
+            &format!("the clock was stepped by {seconds:+.6} s by somebody else"),
+            json!({ "offset_s": seconds }),
+        );
+        system.handle_clock_stepped(by);
+    }
     Ok(())
 }
 

@@ -528,6 +528,21 @@ impl Discipline {
         }
     }
 
+    /// Tells the discipline that somebody else (an operator, another
+    /// program, a resumed virtual machine) stepped the clock by `by`, not
+    /// the caller acting on an [`Output::Step`]. The timeline moves with
+    /// the clock, so that the step is not counted as elapsed time (a
+    /// forward step of hours would otherwise read as hours of slewing and
+    /// frequency correction applied, and the discipline would slew back
+    /// what it believed it had overshot); the offset it made is for the
+    /// next measurements to show. Nothing else changes. A step that would
+    /// take the timeline out of range is ignored.
+    pub fn clock_stepped(&mut self, by: NtpDuration) {
+        if let Some(epoch) = self.epoch.checked_add(by) {
+            self.epoch = epoch;
+        }
+    }
+
     /// The next action for the caller. Drain until [`Output::Timeout`].
     ///
     /// Order: [`Output::Panic`], [`Output::Step`], [`Output::Leap`]

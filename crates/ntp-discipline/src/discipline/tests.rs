@@ -1092,3 +1092,46 @@ fn a_jump_faster_than_any_frequency_keeps_what_the_frequency_knew() {
         .unwrap();
     assert!(p11(&drifted) > before * 100.0, "{} {before}", p11(&drifted));
 }
+
+#[test]
+fn a_step_by_somebody_else_is_not_elapsed_time() {
+    let wide = Config {
+        max_rate: 0.1,
+        max_frequency: 0.1,
+        max_slew: crate::FAST_SLEW,
+        ..Config::default()
+    };
+    let run = |told: bool| {
+        let mut discipline = Discipline::new(wide, base()).unwrap();
+        // 0.1 s to slew, within 1.3 s at 1/12 s/s.
+        discipline
+            .handle_update(base(), Update::new(0.1, 1e-4))
+            .unwrap();
+        drain(&mut discipline);
+        // Half a second later somebody steps the clock 10 000 s ahead.
+        let by = NtpDuration::from_seconds_f64(10_000.0).unwrap();
+        if told {
+            discipline.clock_stepped(by);
+        }
+        discipline.handle_timeout(at(10_000.5));
+        drain(&mut discipline);
+        discipline
+    };
+    let told = run(true);
+    // Half a second of slewing at 1/12 s/s, read off the slewed clock.
+    let expected = 0.5 * crate::FAST_SLEW / (1.0 + crate::FAST_SLEW);
+    assert!(
+        (told.cumulative_slew() - expected).abs() < 1e-9,
+        "{}",
+        told.cumulative_slew()
+    );
+    assert!(told.slew_end.is_some(), "the slew goes on");
+    // Untold, the 10 000 s read as elapsed: the whole slew counts as done,
+    // and whatever the rate did over them as applied.
+    let untold = run(false);
+    assert!(
+        untold.cumulative_slew() > 0.09,
+        "{}",
+        untold.cumulative_slew()
+    );
+}
