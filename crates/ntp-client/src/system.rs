@@ -1269,7 +1269,8 @@ impl<R: RngCore> System<R> {
     /// count the step as elapsed time ([`Discipline::clock_stepped`]);
     /// every source forgets its samples and its request in flight, which
     /// describe the old timescale, as after a step of the system's own
-    /// (RFC 5905, section 11.3); and the system is unsynchronized until the
+    /// (RFC 5905, section 11.3), and polls again at its minimum poll
+    /// ([`Source::poll_soon`]); and the system is unsynchronized until the
     /// discipline has dealt with the offset the step made. A zero step
     /// changes nothing.
     pub fn handle_clock_stepped(&mut self, by: NtpDuration) {
@@ -1279,6 +1280,8 @@ impl<R: RngCore> System<R> {
         self.discipline.clock_stepped(by);
         for slot in &mut self.sources {
             slot.source.reset_after_step();
+            // The offset the step made is to be measured soon.
+            slot.source.poll_soon();
             slot.fed_epoch = None;
         }
         self.last_update_epoch = None;

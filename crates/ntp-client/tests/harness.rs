@@ -622,3 +622,60 @@ fn a_huge_step_back_keeps_the_discipline_timeline() {
     let phase = h.clock.phase_at(h.now);
     assert!(phase.abs() < 1e-3, "{phase}");
 }
+
+/// The last frequency the discipline reported.
+fn last_frequency(h: &Harness) -> f64 {
+    h.events
+        .iter()
+        .rev()
+        .find_map(|(_, e)| match e {
+            Event::DisciplineUpdate(report) => Some(report.frequency),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_step_by_somebody_else_is_undone_within_two_minimum_polls_and_keeps_the_frequency() {
+    // chrony's 005-externalstep: makestep 1 -1, the clock 100 ppm fast,
+    // stepped 10 000 s ahead by somebody else once the poll has grown.
+    let run = |tell: bool| {
+        let mut config = SystemConfig::default();
+        config.discipline.make_step = Some(MakeStep {
+            threshold: 1.0,
+            limit: None,
+        });
+        config.discipline.panic_threshold = None;
+        config.discipline.max_rate = 0.1;
+        config.discipline.max_frequency = 0.1;
+        config.source.iburst = false;
+        let mut h = Harness::new(config, 0.0, 3);
+        h.clock.drift = 100e-6;
+        h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
+        h.run_until(6000.0);
+        let poll = h.client.discipline().poll();
+        assert!(poll >= 8, "the poll grew: {poll}");
+        let frequency = last_frequency(&h);
+        h.step_clock_externally(10_000.0, tell);
+        // Told, the sources poll again at once; untold, the next poll
+        // finds the jump.
+        let wait = if tell { 0.0 } else { f64::from(1u32 << poll) };
+        h.run_for(wait + 2.0 * 64.0 + 60.0);
+        let phase = h.clock.phase_at(h.now);
+        (phase, frequency, last_frequency(&h))
+    };
+    for tell in [true, false] {
+        let (phase, before, after) = run(tell);
+        // The first sample after the jump is held as a spike and asks
+        // for the next at the minimum poll, which confirms the jump and
+        // is stepped: back within about two minimum polls of that
+        // sample, not another poll (256-1024 s) or the 900 s stepout
+        // later.
+        assert!(phase.abs() < 1e-3, "tell {tell}: {phase}");
+        // A jump no oscillator makes leaves the frequency as it was.
+        assert!(
+            (after - before).abs() < 0.1e-6,
+            "tell {tell}: {before} {after}"
+        );
+    }
+}

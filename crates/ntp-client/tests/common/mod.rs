@@ -393,6 +393,17 @@ impl Harness {
         }
     }
 
+    /// Somebody else steps the client's clock by `by` seconds; `tell`
+    /// reports it to the system, as a daemon watching its monotonic clock
+    /// does.
+    pub(crate) fn step_clock_externally(&mut self, by: f64, tell: bool) {
+        self.clock.settle(self.now);
+        self.clock.phase += by;
+        if tell {
+            self.client.handle_clock_stepped(secs(by));
+        }
+    }
+
     /// Runs for `seconds` more.
     pub(crate) fn run_for(&mut self, seconds: f64) {
         let target = nanos_to_secs(self.now) + seconds;
