@@ -1,50 +1,51 @@
-//! Per-source tests and corrections by round-trip delay.
-//!
-//! RFC 5905 trusts the clock filter to pick the sample with the least
-//! delay out of the last eight (section 10) and has no other delay test
-//! than the root distance threshold (section 11.2.1). chrony's users have
-//! five more knobs per source, and a daemon built from these crates should
-//! offer them:
-//!
-//! - **`max_delay`**: a measurement whose round-trip delay exceeds it is
-//!   not used (chrony's `maxdelay`).
-//! - **`max_delay_ratio`**: nor one whose delay is more than this many
-//!   times the minimum delay (chrony's `maxdelayratio`).
-//! - **`max_delay_dev_ratio`**: nor one whose delay exceeds the minimum by
-//!   more than this many times the source's jitter (chrony's
-//!   `maxdelaydevratio`).
-//! - **`min_delay`**: the path's true minimum round-trip delay, when it is
-//!   known, used instead of the measured minimum (chrony's `mindelay`).
-//! - **`asymmetry`**: how the delay's variation splits between the two
-//!   paths (chrony's `asymmetry`), from -0.5 (all of it on the request's
-//!   way to the server) to +0.5 (all of it on the reply's way back); when
-//!   it is not configured it is estimated from the source's measurements
-//!   ([`AsymmetryEstimator`]), as chronyd does by default.
-//!
-//! # The offset correction
-//!
-//! With a queueing delay `e` above the minimum round trip, of which a part
-//! `(1/2 + a) e` is on the way back and `(1/2 - a) e` on the way out, the
-//! offset of RFC 5905 section 8, `((T2 - T1) + (T3 - T4)) / 2`, is off by
-//! `-a e`: the correction adds `asymmetry * (delay - min_delay)`. With `a`
-//! = 0 (a symmetric path, or one whose asymmetry the estimate cannot yet
-//! tell from zero) the offset is RFC 5905's unchanged.
-//!
-//! # The minimum delay
-//!
-//! The measured minimum is the least delay among the samples in the
-//! source's clock filter (its last eight accepted measurements, section
-//! 10) and the new one; a new measurement with a smaller delay always
-//! passes the ratio tests. A step empties the filter, and with it the
-//! minimum. The tests are skipped while there is no minimum (no sample
-//! yet and no `min_delay`); `max_delay_dev_ratio` also needs the filter's
-//! jitter (RFC 5905 section 10, peer jitter), so a second sample.
+//! Per-source tests and corrections by round-trip delay: see
+//! [`DelayConfig`] and [`AsymmetryEstimator`].
 
 use crate::ConfigError;
 
 /// The delay tests and corrections of one source; the default tests
 /// nothing and corrects offsets only by an estimated asymmetry that stands
-/// out of its noise. See the [module docs](self).
+/// out of its noise.
+///
+/// RFC 5905 trusts the clock filter to pick the sample with the least
+/// delay out of the last eight (section 10) and has no other delay test
+/// than the root distance threshold (section 11.2.1). chrony's users have
+/// five more knobs per source, and a daemon built from these crates should
+/// offer them:
+///
+/// - **`max_delay`**: a measurement whose round-trip delay exceeds it is
+///   not used (chrony's `maxdelay`).
+/// - **`max_delay_ratio`**: nor one whose delay is more than this many
+///   times the minimum delay (chrony's `maxdelayratio`).
+/// - **`max_delay_dev_ratio`**: nor one whose delay exceeds the minimum by
+///   more than this many times the source's jitter (chrony's
+///   `maxdelaydevratio`).
+/// - **`min_delay`**: the path's true minimum round-trip delay, when it is
+///   known, used instead of the measured minimum (chrony's `mindelay`).
+/// - **`asymmetry`**: how the delay's variation splits between the two
+///   paths (chrony's `asymmetry`), from -0.5 (all of it on the request's
+///   way to the server) to +0.5 (all of it on the reply's way back); when
+///   it is not configured it is estimated from the source's measurements
+///   ([`AsymmetryEstimator`]), as chronyd does by default.
+///
+/// # The offset correction
+///
+/// With a queueing delay `e` above the minimum round trip, of which a part
+/// `(1/2 + a) e` is on the way back and `(1/2 - a) e` on the way out, the
+/// offset of RFC 5905 section 8, `((T2 - T1) + (T3 - T4)) / 2`, is off by
+/// `-a e`: the correction adds `asymmetry * (delay - min_delay)`. With `a`
+/// = 0 (a symmetric path, or one whose asymmetry the estimate cannot yet
+/// tell from zero) the offset is RFC 5905's unchanged.
+///
+/// # The minimum delay
+///
+/// The measured minimum is the least delay among the samples in the
+/// source's clock filter (its last eight accepted measurements, section
+/// 10) and the new one; a new measurement with a smaller delay always
+/// passes the ratio tests. A step empties the filter, and with it the
+/// minimum. The tests are skipped while there is no minimum (no sample
+/// yet and no `min_delay`); `max_delay_dev_ratio` also needs the filter's
+/// jitter (RFC 5905 section 10, peer jitter), so a second sample.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
@@ -155,7 +156,7 @@ impl DelayConfig {
     }
 
     /// The offset corrected for an `asymmetry` of the delay above
-    /// `min_delay` (see the [module docs](self#the-offset-correction)).
+    /// `min_delay` (see [`DelayConfig`](DelayConfig#the-offset-correction)).
     #[must_use]
     pub fn corrected_offset(offset: f64, delay: f64, min_delay: f64, asymmetry: f64) -> f64 {
         offset + asymmetry * (delay - min_delay).max(0.0)
@@ -175,7 +176,8 @@ pub const ASYMMETRY_MIN_SAMPLES: usize = 8;
 ///
 /// With a share `1/2 + a` of the queueing on the way back, a measurement's
 /// offset is off by `-a` times its delay above the minimum (see the
-/// [module docs](self#the-offset-correction)): offsets fall as delays rise.
+/// [`DelayConfig`](DelayConfig#the-offset-correction)): offsets fall as
+/// delays rise.
 /// The estimate is the least-squares slope of the offset on the delay,
 /// taken over the differences of consecutive measurements so that the
 /// clock's slow drift between them cancels, with its sign turned, and
