@@ -1,19 +1,21 @@
 //! Arbitrary sequences of updates and timeouts against the clock
 //! discipline: NaN, infinities, huge and negative offsets, jitters and
-//! ages and uncertainties, time jumping forward and backward, any
-//! configuration, both estimators.
+//! ages and uncertainties, time jumping forward and backward, steps of
+//! the clock reported by the caller (`clock_stepped`), any configuration
+//! (rate limits up to the tick length's 10 % and `make_step` included),
+//! both estimators.
 //!
 //! Invariants: no panic; a refused update changes nothing; nothing inside
 //! the state or coming out of it is NaN or infinite; the frequency stays
-//! within ±MAXFREQ and the phase slew within ±MAXSLEW; the poll exponent
-//! stays within the configured range and the hysteresis within ±LIMIT.
+//! within the configured `max_frequency` (MAXFREQ by default) and the
+//! phase slew within `max_slew` (MAXSLEW), the Kalman estimator's total
+//! rate within `max_rate`; the poll exponent stays within the configured
+//! range and the hysteresis within ±LIMIT.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use ntp_discipline::{
-    Algorithm, Config, Discipline, LIMIT, LeapEvent, MAXFREQ, MAXSLEW, Output, Update,
-};
+use ntp_discipline::{Algorithm, Config, Discipline, LIMIT, LeapEvent, MakeStep, Output, Update};
 use ntp_proto::{Date, LeapIndicator, NtpDuration};
 
 #[derive(Arbitrary, Debug)]
@@ -29,6 +31,11 @@ enum Op {
     },
     Timeout {
         advance: i64,
+    },
+    /// Somebody else steps the clock by this many 2^-32 s, and the
+    /// caller says so.
+    ExternalStep {
+        by: i64,
     },
     /// A plausible update: small offset, a poll interval later.
     Quiet {
@@ -53,13 +60,17 @@ struct Input {
     open_loop_initial_offset: bool,
     rfc5905: bool,
     wander: f64,
+    /// max_rate, max_frequency and max_slew, s/s.
+    rate_limits: Option<(f64, f64, f64)>,
+    /// make_step's threshold, s, and its limit.
+    make_step: Option<(f64, Option<u32>)>,
     ops: Vec<Op>,
 }
 
 fn check(discipline: &Discipline) {
     let config = discipline.config();
     assert!(discipline.frequency().is_finite());
-    assert!(discipline.frequency().abs() <= MAXFREQ);
+    assert!(discipline.frequency().abs() <= config.max_frequency);
     assert!(discipline.jitter().is_finite());
     assert!(discipline.wander().is_finite());
     assert!(discipline.residual_offset().is_finite());
@@ -73,13 +84,18 @@ fn drain(discipline: &mut Discipline, mut now: Date) -> Date {
     for _ in 0..16 {
         match discipline.poll_output() {
             Output::Adjust(adjust) => {
-                assert!(adjust.frequency.is_finite() && adjust.frequency.abs() <= MAXFREQ);
-                assert!(adjust.phase_slew.is_finite() && adjust.phase_slew.abs() <= MAXSLEW);
+                let config = discipline.config();
+                assert!(
+                    adjust.frequency.is_finite() && adjust.frequency.abs() <= config.max_frequency
+                );
+                assert!(
+                    adjust.phase_slew.is_finite() && adjust.phase_slew.abs() <= config.max_slew
+                );
                 assert!(adjust.duration.is_finite() && adjust.duration >= 0.0);
-                if discipline.config().algorithm == Algorithm::Kalman {
-                    // The Kalman estimator keeps the total within what a
-                    // kernel takes.
-                    assert!(adjust.rate().abs() <= MAXFREQ * (1.0 + 1e-12));
+                if config.algorithm == Algorithm::Kalman {
+                    // The Kalman estimator keeps the total within what the
+                    // caller's clock takes.
+                    assert!(adjust.rate().abs() <= config.max_rate * (1.0 + 1e-12));
                 }
             }
             Output::Step(step) => now = now.checked_add(step).unwrap_or(now),
@@ -112,6 +128,14 @@ fuzz_target!(|input: Input| {
     config.precision = input.precision;
     config.open_loop_initial_offset = input.open_loop_initial_offset;
     config.wander = input.wander;
+    if let Some((max_rate, max_frequency, max_slew)) = input.rate_limits {
+        config.max_rate = max_rate;
+        config.max_frequency = max_frequency;
+        config.max_slew = max_slew;
+    }
+    config.make_step = input
+        .make_step
+        .map(|(threshold, limit)| MakeStep { threshold, limit });
     let config = if config.validate().is_ok() {
         config
     } else {
@@ -155,6 +179,13 @@ fuzz_target!(|input: Input| {
                     .checked_add(NtpDuration::from_bits(advance))
                     .unwrap_or(now);
                 discipline.handle_timeout(now);
+            }
+            Op::ExternalStep { by } => {
+                let by = NtpDuration::from_bits(by);
+                if let Some(stepped) = now.checked_add(by) {
+                    now = stepped;
+                    discipline.clock_stepped(by);
+                }
             }
             Op::Quiet { offset_us, poll } => {
                 let interval = NtpDuration::from_log2_seconds(i8::try_from(poll % 18).unwrap_or(6));
