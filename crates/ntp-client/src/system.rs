@@ -1278,14 +1278,11 @@ impl<R: RngCore> System<R> {
             return;
         }
         self.discipline.clock_stepped(by);
+        self.restart_after_step();
+        // The offset the step made is to be measured soon.
         for slot in &mut self.sources {
-            slot.source.reset_after_step();
-            // The offset the step made is to be measured soon.
             slot.source.poll_soon();
-            slot.fed_epoch = None;
         }
-        self.last_update_epoch = None;
-        self.lose_synchronization();
     }
 
     /// Expires requests whose reply timeout passed. Polls are sent from
@@ -1741,13 +1738,7 @@ impl<R: RngCore> System<R> {
                 false
             }
             Ok(UpdateOutcome::Step(_)) => {
-                // Section 11.3: after a step every association restarts.
-                for slot in &mut self.sources {
-                    slot.source.reset_after_step();
-                    slot.fed_epoch = None;
-                }
-                self.last_update_epoch = None;
-                self.lose_synchronization();
+                self.restart_after_step();
                 true
             }
             Ok(UpdateOutcome::Ignored(IgnoreReason::Spike | IgnoreReason::Outlier)) => {
@@ -1802,6 +1793,19 @@ impl<R: RngCore> System<R> {
                 stratum: self.state.stratum,
             });
         }
+    }
+
+    /// After a step of the clock, by the discipline or by somebody else,
+    /// every association restarts (RFC 5905, section 11.3): the sources'
+    /// samples and requests describe the old timescale, and the system is
+    /// unsynchronized until an update on the new one.
+    fn restart_after_step(&mut self) {
+        for slot in &mut self.sources {
+            slot.source.reset_after_step();
+            slot.fed_epoch = None;
+        }
+        self.last_update_epoch = None;
+        self.lose_synchronization();
     }
 
     fn lose_synchronization(&mut self) {
