@@ -35,6 +35,36 @@ fn drain(discipline: &mut Discipline) -> Vec<Output> {
     }
 }
 
+/// The tick length's ±10 % range for the frequency and the total rate
+/// (the daemon's kernel clock), RFC 5905's MAXSLEW for the phase slew.
+fn wide_rate() -> Config {
+    Config {
+        max_rate: 0.1,
+        max_frequency: 0.1,
+        ..Config::default()
+    }
+}
+
+/// [`wide_rate`] with slews of up to [`FAST_SLEW`](crate::FAST_SLEW), as
+/// the daemon runs it.
+fn wide_slew() -> Config {
+    Config {
+        max_slew: crate::FAST_SLEW,
+        ..wide_rate()
+    }
+}
+
+/// The first clock adjustment among the outputs drained.
+fn first_adjust(discipline: &mut Discipline) -> ClockAdjustment {
+    drain(discipline)
+        .into_iter()
+        .find_map(|output| match output {
+            Output::Adjust(adjust) => Some(adjust),
+            _ => None,
+        })
+        .unwrap()
+}
+
 fn synced(config: Config, frequency: f64) -> Discipline {
     let mut discipline = Discipline::with_frequency(config, base(), frequency).unwrap();
     assert_eq!(
@@ -765,11 +795,7 @@ fn run_from(
 
 #[test]
 fn a_wide_rate_range_follows_an_oscillator_five_percent_off() {
-    let wide = Config {
-        max_rate: 0.1,
-        max_frequency: 0.1,
-        ..Config::default()
-    };
+    let wide = wide_rate();
     let (discipline, offset, outcomes) = run_against(wide, 0.05, 2, 600);
     assert!(
         (discipline.frequency() - 0.05).abs() < 1e-6,
@@ -805,12 +831,7 @@ fn rate_limits_are_validated() {
         };
         assert_eq!(config.validate(), Err(ConfigError::RateLimits));
     }
-    let wide = Config {
-        max_rate: 0.1,
-        max_frequency: 0.1,
-        max_slew: crate::FAST_SLEW,
-        ..Config::default()
-    };
+    let wide = wide_slew();
     assert_eq!(wide.validate(), Ok(()));
     // A drift file frequency beyond the configured range is refused.
     assert_eq!(
@@ -938,12 +959,7 @@ fn corrections_take_longer_the_closer_they_are_to_their_noise() {
 
 #[test]
 fn an_initial_offset_is_slewed_at_once_and_noise_slowly() {
-    let wide = Config {
-        max_rate: 0.1,
-        max_frequency: 0.1,
-        max_slew: crate::FAST_SLEW,
-        ..Config::default()
-    };
+    let wide = wide_slew();
     let mut discipline = Discipline::new(wide, base()).unwrap();
     // 0.1 s, a thousand standard deviations: within 1.2 true seconds at
     // the 1/12 s/s limit, which the slewed clock, running 1/12 fast,
@@ -951,24 +967,14 @@ fn an_initial_offset_is_slewed_at_once_and_noise_slowly() {
     discipline
         .handle_update(base(), Update::new(0.1, 1e-4))
         .unwrap();
-    let adjust = drain(&mut discipline)
-        .into_iter()
-        .find_map(|output| match output {
-            Output::Adjust(adjust) => Some(adjust),
-            _ => None,
-        })
-        .unwrap();
+    let adjust = first_adjust(&mut discipline);
     assert!(close(adjust.phase_slew, crate::FAST_SLEW), "{adjust:?}");
     assert!((adjust.duration - 1.3).abs() < 1e-9, "{adjust:?}");
 }
 
 #[test]
 fn a_drift_file_is_trusted_as_far_as_its_sd_says() {
-    let wide = Config {
-        max_rate: 0.1,
-        max_frequency: 0.1,
-        ..Config::default()
-    };
+    let wide = wide_rate();
     // The file says 200 ppm; the clock needs 300 ppm.
     let doubtful = Discipline::with_frequency_sd(wide, base(), 200e-6, 1e-3).unwrap();
     let (learnt, _, _) = run_from(doubtful, 300e-6, 16, 20);
@@ -996,12 +1002,7 @@ fn a_drift_file_is_trusted_as_far_as_its_sd_says() {
 
 #[test]
 fn a_slew_ended_late_has_its_overshoot_taken_back_at_once() {
-    let wide = Config {
-        max_rate: 0.1,
-        max_frequency: 0.1,
-        max_slew: crate::FAST_SLEW,
-        ..Config::default()
-    };
+    let wide = wide_slew();
     let mut discipline = Discipline::new(wide, base()).unwrap();
     // 0.1 s measured with 60 us of uncertainty: slewed within 1.3 s at
     // 1/12 s/s, as above.
@@ -1018,13 +1019,7 @@ fn a_slew_ended_late_has_its_overshoot_taken_back_at_once() {
         .checked_add(end.saturating_add(NtpDuration::from_nanos(1_000_000)))
         .unwrap();
     discipline.handle_timeout(late);
-    let adjust = drain(&mut discipline)
-        .into_iter()
-        .find_map(|output| match output {
-            Output::Adjust(adjust) => Some(adjust),
-            _ => None,
-        })
-        .unwrap();
+    let adjust = first_adjust(&mut discipline);
     // Known to the clock's precision (2^-18 s), the overshoot goes back
     // within seconds, not at the pace of the measurement's 60 us of
     // noise (over a minute at the 64 s poll).
@@ -1095,12 +1090,7 @@ fn a_jump_faster_than_any_frequency_keeps_what_the_frequency_knew() {
 
 #[test]
 fn a_step_by_somebody_else_is_not_elapsed_time() {
-    let wide = Config {
-        max_rate: 0.1,
-        max_frequency: 0.1,
-        max_slew: crate::FAST_SLEW,
-        ..Config::default()
-    };
+    let wide = wide_slew();
     let run = |told: bool| {
         let mut discipline = Discipline::new(wide, base()).unwrap();
         // 0.1 s to slew, within 1.3 s at 1/12 s/s.
