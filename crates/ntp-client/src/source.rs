@@ -1481,14 +1481,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_jump_is_confirmed_at_the_minimum_poll_then_polling_slows_again() {
+    /// A source without iburst, polls 64-1024 s, the system poll at 1024 s.
+    fn polled_every_1024_s() -> Source {
         let config = SourceConfig {
             iburst: false,
             ..SourceConfig::default().with_poll_range(6, 10)
         };
         let mut source = Source::new(SourceId::new(1), SERVER, config).unwrap();
         source.set_system_poll(10);
+        source
+    }
+
+    #[test]
+    fn a_jump_is_confirmed_at_the_minimum_poll_then_polling_slows_again() {
+        let mut source = polled_every_1024_s();
         let mut replies = 0;
         // The server's clock is 1000 s ahead from the third reply on.
         let (sent, _) = drive(&mut source, 5, 4000, |source, now, transmit| {
@@ -1525,13 +1531,8 @@ mod tests {
     }
 
     #[test]
-    fn poll_soon_waits_for_reachability_and_keeps_a_kiss_rate() {
-        let config = SourceConfig {
-            iburst: false,
-            ..SourceConfig::default().with_poll_range(6, 10)
-        };
-        let mut source = Source::new(SourceId::new(1), SERVER, config).unwrap();
-        source.set_system_poll(10);
+    fn poll_soon_waits_for_reachability() {
+        let mut source = polled_every_1024_s();
         // Not reachable yet: nothing to confirm, nothing changes.
         source.poll_soon();
         assert_eq!(source.poll(), 6);

@@ -596,31 +596,27 @@ fn a_huge_step_back_keeps_the_discipline_timeline() {
     // update that asked for it; the discipline must not meanwhile read the
     // clock as it was before the step (1e8 s of process time at once),
     // or the next updates take the frequency for nothing.
+    let mut h = Harness::new(stepping(2.0, Some(1)), 1e8, 1);
+    h.clock.drift = 100e-6;
+    h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
+    h.run_until(400.0);
+    let frequency = last_frequency(&h);
+    assert!((frequency + 100e-6).abs() < 1e-6, "{frequency}");
+    let phase = h.clock.phase_at(h.now);
+    assert!(phase.abs() < 1e-3, "{phase}");
+}
+
+/// A client as the daemon runs it under chrony's `makestep THRESHOLD
+/// LIMIT`: no panic threshold, the tick length's ±10 % rate range, no
+/// iburst.
+fn stepping(threshold: f64, limit: Option<u32>) -> SystemConfig {
     let mut config = SystemConfig::default();
-    config.discipline.make_step = Some(MakeStep {
-        threshold: 2.0,
-        limit: Some(1),
-    });
+    config.discipline.make_step = Some(MakeStep { threshold, limit });
     config.discipline.panic_threshold = None;
     config.discipline.max_rate = 0.1;
     config.discipline.max_frequency = 0.1;
     config.source.iburst = false;
-    let mut h = Harness::new(config, 1e8, 1);
-    h.clock.drift = 100e-6;
-    h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
-    h.run_until(400.0);
-    let frequency = h
-        .events
-        .iter()
-        .rev()
-        .find_map(|(_, e)| match e {
-            Event::DisciplineUpdate(report) => Some(report.frequency),
-            _ => None,
-        })
-        .unwrap();
-    assert!((frequency + 100e-6).abs() < 1e-6, "{frequency}");
-    let phase = h.clock.phase_at(h.now);
-    assert!(phase.abs() < 1e-3, "{phase}");
+    config
 }
 
 /// The last frequency the discipline reported.
@@ -640,16 +636,7 @@ fn a_step_by_somebody_else_is_undone_within_two_minimum_polls_and_keeps_the_freq
     // chrony's 005-externalstep: makestep 1 -1, the clock 100 ppm fast,
     // stepped 10 000 s ahead by somebody else once the poll has grown.
     let run = |tell: bool| {
-        let mut config = SystemConfig::default();
-        config.discipline.make_step = Some(MakeStep {
-            threshold: 1.0,
-            limit: None,
-        });
-        config.discipline.panic_threshold = None;
-        config.discipline.max_rate = 0.1;
-        config.discipline.max_frequency = 0.1;
-        config.source.iburst = false;
-        let mut h = Harness::new(config, 0.0, 3);
+        let mut h = Harness::new(stepping(1.0, None), 0.0, 3);
         h.clock.drift = 100e-6;
         h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
         h.run_until(6000.0);
