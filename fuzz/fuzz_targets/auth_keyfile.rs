@@ -1,11 +1,13 @@
 //! Any text through both key-file parsers: they never panic; a file is
 //! either loaded whole or refused with the number of a line it has; every
 //! loaded key id is in the format's range, and the same text parses the
-//! same way twice.
+//! same way twice. `parse_into` agrees with `parse` whatever the store
+//! held before: the same keys on success, the same error and an empty
+//! store on failure.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ntp_auth::{KeyFileFormat, KeyStore, NTPD_MAX_KEY_ID};
+use ntp_auth::{KeyFileFormat, KeyId, KeyStore, KeyType, NTPD_MAX_KEY_ID};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -33,5 +35,23 @@ fuzz_target!(|data: &[u8]| {
             again.as_ref().map(KeyStore::len).map_err(|e| *e),
             parsed.as_ref().map(KeyStore::len).map_err(|e| *e)
         );
+        // Into a store already holding keys (the first input octets pick
+        // how many), which parse_into must replace or, on error, drop.
+        let mut into: KeyStore<8> = KeyStore::new();
+        for n in 0..data.first().map_or(0, |b| u32::from(b % 9)) {
+            let id = KeyId::new(1000 - n).expect("not zero");
+            into.insert_with(id, KeyType::Md5, b"stale").expect("room");
+        }
+        let result = format.parse_into(&text, &mut into);
+        match &parsed {
+            Ok(store) => {
+                assert_eq!(result, Ok(()));
+                assert_eq!(&into, store, "same keys as parse");
+            }
+            Err(error) => {
+                assert_eq!(result, Err(*error), "same error as parse");
+                assert!(into.is_empty(), "a failed parse_into empties the store");
+            }
+        }
     }
 });

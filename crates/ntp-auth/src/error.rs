@@ -45,6 +45,21 @@ pub enum StoreError {
     },
 }
 
+/// Why [`KeyStore::insert_with`](crate::KeyStore::insert_with) added no
+/// key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum InsertError {
+    /// The secret does not suit the key type, as for
+    /// [`Key::new`](crate::Key::new).
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The key could not be stored, as for
+    /// [`KeyStore::insert`](crate::KeyStore::insert).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Why a packet could not be signed or did not verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]

@@ -224,6 +224,46 @@ impl Secret {
             Self::Aes128(_) | Self::Aes256(_) => &[],
         }
     }
+
+    /// Whether `material` is a secret of type `key_type`: the errors of
+    /// [`Key::new`], in its order.
+    pub(crate) fn check(key_type: KeyType, material: &[u8]) -> Result<(), KeyError> {
+        let len = material.len();
+        if len == 0 {
+            return Err(KeyError::Empty);
+        }
+        match key_type.required_key_len() {
+            Some(required) if required != len => Err(KeyError::WrongLength { key_type, len }),
+            Some(_) => Ok(()),
+            None if len > MAX_KEY_LEN => Err(KeyError::TooLong { len }),
+            None => Ok(()),
+        }
+    }
+
+    /// An all-zero secret of type `key_type` and `len` octets (at most
+    /// [`MAX_KEY_LEN`]; an AES key has its cipher's length whatever
+    /// `len` says), to be filled in place.
+    fn zeroed(key_type: KeyType, len: usize) -> Self {
+        match key_type {
+            KeyType::Aes128Cmac => Self::Aes128([0; 16]),
+            KeyType::Aes256Cmac => Self::Aes256([0; 32]),
+            KeyType::Md5 | KeyType::Sha1 | KeyType::Sha256 | KeyType::Sha384 | KeyType::Sha512 => {
+                Self::Hash {
+                    bytes: [0; MAX_KEY_LEN],
+                    len: len.min(MAX_KEY_LEN),
+                }
+            }
+        }
+    }
+
+    /// Every octet of the secret, to write.
+    fn octets_mut(&mut self) -> &mut [u8] {
+        match self {
+            Self::Hash { bytes, len } => bytes.get_mut(..*len).unwrap_or(&mut []),
+            Self::Aes128(bytes) => bytes,
+            Self::Aes256(bytes) => bytes,
+        }
+    }
 }
 
 /// A symmetric key: id, type and secret.
@@ -231,8 +271,13 @@ impl Secret {
 /// The secret never appears in `Debug` output (it shows `<redacted>`) and
 /// is overwritten with zeros when the key is dropped. Moves of a `Key`
 /// (returning it by value, inserting it into a store) are plain memory
-/// copies the compiler may leave behind; keep keys in one place, such as
-/// a [`KeyStore`](crate::KeyStore), to keep that window small.
+/// copies the compiler may leave behind, unwiped; keep keys in one place,
+/// such as a [`KeyStore`](crate::KeyStore), to keep that window small.
+/// [`KeyStore::insert_with`](crate::KeyStore::insert_with) builds a key
+/// in its slot of the store, so the key is never moved at all, and the
+/// key-file parsers
+/// ([`KeyFileFormat::parse_into`](crate::KeyFileFormat::parse_into))
+/// use it.
 #[derive(Clone)]
 pub struct Key {
     id: KeyId,
@@ -249,35 +294,32 @@ impl Key {
     /// hash key over [`MAX_KEY_LEN`] octets, [`KeyError::WrongLength`] for
     /// an AES key of the wrong size.
     pub fn new(id: KeyId, key_type: KeyType, material: &[u8]) -> Result<Self, KeyError> {
-        if material.is_empty() {
-            return Err(KeyError::Empty);
-        }
-        let wrong_length = KeyError::WrongLength {
-            key_type,
-            len: material.len(),
-        };
-        let secret = match key_type {
-            KeyType::Aes128Cmac => Secret::Aes128(material.try_into().map_err(|_| wrong_length)?),
-            KeyType::Aes256Cmac => Secret::Aes256(material.try_into().map_err(|_| wrong_length)?),
-            KeyType::Md5 | KeyType::Sha1 | KeyType::Sha256 | KeyType::Sha384 | KeyType::Sha512 => {
-                let mut bytes = [0; MAX_KEY_LEN];
-                let Some(prefix) = bytes.get_mut(..material.len()) else {
-                    return Err(KeyError::TooLong {
-                        len: material.len(),
-                    });
-                };
-                prefix.copy_from_slice(material);
-                Secret::Hash {
-                    bytes,
-                    len: material.len(),
-                }
-            }
-        };
-        Ok(Self {
+        Secret::check(key_type, material)?;
+        // The key is made with a zero secret and filled in place: no
+        // array of key octets is built on the side and moved in (which
+        // would leave an unwiped copy behind).
+        let mut key = Self::zeroed(id, key_type, material.len());
+        key.fill(material);
+        Ok(key)
+    }
+
+    /// A key of type `key_type` whose `len`-octet secret is all zeros,
+    /// for [`fill`](Self::fill) once it is where it stays.
+    pub(crate) fn zeroed(id: KeyId, key_type: KeyType, len: usize) -> Self {
+        Self {
             id,
             key_type,
-            secret,
-        })
+            secret: Secret::zeroed(key_type, len),
+        }
+    }
+
+    /// Copies `material`, already [checked](Secret::check) for the key's
+    /// type, over the secret of a [`zeroed`](Self::zeroed) key of its
+    /// length, where the key lies.
+    pub(crate) fn fill(&mut self, material: &[u8]) {
+        for (octet, from) in self.secret.octets_mut().iter_mut().zip(material) {
+            *octet = *from;
+        }
     }
 
     /// The key id.
@@ -360,7 +402,12 @@ impl zeroize::ZeroizeOnDrop for Key {}
 
 #[cfg(test)]
 mod eq_tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        reason = "tests"
+    )]
 
     use super::*;
 
@@ -376,5 +423,43 @@ mod eq_tests {
         let aes = Key::new(id(1), KeyType::Aes128Cmac, &[7; 16]).unwrap();
         assert_eq!(aes, aes.clone());
         assert_ne!(aes, Key::new(id(1), KeyType::Aes128Cmac, &[8; 16]).unwrap());
+    }
+
+    #[test]
+    fn new_checks_the_length_for_the_type_and_keeps_every_octet() {
+        let id = KeyId::new(1).unwrap();
+        for key_type in KeyType::ALL {
+            assert_eq!(Key::new(id, key_type, &[]), Err(KeyError::Empty));
+        }
+        for (key_type, len) in [(KeyType::Aes128Cmac, 16), (KeyType::Aes256Cmac, 32)] {
+            for wrong in [1, len - 1, len + 1, MAX_KEY_LEN] {
+                assert_eq!(
+                    Key::new(id, key_type, &[1; MAX_KEY_LEN][..wrong]),
+                    Err(KeyError::WrongLength {
+                        key_type,
+                        len: wrong
+                    })
+                );
+            }
+        }
+        assert_eq!(
+            Key::new(id, KeyType::Sha512, &[1; MAX_KEY_LEN + 1]),
+            Err(KeyError::TooLong {
+                len: MAX_KEY_LEN + 1
+            })
+        );
+        // Distinct octets, so a shifted or partial copy would show.
+        let material: [u8; MAX_KEY_LEN] = core::array::from_fn(|i| i as u8 + 1);
+        for (key_type, len) in [
+            (KeyType::Md5, 1),
+            (KeyType::Sha1, 20),
+            (KeyType::Sha512, MAX_KEY_LEN),
+            (KeyType::Aes128Cmac, 16),
+            (KeyType::Aes256Cmac, 32),
+        ] {
+            let key = Key::new(id, key_type, &material[..len]).unwrap();
+            assert_eq!(key.secret_octets(), &material[..len], "{key_type}");
+            assert_eq!(key.secret_len(), len);
+        }
     }
 }

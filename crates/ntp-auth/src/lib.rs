@@ -13,6 +13,22 @@
 //!   [`KeyStore`], all or nothing, with the line number and reason of the
 //!   first bad line.
 //!
+//! # Key material in memory
+//!
+//! Every secret is zeroed when its [`Key`] drops, but a Rust move is a
+//! memory copy that may leave an unwiped copy behind, and nothing can
+//! zero it. So the key files are parsed without moving a key: each
+//! line's secret is decoded into a buffer that is zeroed after the line
+//! and then copied into its slot of the store
+//! ([`KeyStore::insert_with`]). The `_into` forms,
+//! [`KeyFileFormat::parse_into`] and [`KeyStore::load_into`], fill a
+//! store the caller holds (in a `Box`, say, or a `static`) and are what
+//! to use to leave no copy of a secret on the stack;
+//! [`KeyFileFormat::parse`], [`KeyStore::load`] and the `from_*_keys`
+//! functions return the store by value, a move of all its keys (some 88
+//! octets a key). A failed `_into` call leaves the store empty, its old
+//! keys zeroed.
+//!
 //! # The MAC
 //!
 //! A MAC follows the header and any extension fields and covers all of
@@ -41,8 +57,9 @@
 //!
 //! # Features
 //!
-//! - `std` (default): [`KeyStore::load`] reads a key file from a path;
-//!   implies `alloc`.
+//! - `std` (default): [`KeyStore::load`] and [`KeyStore::load_into`]
+//!   read a key file from a path (at most [`MAX_KEY_FILE_LEN`] octets,
+//!   zeroed once parsed); implies `alloc`.
 //! - `alloc`: nothing of its own; passed on to `ntp-proto` and `zeroize`.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -58,7 +75,7 @@ mod keyfile;
 mod mac;
 mod store;
 
-pub use error::{AuthError, KeyError, StoreError};
+pub use error::{AuthError, InsertError, KeyError, StoreError};
 pub use key::{
     KEY_ID_LEN, Key, KeyId, KeyType, MAX_DIGEST_LEN, MAX_KEY_ID, MAX_KEY_LEN, MAX_V4_DIGEST_LEN,
     NTPD_MAX_KEY_ID,
@@ -71,7 +88,7 @@ pub use store::{DEFAULT_CAPACITY, KeyStore};
 #[cfg(feature = "std")]
 mod load;
 #[cfg(feature = "std")]
-pub use load::LoadError;
+pub use load::{LoadError, MAX_KEY_FILE_LEN};
 
 // The README's snippet is compiled and run as a doctest here, so the
 // crates.io page cannot drift from the API.

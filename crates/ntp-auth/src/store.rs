@@ -1,8 +1,8 @@
 //! A fixed-capacity key store keyed by key id.
 
-use crate::key::{Key, KeyId};
+use crate::key::{Key, KeyId, KeyType, Secret};
 use crate::mac::split_mac;
-use crate::{AuthError, StoreError};
+use crate::{AuthError, InsertError, StoreError};
 
 /// The default capacity of a [`KeyStore`]: 64 keys. Deployments
 /// authenticate with a handful of keys (one per server or client group);
@@ -94,25 +94,69 @@ impl<const N: usize> KeyStore<N> {
 
     /// Adds `key`.
     ///
+    /// `key` is moved in, and a move can leave an unwiped copy of its
+    /// secret behind (see [`Key`]); [`insert_with`](Self::insert_with)
+    /// builds the key in the store instead.
+    ///
     /// # Errors
     ///
     /// [`StoreError::Duplicate`] if a key with the same id is there (the
     /// store is unchanged), [`StoreError::Full`] if the store is full.
     pub fn insert(&mut self, key: Key) -> Result<(), StoreError> {
-        let at = match self.search(key.id()) {
-            Ok(_) => return Err(StoreError::Duplicate(key.id())),
-            Err(at) => at,
-        };
-        let Some(tail) = self.slots.get_mut(at..=self.len) else {
-            return Err(StoreError::Full { capacity: N });
-        };
-        // The free slot at `len` moves to `at`.
-        tail.rotate_right(1);
-        if let Some(slot) = tail.first_mut() {
-            *slot = Some(key);
-        }
+        let slot = self.free_slot(key.id())?;
+        *slot = Some(key);
         self.len += 1;
         Ok(())
+    }
+
+    /// Adds the key `id` of type `key_type` with secret `material`, as
+    /// [`insert`](Self::insert) of [`Key::new`] would, but builds the key
+    /// where it stays in the store: its secret is copied once, from
+    /// `material` into the store, and never moved (a move can leave an
+    /// unwiped copy behind; see [`Key`]). The key-file parsers add their
+    /// keys this way.
+    ///
+    /// # Errors
+    ///
+    /// As [`Key::new`] ([`InsertError::Key`]), checked first, then as
+    /// [`insert`](Self::insert) ([`InsertError::Store`]). The store is
+    /// unchanged on error.
+    pub fn insert_with(
+        &mut self,
+        id: KeyId,
+        key_type: KeyType,
+        material: &[u8],
+    ) -> Result<(), InsertError> {
+        Secret::check(key_type, material)?;
+        let slot = self.free_slot(id)?;
+        // A zero secret is moved into the slot, then filled there.
+        slot.insert(Key::zeroed(id, key_type, material.len()))
+            .fill(material);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Makes room for the key `id` at its place in id order and returns
+    /// that slot, empty. The caller fills it and counts it in `len`.
+    fn free_slot(&mut self, id: KeyId) -> Result<&mut Option<Key>, StoreError> {
+        let at = match self.search(id) {
+            Ok(_) => return Err(StoreError::Duplicate(id)),
+            Err(at) => at,
+        };
+        let full = StoreError::Full { capacity: N };
+        let tail = self.slots.get_mut(at..=self.len).ok_or(full)?;
+        // The free slot at `len` moves to `at`.
+        tail.rotate_right(1);
+        tail.first_mut().ok_or(full)
+    }
+
+    /// Removes every key; their secrets are zeroed where they lie.
+    pub fn clear(&mut self) {
+        for slot in &mut self.slots {
+            // Assigning drops the key in place, which zeroes its secret.
+            *slot = None;
+        }
+        self.len = 0;
     }
 
     /// Removes the key `id` and returns whether it was there. Its secret
@@ -206,7 +250,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
     use super::*;
-    use crate::KeyType;
+    use crate::{KeyError, KeyType};
 
     fn key(id: u32) -> Key {
         Key::new(KeyId::new(id).unwrap(), KeyType::Md5, b"k").unwrap()
@@ -235,6 +279,111 @@ mod tests {
         assert_eq!(store.len(), 4);
         assert_eq!(store.capacity(), 4);
         assert!(!store.is_empty());
+    }
+
+    #[test]
+    fn insert_with_builds_the_key_insert_of_key_new_would() {
+        let materials: [&[u8]; 4] = [b"k", &[0xa5; 16], &[0x5a; 32], &[7; crate::MAX_KEY_LEN]];
+        let mut by_value: KeyStore<32> = KeyStore::new();
+        let mut in_place: KeyStore<32> = KeyStore::new();
+        let mut id = 0;
+        // Ids out of order, so that keys already in the store are shifted.
+        for key_type in KeyType::ALL.into_iter().rev() {
+            for material in materials {
+                id += 1;
+                let key_id = KeyId::new(100 - id).unwrap();
+                let by_new = Key::new(key_id, key_type, material);
+                let added = in_place.insert_with(key_id, key_type, material);
+                match by_new {
+                    Ok(key) => {
+                        by_value.insert(key).unwrap();
+                        assert_eq!(added, Ok(()), "{key_type} {}", material.len());
+                    }
+                    Err(error) => assert_eq!(added, Err(InsertError::Key(error))),
+                }
+            }
+        }
+        // Every length suits the five hash types; one each the AES types.
+        assert_eq!(in_place.len(), 5 * 4 + 2);
+        assert_eq!(in_place, by_value);
+        // AES-256 came first: ids 99 to 96, only the 32-octet key (97).
+        assert!(in_place.get_raw(99).is_none());
+        let aes = in_place.get_raw(97).unwrap();
+        assert_eq!(
+            (aes.key_type(), aes.secret_len()),
+            (KeyType::Aes256Cmac, 32)
+        );
+    }
+
+    #[test]
+    fn insert_with_checks_the_key_before_the_store_and_changes_nothing_on_error() {
+        let id = |n| KeyId::new(n).unwrap();
+        let mut store: KeyStore<2> = KeyStore::new();
+        store.insert_with(id(2), KeyType::Sha1, b"two").unwrap();
+        store.insert_with(id(1), KeyType::Md5, b"one").unwrap();
+        let before = store.clone();
+        let cases: [(u32, KeyType, &[u8], InsertError); 5] = [
+            // A bad key on a duplicate id of a full store: the key first.
+            (
+                1,
+                KeyType::Aes128Cmac,
+                &[0; 3],
+                InsertError::Key(KeyError::WrongLength {
+                    key_type: KeyType::Aes128Cmac,
+                    len: 3,
+                }),
+            ),
+            (3, KeyType::Md5, b"", InsertError::Key(KeyError::Empty)),
+            (
+                3,
+                KeyType::Sha512,
+                &[1; crate::MAX_KEY_LEN + 1],
+                InsertError::Key(KeyError::TooLong {
+                    len: crate::MAX_KEY_LEN + 1,
+                }),
+            ),
+            // A duplicate of a full store: the duplicate first, as insert.
+            (
+                1,
+                KeyType::Md5,
+                b"k",
+                InsertError::Store(StoreError::Duplicate(id(1))),
+            ),
+            (
+                3,
+                KeyType::Md5,
+                b"k",
+                InsertError::Store(StoreError::Full { capacity: 2 }),
+            ),
+        ];
+        for (key_id, key_type, material, error) in cases {
+            assert_eq!(
+                store.insert_with(id(key_id), key_type, material),
+                Err(error)
+            );
+            assert_eq!(store, before);
+        }
+        assert_eq!(
+            std::string::ToString::to_string(&InsertError::Store(StoreError::Full { capacity: 2 })),
+            "the key store is full (2 keys)"
+        );
+    }
+
+    #[test]
+    fn clear_removes_every_key_and_the_store_is_usable_again() {
+        let mut store: KeyStore<3> = KeyStore::new();
+        for n in [3, 1, 2] {
+            store.insert(key(n)).unwrap();
+        }
+        store.clear();
+        assert!(store.is_empty());
+        assert_eq!(store.iter().count(), 0);
+        assert!(store.get_raw(1).is_none());
+        assert_eq!(store, KeyStore::new());
+        for n in [6, 4, 5] {
+            store.insert(key(n)).unwrap();
+        }
+        assert_eq!(store.len(), 3);
     }
 
     #[test]
