@@ -77,10 +77,25 @@ pub const MAX_PLACEHOLDERS: usize = COOKIE_JAR_CAPACITY - 1;
 /// cookies fewer placeholders are sent.
 pub const MAX_REQUEST_LEN: usize = 1280;
 
+/// The longest answer to one of our requests that a server following RFC
+/// 8915 sends, octets: [`MAX_REQUEST_LEN`] and 3. An answer is as long as
+/// its request (section 5.5: placeholders as long as the cookie "ensure
+/// that the response will not be larger than the request"; `ntp-server`
+/// never answers longer), but for up to 3 octets of padding that
+/// section 8.4 tolerates. Read datagrams of at least this length whole;
+/// [`NtsClientSession::read_response`] opens every answer this long (its
+/// encrypted part always fits [`MAX_RESPONSE_CIPHERTEXT_LEN`]), and longer
+/// ones too as long as their encrypted part fits.
+pub const MAX_RESPONSE_LEN: usize = MAX_REQUEST_LEN + 3;
+
 /// The longest ciphertext [`NtsClientSession::read_response`] opens,
-/// octets: a server's answer is never longer than our request (section
-/// 5.7), which is at most [`MAX_REQUEST_LEN`].
+/// octets: more than an answer of [`MAX_RESPONSE_LEN`] octets can carry
+/// after its header.
 pub const MAX_RESPONSE_CIPHERTEXT_LEN: usize = MAX_REQUEST_LEN;
+
+// Every answer of up to MAX_RESPONSE_LEN octets opens: its ciphertext lies
+// after the header.
+const _: () = assert!(MAX_RESPONSE_LEN - HEADER_LEN <= MAX_RESPONSE_CIPHERTEXT_LEN);
 
 /// Why a request could not be written or an answer was refused. Every
 /// refusal leaves the session as it was.

@@ -97,8 +97,8 @@ pub const MAX_KEY_LEN: usize = 64;
 pub const NEXT_PROTOCOL_NTPV4: u16 = 0;
 
 /// One direction's key: the octets of the negotiated algorithm's key
-/// length. Never printed, zeroed on drop.
-#[derive(Clone, PartialEq, Eq)]
+/// length. Never printed, zeroed on drop, compared in constant time.
+#[derive(Clone)]
 pub struct AeadKey {
     bytes: [u8; MAX_KEY_LEN],
     len: usize,
@@ -123,6 +123,22 @@ impl AeadKey {
     }
 }
 
+impl PartialEq for AeadKey {
+    /// Same length and same octets, compared in constant time (`subtle`):
+    /// all [`MAX_KEY_LEN`] octets of both keys and both lengths are always
+    /// looked at, so the time taken tells nothing of where two keys differ,
+    /// nor of their lengths. The octets past a key's length are always
+    /// zero ([`AeadKey::new`]), so they never make equal keys unequal.
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        let same_len = self.len.ct_eq(&other.len);
+        let same_octets = self.bytes.as_slice().ct_eq(other.bytes.as_slice());
+        bool::from(same_len & same_octets)
+    }
+}
+
+impl Eq for AeadKey {}
+
 impl fmt::Debug for AeadKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "AeadKey({} octets, <redacted>)", self.len)
@@ -140,7 +156,8 @@ impl zeroize::ZeroizeOnDrop for AeadKey {}
 /// The keys of one NTS association, exported from the NTS-KE TLS session
 /// (RFC 8915 section 5.1: label `EXPORTER-network-time-security`, context
 /// = Next Protocol id, AEAD id, then 0x00 for client-to-server or 0x01 for
-/// server-to-client) and sealed into every cookie.
+/// server-to-client) and sealed into every cookie. Equality compares the
+/// keys in constant time ([`AeadKey`]'s `PartialEq`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionKeys {
     /// The negotiated AEAD algorithm.
@@ -219,7 +236,7 @@ pub trait CookieIssuer {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 
     use super::*;
 
@@ -242,5 +259,37 @@ mod tests {
         assert_eq!(cookie.len(), 3);
         assert!(Cookie::new(&[]).is_none());
         assert!(Cookie::new(&[0; MAX_COOKIE_LEN + 1]).is_none());
+    }
+
+    #[test]
+    fn keys_are_equal_only_with_the_same_length_and_octets() {
+        let key = AeadKey::new(&[7; 32]).unwrap();
+        assert_eq!(key, key.clone());
+        assert_eq!(key, AeadKey::new(&[7; 32]).unwrap());
+        // Same length, one octet differs: first, middle, last.
+        for at in [0, 15, 31] {
+            let mut other = [7; 32];
+            other[at] ^= 1;
+            assert_ne!(key, AeadKey::new(&other).unwrap(), "octet {at}");
+        }
+        // A prefix, and a longer key that starts the same.
+        assert_ne!(key, AeadKey::new(&[7; 16]).unwrap());
+        assert_ne!(key, AeadKey::new(&[7; 64]).unwrap());
+        // The padding is zero, so zero keys of two lengths differ only by
+        // their lengths, and those count.
+        assert_ne!(
+            AeadKey::new(&[0; 16]).unwrap(),
+            AeadKey::new(&[0; 32]).unwrap()
+        );
+        assert_eq!(AeadKey::new(&[]).unwrap(), AeadKey::new(&[]).unwrap());
+        assert_ne!(AeadKey::new(&[]).unwrap(), AeadKey::new(&[0]).unwrap());
+
+        let keys = |s2c: u8| SessionKeys {
+            algorithm: AeadAlgorithm::AesSivCmac256,
+            c2s: AeadKey::new(&[1; 32]).unwrap(),
+            s2c: AeadKey::new(&[s2c; 32]).unwrap(),
+        };
+        assert_eq!(keys(2), keys(2));
+        assert_ne!(keys(2), keys(3));
     }
 }

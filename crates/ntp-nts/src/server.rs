@@ -6,7 +6,12 @@
 //!    the NTS Authenticator, opens the cookie and verifies the request
 //!    with the C2S key inside it. On success it returns an
 //!    [`NtsRequest`]: the session keys, the unique identifier, how many
-//!    cookies to send back.
+//!    cookies to send back. It is two steps, which a server may take
+//!    apart: [`parse_request`] finds the fields without any cryptography
+//!    ([`UnverifiedRequest`], whose Unique Identifier a Kiss-o'-Death can
+//!    echo), and [`UnverifiedRequest::verify`] opens the cookie and checks
+//!    the authenticator, so that access control and rate limiting can
+//!    come between them and cost no AEAD.
 //! 2. The caller handles the NTP request as usual and writes the 48-octet
 //!    response header, transmit timestamp included (the authenticator
 //!    covers it), then [`NtsRequest::write_response`] appends the echoed
@@ -436,8 +441,151 @@ fn find_fields(request: &[u8]) -> Result<Found<'_>, RequestError> {
     Ok(found)
 }
 
+/// An NTS request whose fields are in place (RFC 8915 section 5.7) and
+/// whose cookie is not opened yet: made by [`parse_request`] without any
+/// cryptography.
+///
+/// A server can thus decide about the sender from its address (access
+/// control, rate limiting) before it spends an AEAD opening on the
+/// request, and answer a Kiss-o'-Death echoing the
+/// [`unique_id`](Self::unique_id) meanwhile (section 5.7: such a KoD is
+/// not authenticated; the client checks the echo). [`verify`](Self::verify)
+/// then opens the cookie and checks the authenticator. `Debug` shows the
+/// Unique Identifier and the lengths of the cookie and authenticator.
+#[derive(Clone, Copy)]
+pub struct UnverifiedRequest<'a> {
+    request: &'a [u8],
+    unique_id: UniqueId,
+    cookie: ExtensionField<'a>,
+    authenticator: ExtensionField<'a>,
+}
+
+impl fmt::Debug for UnverifiedRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnverifiedRequest")
+            .field("unique_id", &self.unique_id)
+            .field("cookie_len", &self.cookie.value().len())
+            .field("authenticator_len", &self.authenticator.as_bytes().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Finds the NTS fields of a request (RFC 8915 section 5.7) without any
+/// cryptography: the first step of [`verify_request`], for a server that
+/// decides about the sender before it opens the cookie
+/// ([`UnverifiedRequest`]).
+///
+/// The request must hold, before its NTS Authenticator, exactly one Unique
+/// Identifier (32 to [`MAX_UNIQUE_ID_LEN`] octets) and exactly one NTS
+/// Cookie, and the authenticator must parse (section 5.6); fields after
+/// the authenticator are ignored.
+///
+/// # Errors
+///
+/// [`RequestError::NotNts`] (plain NTP) or [`RequestError::Malformed`]
+/// (drop); never [`RequestError::Nak`], which needs the cookie opened.
+pub fn parse_request(request: &[u8]) -> Result<UnverifiedRequest<'_>, RequestError> {
+    Packet::new_checked(request).map_err(|_| RequestError::Malformed)?;
+    let found = find_fields(request)?;
+    let (Some(unique_id), Some(cookie), Some(authenticator)) =
+        (found.unique_id, found.cookie, found.authenticator)
+    else {
+        return Err(if found.cookie.is_none() && found.authenticator.is_none() {
+            RequestError::NotNts
+        } else {
+            RequestError::Malformed
+        });
+    };
+    let unique_id = UniqueId::new(unique_id.value()).ok_or(RequestError::Malformed)?;
+    Authenticator::new_checked(authenticator.as_bytes()).map_err(|_| RequestError::Malformed)?;
+    Ok(UnverifiedRequest {
+        request,
+        unique_id,
+        cookie,
+        authenticator,
+    })
+}
+
+impl UnverifiedRequest<'_> {
+    /// The request's Unique Identifier body, to echo in a Kiss-o'-Death
+    /// (RFC 8915 section 5.7). Not authenticated yet.
+    #[must_use]
+    pub fn unique_id(&self) -> &[u8] {
+        self.unique_id.as_bytes()
+    }
+
+    /// The second step of [`verify_request`]: opens the cookie with
+    /// `cookie_keys`, then verifies the authenticator (nonce padding as
+    /// section 5.6 requires) with its C2S key over everything before it
+    /// and reads its encrypted fields, if any. Placeholders, before the
+    /// authenticator or encrypted, whose body is as long as the cookie's
+    /// each ask for one more cookie. Costs one AEAD opening for the cookie
+    /// (none if its master key id is unknown) and, if it opens, one for
+    /// the authenticator.
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError::Malformed`] (drop: padding, an encrypted part too
+    /// long or not parsing), [`RequestError::Nak`] (answer with
+    /// [`NtsNak::write`]); never [`RequestError::NotNts`].
+    pub fn verify<const N: usize>(
+        &self,
+        cookie_keys: &CookieKeys<N>,
+    ) -> Result<NtsRequest, RequestError> {
+        let request = self.request;
+        let (cookie, authenticator) = (self.cookie, self.authenticator);
+        let field = Authenticator::new_checked(authenticator.as_bytes())
+            .map_err(|_| RequestError::Malformed)?;
+        let nak = |reason| {
+            RequestError::Nak(NtsNak {
+                unique_id: self.unique_id,
+                reason,
+                request_len: request.len(),
+            })
+        };
+        let keys = cookie_keys
+            .open(cookie.value())
+            .map_err(|error| nak(NakReason::Cookie(error)))?;
+        field
+            .check_client_padding(keys.algorithm)
+            .map_err(|_| RequestError::Malformed)?;
+        let associated_data = request
+            .get(..authenticator.offset())
+            .ok_or(RequestError::Malformed)?;
+        let mut scratch = [0; MAX_REQUEST_CIPHERTEXT_LEN];
+        let plaintext = field
+            .open(keys.algorithm, &keys.c2s, associated_data, &mut scratch)
+            .map_err(|error| match error {
+                EfError::Aead(AeadError::TooShort)
+                    if field.ciphertext().len() > MAX_REQUEST_CIPHERTEXT_LEN =>
+                {
+                    RequestError::Malformed
+                }
+                _ => nak(NakReason::Authentication),
+            })?;
+
+        let cookie_body_len = cookie.value().len();
+        let mut placeholders = count_placeholders(request, authenticator.offset(), cookie_body_len);
+        for inner in PlaintextFields::new(plaintext) {
+            let (field_type, body) = inner.map_err(|_| RequestError::Malformed)?;
+            if field_type == ExtensionFieldType::NtsCookiePlaceholder
+                && body.len() == cookie_body_len
+            {
+                placeholders += 1;
+            }
+        }
+        Ok(NtsRequest {
+            keys,
+            unique_id: self.unique_id,
+            cookies: placeholders.saturating_add(1).min(MAX_COOKIES_PER_RESPONSE),
+            request_len: request.len(),
+        })
+    }
+}
+
 /// Checks an NTS request (RFC 8915 section 5.7) against the server's
-/// cookie keys; see the [module docs](self).
+/// cookie keys; see the [module docs](self): [`parse_request`], then
+/// [`UnverifiedRequest::verify`].
 ///
 /// The request must hold, before its NTS Authenticator, exactly one Unique
 /// Identifier (32 to [`MAX_UNIQUE_ID_LEN`] octets) and exactly one NTS
@@ -456,62 +604,7 @@ pub fn verify_request<const N: usize>(
     request: &[u8],
     cookie_keys: &CookieKeys<N>,
 ) -> Result<NtsRequest, RequestError> {
-    Packet::new_checked(request).map_err(|_| RequestError::Malformed)?;
-    let found = find_fields(request)?;
-    let (Some(unique_id), Some(cookie), Some(authenticator)) =
-        (found.unique_id, found.cookie, found.authenticator)
-    else {
-        return Err(if found.cookie.is_none() && found.authenticator.is_none() {
-            RequestError::NotNts
-        } else {
-            RequestError::Malformed
-        });
-    };
-    let unique_id = UniqueId::new(unique_id.value()).ok_or(RequestError::Malformed)?;
-    let field = Authenticator::new_checked(authenticator.as_bytes())
-        .map_err(|_| RequestError::Malformed)?;
-    let nak = |reason| {
-        RequestError::Nak(NtsNak {
-            unique_id,
-            reason,
-            request_len: request.len(),
-        })
-    };
-    let keys = cookie_keys
-        .open(cookie.value())
-        .map_err(|error| nak(NakReason::Cookie(error)))?;
-    field
-        .check_client_padding(keys.algorithm)
-        .map_err(|_| RequestError::Malformed)?;
-    let associated_data = request
-        .get(..authenticator.offset())
-        .ok_or(RequestError::Malformed)?;
-    let mut scratch = [0; MAX_REQUEST_CIPHERTEXT_LEN];
-    let plaintext = field
-        .open(keys.algorithm, &keys.c2s, associated_data, &mut scratch)
-        .map_err(|error| match error {
-            EfError::Aead(AeadError::TooShort)
-                if field.ciphertext().len() > MAX_REQUEST_CIPHERTEXT_LEN =>
-            {
-                RequestError::Malformed
-            }
-            _ => nak(NakReason::Authentication),
-        })?;
-
-    let cookie_body_len = cookie.value().len();
-    let mut placeholders = count_placeholders(request, authenticator.offset(), cookie_body_len);
-    for inner in PlaintextFields::new(plaintext) {
-        let (field_type, body) = inner.map_err(|_| RequestError::Malformed)?;
-        if field_type == ExtensionFieldType::NtsCookiePlaceholder && body.len() == cookie_body_len {
-            placeholders += 1;
-        }
-    }
-    Ok(NtsRequest {
-        keys,
-        unique_id,
-        cookies: placeholders.saturating_add(1).min(MAX_COOKIES_PER_RESPONSE),
-        request_len: request.len(),
-    })
+    parse_request(request)?.verify(cookie_keys)
 }
 
 /// The placeholders before the authenticator at `end` with a body of

@@ -28,9 +28,11 @@
 //!
 //! A std program serving NTS-KE over a blocking `TcpStream` need not write
 //! the byte-moving loop: [`KeServer::run_blocking`] runs one exchange with
-//! the caller's socket timeouts and deadline.
+//! the caller's socket timeouts and deadline, and [`limits`] has the
+//! connection caps and timeouts that keep such a service up under abuse.
 
 mod blocking;
+pub mod limits;
 
 use core::fmt;
 use std::borrow::ToOwned;

@@ -11,11 +11,12 @@
 )]
 
 use ntp_nts::client::{
-    COOKIE_JAR_CAPACITY, MAX_REQUEST_LEN, NtsClientSession, NtsError, RequestState,
+    COOKIE_JAR_CAPACITY, MAX_REQUEST_LEN, MAX_RESPONSE_LEN, NtsClientSession, NtsError,
+    RequestState,
 };
 use ntp_nts::cookie::{CookieError, CookieKeys, cookie_len};
 use ntp_nts::server::{self, NakReason, NtsRequest, RequestError};
-use ntp_nts::{AeadAlgorithm, AeadKey, Cookie, SessionKeys, ef};
+use ntp_nts::{AeadAlgorithm, AeadKey, Cookie, MAX_COOKIE_LEN, SessionKeys, ef};
 use ntp_proto::{ExtensionFieldType, ExtensionFields, KissCode, Packet, TrailerItem};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
@@ -53,6 +54,18 @@ const RESPONSE_HEADER: [u8; 48] = {
     }
     header
 };
+
+/// Writes a hand-made answer's start into `out`: [`RESPONSE_HEADER`] and
+/// the echoed `unique_id`; returns where the next field goes.
+fn response_start(out: &mut [u8], unique_id: &[u8]) -> usize {
+    out[..48].copy_from_slice(&RESPONSE_HEADER);
+    48 + ef::emit_field(
+        &mut out[48..],
+        ExtensionFieldType::UniqueIdentifier,
+        unique_id,
+    )
+    .unwrap()
+}
 
 fn session_keys(algorithm: AeadAlgorithm, seed: u8) -> SessionKeys {
     SessionKeys {
@@ -358,6 +371,58 @@ fn every_changed_response_octet_is_refused_and_the_jar_is_unchanged() {
 }
 
 #[test]
+fn every_answer_up_to_the_longest_request_opens() {
+    // A server may answer with as many octets as our longest request
+    // (RFC 8915 sections 5.5 and 8.4), and with cookies of its own
+    // format: here the longest cookies we keep and one to fill the rest,
+    // sealed with S2C by hand, for every length up to the limit.
+    let mut pair = Pair::new(AeadAlgorithm::AesSivCmac256, 1, 12);
+    let (_, state) = pair.request();
+    let s2c = pair.client.keys().s2c.clone();
+    let answer = |len: usize| {
+        let algorithm = AeadAlgorithm::AesSivCmac256;
+        let mut out = vec![0; len];
+        let at = response_start(&mut out, &state.unique_id);
+        let mut plaintext_len = len - at - ef::authenticator_len(16, 0);
+        let mut cursor = at + ef::authenticator_plaintext_offset(algorithm, 16);
+        let mut cookies = 0;
+        while plaintext_len >= ef::field_len(1) {
+            let body = (plaintext_len - 4).min(MAX_COOKIE_LEN);
+            let written = ef::emit_field(
+                &mut out[cursor..],
+                ExtensionFieldType::NtsCookie,
+                &vec![0xc0; body],
+            )
+            .unwrap();
+            cursor += written;
+            plaintext_len -= written;
+            cookies += 1;
+        }
+        let plaintext = cursor - at - ef::authenticator_plaintext_offset(algorithm, 16);
+        let sealed =
+            ef::seal_authenticator(&mut out, at, algorithm, &s2c, &[5; 16], plaintext).unwrap();
+        assert_eq!(at + sealed, len);
+        (out, cookies)
+    };
+    // Lengths are multiples of 4 (RFC 7822 section 3); the 3 octets of
+    // padding section 8.4 allows never show with whole fields.
+    let longest = MAX_RESPONSE_LEN / 4 * 4;
+    assert_eq!(longest, MAX_REQUEST_LEN);
+    for len in [200, 600, 1000, longest - 4, longest] {
+        let (response, cookies) = answer(len);
+        assert_eq!(response.len(), len);
+        let mut client = pair.client.clone();
+        assert_eq!(
+            client.read_response(&response, &state),
+            Ok(cookies.min(COOKIE_JAR_CAPACITY)),
+            "{len} octets"
+        );
+    }
+    // The longest: four cookies of MAX_COOKIE_LEN octets and one more.
+    assert_eq!(answer(longest).1, 5);
+}
+
+#[test]
 fn unauthenticated_and_foreign_answers_are_refused() {
     let mut pair = Pair::new(AeadAlgorithm::AesSivCmac256, 5, 10);
     let (request, state) = pair.request();
@@ -394,14 +459,7 @@ fn unauthenticated_and_foreign_answers_are_refused() {
     let hand_made = |key: &AeadKey| {
         let algorithm = AeadAlgorithm::AesSivCmac256;
         let mut out = [0; 300];
-        out[..48].copy_from_slice(&RESPONSE_HEADER);
-        let at = 48
-            + ef::emit_field(
-                &mut out[48..],
-                ExtensionFieldType::UniqueIdentifier,
-                &state.unique_id,
-            )
-            .unwrap();
+        let at = response_start(&mut out, &state.unique_id);
         let plaintext_at = at + ef::authenticator_plaintext_offset(algorithm, 16);
         let cookie = ef::emit_field(
             &mut out[plaintext_at..],
@@ -468,6 +526,47 @@ fn malformed_and_plain_requests_are_told_apart() {
     );
 }
 
+/// `parse_request` finds what a Kiss-o'-Death needs without a key: a
+/// request that would get a NAK (a stranger's cookie, a broken
+/// authenticator) parses, with its Unique Identifier; the verdicts it
+/// gives itself (plain, malformed) are `verify_request`'s; and `verify`
+/// after it is `verify_request`.
+#[test]
+fn parsing_needs_no_key_and_verifying_after_it_is_verify_request() {
+    let mut pair = Pair::new(AeadAlgorithm::AesSivCmac256, 4, 14);
+    let (request, state) = pair.request();
+    let stranger: CookieKeys = CookieKeys::random(&mut pair.rng);
+    let mut broken = request.clone();
+    let last = broken.len() - 1;
+    broken[last] ^= 1;
+    for (bytes, keys) in [
+        (&request, &pair.cookie_keys),
+        (&request, &stranger),
+        (&broken, &pair.cookie_keys),
+    ] {
+        let parsed = server::parse_request(bytes).unwrap();
+        assert_eq!(parsed.unique_id(), state.unique_id);
+        assert_eq!(parsed.verify(keys), server::verify_request(bytes, keys));
+    }
+    assert!(
+        server::parse_request(&request)
+            .unwrap()
+            .verify(&stranger)
+            .unwrap_err()
+            .nak()
+            .is_some()
+    );
+    for len in [47, 48, 48 + 36, 48 + 36 + 108] {
+        let error = server::parse_request(&request[..len]).unwrap_err();
+        assert_eq!(
+            Err(error),
+            server::verify_request(&request[..len], &pair.cookie_keys),
+            "{len}"
+        );
+        assert!(error.nak().is_none());
+    }
+}
+
 #[test]
 fn fields_after_the_authenticator_are_ignored() {
     let mut pair = Pair::new(AeadAlgorithm::AesSivCmac256, 1, 12);
@@ -494,6 +593,13 @@ proptest! {
         let cookie_keys: CookieKeys = CookieKeys::random(&mut rng);
         let result = server::verify_request(&bytes, &cookie_keys);
         prop_assert!(result.is_err());
+        match server::parse_request(&bytes) {
+            Ok(parsed) => prop_assert_eq!(parsed.verify(&cookie_keys), result.clone()),
+            Err(error) => {
+                prop_assert!(error.nak().is_none());
+                prop_assert_eq!(Err(error), result.clone());
+            }
+        }
         if let Err(RequestError::Nak(nak)) = result {
             prop_assert!(nak.response_len() <= bytes.len());
         }
