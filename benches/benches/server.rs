@@ -10,6 +10,8 @@
 //! AEAD_AES_128_GCM_SIV), the cookie opened and the authenticator verified
 //! in `handle`, the answer with 8 fresh cookies sealed in `finish`
 //! (target 2 us); and a cookie under an unknown master key (an NTS NAK).
+//! Each group ends with one client far over its rate limit, signed or
+//! NTS: refused before any MAC or cookie is checked (issue 21).
 //!
 //! Target (issue 5): at most 40 ns per request, no allocation (checked in
 //! `crates/ntp-server/tests/alloc.rs`).
@@ -200,6 +202,23 @@ fn handle_signed(c: &mut Criterion) {
         let expected = if len == 68 { counters.received } else { 0 };
         assert_eq!(counters.authenticated, expected);
     }
+
+    // One client far over its limit, signing with AES-128-CMAC: refused
+    // before its MAC is checked (issue 21), so no dearer than the unsigned
+    // drop path. Only its burst of 8 was verified.
+    let mut flooded = server();
+    let mut keys = KeyStore::<2>::new();
+    keys.insert(aes.clone()).unwrap();
+    flooded.set_keys(keys);
+    let flooder = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)), 123);
+    let request = signed(&aes);
+    let mut out = [0u8; ntp_server::MAX_RESPONSE_LEN];
+    group.bench_function("aes128cmac_over_limit", |b| {
+        b.iter(|| {
+            black_box(flooded.handle(black_box(&request), flooder, rx, Instant::ZERO, &mut out))
+        });
+    });
+    assert_eq!(flooded.counters().crypto_checks, 8);
     group.finish();
 }
 
@@ -250,6 +269,7 @@ fn handle_nts(c: &mut Criterion) {
             true,
         ),
     ];
+    let over_limit_request = nts_request(&keys, AeadAlgorithm::AesSivCmac256, &mut rng);
     // The same clients and pace as server/handle_48_acl100_limited.
     let clients: Vec<SocketAddr> = (0..1024u32)
         .map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0xc000_0200 + i)), 123))
@@ -283,6 +303,20 @@ fn handle_nts(c: &mut Criterion) {
             assert_eq!(counters.nts, counters.received);
         }
     }
+
+    // One client far over its limit: refused before its cookie is opened
+    // (issue 21); only its burst of 8 was verified.
+    let mut flooded = server();
+    flooded.set_nts(keys.clone(), [0x5e; 32]);
+    let flooder = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)), 123);
+    let request = &over_limit_request;
+    let mut out = [0u8; ntp_server::MAX_RESPONSE_LEN];
+    group.bench_function("aes_siv_cmac_256_over_limit", |b| {
+        b.iter(|| {
+            black_box(flooded.handle(black_box(request), flooder, rx, Instant::ZERO, &mut out))
+        });
+    });
+    assert_eq!(flooded.counters().crypto_checks, 8);
     group.finish();
 }
 

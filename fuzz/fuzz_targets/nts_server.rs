@@ -1,7 +1,8 @@
 //! The NTS server path (RFC 8915 section 5.7) on arbitrary requests and on
 //! valid requests from our client with octets patched, cut or appended,
 //! under fixed cookie master keys (a previous and a current one).
-//! Invariants: no panic; a response or NTS NAK is never longer than its
+//! Invariants: no panic; `parse_request` then `verify` is `verify_request`,
+//! and `parse_request` alone never gives a NAK; a response or NTS NAK is never longer than its
 //! request nor than the output buffer; a request is accepted only if it is
 //! authentic: an untouched request from our client (with anything after
 //! its authenticator) is accepted, and any change to its octets before
@@ -80,6 +81,26 @@ fn check_authentic(request: &[u8], verified: &NtsRequest, keys: &CookieKeys) {
     panic!("accepted request without an authenticator");
 }
 
+/// The two steps of `verify_request` taken apart: `parse_request` finds
+/// the fields without a key and never answers NAK; `verify` after it is
+/// `verify_request`. Returns the parsed Unique Identifier.
+fn check_two_steps(request: &[u8], keys: &CookieKeys) -> Option<Vec<u8>> {
+    let whole = server::verify_request(request, keys);
+    match server::parse_request(request) {
+        Ok(parsed) => {
+            assert!((32..=server::MAX_UNIQUE_ID_LEN).contains(&parsed.unique_id().len()));
+            assert_eq!(parsed.verify(keys), whole);
+            assert_ne!(whole, Err(RequestError::NotNts));
+            Some(parsed.unique_id().to_vec())
+        }
+        Err(error) => {
+            assert!(error.nak().is_none(), "a NAK without a key");
+            assert_eq!(Err(error), whole);
+            None
+        }
+    }
+}
+
 /// Serves `request`; returns whether it was accepted, checking the length
 /// invariants of what is written.
 fn serve(
@@ -128,6 +149,7 @@ fuzz_target!(|input: Input<'_>| {
 
     // Arbitrary octets: whatever is accepted must be authentic.
     let _ = serve(input.raw, &keys, &mut rng, out_len);
+    let _ = check_two_steps(input.raw, &keys);
 
     // A valid request from our client.
     let algorithm = AeadAlgorithm::ALL[usize::from(input.algorithm) % AeadAlgorithm::ALL.len()];
@@ -165,12 +187,28 @@ fuzz_target!(|input: Input<'_>| {
     // they came to be (patches that cancel, cut octets appended again).
     let untouched = request.get(..len) == Some(valid);
 
+    let parsed_id = check_two_steps(&request, &keys);
+    if untouched {
+        assert_eq!(parsed_id.as_deref(), Some(&state.unique_id[..]));
+    }
     let served = serve(&request, &keys, &mut rng, out_len);
     if !untouched {
-        assert!(
-            served.is_none() && server::verify_request(&request, &keys).is_err(),
-            "a changed request was accepted"
-        );
+        // Only what the AEAD does not cover may change in an accepted
+        // request: the Authenticator's length field (a sender may add
+        // Additional Padding, RFC 8915 section 5.6) and whatever follows
+        // it. The octets before it (the associated data), its type, nonce
+        // and ciphertext must be the valid request's.
+        let accepted = served.is_some() || server::verify_request(&request, &keys).is_ok();
+        if accepted {
+            let at = authenticator_offset(valid);
+            let unchanged = request.get(..at + 2) == valid.get(..at + 2)
+                && request.get(at + 4..len) == valid.get(at + 4..len);
+            assert!(unchanged, "a changed request was accepted");
+            if let Some((verified, response)) = served {
+                let wanted = verified.cookies_sent(out_len);
+                assert_eq!(client.read_response(&response, &state), Ok(wanted));
+            }
+        }
         return;
     }
     assert!(
@@ -182,3 +220,19 @@ fuzz_target!(|input: Input<'_>| {
         assert_eq!(client.read_response(&response, &state), Ok(wanted));
     }
 });
+
+/// Where the last extension field of our client's `request` (its NTS
+/// Authenticator) starts.
+fn authenticator_offset(request: &[u8]) -> usize {
+    let mut at = 48;
+    let mut last = at;
+    while let Some(&[_, _, high, low]) = request.get(at..at + 4) {
+        let len = usize::from(u16::from_be_bytes([high, low]));
+        if len < 4 {
+            break;
+        }
+        last = at;
+        at += len;
+    }
+    last
+}

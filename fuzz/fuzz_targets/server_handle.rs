@@ -9,7 +9,11 @@
 //! of the request, whose MAC verifies too; a crypto-NAK is 4 zero octets
 //! and only under `MacPolicy::CryptoNak`; a drop writes nothing; every
 //! request is counted exactly once, and every mode-2 answer once more in
-//! `symmetric`.
+//! `symmetric`. Versions 1 to 4 may be served, a version-1 request
+//! without a mode is answered only from a port other than 123; a KoD is
+//! never signed, and a request refused by access control, the
+//! unsynchronized policy or the rate limiter costs no cryptography
+//! (`crypto_checks` unchanged).
 //! NTS (RFC 8915): the server may hold cookie keys; a request may be our
 //! client's NTS request (cookie under the server's keys, or under other
 //! keys), then patched (one octet XORed, cut, or extended). An NTS answer
@@ -26,8 +30,8 @@ use ntp_nts::client::{NtsClientSession, RequestState};
 use ntp_nts::{AeadAlgorithm, AeadKey, SessionKeys};
 use ntp_proto::{Packet, SystemState, Timestamp};
 use ntp_server::{
-    AccessAction, AclRule, Action, CookieKeys, Instant, IpPrefix, Key, KeyId, KeyStore, KeyType,
-    KissCode, MacPolicy, RateLimitConfig, Server, ServerConfig, SymmetricPolicy,
+    AccessAction, AclRule, Action, CookieKeys, DropReason, Instant, IpPrefix, Key, KeyId, KeyStore,
+    KeyType, KissCode, MacPolicy, RateLimitConfig, Server, ServerConfig, SymmetricPolicy,
     UnsynchronizedPolicy, Versions,
 };
 use rand_chacha::ChaCha20Rng;
@@ -87,7 +91,8 @@ struct Input {
     ipv4_prefix: u8,
     ipv6_prefix: u8,
     capacity: u8,
-    all_versions: bool,
+    /// Bits 1 to 4: the versions served (none set: the default, 1 to 4).
+    versions: u8,
     drop_unsynchronized: bool,
     mac_policy: u8,
     drop_symmetric: bool,
@@ -120,11 +125,10 @@ fuzz_target!(|input: Input| {
         .collect();
     let config = {
         let mut config = ServerConfig::default();
-        config.versions = if input.all_versions {
-            Versions::ALL
-        } else {
-            Versions::DEFAULT
-        };
+        let served: Vec<u8> = (1..=4u8)
+            .filter(|v| input.versions & (1 << v) != 0)
+            .collect();
+        config.versions = Versions::new(&served).unwrap_or(Versions::DEFAULT);
         config.acl_rules = rules;
         config.acl_default = action(input.default);
         config.rate_limit = {
@@ -240,11 +244,39 @@ fuzz_target!(|input: Input| {
                 bytes[52 + usize::from(request.sign / 4) % 16] ^= 1;
             }
         }
+        let checks = server.counters().crypto_checks;
         let result = server.handle(&bytes, from, rx, Instant::from_nanos(now), &mut out);
         handled += 1;
+        // Access control, the unsynchronized policy and the rate limiter
+        // come before any MAC or cookie is checked: what they refuse cost
+        // no cryptography.
+        let refused = match result {
+            Action::Respond(reply) => matches!(
+                reply.kiss(),
+                Some(KissCode::Deny | KissCode::Rstr | KissCode::Rate)
+            ),
+            Action::Drop(reason) => matches!(
+                reason,
+                DropReason::Acl
+                    | DropReason::RateLimited
+                    | DropReason::Unsynchronized
+                    | DropReason::Mode
+                    | DropReason::Version
+            ),
+            _ => false,
+        };
+        if refused {
+            assert_eq!(server.counters().crypto_checks, checks, "{result:?}");
+        }
         match result {
             Action::Respond(reply) => {
                 assert!(reply.len() <= bytes.len(), "amplification");
+                if reply.kiss().is_some() {
+                    assert!(
+                        reply.key_id().is_none() && !reply.crypto_nak() && !reply.nts(),
+                        "a KoD is never signed"
+                    );
+                }
                 assert!(reply.len() <= out.len());
                 let tx = Timestamp::from_bits(request.rx.wrapping_add(1));
                 let sent = server.finish(&reply, &mut out, tx);
@@ -301,6 +333,11 @@ fuzz_target!(|input: Input| {
                     ntp_proto::Mode::SymmetricActive if !input.drop_symmetric => {
                         symmetric += 1;
                         ntp_proto::Mode::SymmetricPassive
+                    }
+                    // Version 1 had no mode: a client's from a port other
+                    // than 123 (RFC 1305 appendix D).
+                    ntp_proto::Mode::Reserved if req.version() == 1 && request.port != 123 => {
+                        ntp_proto::Mode::Server
                     }
                     other => panic!("answered a mode {other:?} request"),
                 };

@@ -32,8 +32,9 @@
 //!   thread hands out cookies sealed under a master key the NTP workers
 //!   share, and names the NTP port when it is not 123 (section 4.1.8; the
 //!   NTP server is the same address, as the client sees it). Each
-//!   connection gets its own thread, at most 16 at a time, and 2 s per
-//!   read or write, 5 s in all. The master key is rotated every
+//!   connection gets its own thread, at most 100 at a time and 8 from one
+//!   address or IPv6 /64 (ntp-nts's `tls::limits`), and 1 s per read or
+//!   write, 3 s in all. The master key is rotated every
 //!   `--nts-rotate SECONDS` (default 86400, daily, section 6), keeping
 //!   the two previous keys, so cookies live two to three days; the keys
 //!   are random at start and live only in memory (a restart makes every
@@ -51,7 +52,7 @@
 )]
 
 use core::net::SocketAddr;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::time::Duration;
 use std::io::ErrorKind;
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -59,7 +60,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use ntp_nts::tls::{self, KeServer, KeServerSettings, ServerOutcome};
+use ntp_nts::tls::{self, KeServer, KeServerSettings, ServerOutcome, limits};
 use ntp_proto::{Date, RefId, Stratum, SystemState, Timestamp};
 use ntp_server::ntp_auth::KeyFileFormat;
 use ntp_server::{
@@ -80,12 +81,6 @@ const POLL_STOP: Duration = Duration::from_millis(100);
 /// The most keys a key file may hold: generous (deployments use a
 /// handful); the store is read once, then copied into the server.
 const MAX_KEYS: usize = 1024;
-
-/// NTS-KE: the most connections served at once (more are closed at once),
-/// the limit of one read or write, and of a whole exchange.
-const KE_MAX_CONNECTIONS: usize = 16;
-const KE_IO_TIMEOUT: Duration = Duration::from_secs(2);
-const KE_EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Options {
     listen: SocketAddr,
@@ -395,10 +390,9 @@ struct KeCounters {
 type NewKe = Arc<dyn Fn() -> Result<KeServer, String> + Send + Sync>;
 
 /// One NTS-KE exchange over `stream` (RFC 8915 section 4), run by
-/// [`KeServer::run_blocking`] with cookies from the shared keys, at most
-/// [`KE_EXCHANGE_TIMEOUT`] in all (plus one read or write). The read lock
-/// on the keys is held for the exchange, so a rotation waits for the
-/// exchanges under way, that long at most.
+/// [`KeServer::run_blocking`] with cookies under a copy of the shared
+/// keys (so a rotation never waits for it), at most
+/// [`limits::EXCHANGE_TIMEOUT`] in all (plus one read or write).
 fn ke_exchange(
     mut stream: TcpStream,
     new_ke: &NewKe,
@@ -406,23 +400,27 @@ fn ke_exchange(
 ) -> Result<ServerOutcome, String> {
     stream.set_nonblocking(false).map_err(|e| e.to_string())?;
     stream
-        .set_read_timeout(Some(KE_IO_TIMEOUT))
+        .set_read_timeout(Some(limits::IO_TIMEOUT))
         .map_err(|e| e.to_string())?;
     stream
-        .set_write_timeout(Some(KE_IO_TIMEOUT))
+        .set_write_timeout(Some(limits::IO_TIMEOUT))
         .map_err(|e| e.to_string())?;
-    let deadline = std::time::Instant::now() + KE_EXCHANGE_TIMEOUT;
+    let deadline = std::time::Instant::now() + limits::EXCHANGE_TIMEOUT;
     let mut ke = new_ke()?;
     let mut rng = ChaCha20Rng::from_seed(os_seed());
-    let keys = shared.keys.read().map_err(|_| "keys poisoned".to_owned())?;
+    let keys = shared
+        .keys
+        .read()
+        .map_err(|_| "keys poisoned".to_owned())?
+        .clone();
     let mut issuer = keys.issuer(&mut rng);
     ke.run_blocking(&mut stream, &mut issuer, deadline)
         .map_err(|e| e.to_string())
 }
 
-/// The NTS-KE accept loop, until `stop`: a thread per connection, at most
-/// [`KE_MAX_CONNECTIONS`] at a time; rotates the master key every
-/// `rotate`.
+/// The NTS-KE accept loop, until `stop`: a thread per connection, within
+/// ntp-nts's [`limits`] (100 at a time, 8 per address or IPv6 /64);
+/// rotates the master key every `rotate`.
 fn ke_listener(
     listener: TcpListener,
     new_ke: NewKe,
@@ -431,7 +429,7 @@ fn ke_listener(
     counters: Arc<KeCounters>,
     stop: Arc<AtomicBool>,
 ) {
-    let busy = Arc::new(AtomicUsize::new(0));
+    let slots = Arc::new(limits::ConnectionSlots::default());
     let mut rng = ChaCha20Rng::from_seed(os_seed());
     let mut rotated = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -443,8 +441,8 @@ fn ke_listener(
             }
             rotated = std::time::Instant::now();
         }
-        let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
@@ -456,17 +454,12 @@ fn ke_listener(
             }
         };
         counters.accepted.fetch_add(1, Ordering::Relaxed);
-        if busy.fetch_add(1, Ordering::AcqRel) >= KE_MAX_CONNECTIONS {
-            busy.fetch_sub(1, Ordering::AcqRel);
+        let Ok(slot) = slots.acquire(peer.ip()) else {
             counters.refused_busy.fetch_add(1, Ordering::Relaxed);
             continue; // dropping the stream closes it
-        }
+        };
         let new_ke = Arc::clone(&new_ke);
-        let (shared, counters, busy) = (
-            Arc::clone(&shared),
-            Arc::clone(&counters),
-            Arc::clone(&busy),
-        );
+        let (shared, counters) = (Arc::clone(&shared), Arc::clone(&counters));
         std::thread::spawn(move || {
             match ke_exchange(stream, &new_ke, &shared) {
                 Ok(outcome) if outcome.fault.is_none() && outcome.cookies > 0 => {
@@ -481,7 +474,7 @@ fn ke_listener(
                     eprintln!("serve: NTS-KE failed: {e}");
                 }
             }
-            busy.fetch_sub(1, Ordering::AcqRel);
+            drop(slot);
         });
     }
 }

@@ -44,21 +44,37 @@ impl Keys {
         self.0.iter().map(Key::id)
     }
 
-    /// The seal of the answer to a request whose MAC is `mac`, `covered`
-    /// being the octets it covers: [`Seal::Mac`] with the same key if the
-    /// MAC verifies, `None` if the key id is unknown, the digest has the
-    /// wrong length for the key in this version, or it does not match
-    /// (RFC 5905, section 9.2: the server answers with the key the request
-    /// named, appendix A.5.1: `A_ERROR` otherwise).
+    /// Checks a request's MAC `mac`, `covered` being the octets it
+    /// covers: [`MacCheck::Verified`] with the seal of the answer (a MAC
+    /// with the same key) if it verifies, [`MacCheck::Failed`] if the
+    /// digest has the wrong length for the key in this version or does
+    /// not match, [`MacCheck::NoKey`], without any cryptography, if the
+    /// key id is not held (RFC 5905, section 9.2: the server answers with
+    /// the key the request named; appendix A.5.1: `A_ERROR` otherwise).
     #[inline]
-    pub(crate) fn verify(&self, covered: &[u8], version: u8, mac: &Mac<'_>) -> Option<Seal> {
-        let key = self.get(mac.key_id)?;
-        key.verify_mac(covered, version, mac).ok()?;
-        Some(Seal::Mac {
-            key_id: key.id(),
-            len: key.mac_len(version),
-        })
+    pub(crate) fn verify(&self, covered: &[u8], version: u8, mac: &Mac<'_>) -> MacCheck {
+        let Some(key) = self.get(mac.key_id) else {
+            return MacCheck::NoKey;
+        };
+        match key.verify_mac(covered, version, mac) {
+            Ok(()) => MacCheck::Verified(Seal::Mac {
+                key_id: key.id(),
+                len: key.mac_len(version),
+            }),
+            Err(_) => MacCheck::Failed,
+        }
     }
+}
+
+/// The outcome of [`Keys::verify`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MacCheck {
+    /// The MAC verifies: the answer is sealed so.
+    Verified(Seal),
+    /// A key of that id is held and the MAC does not verify with it.
+    Failed,
+    /// No key of that id: nothing was computed.
+    NoKey,
 }
 
 /// What follows the 48-octet header of a response.

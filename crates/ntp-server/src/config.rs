@@ -10,15 +10,27 @@ use crate::{AccessAction, AclRule, RateLimitConfig};
 /// The set of NTP versions answered (RFC 5905, section 9.2: "acceptable
 /// version number (1-4)"). A request in another version is dropped; an
 /// accepted one is answered in its own version (RFC 5905, appendix A.5.3,
-/// `x.version = r->version`).
+/// `x.version = r->version`; RFC 4330, section 5: "Servers reply with the
+/// same version as the request"). Version 0 was never this protocol and
+/// versions 5 to 7 have another header (the NTPv5 draft), so no set holds
+/// them.
+///
+/// Versions 1 to 3 share NTPv4's 48-octet header; what they may carry
+/// after it differs: at most a MAC (RFC 1305, appendix C), whose digest
+/// may be longer than NTPv4's, and no extension fields, which are NTPv4's
+/// (RFC 7822), so no NTS either (RFC 8915 section 5.7). A version-1
+/// request's mode bits are zero (RFC 1305, appendix D, item 1); see the
+/// server's order of checks for how it is answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Versions(u8);
 
 impl Versions {
-    /// Versions 3 and 4, the default: what every current client sends
-    /// (NTPv3 for old SNTP clients). Versions 1 and 2 date from 1988-1989
-    /// and are off unless asked for.
-    pub const DEFAULT: Self = Self(1 << 3 | 1 << 4);
+    /// Versions 1 to 4, the default, as RFC 5905 (section 9.2) accepts
+    /// them and chronyd and NTPsec answer them: Python's ntplib sends
+    /// NTPv2 unless told otherwise, old SNTP clients NTPv3 (RFC 4330,
+    /// section 5: a client may ask in the earliest version it accepts).
+    /// The same set as [`ALL`](Self::ALL).
+    pub const DEFAULT: Self = Self::ALL;
 
     /// Versions 1 to 4.
     pub const ALL: Self = Self(1 << 1 | 1 << 2 | 1 << 3 | 1 << 4);
@@ -85,6 +97,11 @@ pub enum UnsynchronizedPolicy {
 /// 5905, appendix A.5.1: only `A_ERROR` gets a crypto-NAK, `A_CRYPTO`
 /// gets nothing). Every request whose MAC fails is counted in
 /// [`Counters::bad_mac`](crate::Counters::bad_mac).
+///
+/// The policy applies to requests that access control and the rate
+/// limiter let through, the only ones whose MAC is checked: a request
+/// from a `deny` or `restrict` address, or over its rate limit, gets its
+/// Kiss-o'-Death (48 octets, unsigned) or nothing, whatever its MAC.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MacPolicy {
@@ -95,7 +112,8 @@ pub enum MacPolicy {
     /// a crypto-NAK"; appendix A.5.1, `FXMIT`: `A_ERROR` ->
     /// `fast_xmit(r, M_SERV, A_CRYPTO)`) and ntpd does: the client learns
     /// that its key is not ours rather than timing out. Kiss-o'-Death
-    /// answers carry it too.
+    /// answers never carry it: they are decided, from the source address,
+    /// before the MAC is checked.
     #[default]
     CryptoNak,
     /// Drop the request
@@ -163,7 +181,7 @@ pub struct ServerConfig {
 
 #[cfg(feature = "alloc")]
 impl Default for ServerConfig {
-    /// Versions 3 and 4, no rules, every client
+    /// Versions 1 to 4, no rules, every client
     /// [`Limited`](AccessAction::Limited) by the default rate limiter
     /// (RFC 8633, section 5.4 expects servers to meter clients; ntpd's
     /// recommended `restrict default limited kod`), unsynchronized state
@@ -190,13 +208,19 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert!(Versions::DEFAULT.contains(3));
-        assert!(Versions::DEFAULT.contains(4));
-        for v in [0, 1, 2, 5, 6, 7, 8, 255] {
+        // RFC 5905 section 9.2's "acceptable version number (1-4)", by
+        // default; never 0 nor 5 to 7 (another header).
+        for v in 1..=4 {
+            assert!(Versions::DEFAULT.contains(v), "{v}");
+        }
+        for v in [0, 5, 6, 7, 8, 255] {
             assert!(!Versions::DEFAULT.contains(v), "{v}");
         }
+        assert_eq!(Versions::DEFAULT, Versions::default());
         assert_eq!(Versions::new(&[1, 2, 3, 4]), Ok(Versions::ALL));
-        assert_eq!(Versions::new(&[4, 3]), Ok(Versions::DEFAULT));
+        assert_eq!(Versions::new(&[4, 3, 2, 1]), Ok(Versions::DEFAULT));
+        let modern = Versions::new(&[4, 3]).unwrap();
+        assert!(modern.contains(3) && modern.contains(4) && !modern.contains(2));
         assert_eq!(Versions::new(&[5]), Err(ConfigError::Version(5)));
         assert_eq!(Versions::new(&[0]), Err(ConfigError::Version(0)));
         assert_eq!(Versions::new(&[]), Err(ConfigError::Version(0)));

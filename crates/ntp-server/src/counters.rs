@@ -23,7 +23,9 @@ pub enum DropReason {
     /// control and private requests (modes 6 and 7, RFC 8633 section 3.4),
     /// server, symmetric-passive and broadcast packets (modes 4, 2 and 5,
     /// which must never be answered or two servers could be made to bounce
-    /// packets forever), mode 0, and mode 1 under
+    /// packets forever), mode 0 (but a version-1 request's from a source
+    /// port other than 123, a client's: version 1 had no mode field, RFC
+    /// 1305 appendix D), and mode 1 under
     /// [`SymmetricPolicy::Drop`](crate::SymmetricPolicy::Drop).
     Mode,
     /// The access-control list says `ignore`.
@@ -157,8 +159,8 @@ impl KissCounters {
 /// Every request counts once in `received` and once in exactly one of
 /// `answered`, `kiss` or `dropped`, so
 /// `received == answered + kiss.total() + dropped.total()`; `symmetric`,
-/// `authenticated`, `crypto_nak`, `bad_mac` and `nts` count again, apart,
-/// some of those requests. For NTS (RFC 8915): answers sealed with NTS
+/// `authenticated`, `crypto_nak`, `bad_mac`, `crypto_checks` and `nts`
+/// count again, apart, some of those requests. For NTS (RFC 8915): answers sealed with NTS
 /// count in `answered` and again in `nts`, NTS NAKs in `kiss.ntsn`, other
 /// Kiss-o'-Death answers to NTS requests in `kiss` as any, and NTS
 /// requests dropped as malformed or for want of NTS in `dropped.nts`.
@@ -176,20 +178,31 @@ pub struct Counters {
     /// `kiss`.
     pub symmetric: u64,
     /// Responses signed with a MAC, to requests whose MAC verified with
-    /// one of the server's keys, ordinary and Kiss-o'-Death alike; each
-    /// is also counted in `answered` or `kiss`. (A request that verified
-    /// but was dropped, by the rate limiter say, counts only in `dropped`.)
+    /// one of the server's keys; each is also counted in `answered`.
+    /// Kiss-o'-Death answers are never signed: they are decided before
+    /// the MAC is checked.
     pub authenticated: u64,
     /// Responses that carried a crypto-NAK (RFC 5905, section 7.3) under
     /// [`MacPolicy::CryptoNak`](crate::MacPolicy::CryptoNak); each is also
-    /// counted in `answered` or `kiss`.
+    /// counted in `answered`.
     pub crypto_nak: u64,
     /// Requests whose MAC did not verify (unknown key id, wrong digest
     /// length or wrong digest), whatever the
     /// [`MacPolicy`](crate::MacPolicy) then did with them; each is also
-    /// counted in `answered`, `kiss` or `dropped`. Requests carrying a
-    /// crypto-NAK are not counted here, only in `dropped.authenticated`.
+    /// counted in `answered` or `dropped`. Only requests that access
+    /// control and the rate limiter let through have their MAC checked.
+    /// Requests carrying a crypto-NAK are not counted here, only in
+    /// `dropped.authenticated`.
     pub bad_mac: u64,
+    /// Requests the server spent cryptography on: a MAC checked with a
+    /// key of the id it names (RFC 5905, section 7.3: one digest; a MAC
+    /// naming no key held costs nothing and is not counted), or an NTS
+    /// request's cookie opened (RFC 8915 section 5.7: one AEAD opening,
+    /// and one more for the authenticator if the cookie opens). Access
+    /// control and the rate limiter come first, so requests from denied,
+    /// restricted or ignored addresses and requests over the rate limit
+    /// never count here; nor do the MACs and NTS fields `finish` writes.
+    pub crypto_checks: u64,
     /// Responses protected with NTS (RFC 8915 section 5.7: the request's
     /// cookie and authenticator verified, the answer carries an NTS
     /// Authenticator and fresh cookies); each is also counted in
@@ -220,6 +233,7 @@ impl AddAssign<&Self> for Counters {
         add(&mut self.authenticated, other.authenticated);
         add(&mut self.crypto_nak, other.crypto_nak);
         add(&mut self.bad_mac, other.bad_mac);
+        add(&mut self.crypto_checks, other.crypto_checks);
         add(&mut self.nts, other.nts);
         add(&mut self.kiss.deny, other.kiss.deny);
         add(&mut self.kiss.rstr, other.kiss.rstr);
@@ -241,14 +255,14 @@ impl AddAssign<&Self> for Counters {
 
 impl fmt::Display for Counters {
     /// One line: `received=.. answered=.. symmetric=.. authenticated=..
-    /// crypto_nak=.. bad_mac=.. nts=.. kod(deny=.. rstr=.. rate=.. ntsn=..)
-    /// dropped(bad_packet=.. ... nts=..)`.
+    /// crypto_nak=.. bad_mac=.. crypto_checks=.. nts=.. kod(deny=.. rstr=..
+    /// rate=.. ntsn=..) dropped(bad_packet=.. ... nts=..)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.dropped;
         write!(
             f,
             "received={} answered={} symmetric={} authenticated={} crypto_nak={} bad_mac={} \
-             nts={} kod(deny={} rstr={} rate={} ntsn={}) \
+             crypto_checks={} nts={} kod(deny={} rstr={} rate={} ntsn={}) \
              dropped(bad_packet={} \
              version={} mode={} acl={} authenticated={} unsynchronized={} rate_limited={} \
              buffer_too_small={} nts={})",
@@ -258,6 +272,7 @@ impl fmt::Display for Counters {
             self.authenticated,
             self.crypto_nak,
             self.bad_mac,
+            self.crypto_checks,
             self.nts,
             self.kiss.deny,
             self.kiss.rstr,

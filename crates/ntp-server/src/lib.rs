@@ -23,7 +23,10 @@
 //! file with `std`) and a request whose MAC verifies is answered with a
 //! MAC from the same key, written by [`Server::finish`] after the
 //! transmit timestamp; one whose MAC does not verify gets a crypto-NAK by
-//! default ([`MacPolicy`]).
+//! default ([`MacPolicy`]). Access control and rate limits come first,
+//! decided from the source address alone: a denied or over-limit request
+//! costs no MAC and no AEAD ([`Counters::crypto_checks`]), and its
+//! Kiss-o'-Death is never signed or sealed.
 //!
 //! Network Time Security (RFC 8915 section 5.7): give the server the
 //! cookie master keys of its NTS-KE server and a seed with
@@ -33,6 +36,10 @@
 //! after the transmit timestamp as a MAC is; a cookie that does not open
 //! gets an NTS NAK. `ntp-nts` (re-exported as [`ntp_nts`]) does the
 //! cryptography and the NTS-KE side; the `serve` example runs both.
+//!
+//! Requests of NTP versions 1 to 4 are answered by default, each in its
+//! own version (RFC 5905, section 9.2; RFC 4330, section 5), so that
+//! NTPv2 clients such as Python's ntplib get time ([`Versions`]).
 //!
 //! Responses are 48 octets, plus the MAC or crypto-NAK answering an
 //! authenticated request or the NTS fields answering an NTS one, and

@@ -8,6 +8,7 @@ use ntp_nts::cookie::{CookieKeys, MAX_OUR_COOKIE_LEN};
 use ntp_nts::ef;
 use ntp_nts::server::{
     MAX_COOKIES_PER_RESPONSE, MAX_UNIQUE_ID_LEN, NtsNak, NtsRequest, RequestError,
+    UnverifiedRequest,
 };
 use ntp_proto::{ExtensionFieldType, ExtensionFields, HEADER_LEN, TrailerItem};
 use rand_chacha::ChaCha20Rng;
@@ -25,9 +26,17 @@ const MAX_NONCE_LEN: usize = 16;
 /// Unique Identifier of the longest length accepted
 /// ([`MAX_UNIQUE_ID_LEN`]), and the NTS Authenticator encrypting
 /// [`MAX_COOKIES_PER_RESPONSE`] of our longest cookies
-/// (AEAD_AES_SIV_CMAC_512): 1532 octets. It is never longer than its
-/// request either: a request that asks for this many cookies carries as
-/// many placeholders.
+/// (AEAD_AES_SIV_CMAC_512): 1532 octets.
+///
+/// An answer is never longer than its request either (RFC 8915 section
+/// 5.5: placeholders as long as the cookie "ensure that the response will
+/// not be larger than the request"; section 8.4): a request that asks for
+/// this many cookies carries as many placeholders, so only a request of
+/// at least 1532 octets, from another client, gets an answer this long.
+/// Our own client's requests are at most
+/// [`MAX_REQUEST_LEN`](ntp_nts::client::MAX_REQUEST_LEN) (1280) octets, so
+/// our answers to it are too, and it opens every answer up to
+/// [`client::MAX_RESPONSE_LEN`](ntp_nts::client::MAX_RESPONSE_LEN).
 pub const MAX_NTS_RESPONSE_LEN: usize = HEADER_LEN
     + ef::field_len(MAX_UNIQUE_ID_LEN)
     + ef::authenticator_len(
@@ -65,16 +74,37 @@ impl fmt::Debug for Nts {
     }
 }
 
-/// What the NTS layer says about a request.
+/// What the NTS layer says about a request whose fields are in place
+/// ([`UnverifiedRequest`]), once its cookie is opened.
 pub(crate) enum Verdict {
-    /// No NTS Cookie and no NTS Authenticator: plain NTP.
-    NotNts,
     /// Authentic: answer it with NTS.
     Answer(NtsRequest),
     /// The cookie does not open or the request is not authentic: NTS NAK.
     Nak(NtsNak),
-    /// Malformed, or an NTS request to a server without NTS: drop.
+    /// Malformed in a way only the opened cookie shows (nonce padding for
+    /// its algorithm, encrypted fields): drop.
     Drop,
+}
+
+/// What a request with extension fields and no MAC is, told without any
+/// cryptography (RFC 8915 section 5.7).
+pub(crate) enum Found<'a> {
+    /// No NTS Cookie and no NTS Authenticator: plain NTP.
+    NotNts,
+    /// An NTS request whose fields are in place, to be verified once the
+    /// sender may be answered.
+    Nts(UnverifiedRequest<'a>),
+    /// Malformed: drop.
+    Drop,
+}
+
+/// Finds the NTS fields of `request` without opening anything.
+pub(crate) fn find(request: &[u8]) -> Found<'_> {
+    match ntp_nts::server::parse_request(request) {
+        Ok(unverified) => Found::Nts(unverified),
+        Err(RequestError::NotNts) => Found::NotNts,
+        Err(_) => Found::Drop,
+    }
 }
 
 impl Nts {
@@ -87,11 +117,11 @@ impl Nts {
         }
     }
 
-    /// Checks `request` (RFC 8915 section 5.7).
-    pub(crate) fn verify(&self, request: &[u8]) -> Verdict {
-        match ntp_nts::server::verify_request(request, &self.keys) {
+    /// Opens the cookie of `request` and checks its authenticator (RFC
+    /// 8915 section 5.7): the server's cryptography on a request.
+    pub(crate) fn verify(&self, request: &UnverifiedRequest<'_>) -> Verdict {
+        match request.verify(&self.keys) {
             Ok(request) => Verdict::Answer(request),
-            Err(RequestError::NotNts) => Verdict::NotNts,
             Err(RequestError::Nak(nak)) => Verdict::Nak(nak),
             Err(_) => Verdict::Drop,
         }

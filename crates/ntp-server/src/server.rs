@@ -5,13 +5,14 @@ use core::net::{IpAddr, SocketAddr};
 use alloc::boxed::Box;
 use ntp_auth::{KEY_ID_LEN, KeyId, KeyStore, MAX_DIGEST_LEN};
 use ntp_nts::cookie::CookieKeys;
+use ntp_nts::server::UnverifiedRequest;
 use ntp_proto::{
-    ExtensionFields, HEADER_LEN, KissCode, LeapIndicator, Mode, Packet, RefId, Stratum,
+    ExtensionFields, HEADER_LEN, KissCode, LeapIndicator, Mac, Mode, Packet, RefId, Stratum,
     SystemState, Timestamp, TrailerItem,
 };
 
-use crate::auth::{Keys, Seal};
-use crate::nts::{self, MAX_NTS_RESPONSE_LEN, NTS_SEED_LEN, Nts, Verdict};
+use crate::auth::{Keys, MacCheck, Seal};
+use crate::nts::{self, Found, MAX_NTS_RESPONSE_LEN, NTS_SEED_LEN, Nts, Verdict};
 use crate::{
     AccessAction, Acl, ConfigError, Counters, DropReason, Instant, MacPolicy, RateLimiter,
     RateVerdict, ServerConfig, SymmetricPolicy, UnsynchronizedPolicy, Versions,
@@ -42,6 +43,11 @@ pub const MAX_RESPONSE_LEN: usize = if MAX_NTS_RESPONSE_LEN > MAX_MAC_RESPONSE_L
 } else {
     MAX_MAC_RESPONSE_LEN
 };
+
+/// The NTP port (RFC 5905, section 7.2, `PORT`). A version-1 request in
+/// mode 0 is a client request only from another source port (RFC 1305,
+/// appendix D, item 1).
+const NTP_PORT: u16 = 123;
 
 /// The core's answer to one datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -170,8 +176,11 @@ impl Reply {
 ///   but refuse the time. Serve [`SystemState::primary`](ntp_proto::SystemState::primary)
 ///   for a reference clock, or the state of an `ntp-client` `System`
 ///   (its `system_state()`) for a secondary server.
-/// - Versions 3 and 4 are answered; symmetric-active requests get a
-///   mode-2 answer.
+/// - Versions 1 to 4 are answered, each in its own version (RFC 5905,
+///   section 9.2; RFC 4330, section 5: "Servers reply with the same
+///   version as the request"), so Python's ntplib (NTPv2) and old SNTP
+///   clients (NTPv3) get time; symmetric-active requests get a mode-2
+///   answer.
 /// - The server holds no keys until [`set_keys`](Self::set_keys). A
 ///   request whose MAC verifies with one of its keys is answered with a
 ///   MAC from the same key; a request whose MAC does not verify (every MAC
@@ -184,61 +193,89 @@ impl Reply {
 /// # Order of checks
 ///
 /// 1. At least 48 octets, else [`DropReason::BadPacket`]; mode 3 (client),
-///    or mode 1 (symmetric active) under [`SymmetricPolicy::Answer`], else
-///    [`DropReason::Mode`]; a configured version, else
-///    [`DropReason::Version`]; an output buffer of 48 octets, else
-///    [`DropReason::BufferTooSmall`]; extension fields and MAC well formed
-///    (RFC 7822), else [`DropReason::BadPacket`]. Unknown extension fields
-///    are ignored.
+///    mode 1 (symmetric active) under [`SymmetricPolicy::Answer`], or a
+///    version-1 request in mode 0 from a source port other than 123, else
+///    [`DropReason::Mode`]. Version 1 had no mode field: its mode bits are
+///    zero and the ports tell the mode (RFC 1305, appendix D, item 1: a
+///    packet to port 123 from another port is a client's, one from port
+///    123 symmetric active or passive, which cannot be told apart); such
+///    a client request is answered in mode 4 like any, the ambiguous one
+///    from port 123 is dropped, so that two servers cannot be made to
+///    bounce packets between them. A configured version (by default 1 to
+///    4, RFC 5905 section 9.2: "acceptable version number (1-4)"; see
+///    [`Versions`]), else [`DropReason::Version`]; an output buffer of 48
+///    octets, else [`DropReason::BufferTooSmall`]; extension fields and
+///    MAC well formed (RFC 7822; versions 1 to 3 carry at most a MAC,
+///    extension fields being NTPv4's), else [`DropReason::BadPacket`].
+///    Unknown extension fields are ignored.
 /// 2. Access control ([`Acl`]): `ignore` drops.
-/// 3. Authentication (RFC 5905, section 9.2 and appendix A.5.1,
-///    `receive()`): a request without a MAC goes on unauthenticated. A
-///    request that carries a crypto-NAK is dropped
-///    ([`DropReason::Authenticated`]): only a failed MAC earns a
-///    crypto-NAK, and a crypto-NAK earns nothing (A.5.1: `A_CRYPTO` is not
-///    answered). A MAC that verifies with the key its key id names makes
-///    the answer, Kiss-o'-Death included, signed with that key. A MAC
-///    that does not (unknown key id, digest of the wrong length for the
-///    key in this version, wrong digest) is counted in
-///    [`Counters::bad_mac`](crate::Counters::bad_mac) and handled by the
-///    [`MacPolicy`]: answered with a crypto-NAK after the header, dropped,
-///    or answered as if it carried no MAC.
-///    A request with extension fields and no MAC that carries an NTS
-///    Cookie or NTS Authenticator is an NTS request (RFC 8915 section
-///    5.7), handled by `ntp_nts::server::verify_request` with the cookie
-///    master keys ([`set_nts`](Self::set_nts)): an authentic one goes on
-///    to be answered with NTS; one whose cookie does not open (unknown or
-///    rotated-out master key, forged, damaged) or whose authenticator does
-///    not verify goes on to get an NTS NAK (a Kiss-o'-Death `NTSN`
-///    echoing its Unique Identifier, counted in
-///    [`KissCounters::ntsn`](crate::KissCounters::ntsn)); a malformed
-///    one (section 5.7's rules: one Unique Identifier of 32 to 64 octets,
-///    one cookie, the authenticator last of them, its nonce padding), an
-///    NTS request in symmetric mode, and any NTS request while the server
-///    has no NTS are dropped ([`DropReason::Nts`]): an unauthenticated
-///    answer would be discarded by the client anyway (section 5.7). The
-///    response's length is then
-///    known: an output buffer shorter than it drops the request
-///    ([`DropReason::BufferTooSmall`]); a response longer than the
-///    request, which the arithmetic rules out, would be dropped as
-///    [`DropReason::BadPacket`] rather than sent.
+/// 3. What the request asks to be checked, told from its layout without
+///    any cryptography: nothing (no MAC, no NTS), a MAC, or NTS. A request
+///    that carries a crypto-NAK is dropped ([`DropReason::Authenticated`]):
+///    only a failed MAC earns a crypto-NAK, and a crypto-NAK earns nothing
+///    (RFC 5905, appendix A.5.1: `A_CRYPTO` is not answered). A request
+///    with extension fields and no MAC that carries an NTS Cookie or NTS
+///    Authenticator is an NTS request (RFC 8915 section 5.7), whose
+///    fields `ntp_nts::server::parse_request` finds without opening
+///    anything; a malformed one (section 5.7's rules: one Unique
+///    Identifier of 32 to 64 octets, one cookie, the authenticator last
+///    of them and parsing), an NTS request in symmetric mode, and any NTS
+///    request while the server has no NTS are dropped
+///    ([`DropReason::Nts`]): an unauthenticated answer would be discarded
+///    by the client anyway (section 5.7).
 /// 4. Access control again: `deny` and `restrict` answer with KoD `DENY`
 ///    / `RSTR`, metered by the rate limiter (a sender over the limit gets
 ///    nothing), so a denied address cannot use us as a reflector either.
-///    NTS requests, NTS NAKs included, go through steps 4 to 6 like any
-///    other request; their Kiss-o'-Death answers (`DENY`, `RSTR`, `RATE`,
-///    and the NAK) are header and echoed Unique Identifier, without
-///    cookies or authenticator. RFC 8915 (section 5.7) asks the client to
-///    check the echo of such a KoD and then obey it; an authenticated KoD
-///    would cost a sealing per rejected packet and fresh cookies for a
-///    client told to go away. (chrony's client ignores unauthenticated
-///    KoDs other than the NAK, so to it this is as good as a drop.)
 /// 5. An unsynchronized server under [`UnsynchronizedPolicy::Drop`] drops.
 /// 6. `limited` clients go through the rate limiter, authenticated or not:
-///    within the limit they are answered with a poll of at least the
-///    limiter's interval; over it, 1 in `leak` gets a KoD `RATE` and the
-///    rest are dropped.
-/// 7. The response (RFC 5905, appendix A.5.3 `fast_xmit()`, figure 31):
+///    within the limit they go on, to be answered with a poll of at least
+///    the limiter's interval; over it, 1 in `leak` gets a KoD `RATE` and
+///    the rest are dropped.
+///
+///    Steps 4 to 6 look at the source address and the header only, before
+///    any MAC is computed or any cookie opened (RFC 5905, appendix A.5.1,
+///    checks access before authentication; chronyd too limits first): a
+///    request from a denied or restricted address, or over its rate
+///    limit, costs the server no cryptography at all
+///    ([`Counters::crypto_checks`](crate::Counters::crypto_checks) does
+///    not count it). Their Kiss-o'-Death answers are therefore never
+///    authenticated: to a request with or without a MAC, the 48-octet
+///    header alone, no MAC and no crypto-NAK (its MAC was never checked,
+///    and a KoD signed for an unchecked request would be a signature for
+///    anyone), whatever the [`MacPolicy`]; to an NTS request, the header
+///    and its echoed Unique Identifier, without cookies or authenticator.
+///    RFC 8915 (section 5.7) asks the client to check the echo of such a
+///    KoD and then obey it, and RFC 8633 (section 5.4) has clients accept
+///    a KoD by its origin timestamp, which ours carries (the request's
+///    transmit timestamp). A client that takes only authenticated packets
+///    (ntpd with a key; chrony, which ignores unauthenticated KoDs other
+///    than the NTS NAK) discards them: to it they are as good as a drop.
+/// 7. Authentication (RFC 5905, section 9.2 and appendix A.5.1,
+///    `receive()`; RFC 8915 section 5.7), for the requests that steps 4
+///    to 6 let through, each counted in
+///    [`Counters::crypto_checks`](crate::Counters::crypto_checks) (a MAC
+///    whose key id names no key held costs nothing and is not). A MAC
+///    that verifies with the key its key id names makes the answer signed
+///    with that key. A MAC that does not (unknown key id, digest of the
+///    wrong length for the key in this version, wrong digest) is counted
+///    in [`Counters::bad_mac`](crate::Counters::bad_mac) and handled by
+///    the [`MacPolicy`]: answered with a crypto-NAK after the header,
+///    dropped, or answered as if it carried no MAC. An NTS request's
+///    cookie is opened with the cookie master keys
+///    ([`set_nts`](Self::set_nts)) and its authenticator checked with the
+///    C2S key inside: an authentic one is answered with NTS; one whose
+///    cookie does not open (unknown or rotated-out master key, forged,
+///    damaged) or whose authenticator does not verify gets an NTS NAK (a
+///    Kiss-o'-Death `NTSN` echoing its Unique Identifier, counted in
+///    [`KissCounters::ntsn`](crate::KissCounters::ntsn)); one malformed in
+///    a way only the opened cookie shows (nonce padding too short for its
+///    AEAD, encrypted fields that do not parse) is dropped
+///    ([`DropReason::Nts`]). The response's length is then known: an
+///    output buffer shorter than it drops the request
+///    ([`DropReason::BufferTooSmall`]); a response longer than the
+///    request, which the arithmetic rules out, would be dropped as
+///    [`DropReason::BadPacket`] rather than sent.
+/// 8. The response (RFC 5905, appendix A.5.3 `fast_xmit()`, figure 31):
 ///    version of the request, mode 4, poll of the request, leap indicator,
 ///    stratum, precision, root delay and dispersion, reference id and time
 ///    from the system state, origin = the request's transmit timestamp,
@@ -401,7 +438,7 @@ impl Server {
     /// Turns on Network Time Security (RFC 8915 section 5.7): requests
     /// carrying an NTS Cookie and an NTS Authenticator are verified with
     /// the cookie master keys `keys` and answered with NTS, or with an NTS
-    /// NAK ([type documentation](Self), step 3).
+    /// NAK ([type documentation](Self), step 7).
     ///
     /// `keys` must be the master keys (ids and secrets) the NTS-KE server
     /// seals its cookies with (`ntp_nts::tls::KeServer` with
@@ -493,7 +530,7 @@ impl Server {
         out: &mut [u8],
     ) -> Action {
         self.counters.received = self.counters.received.wrapping_add(1);
-        match self.process(request, client.ip(), rx_time, now, out) {
+        match self.process(request, client, rx_time, now, out) {
             Ok(reply) => {
                 let add = |counter: &mut u64| *counter = counter.wrapping_add(1);
                 if reply.mode == Mode::SymmetricPassive {
@@ -592,7 +629,7 @@ impl Server {
     fn process(
         &mut self,
         request: &[u8],
-        ip: IpAddr,
+        client: SocketAddr,
         rx_time: Timestamp,
         now: Instant,
         out: &mut [u8],
@@ -600,14 +637,15 @@ impl Server {
         let header: &[u8; HEADER_LEN] = request.first_chunk().ok_or(DropReason::BadPacket)?;
         let payload = request.get(HEADER_LEN..).unwrap_or(&[]);
         let packet = Packet::new_unchecked(header);
+        let version = packet.version();
         let mode = match packet.mode() {
             Mode::Client => Mode::Server,
             Mode::SymmetricActive if self.symmetric == SymmetricPolicy::Answer => {
                 Mode::SymmetricPassive
             }
+            Mode::Reserved if version == 1 && client.port() != NTP_PORT => Mode::Server,
             _ => return Err(DropReason::Mode),
         };
-        let version = packet.version();
         if !self.versions.contains(version) {
             return Err(DropReason::Version);
         }
@@ -624,28 +662,58 @@ impl Server {
 
         self.last_now = self.last_now.max(now);
         let now = self.last_now;
+        let ip = client.ip();
         let access = self.acl.lookup(ip);
         if access == AccessAction::Ignore {
             return Err(DropReason::Acl);
         }
-        let seal = match trailer {
-            Some(item) => self.authenticate(request, version, item)?,
-            None if payload.is_empty() => Seal::Plain,
-            None => match self.verify_nts(request, payload, version, mode) {
-                Verdict::NotNts => Seal::Plain,
-                verdict => {
-                    let at = Turn {
-                        packet: &packet,
-                        request_len: request.len(),
-                        mode,
-                        access,
-                        ip,
-                        now,
-                        rx_time,
-                    };
-                    return self.process_nts(verdict, &at, out, trailer_room);
-                }
-            },
+        // What the request asks us to check, told from its layout alone.
+        let check = match trailer {
+            Some(TrailerItem::Mac(mac)) => Check::Mac(mac),
+            Some(TrailerItem::CryptoNak { .. }) => return Err(DropReason::Authenticated),
+            // `trailer()` returns no extension field; any other item one
+            // day is no MAC either.
+            Some(_) => Check::Plain,
+            None if payload.is_empty() => Check::Plain,
+            None => self.find_nts(request, payload, version, mode)?,
+        };
+
+        // Access control and rate limits, from the address alone: a
+        // sender refused here costs no MAC and no AEAD, and its
+        // Kiss-o'-Death is never signed or sealed.
+        let poll = match self.fate(packet.poll(), access, ip, now)? {
+            Fate::Kiss(code, poll) => {
+                let at = Turn {
+                    packet: &packet,
+                    request_len: request.len(),
+                    mode,
+                    rx_time,
+                };
+                return match check {
+                    Check::Nts(unverified) => {
+                        nts_kiss(&at, code, poll, unverified.unique_id(), out, trailer_room)
+                    }
+                    Check::Plain | Check::Mac(_) => {
+                        kiss(&packet, mode, code, poll, out);
+                        Ok(reply(Seal::Plain, Some(code), mode))
+                    }
+                };
+            }
+            Fate::Answer(poll) => poll,
+        };
+
+        let seal = match check {
+            Check::Plain => Seal::Plain,
+            Check::Mac(mac) => self.authenticate(request, version, &mac)?,
+            Check::Nts(unverified) => {
+                let at = Turn {
+                    packet: &packet,
+                    request_len: request.len(),
+                    mode,
+                    rx_time,
+                };
+                return self.answer_nts(&unverified, &at, poll, out, trailer_room);
+            }
         };
         let trailer_out: &mut [u8] = match seal {
             Seal::Plain => &mut [],
@@ -662,24 +730,15 @@ impl Server {
                     .ok_or(DropReason::BufferTooSmall)?
             }
         };
-
-        match self.fate(packet.poll(), access, ip, now)? {
-            Fate::Kiss(code, poll) => {
-                kiss(&packet, mode, code, poll, out);
-                seal.write(trailer_out);
-                Ok(reply(seal, Some(code), mode))
-            }
-            Fate::Answer(poll) => {
-                self.answer(&packet, mode, poll, rx_time, out);
-                seal.write(trailer_out);
-                Ok(reply(seal, None, mode))
-            }
-        }
+        self.answer(&packet, mode, poll, rx_time, out);
+        seal.write(trailer_out);
+        Ok(reply(seal, None, mode))
     }
 
     /// Steps 4 to 6 of the order of checks: access control's
-    /// Kiss-o'-Death, the unsynchronized policy and the rate limiter.
-    /// `poll` is the request's.
+    /// Kiss-o'-Death, the unsynchronized policy and the rate limiter, all
+    /// from the source address and the request's header, before any
+    /// cryptography. `poll` is the request's.
     #[inline]
     fn fate(
         &mut self,
@@ -718,7 +777,7 @@ impl Server {
         Ok(Fate::Answer(poll))
     }
 
-    /// Writes the header of an ordinary answer (step 7).
+    /// Writes the header of an ordinary answer (step 8).
     #[inline]
     fn answer(
         &self,
@@ -740,51 +799,58 @@ impl Server {
         response.set_transmit_timestamp(rx_time);
     }
 
-    /// What the NTS layer says about a request with extension fields and
-    /// no MAC (RFC 8915 section 5.7). Apart from the packet path, like
+    /// What a request with extension fields and no MAC is (RFC 8915
+    /// section 5.7), told from its fields without opening anything: plain
+    /// NTP, an NTS request to verify once the sender may be answered, or
+    /// a drop (malformed, symmetric mode, or NTS while the server has
+    /// none). Apart from the packet path, like
     /// [`authenticate`](Self::authenticate).
     #[inline(never)]
-    fn verify_nts(&self, request: &[u8], payload: &[u8], version: u8, mode: Mode) -> Verdict {
-        match &self.nts {
-            Some(nts) => match nts.verify(request) {
-                // NTS is client-server only (RFC 8915 section 5.7).
-                Verdict::Answer(_) | Verdict::Nak(_) if mode != Mode::Server => Verdict::Drop,
-                verdict => verdict,
-            },
-            None if nts::carries_nts(payload, version) => Verdict::Drop,
-            None => Verdict::NotNts,
+    fn find_nts<'r>(
+        &self,
+        request: &'r [u8],
+        payload: &[u8],
+        version: u8,
+        mode: Mode,
+    ) -> Result<Check<'r>, DropReason> {
+        if self.nts.is_none() {
+            return if nts::carries_nts(payload, version) {
+                Err(DropReason::Nts)
+            } else {
+                Ok(Check::Plain)
+            };
+        }
+        match nts::find(request) {
+            Found::NotNts => Ok(Check::Plain),
+            // NTS is client-server only (RFC 8915 section 5.7).
+            Found::Nts(_) if mode != Mode::Server => Err(DropReason::Nts),
+            Found::Nts(unverified) => Ok(Check::Nts(unverified)),
+            Found::Drop => Err(DropReason::Nts),
         }
     }
 
-    /// Steps 4 to 7 for an NTS request (RFC 8915 section 5.7): the same
-    /// access control, policy and rate limits as for any request; then an
-    /// NTS answer (header now, the NTS fields sealed by
-    /// [`finish`](Self::finish)), an NTS NAK, or a Kiss-o'-Death echoing
-    /// the Unique Identifier.
+    /// Steps 7 and 8 for an NTS request that access control and the rate
+    /// limiter let through (RFC 8915 section 5.7): the cookie is opened
+    /// and the authenticator checked, then an NTS answer (header now, the
+    /// NTS fields sealed by [`finish`](Self::finish)) or an NTS NAK
+    /// echoing the Unique Identifier.
     #[inline(never)]
-    fn process_nts(
+    fn answer_nts(
         &mut self,
-        verdict: Verdict,
+        unverified: &UnverifiedRequest<'_>,
         at: &Turn<'_, '_>,
+        poll: i8,
         out: &mut [u8; HEADER_LEN],
         trailer_room: &mut [u8],
     ) -> Result<Reply, DropReason> {
-        let request = match verdict {
+        let nts = self.nts.as_deref_mut().ok_or(DropReason::Nts)?;
+        self.counters.crypto_checks = self.counters.crypto_checks.wrapping_add(1);
+        let request = match nts.verify(unverified) {
             Verdict::Answer(request) => request,
             Verdict::Nak(nak) => {
-                let (code, poll) = match self.fate(at.packet.poll(), at.access, at.ip, at.now)? {
-                    Fate::Kiss(code, poll) => (code, poll),
-                    Fate::Answer(poll) => (KissCode::Ntsn, poll),
-                };
-                return nts_kiss(at, code, poll, nak.unique_id(), out, trailer_room);
+                return nts_kiss(at, KissCode::Ntsn, poll, nak.unique_id(), out, trailer_room);
             }
-            Verdict::NotNts | Verdict::Drop => return Err(DropReason::Nts),
-        };
-        let poll = match self.fate(at.packet.poll(), at.access, at.ip, at.now)? {
-            Fate::Kiss(code, poll) => {
-                return nts_kiss(at, code, poll, request.unique_id(), out, trailer_room);
-            }
-            Fate::Answer(poll) => poll,
+            Verdict::Drop => return Err(DropReason::Nts),
         };
         let len = request
             .response_len(HEADER_LEN + trailer_room.len())
@@ -795,7 +861,6 @@ impl Server {
         let trailer = trailer_room
             .get_mut(..len - HEADER_LEN)
             .ok_or(DropReason::BufferTooSmall)?;
-        let nts = self.nts.as_deref_mut().ok_or(DropReason::Nts)?;
         let ticket = nts.hold(request);
         // Zeros until `finish` seals them: a reply sent without `finish`
         // carries no stale buffer contents.
@@ -811,36 +876,47 @@ impl Server {
         })
     }
 
-    /// The verdict on a request's trailer (RFC 5905, appendix A.5.1,
-    /// `receive()`): the seal of its answer, or why it gets none. Apart
-    /// from the packet path, so that the unauthenticated path stays small
-    /// enough to inline.
+    /// Step 7 for a request with a MAC that access control and the rate
+    /// limiter let through (RFC 5905, appendix A.5.1, `receive()`): the
+    /// seal of its answer, or why it gets none. Apart from the packet
+    /// path, so that the unauthenticated path stays small enough to
+    /// inline.
     #[inline(never)]
     fn authenticate(
         &mut self,
         request: &[u8],
         version: u8,
-        trailer: TrailerItem<'_>,
+        mac: &Mac<'_>,
     ) -> Result<Seal, DropReason> {
-        match trailer {
-            TrailerItem::Mac(mac) => {
-                let covered = request.get(..mac.offset).unwrap_or(&[]);
-                if let Some(seal) = self.keys.verify(covered, version, &mac) {
-                    return Ok(seal);
-                }
-                self.counters.bad_mac = self.counters.bad_mac.wrapping_add(1);
-                match self.mac {
-                    MacPolicy::CryptoNak => Ok(Seal::CryptoNak),
-                    MacPolicy::AnswerUnauthenticated => Ok(Seal::Plain),
-                    MacPolicy::Drop => Err(DropReason::Authenticated),
-                }
+        let covered = request.get(..mac.offset).unwrap_or(&[]);
+        match self.keys.verify(covered, version, mac) {
+            MacCheck::Verified(seal) => {
+                self.counters.crypto_checks = self.counters.crypto_checks.wrapping_add(1);
+                return Ok(seal);
             }
-            TrailerItem::CryptoNak { .. } => Err(DropReason::Authenticated),
-            // `trailer()` returns no extension field; any other item one
-            // day is no MAC either.
-            _ => Ok(Seal::Plain),
+            MacCheck::Failed => {
+                self.counters.crypto_checks = self.counters.crypto_checks.wrapping_add(1);
+            }
+            MacCheck::NoKey => {}
+        }
+        self.counters.bad_mac = self.counters.bad_mac.wrapping_add(1);
+        match self.mac {
+            MacPolicy::CryptoNak => Ok(Seal::CryptoNak),
+            MacPolicy::AnswerUnauthenticated => Ok(Seal::Plain),
+            MacPolicy::Drop => Err(DropReason::Authenticated),
         }
     }
+}
+
+/// What a request asks the server to check before it is answered, told
+/// from its layout without any cryptography.
+enum Check<'r> {
+    /// Nothing: no MAC, no NTS.
+    Plain,
+    /// A MAC (RFC 5905, section 7.3).
+    Mac(Mac<'r>),
+    /// An NTS Cookie and Authenticator (RFC 8915 section 5.7).
+    Nts(UnverifiedRequest<'r>),
 }
 
 /// The [`Reply`] for a response sealed with `seal`.
@@ -870,9 +946,6 @@ struct Turn<'p, 'b> {
     packet: &'p Packet<&'b [u8; HEADER_LEN]>,
     request_len: usize,
     mode: Mode,
-    access: AccessAction,
-    ip: IpAddr,
-    now: Instant,
     rx_time: Timestamp,
 }
 

@@ -73,6 +73,17 @@ fn signed(key: &Key, first: u8, xmt: u64) -> Vec<u8> {
     buffer[..len].to_vec()
 }
 
+/// A rate limiter with a burst of 3, then one request per 16 s and one
+/// KoD RATE in 2 over the limit, hashing with a fixed key.
+fn burst_of_three() -> RateLimitConfig {
+    let mut config = RateLimitConfig::default();
+    config.interval = 4;
+    config.burst = 3;
+    config.leak = 2;
+    config.hash_key = *b"0123456789abcdef";
+    config
+}
+
 fn key_of(keys: &[Key], key_type: KeyType) -> &Key {
     keys.iter().find(|k| k.key_type() == key_type).unwrap()
 }
@@ -296,12 +307,16 @@ fn a_crypto_nak_request_is_never_answered() {
     }
 }
 
+/// `deny` and `restrict` are decided from the address before the MAC is
+/// checked: the KoD is the bare 48-octet header, never signed and never a
+/// crypto-NAK, whatever the MAC and the MAC policy, and no MAC is computed
+/// (RFC 5905 appendix A.5.1 checks access before authentication).
 #[test]
-fn kiss_o_death_answers_are_signed_for_authentic_requests() {
+fn kiss_o_death_answers_cost_no_mac_and_are_never_signed() {
     let keys = all_keys();
     let key = key_of(&keys, KeyType::Aes128Cmac);
-    let req = signed(key, 0x23, XMT);
-    let mut bad = req.clone();
+    let good = signed(key, 0x23, XMT);
+    let mut bad = good.clone();
     bad[60] ^= 1;
     let deny = |mac: MacPolicy| {
         let mut config = allow(mac);
@@ -315,63 +330,194 @@ fn kiss_o_death_answers_are_signed_for_authentic_requests() {
         ("192.0.2.1:123", KissCode::Deny),
         ("198.51.100.1:123", KissCode::Rstr),
     ] {
-        let mut server = deny(MacPolicy::default());
-        // Authentic: the KoD is signed with the request's key.
-        let (action, out) = run(&mut server, &req, client(from), Instant::ZERO);
-        assert!(
-            matches!(action, Action::Respond(r) if r.kiss() == Some(code) && r.key_id() == Some(key.id())),
-            "{action:?}"
-        );
-        assert_eq!(out.len(), 68);
-        key.verify(&out).unwrap();
-        let r = parse(&out);
-        assert_eq!(r.stratum, Stratum::UNSPECIFIED);
-        assert_eq!(
-            r.transmit_timestamp.to_bits(),
-            XMT,
-            "a KoD keeps the request's"
-        );
-        // Failed MAC: the KoD carries a crypto-NAK.
-        let (action, out) = run(&mut server, &bad, client(from), Instant::ZERO);
-        assert!(matches!(action, Action::Respond(r) if r.kiss() == Some(code) && r.crypto_nak()));
-        assert_eq!(out.len(), 52);
-        assert_eq!(out[48..], [0; 4]);
-        let c = server.counters();
-        assert_eq!((c.authenticated, c.crypto_nak, c.bad_mac), (1, 1, 1));
-        assert_eq!(c.kiss.total(), 2);
-        // Under AnswerUnauthenticated, a plain KoD; under Drop, nothing.
-        let (action, out) = run(
-            &mut deny(MacPolicy::AnswerUnauthenticated),
-            &bad,
-            client(from),
-            Instant::ZERO,
-        );
-        assert!(matches!(action, Action::Respond(r) if r.kiss() == Some(code) && r.len() == 48));
-        assert_eq!(out.len(), 48);
-        let (action, _) = run(
-            &mut deny(MacPolicy::Drop),
-            &bad,
-            client(from),
-            Instant::ZERO,
-        );
-        assert_eq!(action, Action::Drop(DropReason::Authenticated));
+        for policy in [
+            MacPolicy::CryptoNak,
+            MacPolicy::Drop,
+            MacPolicy::AnswerUnauthenticated,
+        ] {
+            let mut server = deny(policy);
+            for req in [&good, &bad] {
+                let (action, out) = run(&mut server, req, client(from), Instant::ZERO);
+                assert!(
+                    matches!(action, Action::Respond(r) if r.kiss() == Some(code)
+                        && r.key_id().is_none() && !r.crypto_nak() && r.len() == 48),
+                    "{policy:?}: {action:?}"
+                );
+                assert_eq!(out.len(), 48);
+                let r = parse(&out);
+                assert_eq!(r.stratum, Stratum::UNSPECIFIED);
+                assert_eq!(r.reference_id.kiss_code(), code);
+                assert_eq!(
+                    r.transmit_timestamp.to_bits(),
+                    XMT,
+                    "a KoD keeps the request's"
+                );
+                assert_eq!(
+                    r.origin_timestamp.to_bits(),
+                    XMT,
+                    "what the client checks (RFC 8633 section 5.4)"
+                );
+            }
+            let c = server.counters();
+            assert_eq!(c.crypto_checks, 0, "{policy:?}: no MAC computed");
+            assert_eq!((c.authenticated, c.crypto_nak, c.bad_mac), (0, 0, 0));
+            assert_eq!(c.kiss.total(), 2);
+            assert_partition(c);
+        }
     }
 }
 
+/// Access control and rate limiting come before any MAC is computed:
+/// requests from a denied address and requests over the limit cost no
+/// cryptography (`crypto_checks` stays 0 for them), while a good client's
+/// requests are each verified and signed.
+#[test]
+fn denied_and_over_limit_requests_cost_no_mac() {
+    let keys = all_keys();
+    let aes = key_of(&keys, KeyType::Aes128Cmac);
+    let md5 = key_of(&keys, KeyType::Md5);
+    let rate = burst_of_three();
+    let mut config = config(AccessAction::Limited, rate);
+    config.acl_rules = vec![
+        AclRule::new("192.0.2.0/24".parse().unwrap(), AccessAction::Deny),
+        AclRule::new("198.51.100.0/24".parse().unwrap(), AccessAction::Restrict),
+        AclRule::new("203.0.113.0/24".parse().unwrap(), AccessAction::Allow),
+    ];
+    let mut server = keyed(&config, &keys);
+    // Good and bad MACs, with both keys, from every kind of sender.
+    let requests: Vec<Vec<u8>> = (0..8u64)
+        .map(|i| {
+            let mut req = signed(if i % 2 == 0 { aes } else { md5 }, 0x23, XMT + i);
+            if i % 4 >= 2 {
+                let last = req.len() - 1;
+                req[last] ^= 1;
+            }
+            req
+        })
+        .collect();
+
+    // 200 requests from denied and restricted addresses, all at once: a
+    // metered KoD or nothing, and not one MAC computed.
+    for (i, req) in requests.iter().cycle().take(200).enumerate() {
+        let from = if i % 2 == 0 {
+            "192.0.2.1:123"
+        } else {
+            "198.51.100.1:123"
+        };
+        let (action, _) = run(&mut server, req, client(from), Instant::from_secs(1));
+        match action {
+            Action::Respond(r) => assert!(r.kiss().is_some() && r.key_id().is_none()),
+            Action::Drop(reason) => assert_eq!(reason, DropReason::RateLimited),
+            _ => panic!("Action grew"),
+        }
+    }
+    let c = *server.counters();
+    assert_eq!(c.crypto_checks, 0, "{c}");
+    assert!(
+        c.kiss.deny > 0 && c.kiss.rstr > 0 && c.dropped.rate_limited > 0,
+        "{c}"
+    );
+    assert_eq!(c.kiss.deny + c.kiss.rstr + c.dropped.rate_limited, 200);
+
+    // A limited client (no rule: the default) sends 200 at once: its
+    // burst of 3 is verified (2 good MACs, 1 bad: a crypto-NAK), the 197
+    // over the limit are not.
+    let before = *server.counters();
+    let mut over_limit = 0;
+    for req in requests.iter().cycle().take(200) {
+        let (action, _) = run(
+            &mut server,
+            req,
+            client("100.64.0.1:4123"),
+            Instant::from_secs(1),
+        );
+        match action {
+            Action::Respond(r) if r.kiss().is_none() => {}
+            _ => over_limit += 1,
+        }
+    }
+    let c = *server.counters();
+    assert_eq!(over_limit, 197);
+    assert_eq!(c.crypto_checks - before.crypto_checks, 3, "{c}");
+    assert_eq!(c.answered - before.answered, 3);
+    assert_eq!(c.authenticated - before.authenticated, 2);
+    assert_eq!(c.crypto_nak - before.crypto_nak, 1);
+    assert_eq!(c.bad_mac - before.bad_mac, 1);
+    assert_eq!(
+        c.kiss.rate - before.kiss.rate,
+        99,
+        "1 in 2 of the 197 (leak 2)"
+    );
+
+    // A good client, allowed, is verified every time: 200 MACs checked,
+    // the 100 good ones answered signed, the 100 bad ones with a
+    // crypto-NAK.
+    let before = *server.counters();
+    for req in requests.iter().cycle().take(200) {
+        let (action, out) = run(
+            &mut server,
+            req,
+            client("203.0.113.5:4123"),
+            Instant::from_secs(1),
+        );
+        let reply = match action {
+            Action::Respond(r) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reply.kiss(), None);
+        if let Some(id) = reply.key_id() {
+            keys.iter()
+                .find(|k| k.id() == id)
+                .unwrap()
+                .verify(&out)
+                .unwrap();
+        } else {
+            assert!(reply.crypto_nak());
+        }
+    }
+    let c = *server.counters();
+    assert_eq!(c.crypto_checks - before.crypto_checks, 200, "{c}");
+    assert_eq!(c.authenticated - before.authenticated, 100);
+    assert_eq!(c.crypto_nak - before.crypto_nak, 100);
+    assert_partition(&c);
+
+    // An unsynchronized server that drops costs no MAC either; a MAC
+    // naming no key held costs none and is not counted.
+    let mut unsynchronized = {
+        let mut config = allow(MacPolicy::default());
+        config.unsynchronized = ntp_server::UnsynchronizedPolicy::Drop;
+        let mut server = Server::new(&config, ntp_proto::SystemState::default()).unwrap();
+        server.set_keys(store(&keys));
+        server
+    };
+    let (action, _) = run(
+        &mut unsynchronized,
+        &requests[0],
+        client("203.0.113.5:1"),
+        Instant::ZERO,
+    );
+    assert_eq!(action, Action::Drop(DropReason::Unsynchronized));
+    let mut unknown = request(0x23, 6, XMT).to_vec();
+    unknown.extend_from_slice(&99u32.to_be_bytes());
+    unknown.extend_from_slice(&[0x55; 16]);
+    let mut open = keyed(&allow(MacPolicy::default()), &keys);
+    let (action, _) = run(&mut open, &unknown, client("203.0.113.5:1"), Instant::ZERO);
+    assert!(matches!(action, Action::Respond(r) if r.crypto_nak()));
+    assert_eq!(unsynchronized.counters().crypto_checks, 0);
+    assert_eq!(
+        (open.counters().crypto_checks, open.counters().bad_mac),
+        (0, 1)
+    );
+}
+
 /// Authenticated requests are metered exactly like the others: the burst,
-/// then 1 in `leak` KoD RATE (signed), the rest dropped.
+/// then 1 in `leak` KoD RATE, the rest dropped. Only the answers within
+/// the limit cost a MAC check and are signed; the KoDs are unsigned.
 #[test]
 fn the_rate_limiter_meters_authenticated_requests() {
     let keys = all_keys();
     let key = key_of(&keys, KeyType::Md5);
-    let rate = {
-        let mut config = RateLimitConfig::default();
-        config.interval = 4;
-        config.burst = 3;
-        config.leak = 2;
-        config.hash_key = *b"0123456789abcdef";
-        config
-    };
+    let rate = burst_of_three();
     let mut config = config(AccessAction::Limited, rate);
     config.mac = MacPolicy::default();
     let mut server = keyed(&config, &keys);
@@ -385,8 +531,13 @@ fn the_rate_limiter_meters_authenticated_requests() {
             Instant::from_secs(10),
         );
         if let Action::Respond(reply) = action {
-            assert_eq!(reply.key_id(), Some(key.id()));
-            key.verify(&out).unwrap();
+            if reply.kiss().is_some() {
+                assert_eq!((reply.key_id(), reply.crypto_nak()), (None, false));
+                assert_eq!(out.len(), 48, "no MAC on a KoD");
+            } else {
+                assert_eq!(reply.key_id(), Some(key.id()));
+                key.verify(&out).unwrap();
+            }
             assert_eq!(parse(&out).poll, 6, "poll at least the interval (4)");
         }
         outcomes.push(action);
@@ -405,7 +556,8 @@ fn the_rate_limiter_meters_authenticated_requests() {
     );
     let c = server.counters();
     assert_eq!((c.answered, c.kiss.rate, c.dropped.rate_limited), (3, 3, 3));
-    assert_eq!(c.authenticated, 6, "answers and KoDs, not the drops");
+    assert_eq!(c.authenticated, 3, "the answers only");
+    assert_eq!(c.crypto_checks, 3, "a MAC computed for the answers only");
     assert_partition(c);
 }
 

@@ -14,12 +14,13 @@
 mod common;
 
 use common::*;
-use ntp_nts::client::{NtsClientSession, NtsError, RequestState};
-use ntp_nts::{AeadAlgorithm, AeadKey, SessionKeys};
-use ntp_proto::{KissCode, Mode, Packet};
+use ntp_nts::client::{self as nts_client, NtsClientSession, NtsError, RequestState};
+use ntp_nts::server::{MAX_COOKIES_PER_RESPONSE, MAX_UNIQUE_ID_LEN};
+use ntp_nts::{AeadAlgorithm, AeadKey, SessionKeys, ef};
+use ntp_proto::{ExtensionFieldType, KissCode, Mode, Packet};
 use ntp_server::{
-    AccessAction, Action, CookieKeys, DropReason, Instant, MAX_MAC_RESPONSE_LEN, MAX_RESPONSE_LEN,
-    RateLimitConfig, Reply, Server,
+    AccessAction, Action, CookieKeys, DropReason, Instant, MAX_MAC_RESPONSE_LEN,
+    MAX_NTS_RESPONSE_LEN, MAX_RESPONSE_LEN, RateLimitConfig, Reply, Server,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -273,6 +274,122 @@ fn responses_never_outgrow_the_request_or_the_buffer() {
     assert_eq!(client.read_response(&response, &state), Ok(6));
 }
 
+/// Our server's answer to a request, with an output buffer of
+/// [`MAX_RESPONSE_LEN`]: never short of room.
+fn answer(server: &mut Server, request: &[u8]) -> Vec<u8> {
+    let mut out = [0u8; MAX_RESPONSE_LEN];
+    let reply = reply_of(server.handle(request, client_addr(), RX, Instant::ZERO, &mut out));
+    assert!(reply.nts());
+    server.finish(&reply, &mut out, TX).to_vec()
+}
+
+#[test]
+fn the_largest_answer_to_our_clients_largest_request_is_accepted() {
+    // The rule (RFC 8915 sections 5.5 and 8.4): the server never answers
+    // longer than the request, and our client opens every answer as long
+    // as its longest request, `nts_client::MAX_RESPONSE_LEN`. Every
+    // request our client makes to our server (each AEAD, each number of
+    // cookies left, so each number of placeholders), with all the room it
+    // could want: the largest is AES-SIV-CMAC-512's cookie and the 5
+    // placeholders of 168 octets that fit in 1280, answered with 6
+    // cookies at exactly its length.
+    let mut rng = ChaCha20Rng::seed_from_u64(15);
+    let keys = CookieKeys::random(&mut rng);
+    let mut server = nts_server(AccessAction::Allow, RateLimitConfig::default(), &keys);
+    let mut largest = (0, 0);
+    for algorithm in AeadAlgorithm::ALL {
+        for cookies in 1..=nts_client::COOKIE_JAR_CAPACITY {
+            let mut client = session(&keys, algorithm, cookies, &mut rng);
+            let asked = client.placeholders_wanted() + 1;
+            let mut out = [0u8; 2 * nts_client::MAX_REQUEST_LEN];
+            let (len, state) = client
+                .write_request(&request(0x23, 6, XMT), &mut rng, &mut out)
+                .unwrap();
+            let request = &out[..len];
+            assert!(request.len() <= nts_client::MAX_REQUEST_LEN);
+            let response = answer(&mut server, request);
+            assert!(response.len() <= request.len(), "{algorithm}, {cookies}");
+            assert!(response.len() <= nts_client::MAX_RESPONSE_LEN);
+            let got = client.read_response(&response, &state).unwrap();
+            // Every cookie asked for, unless the request had no room for
+            // all the placeholders.
+            assert!(got <= asked, "{algorithm}, {cookies}");
+            if algorithm != AeadAlgorithm::AesSivCmac512 {
+                assert_eq!(got, asked, "{algorithm}, {cookies}");
+            }
+            largest = largest.max((request.len(), response.len()));
+        }
+    }
+    assert_eq!(largest, (1156, 1156));
+    assert_counters_balance(&server);
+}
+
+#[test]
+fn the_longest_answer_is_only_for_a_request_as_long() {
+    // MAX_NTS_RESPONSE_LEN is reached by a request from another client
+    // that asks for every cookie with the longest cookies (AES-SIV-CMAC-512)
+    // and the longest unique identifier: 1532 octets, as long as the
+    // request, and longer than anything our own client sends.
+    let mut rng = ChaCha20Rng::seed_from_u64(16);
+    let keys = CookieKeys::random(&mut rng);
+    let mut server = nts_server(AccessAction::Allow, RateLimitConfig::default(), &keys);
+    let algorithm = AeadAlgorithm::AesSivCmac512;
+    let session_keys = session_keys(algorithm);
+    let cookie = keys.seal(&session_keys, &mut rng).unwrap();
+    let mut request = vec![0u8; 2048];
+    request[..48].copy_from_slice(&self::request(0x23, 6, XMT));
+    let mut at = 48;
+    at += ef::emit_field(
+        &mut request[at..],
+        ExtensionFieldType::UniqueIdentifier,
+        &[0x11; MAX_UNIQUE_ID_LEN],
+    )
+    .unwrap();
+    at += ef::emit_field(
+        &mut request[at..],
+        ExtensionFieldType::NtsCookie,
+        cookie.as_bytes(),
+    )
+    .unwrap();
+    for _ in 1..MAX_COOKIES_PER_RESPONSE {
+        at += ef::emit_placeholder(&mut request[at..], cookie.len()).unwrap();
+    }
+    at += ef::seal_authenticator(
+        &mut request,
+        at,
+        algorithm,
+        &session_keys.c2s,
+        &[0x22; 16],
+        0,
+    )
+    .unwrap();
+    request.truncate(at);
+    assert_eq!(request.len(), MAX_NTS_RESPONSE_LEN);
+    const { assert!(MAX_NTS_RESPONSE_LEN > nts_client::MAX_RESPONSE_LEN) };
+    let response = answer(&mut server, &request);
+    assert_eq!(response.len(), MAX_NTS_RESPONSE_LEN);
+
+    // The same request padded by one more (ignored) placeholder gets no
+    // more: the maximum holds whatever the request's length.
+    let mut longer = request[..at - ef::authenticator_len(16, 0)].to_vec();
+    let mut placeholder = vec![0; ef::field_len(cookie.len())];
+    ef::emit_placeholder(&mut placeholder, cookie.len()).unwrap();
+    longer.extend_from_slice(&placeholder);
+    let authenticator_at = longer.len();
+    longer.resize(authenticator_at + ef::authenticator_len(16, 0), 0);
+    ef::seal_authenticator(
+        &mut longer,
+        authenticator_at,
+        algorithm,
+        &session_keys.c2s,
+        &[0x22; 16],
+        0,
+    )
+    .unwrap();
+    let response = answer(&mut server, &longer);
+    assert_eq!(response.len(), MAX_NTS_RESPONSE_LEN);
+}
+
 #[test]
 fn rate_limits_and_access_control_apply_to_nts_requests() {
     let mut rng = ChaCha20Rng::seed_from_u64(6);
@@ -325,6 +442,98 @@ fn rate_limits_and_access_control_apply_to_nts_requests() {
     let (request, _) = nts_request(&mut client, &mut rng);
     let (action, _) = run(&mut server, &request, client_addr(), Instant::ZERO);
     assert_eq!(action, Action::Drop(DropReason::Acl));
+    assert_counters_balance(&server);
+}
+
+/// Access control and rate limiting come before any cookie is opened: an
+/// NTS request from a denied address, or over the limit, costs no AEAD
+/// (`crypto_checks` stays 0 for it) and gets an unauthenticated KoD that
+/// echoes its Unique Identifier (RFC 8915 section 5.7), even when its
+/// cookie would not open; a good client's requests are each verified.
+#[test]
+fn denied_and_over_limit_nts_requests_open_no_cookie() {
+    let mut rng = ChaCha20Rng::seed_from_u64(8);
+    let keys = CookieKeys::random(&mut rng);
+    let stranger = CookieKeys::random(&mut rng);
+    let rate = {
+        let mut rate = RateLimitConfig::default();
+        rate.burst = 1;
+        rate.interval = 10;
+        rate.leak = 1;
+        rate.hash_key = [1; 16];
+        rate
+    };
+    let mut server = {
+        let mut config = config(AccessAction::Limited, rate);
+        config.acl_rules = vec![
+            ntp_server::AclRule::new("192.0.2.0/24".parse().unwrap(), AccessAction::Deny),
+            ntp_server::AclRule::new("203.0.113.0/24".parse().unwrap(), AccessAction::Allow),
+        ];
+        let mut server = Server::new(&config, primary()).unwrap();
+        server.set_nts(keys.clone(), [9; 32]);
+        server
+    };
+    // A request with a cookie of ours (even `i`) or of a stranger's keys,
+    // which would get a NAK.
+    let either = |i: usize, rng: &mut ChaCha20Rng| {
+        let sealer = if i % 2 == 0 { &keys } else { &stranger };
+        nts_request(
+            &mut session(sealer, AeadAlgorithm::AesSivCmac256, 1, rng),
+            rng,
+        )
+    };
+
+    // Denied: DENY echoing the identifier, for our cookies and for
+    // cookies that would get a NAK alike; no cookie opened. (The limiter
+    // meters DENY: leak 1 lets one in two through, the rest are dropped.)
+    let denied = client("192.0.2.1:4123");
+    for i in 0..20 {
+        let (request, state) = either(i, &mut rng);
+        match run(&mut server, &request, denied, Instant::from_secs(1)) {
+            (Action::Respond(reply), response) => {
+                assert_eq!(reply.kiss(), Some(KissCode::Deny));
+                assert!(!reply.nts());
+                assert_eq!(response.len(), 48 + 36);
+                assert_eq!(response[52..84], state.unique_id);
+            }
+            (action, _) => assert_eq!(action, Action::Drop(DropReason::RateLimited)),
+        }
+    }
+    assert_eq!(server.counters().crypto_checks, 0);
+    assert!(server.counters().kiss.deny > 0);
+
+    // Limited: the first request is verified and answered; the next 20,
+    // over the limit, get RATE (leak 1) without a cookie opened, a
+    // stranger's cookie too (RATE, not NTSN).
+    let limited = client("100.64.0.1:4123");
+    let (request, _) = either(0, &mut rng);
+    let (action, _) = run(&mut server, &request, limited, Instant::from_secs(1));
+    assert!(reply_of(action).nts());
+    assert_eq!(server.counters().crypto_checks, 1);
+    for i in 0..20 {
+        let (request, state) = either(i, &mut rng);
+        let (action, response) = run(&mut server, &request, limited, Instant::from_secs(1));
+        assert_eq!(reply_of(action).kiss(), Some(KissCode::Rate));
+        assert_eq!(response[52..84], state.unique_id);
+    }
+    assert_eq!(server.counters().crypto_checks, 1, "{}", server.counters());
+    assert_eq!(server.counters().kiss.ntsn, 0);
+
+    // Allowed: every request verified; a stranger's cookie gets its NAK.
+    let good = client("203.0.113.5:4123");
+    let mut ours = session(&keys, AeadAlgorithm::AesSivCmac256, 8, &mut rng);
+    for _ in 0..5 {
+        let (request, state) = nts_request(&mut ours, &mut rng);
+        let (action, response) = run(&mut server, &request, good, Instant::from_secs(1));
+        assert!(reply_of(action).nts());
+        ours.read_response(&response, &state).unwrap();
+    }
+    let (request, _) = either(1, &mut rng);
+    let (action, _) = run(&mut server, &request, good, Instant::from_secs(1));
+    assert_eq!(reply_of(action).kiss(), Some(KissCode::Ntsn));
+    let c = server.counters();
+    assert_eq!(c.crypto_checks, 1 + 5 + 1, "{c}");
+    assert_eq!((c.nts, c.kiss.ntsn), (1 + 5, 1));
     assert_counters_balance(&server);
 }
 

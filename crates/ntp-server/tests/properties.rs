@@ -18,8 +18,8 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use common::*;
 use ntp_proto::{Packet, Timestamp};
 use ntp_server::{
-    AccessAction, Acl, AclRule, Action, Instant, IpPrefix, Key, KeyId, KeyStore, KeyType,
-    MacPolicy, RateLimitConfig, Server, ServerConfig, Versions,
+    AccessAction, Acl, AclRule, Action, DropReason, Instant, IpPrefix, Key, KeyId, KeyStore,
+    KeyType, MacPolicy, RateLimitConfig, Server, ServerConfig, Versions,
 };
 use proptest::prelude::*;
 
@@ -75,12 +75,13 @@ fn any_request() -> impl Strategy<Value = Vec<u8>> {
         (
             proptest::collection::vec(any::<u8>(), 48),
             1u8..8,
-            any::<bool>(),
+            // Client, symmetric active, or no mode (version 1's form).
+            prop_oneof![Just(3u8), Just(1), Just(0)],
             0usize..4,
             proptest::option::of(any::<u8>()),
         )
-            .prop_map(|(mut head, version, symmetric, key, flip)| {
-                head[0] = (head[0] & 0xc0) | version << 3 | if symmetric { 1 } else { 3 };
+            .prop_map(|(mut head, version, mode, key, flip)| {
+                head[0] = (head[0] & 0xc0) | version << 3 | mode;
                 let mut buffer = [0u8; 160];
                 buffer[..48].copy_from_slice(&head);
                 let len = keys()[key].sign_in_place(&mut buffer, 48).unwrap();
@@ -134,7 +135,7 @@ proptest! {
 
     #[test]
     fn responses_are_never_longer_than_requests(
-        requests in proptest::collection::vec((any_request(), any_ip(), any::<u16>(), any::<u64>(), 0u64..2_000_000_000), 1..40),
+        requests in proptest::collection::vec((any_request(), any_ip(), prop_oneof![Just(123u16), any::<u16>()], any::<u64>(), 0u64..2_000_000_000), 1..40),
         default in any_action(),
         rules in proptest::collection::vec(any_rule(), 0..8),
         mac in any_mac_policy(),
@@ -170,8 +171,22 @@ proptest! {
         for (request, ip, port, rx, step) in requests {
             now += step;
             let mut out = vec![0x5au8; out_len];
+            let checks = server.counters().crypto_checks;
             let action = server.handle(&request, SocketAddr::new(ip, port), Timestamp::from_bits(rx), Instant::from_nanos(now), &mut out);
+            // Access control and the rate limiter come before any
+            // cryptography: what they refuse cost none.
+            let refused = match action {
+                Action::Respond(reply) => reply.kiss().is_some(),
+                Action::Drop(reason) => !matches!(reason, DropReason::Authenticated | DropReason::BufferTooSmall | DropReason::BadPacket),
+                _ => false,
+            };
+            if refused {
+                prop_assert_eq!(server.counters().crypto_checks, checks, "{:?}", action);
+            }
             if let Action::Respond(reply) = action {
+                if reply.kiss().is_some() {
+                    prop_assert!(reply.key_id().is_none() && !reply.crypto_nak(), "a KoD is never signed");
+                }
                 prop_assert!(reply.len() <= request.len());
                 prop_assert!(reply.len() <= out.len());
                 let sent = server.finish(&reply, &mut out, Timestamp::from_bits(rx ^ 1)).to_vec();
@@ -192,9 +207,16 @@ proptest! {
                 }
                 let (req, resp) = (Packet::new_checked(&request[..]).unwrap(), Packet::new_checked(&sent[..]).unwrap());
                 // Mode 3 is answered in mode 4, mode 1 (symmetric active,
-                // answered by default) in mode 2; nothing else.
+                // answered by default) in mode 2, and a version-1 mode-0
+                // request from a port other than 123 (RFC 1305 appendix
+                // D) in mode 4; nothing else.
                 let mode = match req.mode() {
                     ntp_proto::Mode::Client => ntp_proto::Mode::Server,
+                    ntp_proto::Mode::Reserved => {
+                        prop_assert_eq!(req.version(), 1);
+                        prop_assert_ne!(port, 123);
+                        ntp_proto::Mode::Server
+                    }
                     other => {
                         prop_assert_eq!(other, ntp_proto::Mode::SymmetricActive);
                         ntp_proto::Mode::SymmetricPassive

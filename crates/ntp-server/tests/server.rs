@@ -82,7 +82,7 @@ fn transmit_holds_receive_time_until_finished() {
 fn mode_and_version_matrix() {
     for versions in [
         Versions::DEFAULT,
-        Versions::ALL,
+        Versions::new(&[3, 4]).unwrap(),
         Versions::new(&[2]).unwrap(),
     ] {
         let config = {
@@ -91,41 +91,203 @@ fn mode_and_version_matrix() {
             config
         };
         let mut server = Server::new(&config, primary()).unwrap();
-        for version in 0..8u8 {
-            for mode in 0..8u8 {
-                for leap in [0u8, 3] {
-                    let first = leap << 6 | version << 3 | mode;
-                    let req = request(first, 4, XMT);
-                    let (action, out) =
-                        run(&mut server, &req, client("192.0.2.1:123"), Instant::ZERO);
-                    // Client requests are answered in mode 4, symmetric
-                    // active ones in mode 2 (the default SymmetricPolicy).
-                    let expected = if mode != 3 && mode != 1 {
-                        Action::Drop(DropReason::Mode)
-                    } else if !versions.contains(version) {
-                        Action::Drop(DropReason::Version)
-                    } else {
-                        let answer_mode = if mode == 3 { 4 } else { 2 };
+        for port in [123, 50123] {
+            for version in 0..8u8 {
+                for mode in 0..8u8 {
+                    for leap in [0u8, 3] {
+                        let first = leap << 6 | version << 3 | mode;
+                        let req = request(first, 4, XMT);
+                        let from = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), port);
+                        let (action, out) = run(&mut server, &req, from, Instant::ZERO);
+                        // Client requests are answered in mode 4, symmetric
+                        // active ones in mode 2 (the default
+                        // SymmetricPolicy), and version 1's mode 0 from a
+                        // port other than 123 in mode 4 (RFC 1305
+                        // appendix D).
+                        let v1_client = version == 1 && mode == 0 && port != 123;
+                        let expected = if mode != 3 && mode != 1 && !v1_client {
+                            Action::Drop(DropReason::Mode)
+                        } else if !versions.contains(version) {
+                            Action::Drop(DropReason::Version)
+                        } else {
+                            let answer_mode = if mode == 1 { 2 } else { 4 };
+                            assert_eq!(
+                                out[0] & 0x3f,
+                                version << 3 | answer_mode,
+                                "answer in own version"
+                            );
+                            assert_eq!(out[0] >> 6, 0, "leap from the state, not the request");
+                            continue;
+                        };
                         assert_eq!(
-                            out[0] & 0x3f,
-                            version << 3 | answer_mode,
-                            "answer in own version"
+                            action, expected,
+                            "version {version} mode {mode} port {port}"
                         );
-                        assert_eq!(out[0] >> 6, 0, "leap from the state, not the request");
-                        continue;
-                    };
-                    assert_eq!(action, expected, "version {version} mode {mode}");
-                    assert!(out.is_empty());
+                        assert!(out.is_empty());
+                    }
                 }
             }
         }
         assert!(versions.contains(2) || !versions.contains(1));
         assert_counters_balance(&server);
         let c = server.counters();
-        assert_eq!(c.dropped.mode, 8 * 6 * 2);
+        let v1 = u64::from(versions.contains(1));
+        // Version 1's mode 0 from port 50123 (twice: two leap values) is
+        // no mode drop: answered, or a version drop.
+        assert_eq!(c.dropped.mode, 2 * 8 * 6 * 2 - 2);
         let versions_served = (0..8u8).filter(|&v| versions.contains(v)).count() as u64;
-        assert_eq!(c.symmetric, versions_served * 2);
-        assert_eq!(c.answered, versions_served * 2 * 2);
+        assert_eq!(c.symmetric, 2 * versions_served * 2);
+        assert_eq!(c.answered, 2 * versions_served * 2 * 2 + 2 * v1);
+    }
+}
+
+/// RFC 5905 section 9.2 accepts versions 1 to 4 and RFC 4330 section 5
+/// has the server answer in the request's version: by default every one
+/// of them is answered so, and versions 0 and 5 to 7 are dropped.
+#[test]
+fn versions_1_to_4_are_answered_by_default_in_their_own_version() {
+    let mut server = Server::new(&ServerConfig::default(), primary()).unwrap();
+    for version in 0..8u8 {
+        let req = request(version << 3 | 3, 6, XMT);
+        let from = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, version)), 40000);
+        let (action, out) = run(&mut server, &req, from, Instant::ZERO);
+        if (1..=4).contains(&version) {
+            assert!(
+                matches!(action, Action::Respond(r) if r.kiss().is_none() && r.len() == 48),
+                "version {version}: {action:?}"
+            );
+            assert_fast_xmit(&parse(&out), &primary(), version, Mode::Server, 6, XMT);
+        } else {
+            assert_eq!(
+                action,
+                Action::Drop(DropReason::Version),
+                "version {version}"
+            );
+        }
+    }
+    let c = server.counters();
+    assert_eq!((c.answered, c.dropped.version), (4, 4));
+}
+
+/// Python's ntplib asks in NTPv2 by default: a 48-octet packet whose first
+/// octet is 0x13 (LI 0, VN 2, mode 3), every other field zero but the
+/// transmit timestamp. The default server answers it in version 2.
+#[test]
+fn ntplib_default_request_is_answered_in_version_2() {
+    let mut ntplib = [0u8; 48];
+    ntplib[0] = 0x13;
+    ntplib[40..48].copy_from_slice(&XMT.to_be_bytes());
+    let mut server = Server::new(&ServerConfig::default(), primary()).unwrap();
+    let (action, out) = run(
+        &mut server,
+        &ntplib,
+        client("192.0.2.80:51234"),
+        Instant::ZERO,
+    );
+    assert!(matches!(action, Action::Respond(r) if r.kiss().is_none() && r.mode() == Mode::Server));
+    assert_eq!(out.len(), 48);
+    assert_eq!(out[0], 0x14, "LI 0, VN 2, mode 4");
+    // Poll 0 in the request, raised to the rate limiter's interval for
+    // a limited (default) client.
+    assert_fast_xmit(
+        &parse(&out),
+        &primary(),
+        2,
+        Mode::Server,
+        ntp_server::DEFAULT_RATE_INTERVAL,
+        XMT,
+    );
+    assert_eq!(server.counters().dropped.version, 0);
+}
+
+/// Version 1 had no mode field (RFC 1305, appendix D, item 1): a mode-0
+/// version-1 packet is a client's when it comes from a port other than
+/// 123, and is answered in mode 4; from port 123 it could be symmetric
+/// active or passive and is dropped, so two servers never bounce. A
+/// version-1 request that does set mode 3 is a client's from any port; a
+/// mode-0 request of another version is never answered.
+#[test]
+fn version_1_without_a_mode_is_told_by_its_source_port() {
+    let mut server = Server::new(&ServerConfig::default(), primary()).unwrap();
+    let v1_no_mode = request(1 << 3, 6, XMT);
+    let (action, out) = run(
+        &mut server,
+        &v1_no_mode,
+        client("192.0.2.1:1024"),
+        Instant::ZERO,
+    );
+    assert!(matches!(action, Action::Respond(r) if r.mode() == Mode::Server && r.kiss().is_none()));
+    assert_eq!(out[0] & 0x3f, 1 << 3 | 4, "version 1, mode 4");
+    assert_fast_xmit(&parse(&out), &primary(), 1, Mode::Server, 6, XMT);
+    let (action, out) = run(
+        &mut server,
+        &v1_no_mode,
+        client("192.0.2.2:123"),
+        Instant::ZERO,
+    );
+    assert_eq!(action, Action::Drop(DropReason::Mode));
+    assert!(out.is_empty());
+    let v1_client = request(1 << 3 | 3, 6, XMT);
+    let (action, _) = run(
+        &mut server,
+        &v1_client,
+        client("192.0.2.3:123"),
+        Instant::ZERO,
+    );
+    assert!(matches!(action, Action::Respond(r) if r.mode() == Mode::Server));
+    for version in [0, 2, 3, 4] {
+        let (action, _) = run(
+            &mut server,
+            &request(version << 3, 6, XMT),
+            client("192.0.2.4:1024"),
+            Instant::ZERO,
+        );
+        assert_eq!(action, Action::Drop(DropReason::Mode), "version {version}");
+    }
+    // Under a version set without 1, the client-by-port request is a
+    // version drop.
+    let mut modern = {
+        let mut config = ServerConfig::default();
+        config.versions = Versions::new(&[3, 4]).unwrap();
+        Server::new(&config, primary()).unwrap()
+    };
+    let (action, _) = run(
+        &mut modern,
+        &v1_no_mode,
+        client("192.0.2.1:1024"),
+        Instant::ZERO,
+    );
+    assert_eq!(action, Action::Drop(DropReason::Version));
+}
+
+/// Versions 1 to 3 carry at most a MAC after the header (RFC 1305,
+/// appendix C): extension fields are NTPv4's (RFC 7822), so an old-version
+/// request with one does not parse and is dropped as a bad packet, and an
+/// NTPv4 layout that happens to be as long as a MAC is taken as one.
+#[test]
+fn old_versions_carry_no_extension_fields() {
+    let mut server = open_server();
+    // A 72-octet extension field (a Unique Identifier): in versions 1 to
+    // 3 the 72 octets after the header are no MAC (4, or 12 to 68 octets
+    // in steps of 4) and nothing else is allowed there.
+    for version in 1..=3u8 {
+        let mut req = request(version << 3 | 3, 6, XMT).to_vec();
+        req.extend_from_slice(&[0x01, 0x04, 0x00, 0x48]);
+        req.extend_from_slice(&[0x5a; 68]);
+        let (action, _) = run(&mut server, &req, client("192.0.2.1:1024"), Instant::ZERO);
+        assert_eq!(
+            action,
+            Action::Drop(DropReason::BadPacket),
+            "version {version}"
+        );
+        // The same octets in NTPv4 are an unknown extension field, ignored.
+        req[0] = 4 << 3 | 3;
+        let (action, out) = run(&mut server, &req, client("192.0.2.1:1024"), Instant::ZERO);
+        assert!(
+            matches!(action, Action::Respond(r) if r.len() == 48),
+            "{action:?}"
+        );
+        assert_eq!(out[0] & 0x3f, 4 << 3 | 4);
     }
 }
 

@@ -288,12 +288,21 @@ fn rate_limit_is_shared_with_client_requests() {
 
 #[test]
 fn versions_policies_and_mac_apply_as_to_clients() {
-    // NTPv2 is not served by default.
+    // NTPv2 is served by default, in mode 2 and version 2; a server
+    // limited to versions 3 and 4 drops it.
     let mut server = open_server();
     let mut v2 = w32time_request(1);
     v2[0] = 3 << 6 | 2 << 3 | 1;
+    let (action, out) = run(&mut server, &v2, client("192.0.2.1:123"), Instant::ZERO);
+    assert!(matches!(action, Action::Respond(r) if r.mode() == Mode::SymmetricPassive));
+    assert_eq!(out[0] & 0x3f, 2 << 3 | 2, "version 2, mode 2");
+    let mut modern = {
+        let mut config = config(AccessAction::Allow, RateLimitConfig::default());
+        config.versions = ntp_server::Versions::new(&[3, 4]).unwrap();
+        Server::new(&config, primary()).unwrap()
+    };
     assert_eq!(
-        run(&mut server, &v2, client("192.0.2.1:123"), Instant::ZERO).0,
+        run(&mut modern, &v2, client("192.0.2.1:123"), Instant::ZERO).0,
         Action::Drop(DropReason::Version)
     );
     // A MAC (key id + 16-octet digest) that no key verifies: a mode-2
@@ -380,5 +389,5 @@ fn versions_policies_and_mac_apply_as_to_clients() {
     );
     assert_counters_balance(&server);
     assert_counters_balance(&server_drop);
-    assert_eq!(server.counters().symmetric, 1);
+    assert_eq!(server.counters().symmetric, 2, "the NTPv2 one and this one");
 }
