@@ -15,7 +15,9 @@
 //! `Step::NtsKe` (keys and cookies from a fixed cookie key, or a failure),
 //! and a datagram to it may be the genuine NTS answer to its last request
 //! (`nts_answer`), patched like the template, so that both the authentic
-//! path and every refusal of a tampered answer are fuzzed.
+//! path and every refusal of a tampered answer are fuzzed, or an
+//! unauthenticated kiss-o'-death echoing the request (`nts_kiss`): it may
+//! back the source off but never stops it or costs it a cookie.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -27,8 +29,8 @@ use ntp_client::ntp_nts::server::{RequestError, verify_request};
 use ntp_client::ntp_nts::{AeadAlgorithm, AeadKey, SessionKeys};
 use ntp_client::rand_core::RngCore;
 use ntp_client::{
-    DelayConfig, Input, Instant, Key, KeyId, KeyType, NtsKeFailed, NtsKeOutcome, Output, Source,
-    SourceId, System, SystemConfig,
+    DelayConfig, Input, Instant, Key, KeyId, KeyType, NtsKeFailed, NtsKeOutcome, Output,
+    ReplyOutcome, Source, SourceId, System, SystemConfig,
 };
 use ntp_proto::{Date, NtpDuration, Packet, Timestamp};
 
@@ -53,6 +55,11 @@ enum Step {
         /// To the NTS source: the genuine NTS answer to its last request
         /// (the template's header), before the patch.
         nts_answer: bool,
+        /// To the NTS source, without `nts_answer`: an unauthenticated
+        /// kiss-o'-death answering its last request (origin and echoed
+        /// Unique Identifier), code `RATE`, `DENY`, `RSTR`, `NTSN` or
+        /// `XFOO` by `n % 5`, before the patch.
+        nts_kiss: Option<u8>,
     },
     /// Answers a pending NTS-KE: `cookies % 9` cookies (none is a failed
     /// exchange for the system), or a failure.
@@ -91,6 +98,12 @@ struct Run {
     /// when n is 0), and
     /// `min_delay` n / 8 ms unless n is 0.
     delay: Option<[u8; 5]>,
+    /// chrony's burst for every source.
+    retry_burst: bool,
+    /// The NTP version of every source's requests, `2 + n % 3`.
+    version: Option<u8>,
+    /// chrony's polltarget, `n % 60 + 1`.
+    poll_target: Option<u8>,
     steps: Vec<Step>,
 }
 
@@ -136,12 +149,16 @@ struct World {
     epoch: Date,
     buf: Vec<u8>,
     keyed: bool,
+    /// The configured request version of the plain sources.
+    version: Option<u8>,
     /// The NTS source waiting for its NTS-KE.
     ke_pending: Option<SourceId>,
     /// The NTS source's last request.
     nts_request: Option<Vec<u8>>,
     cookie_keys: CookieKeys,
     server_rng: Rng,
+    /// The NTS source, when the run has one.
+    nts_id: Option<SourceId>,
 }
 
 /// The NTP address an NTS-KE hands out: outside the other sources' range.
@@ -180,7 +197,13 @@ impl World {
                     } else {
                         assert_eq!(len, 48);
                     }
-                    assert_eq!(self.buf[0], 0x23);
+                    // LI 0, mode 3, version 4 (always for NTS) or the
+                    // configured one.
+                    let version = match self.version {
+                        Some(version) if destination != nts_address() => version,
+                        _ => 4,
+                    };
+                    assert_eq!(self.buf[0], (version << 3) | 3);
                     assert!(
                         self.buf[1..40]
                             .iter()
@@ -223,6 +246,14 @@ fuzz_target!(|run: Run| {
         delay.min_delay = (min != 0).then(|| f64::from(min) / 8e3);
         config.source.delay = delay;
     }
+    config.source.retry_burst = run.retry_burst;
+    config.source.sntp.version = run.version.map(|n| 2 + n % 3);
+    if let Some(n) = run.poll_target {
+        config.discipline = config
+            .discipline
+            .with_poll_target(u32::from(n % 60) + 1)
+            .unwrap();
+    }
     let system = System::new(config, Instant::ZERO, epoch, Rng(run.seed)).unwrap();
     let mut world = World {
         system,
@@ -231,10 +262,12 @@ fuzz_target!(|run: Run| {
         epoch,
         buf: Vec::with_capacity(48),
         keyed: run.keyed,
+        version: run.version.map(|n| 2 + n % 3),
         ke_pending: None,
         nts_request: None,
         cookie_keys: CookieKeys::new(1, &[0x42; 32]),
         server_rng: Rng(run.seed ^ 0x5eed),
+        nts_id: None,
     };
     for n in 0..3 {
         if run.keyed && n == 2 {
@@ -246,7 +279,7 @@ fuzz_target!(|run: Run| {
         }
     }
     if run.nts {
-        world.system.add_nts_source("nts.example", 4460).unwrap();
+        world.nts_id = Some(world.system.add_nts_source("nts.example", 4460).unwrap());
     }
     let pool_size = usize::from(run.pool_size % 4) + 1;
     let pool = if run.pool {
@@ -267,6 +300,7 @@ fuzz_target!(|run: Run| {
                 rx_error_ms,
                 sign,
                 nts_answer,
+                nts_kiss,
             } => {
                 world.now = world
                     .now
@@ -294,6 +328,11 @@ fuzz_target!(|run: Run| {
                                 request,
                                 &bytes,
                             );
+                        }
+                    } else if let (4, Some(code)) = (n, nts_kiss) {
+                        if let Some(request) = &world.nts_request {
+                            packet_answers(&mut bytes, request);
+                            bytes = nts_kiss_to(request, &bytes, *code);
                         }
                     }
                     let start = usize::from(*patch_at) % bytes.len().max(1);
@@ -324,6 +363,8 @@ fuzz_target!(|run: Run| {
                     .checked_add(NtpDuration::from_nanos(i64::from(*rx_error_ms) * 1_000_000))
                     .unwrap_or(world.wall());
                 let before = world.sources();
+                let nts_id = world.nts_id;
+                let cookies_before = nts_id.and_then(|id| world.system.nts_cookies(id));
                 let result = world.system.handle_input(
                     Instant::from_nanos(world.now),
                     Input::Datagram {
@@ -337,6 +378,16 @@ fuzz_target!(|run: Run| {
                         world.sources() == before,
                         "a refused datagram changed a source: {result:?}"
                     );
+                }
+                if let Some(id) = nts_id {
+                    // Only an authenticated kiss-o'-death could stop the NTS
+                    // source, and none can be made here; an unauthenticated
+                    // one backs off and keeps the cookies.
+                    let source = world.system.source(id).unwrap();
+                    assert!(source.stopped_by().is_none());
+                    if n == 4 && matches!(result, Ok(ReplyOutcome::RateReduced { .. })) {
+                        assert_eq!(world.system.nts_cookies(id), cookies_before);
+                    }
                 }
                 world.drain();
             }
@@ -448,6 +499,29 @@ fn packet_answers(bytes: &mut [u8], request: &[u8]) {
     if let (Some(origin), Some(xmt)) = (bytes.get_mut(24..32), request.get(40..48)) {
         origin.copy_from_slice(xmt);
     }
+}
+
+/// An unauthenticated kiss-o'-death around the 48-octet `header` (its
+/// origin already set), code by `code % 5`, echoing the Unique Identifier
+/// field of `request` as an NTS server does (RFC 8915 section 5.7).
+fn nts_kiss_to(request: &[u8], header: &[u8], code: u8) -> Vec<u8> {
+    let codes = [*b"RATE", *b"DENY", *b"RSTR", *b"NTSN", *b"XFOO"];
+    let mut out = header[..48].to_vec();
+    let mut packet = Packet::new_unchecked(&mut out[..]);
+    packet.set_leap_indicator(ntp_proto::LeapIndicator::Unsynchronized);
+    packet.set_stratum(ntp_proto::Stratum::UNSPECIFIED);
+    packet.set_reference_id(ntp_proto::RefId::new(codes[usize::from(code % 5)]));
+    if let Ok(request) = Packet::new_checked(request) {
+        for item in request.extension_fields() {
+            if let Ok(ntp_proto::TrailerItem::Field(field)) = item {
+                if field.field_type() == ntp_proto::ExtensionFieldType::UniqueIdentifier {
+                    out.extend_from_slice(field.as_bytes());
+                    break;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The genuine NTS answer (or NAK) to `request` around the 48-octet

@@ -10,8 +10,8 @@
 //! ```
 //!
 //! Usage: `sntp [--timeout SECONDS] [--json] [--keys FILE [--keys-format
-//! chrony|ntpd] --key ID] ADDRESS[:PORT]`, where the address is an IP
-//! address (no name lookup) and the port defaults to 123.
+//! chrony|ntpd] --key ID] [--ntp-version N] ADDRESS[:PORT]`, where the
+//! address is an IP address (no name lookup) and the port defaults to 123.
 //!
 //! - `--timeout SECONDS` how long to wait for a valid answer (default 5).
 //!   One request is sent, never more: a datagram that does not answer it
@@ -25,6 +25,10 @@
 //!   timeout message names the refusal). `--keys-format` says how the
 //!   file is written: `chrony` (default, `chrony.keys`) or `ntpd`
 //!   (`ntp.keys`, also NTPsec's).
+//! - `--ntp-version N` send the request as NTP version 2, 3 or 4 (default:
+//!   4, or 3 with a key whose digest is longer than 20 octets, as chrony;
+//!   4 with a SHA-256 key truncates the MAC to 20 octets, which NTPsec
+//!   needs).
 //!
 //! The socket is bound to the loopback address when the server is on the
 //! loopback, and to the unspecified address otherwise, on an ephemeral
@@ -68,10 +72,11 @@ struct Options {
     timeout: Duration,
     json: bool,
     key: Option<Key>,
+    version: Option<u8>,
 }
 
 const USAGE: &str = "usage: sntp [--timeout SECONDS] [--json] \
-[--keys FILE [--keys-format chrony|ntpd] --key ID] ADDRESS[:PORT]";
+[--keys FILE [--keys-format chrony|ntpd] --key ID] [--ntp-version N] ADDRESS[:PORT]";
 
 /// The key `id` of the key file `path`.
 fn load_key(path: &str, format: KeyFileFormat, id: &str) -> Result<Key, String> {
@@ -91,6 +96,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     let mut server = None;
     let mut timeout = DEFAULT_TIMEOUT;
     let mut json = false;
+    let mut version = None;
     let (mut keys, mut key_id, mut format) = (None, None, KeyFileFormat::Chrony);
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| {
@@ -101,6 +107,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--json" => json = true,
             "--keys" => keys = Some(value("--keys")?),
             "--key" => key_id = Some(value("--key")?),
+            "--ntp-version" => {
+                let text = value("--ntp-version")?;
+                version = Some(
+                    text.parse::<u8>()
+                        .ok()
+                        .filter(|v| (ntp_client::sntp::MIN_REQUEST_VERSION..=4).contains(v))
+                        .ok_or_else(|| format!("--ntp-version {text:?}: 2, 3 or 4"))?,
+                );
+            }
             "--keys-format" => {
                 format = match value("--keys-format")?.as_str() {
                     "chrony" => KeyFileFormat::Chrony,
@@ -139,6 +154,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         timeout,
         json,
         key,
+        version,
     })
 }
 
@@ -193,10 +209,16 @@ enum Failure {
 }
 
 /// Sends one request and waits for its answer until `timeout`.
-fn query(server: SocketAddr, timeout: Duration, key: Option<Key>) -> Result<Measurement, Failure> {
+fn query(
+    server: SocketAddr,
+    timeout: Duration,
+    key: Option<Key>,
+    version: Option<u8>,
+) -> Result<Measurement, Failure> {
     let socket = bind_for(server).map_err(Failure::Io)?;
     let mut config = SntpConfig::default();
     config.key = key;
+    config.version = version;
     let request = Request::new(&mut rng(), clock());
     // Connected: the kernel drops datagrams from other addresses and
     // reports an ICMP port unreachable as an error.
@@ -320,7 +342,12 @@ fn main() -> ExitCode {
     };
     let server = options.server;
     let key = options.key.as_ref();
-    match query(server, options.timeout, options.key.clone()) {
+    match query(
+        server,
+        options.timeout,
+        options.key.clone(),
+        options.version,
+    ) {
         Ok(measurement) => {
             if options.json {
                 print_json(server, &measurement, key);

@@ -39,6 +39,13 @@ pub const REQUEST_PRECISION: i8 = 0x20;
 /// Packets in a burst, BCOUNT (RFC 5905, section 13 and Appendix A.5.7.1).
 pub const BURST_COUNT: u8 = 8;
 
+/// Most requests in one poll of a retry burst
+/// ([`SourceConfig::retry_burst`](crate::SourceConfig::retry_burst)): the
+/// first and up to three retries, as chrony's `burst` option ("up to four
+/// requests"). Not an RFC constant; RFC 5905's BURST (section 13) always
+/// sends [`BURST_COUNT`].
+pub const RETRY_BURST_MAX: u8 = 4;
+
 /// Interval between the packets of a burst, and the minimum interval
 /// between any two requests to one server: 2 s (RFC 5905, section 13:
 /// "The interval between packets in the burst is two seconds").

@@ -32,6 +32,12 @@ pub enum ConfigError {
     /// The local precision is outside -30..=0.
     #[error("precision {0} is outside -30..=0")]
     Precision(i8),
+    /// The requested NTP version is outside
+    /// [`MIN_REQUEST_VERSION`](crate::sntp::MIN_REQUEST_VERSION)..=4
+    /// ([`SntpConfig::version`](crate::SntpConfig::version)), or is not 4
+    /// for an NTS source.
+    #[error("NTP version {0}: 2 to 4, and 4 for NTS")]
+    Version(u8),
     /// The mitigation limits were refused by `ntp-select`.
     #[error("selection configuration: {0}")]
     Select(#[from] ntp_select::ConfigError),

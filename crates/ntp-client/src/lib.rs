@@ -29,8 +29,11 @@
 //! address with [`System::handle_nts_ke`]. Its requests then carry the NTS
 //! fields (unique identifier, cookie, placeholders, authenticator), and an
 //! answer is read only once its unique identifier and authenticator
-//! verified ([`ReplyError::Nts`] otherwise, kiss-o'-death packets
-//! included); an NTS NAK leads to NTS-KE at the next poll, an empty cookie
+//! verified ([`ReplyError::Nts`] otherwise; the cookies of an authentic
+//! answer are kept even if it then fails an NTP check). An unauthenticated
+//! kiss-o'-death `RATE`, `DENY` or `RSTR` that echoes the request's unique
+//! identifier and nonce only backs the poll off (never stops the source);
+//! an NTS NAK leads to NTS-KE at the next poll, an empty cookie
 //! jar to NTS-KE before it, failed exchanges are retried after
 //! [`NTS_KE_RETRY_MIN`] growing by half (section 4.2).
 //!
@@ -135,7 +138,8 @@ mod table;
 pub use constants::{
     BURST_COUNT, DEFAULT_BACKOFF_MAX_POLL, DEFAULT_MAX_POLL, DEFAULT_MIN_POLL,
     DEFAULT_REPLY_TIMEOUT, DISCIPLINED_PHI, MAX_POLL, MIN_POLL, MIN_REQUEST_SPACING,
-    POLL_JITTER_SHIFT, REQUEST_LEN, REQUEST_PRECISION, SPREAD_IBURST_GAPS, UNREACH, VERSION,
+    POLL_JITTER_SHIFT, REQUEST_LEN, REQUEST_PRECISION, RETRY_BURST_MAX, SPREAD_IBURST_GAPS,
+    UNREACH, VERSION,
 };
 pub use delay::{
     ASYMMETRY_HISTORY, ASYMMETRY_MIN_SAMPLES, AsymmetryEstimator, DelayConfig, DelayTest,

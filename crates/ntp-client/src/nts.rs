@@ -18,7 +18,7 @@ use core::time::Duration;
 
 use ntp_nts::client::{NtsClientSession, RequestState};
 use ntp_nts::{Cookie, SessionKeys};
-use ntp_proto::Timestamp;
+use ntp_proto::{ExtensionFieldType, Packet, Timestamp, TrailerItem};
 use rand_core::{CryptoRng, RngCore};
 
 use crate::Instant;
@@ -38,7 +38,10 @@ pub const NTS_KE_RETRY_MIN: Duration = Duration::from_secs(10);
 /// section 5.7 names as safe from fragmentation): with long cookies fewer
 /// placeholders are sent so that the request fits. A buffer of this
 /// capacity given to [`System::poll_output`](crate::System::poll_output)
-/// is never grown.
+/// is never grown. The answers are as long as the request (section 5.5),
+/// but for up to 3 octets of padding (section 8.4): read datagrams of at
+/// least [`MAX_RESPONSE_LEN`](ntp_nts::client::MAX_RESPONSE_LEN) octets
+/// whole, and every answer to an NTS request is read and opened.
 pub const MAX_NTS_REQUEST_LEN: usize = ntp_nts::client::MAX_REQUEST_LEN;
 
 /// What an NTS-KE exchange gave, for
@@ -188,6 +191,32 @@ impl NtsState {
         self.nak = false;
         self.attempts = 0;
     }
+}
+
+/// Whether `data` carries exactly one Unique Identifier extension field
+/// before any NTS Authenticator, and it is the one of the request `state`
+/// came from (RFC 8915 section 5.7: a kiss-o'-death from a server that
+/// answered us before "MUST" carry it, or be discarded). A malformed
+/// trailer carries none.
+pub(crate) fn echoes_unique_id(data: &[u8], state: &RequestState) -> bool {
+    let Ok(packet) = Packet::new_checked(data) else {
+        return false;
+    };
+    let mut echoed = None;
+    for item in packet.extension_fields() {
+        let Ok(TrailerItem::Field(field)) = item else {
+            return false;
+        };
+        match field.field_type() {
+            ExtensionFieldType::UniqueIdentifier if echoed.is_some() => return false,
+            ExtensionFieldType::UniqueIdentifier => {
+                echoed = Some(field.value() == state.unique_id);
+            }
+            ExtensionFieldType::NtsAuthenticator => break,
+            _ => {}
+        }
+    }
+    echoed == Some(true)
 }
 
 /// The wait before NTS-KE attempt `attempt + 1`, after `attempt` attempts

@@ -67,6 +67,11 @@ pub const MAX_REQUEST_LEN: usize = HEADER_LEN + KEY_ID_LEN + MAX_DIGEST_LEN;
 /// in kind, and so do we, so that both ends see the whole digest.
 pub const LONG_DIGEST_VERSION: u8 = 3;
 
+/// The oldest NTP version a request may be sent in
+/// ([`SntpConfig::version`]): NTPv2 (RFC 1119), the first with the mode
+/// field a client request needs (NTPv1, RFC 1059, had none).
+pub const MIN_REQUEST_VERSION: u8 = 2;
+
 /// Limits for checking a response.
 ///
 /// Non-exhaustive, so that new settings can come without breaking
@@ -100,6 +105,21 @@ pub struct SntpConfig {
     /// dumps; a deserialized configuration has no key.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub key: Option<Key>,
+    /// The NTP version of requests, as chrony's `version` option: `None`
+    /// (the default) for [`VERSION`] (4), or [`LONG_DIGEST_VERSION`] (3)
+    /// with a key whose digest is longer than 20 octets; `Some(4)` sends
+    /// NTPv4 even then, with the digest truncated to 20 octets (RFC 7822,
+    /// section 7.5), which NTPsec needs: it accepts only 4-, 20- and
+    /// 24-octet MACs and drops an NTPv3 request with a whole SHA-256
+    /// digest; `Some(2)` or `Some(3)` for servers that answer only those.
+    /// A response must carry the same version. From
+    /// [`MIN_REQUEST_VERSION`] to 4 ([`SourceConfig::validate`] checks it;
+    /// [`Request::encode`] sends what it is given). Missing in serialized
+    /// data means `None`.
+    ///
+    /// [`SourceConfig::validate`]: crate::SourceConfig::validate
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub version: Option<u8>,
 }
 
 impl Default for SntpConfig {
@@ -108,6 +128,7 @@ impl Default for SntpConfig {
             max_distance: MAXDIST,
             precision: -20,
             key: None,
+            version: None,
         }
     }
 }
@@ -121,12 +142,23 @@ impl SntpConfig {
         self
     }
 
-    /// The NTP version of requests: [`VERSION`] (4), or
-    /// [`LONG_DIGEST_VERSION`] (3) with a key whose digest is longer than
-    /// NTPv4's 20-octet MAC digest ([`MAX_V4_DIGEST_LEN`]). A response
-    /// must carry the same version.
+    /// This configuration sending requests in NTP version `version`
+    /// (see [`SntpConfig::version`]).
+    #[must_use]
+    pub const fn with_version(mut self, version: u8) -> Self {
+        self.version = Some(version);
+        self
+    }
+
+    /// The NTP version of requests: [`SntpConfig::version`] when set,
+    /// else [`VERSION`] (4), or [`LONG_DIGEST_VERSION`] (3) with a key
+    /// whose digest is longer than NTPv4's 20-octet MAC digest
+    /// ([`MAX_V4_DIGEST_LEN`]). A response must carry the same version.
     #[must_use]
     pub fn request_version(&self) -> u8 {
+        if let Some(version) = self.version {
+            return version;
+        }
         match &self.key {
             Some(key) if key.key_type().digest_len() > MAX_V4_DIGEST_LEN => LONG_DIGEST_VERSION,
             _ => VERSION,
@@ -652,6 +684,60 @@ mod tests {
             Request::new(&mut Counter(0), t1()).nonce(),
             Timestamp::from_bits(1)
         );
+    }
+
+    #[test]
+    fn a_chosen_version_sends_ntpv4_with_a_truncated_sha256_mac() {
+        use ntp_auth::{KeyId, KeyType};
+        let request = Request::new(&mut Counter(0xdead_beef), t1());
+        let key = Key::new(KeyId::new(3).unwrap(), KeyType::Sha256, b"k3").unwrap();
+        // NTPsec takes only 4-, 20- and 24-octet MACs: version 4 sends the
+        // SHA-256 digest truncated to 20 octets.
+        let config = SntpConfig::default().with_key(key.clone()).with_version(4);
+        assert_eq!(config.request_version(), VERSION);
+        let datagram = request.encode(&config);
+        assert_eq!(datagram.len(), 48 + 4 + 20);
+        assert_eq!(datagram[0], 0x23);
+        key.verify(&datagram).unwrap();
+        // Its answer comes back in NTPv4 with the same truncated MAC.
+        let mut signed = std::vec::Vec::from(good(&request).to_bytes());
+        signed.resize(48 + 24, 0);
+        key.sign_in_place(&mut signed, 48).unwrap();
+        let m = request
+            .check_response(&signed, after(4_500), &config)
+            .unwrap();
+        assert_eq!(m, check(&request, &good(&request)).unwrap());
+        // An NTPv3 answer to an NTPv4 request is refused.
+        let mut repr = good(&request);
+        repr.version = Version::V3;
+        let mut v3 = std::vec::Vec::from(repr.to_bytes());
+        v3.resize(48 + 36, 0);
+        key.sign_in_place(&mut v3, 48).unwrap();
+        assert_eq!(
+            request.check_response(&v3, after(4_500), &config),
+            Err(ResponseError::Version(3))
+        );
+        // NTPv2 without a key: LI 0, version 2, mode 3.
+        let v2 = SntpConfig::default().with_version(2);
+        assert_eq!(request.encode(&v2)[0], 0x13);
+    }
+
+    #[test]
+    fn request_versions_outside_2_to_4_are_refused() {
+        for version in [0, 1, 5, 7] {
+            let config = crate::SourceConfig {
+                sntp: SntpConfig::default().with_version(version),
+                ..crate::SourceConfig::default()
+            };
+            assert_eq!(config.validate(), Err(crate::ConfigError::Version(version)));
+        }
+        for version in 2..=4 {
+            let config = crate::SourceConfig {
+                sntp: SntpConfig::default().with_version(version),
+                ..crate::SourceConfig::default()
+            };
+            assert_eq!(config.validate(), Ok(()));
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use rand_core::RngCore;
 use crate::constants::{
     BURST_COUNT, DEFAULT_BACKOFF_MAX_POLL, DEFAULT_MAX_POLL, DEFAULT_MIN_POLL,
     DEFAULT_REPLY_TIMEOUT, MAX_POLL, MIN_POLL, MIN_REQUEST_SPACING, POLL_JITTER_SHIFT,
-    SPREAD_IBURST_GAPS, UNREACH, poll_interval,
+    RETRY_BURST_MAX, SPREAD_IBURST_GAPS, UNREACH, poll_interval,
 };
 use crate::delay::AsymmetryEstimator;
 use crate::sntp::{Datagram, Measurement, Request, ResponseError, SntpConfig};
@@ -82,6 +82,21 @@ pub struct SourceConfig {
     /// section 13, BURST). Default off: it multiplies the load on the
     /// server by eight.
     pub burst: bool,
+    /// Retry a poll that got no sample (chrony's `burst` option): while
+    /// the server is reachable, a request that has brought no usable
+    /// sample [`MIN_REQUEST_SPACING`] after it was sent is followed by
+    /// another, up to [`RETRY_BURST_MAX`] requests in one poll, and never
+    /// more than the poll interval over the minimum poll interval (none at
+    /// `min_poll`, two at twice it, ...), so that the mean interval between
+    /// requests stays at least the minimum poll interval. The first usable
+    /// sample ends the retries. It helps on lossy paths, where one poll in
+    /// several would otherwise bring nothing. A reply that arrives after
+    /// the retry was sent is refused as unexpected, so on paths whose
+    /// round trip is over 2 s it only adds load. Default off; ignored
+    /// while [`burst`](Self::burst) is on, which sends a full burst at
+    /// every poll anyway. Missing in serialized data means off.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub retry_burst: bool,
     /// How long a request waits for its reply. Default
     /// [`DEFAULT_REPLY_TIMEOUT`].
     pub reply_timeout: Duration,
@@ -129,6 +144,7 @@ impl Default for SourceConfig {
             iburst: true,
             spread_iburst: true,
             burst: false,
+            retry_burst: false,
             reply_timeout: DEFAULT_REPLY_TIMEOUT,
             backoff_max_poll: DEFAULT_BACKOFF_MAX_POLL,
             sntp: SntpConfig::default(),
@@ -195,6 +211,11 @@ impl SourceConfig {
         if !(-30..=0).contains(&self.sntp.precision) {
             return Err(ConfigError::Precision(self.sntp.precision));
         }
+        if let Some(version) = self.sntp.version {
+            if !(crate::sntp::MIN_REQUEST_VERSION..=crate::VERSION).contains(&version) {
+                return Err(ConfigError::Version(version));
+            }
+        }
         self.delay.validate()
     }
 }
@@ -209,6 +230,9 @@ pub enum SourceEvent {
     /// The reach register dropped to zero: eight polls without a reply.
     Unreachable,
     /// A kiss-o'-death `RATE`: the poll exponent was raised to `poll`.
+    /// Also an NTS source's answer to an unauthenticated `RATE`, `DENY` or
+    /// `RSTR` that echoed its request (RFC 8915 section 5.7; see
+    /// [`ReplyOutcome::RateReduced`]).
     RateReduced {
         /// The new minimum poll exponent, log2 s.
         poll: i8,
@@ -269,6 +293,13 @@ pub enum ReplyOutcome {
     /// (RFC 5905, Appendix A.5.1.1), and the source is unfit.
     ServerUnsynchronized,
     /// A kiss-o'-death `RATE` raised the poll exponent to `poll`.
+    ///
+    /// For an NTS source in a [`System`](crate::System), also an
+    /// unauthenticated kiss-o'-death `RATE`, `DENY` or `RSTR` that echoes
+    /// the unique identifier of the outstanding request and has its nonce
+    /// as origin timestamp (RFC 8915 section 5.7): the poll backs off by
+    /// one step and nothing else changes (cookies, keys, no NTS-KE); an
+    /// NTS source is never stopped by a kiss that is not authenticated.
     RateReduced {
         /// The new minimum poll exponent, log2 s.
         poll: i8,
@@ -470,6 +501,9 @@ pub struct Source {
     /// Whether the current burst is a spread iburst
     /// ([`SourceConfig::spread_iburst`]).
     spread: bool,
+    /// Whether the current burst is a retry burst
+    /// ([`SourceConfig::retry_burst`]), which a usable sample ends.
+    retrying: bool,
     /// Whether the first poll happened.
     polled: bool,
     /// Whether the back-off stops at `max_poll`
@@ -527,6 +561,7 @@ impl Source {
             kiss_poll: MIN_POLL,
             burst: 0,
             spread: false,
+            retrying: false,
             polled: false,
             backoff_limited: false,
             poll_jitter: 0,
@@ -905,6 +940,11 @@ impl Source {
         }
         if self.burst == 0 {
             self.start_poll(now);
+            if self.retrying {
+                // A usable sample may end the retries before the last
+                // request: draw the poll's random lengthening now.
+                self.poll_jitter = rng.next_u64() >> (64 - 32);
+            }
         } else {
             self.burst = self.burst.saturating_sub(1);
         }
@@ -914,6 +954,9 @@ impl Source {
         self.sent = self.sent.saturating_add(1);
         self.next_poll = if self.burst > 0 {
             now.saturating_add(self.burst_gap())
+        } else if self.retrying {
+            self.retrying = false;
+            self.scheduled_poll()
         } else {
             self.poll_jitter = rng.next_u64() >> (64 - 32);
             self.scheduled_poll()
@@ -958,7 +1001,7 @@ impl Source {
     /// The gap before the next request of the current burst, with
     /// `self.burst` requests left.
     fn burst_gap(&self) -> Duration {
-        if !self.spread {
+        if self.retrying || !self.spread {
             return MIN_REQUEST_SPACING;
         }
         let from_end = usize::from(self.burst).saturating_sub(1);
@@ -975,6 +1018,7 @@ impl Source {
     fn start_poll(&mut self, now: Instant) {
         let first = !self.polled;
         self.polled = true;
+        self.retrying = false;
         self.poll_started = now;
         let old_reach = self.reach;
         self.reach <<= 1;
@@ -1011,7 +1055,28 @@ impl Source {
             if self.config.burst && self.filter.output().is_some() {
                 self.burst = BURST_COUNT.saturating_sub(1);
                 self.spread = false;
+            } else if self.config.retry_burst {
+                self.burst = self.retry_budget().saturating_sub(1);
+                self.retrying = self.burst > 0;
             }
+        }
+    }
+
+    /// Requests a retry burst may send in one poll: [`RETRY_BURST_MAX`],
+    /// and no more than the poll interval over the minimum poll interval.
+    fn retry_budget(&self) -> u8 {
+        let above_min = self.poll().saturating_sub(self.config.min_poll).clamp(0, 7);
+        let by_interval = 1u8 << u32::try_from(above_min).unwrap_or(0);
+        by_interval.min(RETRY_BURST_MAX)
+    }
+
+    /// Ends a retry burst once its poll got a usable sample: the next
+    /// request waits for the next poll.
+    fn end_retries(&mut self) {
+        if self.retrying {
+            self.retrying = false;
+            self.burst = 0;
+            self.next_poll = self.scheduled_poll();
         }
     }
 
@@ -1076,6 +1141,7 @@ impl Source {
                 self.asymmetry
                     .push(raw_offset + self.cumulative_slew, measurement.delay);
                 self.accept(now, nonce);
+                self.end_retries();
                 if self.jumped() {
                     // Confirm or refute the jump at once: until then the
                     // filter's jitter holds the source unfit.
@@ -1102,19 +1168,7 @@ impl Source {
                     self.events.push(SourceEvent::Stopped(code));
                     Ok(ReplyOutcome::Stopped(code))
                 }
-                KissAction::ReduceRate => {
-                    self.accept_kiss(now, nonce);
-                    self.kiss_poll = self.poll().saturating_add(1).min(MAX_POLL);
-                    self.hpoll = self.hpoll.max(self.kiss_poll);
-                    let poll = self.poll();
-                    let earliest = self
-                        .last_sent
-                        .unwrap_or(now)
-                        .saturating_add(poll_interval(poll));
-                    self.next_poll = self.next_poll.max(earliest);
-                    self.events.push(SourceEvent::RateReduced { poll });
-                    Ok(ReplyOutcome::RateReduced { poll })
-                }
+                KissAction::ReduceRate => Ok(self.reduce_rate(now, nonce)),
                 _ => Err(ReplyError::Response(ResponseError::KissOfDeath(code))),
             },
             Err(ResponseError::Stratum(_) | ResponseError::UnsynchronizedLeap) => {
@@ -1137,6 +1191,62 @@ impl Source {
                 Ok(ReplyOutcome::ServerUnsynchronized)
             }
             Err(error) => Err(ReplyError::Response(error)),
+        }
+    }
+
+    /// A kiss-o'-death `RATE` answered the outstanding request `nonce`
+    /// (RFC 5905, section 7.4): the poll exponent goes up by one above the
+    /// current one, at most [`MAX_POLL`], for the rest of the
+    /// association's life, the burst is cancelled and the next request
+    /// waits a whole interval at the new exponent from the last one.
+    fn reduce_rate(&mut self, now: Instant, nonce: Timestamp) -> ReplyOutcome {
+        self.accept_kiss(now, nonce);
+        self.kiss_poll = self.poll().saturating_add(1).min(MAX_POLL);
+        self.hpoll = self.hpoll.max(self.kiss_poll);
+        let poll = self.poll();
+        let earliest = self
+            .last_sent
+            .unwrap_or(now)
+            .saturating_add(poll_interval(poll));
+        self.next_poll = self.next_poll.max(earliest);
+        self.events.push(SourceEvent::RateReduced { poll });
+        ReplyOutcome::RateReduced { poll }
+    }
+
+    /// An unauthenticated kiss-o'-death to the request of an NTS source,
+    /// which the [`System`](crate::System) hands over only once the NTS
+    /// layer found the request's unique identifier in it (RFC 8915,
+    /// section 5.7). A `RATE`, `DENY` or `RSTR` whose origin timestamp is
+    /// the outstanding request's nonce (so that no off-path attacker can
+    /// forge it), arriving within the reply timeout, backs the poll off as
+    /// a `RATE` does ([`ReplyOutcome::RateReduced`]) and nothing else: the
+    /// source is never stopped by a packet that is not authenticated.
+    /// Anything else returns `None` and changes nothing.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn handle_unauthenticated_kiss(
+        &mut self,
+        now: Instant,
+        data: &[u8],
+        t4: Date,
+    ) -> Option<ReplyOutcome> {
+        let now = self.last_now.max(now);
+        let outstanding = self.outstanding?;
+        if self.stopped.is_some()
+            || now >= outstanding.sent.saturating_add(self.config.reply_timeout)
+        {
+            return None;
+        }
+        let nonce = outstanding.request.nonce();
+        match outstanding
+            .request
+            .check_response(data, t4, &self.config.sntp)
+        {
+            Err(ResponseError::KissOfDeath(code))
+                if matches!(code.action(), KissAction::ReduceRate | KissAction::Stop) =>
+            {
+                Some(self.reduce_rate(now, nonce))
+            }
+            _ => None,
         }
     }
 
@@ -1200,6 +1310,8 @@ impl Source {
         self.last_now = now;
         self.outstanding = None;
         self.answered = Some(nonce);
+        // The server answers: retrying would not make it synchronized.
+        self.end_retries();
         self.last_received = Some(now);
         self.received = self.received.saturating_add(1);
         self.changed = true;
@@ -1213,6 +1325,7 @@ impl Source {
         self.outstanding = None;
         self.answered = Some(nonce);
         self.burst = 0;
+        self.retrying = false;
         self.received = self.received.saturating_add(1);
         self.changed = true;
     }
@@ -1612,6 +1725,91 @@ mod tests {
         (sent, events)
     }
 
+    /// A source with retry bursts at a fixed poll of `2^poll` s (minimum
+    /// 64 s), without iburst.
+    fn retrying_at(poll: i8) -> Source {
+        let config = SourceConfig {
+            iburst: false,
+            retry_burst: true,
+            ..SourceConfig::default().with_poll_range(6, 10)
+        };
+        let mut source = Source::new(SourceId::new(1), SERVER, config).unwrap();
+        source.set_system_poll(poll);
+        source
+    }
+
+    /// Drives `source` for `end` s; the requests whose 0-based index
+    /// `answered` accepts get a reply 10 ms later. The send times, in s.
+    fn drive_answering(
+        source: &mut Source,
+        end: u64,
+        answered: impl Fn(usize) -> bool,
+    ) -> std::vec::Vec<u64> {
+        let mut index = 0;
+        let (sent, _) = drive(source, 3, end, |source, now, transmit| {
+            if answered(index) {
+                let at = wall(now.as_nanos() / 1_000_000_000);
+                let reply = answer(&transmit.payload, at);
+                source
+                    .handle_reply(now.saturating_add(Duration::from_millis(10)), &reply, at)
+                    .unwrap();
+            }
+            index += 1;
+        });
+        sent
+    }
+
+    #[test]
+    fn retry_bursts_retry_lost_polls_only_up_to_four_requests() {
+        // Poll 256 s, four times the minimum: up to four requests a poll.
+        // Only the first request (which makes the source reachable) is
+        // answered; every later poll retries three times, 2 s apart.
+        let mut source = retrying_at(8);
+        let sent = drive_answering(&mut source, 1500, |index| index == 0);
+        let starts: std::vec::Vec<u64> = sent.iter().map(|t| t - sent[0]).collect();
+        assert!((256..273).contains(&starts[1]), "{starts:?}");
+        let first: std::vec::Vec<u64> = starts[1..5].iter().map(|t| t - starts[1]).collect();
+        assert_eq!(first, [0, 2, 4, 6]);
+        assert!(starts[5] >= starts[1] + 256, "{starts:?}");
+        // After eight silent polls the source is unreachable: no retries.
+        assert!(source.reach() != 0);
+        let mut silent = retrying_at(8);
+        let sent = drive_answering(&mut silent, 4000, |_| false);
+        let gaps: std::vec::Vec<u64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.iter().all(|gap| *gap >= 64), "{sent:?}");
+    }
+
+    #[test]
+    fn a_usable_sample_ends_the_retries() {
+        // Requests 0 and 2 answered: the second poll stops after its
+        // first retry, and the next poll comes a poll interval after the
+        // start of the second.
+        let mut source = retrying_at(8);
+        let sent = drive_answering(&mut source, 600, |index| index == 0 || index == 2);
+        assert!((256..273).contains(&sent[1]), "{sent:?}");
+        assert_eq!(sent[2], sent[1] + 2, "{sent:?}");
+        assert!(sent[3] >= sent[1] + 256, "{sent:?}");
+        // Both answered polls count; the third, silent so far, does not.
+        assert_eq!(source.reach(), 0b110);
+    }
+
+    #[test]
+    fn retries_keep_the_mean_interval_at_the_minimum_poll() {
+        // At the minimum poll there is no room for a retry; at twice it,
+        // one.
+        for (poll, per_poll) in [(6, 1), (7, 2), (9, 4), (10, 4)] {
+            let mut source = retrying_at(poll);
+            let sent = drive_answering(&mut source, 2100, |index| index == 0);
+            let interval = 1u64 << poll;
+            let second: std::vec::Vec<u64> = sent
+                .iter()
+                .filter(|t| (sent[1]..sent[1] + interval).contains(t))
+                .copied()
+                .collect();
+            assert_eq!(second.len(), per_poll, "poll {poll}: {sent:?}");
+        }
+    }
+
     #[test]
     fn an_unsynchronized_server_is_polled_like_a_silent_one() {
         // RFC 5905, Appendix A.5.1.1: `packet()` returns before
@@ -1814,6 +2012,60 @@ mod tests {
         }
         assert_eq!(source.poll(), MAX_POLL);
         assert_eq!(source.reach(), 0);
+    }
+
+    /// The entry for unauthenticated kisses to NTS requests: only `RATE`,
+    /// `DENY` and `RSTR` with our nonce as origin and within the reply
+    /// timeout count, and each only backs off, once per request.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn unauthenticated_kisses_only_back_off_and_only_when_they_answer_the_request() {
+        let mut source = Source::new(SourceId::new(1), SERVER, SourceConfig::default()).unwrap();
+        let transmit = source
+            .poll_transmit(Instant::ZERO, wall(0), &mut Step(3))
+            .unwrap();
+        let kiss = |code: &[u8; 4]| {
+            let mut kiss = answer(&transmit.payload, wall(0));
+            kiss[0] = 0xe4; // leap 3, version 4, server
+            kiss[1] = 0;
+            kiss[12..16].copy_from_slice(code);
+            kiss
+        };
+        let before = source.clone();
+        let mut other_origin = kiss(b"RATE");
+        other_origin[31] ^= 1;
+        let late = Instant::ZERO.saturating_add(DEFAULT_REPLY_TIMEOUT);
+        for (now, datagram) in [
+            (Instant::ZERO, other_origin),
+            (Instant::ZERO, kiss(b"XFOO")),
+            (Instant::ZERO, kiss(b"NTSN")),
+            (late, kiss(b"RATE")),
+        ] {
+            assert_eq!(
+                source.handle_unauthenticated_kiss(now, &datagram, wall(0)),
+                None
+            );
+            assert_eq!(source, before);
+        }
+        // A DENY backs off as a RATE does; nothing stops the source.
+        assert_eq!(
+            source.handle_unauthenticated_kiss(Instant::ZERO, &kiss(b"DENY"), wall(0)),
+            Some(ReplyOutcome::RateReduced { poll: 7 })
+        );
+        assert!(source.stopped_by().is_none());
+        assert_eq!(source.poll(), 7);
+        assert_eq!(source.reach(), 0);
+        assert_eq!(
+            source.poll_event(),
+            Some(SourceEvent::RateReduced { poll: 7 })
+        );
+        // The request is answered: a second kiss to it is not taken.
+        assert_eq!(
+            source.handle_unauthenticated_kiss(Instant::ZERO, &kiss(b"RATE"), wall(0)),
+            None
+        );
+        assert_eq!(source.poll(), 7);
+        assert!(source.next_timeout().is_some());
     }
 
     mod keyed {

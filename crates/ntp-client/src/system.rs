@@ -20,7 +20,9 @@ use ntp_select::{Candidate, FitContext, SLOTS_PER_CANDIDATE, SelectConfig, Tally
 use rand_core::{CryptoRng, RngCore};
 
 use crate::constants::poll_interval;
-use crate::nts::{NtsKeError, NtsKeFailed, NtsKeOutcome, NtsRng, NtsState, Pending};
+use crate::nts::{
+    NtsKeError, NtsKeFailed, NtsKeOutcome, NtsRng, NtsState, Pending, echoes_unique_id,
+};
 use crate::pool::{
     POOL_FALSETICKER_HOLD, POOL_UNREACHABLE_POLLS, Pool, PoolError, PoolId, PoolRemoval,
     same_address,
@@ -390,7 +392,9 @@ pub struct UpdateReport {
     pub poll: i8,
 }
 
-/// Why a datagram was not used. Nothing changed.
+/// Why a datagram was not used. No source changed (an NTS source whose
+/// answer authenticated has taken its cookies all the same, see
+/// [`System::handle_input`]).
 #[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DatagramError {
@@ -535,6 +539,16 @@ impl SourceSlot {
 /// 11.2.3, figure 25) are then exported by
 /// [`system_state`](Self::system_state) for an `ntp-server` to serve.
 ///
+/// The leap indicator handed to the discipline with each update, and
+/// exported, is not the system peer's alone (figure 25's
+/// `s.leap <-- p.leap`): a leap second is armed only when more than half
+/// of the truechimers of the selection ([`Tally::is_truechimer`], every
+/// source the intersection algorithm of section 11.2.1 found correct)
+/// announce that same leap, so that one lying server cannot step the
+/// clock by a second at the end of June or December. A lone truechimer
+/// is its own majority: set [`SystemConfig::min_sources`] to have
+/// several sources agree on the time and the leap alike.
+///
 /// # Example: a client of a local server over UDP
 ///
 /// ```
@@ -573,7 +587,9 @@ impl SourceSlot {
 /// system.add_source(server_address)?;
 ///
 /// let socket = UdpSocket::bind("127.0.0.1:0")?;
-/// let (mut buf, mut datagram) = (Vec::with_capacity(48), [0u8; 1024]);
+/// // Room for any answer: an NTS one is as long as its request, up to
+/// // ntp_nts::client::MAX_RESPONSE_LEN (1283) octets.
+/// let (mut buf, mut datagram) = (Vec::with_capacity(48), [0u8; 2048]);
 /// let deadline = std::time::Instant::now() + Duration::from_secs(20);
 /// let mut synchronized = false;
 /// while !synchronized && std::time::Instant::now() < deadline {
@@ -659,9 +675,14 @@ impl<R: RngCore + CryptoRng> System<R> {
     ///
     /// # Errors
     ///
-    /// As [`add_nts_source_with`](Self::add_nts_source_with).
+    /// As [`add_nts_source_with`](Self::add_nts_source_with). The
+    /// system's source configuration is used without its
+    /// [`SntpConfig::version`](crate::SntpConfig::version): NTS requests
+    /// are NTPv4.
     pub fn add_nts_source(&mut self, name: &str, ke_port: u16) -> Result<SourceId, ConfigError> {
-        self.add_nts_source_with(name, ke_port, self.config.source.clone())
+        let mut config = self.config.source.clone();
+        config.sntp.version = None;
+        self.add_nts_source_with(name, ke_port, config)
     }
 
     /// Adds an NTS source with its own configuration (its precision is
@@ -669,7 +690,10 @@ impl<R: RngCore + CryptoRng> System<R> {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::NtsWithKey`] if `config` has a symmetric key, or the
+    /// [`ConfigError::NtsWithKey`] if `config` has a symmetric key,
+    /// [`ConfigError::Version`] if it asks for a version other than 4
+    /// (NTS protects NTPv4 requests with extension fields, RFC 8915
+    /// section 5, which older versions cannot carry, RFC 7822), or the
     /// error of [`SourceConfig::validate`].
     pub fn add_nts_source_with(
         &mut self,
@@ -679,6 +703,9 @@ impl<R: RngCore + CryptoRng> System<R> {
     ) -> Result<SourceId, ConfigError> {
         if config.sntp.key.is_some() {
             return Err(ConfigError::NtsWithKey);
+        }
+        if let Some(version) = config.sntp.version.filter(|v| *v != crate::VERSION) {
+            return Err(ConfigError::Version(version));
         }
         let unspecified = SocketAddr::new(IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0);
         let id = self.insert_source(unspecified, config)?;
@@ -693,10 +720,38 @@ impl<R: RngCore + CryptoRng> System<R> {
 /// The NTS checks of a datagram for an NTS source (RFC 8915 section 5.7),
 /// before the source's own: the answer must echo the unique identifier
 /// of the outstanding request and verify with the S2C key, or nothing in
-/// it is believed. Only an authentic answer that the source then accepts
-/// changes anything (the cookies it brings go into the jar); an NTS NAK
-/// with our unique identifier, answering a request still in time, only
-/// marks the session for NTS-KE at the next poll.
+/// it is believed.
+///
+/// - An authentic answer confirms the session and its cookies go into the
+///   jar whatever the source then says of it: they are authentic and
+///   unused, and dropping them because the server is unsynchronized, too
+///   far or its timestamps are odd would only spend the jar and send the
+///   client back to NTS-KE, far costlier for the server, every eight
+///   polls. The answer is then the source's to check like any other; a
+///   refusal leaves the [`Source`] as it was.
+/// - An NTS NAK with our unique identifier, answering a request still in
+///   time, only marks the session for NTS-KE at the next poll.
+/// - An unauthenticated kiss-o'-death `RATE`, `DENY` or `RSTR` that
+///   echoes our unique identifier and whose origin timestamp is the
+///   request's nonce backs the poll off, as a `RATE` does
+///   ([`Source::handle_unauthenticated_kiss`]), and changes nothing else:
+///   no stop, no cookie dropped, no NTS-KE. Section 5.7 has the client
+///   "comply with Section 7.4 of RFC 5905" for a kiss-o'-death with our
+///   unique identifier, "where required", but the kiss is not
+///   authenticated: anyone on the path sees the identifier and the nonce.
+///   Honouring `RATE` costs such an attacker's victim nothing it could not
+///   already do by dropping packets, and spares a rate-limiting server
+///   the NTS-KE handshakes that cookie-spending polls would end in. A
+///   `DENY` or `RSTR` obeyed to the letter (stop for good) would let it
+///   silence the source with one packet, so they back off as `RATE` does:
+///   a server that keeps refusing us drives the poll up to
+///   [`MAX_POLL`](crate::MAX_POLL), nearly silence, while a forged one
+///   costs one poll step. The identifier is required even before the
+///   server first answered authentically (section 5.7 requires it from
+///   then on): an NTS server echoes it in every kiss-o'-death, and a
+///   packet without it is an unprotected answer to a protected request,
+///   to be discarded. An authenticated kiss-o'-death is the source's to
+///   obey, as from a plain server.
 fn nts_reply(
     source: &mut Source,
     nts: &mut NtsState,
@@ -716,14 +771,22 @@ fn nts_reply(
     let mut session = session.clone();
     match session.read_response(data, &pending.state) {
         Ok(_) => {
-            let outcome = source.handle_reply(now, data, rx_wall)?;
+            // Also forgets the request's unique identifier: a replay of
+            // this answer cannot add its cookies twice.
             nts.confirmed(session);
-            Ok(outcome)
+            source.handle_reply(now, data, rx_wall)
         }
         Err(ntp_nts::client::NtsError::Nak) => {
             source.check_in_time(now)?;
             nts.nak = true;
             Ok(ReplyOutcome::NtsNak)
+        }
+        Err(error @ ntp_nts::client::NtsError::Unauthenticated)
+            if echoes_unique_id(data, &pending.state) =>
+        {
+            source
+                .handle_unauthenticated_kiss(now, data, rx_wall)
+                .ok_or(ReplyError::Nts(error))
         }
         Err(error) => Err(ReplyError::Nts(error)),
     }
@@ -1208,10 +1271,19 @@ impl<R: RngCore> System<R> {
 
     /// Takes one input.
     ///
+    /// For an NTS source (RFC 8915 section 5.7) only an answer that
+    /// echoes the unique identifier of the outstanding request and whose
+    /// authenticator verifies is read further; its cookies go into the jar
+    /// even when the answer then fails an NTP check (they are authentic
+    /// and unused). An unauthenticated kiss-o'-death `RATE`, `DENY` or
+    /// `RSTR` with the request's unique identifier and nonce backs the
+    /// poll off ([`ReplyOutcome::RateReduced`]) and changes nothing else.
+    ///
     /// # Errors
     ///
-    /// A [`DatagramError`] if the datagram is not used; nothing changed
-    /// then.
+    /// A [`DatagramError`] if the datagram is not used; no source changed
+    /// then (the cookies of an authentic NTS answer are kept all the
+    /// same).
     pub fn handle_input(
         &mut self,
         now: Instant,
@@ -1556,6 +1628,51 @@ impl<R: RngCore> System<R> {
             .unwrap_or(if self.sources.len() >= 3 { 2 } else { 1 })
     }
 
+    /// The leap indicator the discipline is handed and the system state
+    /// announces, given the system peer's `peer_leap`: a leap second
+    /// (insert or delete) only when more than half of the truechimers
+    /// announce that same leap, [`LeapIndicator::NoWarning`] otherwise;
+    /// an unsynchronized system peer stays
+    /// [`LeapIndicator::Unsynchronized`] (the discipline ignores it).
+    ///
+    /// RFC 5905 takes the leap indicator from the system peer alone
+    /// (section 11.2.3, figure 25, `s.leap <-- p.leap`; Appendix A.5.5.4
+    /// `clock_update`), so that one server lying about the leap, with
+    /// otherwise good time, steps the clock by a second at the end of June
+    /// or December when it happens to be the system peer. The leap is
+    /// voted on instead, as the reference implementation counts the
+    /// survivors' leap bits in its `clock_select` and chronyd takes a
+    /// majority of its sources. The voters are the truechimers of the last
+    /// selection ([`Tally::is_truechimer`]: every source whose correctness
+    /// interval contains the intersection of section 11.2.1, tallied `*`,
+    /// `+`, `#`, `-` or `.`), not only the combined ones (`*` and `+`):
+    /// the selection algorithm vouches for their time, while the cluster
+    /// and combine algorithms then prune by jitter and root distance, which
+    /// say nothing of a leap announcement, and could leave the liar alone
+    /// in the combination (a combine limit can keep every source but the
+    /// system peer out). Falsetickers and sources that failed the fitness
+    /// test do not vote. A lone truechimer is its own majority and is
+    /// followed, as before: a selection has at least
+    /// [`SystemConfig::min_sources`] truechimers, so with the default (two
+    /// once three sources are configured) one liar is always outvoted,
+    /// while with `min_sources` 1 a source that is alone in the selection
+    /// (the first to answer, at the start of RFC 5905's configuration) is
+    /// followed for its leap as it is for its time. With every source
+    /// announcing no leap, the result is the system peer's `NoWarning`, as
+    /// in RFC 5905.
+    fn voted_leap(&self, peer_leap: LeapIndicator) -> LeapIndicator {
+        if peer_leap == LeapIndicator::Unsynchronized {
+            return peer_leap;
+        }
+        leap_majority(
+            self.sources
+                .iter()
+                .filter(|slot| slot.tally.is_truechimer())
+                .filter_map(|slot| slot.source.peer_stats())
+                .map(|stats| stats.leap),
+        )
+    }
+
     /// Marks every sample so far as used, except those of the sources
     /// whose tally makes them part of the combination when
     /// `keep_combined`.
@@ -1586,7 +1703,7 @@ impl<R: RngCore> System<R> {
         self.last_update_epoch = Some(peer.epoch);
         let age = (now_s - peer.epoch).max(0.0);
         let update = Update::new(self.offset, self.jitter)
-            .with_leap(peer.leap)
+            .with_leap(self.voted_leap(peer.leap))
             .with_age(age);
         self.apply_update(now_s, wall, update, Some(peer_id));
     }
@@ -1601,7 +1718,7 @@ impl<R: RngCore> System<R> {
         let Some(leap) = self
             .slot(peer_id)
             .and_then(|slot| slot.source.peer_stats())
-            .map(|peer| peer.leap)
+            .map(|peer| self.voted_leap(peer.leap))
         else {
             return;
         };
@@ -1778,7 +1895,7 @@ impl<R: RngCore> System<R> {
             + libm::sqrt(peer.jitter * peer.jitter + self.jitter * self.jitter)
             + increment;
         self.state = SystemState {
-            leap: peer.leap,
+            leap: self.voted_leap(peer.leap),
             stratum: Stratum::new(peer.stratum.get().saturating_add(1).min(16)),
             precision: self.config.discipline.precision,
             root_delay: short(peer.root_delay + peer.delay),
@@ -1834,6 +1951,27 @@ fn median(sorted: &[(f64, usize)]) -> Option<f64> {
     }
 }
 
+/// The leap second that more than half of `votes` announce, or
+/// [`LeapIndicator::NoWarning`] (see `System::voted_leap`).
+fn leap_majority(votes: impl Iterator<Item = LeapIndicator>) -> LeapIndicator {
+    let (mut voters, mut insert, mut delete) = (0_usize, 0_usize, 0_usize);
+    for leap in votes {
+        voters += 1;
+        match leap {
+            LeapIndicator::InsertSecond => insert += 1,
+            LeapIndicator::DeleteSecond => delete += 1,
+            _ => {}
+        }
+    }
+    if insert.saturating_mul(2) > voters {
+        LeapIndicator::InsertSecond
+    } else if delete.saturating_mul(2) > voters {
+        LeapIndicator::DeleteSecond
+    } else {
+        LeapIndicator::NoWarning
+    }
+}
+
 /// Whether a tally puts the source into the combination (RFC 5905,
 /// section 11.2.3): the system peer `*` and the candidates `+`.
 const fn combined(tally: Tally) -> bool {
@@ -1843,4 +1981,34 @@ const fn combined(tally: Tally) -> bool {
 /// Seconds to the NTP short format, saturating.
 fn short(seconds: f64) -> ShortTime {
     ShortTime::from_seconds_f64(seconds.max(0.0)).unwrap_or(ShortTime::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leap_second_needs_more_than_half_of_the_votes() {
+        use LeapIndicator::{DeleteSecond as Del, InsertSecond as Ins, NoWarning as No};
+        let cases: [(&[LeapIndicator], LeapIndicator); 9] = [
+            (&[], No),
+            (&[Ins], Ins),
+            (&[Del], Del),
+            (&[Ins, No], No),
+            (&[Ins, Ins, No], Ins),
+            (&[Ins, No, No], No),
+            (&[Ins, Ins, No, No], No),
+            (&[Ins, Ins, Del], Ins),
+            // Split between insertion and deletion: no majority for either.
+            (&[Ins, Del, No, Del, Ins], No),
+        ];
+        for (votes, expected) in cases {
+            assert_eq!(leap_majority(votes.iter().copied()), expected, "{votes:?}");
+        }
+        // An unsynchronized voter announces nothing but counts.
+        assert_eq!(
+            leap_majority([Ins, LeapIndicator::Unsynchronized].into_iter()),
+            No
+        );
+    }
 }

@@ -589,6 +589,90 @@ fn exported_system_state_follows_the_system_peer() {
     assert_eq!(reply.root_delay(), state.root_delay);
 }
 
+/// Servers that agree on the time; server `i` announces a leap second
+/// when `announce[i]`. Server 0 is a primary and so becomes the system
+/// peer; the others are at stratum 2. Runs an hour.
+fn leap_world(config: SystemConfig, announce: &[bool]) -> Harness {
+    let mut h = Harness::new(config, 0.0, 12);
+    for (i, &announces) in announce.iter().enumerate() {
+        let state = SystemState {
+            leap: if announces {
+                LeapIndicator::InsertSecond
+            } else {
+                LeapIndicator::NoWarning
+            },
+            stratum: Stratum::new(if i == 0 { 1 } else { 2 }),
+            reference_id: if i == 0 {
+                primary().reference_id
+            } else {
+                RefId::new([203, 0, 113, 7])
+            },
+            ..primary()
+        };
+        h.add_server(Behaviour::Ntp(open_server(state)), 0.000_1 * i as f64);
+    }
+    h.run_until(3_600.0);
+    let ids: Vec<_> = h.client.sources().map(ntp_client::Source::id).collect();
+    assert_eq!(h.client.system_peer(), Some(ids[0]));
+    for &id in &ids {
+        assert!(h.client.tally(id).unwrap().is_truechimer(), "{id}");
+    }
+    assert!(h.client.is_synchronized());
+    h
+}
+
+fn leap_armed(h: &Harness) -> bool {
+    let armed = h
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::Leap(ntp_client::LeapEvent::Armed(_))));
+    assert_eq!(armed, h.client.discipline().leap_second().is_some());
+    armed
+}
+
+/// The per-sample path of the default estimator and the system peer's
+/// combined update of RFC 5905 alike. RFC 5905 follows a lone truechimer
+/// (`min_sources` 1): at its start, while the others' clock filters still
+/// count empty stages at MAXDISP, the first source is the only one, and
+/// its leap indicator is followed along with its time; the default
+/// configuration asks two of three sources to agree.
+fn leap_configs(min_sources: usize) -> [SystemConfig; 2] {
+    let mut rfc5905 = SystemConfig::rfc5905().with_initial_frequency(0.0);
+    rfc5905.min_sources = Some(min_sources);
+    [fset(), rfc5905]
+}
+
+#[test]
+fn one_lying_system_peer_does_not_arm_a_leap_second() {
+    for config in leap_configs(2) {
+        // The system peer alone announces an insertion (it is December).
+        let h = leap_world(config, &[true, false, false]);
+        // Never armed, not even for a while.
+        assert!(!leap_armed(&h));
+        assert_eq!(h.client.system_state().leap, LeapIndicator::NoWarning);
+    }
+}
+
+#[test]
+fn two_of_three_sources_arm_a_leap_second_the_system_peer_does_not_announce() {
+    for config in leap_configs(2) {
+        let h = leap_world(config, &[false, true, true]);
+        assert!(leap_armed(&h));
+        assert_eq!(h.client.system_state().leap, LeapIndicator::InsertSecond);
+        let leap = h.client.discipline().leap_second().unwrap();
+        assert_eq!(leap.step(), ntp_proto::NtpDuration::from_seconds(-1));
+    }
+}
+
+#[test]
+fn a_lone_source_is_the_majority_of_one() {
+    for config in leap_configs(1) {
+        let h = leap_world(config, &[true]);
+        assert!(leap_armed(&h));
+        assert_eq!(h.client.system_state().leap, LeapIndicator::InsertSecond);
+    }
+}
+
 #[test]
 fn a_huge_step_back_keeps_the_discipline_timeline() {
     // The clock starts 1e8 s (three years) ahead and 100 ppm fast, and

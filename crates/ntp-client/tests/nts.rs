@@ -22,9 +22,9 @@ use ntp_client::ntp_nts::server::{RequestError, verify_request};
 use ntp_client::ntp_nts::{AeadAlgorithm, AeadKey, SessionKeys};
 use ntp_client::{
     ConfigError, DatagramError, Event, KeyId, KeyType, NtsKeFailed, NtsKeOutcome, ReplyError,
-    ReplyOutcome, SourceEvent, SourceId, SystemConfig,
+    ReplyOutcome, ResponseError, SourceEvent, SourceId, SystemConfig,
 };
-use ntp_proto::{Packet, Timestamp};
+use ntp_proto::{ExtensionFieldType, Packet, ShortTime, SystemState, Timestamp, TrailerItem};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -44,6 +44,17 @@ struct NtsServer {
     naks: usize,
     /// The last request received.
     last_request: Option<Vec<u8>>,
+    /// The header values of its answers.
+    state: SystemState,
+    /// Rate limiting: a request less than this many seconds after the
+    /// previous one gets an unauthenticated kiss-o'-death `RATE` echoing
+    /// its unique identifier (as ntp-server answers an NTS request over
+    /// the limit).
+    min_interval: Option<f64>,
+    /// When the previous request arrived.
+    last_rx: Option<Timestamp>,
+    /// `RATE` kisses sent.
+    kisses: usize,
 }
 
 type Shared = Rc<RefCell<NtsServer>>;
@@ -60,6 +71,10 @@ impl NtsServer {
             requested: Vec::new(),
             naks: 0,
             last_request: None,
+            state: primary(),
+            min_interval: None,
+            last_rx: None,
+            kisses: 0,
         }))
     }
 
@@ -97,7 +112,14 @@ impl NtsServer {
         if !self.answers {
             return None;
         }
-        let header = response(request, primary(), rx, tx);
+        let previous = self.last_rx.replace(rx);
+        if let (Some(min), Some(previous)) = (self.min_interval, previous) {
+            if (rx - previous).to_seconds_f64() < min {
+                self.kisses += 1;
+                return Some(with_unique_id(kiss(request, b"RATE", None), request));
+            }
+        }
+        let header = response(request, self.state, rx, tx);
         let mut out = vec![0; 1280];
         out[..48].copy_from_slice(&header[..48]);
         let len = match verify_request(request, &self.cookie_keys) {
@@ -125,6 +147,26 @@ impl NtsServer {
         self.requested.pop();
         reply
     }
+}
+
+/// `packet` with the Unique Identifier extension field of `request`
+/// appended, as a server echoes it in an unauthenticated kiss-o'-death
+/// (RFC 8915 section 5.7).
+fn with_unique_id(mut packet: Vec<u8>, request: &[u8]) -> Vec<u8> {
+    let request = Packet::new_checked(request).unwrap();
+    let field = request
+        .extension_fields()
+        .find_map(|item| match item.unwrap() {
+            TrailerItem::Field(field)
+                if field.field_type() == ExtensionFieldType::UniqueIdentifier =>
+            {
+                Some(field)
+            }
+            _ => None,
+        })
+        .unwrap();
+    packet.extend_from_slice(field.as_bytes());
+    packet
 }
 
 /// A world with one NTS server behind `ke-1.example`.
@@ -324,6 +366,193 @@ fn unauthenticated_answers_change_nothing() {
     let after = h.client.source(id).unwrap().clone();
     assert!(h.inject(server_addr(1), &genuine).is_err());
     assert_eq!(h.client.source(id).unwrap(), &after);
+}
+
+/// RFC 8915 section 5.7: a kiss-o'-death with our unique identifier (and,
+/// for the source, our nonce as origin) is complied with; unauthenticated,
+/// a `RATE` only backs the poll off.
+#[test]
+fn an_unauthenticated_rate_echoing_the_request_backs_off_and_keeps_the_session() {
+    let (server, mut h, id, _) = one_request_out(8);
+    let request = server.borrow().last_request.clone().unwrap();
+    let before = h.client.source(id).unwrap().clone();
+    let cookies = h.client.nts_cookies(id).unwrap();
+    assert_eq!(cookies, 7);
+    assert_eq!(before.poll(), 6);
+    let rate = with_unique_id(kiss(&request, b"RATE", None), &request);
+    let outcome = h.inject(server_addr(1), &rate).unwrap();
+    assert_eq!(outcome, ReplyOutcome::RateReduced { poll: 7 });
+    let source = h.client.source(id).unwrap();
+    assert_eq!(source.poll(), 7);
+    assert!(source.stopped_by().is_none());
+    // Not a reply for the reach register or the clock filter.
+    assert_eq!(source.reach(), before.reach());
+    assert_eq!(source.filter().samples().count(), 0);
+    // The session is untouched: same cookies, no NAK, no NTS-KE.
+    assert_eq!(h.client.nts_cookies(id), Some(cookies));
+    assert_eq!(h.source_events(0), [SourceEvent::RateReduced { poll: 7 }]);
+    // A copy changes nothing more.
+    let after = h.client.source(id).unwrap().clone();
+    assert!(h.inject(server_addr(1), &rate).is_err());
+    assert_eq!(h.client.source(id).unwrap(), &after);
+    // The iburst is cancelled: the next request waits 2^7 s, with a cookie
+    // of the same session.
+    server.borrow_mut().answers = true;
+    h.run_until(127.0);
+    assert_eq!(h.transmits.len(), 1);
+    h.run_until(1_000.0);
+    assert!(h.transmits.len() >= 2);
+    assert!(h.transmits[1].0.as_secs_f64() >= 128.0, "{:?}", h.transmits);
+    assert_eq!(ke_times(&h), [0.0]);
+    assert_eq!(h.client.nts_cookies(id), Some(8));
+    assert!(h.client.source(id).unwrap().is_reachable());
+}
+
+#[test]
+fn an_unauthenticated_rate_that_does_not_echo_the_request_changes_nothing() {
+    let (server, mut h, id, _) = one_request_out(9);
+    let request = server.borrow().last_request.clone().unwrap();
+    let before = h.client.source(id).unwrap().clone();
+    let cookies = h.client.nts_cookies(id);
+    let nonce = Packet::new_checked(&request[..])
+        .unwrap()
+        .transmit_timestamp();
+    let other = Timestamp::from_bits(nonce.to_bits() ^ 1);
+    let mut wrong_id = with_unique_id(kiss(&request, b"RATE", None), &request);
+    *wrong_id.last_mut().unwrap() ^= 0x01;
+    let cases = [
+        // Our unique identifier, another origin timestamp: an off-path
+        // attacker who guessed nothing right.
+        with_unique_id(kiss(&request, b"RATE", Some(other)), &request),
+        // Our origin, another unique identifier.
+        wrong_id,
+        // Our origin, no unique identifier.
+        kiss(&request, b"RATE", None),
+        // Our origin and identifier, but an ignored kiss code.
+        with_unique_id(kiss(&request, b"XFOO", None), &request),
+    ];
+    for (i, datagram) in cases.iter().enumerate() {
+        let error = nts_error(h.inject(server_addr(1), datagram));
+        assert_eq!(error, NtsError::Unauthenticated, "case {i}");
+        assert_eq!(h.client.source(id).unwrap(), &before, "case {i}");
+        assert_eq!(h.client.nts_cookies(id), cookies, "case {i}");
+    }
+    assert!(h.source_events(0).is_empty());
+    assert_eq!(ke_times(&h), [0.0]);
+}
+
+/// An on-path attacker sees our unique identifier and nonce: a `DENY` or
+/// `RSTR` that is not authenticated must not silence the source, it backs
+/// off as a `RATE` does.
+#[test]
+fn an_unauthenticated_deny_or_rstr_backs_off_but_never_stops_an_nts_source() {
+    for (seed, code) in [(10, b"DENY"), (11, b"RSTR")] {
+        let (server, mut h, id, _) = one_request_out(seed);
+        let request = server.borrow().last_request.clone().unwrap();
+        let cookies = h.client.nts_cookies(id);
+        let denial = with_unique_id(kiss(&request, code, None), &request);
+        let outcome = h.inject(server_addr(1), &denial).unwrap();
+        assert_eq!(outcome, ReplyOutcome::RateReduced { poll: 7 });
+        let source = h.client.source(id).unwrap();
+        assert!(source.stopped_by().is_none());
+        assert!(source.next_timeout().is_some());
+        assert_eq!(h.client.nts_cookies(id), cookies);
+        server.borrow_mut().answers = true;
+        h.run_until(1_000.0);
+        assert!(h.transmits.len() >= 2);
+        assert!(h.client.source(id).unwrap().is_reachable());
+        assert_eq!(ke_times(&h), [0.0]);
+        assert_eq!(h.client.nts_cookies(id), Some(8));
+    }
+}
+
+/// A server that answers requests closer than 200 s apart with an
+/// unauthenticated `RATE`, as ntp-server does for NTS clients over the
+/// limit: the client backs off until it is answered, and keeps its cookie
+/// jar and session instead of spending it on refused polls and falling
+/// back to NTS-KE.
+#[test]
+fn a_rate_limiting_nts_server_is_obeyed_without_spending_the_cookie_jar() {
+    let server = NtsServer::new(12);
+    server.borrow_mut().min_interval = Some(200.0);
+    let mut h = world(&server);
+    let id = source_id(&h);
+    h.run_until(4.0 * 3_600.0);
+    // The iburst's second request got a RATE (poll 7, 128 s), the next
+    // one too (poll 8, 256 s); from then on every request is answered.
+    assert_eq!(server.borrow().kisses, 2);
+    assert!(h.client.source(id).unwrap().poll() >= 8);
+    assert_eq!(ke_times(&h), [0.0]);
+    assert_eq!(h.client.nts_cookies(id), Some(8));
+    assert!(h.client.is_synchronized());
+}
+
+/// The cookies of an answer that authenticated are authentic and unused,
+/// whatever the NTP checks then say of the answer.
+#[test]
+fn authentic_answers_that_fail_an_ntp_check_keep_the_cookie_jar_full() {
+    let server = NtsServer::new(13);
+    // A root dispersion of 16 s: every answer authenticates, then fails
+    // the root distance test.
+    server.borrow_mut().state.root_dispersion = ShortTime::from_seconds_f64(16.0).unwrap();
+    let mut h = world(&server);
+    let id = source_id(&h);
+    h.run_until(3_600.0);
+    assert!(h.deliveries.len() >= 16, "{}", h.deliveries.len());
+    for (_, _, result) in &h.deliveries {
+        assert!(
+            matches!(
+                result,
+                Err(DatagramError::Reply {
+                    error: ReplyError::Response(ResponseError::RootDistance { .. }),
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+    }
+    // Each request spent one cookie and asked for no placeholder, and each
+    // answer brought one back: no NTS-KE after the first.
+    assert!(
+        server.borrow().requested.iter().all(|&n| n == 1),
+        "{:?}",
+        server.borrow().requested
+    );
+    assert_eq!(h.client.nts_cookies(id), Some(8));
+    assert_eq!(ke_times(&h), [0.0]);
+    assert_eq!(h.client.source(id).unwrap().reach(), 0);
+}
+
+#[test]
+fn an_authentic_answer_refused_by_the_ntp_checks_cannot_be_replayed() {
+    let (server, mut h, id, _) = one_request_out(14);
+    server.borrow_mut().state.root_dispersion = ShortTime::from_seconds_f64(16.0).unwrap();
+    let t = Timestamp::from(epoch().checked_add(secs(0.01)).unwrap());
+    let answer = server.borrow_mut().genuine(t, t + secs(0.000_02));
+    assert_eq!(h.client.nts_cookies(id), Some(7));
+    let before = h.client.source(id).unwrap().clone();
+    let refused = |result| {
+        matches!(
+            result,
+            Err(DatagramError::Reply {
+                error: ReplyError::Response(ResponseError::RootDistance { .. }),
+                ..
+            })
+        )
+    };
+    assert!(refused(h.inject(server_addr(1), &answer)));
+    assert_eq!(h.client.nts_cookies(id), Some(8));
+    assert_eq!(h.client.source(id).unwrap(), &before);
+    // The answer's unique identifier is spent: a replay is not read again
+    // (its cookies would go into the jar twice).
+    assert!(matches!(
+        h.inject(server_addr(1), &answer),
+        Err(DatagramError::Reply {
+            error: ReplyError::Unexpected,
+            ..
+        })
+    ));
+    assert_eq!(h.client.source(id).unwrap(), &before);
 }
 
 #[test]
