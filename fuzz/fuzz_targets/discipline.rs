@@ -64,6 +64,8 @@ struct Input {
     rate_limits: Option<(f64, f64, f64)>,
     /// make_step's threshold, s, and its limit.
     make_step: Option<(f64, Option<u32>)>,
+    /// The Kalman estimator's poll gate.
+    poll_gate: Option<f64>,
     ops: Vec<Op>,
 }
 
@@ -136,6 +138,9 @@ fuzz_target!(|input: Input| {
     config.make_step = input
         .make_step
         .map(|(threshold, limit)| MakeStep { threshold, limit });
+    if let Some(poll_gate) = input.poll_gate {
+        config.poll_gate = poll_gate;
+    }
     let config = if config.validate().is_ok() {
         config
     } else {

@@ -136,6 +136,20 @@ pub const OUTLIER_GATE: f64 = 5.0;
 /// little, slower would let drift outgrow what one sample can correct.
 pub const POLL_GATE: f64 = 4.0;
 
+/// Largest accepted [`Config::poll_gate`]: a million measurement
+/// variances, far beyond what any poll target asks for (2048).
+pub const MAX_POLL_GATE: f64 = 1e6;
+
+/// The measurement count that [`POLL_GATE`] stands for in
+/// [`Config::with_poll_target`]: chrony's default `polltarget`, 8. Our
+/// default poll gate is taken to be what chrony's default target asks
+/// for; other targets scale from this pair.
+pub const DEFAULT_POLL_TARGET: u32 = 8;
+
+/// Accepted range of [`Config::with_poll_target`]: chrony documents 6 to
+/// 60 as the useful range and its own tests use 1.
+pub const POLL_TARGET_RANGE: core::ops::RangeInclusive<u32> = 1..=60;
+
 /// Shortest phase slew of the [`Algorithm::Kalman`] estimator, seconds:
 /// no offset estimate is slewed out faster, however far it stands out of
 /// its noise (see [`CORRECTION_TIME_RATIO`]); RFC 5905 amortizes over
@@ -300,6 +314,22 @@ pub struct Config {
     /// the first update or after the stepout interval). Used by the
     /// [`Algorithm::Kalman`] estimator.
     pub make_step: Option<MakeStep>,
+    /// Poll gate of the [`Algorithm::Kalman`] estimator: the poll interval
+    /// is the longest over which the predicted phase variance grows by at
+    /// most this many typical measurement variances. [`POLL_GATE`] by
+    /// default; larger values poll less often (fewer requests, a less
+    /// accurate clock). [`Config::with_poll_target`] sets it from chrony's
+    /// `polltarget`. Ignored by [`Algorithm::Rfc5905`], whose poll follows
+    /// RFC 5905's hysteresis. Missing in serialized data means the
+    /// default.
+    #[cfg_attr(feature = "serde", serde(default = "default_poll_gate"))]
+    pub poll_gate: f64,
+}
+
+/// [`POLL_GATE`], for serde.
+#[cfg(feature = "serde")]
+const fn default_poll_gate() -> f64 {
+    POLL_GATE
 }
 
 /// chrony's `makestep` rule, see [`Config::make_step`].
@@ -331,6 +361,7 @@ impl Default for Config {
             max_slew: MAXSLEW,
             max_rate: MAXFREQ,
             make_step: None,
+            poll_gate: POLL_GATE,
         }
     }
 }
@@ -357,6 +388,32 @@ impl Config {
             max_poll,
             ..self
         }
+    }
+
+    /// The same configuration with the poll gate that matches chrony's
+    /// `polltarget` (the number of measurements its regression should
+    /// hold): `POLL_GATE * (DEFAULT_POLL_TARGET / target)^3`, so 2048 for
+    /// a target of 1 and 0.0095 for 60. `None` when `target` is outside
+    /// [`POLL_TARGET_RANGE`].
+    ///
+    /// Why the cube: with a random-walk frequency (wander `q`), the phase
+    /// variance a poll interval `tau` adds grows as `q * tau^3 / 3`, and
+    /// the gate `G` allows `G` measurement variances `s^2`, so
+    /// `tau ∝ (G * s^2 / q)^(1/3)`. chrony keeps the samples whose
+    /// residuals still look like noise, that is over a span where the same
+    /// growth stays about `s^2`; with `N` samples in it, `tau ∝ 1 / N`.
+    /// Equal poll intervals for equal noise then need `G ∝ N^-3`, pinned
+    /// to our default at chrony's default target.
+    #[must_use]
+    pub fn with_poll_target(self, target: u32) -> Option<Self> {
+        if !POLL_TARGET_RANGE.contains(&target) {
+            return None;
+        }
+        let ratio = f64::from(DEFAULT_POLL_TARGET) / f64::from(target);
+        Some(Self {
+            poll_gate: POLL_GATE * ratio * ratio * ratio,
+            ..self
+        })
     }
 
     /// The same configuration with another estimator.
@@ -411,6 +468,10 @@ impl Config {
             && rate(self.max_slew);
         if !rates_valid {
             return Err(ConfigError::RateLimits);
+        }
+        if !(self.poll_gate.is_finite() && self.poll_gate > 0.0 && self.poll_gate <= MAX_POLL_GATE)
+        {
+            return Err(ConfigError::PollGate);
         }
         if let Some(make_step) = self.make_step {
             if !(make_step.threshold.is_finite()
@@ -469,6 +530,10 @@ pub enum ConfigError {
     /// The wander is outside [`WANDER_MIN`]..=[`WANDER_MAX`] or not finite.
     #[error("wander must be within 1e-21..=1e-13 s^2/s^3")]
     Wander,
+    /// The poll gate is not positive, finite and at most
+    /// [`MAX_POLL_GATE`].
+    #[error("poll gate must be positive, finite and at most 1e6")]
+    PollGate,
     /// The initial frequency is not finite or exceeds
     /// [`Config::max_frequency`] ([`MAXFREQ`] by default).
     #[error("initial frequency must be finite and within the configured maximum frequency")]

@@ -6,8 +6,7 @@ use ntp_proto::{Date, LeapIndicator, NtpDuration};
 
 use crate::config::{
     AVG, Algorithm, CORRECTION_TIME_RATIO, DRIFT_FILE_FREQUENCY_SD, FLL, INITIAL_FREQUENCY_SD,
-    LIMIT, MAX_OFFSET, MAXFREQ, MIN_SLEW_TIME, OUTLIER_GATE, PGATE, POLL_GATE, WANDER_MAX,
-    WANDER_MIN,
+    LIMIT, MAX_OFFSET, MAXFREQ, MIN_SLEW_TIME, OUTLIER_GATE, PGATE, WANDER_MAX, WANDER_MIN,
 };
 use crate::kalman::{Kalman, ONE_THIRD};
 use crate::{
@@ -598,6 +597,19 @@ impl Discipline {
     #[must_use]
     pub const fn frequency(&self) -> f64 {
         self.frequency
+    }
+
+    /// The standard deviation of the [`frequency`](Self::frequency)
+    /// estimate, seconds per second, as the [`Algorithm::Kalman`]
+    /// estimator knows it at its last measurement; `None` before the first
+    /// measurement and with RFC 5905's loop, which keeps no such figure
+    /// (its wander is the RMS of frequency changes, section 11.3, not an
+    /// uncertainty). A caller saving a drift file can wait until this is
+    /// as small as what the file is assumed to be worth
+    /// ([`DRIFT_FILE_FREQUENCY_SD`](crate::DRIFT_FILE_FREQUENCY_SD)).
+    #[must_use]
+    pub fn frequency_sd(&self) -> Option<f64> {
+        self.kalman.map(|filter| libm::sqrt(filter.p11.max(0.0)))
     }
 
     /// The clock wander `c.wander`, seconds per second: the RMS of
@@ -1216,14 +1228,15 @@ impl Discipline {
     }
 
     /// Poll control of the Kalman estimator: the longest interval over
-    /// which the predicted phase variance grows by at most [`POLL_GATE`]
+    /// which the predicted phase variance grows by at most
+    /// [`Config::poll_gate`] ([`POLL_GATE`](crate::POLL_GATE) by default)
     /// typical measurement variances. Drops at once, climbs one step at a
     /// time and at most once per current poll interval.
     fn kalman_poll(&mut self, t: NtpDuration) {
         let (Some(filter), Some(typical)) = (self.kalman, self.typical_variance) else {
             return;
         };
-        let budget = POLL_GATE * typical;
+        let budget = self.config.poll_gate * typical;
         // Poll exponents are 0..=17: 2^poll is exact as a shift.
         let fits = |poll: i8| {
             let interval = f64::from(1u32 << u32::try_from(poll).unwrap_or(0).min(17));

@@ -232,6 +232,40 @@ fn poll_climbs_to_maxpoll_when_quiet_and_drops_after_a_frequency_jump() {
     assert_eq!(sim.steps(), 0);
 }
 
+/// The mean interval between updates, s, of the Kalman estimator from
+/// 1 h to `hours` with `config`, and the worst time error of the last
+/// half, read every minute.
+fn kalman_mean_poll(config: Config, hours: f64) -> (f64, f64) {
+    let mut sim = synchronized(config.with_poll_range(6, 12), 3600.0, 7);
+    let before = sim.outcomes.len();
+    let end = hours * 3600.0;
+    let mut worst = 0.0_f64;
+    let mut t = 3600.0;
+    while t < end {
+        t += 60.0;
+        sim.run_until(t, |_| {});
+        if t > end / 2.0 {
+            worst = worst.max(sim.time_error().abs());
+        }
+    }
+    let updates = sim.outcomes.len().saturating_sub(before).max(1);
+    ((end - 3600.0) / updates as f64, worst)
+}
+
+#[test]
+fn a_lower_poll_target_polls_less_often() {
+    // chrony's polltarget: fewer measurements wanted, longer polls, and
+    // the clock still kept (at a cost in accuracy).
+    let default = Config::default();
+    let (sparse, sparse_error) = kalman_mean_poll(default.with_poll_target(1).unwrap(), 24.0);
+    let (normal, normal_error) = kalman_mean_poll(default, 24.0);
+    let (dense, _) = kalman_mean_poll(default.with_poll_target(60).unwrap(), 24.0);
+    assert!(sparse > 2.0 * normal, "{sparse} vs {normal}");
+    assert!(normal > 2.0 * dense, "{normal} vs {dense}");
+    assert!(sparse_error < 1e-3, "{sparse_error}");
+    assert!(normal_error < 1e-3, "{normal_error}");
+}
+
 #[test]
 fn leap_second_is_applied_once_at_23_59_60() {
     for (year, month, day) in [(2016, 12, 31), (2015, 6, 30)] {

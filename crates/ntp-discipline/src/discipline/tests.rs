@@ -7,7 +7,10 @@ use ntp_proto::UtcDateTime;
 use proptest::prelude::*;
 
 use super::*;
-use crate::{LeapKind, MAXFREQ, MAXSLEW, MakeStep, STEPT};
+use crate::{
+    DEFAULT_POLL_TARGET, LeapKind, MAX_POLL_GATE, MAXFREQ, MAXSLEW, MakeStep, POLL_GATE,
+    POLL_TARGET_RANGE, STEPT,
+};
 
 fn base() -> Date {
     Date::from_utc(UtcDateTime::new(2024, 3, 10, 0, 0, 0, 0).unwrap()).unwrap()
@@ -839,6 +842,46 @@ fn rate_limits_are_validated() {
         ConfigError::InitialFrequency
     );
     assert!(Discipline::with_frequency(wide, base(), 0.01).is_ok());
+}
+
+#[test]
+fn the_frequency_sd_falls_as_measurements_come() {
+    let fresh = Discipline::new(Config::default(), base()).unwrap();
+    assert_eq!(fresh.frequency_sd(), None);
+    let (short, _) = kalman_run(20e-6, 0.01, 16.0, 3.0);
+    let (long, _) = kalman_run(20e-6, 0.01, 16.0, 2000.0);
+    let short = short.frequency_sd().unwrap();
+    let long = long.frequency_sd().unwrap();
+    // One measurement knows nothing of the frequency (the prior); 2000 s
+    // of 1 us measurements know it to far better than a drift file.
+    assert!(short > 100e-6, "{short}");
+    assert!(long < DRIFT_FILE_FREQUENCY_SD / 10.0, "{long}");
+    let rfc = Discipline::new(Config::rfc5905(), base()).unwrap();
+    assert_eq!(rfc.frequency_sd(), None);
+}
+
+#[test]
+#[allow(clippy::float_cmp, reason = "powers of two: the gates are exact")]
+fn poll_targets_map_to_poll_gates_by_the_cube_rule() {
+    let default = Config::default();
+    assert_eq!(default.poll_gate, POLL_GATE);
+    let target = |n| default.with_poll_target(n).map(|c| c.poll_gate);
+    // chrony's default target is our default gate; 1 is 8^3 times wider.
+    assert_eq!(target(DEFAULT_POLL_TARGET), Some(POLL_GATE));
+    assert_eq!(target(1), Some(POLL_GATE * 512.0));
+    assert_eq!(target(16), Some(POLL_GATE / 8.0));
+    assert_eq!(target(0), None);
+    assert_eq!(target(61), None);
+    for poll_gate in [0.0, -1.0, f64::NAN, f64::INFINITY, MAX_POLL_GATE * 2.0] {
+        let config = Config {
+            poll_gate,
+            ..Config::default()
+        };
+        assert_eq!(config.validate(), Err(ConfigError::PollGate), "{poll_gate}");
+    }
+    for n in POLL_TARGET_RANGE {
+        assert_eq!(default.with_poll_target(n).unwrap().validate(), Ok(()));
+    }
 }
 
 #[test]
