@@ -8,6 +8,8 @@
 use std::io;
 use std::path::Path;
 
+use crate::files::write_atomically;
+
 #[cfg(doc)]
 use crate::clock::TICK_MAX_RATE;
 
@@ -73,17 +75,15 @@ fn parse(text: &str, max_rate: f64) -> Option<Drift> {
     (drift.frequency.is_finite() && drift.frequency.abs() <= max_rate).then_some(drift)
 }
 
-/// Writes `frequency` (seconds per second) as ppm, through a temporary
-/// file and a rename so that a crash never leaves half a file.
+/// Writes `frequency` (seconds per second) as ppm, mode 0644, with
+/// [`write_atomically`]: whole or not at all, never through a planted
+/// link.
 ///
 /// # Errors
 ///
-/// The file system's.
+/// As [`write_atomically`].
 pub(crate) fn write(path: &Path, frequency: f64) -> io::Result<()> {
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    std::fs::write(&temporary, format!("{:.6}\n", frequency * 1e6))?;
-    std::fs::rename(&temporary, path)
+    write_atomically(path, format!("{:.6}\n", frequency * 1e6).as_bytes(), 0o644)
 }
 
 #[cfg(test)]
@@ -143,6 +143,37 @@ mod tests {
         assert!((back + 17.125e-6).abs() < 1e-12, "{back}");
         std::fs::write(&path, "garbage").unwrap_or_else(|e| unreachable!("{e}"));
         assert!(read(&path, TICK_MAX_RATE).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_link_planted_at_the_temporary_file_is_not_followed() {
+        let dir = std::env::temp_dir().join(format!("ntp-daemon-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| unreachable!("{e}"));
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious\n").unwrap_or_else(|e| unreachable!("{e}"));
+        let path = dir.join("drift");
+        let planted = dir.join("drift.tmp");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap_or_else(|e| unreachable!("{e}"));
+        write(&path, 4.5e-6).unwrap_or_else(|e| unreachable!("{e}"));
+        // The target is untouched, the link gone, the drift file written.
+        assert_eq!(
+            std::fs::read_to_string(&victim).ok().as_deref(),
+            Some("precious\n")
+        );
+        assert!(std::fs::symlink_metadata(&planted).is_err());
+        let back = read(&path, TICK_MAX_RATE).ok().flatten();
+        assert!(back.is_some_and(|d| (d.frequency - 4.5e-6).abs() < 1e-12));
+        // A link at the drift file itself is replaced, not followed.
+        std::fs::remove_file(&path).unwrap_or_else(|e| unreachable!("{e}"));
+        std::os::unix::fs::symlink(&victim, &path).unwrap_or_else(|e| unreachable!("{e}"));
+        write(&path, 1e-6).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            std::fs::read_to_string(&victim).ok().as_deref(),
+            Some("precious\n")
+        );
+        assert!(std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file()));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

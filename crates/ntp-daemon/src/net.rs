@@ -9,7 +9,7 @@
 //! epoll, so the daemon also runs under clknetsim, which simulates
 //! `poll()` but not epoll.
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use core::time::Duration;
 use std::io::{self, IoSliceMut};
 use std::net::UdpSocket;
@@ -22,11 +22,25 @@ use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockaddrStorage, TimestampingFlag, recvmsg, setsockopt, sockopt,
 };
 
+use crate::background::Families;
+use crate::options::Options;
+
 /// Datagrams longer than this are cut: an NTP reply with a MAC fits
-/// easily, and so does an NTS one (never longer than our request, at most
-/// `ntp_client::MAX_NTS_REQUEST_LEN`, 1280 octets); it is also the request
-/// buffer's capacity.
+/// easily, and so does an NTS one (as long as our request, at most
+/// `ntp_client::MAX_NTS_REQUEST_LEN`, 1280 octets, and for 3 octets of
+/// padding, RFC 8915 section 8.4: `ntp_nts::client::MAX_RESPONSE_LEN`).
+/// It is also the request buffer's capacity and the size of the buffer
+/// `--serve` answers into, which must hold the server's longest answer
+/// (`ntp_server::MAX_RESPONSE_LEN`, 1532 octets, to a request at least as
+/// long).
 pub(crate) const MAX_DATAGRAM: usize = 2048;
+
+const _: () = assert!(
+    MAX_DATAGRAM >= ntp_nts::client::MAX_RESPONSE_LEN
+        && MAX_DATAGRAM >= ntp_client::MAX_NTS_REQUEST_LEN
+        && MAX_DATAGRAM >= ntp_server::MAX_RESPONSE_LEN,
+    "MAX_DATAGRAM must hold every datagram the daemon reads or writes"
+);
 
 /// A UDP socket that reads kernel receive timestamps where it can.
 #[derive(Debug)]
@@ -118,6 +132,66 @@ fn socket_addr(storage: &SockaddrStorage) -> Option<SocketAddr> {
         return Some(SocketAddr::from(*v4));
     }
     storage.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
+}
+
+/// The daemon's sockets: one client socket per address family in use,
+/// and the serving socket.
+pub(crate) struct Sockets {
+    v4: Option<TimestampedSocket>,
+    v6: Option<TimestampedSocket>,
+    pub(crate) serve: Option<TimestampedSocket>,
+}
+
+impl Sockets {
+    /// Binds what the options need.
+    pub(crate) fn open(options: &Options) -> io::Result<Self> {
+        let client = |any: IpAddr| -> io::Result<Option<TimestampedSocket>> {
+            let used = options
+                .servers
+                .iter()
+                .any(|server| server.address.is_ipv4() == any.is_ipv4());
+            if used {
+                return TimestampedSocket::bind(SocketAddr::new(any, 0)).map(Some);
+            }
+            // A pool, or the NTP server an NTS-KE server names, may be of
+            // either family: take the socket if the host has that family,
+            // go without it otherwise (such addresses are then skipped).
+            if options.pools.is_empty() && options.nts.is_empty() {
+                return Ok(None);
+            }
+            Ok(TimestampedSocket::bind(SocketAddr::new(any, 0)).ok())
+        };
+        Ok(Self {
+            v4: client(IpAddr::V4(Ipv4Addr::UNSPECIFIED))?,
+            v6: client(IpAddr::V6(Ipv6Addr::UNSPECIFIED))?,
+            serve: options.serve.map(TimestampedSocket::bind).transpose()?,
+        })
+    }
+
+    /// The client socket for `address`'s family, if the daemon has one.
+    pub(crate) fn client_for(&self, address: SocketAddr) -> Option<&TimestampedSocket> {
+        if address.is_ipv4() {
+            self.v4.as_ref()
+        } else {
+            self.v6.as_ref()
+        }
+    }
+
+    /// The address families the daemon has a client socket for.
+    pub(crate) const fn families(&self) -> Families {
+        Families {
+            v4: self.v4.is_some(),
+            v6: self.v6.is_some(),
+        }
+    }
+
+    /// Every socket, with whether it is the serving one.
+    pub(crate) fn all(&self) -> Vec<(&TimestampedSocket, bool)> {
+        let clients = self.v4.iter().chain(&self.v6).map(|socket| (socket, false));
+        clients
+            .chain(self.serve.iter().map(|socket| (socket, true)))
+            .collect()
+    }
 }
 
 /// Waits until one of `sockets` is readable or `timeout` passes; returns

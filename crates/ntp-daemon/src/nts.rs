@@ -2,9 +2,8 @@
 //! over a std `TcpStream`, bounded by a timeout, with ntp-nts's sans-IO
 //! [`KeClient`], and the resolution of the NTPv4 server it names.
 //!
-//! The exchange blocks the daemon's loop for at most [`KE_TIMEOUT`]: it
-//! runs at start and when a source's cookies run out or a NAK comes, a few
-//! times a day at most, and an example daemon is simpler without threads.
+//! The exchange takes at most [`KE_TIMEOUT`] (its name lookups aside); it
+//! runs on a thread of its own (see `background`), never on the loop.
 
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -17,6 +16,9 @@ use ntp_client::NtsKeOutcome;
 use ntp_nts::AeadAlgorithm;
 use ntp_nts::rustls::ClientConfig;
 use ntp_nts::tls::{KeClient, KeOutcome, Progress};
+use serde_json::json;
+
+use crate::log::Log;
 
 /// The longest an NTS-KE exchange may take, connection included.
 pub(crate) const KE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,6 +60,56 @@ pub(crate) fn key_exchange(
         algorithm,
         cookies,
     })
+}
+
+/// Logs a successful exchange of `source` (named `name`) with
+/// `host`:`port`.
+pub(crate) fn log_established(
+    log: Log,
+    t: f64,
+    name: &str,
+    host: &str,
+    port: u16,
+    established: &Established,
+) {
+    let address = established.outcome.ntp_address;
+    log.line(
+        t,
+        "nts_ke",
+        &format!(
+            "NTS-KE {host}:{port}: {} cookie(s), {}, NTP server {address}{}",
+            established.cookies,
+            established.algorithm,
+            established
+                .named_server
+                .as_ref()
+                .map_or_else(String::new, |named| format!(" (named {named})")),
+        ),
+        json!({
+            "source": name,
+            "server": format!("{host}:{port}"),
+            "ok": true,
+            "cookies": established.cookies,
+            "aead": established.algorithm.to_string(),
+            "ntp_server": address.to_string(),
+            "named_server": established.named_server,
+        }),
+    );
+}
+
+/// Logs a failed exchange of `source` (named `name`) with `host`:`port`.
+pub(crate) fn log_failed(log: Log, t: f64, name: &str, host: &str, port: u16, error: &str) {
+    log.line(
+        t,
+        "nts_ke",
+        &format!("NTS-KE {host}:{port}: failed: {error}; retried later"),
+        json!({
+            "source": name,
+            "server": format!("{host}:{port}"),
+            "ok": false,
+            "error": error,
+        }),
+    );
 }
 
 /// A host without the brackets of an IPv6 literal (`[::1]` → `::1`), for

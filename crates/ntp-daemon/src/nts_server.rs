@@ -3,24 +3,31 @@
 //! sealed under the cookie master keys that the `--serve` server opens
 //! them with (section 6). (The client side, `--nts`, is in `nts.rs`.)
 //!
-//! Each connection gets its own thread, at most [`MAX_CONNECTIONS`] at a
-//! time, [`IO_TIMEOUT`] per read or write and [`EXCHANGE_TIMEOUT`] in all,
-//! and ntp-nts's [`KeServer::run_blocking`] runs the exchange. The master
-//! key is random at start, lives only in memory (a restart makes every
-//! client run NTS-KE again, after an NTS NAK), and is rotated every
-//! [`KEY_ROTATION`], the two previous keys kept; the daemon's loop picks
-//! the new keys up with [`KeListener::rotated_keys`] and gives them to its
-//! server.
+//! Each connection gets its own thread and ntp-nts's
+//! [`KeServer::run_blocking`] runs the exchange, within ntp-nts's limits
+//! ([`ntp_nts::tls::limits`]): at most 100 connections at a time, 8 from
+//! one IPv4 address or IPv6 /64 (more are closed at once), [`IO_TIMEOUT`]
+//! per read or write and [`EXCHANGE_TIMEOUT`] in all.
+//!
+//! The master keys are random at start, or read from `--nts-key-file`
+//! (see `master_keys.rs`) so that a restart keeps the clients' cookies
+//! good; they are rotated every [`KEY_ROTATION`], the two previous keys
+//! kept, and written back to the file. Each exchange seals its cookies
+//! under a copy of the keys taken when it starts, so a rotation never
+//! waits for the exchanges under way. The daemon's loop picks the new keys
+//! up with [`KeListener::rotated_keys`] and gives them to its server.
 
 use core::net::SocketAddr;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::time::Duration;
 use std::io;
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
 use ntp_nts::rustls::ServerConfig;
+use ntp_nts::tls::limits::{ConnectionSlots, EXCHANGE_TIMEOUT, IO_TIMEOUT};
 use ntp_nts::tls::{KeServer, KeServerSettings, ServerOutcome};
 use ntp_server::CookieKeys;
 use rand_chacha::ChaCha20Rng;
@@ -28,16 +35,7 @@ use rand_core::SeedableRng;
 use serde_json::json;
 
 use crate::log::Log;
-
-/// The most NTS-KE connections served at once; more are closed at once.
-pub(crate) const MAX_CONNECTIONS: usize = 16;
-
-/// The limit of one read or write on an NTS-KE connection.
-pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The limit of a whole NTS-KE exchange (RFC 8915 section 4.1.3 leaves the
-/// timeout to the implementation), plus one read or write.
-pub(crate) const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::master_keys::MasterKeys;
 
 /// How often the cookie master key is rotated: daily, the example of RFC
 /// 8915 section 6. With the two previous keys kept (ntp-nts's default),
@@ -54,6 +52,14 @@ struct SharedKeys {
     generation: AtomicU64,
 }
 
+impl SharedKeys {
+    /// A copy of the keys of the moment (the lock is held for the copy
+    /// only).
+    fn snapshot(&self) -> Option<CookieKeys> {
+        self.keys.read().ok().map(|keys| keys.clone())
+    }
+}
+
 /// The running NTS-KE listener. Dropping it stops the accept loop (the
 /// connections under way end within their timeouts).
 pub(crate) struct KeListener {
@@ -62,6 +68,12 @@ pub(crate) struct KeListener {
     generation: u64,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// Where the listener's master keys come from and go to.
+pub(crate) struct KeyStorage {
+    /// `--nts-key-file`, if given.
+    pub(crate) file: Option<PathBuf>,
 }
 
 impl KeListener {
@@ -74,6 +86,7 @@ impl KeListener {
         listen: SocketAddr,
         config: Arc<ServerConfig>,
         ntp_port: u16,
+        storage: KeyStorage,
         log: Log,
         origin: std::time::Instant,
     ) -> io::Result<(Self, CookieKeys)> {
@@ -81,7 +94,10 @@ impl KeListener {
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
         let mut rng = ChaCha20Rng::from_os_rng();
-        let keys = CookieKeys::random(&mut rng);
+        let master = initial_keys(storage.file.as_deref(), &mut rng, log, origin);
+        let keys = master
+            .cookie_keys()
+            .ok_or_else(|| io::Error::other("NTS-KE: the cookie master keys cannot be used"))?;
         let shared = Arc::new(SharedKeys {
             keys: RwLock::new(keys.clone()),
             generation: AtomicU64::new(0),
@@ -96,6 +112,9 @@ impl KeListener {
             config,
             settings,
             shared: Arc::clone(&shared),
+            master,
+            key_file: storage.file,
+            slots: Arc::new(ConnectionSlots::default()),
             rng,
             log,
             origin,
@@ -127,7 +146,7 @@ impl KeListener {
         if current == self.generation {
             return None;
         }
-        let keys = self.shared.keys.read().ok()?.clone();
+        let keys = self.shared.snapshot()?;
         self.generation = current;
         Some(keys)
     }
@@ -143,12 +162,66 @@ impl Drop for KeListener {
     }
 }
 
+/// Seconds since the Unix epoch on the system clock (the key file's
+/// creation times).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// The master keys at start: the file's when it has good ones (rotated
+/// at once if the current one is older than [`KEY_ROTATION`]), fresh ones
+/// otherwise; written back to the file.
+fn initial_keys(
+    file: Option<&Path>,
+    rng: &mut ChaCha20Rng,
+    log: Log,
+    origin: std::time::Instant,
+) -> MasterKeys {
+    let now = unix_now();
+    let t = origin.elapsed().as_secs_f64();
+    let Some(path) = file else {
+        return MasterKeys::fresh(rng, now);
+    };
+    let mut keys = match MasterKeys::load(path) {
+        Ok(Some(keys)) => {
+            log.note(
+                t,
+                &format!("NTS-KE: master keys read from {}", path.display()),
+            );
+            keys
+        }
+        Ok(None) => MasterKeys::fresh(rng, now),
+        Err(error) => {
+            log.warn(t, &format!("--nts-key-file: {error}; new keys made"));
+            MasterKeys::fresh(rng, now)
+        }
+    };
+    if keys.current_age(now) >= KEY_ROTATION.as_secs() {
+        keys.rotate(rng, now);
+    }
+    save_keys(&keys, path, log, t);
+    keys
+}
+
+/// Writes the keys to `path`; a failure is logged (the keys still serve,
+/// they are only lost at the next restart).
+fn save_keys(keys: &MasterKeys, path: &Path, log: Log, t: f64) {
+    if let Err(error) = keys.save(path) {
+        log.warn(t, &format!("--nts-key-file {}: {error}", path.display()));
+    }
+}
+
 /// The accept loop's state, moved into its thread.
 struct Accept {
     listener: TcpListener,
     config: Arc<ServerConfig>,
     settings: KeServerSettings,
     shared: Arc<SharedKeys>,
+    master: MasterKeys,
+    key_file: Option<PathBuf>,
+    slots: Arc<ConnectionSlots>,
     rng: ChaCha20Rng,
     log: Log,
     origin: std::time::Instant,
@@ -159,15 +232,12 @@ impl Accept {
     /// Accepts until `stop`, a thread per connection, and rotates the
     /// master key every [`KEY_ROTATION`].
     fn run(mut self) {
-        let busy = Arc::new(AtomicUsize::new(0));
-        let mut rotated = std::time::Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
-            if rotated.elapsed() >= KEY_ROTATION {
+            if self.master.current_age(unix_now()) >= KEY_ROTATION.as_secs() {
                 self.rotate();
-                rotated = std::time::Instant::now();
             }
-            let (stream, peer) = match self.listener.accept() {
-                Ok(accepted) => accepted,
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.serve(stream, peer),
                 Err(error)
                     if matches!(
                         error.kind(),
@@ -175,67 +245,79 @@ impl Accept {
                     ) =>
                 {
                     std::thread::sleep(ACCEPT_POLL);
-                    continue;
                 }
                 Err(error) => {
                     // Out of descriptors, say: wait, and try again.
                     self.failed(None, &format!("accept: {error}"));
                     std::thread::sleep(Duration::from_millis(100));
-                    continue;
                 }
-            };
-            if busy.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-                busy.fetch_sub(1, Ordering::AcqRel);
-                self.failed(Some(peer), "refused: too many connections");
-                continue; // dropping the stream closes it
-            }
-            let server = match KeServer::new(Arc::clone(&self.config), self.settings.clone()) {
-                Ok(server) => server,
-                Err(error) => {
-                    busy.fetch_sub(1, Ordering::AcqRel);
-                    self.failed(Some(peer), &error.to_string());
-                    continue;
-                }
-            };
-            let shared = Arc::clone(&self.shared);
-            let rng = ChaCha20Rng::from_rng(&mut self.rng);
-            let (log, origin, count) = (self.log, self.origin, Arc::clone(&busy));
-            let spawned = std::thread::Builder::new()
-                .name("nts-ke-conn".to_owned())
-                .spawn(move || {
-                    let result = exchange(stream, server, &shared, rng);
-                    count.fetch_sub(1, Ordering::AcqRel);
-                    let problem = match result {
-                        Ok(outcome) if outcome.fault.is_none() && outcome.cookies > 0 => None,
-                        Ok(outcome) => Some(format!("refused: {outcome:?}")),
-                        Err(error) => Some(error),
-                    };
-                    if let Some(problem) = problem {
-                        log_failure(log, origin, Some(peer), &problem);
-                    }
-                });
-            if let Err(error) = spawned {
-                // The closure, and with it the stream and the count, is
-                // gone: undo the count here.
-                busy.fetch_sub(1, Ordering::AcqRel);
-                self.failed(Some(peer), &format!("no thread: {error}"));
             }
         }
     }
 
-    /// Makes a fresh master key current (RFC 8915 section 6) and bumps the
-    /// generation the daemon's loop watches. Waits for the exchanges under
-    /// way, which hold the read lock, at most [`EXCHANGE_TIMEOUT`] plus
-    /// one I/O.
-    fn rotate(&mut self) {
-        let Ok(mut keys) = self.shared.keys.write() else {
+    /// Serves one accepted connection on a thread of its own, if it gets
+    /// a slot; dropping the stream closes it otherwise.
+    fn serve(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let slot = match self.slots.acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                self.failed(Some(peer), &format!("refused: {refusal:?} limit"));
+                return;
+            }
+        };
+        let server = match KeServer::new(Arc::clone(&self.config), self.settings.clone()) {
+            Ok(server) => server,
+            Err(error) => {
+                self.failed(Some(peer), &error.to_string());
+                return;
+            }
+        };
+        let Some(keys) = self.shared.snapshot() else {
+            self.failed(Some(peer), "cookie keys poisoned");
             return;
         };
-        let id = keys.rotate_random(&mut self.rng);
-        drop(keys);
+        let rng = ChaCha20Rng::from_rng(&mut self.rng);
+        let (log, origin) = (self.log, self.origin);
+        let spawned = std::thread::Builder::new()
+            .name("nts-ke-conn".to_owned())
+            .spawn(move || {
+                let result = exchange(stream, server, &keys, rng);
+                drop(slot);
+                let problem = match result {
+                    Ok(outcome) if outcome.fault.is_none() && outcome.cookies > 0 => None,
+                    Ok(outcome) => Some(format!("refused: {outcome:?}")),
+                    Err(error) => Some(error),
+                };
+                if let Some(problem) = problem {
+                    log_failure(log, origin, Some(peer), &problem);
+                }
+            });
+        if let Err(error) = spawned {
+            // The closure, and with it the stream and the slot, is gone.
+            self.failed(Some(peer), &format!("no thread: {error}"));
+        }
+    }
+
+    /// Makes a fresh master key current (RFC 8915 section 6), keeps it in
+    /// the key file, and bumps the generation the daemon's loop watches.
+    /// The exchanges under way hold copies: nothing waits for them.
+    fn rotate(&mut self) {
+        let id = self.master.rotate(&mut self.rng, unix_now());
+        let t = self.origin.elapsed().as_secs_f64();
+        if let Some(path) = &self.key_file {
+            save_keys(&self.master, path, self.log, t);
+        }
+        let Some(keys) = self.master.cookie_keys() else {
+            return;
+        };
+        let Ok(mut shared) = self.shared.keys.write() else {
+            return;
+        };
+        *shared = keys;
+        drop(shared);
         self.shared.generation.fetch_add(1, Ordering::Release);
         self.log.line(
-            self.origin.elapsed().as_secs_f64(),
+            t,
             "nts_ke_rotate",
             &format!("NTS-KE: cookie master key rotated, now {id:#010x}"),
             json!({ "key_id": id }),
@@ -266,12 +348,11 @@ fn log_failure(log: Log, origin: std::time::Instant, peer: Option<SocketAddr>, p
     );
 }
 
-/// One exchange over `stream` with cookies under the shared keys, whose
-/// read lock is held until it ends.
+/// One exchange over `stream`, its cookies sealed under `keys`.
 fn exchange(
     mut stream: TcpStream,
     mut server: KeServer,
-    shared: &SharedKeys,
+    keys: &CookieKeys,
     rng: ChaCha20Rng,
 ) -> Result<ServerOutcome, String> {
     stream.set_nonblocking(false).map_err(|e| e.to_string())?;
@@ -282,10 +363,6 @@ fn exchange(
         .set_write_timeout(Some(IO_TIMEOUT))
         .map_err(|e| e.to_string())?;
     let deadline = std::time::Instant::now() + EXCHANGE_TIMEOUT;
-    let keys = shared
-        .keys
-        .read()
-        .map_err(|_| "cookie keys poisoned".to_owned())?;
     let mut issuer = keys.issuer(rng);
     server
         .run_blocking(&mut stream, &mut issuer, deadline)

@@ -5,6 +5,7 @@ use core::time::Duration;
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 
+use lexopt::ValueExt as _;
 use ntp_client::ntp_auth::{KeyFileFormat, KeyId};
 use ntp_client::ntp_discipline::MakeStep;
 use ntp_client::{DEFAULT_MAX_POLL, DEFAULT_MIN_POLL, DelayConfig, MAX_POLL, MIN_POLL};
@@ -28,8 +29,9 @@ pub(crate) enum ClockKind {
 #[derive(Clone, Debug)]
 pub(crate) struct Options {
     /// Servers, resolved, each with the id of the key that authenticates
-    /// it (`--key`), if any.
-    pub(crate) servers: Vec<(String, SocketAddr, Option<KeyId>)>,
+    /// it (`--key`) and the NTP version of its requests (`--ntp-version`),
+    /// if given.
+    pub(crate) servers: Vec<ServerOption>,
     /// The key file (`--keys`) and its format (`--keys-format`).
     pub(crate) keys: Option<(PathBuf, KeyFileFormat)>,
     /// Pools: names with a port, resolved when the system asks.
@@ -45,6 +47,17 @@ pub(crate) struct Options {
     pub(crate) drift_file: Option<PathBuf>,
     pub(crate) duration: Option<Duration>,
     pub(crate) serve: Option<SocketAddr>,
+    /// How `--serve` treats its clients: the access list (`--rule`,
+    /// `--default-action`), the rate limiter (`--rate`), the policies
+    /// for symmetric-active requests (`--symmetric`) and bad MACs
+    /// (`--mac-policy`).
+    pub(crate) server_config: ntp_server::ServerConfig,
+    /// `--local STRATUM`: serve the local clock at that stratum while the
+    /// sources do not synchronize it (or with no sources at all).
+    pub(crate) local: Option<u8>,
+    /// Whether any of the flags above (`--local` and the access, rate
+    /// and policy flags) was given.
+    pub(crate) serving_flags: bool,
     /// NTS for `--serve`: the NTS-KE listening address, the certificate
     /// chain and the private key (PEM files); all three or none.
     pub(crate) nts_serve: Option<NtsServe>,
@@ -63,9 +76,28 @@ pub(crate) struct Options {
     pub(crate) min_sources: Option<usize>,
     /// `--burst`: a burst of requests at every poll (RFC 5905 BURST).
     pub(crate) burst: bool,
+    /// `--retry-burst`: up to four requests 2 s apart in a poll that got
+    /// no sample (chrony's `burst`).
+    pub(crate) retry_burst: bool,
+    /// `--polltarget N`: chrony's `polltarget`, as the discipline's poll
+    /// gate ([`ntp_discipline::Config::with_poll_target`]).
+    pub(crate) poll_target: Option<u32>,
     /// `--maxdelay`, `--maxdelayratio`, `--maxdelaydevratio`,
     /// `--mindelay` and `--asymmetry`, for every server.
     pub(crate) delay: DelayConfig,
+}
+
+/// One `--server` and the flags that follow it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ServerOption {
+    /// As given.
+    pub(crate) name: String,
+    /// Resolved.
+    pub(crate) address: SocketAddr,
+    /// `--key ID`.
+    pub(crate) key: Option<KeyId>,
+    /// `--ntp-version N`.
+    pub(crate) version: Option<u8>,
 }
 
 /// `--nts-ke-listen`, `--nts-cert` and `--nts-key`: NTS for `--serve`.
@@ -74,6 +106,8 @@ pub(crate) struct NtsServe {
     pub(crate) listen: SocketAddr,
     pub(crate) cert: PathBuf,
     pub(crate) key: PathBuf,
+    /// `--nts-key-file`: where the cookie master keys are kept.
+    pub(crate) key_file: Option<PathBuf>,
 }
 
 /// What went wrong on the command line.
@@ -91,11 +125,11 @@ impl From<lexopt::Error> for ArgsError {
     }
 }
 
-pub(crate) const USAGE: &str = "usage: ntp-daemon (--server HOST[:PORT] [--key ID] | --pool NAME[:PORT] | --nts HOST[:PORT])... \
+pub(crate) const USAGE: &str = "usage: ntp-daemon (--server HOST[:PORT] [--key ID] [--ntp-version N] | --pool NAME[:PORT] | --nts HOST[:PORT])... \
 [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] \
-[--serve ADDR:PORT [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
-[--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--minsources N] [--burst] \
+[--serve ADDR:PORT [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE [--nts-key-file FILE]]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
+[--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--minsources N] [--burst] [--retry-burst] [--polltarget N] \
 [--maxdelay S] [--maxdelayratio R] [--maxdelaydevratio R] [--mindelay S] [--asymmetry A]";
 
 pub(crate) const HELP: &str = "\
@@ -111,6 +145,11 @@ Options:
                          requests carry its MAC, and replies (kiss-o'-death
                          packets included) without a valid MAC from it are
                          refused
+  --ntp-version N        the NTP version of the requests to the --server just
+                         before: 2, 3 or 4 (chrony's version option; default
+                         4, or 3 with a key whose digest is longer than 20
+                         octets, as chrony; 4 with a SHA-2 key truncates the
+                         MAC to 20 octets, which NTPsec needs)
   --keys FILE            the key file for --key, and for the clients of
                          --serve (requests with a MAC are answered with one)
   --keys-format FORMAT   chrony (default: chrony.keys) or ntpd (ntp.keys,
@@ -135,25 +174,53 @@ Options:
                          and at exit (as ntpd and chronyd do)
   --duration SECONDS     stop by itself after that long
   --serve ADDR:PORT      answer NTP clients there with the system variables
+                         (NTP versions 1 to 4, each in its own version;
+                         every client rate-limited unless a rule says
+                         otherwise)
+  --local STRATUM        with --serve, serve this machine's clock at STRATUM
+                         (1 to 15, reference id LOCL) while no source
+                         synchronizes it, as chrony's local stratum; with no
+                         --server, --pool or --nts, always: a primary (1) or
+                         fixed-stratum server
+  --default-action ACTION  what --serve does for clients no rule matches:
+                         allow, ignore, deny, restrict or limited (default:
+                         limited, by the rate limiter)
+  --rule PREFIX=ACTION   an access rule for --serve, longest prefix wins
+                         (repeatable): 192.0.2.0/24=deny, ::1/128=allow
+  --rate INTERVAL,BURST,LEAK  the rate limiter: a mean interval of 2^INTERVAL
+                         s between requests, BURST back to back, one RATE
+                         kiss-o'-death per LEAK requests over the limit
+  --symmetric POLICY     answer (default) or drop symmetric-active (mode 1)
+                         requests, as Windows' W32Time sends
+  --mac-policy POLICY    for a request whose MAC does not verify: nak
+                         (default: a crypto-NAK), drop, or answer unsigned
   --nts-ke-listen ADDR:PORT  also serve NTS (RFC 8915) to the clients of
                          --serve: NTS-KE over TLS 1.3 on this TCP address
                          (4460 is the usual port), naming the --serve port
                          when it is not 123; clients then use the host they
                          reached NTS-KE at for NTP. The cookie master key is
-                         random at start and rotated daily. Needs --serve,
-                         --nts-cert and --nts-key
+                         random at start (or from --nts-key-file) and rotated
+                         daily. At most 100 connections at a time, 8 per
+                         address (IPv6: per /64), 1 s of silence or 3 s in
+                         all each. Needs --serve, --nts-cert and --nts-key
+  --nts-key-file FILE    keep the cookie master keys in FILE (mode 0600,
+                         refused if others may read it), so that clients'
+                         cookies survive a restart
   --nts-cert FILE        the NTS-KE certificate chain, PEM, leaf first
   --nts-key FILE         its private key, PEM
   --clock model|kernel   model (default): a model clock, the system clock is
                          never touched; kernel: steer CLOCK_REALTIME (needs
                          CAP_SYS_TIME)
-  --model-offset MS      the model clock's error at start (default 0)
+  --model-offset MS      the model clock's error at start (default 0; at most
+                         1e9, 11.6 days)
   --model-drift PPM      the model oscillator's frequency error (default 0)
   --json                 JSON lines instead of text
   --verbose              also log refused datagrams and every adjustment
   --table-every SECONDS  print the peer table this often (default 64)
   --seed N               seed the client's nonce generator (default: from
-                         the OS; NTS serving keys always come from the OS)
+                         the OS; NTS serving keys always come from the OS),
+                         for reproducible runs; refused with --nts, whose
+                         unique identifiers and nonces must be unpredictable
   --makestep THRESHOLD LIMIT  step, instead of slewing, an offset above
                          THRESHOLD seconds during the first LIMIT clock updates
                          (LIMIT -1: always), as chrony's makestep; also lifts
@@ -164,6 +231,12 @@ Options:
   --burst                a burst of eight requests 2 s apart at every poll
                          while a server answers (RFC 5905 BURST; eight times
                          the load on the servers: for sparse or lossy paths)
+  --retry-burst          retry a poll that got no sample: up to four requests
+                         2 s apart, never more than the poll interval over
+                         the minimum poll interval (chrony's burst)
+  --polltarget N         poll as if N measurements should carry the estimate
+                         (chrony's polltarget, 1-60, default 8): below 8 the
+                         poll interval is longer, above it shorter
   --maxdelay S           ignore a measurement whose round-trip delay is over
                          S seconds (chrony's maxdelay; every source)
   --maxdelayratio R      ignore one whose delay is over R times the least
@@ -180,9 +253,10 @@ Options:
                          used once it stands out of its noise)
   --help                 this text
 
-Exit status: 0 after --duration or on SIGINT/SIGTERM (the drift file is
-written first), 1 on a runtime error, 2 on bad arguments, an unresolvable
-server, or --clock kernel without the privilege.
+Exit status: 0 after --duration or on SIGINT/SIGTERM, 1 on a runtime error
+(either way the clock is first left running at the frequency estimate and
+the drift file written, once the frequency is known to 1 ppm), 2 on bad
+arguments, an unresolvable server, or --clock kernel without the privilege.
 ";
 
 /// `--makestep THRESHOLD LIMIT`: a threshold in seconds (0 up to 2^31)
@@ -203,13 +277,9 @@ fn make_step(threshold: f64, limit: i64) -> Result<MakeStep, ArgsError> {
     Ok(MakeStep { threshold, limit })
 }
 
-/// Parses the command line (without the program name).
-pub(crate) fn parse(
-    args: impl IntoIterator<Item = std::ffi::OsString>,
-) -> Result<Options, ArgsError> {
-    use lexopt::prelude::*;
-
-    let mut options = Options {
+/// The options before any flag.
+fn defaults() -> Options {
+    Options {
         servers: Vec::new(),
         keys: None,
         pools: Vec::new(),
@@ -221,6 +291,9 @@ pub(crate) fn parse(
         drift_file: None,
         duration: None,
         serve: None,
+        server_config: ntp_server::ServerConfig::default(),
+        local: None,
+        serving_flags: false,
         nts_serve: None,
         clock: ClockKind::Model,
         model_offset: 0.0,
@@ -232,140 +305,386 @@ pub(crate) fn parse(
         make_step: None,
         min_sources: None,
         burst: false,
+        retry_burst: false,
+        poll_target: None,
         delay: DelayConfig::default(),
-    };
-    let (mut nts_ke_listen, mut nts_cert, mut nts_key) = (None, None, None);
+    }
+}
+
+/// The three flags of NTS serving, checked together at the end.
+#[derive(Default)]
+struct PendingNts {
+    listen: Option<SocketAddr>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+}
+
+/// Parses the command line (without the program name).
+pub(crate) fn parse(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Result<Options, ArgsError> {
+    use lexopt::prelude::*;
+
+    let mut options = defaults();
+    let mut pending = PendingNts::default();
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next()? {
-        match arg {
+        let name = match arg {
             Long("help") | Short('h') => return Err(ArgsError::Help),
-            Long("server") => {
-                let name: String = parser.value()?.parse()?;
-                let address = resolve(&name)?;
-                options.servers.push((name, address, None));
-            }
-            Long("key") => {
-                let text: String = parser.value()?.parse()?;
-                let id = text
-                    .parse::<u32>()
-                    .ok()
-                    .and_then(KeyId::new)
-                    .ok_or_else(|| {
-                        ArgsError::Bad(format!("--key {text:?}: not a key id from 1 to 4294967295"))
-                    })?;
-                let Some(server) = options.servers.last_mut() else {
-                    return Err(ArgsError::Bad(format!(
-                        "--key {id}: comes after the --server it authenticates"
-                    )));
-                };
-                server.2 = Some(id);
-            }
-            Long("keys") => {
-                let path: PathBuf = parser.value()?.into();
-                let format = options.keys.map_or(KeyFileFormat::Chrony, |(_, f)| f);
-                options.keys = Some((path, format));
-            }
-            Long("keys-format") => {
-                let text: String = parser.value()?.parse()?;
-                let format = match text.as_str() {
-                    "chrony" => KeyFileFormat::Chrony,
-                    "ntpd" => KeyFileFormat::Ntpd,
-                    _ => {
-                        return Err(ArgsError::Bad(format!(
-                            "--keys-format {text:?}: must be chrony or ntpd"
-                        )));
-                    }
-                };
-                let path = options.keys.take().map_or_else(PathBuf::new, |(p, _)| p);
-                options.keys = Some((path, format));
-            }
-            Long("pool") => {
-                let name: String = parser.value()?.parse()?;
-                options.pools.push(with_port(&name));
-            }
-            Long("nts") => {
-                let text: String = parser.value()?.parse()?;
-                options.nts.push(nts_target(&text)?);
-            }
-            Long("nts-ca") => options.nts_ca = Some(parser.value()?.into()),
-            Long("min-poll") => options.min_poll = parser.value()?.parse()?,
-            Long("max-poll") => options.max_poll = parser.value()?.parse()?,
-            Long("iburst") => options.iburst = true,
-            Long("no-iburst") => options.iburst = false,
-            Long("drift-file") => options.drift_file = Some(parser.value()?.into()),
-            Long("duration") => {
-                options.duration = Some(seconds("--duration", parser.value()?.parse()?)?);
-            }
-            Long("serve") => {
-                let text: String = parser.value()?.parse()?;
-                options.serve = Some(
-                    text.parse()
-                        .map_err(|_| ArgsError::Bad(format!("--serve {text:?}: not ADDR:PORT")))?,
-                );
-            }
-            Long("nts-ke-listen") => {
-                let text: String = parser.value()?.parse()?;
-                nts_ke_listen = Some(text.parse().map_err(|_| {
-                    ArgsError::Bad(format!("--nts-ke-listen {text:?}: not ADDR:PORT"))
-                })?);
-            }
-            Long("nts-cert") => nts_cert = Some(parser.value()?.into()),
-            Long("nts-key") => nts_key = Some(parser.value()?.into()),
-            Long("clock") => {
-                let text: String = parser.value()?.parse()?;
-                options.clock = match text.as_str() {
-                    "model" => ClockKind::Model,
-                    "kernel" => ClockKind::Kernel,
-                    _ => {
-                        return Err(ArgsError::Bad(format!(
-                            "--clock {text:?}: must be model or kernel"
-                        )));
-                    }
-                };
-            }
-            Long("model-offset") => {
-                let ms: f64 = parser.value()?.parse()?;
-                options.model_offset = finite("--model-offset", ms, 1e6)? * 1e-3;
-            }
-            Long("model-drift") => {
-                let ppm: f64 = parser.value()?.parse()?;
-                options.model_drift = finite("--model-drift", ppm, 1e4)? * 1e-6;
-            }
-            Long("json") => options.json = true,
-            Long("verbose") | Short('v') => options.verbose = true,
-            Long("table-every") => {
-                options.table_every = seconds("--table-every", parser.value()?.parse()?)?;
-            }
-            Long("seed") => options.seed = Some(parser.value()?.parse()?),
-            Long("minsources") => {
-                let n: usize = parser.value()?.parse()?;
-                if n == 0 {
-                    return Err(ArgsError::Bad("--minsources 0: at least 1".to_owned()));
-                }
-                options.min_sources = Some(n);
-            }
-            Long("burst") => options.burst = true,
-            Long("maxdelay") => options.delay.max_delay = Some(parser.value()?.parse()?),
-            Long("maxdelayratio") => {
-                options.delay.max_delay_ratio = Some(parser.value()?.parse()?);
-            }
-            Long("maxdelaydevratio") => {
-                options.delay.max_delay_dev_ratio = Some(parser.value()?.parse()?);
-            }
-            Long("mindelay") => options.delay.min_delay = Some(parser.value()?.parse()?),
-            Long("asymmetry") => options.delay.asymmetry = Some(parser.value()?.parse()?),
-            Long("makestep") => {
-                let threshold: f64 = parser.value()?.parse()?;
-                let limit: i64 = parser.value()?.parse()?;
-                options.make_step = Some(make_step(threshold, limit)?);
-            }
+            Short('v') => "verbose".to_owned(),
+            Long(name) => name.to_owned(),
             _ => return Err(ArgsError::Bad(format!("{}; {USAGE}", arg.unexpected()))),
+        };
+        let known = source_flag(&mut options, &mut parser, &name)?
+            || sync_flag(&mut options, &mut parser, &name)?
+            || delay_flag(&mut options, &mut parser, &name)?
+            || serve_flag(&mut options, &mut parser, &name)?
+            || program_flag(&mut options, &mut pending, &mut parser, &name)?;
+        if !known {
+            return Err(ArgsError::Bad(format!(
+                "invalid option '--{name}'; {USAGE}"
+            )));
         }
     }
-    if options.servers.is_empty() && options.pools.is_empty() && options.nts.is_empty() {
+    options.nts_serve = nts_serve(&options, pending)?;
+    check(&options)?;
+    Ok(options)
+}
+
+/// The sources and their keys: `--server`, `--key`, `--keys`,
+/// `--keys-format`, `--pool`, `--nts`, `--nts-ca`. Whether `name` is one.
+fn source_flag(
+    options: &mut Options,
+    parser: &mut lexopt::Parser,
+    name: &str,
+) -> Result<bool, ArgsError> {
+    match name {
+        "server" => {
+            let name: String = parser.value()?.parse()?;
+            let address = resolve(&name)?;
+            options.servers.push(ServerOption {
+                name,
+                address,
+                key: None,
+                version: None,
+            });
+        }
+        "key" => {
+            let text: String = parser.value()?.parse()?;
+            let id = text
+                .parse::<u32>()
+                .ok()
+                .and_then(KeyId::new)
+                .ok_or_else(|| {
+                    ArgsError::Bad(format!("--key {text:?}: not a key id from 1 to 4294967295"))
+                })?;
+            let Some(server) = options.servers.last_mut() else {
+                return Err(ArgsError::Bad(format!(
+                    "--key {id}: comes after the --server it authenticates"
+                )));
+            };
+            server.key = Some(id);
+        }
+        "ntp-version" => {
+            let text: String = parser.value()?.parse()?;
+            let version = text
+                .parse::<u8>()
+                .ok()
+                .filter(|v| (ntp_client::sntp::MIN_REQUEST_VERSION..=4).contains(v))
+                .ok_or_else(|| ArgsError::Bad(format!("--ntp-version {text:?}: 2, 3 or 4")))?;
+            let Some(server) = options.servers.last_mut() else {
+                return Err(ArgsError::Bad(format!(
+                    "--ntp-version {version}: comes after its --server"
+                )));
+            };
+            server.version = Some(version);
+        }
+        "keys" => {
+            let path: PathBuf = parser.value()?.into();
+            let format = options
+                .keys
+                .take()
+                .map_or(KeyFileFormat::Chrony, |(_, f)| f);
+            options.keys = Some((path, format));
+        }
+        "keys-format" => {
+            let text: String = parser.value()?.parse()?;
+            let format = match text.as_str() {
+                "chrony" => KeyFileFormat::Chrony,
+                "ntpd" => KeyFileFormat::Ntpd,
+                _ => {
+                    return Err(ArgsError::Bad(format!(
+                        "--keys-format {text:?}: must be chrony or ntpd"
+                    )));
+                }
+            };
+            let path = options.keys.take().map_or_else(PathBuf::new, |(p, _)| p);
+            options.keys = Some((path, format));
+        }
+        "pool" => {
+            let name: String = parser.value()?.parse()?;
+            options.pools.push(with_port(&name));
+        }
+        "nts" => {
+            let text: String = parser.value()?.parse()?;
+            options.nts.push(nts_target(&text)?);
+        }
+        "nts-ca" => options.nts_ca = Some(parser.value()?.into()),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Polling and the discipline: `--min-poll`, `--max-poll`, `--iburst`,
+/// `--no-iburst`, `--burst`, `--retry-burst`, `--polltarget`,
+/// `--minsources`, `--makestep`. Whether `name` is one.
+fn sync_flag(
+    options: &mut Options,
+    parser: &mut lexopt::Parser,
+    name: &str,
+) -> Result<bool, ArgsError> {
+    match name {
+        "min-poll" => options.min_poll = parser.value()?.parse()?,
+        "max-poll" => options.max_poll = parser.value()?.parse()?,
+        "iburst" => options.iburst = true,
+        "no-iburst" => options.iburst = false,
+        "burst" => options.burst = true,
+        "retry-burst" => options.retry_burst = true,
+        "polltarget" => {
+            let n: u32 = parser.value()?.parse()?;
+            if !ntp_discipline::POLL_TARGET_RANGE.contains(&n) {
+                return Err(ArgsError::Bad(format!("--polltarget {n}: 1 to 60")));
+            }
+            options.poll_target = Some(n);
+        }
+        "minsources" => {
+            let n: usize = parser.value()?.parse()?;
+            if n == 0 {
+                return Err(ArgsError::Bad("--minsources 0: at least 1".to_owned()));
+            }
+            options.min_sources = Some(n);
+        }
+        "makestep" => {
+            let threshold: f64 = parser.value()?.parse()?;
+            let limit: i64 = parser.value()?.parse()?;
+            options.make_step = Some(make_step(threshold, limit)?);
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// chrony's delay options: `--maxdelay`, `--maxdelayratio`,
+/// `--maxdelaydevratio`, `--mindelay`, `--asymmetry`. Whether `name` is
+/// one.
+fn delay_flag(
+    options: &mut Options,
+    parser: &mut lexopt::Parser,
+    name: &str,
+) -> Result<bool, ArgsError> {
+    let field = match name {
+        "maxdelay" => &mut options.delay.max_delay,
+        "maxdelayratio" => &mut options.delay.max_delay_ratio,
+        "maxdelaydevratio" => &mut options.delay.max_delay_dev_ratio,
+        "mindelay" => &mut options.delay.min_delay,
+        "asymmetry" => &mut options.delay.asymmetry,
+        _ => return Ok(false),
+    };
+    *field = Some(parser.value()?.parse()?);
+    Ok(true)
+}
+
+/// How `--serve` treats clients: `--local`, `--default-action`,
+/// `--rule`, `--rate`, `--symmetric`, `--mac-policy`. Whether `name` is
+/// one.
+fn serve_flag(
+    options: &mut Options,
+    parser: &mut lexopt::Parser,
+    name: &str,
+) -> Result<bool, ArgsError> {
+    let text =
+        |parser: &mut lexopt::Parser| -> Result<String, ArgsError> { Ok(parser.value()?.parse()?) };
+    let config = &mut options.server_config;
+    match name {
+        "local" => {
+            let value = text(parser)?;
+            options.local = Some(
+                value
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|stratum| (1..=15).contains(stratum))
+                    .ok_or_else(|| ArgsError::Bad(format!("--local {value:?}: 1 to 15")))?,
+            );
+        }
+        "default-action" => {
+            let value = text(parser)?;
+            config.acl_default = value
+                .parse()
+                .map_err(|_| ArgsError::Bad(format!("--default-action {value:?}: {ACTIONS}")))?;
+        }
+        "rule" => {
+            let value = text(parser)?;
+            config.acl_rules.push(rule(&value)?);
+        }
+        "rate" => {
+            let value = text(parser)?;
+            config.rate_limit = rate(&value, config.rate_limit)?;
+        }
+        "symmetric" => {
+            config.symmetric = match text(parser)?.as_str() {
+                "answer" => ntp_server::SymmetricPolicy::Answer,
+                "drop" => ntp_server::SymmetricPolicy::Drop,
+                other => {
+                    return Err(ArgsError::Bad(format!(
+                        "--symmetric {other:?}: answer or drop"
+                    )));
+                }
+            };
+        }
+        "mac-policy" => {
+            config.mac = match text(parser)?.as_str() {
+                "nak" => ntp_server::MacPolicy::CryptoNak,
+                "drop" => ntp_server::MacPolicy::Drop,
+                "answer" => ntp_server::MacPolicy::AnswerUnauthenticated,
+                other => {
+                    return Err(ArgsError::Bad(format!(
+                        "--mac-policy {other:?}: nak, drop or answer"
+                    )));
+                }
+            };
+        }
+        _ => return Ok(false),
+    }
+    options.serving_flags = true;
+    Ok(true)
+}
+
+/// The access actions, for messages.
+const ACTIONS: &str = "allow, ignore, deny, restrict or limited";
+
+/// `PREFIX=ACTION`.
+fn rule(text: &str) -> Result<ntp_server::AclRule, ArgsError> {
+    let bad = |why: String| ArgsError::Bad(format!("--rule {text:?}: {why}"));
+    let (prefix, action) = text
+        .split_once('=')
+        .ok_or_else(|| bad("not PREFIX=ACTION".to_owned()))?;
+    Ok(ntp_server::AclRule::new(
+        prefix.parse().map_err(|error| bad(format!("{error}")))?,
+        action.parse().map_err(|_| bad(ACTIONS.to_owned()))?,
+    ))
+}
+
+/// `INTERVAL,BURST,LEAK` over `base` (the other settings kept).
+fn rate(
+    text: &str,
+    base: ntp_server::ratelimit::RateLimitConfig,
+) -> Result<ntp_server::ratelimit::RateLimitConfig, ArgsError> {
+    let bad = || ArgsError::Bad(format!("--rate {text:?}: not INTERVAL,BURST,LEAK"));
+    let mut parts = text.split(',');
+    let (Some(interval), Some(burst), Some(leak), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let mut config = base;
+    config.interval = interval.parse().map_err(|_| bad())?;
+    config.burst = burst.parse().map_err(|_| bad())?;
+    config.leak = leak.parse().map_err(|_| bad())?;
+    Ok(config)
+}
+
+/// The program around the client: the clock, the drift file, the run's
+/// length, serving, the log, the seed. Whether `name` is one.
+fn program_flag(
+    options: &mut Options,
+    pending: &mut PendingNts,
+    parser: &mut lexopt::Parser,
+    name: &str,
+) -> Result<bool, ArgsError> {
+    let address = |flag: &str, text: String| {
+        text.parse::<SocketAddr>()
+            .map_err(|_| ArgsError::Bad(format!("--{flag} {text:?}: not ADDR:PORT")))
+    };
+    match name {
+        "drift-file" => options.drift_file = Some(parser.value()?.into()),
+        "duration" => {
+            options.duration = Some(seconds("--duration", parser.value()?.parse()?)?);
+        }
+        "serve" => options.serve = Some(address(name, parser.value()?.parse()?)?),
+        "nts-ke-listen" => pending.listen = Some(address(name, parser.value()?.parse()?)?),
+        "nts-cert" => pending.cert = Some(parser.value()?.into()),
+        "nts-key" => pending.key = Some(parser.value()?.into()),
+        "nts-key-file" => pending.key_file = Some(parser.value()?.into()),
+        "clock" => {
+            let text: String = parser.value()?.parse()?;
+            options.clock = match text.as_str() {
+                "model" => ClockKind::Model,
+                "kernel" => ClockKind::Kernel,
+                _ => {
+                    return Err(ArgsError::Bad(format!(
+                        "--clock {text:?}: must be model or kernel"
+                    )));
+                }
+            };
+        }
+        "model-offset" => {
+            let ms: f64 = parser.value()?.parse()?;
+            options.model_offset = finite("--model-offset", ms, 1e9)? * 1e-3;
+        }
+        "model-drift" => {
+            let ppm: f64 = parser.value()?.parse()?;
+            options.model_drift = finite("--model-drift", ppm, 1e4)? * 1e-6;
+        }
+        "json" => options.json = true,
+        "verbose" => options.verbose = true,
+        "table-every" => {
+            options.table_every = seconds("--table-every", parser.value()?.parse()?)?;
+        }
+        "seed" => options.seed = Some(parser.value()?.parse()?),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// NTS serving: all three flags with `--serve` (and maybe
+/// `--nts-key-file`), or none.
+fn nts_serve(options: &Options, pending: PendingNts) -> Result<Option<NtsServe>, ArgsError> {
+    let key_file = pending.key_file;
+    match (pending.listen, pending.cert, pending.key) {
+        (None, None, None) if key_file.is_none() => Ok(None),
+        (Some(listen), Some(cert), Some(key)) if options.serve.is_some() => Ok(Some(NtsServe {
+            listen,
+            cert,
+            key,
+            key_file,
+        })),
+        (Some(_), Some(_), Some(_)) => Err(ArgsError::Bad(format!(
+            "--nts-ke-listen serves NTS to the clients of --serve, which is missing; {USAGE}"
+        ))),
+        _ => Err(ArgsError::Bad(format!(
+            "--nts-ke-listen, --nts-cert and --nts-key go together; {USAGE}"
+        ))),
+    }
+}
+
+/// What the flags must satisfy together.
+fn check(options: &Options) -> Result<(), ArgsError> {
+    let no_sources =
+        options.servers.is_empty() && options.pools.is_empty() && options.nts.is_empty();
+    if no_sources && (options.serve.is_none() || options.local.is_none()) {
         return Err(ArgsError::Bad(format!(
-            "no --server, --pool or --nts given; {USAGE}"
+            "no --server, --pool or --nts given (or --serve with --local); {USAGE}"
         )));
+    }
+    if options.serve.is_none() && options.serving_flags {
+        return Err(ArgsError::Bad(format!(
+            "--local, --rule, --default-action, --rate, --symmetric and --mac-policy are for --serve; {USAGE}"
+        )));
+    }
+    let unsynchronized = ntp_server::SystemState::unsynchronized(-20);
+    if let Err(error) = ntp_server::Server::new(&options.server_config, unsynchronized) {
+        return Err(ArgsError::Bad(format!("--rule, --rate: {error}")));
     }
     if !options.nts.is_empty() && options.nts_ca.is_none() {
         return Err(ArgsError::Bad(
@@ -375,22 +694,6 @@ pub(crate) fn parse(
                 .to_owned(),
         ));
     }
-    options.nts_serve = match (nts_ke_listen, nts_cert, nts_key) {
-        (None, None, None) => None,
-        (Some(listen), Some(cert), Some(key)) if options.serve.is_some() => {
-            Some(NtsServe { listen, cert, key })
-        }
-        (Some(_), Some(_), Some(_)) => {
-            return Err(ArgsError::Bad(format!(
-                "--nts-ke-listen serves NTS to the clients of --serve, which is missing; {USAGE}"
-            )));
-        }
-        _ => {
-            return Err(ArgsError::Bad(format!(
-                "--nts-ke-listen, --nts-cert and --nts-key go together; {USAGE}"
-            )));
-        }
-    };
     if options
         .keys
         .as_ref()
@@ -400,8 +703,17 @@ pub(crate) fn parse(
             "--keys-format without --keys; {USAGE}"
         )));
     }
-    if options.keys.is_none() && options.servers.iter().any(|(_, _, key)| key.is_some()) {
+    if options.keys.is_none() && options.servers.iter().any(|server| server.key.is_some()) {
         return Err(ArgsError::Bad(format!("--key without --keys; {USAGE}")));
+    }
+    if options.seed.is_some() && !options.nts.is_empty() {
+        // RFC 8915 section 5.3: the Unique Identifier must be unpredictable,
+        // and the AEAD nonces too; a seeded generator makes both public.
+        return Err(ArgsError::Bad(
+            "--seed makes the NTS unique identifiers and nonces predictable: \
+             not with --nts"
+                .to_owned(),
+        ));
     }
     if let Err(error) = options.delay.validate() {
         return Err(ArgsError::Bad(format!(
@@ -416,7 +728,7 @@ pub(crate) fn parse(
             "poll exponents must satisfy {MIN_POLL} <= --min-poll <= --max-poll <= {MAX_POLL}"
         )));
     }
-    Ok(options)
+    Ok(())
 }
 
 /// `HOST[:PORT]` to the first address it resolves to.
@@ -511,7 +823,7 @@ mod tests {
         ])
         .map_err(|e| format!("{e:?}"));
         let options = options.unwrap_or_else(|e| unreachable!("{e}"));
-        let ports: Vec<u16> = options.servers.iter().map(|(_, a, _)| a.port()).collect();
+        let ports: Vec<u16> = options.servers.iter().map(|s| s.address.port()).collect();
         assert_eq!(ports, [123, 123, 11123]);
         assert_eq!(options.clock, ClockKind::Model);
         assert!(options.iburst);
@@ -535,9 +847,27 @@ mod tests {
         let keys: Vec<Option<u32>> = options
             .servers
             .iter()
-            .map(|(_, _, key)| key.map(KeyId::get))
+            .map(|server| server.key.map(KeyId::get))
             .collect();
         assert_eq!(keys, [Some(7), None]);
+        let versioned = args(&[
+            "--server",
+            "127.0.0.1",
+            "--ntp-version",
+            "4",
+            "--server",
+            "127.0.0.2",
+        ])
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+        let versions: Vec<Option<u8>> = versioned.servers.iter().map(|s| s.version).collect();
+        assert_eq!(versions, [Some(4), None]);
+        for bad in [
+            &["--ntp-version", "4", "--server", "127.0.0.1"][..],
+            &["--server", "127.0.0.1", "--ntp-version", "1"],
+            &["--server", "127.0.0.1", "--ntp-version", "5"],
+        ] {
+            assert!(matches!(args(bad), Err(ArgsError::Bad(_))), "{bad:?}");
+        }
         assert_eq!(
             options.keys,
             Some((
@@ -586,6 +916,18 @@ mod tests {
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(options.min_sources, Some(3));
         assert!(options.burst);
+        assert!(!options.retry_burst);
+        let options = args(&["--server", "127.0.0.1", "--retry-burst"])
+            .map_err(|e| format!("{e:?}"))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(options.retry_burst && !options.burst);
+        let options = args(&["--server", "127.0.0.1", "--polltarget", "1"])
+            .map_err(|e| format!("{e:?}"))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(options.poll_target, Some(1));
+        for bad in ["0", "61", "-1", "x"] {
+            assert!(args(&["--server", "127.0.0.1", "--polltarget", bad]).is_err());
+        }
         let options = args(&[
             "--server",
             "127.0.0.1",
@@ -660,6 +1002,96 @@ mod tests {
     }
 
     #[test]
+    fn a_local_server_needs_no_sources_and_takes_access_rules() {
+        let options = args(&[
+            "--serve",
+            "127.0.0.1:11123",
+            "--local",
+            "1",
+            "--default-action",
+            "allow",
+            "--rule",
+            "192.0.2.0/24=deny",
+            "--rate",
+            "3,4,2",
+            "--symmetric",
+            "drop",
+            "--mac-policy",
+            "drop",
+        ])
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert!(options.servers.is_empty());
+        assert_eq!(options.local, Some(1));
+        let config = &options.server_config;
+        assert_eq!(config.acl_default, ntp_server::AccessAction::Allow);
+        assert_eq!(config.acl_rules.len(), 1);
+        assert_eq!(
+            (
+                config.rate_limit.interval,
+                config.rate_limit.burst,
+                config.rate_limit.leak
+            ),
+            (3, 4, 2)
+        );
+        assert_eq!(config.symmetric, ntp_server::SymmetricPolicy::Drop);
+        assert_eq!(config.mac, ntp_server::MacPolicy::Drop);
+        for bad in [
+            // No sources and no --local: nothing to serve.
+            &["--serve", "127.0.0.1:11123"][..],
+            // Serving flags without --serve.
+            &["--server", "127.0.0.1", "--local", "1"],
+            &["--server", "127.0.0.1", "--rule", "10.0.0.0/8=deny"],
+            &["--serve", "127.0.0.1:1", "--local", "0"],
+            &["--serve", "127.0.0.1:1", "--local", "16"],
+            &[
+                "--serve",
+                "127.0.0.1:1",
+                "--local",
+                "1",
+                "--rule",
+                "10.0.0.0/8",
+            ],
+            &[
+                "--serve",
+                "127.0.0.1:1",
+                "--local",
+                "1",
+                "--rule",
+                "10.0.0.0/33=deny",
+            ],
+            &[
+                "--serve",
+                "127.0.0.1:1",
+                "--local",
+                "1",
+                "--rule",
+                "10.0.0.0/8=maybe",
+            ],
+            &["--serve", "127.0.0.1:1", "--local", "1", "--rate", "3,4"],
+            &["--serve", "127.0.0.1:1", "--local", "1", "--rate", "99,4,2"],
+            &[
+                "--serve",
+                "127.0.0.1:1",
+                "--local",
+                "1",
+                "--symmetric",
+                "maybe",
+            ],
+        ] {
+            assert!(matches!(args(bad), Err(ArgsError::Bad(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_seed_is_refused_with_nts_sources() {
+        let nts = ["--nts", "time.example", "--nts-ca", "ca.pem"];
+        assert!(args(&nts).is_ok());
+        let seeded: Vec<&str> = nts.iter().copied().chain(["--seed", "7"]).collect();
+        assert!(matches!(args(&seeded), Err(ArgsError::Bad(m)) if m.contains("--seed")));
+        assert!(args(&["--server", "127.0.0.1", "--seed", "7"]).is_ok());
+    }
+
+    #[test]
     fn serving_nts_takes_the_three_flags_together_and_serve() {
         let options = args(&[
             "--server",
@@ -680,6 +1112,7 @@ mod tests {
                 listen: "127.0.0.1:4460".parse().unwrap_or_else(|_| unreachable!()),
                 cert: PathBuf::from("chain.pem"),
                 key: PathBuf::from("key.pem"),
+                key_file: None,
             })
         );
         let plain = args(&["--server", "127.0.0.1", "--serve", "127.0.0.1:11123"])
@@ -699,6 +1132,7 @@ mod tests {
             [&serve[..2], &listen, &cert, &key].concat(),
             [&serve[..], &["--nts-ke-listen", "4460"], &cert, &key].concat(),
             [&serve[..], &listen, &cert, &["--nts-key"]].concat(),
+            [&serve[..], &["--nts-key-file", "keys"]].concat(),
         ] {
             match args(&list) {
                 Err(ArgsError::Bad(message)) => assert!(!message.contains('\n'), "{message}"),

@@ -24,6 +24,35 @@ use rand_core::SeedableRng;
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_ntp-daemon");
 
+/// A free UDP port on 127.0.0.1 (released just before the daemon binds
+/// it).
+fn free_udp() -> core::net::SocketAddr {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A free TCP port on 127.0.0.1, likewise.
+fn free_tcp() -> core::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1, written to
+/// `DIR/cert.pem` and `DIR/key.pem`: those paths and the certificate's
+/// PEM.
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let certified = rcgen::generate_simple_self_signed(names).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    (cert, key, certified.cert.pem())
+}
+
 /// A primary server serving this machine's clock until `stop` is set.
 fn server(stop: Arc<AtomicBool>) -> core::net::SocketAddr {
     server_with_keys(stop, None)
@@ -115,10 +144,7 @@ fn model_clock_synchronizes_and_keeps_its_drift_file() {
     // frequency for 900 s first).
     std::fs::write(&drift, "0.000\n").unwrap();
     // A free port for --serve (released just before the daemon binds it).
-    let serve = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let serve = free_udp();
     let child = Command::new(DAEMON)
         .args(["--server", &address.to_string()])
         .args(["--min-poll", "1", "--max-poll", "2", "--duration", "14"])
@@ -178,6 +204,83 @@ fn model_clock_synchronizes_and_keeps_its_drift_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Runs the daemon for `args` in JSON; its exit code and JSON lines.
+fn daemon_lines(args: &[&str]) -> (Option<i32>, Vec<serde_json::Value>) {
+    let output = Command::new(DAEMON)
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    (output.status.code(), lines)
+}
+
+#[test]
+fn a_short_run_writes_no_drift_file() {
+    // Three seconds of iburst measure the frequency to tens of ppm, far
+    // worse than the drift file the next start would take it for.
+    let stop = Arc::new(AtomicBool::new(false));
+    let address = server(Arc::clone(&stop)).to_string();
+    let dir = std::env::temp_dir().join(format!("ntp-daemon-short-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let drift = dir.join("drift");
+    let drift_arg = drift.to_str().unwrap();
+    let (code, lines) = daemon_lines(&[
+        "--server",
+        &address,
+        "--model-drift",
+        "5",
+        "--duration",
+        "3",
+        "--drift-file",
+        drift_arg,
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(code, Some(0), "{lines:?}");
+    assert!(lines.iter().any(|l| l["type"] == "update"), "{lines:?}");
+    assert!(!drift.exists(), "{lines:?}");
+    assert!(lines.iter().any(|l| {
+        l["type"] == "note"
+            && l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not written"))
+    }));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_error_exit_still_leaves_the_clock_on_its_frequency() {
+    // 2000 s off: beyond the 1000 s panic threshold, the daemon gives up,
+    // but first sets the clock's rate to the frequency estimate (no phase
+    // slew left running) and says so.
+    let stop = Arc::new(AtomicBool::new(false));
+    let address = server(Arc::clone(&stop)).to_string();
+    let (code, lines) = daemon_lines(&[
+        "--server",
+        &address,
+        "--model-offset",
+        "2000000",
+        "--duration",
+        "20",
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(code, Some(1), "{lines:?}");
+    let stop_line = lines
+        .iter()
+        .find(|l| l["type"] == "stop")
+        .unwrap_or_else(|| panic!("a stop line: {lines:?}"));
+    assert_eq!(stop_line["reason"], "Error");
+    assert!(
+        stop_line["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("panic threshold"))
+    );
+    assert_eq!(stop_line["clock_left_at_frequency"], true);
+}
+
 /// Runs the daemon for 12 s against `server` with `--key 1` of the chrony
 /// key file holding `secret`, serving on a free port, in verbose JSON;
 /// returns its JSON lines and what a client keyed with `secret` measured
@@ -189,10 +292,7 @@ fn keyed_daemon(
 ) -> (Vec<serde_json::Value>, Option<ntp_client::Measurement>) {
     let file = dir.join(format!("keys-{secret}"));
     std::fs::write(&file, format!("# test keys\n1 AES128 HEX:{secret}\n")).unwrap();
-    let serve = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let serve = free_udp();
     let child = Command::new(DAEMON)
         .args(["--server", &server.to_string(), "--key", "1"])
         .arg("--keys")
@@ -559,27 +659,16 @@ fn ke_client(ke: core::net::SocketAddr, ca_pem: &str) -> ntp_nts::tls::KeOutcome
 /// that carries a fresh cookie), as stratum 2.
 #[test]
 fn the_daemon_serves_nts_to_our_client() {
-    use ntp_client::ntp_proto::{Mode, Packet, Repr, ShortTime, Version};
+    use ntp_client::ntp_proto::{Mode, Packet};
     use ntp_nts::client::NtsClientSession;
 
     let stop = Arc::new(AtomicBool::new(false));
     let address = server(Arc::clone(&stop));
     let dir = std::env::temp_dir().join(format!("ntp-daemon-nts-serve-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let certified = rcgen::generate_simple_self_signed(names).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
-    // Free ports (released just before the daemon binds them).
-    let serve = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let ke = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let (cert, key, cert_pem) = self_signed(&dir);
+    let serve = free_udp();
+    let ke = free_tcp();
     let start = std::time::Instant::now();
     let child = Command::new(DAEMON)
         .args(["--server", &address.to_string()])
@@ -595,7 +684,7 @@ fn the_daemon_serves_nts_to_our_client() {
         .spawn()
         .unwrap();
 
-    let outcome = ke_client(ke, &certified.cert.pem());
+    let outcome = ke_client(ke, &cert_pem);
     assert_eq!(outcome.cookies.len(), 8);
     assert_eq!(outcome.port(), serve.port());
     assert_eq!(outcome.ntp_server, None);
@@ -603,49 +692,7 @@ fn the_daemon_serves_nts_to_our_client() {
     // Once synchronized (iburst: about 6 s), an NTS-protected request.
     std::thread::sleep(Duration::from_secs(10).saturating_sub(start.elapsed()));
     let mut session = NtsClientSession::new(outcome.keys, outcome.cookies);
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(1)))
-        .unwrap();
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(21);
-    let mut answer = None;
-    for _ in 0..3 {
-        let transmit = Timestamp::from(SystemTime::now());
-        let header = Repr {
-            leap: LeapIndicator::Unsynchronized,
-            version: Version::V4,
-            mode: Mode::Client,
-            stratum: Stratum::UNSPECIFIED,
-            poll: 1,
-            precision: -20,
-            root_delay: ShortTime::ZERO,
-            root_dispersion: ShortTime::ZERO,
-            reference_id: RefId::ZERO,
-            reference_timestamp: Timestamp::ZERO,
-            origin_timestamp: Timestamp::ZERO,
-            receive_timestamp: Timestamp::ZERO,
-            transmit_timestamp: transmit,
-        }
-        .to_bytes();
-        let mut request = [0u8; 1024];
-        let (len, state) = session
-            .write_request(&header, &mut rng, &mut request)
-            .unwrap();
-        socket.send_to(&request[..len], serve).unwrap();
-        let mut buf = [0u8; 2048];
-        if let Ok((len, _)) = socket.recv_from(&mut buf) {
-            let cookies = session.read_response(&buf[..len], &state).unwrap();
-            let packet = Packet::new_checked(&buf[..len]).unwrap();
-            answer = Some((
-                cookies,
-                packet.mode(),
-                packet.stratum(),
-                packet.origin_timestamp(),
-                transmit,
-            ));
-            break;
-        }
-    }
+    let answer = nts_query(&mut session, serve);
     let output = child.wait_with_output().unwrap();
     stop.store(true, Ordering::Relaxed);
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -654,11 +701,13 @@ fn the_daemon_serves_nts_to_our_client() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let (cookies, mode, stratum, origin, transmit) = answer.expect("an NTS answer from --serve");
+    let answer = answer.expect("an NTS answer from --serve");
+    let cookies = answer.verdict.unwrap();
     assert!(cookies >= 1, "{cookies} cookies");
-    assert_eq!(mode, Mode::Server);
-    assert_eq!(stratum, Stratum::new(2));
-    assert_eq!(origin, transmit);
+    let packet = Packet::new_checked(&answer.packet[..]).unwrap();
+    assert_eq!(packet.mode(), Mode::Server);
+    assert_eq!(packet.stratum(), Stratum::new(2));
+    assert_eq!(packet.origin_timestamp(), answer.transmit);
 
     let lines: Vec<serde_json::Value> = stdout
         .lines()
@@ -683,4 +732,289 @@ fn the_daemon_serves_nts_to_our_client() {
         "{stdout}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A TCP connection to `to` from the loopback address `from` (any of
+/// 127.0.0.0/8 is local), or `None` if refused.
+fn connect_from(from: [u8; 4], to: core::net::SocketAddr) -> Option<std::net::TcpStream> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket};
+
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )
+    .ok()?;
+    let [a, b, c, d] = from;
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrIn::new(a, b, c, d, 0),
+    )
+    .ok()?;
+    let core::net::SocketAddr::V4(to) = to else {
+        return None;
+    };
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(to)).ok()?;
+    Some(std::net::TcpStream::from(fd))
+}
+
+/// Holds up to `count` idle NTS-KE connections from `from` to `ke`,
+/// opening new ones as the server closes them, until `until`.
+fn hold_idle(from: [u8; 4], ke: core::net::SocketAddr, count: usize, until: std::time::Instant) {
+    let mut held: Vec<std::net::TcpStream> = Vec::new();
+    while std::time::Instant::now() < until {
+        // Drop the connections the server closed (a read returns 0).
+        held.retain(|stream| {
+            stream.set_nonblocking(true).unwrap();
+            let mut byte = [0u8; 1];
+            !matches!(std::io::Read::read(&mut &*stream, &mut byte), Ok(0))
+        });
+        while held.len() < count {
+            match connect_from(from, ke) {
+                Some(stream) => held.push(stream),
+                None => break,
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What one NTS-protected exchange brought: the response's verdict
+/// (`Ok`: authentic, with that many new cookies), the answer's octets and
+/// the request's transmit timestamp.
+struct NtsAnswer {
+    verdict: Result<usize, String>,
+    packet: Vec<u8>,
+    transmit: Timestamp,
+}
+
+/// One NTS-protected request with `session` to `to`, at most three tries
+/// of a second each; `None` without an answer.
+fn nts_query(
+    session: &mut ntp_nts::client::NtsClientSession,
+    to: core::net::SocketAddr,
+) -> Option<NtsAnswer> {
+    use ntp_client::ntp_proto::{Mode, Repr, ShortTime, Version};
+
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+    for _ in 0..3 {
+        let transmit = Timestamp::from(SystemTime::now());
+        let header = Repr {
+            leap: LeapIndicator::Unsynchronized,
+            version: Version::V4,
+            mode: Mode::Client,
+            stratum: Stratum::UNSPECIFIED,
+            poll: 1,
+            precision: -20,
+            root_delay: ShortTime::ZERO,
+            root_dispersion: ShortTime::ZERO,
+            reference_id: RefId::ZERO,
+            reference_timestamp: Timestamp::ZERO,
+            origin_timestamp: Timestamp::ZERO,
+            receive_timestamp: Timestamp::ZERO,
+            transmit_timestamp: transmit,
+        }
+        .to_bytes();
+        let mut request = [0u8; 1024];
+        let Ok((len, state)) = session.write_request(&header, &mut rng, &mut request) else {
+            return None;
+        };
+        socket.send_to(&request[..len], to).unwrap();
+        let mut buf = [0u8; 2048];
+        if let Ok((len, _)) = socket.recv_from(&mut buf) {
+            let packet = buf[..len].to_vec();
+            let verdict = session
+                .read_response(&packet, &state)
+                .map_err(|error| error.to_string());
+            return Some(NtsAnswer {
+                verdict,
+                packet,
+                transmit,
+            });
+        }
+    }
+    None
+}
+
+/// The daemon's NTS-KE under idle connections from two other addresses
+/// (far more than the per-address cap) keeps serving a good client; and
+/// with `--nts-key-file` the cookies it handed out still open after a
+/// restart.
+#[test]
+fn nts_ke_holds_under_idle_connections_and_keys_survive_a_restart() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let address = server(Arc::clone(&stop));
+    let dir = std::env::temp_dir().join(format!("ntp-daemon-nts-abuse-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key, cert_pem) = self_signed(&dir);
+    let key_file = dir.join("nts-keys");
+    let serve = free_udp();
+    let ke = free_tcp();
+    let daemon = |seconds: &str| {
+        Command::new(DAEMON)
+            .args(["--server", &address.to_string()])
+            .args(["--duration", seconds, "--json"])
+            .args(["--serve", &serve.to_string()])
+            .args(["--nts-ke-listen", &ke.to_string()])
+            .arg("--nts-cert")
+            .arg(&cert)
+            .arg("--nts-key")
+            .arg(&key)
+            .arg("--nts-key-file")
+            .arg(&key_file)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = daemon("9");
+    // Wait for the listener with one good exchange.
+    let outcome = ke_client(ke, &cert_pem);
+    assert_eq!(outcome.cookies.len(), 8);
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    let attackers: Vec<_> = [[127, 0, 0, 2], [127, 0, 0, 3]]
+        .into_iter()
+        .map(|from| std::thread::spawn(move || hold_idle(from, ke, 40, until)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut served = 0;
+    let mut kept = None;
+    for _ in 0..8 {
+        let outcome = ke_client(ke, &cert_pem);
+        if outcome.cookies.len() == 8 {
+            served += 1;
+        }
+        kept = Some(outcome);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for attacker in attackers {
+        attacker.join().unwrap();
+    }
+    assert_eq!(served, 8, "good client served {served} times in 8");
+    let output = first.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A restart with the same key file opens the cookies of before.
+    let second = daemon("4");
+    let kept = kept.unwrap();
+    let mut session = ntp_nts::client::NtsClientSession::new(kept.keys, kept.cookies);
+    std::thread::sleep(Duration::from_millis(500));
+    let verdict = nts_query(&mut session, serve).map(|answer| answer.verdict);
+    let output = second.wait_with_output().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        matches!(verdict, Some(Ok(cookies)) if cookies >= 1),
+        "{verdict:?}\n{stdout}"
+    );
+    assert!(stdout.contains("master keys read from"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An NTS-KE server that accepts and then says nothing never holds up the
+/// loop: the daemon answers on `--serve` meanwhile (before, each exchange
+/// blocked it for the 5 s NTS-KE timeout).
+#[test]
+fn a_silent_nts_ke_server_does_not_stall_the_loop() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let address = server(Arc::clone(&stop));
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_address = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        // Bounded: the daemon runs 8 s.
+        for stream in silent.incoming().take(8) {
+            held.push(stream);
+        }
+    });
+    let dir = std::env::temp_dir().join(format!("ntp-daemon-silent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Trusted, but the silent server never gets as far as showing one.
+    let (ca, _, _) = self_signed(&dir);
+    let serve = free_udp();
+    let child = Command::new(DAEMON)
+        .args(["--server", &address.to_string()])
+        .args(["--nts", &silent_address.to_string()])
+        .arg("--nts-ca")
+        .arg(&ca)
+        .args(["--duration", "8", "--json"])
+        .args(["--serve", &serve.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // Any answer will do (the daemon waits for its NTS source before it
+    // synchronizes, and answers unsynchronized meanwhile).
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut request = [0u8; 48];
+    request[0] = 0x23;
+    request[40..48].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    let asked = std::time::Instant::now();
+    socket.send_to(&request, serve).unwrap();
+    let mut buf = [0u8; 1024];
+    let served = socket.recv_from(&mut buf).ok();
+    let waited = asked.elapsed();
+    let output = child.wait_with_output().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(served.is_some(), "no answer from --serve: {stdout}");
+    assert!(waited < Duration::from_secs(1), "answered after {waited:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With no sources, `--serve --local 1` is a primary server of this
+/// machine's clock (the `serve` example's job), with the access list and
+/// the rate limiter of `ntp-server`.
+/// Runs `ntp-daemon --serve ADDR ARGS --json` for `seconds` with no
+/// sources and queries it once it is up: the answer, if any, and the
+/// daemon's standard output.
+fn serve_alone(args: &[&str], seconds: &str) -> (Option<ntp_client::Measurement>, String) {
+    let serve = free_udp();
+    let child = Command::new(DAEMON)
+        .args(["--serve", &serve.to_string()])
+        .args(args)
+        .args(["--duration", seconds, "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let answer = query(serve);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}");
+    (answer, stdout)
+}
+
+#[test]
+fn the_daemon_serves_its_clock_as_a_primary_server() {
+    let (answer, stdout) = serve_alone(&["--local", "1", "--default-action", "allow"], "4");
+    let answer = answer.unwrap_or_else(|| panic!("no answer: {stdout}"));
+    assert_eq!(answer.stratum, Stratum::PRIMARY);
+    assert_eq!(answer.reference_id, RefId::LOCL);
+    assert_eq!(answer.leap, LeapIndicator::NoWarning);
+    assert!(answer.offset.abs() < 0.01, "{}", answer.offset);
+    assert!(stdout.contains("answered=1"), "{stdout}");
+
+    // Denied by a rule: a kiss-o'-death DENY, counted.
+    let (answer, stdout) = serve_alone(&["--local", "3", "--rule", "127.0.0.0/8=deny"], "3");
+    assert!(answer.is_none(), "{answer:?}");
+    // One DENY per try of the query (three).
+    assert!(stdout.contains("kod(deny=3 "), "{stdout}");
 }
