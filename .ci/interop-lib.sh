@@ -37,6 +37,25 @@ check_offset() {
     echo "$INTEROP_NAME: $1 offset $2 s: ok"
 }
 
+# wait_for_log PID LOG PATTERN WHAT: waits, at most 10 s, until LOG has a
+# line matching PATTERN (grep -E) while PID runs; exits 1 with the log
+# otherwise ("WHAT did not start").
+wait_for_log() {
+    local pid=$1 log=$2 pattern=$3 what=$4
+    for _ in $(seq 100); do
+        if grep -qE "$pattern" "$log"; then
+            return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            break
+        fi
+        sleep 0.1
+    done
+    cat "$log"
+    echo "$INTEROP_NAME: $what did not start"
+    exit 1
+}
+
 # start_serve_on ADDR SECONDS LOG ARGS...: starts the serve example ($SERVE)
 # on ADDR for SECONDS in the background (its pid in serve_pid) and waits,
 # at most 10 s, until it listens; exits 1 with its log otherwise.
@@ -45,18 +64,28 @@ start_serve_on() {
     shift 3
     "$SERVE" --listen "$address" --duration "$seconds" "$@" >"$log" 2>&1 &
     serve_pid=$!
-    for _ in $(seq 100); do
-        if grep -q '^listening on' "$log"; then
-            return 0
-        fi
-        if ! kill -0 "$serve_pid" 2>/dev/null; then
-            break
-        fi
-        sleep 0.1
-    done
-    cat "$log"
-    echo "$INTEROP_NAME: serve did not start"
-    exit 1
+    wait_for_log "$serve_pid" "$log" '^listening on' serve
+}
+
+# start_daemon_on ADDR SECONDS LOG PATTERN ARGS...: starts ntp-daemon
+# ($DAEMON) serving on ADDR for SECONDS with JSON logs in the background
+# (its pid in daemon_pid) and waits, at most 10 s, until LOG has a line
+# matching PATTERN; exits 1 with its log otherwise.
+start_daemon_on() {
+    local address=$1 seconds=$2 log=$3 pattern=$4
+    shift 4
+    "$DAEMON" --serve "$address" --duration "$seconds" --json "$@" >"$log" 2>&1 &
+    daemon_pid=$!
+    wait_for_log "$daemon_pid" "$log" "$pattern" ntp-daemon
+}
+
+# stop_daemon LOG: SIGTERM to ntp-daemon; prints the counters line its
+# server logs as it stops.
+stop_daemon() {
+    kill -TERM "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true
+    daemon_pid=""
+    grep '"type":"served"' "$1" || true
 }
 
 # stop_pid PID: stops a background process of ours, if it still runs.

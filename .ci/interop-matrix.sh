@@ -464,6 +464,7 @@ cell_ntpdig() {
 ntpsec_until_selected() {
     cat >"$WORK/$cell.conf" <<EOF
 $1
+${NTPSEC_EXTRA:-}
 disable kernel
 driftfile $WORK/$cell.drift
 restrict default $2
@@ -485,13 +486,37 @@ EOF
 cell_ntpsec() {
     local cell=ntpsec p=${NS_PREFIX}pntpsec line offset status
     start_serve "$cell" 150 || return 1
-    ntpsec_until_selected "server $OURS_ADDR iburst minpoll 3 maxpoll 4" \
+    # A SHA-256 key NTPsec trusts, for the keyed sntp row below (issue 21,
+    # item 12): NTPsec takes only 4-, 20- and 24-octet MACs, so our client
+    # sends NTPv4 with the digest truncated to 20 octets (--ntp-version 4).
+    local secret
+    secret=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+    echo "3 SHA256 $secret" >"$WORK/$cell.keys"
+    chmod 600 "$WORK/$cell.keys"
+    NTPSEC_EXTRA="keys $WORK/$cell.keys
+trustedkey 3" ntpsec_until_selected "server $OURS_ADDR iburst minpoll 3 maxpoll 4" \
         "kod limited nomodify nopeer noquery"
     row "$cell" "NTPsec ntpd" "$NTPSEC_VERSION" "client of our serve" \
         "ntpq -p: reach $(awk '{ print $7 }' <<<"$line"), selected '$(cut -c1 <<<"$line")'" \
         "$offset" "$(verdict "$offset" "$status")"
     client_rows "$cell" "NTPsec ntpd" "$NTPSEC_VERSION" 2
+    keyed_sntp_row "$cell" "NTPsec ntpd" "$NTPSEC_VERSION" "$WORK/$cell.keys"
     end_cell "$cell"
+}
+
+# keyed_sntp_row CELL PEER VERSION KEYS: our sntp with SHA-256 key 3 of
+# the ntpd-format KEYS, as NTPv4 with a truncated MAC, against the peer's
+# 127.0.0.1:123; it exits 0 only with an answer whose MAC verifies.
+keyed_sntp_row() {
+    local cell=$1 ns=${NS_PREFIX}p$1 out offset=""
+    out=$LOGS/$cell-sntp-sha256.json
+    if no_clock "$ns" timeout 20 "$SNTP" --json --keys "$4" --keys-format ntpd --key 3 \
+        --ntp-version 4 127.0.0.1:123 >"$out" 2>&1; then
+        offset=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["offset"])' "$out")
+    fi
+    row "$cell" "$2" "$3" "serves our sntp, SHA-256 key" \
+        "NTPv4 request with a 20-octet SHA-256 MAC (--ntp-version 4), answer's MAC verified" \
+        "$offset" "$(verdict "$offset")"
 }
 
 # NTPsec ntpd with `peer`: NTPsec 1.2.2 has no symmetric mode and sends

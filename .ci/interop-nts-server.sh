@@ -12,7 +12,11 @@
 #      handshake fails, no NTP request is sent, no measurement;
 #   3. serve restarted (new cookie master key) and chronyd -Q with the
 #      cookies it saved in step 1 (ntsdumpdir): serve answers the stale
-#      cookie with an NTS NAK, chronyd runs NTS-KE again and measures.
+#      cookie with an NTS NAK, chronyd runs NTS-KE again and measures;
+#   4. the same with `ntp-daemon --serve --local 1` as the server and its
+#      master keys in --nts-key-file: chronyd measures (step 1's checks),
+#      then, after a restart of the daemon with the same key file, with
+#      its saved cookies and no NTS NAK (the keys survived).
 #
 # Prints a table of cells at the end; exits 1 if any cell failed.
 #
@@ -35,15 +39,18 @@ source .ci/interop-lib.sh
 
 install_missing chronyd:chrony openssl:openssl
 
-step "building serve"
-cargo build --release --locked -p ntp-server --example serve
+step "building serve and ntp-daemon"
+cargo build --release --locked -p ntp-server --example serve -p ntp-daemon --bin ntp-daemon
 TARGET="${CARGO_TARGET_DIR:-target}"
 SERVE="$TARGET/release/examples/serve"
+DAEMON="$TARGET/release/ntp-daemon"
 
 work=$(mktemp -d)
 serve_pid=""
+daemon_pid=""
 cleanup() {
     stop_pid "$serve_pid"
+    stop_pid "$daemon_pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -106,11 +113,12 @@ measured() {
     sed -n 's/.*System clock wrong by \(-\{0,1\}[0-9.]*\) seconds.*/\1/p' "$1" | tail -n 1
 }
 
-# counter LOG LINE NAME: NAME=VALUE from serve's LINE ("counters" or
-# "nts-ke") line; the first match, in the part before "kod(" for the
-# counters line (dropped has its own "nts=").
+# counter LOG LINE NAME: NAME=VALUE from the lines of LOG matching
+# LINE (grep -E: serve's "^counters: " or "^nts-ke: ", the daemon's
+# '"type":"served"'); the first match, in the part before "kod(" (dropped
+# has its own "nts=").
 counter() {
-    grep "^$2: " "$1" | sed 's/ kod(.*//' | grep -o "\b$3=[0-9]*" | head -n 1 | cut -d= -f2
+    grep -E "$2" "$1" | sed 's/ kod(.*//' | grep -o "\b$3=[0-9]*" | head -n 1 | cut -d= -f2
 }
 
 offset_ok() {
@@ -125,9 +133,9 @@ status=0
 chrony_nts "$work/server-cert.pem" "$work/dump" "$work/chrony1.log" || status=$?
 stop_serve "$work/serve1.log"
 offset=$(measured "$work/chrony1.log")
-ke=$(counter "$work/serve1.log" nts-ke answered)
-answered=$(counter "$work/serve1.log" counters answered)
-nts=$(counter "$work/serve1.log" counters nts)
+ke=$(counter "$work/serve1.log" '^nts-ke: ' answered)
+answered=$(counter "$work/serve1.log" '^counters: ' answered)
+nts=$(counter "$work/serve1.log" '^counters: ' nts)
 if [ "$status" != 0 ] || ! offset_ok "$offset"; then
     cat "$work/chrony1.log"
     record "chronyd NTS client" "no measurement under $MAX_OFFSET s (exit $status, offset '${offset}')"
@@ -145,7 +153,7 @@ status=0
 chrony_nts "$work/other-cert.pem" "$work/dump-other" "$work/chrony2.log" || status=$?
 stop_serve "$work/serve2.log"
 offset=$(measured "$work/chrony2.log")
-received=$(counter "$work/serve2.log" counters received)
+received=$(counter "$work/serve2.log" '^counters: ' received)
 if [ -n "$offset" ] || [ "$status" = 0 ]; then
     cat "$work/chrony2.log"
     record "wrong certificate" "chronyd measured (exit $status, offset '$offset')"
@@ -168,7 +176,7 @@ else
     stop_serve "$work/serve3.log"
     offset=$(measured "$work/chrony3.log")
     ntsn=$(grep '^counters: ' "$work/serve3.log" | grep -o 'ntsn=[0-9]*' | cut -d= -f2)
-    ke=$(counter "$work/serve3.log" nts-ke answered)
+    ke=$(counter "$work/serve3.log" '^nts-ke: ' answered)
     if [ "$status" != 0 ] || ! offset_ok "$offset"; then
         cat "$work/chrony3.log"
         record "stale cookies" "no measurement after the NAK (exit $status, offset '$offset', ntsn=$ntsn)"
@@ -176,6 +184,53 @@ else
         record "stale cookies" "measured, but serve shows ntsn=$ntsn and nts-ke answered=$ke"
     else
         record "stale cookies" "ok: $ntsn NTS NAK, NTS-KE again, offset $offset s"
+    fi
+fi
+
+# start_nts_daemon LOG: ntp-daemon serving this machine's clock at
+# stratum 1 with NTS, its master keys in $work/nts-keys; waits until the
+# NTS-KE listener is up.
+start_nts_daemon() {
+    start_daemon_on "127.0.0.1:$NTP_PORT" 120 "$1" '"type":"nts_ke_listen"' \
+        --local 1 --default-action allow \
+        --nts-ke-listen "127.0.0.1:$KE_PORT" \
+        --nts-cert "$work/server-cert.pem" --nts-key "$work/server-key.pem" \
+        --nts-key-file "$work/nts-keys"
+}
+
+step "4. ntp-daemon --serve --local 1 with NTS, and its master keys across a restart"
+mkdir -p "$work/dump-daemon"
+start_nts_daemon "$work/daemon1.log"
+status=0
+chrony_nts "$work/server-cert.pem" "$work/dump-daemon" "$work/chrony4.log" || status=$?
+stop_daemon "$work/daemon1.log"
+offset=$(measured "$work/chrony4.log")
+answered=$(counter "$work/daemon1.log" '"type":"served"' answered)
+nts=$(counter "$work/daemon1.log" '"type":"served"' nts)
+if [ "$status" != 0 ] || ! offset_ok "$offset"; then
+    cat "$work/chrony4.log"
+    record "daemon NTS server" "no measurement under $MAX_OFFSET s (exit $status, offset '${offset}')"
+elif [ "${nts:-0}" -lt 1 ] || [ "$nts" != "$answered" ]; then
+    record "daemon NTS server" "measured, but the daemon shows answered=$answered nts=$nts"
+else
+    record "daemon NTS server" "ok: offset $offset s, $nts NTS answers, no plain one"
+fi
+if ! ls "$work/dump-daemon"/*.nts >/dev/null 2>&1; then
+    record "daemon keys kept" "chronyd saved no cookies"
+else
+    start_nts_daemon "$work/daemon2.log"
+    status=0
+    chrony_nts "$work/server-cert.pem" "$work/dump-daemon" "$work/chrony5.log" || status=$?
+    stop_daemon "$work/daemon2.log"
+    offset=$(measured "$work/chrony5.log")
+    ntsn=$(grep '"type":"served"' "$work/daemon2.log" | grep -o 'ntsn=[0-9]*' | cut -d= -f2)
+    if [ "$status" != 0 ] || ! offset_ok "$offset"; then
+        cat "$work/chrony5.log"
+        record "daemon keys kept" "no measurement after the restart (exit $status, offset '$offset')"
+    elif [ "${ntsn:-1}" != 0 ]; then
+        record "daemon keys kept" "measured, but the saved cookies got $ntsn NTS NAK(s)"
+    else
+        record "daemon keys kept" "ok: saved cookies accepted after the restart (no NAK), offset $offset s"
     fi
 fi
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interoperability of the ntp-server `serve` example with real clients:
-# chronyd one-shot (-Q) and NTPsec's ntpdig must accept its answers (exit 0,
+# chronyd one-shot (-Q), NTPsec's ntpdig and Python's ntplib (whose default
+# request is NTPv2, answered in NTPv2) must accept its answers (exit 0,
 # |offset| under 10 ms), and ntpdig must recognise its Kiss-o'-Death DENY.
 #
 # Runs as root in CI after the tests (called from .ci/run). Everything
@@ -19,18 +20,26 @@ INTEROP_NAME=interop
 source .ci/interop-lib.sh
 
 install_missing chronyd:chrony ntpdig:ntpsec-ntpdig
+# Debian's python3-ntplib is for Debian's python3 (not a pyenv one that
+# may come first on the PATH).
+SYSTEM_PYTHON=/usr/bin/python3
+[ -x "$SYSTEM_PYTHON" ] || SYSTEM_PYTHON=python3
+if ! "$SYSTEM_PYTHON" -c 'import ntplib' 2>/dev/null; then
+    step "installing python3-ntplib"
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-ntplib
+fi
 
-step "building the serve example"
-cargo build --release --locked -p ntp-server --example serve
+step "building the serve example and ntp-daemon"
+cargo build --release --locked -p ntp-server --example serve -p ntp-daemon --bin ntp-daemon
 SERVE=target/release/examples/serve
+DAEMON=target/release/ntp-daemon
 
 work=$(mktemp -d)
 serve_pid=""
+daemon_pid=""
 cleanup() {
-    if [ -n "$serve_pid" ] && kill -0 "$serve_pid" 2>/dev/null; then
-        kill "$serve_pid" 2>/dev/null || true
-        wait "$serve_pid" 2>/dev/null || true
-    fi
+    stop_pid "$serve_pid"
+    stop_pid "$daemon_pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -51,38 +60,77 @@ stop_server() {
     grep '^counters:' "$1"
 }
 
-step "chronyd -Q against our server"
-start_server "$work/serve.log"
-if ! timeout 60 chronyd -Q -x -t 20 "pidfile $work/chronyd.pid" \
-    "server 127.0.0.1 port $PORT iburst" >"$work/chronyd.log" 2>&1; then
-    cat "$work/chronyd.log"
-    echo "interop: chronyd -Q did not accept our answers"
-    exit 1
-fi
-cat "$work/chronyd.log"
-offset=$(sed -n 's/.*System clock wrong by \([-0-9.e]*\) seconds.*/\1/p' "$work/chronyd.log" | tail -n 1)
-if [ -z "$offset" ]; then
-    echo "interop: no offset in chronyd's output"
-    exit 1
-fi
-check_offset "chronyd -Q" "$offset"
+# chronyd_check SERVER NAME: chronyd -Q measures SERVER (on 127.0.0.1:PORT)
+# with an offset under MAX_OFFSET; NAME names its files.
+chronyd_check() {
+    if ! timeout 60 chronyd -Q -x -t 20 "pidfile $work/$2.pid" \
+        "server 127.0.0.1 port $PORT iburst" >"$work/$2.log" 2>&1; then
+        cat "$work/$2.log"
+        echo "interop: chronyd -Q did not accept the answers of $1"
+        exit 1
+    fi
+    cat "$work/$2.log"
+    local offset
+    offset=$(sed -n 's/.*System clock wrong by \([-0-9.e]*\) seconds.*/\1/p' "$work/$2.log" | tail -n 1)
+    if [ -z "$offset" ]; then
+        echo "interop: no offset in chronyd's output ($1)"
+        exit 1
+    fi
+    check_offset "chronyd -Q against $1" "$offset"
+}
 
-step "ntpdig against our server"
-if ! NTPDIG_PORT=$PORT timeout 30 "$SHARED/interop/ntpdig-port" -j 127.0.0.1 >"$work/ntpdig.json" 2>&1; then
-    cat "$work/ntpdig.json"
-    echo "interop: ntpdig did not accept our answers"
-    exit 1
-fi
-cat "$work/ntpdig.json"
-read -r offset stratum < <(python3 -c '
+# ntpdig_check SERVER NAME: ntpdig accepts SERVER's answer (on
+# 127.0.0.1:PORT), stratum 1, offset under MAX_OFFSET; NAME names its file.
+ntpdig_check() {
+    if ! NTPDIG_PORT=$PORT timeout 30 "$SHARED/interop/ntpdig-port" -j 127.0.0.1 >"$work/$2.json" 2>&1; then
+        cat "$work/$2.json"
+        echo "interop: ntpdig did not accept the answers of $1"
+        exit 1
+    fi
+    cat "$work/$2.json"
+    local offset stratum
+    read -r offset stratum < <(python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
-print(d["offset"], d["stratum"])' "$work/ntpdig.json")
-if [ "$stratum" != 1 ]; then
-    echo "interop: ntpdig saw stratum $stratum, expected 1"
+print(d["offset"], d["stratum"])' "$work/$2.json")
+    if [ "$stratum" != 1 ]; then
+        echo "interop: ntpdig saw stratum $stratum from $1, expected 1"
+        exit 1
+    fi
+    check_offset "ntpdig against $1" "$offset"
+}
+
+step "chronyd -Q against our server"
+start_server "$work/serve.log"
+chronyd_check serve chronyd
+
+step "ntpdig against our server"
+ntpdig_check serve ntpdig
+
+step "Python's ntplib, its default request (NTPv2), against our server"
+if ! read -r version offset < <(timeout 30 "$SYSTEM_PYTHON" - "$PORT" <<'PY'
+import sys, ntplib
+# ntplib's default: version=2. Three tries of 2 s each.
+for _ in range(3):
+    try:
+        r = ntplib.NTPClient().request("127.0.0.1", port=int(sys.argv[1]), timeout=2)
+        print(r.version, r.offset)
+        break
+    except ntplib.NTPException:
+        pass
+else:
+    sys.exit(1)
+PY
+); then
+    echo "interop: ntplib got no answer to its NTPv2 request"
     exit 1
 fi
-check_offset "ntpdig" "$offset"
+echo "ntplib: answer in version $version, offset $offset s"
+if [ "$version" != 2 ]; then
+    echo "interop: ntplib's NTPv2 request was answered in version $version"
+    exit 1
+fi
+check_offset "ntplib" "$offset"
 stop_server "$work/serve.log"
 
 step "ntpdig against a server that denies 127.0.0.0/8 (KoD DENY)"
@@ -103,5 +151,12 @@ if ! grep -q 'deny=[1-9]' "$work/deny-counters"; then
     echo "interop: the server counted no KoD DENY"
     exit 1
 fi
+
+step "chronyd -Q and ntpdig against ntp-daemon --serve --local 1 (a primary server)"
+start_daemon_on "127.0.0.1:$PORT" 60 "$work/daemon.log" '"type":"start"' \
+    --local 1 --default-action allow
+chronyd_check ntp-daemon chronyd-daemon
+ntpdig_check ntp-daemon ntpdig-daemon
+stop_daemon "$work/daemon.log"
 
 step "interop passed"
