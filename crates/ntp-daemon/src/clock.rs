@@ -1,9 +1,13 @@
 //! The one seam between the daemon's loop and a clock: [`Clock`], with a
 //! model clock that never touches the system and the kernel's
-//! CLOCK_REALTIME steered through `clock-steering`.
+//! CLOCK_REALTIME steered through `clock-steering`. The reading side,
+//! [`ReadClock`], can be shared with `--serve`'s worker threads
+//! ([`Clock::reader`]): they timestamp answers on the clock the loop
+//! steers.
 
 use core::time::Duration;
 use std::io;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use clock_steering::Clock as _;
@@ -25,12 +29,30 @@ pub(crate) const TICK_MAX_RATE: f64 = 0.1;
 /// `ADJ_FREQUENCY`'s unit: 2^-16 ppm, in seconds per second.
 const SCALED_PPM: f64 = 1e-6 / 65_536.0;
 
-/// What the daemon's loop needs from a clock.
-pub(crate) trait Clock {
+/// Reading a clock: what the loop and `--serve`'s workers need to
+/// timestamp packets.
+pub(crate) trait ReadClock: Send + Sync {
     /// The clock's reading now.
     fn now(&self) -> io::Result<Date>;
     /// A kernel receive timestamp (CLOCK_REALTIME) on this clock's scale.
     fn reading_at_realtime(&self, realtime: SystemTime) -> io::Result<Date>;
+
+    /// When a datagram arrived, on this clock's scale: the kernel's
+    /// receive timestamp if it gave one, the clock's reading now (right
+    /// after the wakeup) otherwise.
+    fn received_at(&self, kernel_time: Option<SystemTime>) -> io::Result<Date> {
+        match kernel_time {
+            Some(time) => self.reading_at_realtime(time),
+            None => self.now(),
+        }
+    }
+}
+
+/// What the daemon's loop needs from a clock.
+pub(crate) trait Clock: ReadClock {
+    /// A reader of this clock for other threads: it follows the steps
+    /// and rate changes made here.
+    fn reader(&self) -> Arc<dyn ReadClock>;
     /// Adds `by` to the clock's reading.
     fn step(&mut self, by: NtpDuration) -> io::Result<()>;
     /// Runs the clock at rate correction `rate` (seconds per second,
@@ -61,8 +83,16 @@ fn system_now() -> io::Result<Date> {
 /// A model clock: it starts `offset` seconds off the system clock, its
 /// oscillator runs `drift` fast, and it obeys steps and rate corrections.
 /// Reading it is arithmetic on the monotonic clock; nothing is ever set.
-#[derive(Clone, Copy, Debug)]
+/// The model sits behind a lock that readers on other threads share (held
+/// only to copy four fields, or to change them).
+#[derive(Clone, Debug)]
 pub(crate) struct ModelClock {
+    model: Arc<RwLock<Model>>,
+}
+
+/// The model clock's state.
+#[derive(Clone, Copy, Debug)]
+struct Model {
     /// The monotonic instant of the last change.
     anchor: std::time::Instant,
     /// The reading at `anchor`.
@@ -73,16 +103,7 @@ pub(crate) struct ModelClock {
     correction: f64,
 }
 
-impl ModelClock {
-    pub(crate) fn new(offset: f64, drift: f64) -> io::Result<Self> {
-        Ok(Self {
-            anchor: std::time::Instant::now(),
-            reading: add_seconds(system_now()?, offset),
-            drift,
-            correction: 0.0,
-        })
-    }
-
+impl Model {
     fn at(&self, at: std::time::Instant) -> Date {
         let elapsed = at.saturating_duration_since(self.anchor).as_secs_f64();
         add_seconds(self.reading, elapsed * (1.0 + self.drift + self.correction))
@@ -95,9 +116,34 @@ impl ModelClock {
     }
 }
 
-impl Clock for ModelClock {
+impl ModelClock {
+    pub(crate) fn new(offset: f64, drift: f64) -> io::Result<Self> {
+        let model = Model {
+            anchor: std::time::Instant::now(),
+            reading: add_seconds(system_now()?, offset),
+            drift,
+            correction: 0.0,
+        };
+        Ok(Self {
+            model: Arc::new(RwLock::new(model)),
+        })
+    }
+
+    /// A copy of the model (a poisoned lock still holds a whole model:
+    /// every change is a plain assignment of fields).
+    fn model(&self) -> Model {
+        *self.model.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes the model under the lock.
+    fn change<T>(&self, change: impl FnOnce(&mut Model) -> T) -> T {
+        change(&mut self.model.write().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl ReadClock for ModelClock {
     fn now(&self) -> io::Result<Date> {
-        Ok(self.at(std::time::Instant::now()))
+        Ok(self.model().at(std::time::Instant::now()))
     }
 
     fn reading_at_realtime(&self, realtime: SystemTime) -> io::Result<Date> {
@@ -107,24 +153,35 @@ impl Clock for ModelClock {
             .duration_since(realtime)
             .unwrap_or(Duration::ZERO)
             .as_secs_f64();
+        let model = self.model();
         Ok(add_seconds(
-            self.now()?,
-            -ago * (1.0 + self.drift + self.correction),
+            model.at(std::time::Instant::now()),
+            -ago * (1.0 + model.drift + model.correction),
         ))
+    }
+}
+
+impl Clock for ModelClock {
+    fn reader(&self) -> Arc<dyn ReadClock> {
+        Arc::new(self.clone())
     }
 
     fn step(&mut self, by: NtpDuration) -> io::Result<()> {
-        self.rebase();
-        self.reading = self
-            .reading
-            .checked_add(by)
-            .ok_or_else(|| io::Error::other("step leaves the date range"))?;
-        Ok(())
+        self.change(|model| {
+            model.rebase();
+            model.reading = model
+                .reading
+                .checked_add(by)
+                .ok_or_else(|| io::Error::other("step leaves the date range"))?;
+            Ok(())
+        })
     }
 
     fn set_rate(&mut self, rate: f64) -> io::Result<()> {
-        self.rebase();
-        self.correction = rate.clamp(-TICK_MAX_RATE, TICK_MAX_RATE);
+        self.change(|model| {
+            model.rebase();
+            model.correction = rate.clamp(-TICK_MAX_RATE, TICK_MAX_RATE);
+        });
         Ok(())
     }
 
@@ -194,7 +251,12 @@ fn tick_and_frequency(rate: f64, nominal: libc::c_long) -> (libc::c_long, libc::
     (nominal.saturating_add(bias), frequency)
 }
 
-impl Clock for KernelClock {
+/// Reading CLOCK_REALTIME, which the kernel clock steers: shared by the
+/// threads as it is, no lock.
+#[derive(Clone, Copy, Debug)]
+struct SystemClock;
+
+impl ReadClock for SystemClock {
     fn now(&self) -> io::Result<Date> {
         system_now()
     }
@@ -202,6 +264,22 @@ impl Clock for KernelClock {
     fn reading_at_realtime(&self, realtime: SystemTime) -> io::Result<Date> {
         Date::try_from(realtime)
             .map_err(|error| io::Error::other(format!("timestamp out of range: {error}")))
+    }
+}
+
+impl ReadClock for KernelClock {
+    fn now(&self) -> io::Result<Date> {
+        SystemClock.now()
+    }
+
+    fn reading_at_realtime(&self, realtime: SystemTime) -> io::Result<Date> {
+        SystemClock.reading_at_realtime(realtime)
+    }
+}
+
+impl Clock for KernelClock {
+    fn reader(&self) -> Arc<dyn ReadClock> {
+        Arc::new(SystemClock)
     }
 
     fn step(&mut self, by: NtpDuration) -> io::Result<()> {

@@ -25,6 +25,7 @@ use crate::net::{self, MAX_DATAGRAM, Received, Sockets, TimestampedSocket};
 use crate::nts::{self, Established};
 use crate::nts_server::KeListener;
 use crate::options::Options;
+use crate::serving::{self, Serving};
 use crate::setup::Names;
 use crate::step_watch::StepWatch;
 
@@ -68,7 +69,7 @@ pub(crate) struct Daemon<'a> {
     /// NTS-KE exchanges and pool lookups under way.
     pub(crate) background: Background,
     pub(crate) sockets: Sockets,
-    pub(crate) server: Option<ntp_server::Server>,
+    pub(crate) serving: Option<Serving>,
     pub(crate) ke_listener: Option<KeListener>,
 }
 
@@ -333,12 +334,13 @@ impl Daemon<'_> {
     /// Hands the server the system variables of the moment, and the
     /// cookie master keys when the NTS-KE thread rotated them.
     fn refresh_server(&mut self) -> io::Result<()> {
+        if self.serving.is_none() {
+            return Ok(());
+        }
         let state = self.served_state()?;
-        if let Some(server) = &mut self.server {
-            server.set_system_state(state);
-            if let Some(keys) = self.ke_listener.as_mut().and_then(KeListener::rotated_keys) {
-                server.set_cookie_keys(keys);
-            }
+        let rotated = self.ke_listener.as_mut().and_then(KeListener::rotated_keys);
+        if let Some(serving) = &mut self.serving {
+            serving.refresh(state, rotated);
         }
         Ok(())
     }
@@ -406,10 +408,7 @@ impl Daemon<'_> {
             let Some((received, is_serve)) = self.receive_from(index, datagram) else {
                 continue;
             };
-            let rx_wall = match received.kernel_time {
-                Some(time) => self.clock.reading_at_realtime(time)?,
-                None => self.clock.now()?,
-            };
+            let rx_wall = self.clock.received_at(received.kernel_time)?;
             let data = datagram.get(..received.len).unwrap_or(&[]);
             if is_serve {
                 self.answer(&received, data, rx_wall, reply)?;
@@ -468,18 +467,19 @@ impl Daemon<'_> {
         out: &mut [u8],
     ) -> io::Result<()> {
         let now = self.mono();
-        let (Some(server), Some(socket)) = (&mut self.server, &self.sockets.serve) else {
+        let (Some(Serving::Inline(server)), Some(socket)) =
+            (&mut self.serving, &self.sockets.serve)
+        else {
             return Ok(());
         };
-        if let ntp_server::Action::Respond(reply) =
-            server.handle(data, received.from, Timestamp::from(rx_wall), now, out)
-        {
-            let transmit = Timestamp::from(self.clock.now()?);
-            let packet = server.finish(&reply, out, transmit);
-            // A failed send is a lost reply; the client asks again.
-            let _ = socket.send_to(packet, received.from);
-        }
-        Ok(())
+        serving::respond(
+            server,
+            socket,
+            &*self.clock,
+            (received, data, rx_wall),
+            now,
+            out,
+        )
     }
 
     /// Whether the frequency estimate is worth a drift file: known at
@@ -535,8 +535,8 @@ impl Daemon<'_> {
         self.log.table(t, &self.system.peer_table(self.mono()));
         let synchronized = self.system.is_synchronized();
         let error = result.as_ref().err().map(ToString::to_string);
-        if let Some(server) = &self.server {
-            let counters = server.counters().to_string();
+        if let Some(serving) = self.serving.take() {
+            let counters = serving.finish().to_string();
             self.log.line(
                 t,
                 "served",

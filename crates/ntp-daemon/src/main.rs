@@ -50,6 +50,7 @@ mod net;
 mod nts;
 mod nts_server;
 mod options;
+mod serving;
 mod setup;
 mod step_watch;
 mod timex;
@@ -130,10 +131,11 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
     let keys = setup::load_keys(options)?;
     let now = Instant::from_std(origin, std::time::Instant::now());
     let client = setup::client(options, keys.as_deref(), drift, clock, now)?;
-    let sockets = Sockets::open(options)?;
+    let mut sockets = Sockets::open(options)?;
     let mut server = setup::server(options, keys.as_deref(), client.system.system_state())?;
     setup::log_start(log, options, clock, &sockets, drift.map(|d| d.frequency));
     let ke_listener = setup::nts_service(options, server.as_mut(), &sockets, log, origin)?;
+    let serving = setup::serving(server, &mut sockets, clock, log, origin)?;
     Daemon {
         options,
         log,
@@ -144,7 +146,7 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         names: client.names,
         background: Background::new(sockets.families(), client.nts_config),
         sockets,
-        server,
+        serving,
         ke_listener,
     }
     .run()

@@ -19,7 +19,8 @@ use std::time::SystemTime;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
-    ControlMessageOwned, MsgFlags, SockaddrStorage, TimestampingFlag, recvmsg, setsockopt, sockopt,
+    AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, SockaddrStorage,
+    TimestampingFlag, bind, recvmsg, setsockopt, socket, sockopt,
 };
 
 use crate::background::Families;
@@ -42,6 +43,11 @@ const _: () = assert!(
     "MAX_DATAGRAM must hold every datagram the daemon reads or writes"
 );
 
+/// The receive buffer asked for on a `--serve` worker's socket, octets:
+/// about 3000 requests of 48 octets with the kernel's overhead, room for a
+/// burst while the worker is descheduled.
+const SHARED_RECEIVE_BUFFER: usize = 4 << 20;
+
 /// A UDP socket that reads kernel receive timestamps where it can.
 #[derive(Debug)]
 pub(crate) struct TimestampedSocket {
@@ -61,7 +67,31 @@ pub(crate) struct Received {
 impl TimestampedSocket {
     /// Binds `address` and asks for software receive timestamps.
     pub(crate) fn bind(address: SocketAddr) -> io::Result<Self> {
-        let socket = UdpSocket::bind(address)?;
+        Self::timestamped(UdpSocket::bind(address)?)
+    }
+
+    /// Binds `address` with `SO_REUSEPORT`, so that several sockets (one
+    /// per `--serve` worker) share it, with a receive buffer of
+    /// [`SHARED_RECEIVE_BUFFER`] (as the kernel allows) for bursts while
+    /// a worker is descheduled; software receive timestamps as
+    /// [`bind`](Self::bind).
+    pub(crate) fn bind_shared(address: SocketAddr) -> io::Result<Self> {
+        let family = if address.is_ipv4() {
+            AddressFamily::Inet
+        } else {
+            AddressFamily::Inet6
+        };
+        let fd = socket(family, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
+            .map_err(io::Error::from)?;
+        setsockopt(&fd, sockopt::ReusePort, &true).map_err(io::Error::from)?;
+        // Best effort: the kernel caps it at net.core.rmem_max.
+        let _ = setsockopt(&fd, sockopt::RcvBuf, &SHARED_RECEIVE_BUFFER);
+        bind(fd.as_raw_fd(), &SockaddrStorage::from(address)).map_err(io::Error::from)?;
+        Self::timestamped(UdpSocket::from(fd))
+    }
+
+    /// Asks `socket` for software receive timestamps.
+    fn timestamped(socket: UdpSocket) -> io::Result<Self> {
         let flags = TimestampingFlag::SOF_TIMESTAMPING_RX_SOFTWARE
             | TimestampingFlag::SOF_TIMESTAMPING_SOFTWARE;
         let kernel_timestamps = setsockopt(&socket, sockopt::Timestamping, &flags).is_ok();
@@ -135,11 +165,15 @@ fn socket_addr(storage: &SockaddrStorage) -> Option<SocketAddr> {
 }
 
 /// The daemon's sockets: one client socket per address family in use,
-/// and the serving socket.
+/// and the serving socket (polled by the loop), or the `--serve` workers'
+/// sockets (which the workers take).
 pub(crate) struct Sockets {
     v4: Option<TimestampedSocket>,
     v6: Option<TimestampedSocket>,
     pub(crate) serve: Option<TimestampedSocket>,
+    pub(crate) serve_workers: Vec<TimestampedSocket>,
+    /// Where `--serve` listens (its port picked, if it said 0).
+    pub(crate) serve_address: Option<SocketAddr>,
 }
 
 impl Sockets {
@@ -161,10 +195,24 @@ impl Sockets {
             }
             Ok(TimestampedSocket::bind(SocketAddr::new(any, 0)).ok())
         };
+        let (serve, serve_workers) = match options.serve {
+            Some(address) if options.serve_threads > 0 => (
+                None,
+                crate::serving::bind_workers(address, options.serve_threads)?,
+            ),
+            Some(address) => (Some(TimestampedSocket::bind(address)?), Vec::new()),
+            None => (None, Vec::new()),
+        };
+        let serve_address = match (&serve, serve_workers.first()) {
+            (Some(socket), _) | (None, Some(socket)) => Some(socket.local_addr()?),
+            (None, None) => None,
+        };
         Ok(Self {
             v4: client(IpAddr::V4(Ipv4Addr::UNSPECIFIED))?,
             v6: client(IpAddr::V6(Ipv6Addr::UNSPECIFIED))?,
-            serve: options.serve.map(TimestampedSocket::bind).transpose()?,
+            serve,
+            serve_workers,
+            serve_address,
         })
     }
 

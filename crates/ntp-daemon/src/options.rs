@@ -55,8 +55,11 @@ pub(crate) struct Options {
     /// `--local STRATUM`: serve the local clock at that stratum while the
     /// sources do not synchronize it (or with no sources at all).
     pub(crate) local: Option<u8>,
-    /// Whether any of the flags above (`--local` and the access, rate
-    /// and policy flags) was given.
+    /// `--serve-threads N`: answer on N worker threads (see `serving`);
+    /// 0, the default, answers from the loop.
+    pub(crate) serve_threads: usize,
+    /// Whether any of the flags above (`--local`, `--serve-threads` and
+    /// the access, rate and policy flags) was given.
     pub(crate) serving_flags: bool,
     /// NTS for `--serve`: the NTS-KE listening address, the certificate
     /// chain and the private key (PEM files); all three or none.
@@ -128,7 +131,7 @@ impl From<lexopt::Error> for ArgsError {
 pub(crate) const USAGE: &str = "usage: ntp-daemon (--server HOST[:PORT] [--key ID] [--ntp-version N] | --pool NAME[:PORT] | --nts HOST[:PORT])... \
 [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] \
-[--serve ADDR:PORT [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE [--nts-key-file FILE]]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
+[--serve ADDR:PORT [--local STRATUM] [--serve-threads N] [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE [--nts-key-file FILE]]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
 [--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--minsources N] [--burst] [--retry-burst] [--polltarget N] \
 [--maxdelay S] [--maxdelayratio R] [--maxdelaydevratio R] [--mindelay S] [--asymmetry A]";
 
@@ -182,6 +185,10 @@ Options:
                          synchronizes it, as chrony's local stratum; with no
                          --server, --pool or --nts, always: a primary (1) or
                          fixed-stratum server
+  --serve-threads N      answer --serve's clients on N worker threads, each
+                         with its own socket on the port (SO_REUSEPORT; the
+                         rate limit is per thread); 0 (default) answers from
+                         the main loop, as chronyd does
   --default-action ACTION  what --serve does for clients no rule matches:
                          allow, ignore, deny, restrict or limited (default:
                          limited, by the rate limiter)
@@ -293,6 +300,7 @@ fn defaults() -> Options {
         serve: None,
         server_config: ntp_server::ServerConfig::default(),
         local: None,
+        serve_threads: 0,
         serving_flags: false,
         nts_serve: None,
         clock: ClockKind::Model,
@@ -495,7 +503,7 @@ fn delay_flag(
     Ok(true)
 }
 
-/// How `--serve` treats clients: `--local`, `--default-action`,
+/// How `--serve` treats clients: `--local`, `--serve-threads`, `--default-action`,
 /// `--rule`, `--rate`, `--symmetric`, `--mac-policy`. Whether `name` is
 /// one.
 fn serve_flag(
@@ -516,6 +524,19 @@ fn serve_flag(
                     .filter(|stratum| (1..=15).contains(stratum))
                     .ok_or_else(|| ArgsError::Bad(format!("--local {value:?}: 1 to 15")))?,
             );
+        }
+        "serve-threads" => {
+            let value = text(parser)?;
+            options.serve_threads = value
+                .parse::<usize>()
+                .ok()
+                .filter(|threads| *threads <= crate::serving::MAX_SERVE_THREADS)
+                .ok_or_else(|| {
+                    ArgsError::Bad(format!(
+                        "--serve-threads {value:?}: 0 to {}",
+                        crate::serving::MAX_SERVE_THREADS
+                    ))
+                })?;
         }
         "default-action" => {
             let value = text(parser)?;

@@ -19,6 +19,7 @@ use crate::log::Log;
 use crate::net::Sockets;
 use crate::nts_server::{KeListener, KeyStorage};
 use crate::options::{Options, ServerOption};
+use crate::serving::{Serving, Workers};
 
 /// Members of each `--pool`: 4, chrony's default `maxsources` and the
 /// number of addresses the NTP Pool Project's names return.
@@ -207,6 +208,26 @@ pub(crate) fn server(
     Ok(Some(server))
 }
 
+/// How `--serve` answers, with `server` as built (NTS included): from the
+/// loop, or on the workers, which take their sockets and read `clock`.
+pub(crate) fn serving(
+    server: Option<ntp_server::Server>,
+    sockets: &mut Sockets,
+    clock: &dyn Clock,
+    log: Log,
+    origin: std::time::Instant,
+) -> io::Result<Option<Serving>> {
+    let Some(server) = server else {
+        return Ok(None);
+    };
+    if sockets.serve_workers.is_empty() {
+        return Ok(Some(Serving::Inline(Box::new(server))));
+    }
+    let workers = core::mem::take(&mut sockets.serve_workers);
+    Workers::start(&server, workers, &clock.reader(), origin, log)
+        .map(|w| Some(Serving::Workers(Box::new(w))))
+}
+
 /// NTS for `--serve`: the NTS-KE listener hands out cookies under master
 /// keys the server shares, and names the `--serve` port.
 pub(crate) fn nts_service(
@@ -216,7 +237,8 @@ pub(crate) fn nts_service(
     log: Log,
     origin: std::time::Instant,
 ) -> io::Result<Option<KeListener>> {
-    let (Some(nts), Some(server), Some(socket)) = (&options.nts_serve, server, &sockets.serve)
+    let (Some(nts), Some(server), Some(serve_address)) =
+        (&options.nts_serve, server, sockets.serve_address)
     else {
         return Ok(None);
     };
@@ -227,7 +249,7 @@ pub(crate) fn nts_service(
                 format!("--nts-cert/--nts-key: {error}"),
             )
         })?;
-    let ntp_port = socket.local_addr()?.port();
+    let ntp_port = serve_address.port();
     let storage = KeyStorage {
         file: nts.key_file.clone(),
     };
@@ -278,9 +300,12 @@ pub(crate) fn log_start(
     };
     let frequency =
         initial_frequency.map_or_else(|| "unknown".to_owned(), |f| format!("{:+.3} ppm", f * 1e6));
-    let serving = options
-        .serve
-        .map_or_else(String::new, |address| format!(", serving on {address}"));
+    let serving = sockets.serve_address.map_or_else(String::new, |address| {
+        match sockets.serve_workers.len() {
+            0 => format!(", serving on {address}"),
+            threads => format!(", serving on {address} ({threads} threads)"),
+        }
+    });
     log.line(
         0.0,
         "start",
@@ -303,7 +328,8 @@ pub(crate) fn log_start(
             "iburst": options.iburst,
             "initial_frequency_ppm": initial_frequency.map(|f| f * 1e6),
             "receive_timestamps": timestamps,
-            "serve": options.serve.map(|a| a.to_string()),
+            "serve": sockets.serve_address.map(|a| a.to_string()),
+            "serve_threads": sockets.serve_workers.len(),
         }),
     );
 }

@@ -369,6 +369,8 @@ fn bad_arguments_exit_2_and_help_exits_0() {
         &["--server", "127.0.0.1:123", "--clock", "atomic"],
         &["--server", "no-such-host.invalid:123"],
         &["--server", "127.0.0.1:123", "--unknown-flag"],
+        &["--server", "127.0.0.1:123", "--serve-threads", "2"],
+        &["--serve", "127.0.0.1:0", "--serve-threads", "65"],
         &[
             "--server",
             "127.0.0.1:123",
@@ -653,10 +655,12 @@ fn ke_client(ke: core::net::SocketAddr, ca_pem: &str) -> ntp_nts::tls::KeOutcome
     }
 }
 
-/// The daemon's --serve with NTS: synchronized to a plain server, it
-/// hands our NTS-KE client eight cookies and its NTP port, and answers an
-/// NTS-protected request with an answer our client session accepts (and
-/// that carries a fresh cookie), as stratum 2.
+/// The daemon's --serve with NTS, on two worker threads: synchronized to
+/// a plain server, it hands our NTS-KE client eight cookies and its NTP
+/// port, and answers an NTS-protected request with an answer our client
+/// session accepts (and that carries a fresh cookie), as stratum 2 (the
+/// loop published the system variables to the workers). The restart test
+/// below serves NTS from the loop.
 #[test]
 fn the_daemon_serves_nts_to_our_client() {
     use ntp_client::ntp_proto::{Mode, Packet};
@@ -674,6 +678,7 @@ fn the_daemon_serves_nts_to_our_client() {
         .args(["--server", &address.to_string()])
         .args(["--min-poll", "1", "--max-poll", "2", "--duration", "14"])
         .args(["--json", "--verbose", "--serve", &serve.to_string()])
+        .args(["--serve-threads", "2"])
         .args(["--nts-ke-listen", &ke.to_string()])
         .arg("--nts-cert")
         .arg(&cert)
@@ -1017,4 +1022,42 @@ fn the_daemon_serves_its_clock_as_a_primary_server() {
     assert!(answer.is_none(), "{answer:?}");
     // One DENY per try of the query (three).
     assert!(stdout.contains("kod(deny=3 "), "{stdout}");
+}
+
+/// `--serve-threads 3`: the workers share the port, answer clients on
+/// many source ports (the kernel spreads them over the workers), stamp
+/// their answers on the daemon's clock (a model clock 0.5 s ahead of the
+/// system's) and add their counters up at the end.
+#[test]
+fn worker_threads_serve_the_daemons_clock() {
+    let serve = free_udp();
+    let child = Command::new(DAEMON)
+        .args(["--serve", &serve.to_string(), "--serve-threads", "3"])
+        .args(["--local", "1", "--default-action", "allow"])
+        .args(["--model-offset", "500", "--duration", "4", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // Each query from a socket (and so a port) of its own.
+    let answers: Vec<_> = (0..12).filter_map(|_| query(serve)).collect();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert_eq!(answers.len(), 12, "{stdout}");
+    for answer in &answers {
+        assert_eq!(answer.stratum, Stratum::PRIMARY);
+        assert!((answer.offset - 0.5).abs() < 0.01, "{}", answer.offset);
+    }
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let start = lines.iter().find(|l| l["type"] == "start").unwrap();
+    assert_eq!(start["serve_threads"], 3, "{stdout}");
+    assert_eq!(start["serve"], serve.to_string(), "{stdout}");
+    let served = lines.iter().find(|l| l["type"] == "served").unwrap();
+    let counters = served["counters"].as_str().unwrap();
+    assert!(counters.contains("answered=12 "), "{counters}");
 }

@@ -1,0 +1,382 @@
+//! `--serve`: answering NTP clients with the `ntp-server` core, either
+//! from the daemon's loop or on worker threads (`--serve-threads N`).
+//!
+//! - **From the loop** (the default, as chronyd serves): the serving
+//!   socket is polled with the client sockets, and each request is
+//!   answered as it is read. One thread, no locks, and the same run under
+//!   clknetsim twice gives the same result.
+//! - **On workers**: each thread owns a socket bound to the same address
+//!   with `SO_REUSEPORT` (the kernel spreads clients over them by their
+//!   address and port) and its own copy of the server (access list, rate
+//!   limiter, keys; NTS nonces from a seed of its own). The loop publishes
+//!   what they answer with on a [`Board`]: the system variables and the
+//!   cookie master keys, each change under a generation number that a
+//!   worker checks with one atomic load per batch of datagrams. Workers
+//!   read the loop's clock through [`ReadClock`], so a model clock's steps
+//!   and rate changes reach them too. A rate limit is per worker: a
+//!   client that changes its source port may reach another worker, and so
+//!   get more than its limit (issue 24 shares the limiter).
+
+use core::net::SocketAddr;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::time::Duration;
+use std::io;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::thread::JoinHandle;
+
+use ntp_client::ntp_proto::{Date, SystemState, Timestamp};
+use ntp_server::{Action, CookieKeys, Counters, Instant, Server};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::clock::ReadClock;
+use crate::log::Log;
+use crate::net::{self, MAX_DATAGRAM, Received, TimestampedSocket};
+
+/// The most worker threads `--serve-threads` takes.
+pub(crate) const MAX_SERVE_THREADS: usize = 64;
+
+/// How long a worker waits for a datagram before it looks at the stop
+/// flag again.
+const WORKER_WAIT: Duration = Duration::from_millis(100);
+
+/// The most datagrams a worker reads after one wakeup before it checks the
+/// board and the stop flag again.
+const WORKER_BATCH: usize = 64;
+
+/// How `--serve` answers: from the loop, or on workers.
+pub(crate) enum Serving {
+    /// From the loop, on the serving socket of `net::Sockets`.
+    Inline(Box<Server>),
+    /// On worker threads with sockets of their own.
+    Workers(Box<Workers>),
+}
+
+impl Serving {
+    /// Hands the server(s) the system variables of the moment, and the
+    /// cookie master keys when they were rotated (`Some`).
+    pub(crate) fn refresh(&mut self, state: SystemState, rotated: Option<CookieKeys>) {
+        match self {
+            Self::Inline(server) => {
+                server.set_system_state(state);
+                if let Some(keys) = rotated {
+                    server.set_cookie_keys(keys);
+                }
+            }
+            Self::Workers(workers) => workers.publish(state, rotated),
+        }
+    }
+
+    /// Stops serving; the counters of all that was served.
+    pub(crate) fn finish(self) -> Counters {
+        match self {
+            Self::Inline(server) => *server.counters(),
+            Self::Workers(workers) => workers.stop(),
+        }
+    }
+}
+
+/// Answers one request read at `rx_wall` on `socket` with `server`,
+/// stamping the answer's transmit time from `clock` just before it is
+/// sent. A failed send is a lost answer: the client asks again.
+pub(crate) fn respond(
+    server: &mut Server,
+    socket: &TimestampedSocket,
+    clock: &dyn ReadClock,
+    request: (&Received, &[u8], Date),
+    now: Instant,
+    out: &mut [u8],
+) -> io::Result<()> {
+    let (received, data, rx_wall) = request;
+    if let Action::Respond(reply) =
+        server.handle(data, received.from, Timestamp::from(rx_wall), now, out)
+    {
+        let transmit = Timestamp::from(clock.now()?);
+        let packet = server.finish(&reply, out, transmit);
+        let _ = socket.send_to(packet, received.from);
+    }
+    Ok(())
+}
+
+/// What the loop publishes for the workers.
+#[derive(Clone)]
+struct Published {
+    state: SystemState,
+    /// The cookie master keys, and how many rotations they have seen.
+    cookie_keys: Option<(u64, CookieKeys)>,
+}
+
+/// Where the loop publishes and the workers read: [`Published`] and a
+/// generation number bumped at each change.
+struct Board {
+    generation: AtomicU64,
+    published: RwLock<Published>,
+}
+
+impl Board {
+    /// Brings `server` up to date if the board changed since `seen`, the
+    /// generation it last saw; `keys_seen` is the rotation of its keys.
+    fn update(&self, server: &mut Server, seen: &mut u64, keys_seen: &mut u64) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if generation == *seen {
+            return;
+        }
+        *seen = generation;
+        let published = self
+            .published
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        server.set_system_state(published.state);
+        if let Some((rotation, keys)) = &published.cookie_keys {
+            if rotation != keys_seen {
+                server.set_cookie_keys(keys.clone());
+                *keys_seen = *rotation;
+            }
+        }
+    }
+}
+
+/// `--serve` on worker threads.
+pub(crate) struct Workers {
+    board: Arc<Board>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Counters>>,
+    /// What the board holds, to publish changes only.
+    last: Published,
+}
+
+/// Binds `count` sockets to `address` with `SO_REUSEPORT`: the first
+/// picks the port when `address` names port 0, the others take it.
+pub(crate) fn bind_workers(
+    address: SocketAddr,
+    count: usize,
+) -> io::Result<Vec<TimestampedSocket>> {
+    let mut sockets = Vec::with_capacity(count);
+    let mut address = address;
+    for _ in 0..count {
+        let socket = TimestampedSocket::bind_shared(address)?;
+        address = socket.local_addr()?;
+        sockets.push(socket);
+    }
+    Ok(sockets)
+}
+
+/// One worker's parts.
+struct Worker {
+    server: Server,
+    socket: TimestampedSocket,
+    board: Arc<Board>,
+    clock: Arc<dyn ReadClock>,
+    origin: std::time::Instant,
+    stop: Arc<AtomicBool>,
+    log: Log,
+}
+
+impl Workers {
+    /// Starts a worker per socket, each with a copy of `template` (its NTS
+    /// nonces seeded anew from the operating system).
+    pub(crate) fn start(
+        template: &Server,
+        sockets: Vec<TimestampedSocket>,
+        clock: &Arc<dyn ReadClock>,
+        origin: std::time::Instant,
+        log: Log,
+    ) -> io::Result<Self> {
+        let last = Published {
+            state: *template.system_state(),
+            cookie_keys: template.cookie_keys().map(|keys| (0, keys.clone())),
+        };
+        let board = Arc::new(Board {
+            generation: AtomicU64::new(0),
+            published: RwLock::new(last.clone()),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut workers = Self {
+            board,
+            stop,
+            threads: Vec::with_capacity(sockets.len()),
+            last,
+        };
+        for (index, socket) in sockets.into_iter().enumerate() {
+            let mut server = template.clone();
+            if let Some(keys) = template.cookie_keys() {
+                let mut seed = [0; ntp_server::NTS_SEED_LEN];
+                ChaCha20Rng::from_os_rng().fill_bytes(&mut seed);
+                server.set_nts(keys.clone(), seed);
+            }
+            let worker = Worker {
+                server,
+                socket,
+                board: Arc::clone(&workers.board),
+                clock: Arc::clone(clock),
+                origin,
+                stop: Arc::clone(&workers.stop),
+                log,
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("serve-{index}"))
+                .spawn(move || worker.run());
+            match thread {
+                Ok(thread) => workers.threads.push(thread),
+                Err(error) => {
+                    workers.stop();
+                    return Err(error);
+                }
+            }
+        }
+        Ok(workers)
+    }
+
+    /// Publishes the system variables, and the cookie master keys when
+    /// they were rotated (`Some`), if either changed.
+    pub(crate) fn publish(&mut self, state: SystemState, rotated: Option<CookieKeys>) {
+        let rotated = rotated.map(|keys| {
+            let rotation = self.last.cookie_keys.as_ref().map_or(0, |(n, _)| n + 1);
+            (rotation, keys)
+        });
+        if state == self.last.state && rotated.is_none() {
+            return;
+        }
+        self.last.state = state;
+        if rotated.is_some() {
+            self.last.cookie_keys = rotated;
+        }
+        let mut published = self
+            .board
+            .published
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        published.clone_from(&self.last);
+        drop(published);
+        self.board.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Stops the workers and returns their counters, summed.
+    pub(crate) fn stop(self) -> Counters {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut total = Counters::default();
+        for thread in self.threads {
+            // A worker that panicked took its counters with it.
+            if let Ok(counters) = thread.join() {
+                total += &counters;
+            }
+        }
+        total
+    }
+}
+
+impl Worker {
+    /// Answers until the stop flag, then returns the counters.
+    fn run(mut self) -> Counters {
+        let mut datagram = [0; MAX_DATAGRAM];
+        let mut out = [0; MAX_DATAGRAM];
+        let (mut seen, mut keys_seen) = (0, 0);
+        while !self.stop.load(Ordering::Relaxed) {
+            match net::wait(&[&self.socket], WORKER_WAIT) {
+                Ok(ready) if ready.first().copied().unwrap_or(false) => {}
+                Ok(_) => continue,
+                Err(error) => {
+                    self.log.warn(self.elapsed(), &format!("serve: {error}"));
+                    std::thread::sleep(WORKER_WAIT);
+                    continue;
+                }
+            }
+            self.board
+                .update(&mut self.server, &mut seen, &mut keys_seen);
+            for _ in 0..WORKER_BATCH {
+                match self.socket.recv(&mut datagram) {
+                    Ok(received) => self.answer(&received, &datagram, &mut out),
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(error) => {
+                        self.log
+                            .warn(self.elapsed(), &format!("serve: receive: {error}"));
+                        break;
+                    }
+                }
+            }
+        }
+        *self.server.counters()
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.origin.elapsed().as_secs_f64()
+    }
+
+    /// Answers one datagram; one the clock cannot stamp is dropped.
+    fn answer(&mut self, received: &Received, datagram: &[u8], out: &mut [u8]) {
+        let Ok(rx_wall) = self.clock.received_at(received.kernel_time) else {
+            return;
+        };
+        let data = datagram.get(..received.len).unwrap_or(&[]);
+        let now = Instant::from_std(self.origin, std::time::Instant::now());
+        let _ = respond(
+            &mut self.server,
+            &self.socket,
+            self.clock.as_ref(),
+            (received, data, rx_wall),
+            now,
+            out,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ntp_client::ntp_proto::{RefId, Stratum};
+
+    use super::*;
+
+    fn template() -> Server {
+        let mut server = Server::new(
+            &ntp_server::ServerConfig::default(),
+            SystemState::unsynchronized(-20),
+        )
+        .unwrap();
+        server.set_nts(CookieKeys::new(1, &[1; 32]), [0; ntp_server::NTS_SEED_LEN]);
+        server
+    }
+
+    /// What the loop publishes reaches a worker's server once, and only
+    /// changes are published: the state at each change, the keys at each
+    /// rotation.
+    #[test]
+    fn the_board_carries_state_and_rotated_keys() {
+        let server = template();
+        let mut workers = Workers::start(
+            &server,
+            Vec::new(),
+            &(Arc::new(crate::clock::ModelClock::new(0.0, 0.0).unwrap()) as Arc<dyn ReadClock>),
+            std::time::Instant::now(),
+            Log {
+                json: false,
+                verbose: false,
+            },
+        )
+        .unwrap();
+        let mut worker_server = server.clone();
+        let (mut seen, mut keys_seen) = (0, 0);
+        workers.publish(*server.system_state(), None);
+        assert_eq!(workers.board.generation.load(Ordering::Relaxed), 0);
+
+        let mut state = SystemState::primary(RefId::LOCL, Timestamp::ZERO);
+        state.stratum = Stratum::new(3);
+        workers.publish(state, None);
+        workers
+            .board
+            .update(&mut worker_server, &mut seen, &mut keys_seen);
+        assert_eq!(seen, 1);
+        assert_eq!(worker_server.system_state().stratum, Stratum::new(3));
+        assert_eq!(worker_server.cookie_keys().unwrap().current_key_id(), 1);
+
+        let mut rotated = CookieKeys::new(1, &[1; 32]);
+        rotated.rotate(2, &[2; 32]).unwrap();
+        workers.publish(state, Some(rotated));
+        workers
+            .board
+            .update(&mut worker_server, &mut seen, &mut keys_seen);
+        assert_eq!(worker_server.cookie_keys().unwrap().current_key_id(), 2);
+        assert!(worker_server.cookie_keys().unwrap().contains(1));
+        assert_eq!(keys_seen, 1);
+        assert_eq!(workers.stop().received, 0);
+    }
+}
