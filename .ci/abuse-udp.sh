@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Abuse test (issue 21): a UDP flood of MAC-signed and NTS requests from a
 # denied address (127.0.0.2) and from an over-limit one (127.0.0.3)
-# against our server (the `serve` example with keys, NTS, an access list
-# and rate limits), while a good client (our `sntp`, keyed, from
+# against our server (`ntp-daemon --serve --local 1` with keys, NTS, an
+# access list and rate limits), while a good client (our `sntp`, keyed, from
 # 127.0.0.1) keeps asking. Passes when the good client gets at least 95 %
 # of its answers and the server spent no cryptography on the flood: its
 # `crypto_checks` counter (MAC checks with a held key, NTS cookie
 # openings) stays within the good client's requests and the limited
 # address's burst.
 #
-# Everything stays on 127.0.0.0/8; the server only reads the clock.
+# Everything stays on 127.0.0.0/8; the server only reads the system clock
+# (its clock is the model clock). SERVE_THREADS (default 0: from the loop)
+# picks --serve-threads.
 # Prints the figures; exit 1 on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,7 @@ FLOOD_SECONDS=12
 # flood only overflows the socket's queue, which tests the kernel).
 FLOOD_RATE=20000
 GOOD_TRIES=40
+SERVE_THREADS="${NTP_ABUSE_SERVE_THREADS:-0}"
 
 INTEROP_NAME=abuse-udp
 # shellcheck source=interop-lib.sh
@@ -29,9 +32,10 @@ source .ci/interop-lib.sh
 
 install_missing openssl:openssl
 
-step "building serve and sntp"
-cargo build --release --locked -p ntp-server --example serve -p ntp-client --example sntp
-SERVE=target/release/examples/serve
+step "building ntp-daemon and sntp"
+cargo build --release --locked -p ntp-daemon --bin ntp-daemon
+cargo build --release --locked -p ntp-client --example sntp
+DAEMON=target/release/ntp-daemon
 SNTP=target/release/examples/sntp
 
 work=$(mktemp -d)
@@ -51,12 +55,14 @@ secret=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 echo "1 AES128 HEX:$secret" >"$work/keys"
 make_cert server "$work"
 
-step "serve: 127.0.0.2 denied, others limited (2 requests, then one per 16 s), 127.0.0.1 allowed"
+step "ntp-daemon --serve: 127.0.0.2 denied, others limited (2 requests, then one per 16 s), 127.0.0.1 allowed"
 start_serve_on "127.0.0.1:$PORT" 60 "$work/serve.log" --keys "$work/keys" \
     --default-action limited --rate 4,2,2 \
     --rule 127.0.0.2/32=deny --rule 127.0.0.1/32=allow \
     --nts-ke-listen "127.0.0.1:$KE_PORT" \
-    --nts-cert "$work/server-cert.pem" --nts-key "$work/server-key.pem"
+    --nts-cert "$work/server-cert.pem" --nts-key "$work/server-key.pem" \
+    --serve-threads "$SERVE_THREADS"
+wait_for_log "$serve_pid" "$work/serve.log" 'NTS-KE listening on' "NTS-KE"
 
 # flood FROM KIND: FLOOD_RATE requests a second for FLOOD_SECONDS from
 # FROM: MAC-signed ones (key 1, a digest that does not verify) or NTS ones
@@ -115,11 +121,9 @@ for pid in "${flood_pids[@]}"; do
 done
 flood_pids=()
 cat "$work"/flood-*.log
-kill -INT "$serve_pid"
-wait "$serve_pid" || true
-serve_pid=""
-counters=$(sed -n 's/^counters: //p' "$work/serve.log")
-echo "serve counters: $counters"
+stop_serve "$work/serve.log" >/dev/null
+counters=$(served_counters "$work/serve.log")
+echo "server counters: $counters"
 crypto=$(sed -n 's/.*crypto_checks=\([0-9]*\).*/\1/p' <<<"$counters")
 echo "good client: $good of $GOOD_TRIES keyed requests answered and verified"
 echo "cryptography spent: $crypto checks (the good client's $GOOD_TRIES, plus at most the limited address's burst)"

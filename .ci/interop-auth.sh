@@ -3,15 +3,16 @@
 # RFC 8573; issue 12) with real implementations, for MD5, SHA-1, SHA-256
 # and AES-128-CMAC keys:
 #
-#   1. our `serve` (chrony-format key file) queried by chronyd -Q: a
+#   1. our server, `ntp-daemon --serve --local 1` (chrony-format key
+#      file), queried by chronyd -Q: a
 #      measured offset under 10 ms with each key; no usable answer with a
 #      key id the server lacks or with the wrong secret;
-#   2. our `sntp` example against the same `serve`: MAC verified with each
+#   2. our `sntp` example against the same server: MAC verified with each
 #      key; with the wrong secret or an unknown id the crypto-NAK is
 #      ignored ("authentication failed") and sntp times out; and, with
 #      the wrong secret, --mac-policy drop (no answer) and answer (an
 #      unsigned answer, which sntp and chronyd -Q must both refuse);
-#   3. our `serve` (ntpd-format key file) queried by NTPsec's ntpdig -a/-k:
+#   3. our server (ntpd-format key file) queried by NTPsec's ntpdig -a/-k:
 #      exit 0 and the offset with MD5, SHA-1 and AES-128-CMAC (SHA-256 is
 #      shown, not required: see there); non-zero with an unknown key id or
 #      the wrong secret;
@@ -29,8 +30,8 @@
 # Runs as root in CI after the tests (called from .ci/run). Everything
 # stays on 127.0.0.1 (ports 11130 and 11131); nothing touches the system
 # clock: chronyd runs with -x (never control the clock) and with its own
-# configuration (never the packaged one), serve and sntp only read the
-# clock, and ntp-daemon steers a model clock (--clock model).
+# configuration (never the packaged one), sntp only reads the clock, and
+# ntp-daemon steers a model clock (--clock model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,12 +47,10 @@ source .ci/interop-lib.sh
 
 install_missing chronyd:chrony ntpdig:ntpsec-ntpdig
 
-step "building serve, sntp and ntp-daemon"
-cargo build --release --locked -p ntp-server --example serve
+step "building sntp and ntp-daemon"
 cargo build --release --locked -p ntp-client --example sntp
 cargo build --release --locked -p ntp-daemon
 TARGET="${CARGO_TARGET_DIR:-target}"
-SERVE="$TARGET/release/examples/serve"
 SNTP="$TARGET/release/examples/sntp"
 DAEMON="$TARGET/release/ntp-daemon"
 NTPDIG="$SHARED/interop/ntpdig-port"
@@ -74,7 +73,7 @@ trap cleanup EXIT
 # The keys: id, chrony's type name, ntpd's type name, secret length in
 # octets, and the name in the table. chrony (and our clients) sign with a
 # SHA-256 key in NTPv3 requests, which carry the whole 32-octet digest
-# (NTPv4 carries 20), and serve answers in kind.
+# (NTPv4 carries 20), and our server answers in kind.
 KEYS=(
     "1 MD5 MD5 20 MD5"
     "2 SHA1 SHA1 20 SHA-1"
@@ -148,23 +147,15 @@ except Exception:
     print("")' "$1" "$2"
 }
 
-# start_serve LOG ARGS...: serve on 127.0.0.1:SERVE_PORT (start_serve_on in
-# interop-lib.sh).
+# start_serve LOG ARGS...: our server on 127.0.0.1:SERVE_PORT
+# (start_serve_on in interop-lib.sh).
 start_serve() {
     local log=$1
     shift
     start_serve_on "127.0.0.1:$SERVE_PORT" 300 "$log" "$@"
 }
 
-# stop_serve LOG: Ctrl-C, then prints its counters line.
-stop_serve() {
-    kill -INT "$serve_pid"
-    wait "$serve_pid" || true
-    serve_pid=""
-    grep '^counters:' "$1" || true
-}
-
-# chronyd_query NAME KEYFILE ID SECONDS: chronyd -Q against serve with key
+# chronyd_query NAME KEYFILE ID SECONDS: chronyd -Q against our server with key
 # ID of KEYFILE; its output in $work/NAME.log, exit status as chronyd's.
 # As root (-u root), or it could not remove its pidfile from $work.
 chronyd_query() {
@@ -268,50 +259,50 @@ sntp_refuses() {
 FAILURES=("wrong:$WRONG_ID:wrong secret" "unknown:$UNKNOWN_ID:unknown key id")
 
 # ---------------------------------------------------------------------
-step "1. chronyd -Q against serve (chrony-format key file, --mac-policy nak)"
+step "1. chronyd -Q against our server (chrony-format key file, --mac-policy nak)"
 start_serve "$work/serve-chrony.log" --keys "$work/chrony.keys"
 for entry in "${KEYS[@]}"; do
     read -r id _ _ _ name <<<"$entry"
-    chronyd_accepts "serve <- chronyd -Q" "$id" "$name"
+    chronyd_accepts "ntp-daemon <- chronyd -Q" "$id" "$name"
 done
 for case in "${FAILURES[@]}"; do
     IFS=: read -r tag id what <<<"$case"
-    chronyd_refuses "serve <- chronyd -Q" "$tag" "$id" "$what"
+    chronyd_refuses "ntp-daemon <- chronyd -Q" "$tag" "$id" "$what"
 done
 
 # ---------------------------------------------------------------------
-step "2. sntp against serve (the same server)"
+step "2. sntp against our server (the same server)"
 for entry in "${KEYS[@]}"; do
     read -r id _ _ _ name <<<"$entry"
-    sntp_accepts "serve <- sntp" "$SERVE_PORT" "$id" "$name"
+    sntp_accepts "ntp-daemon <- sntp" "$SERVE_PORT" "$id" "$name"
 done
 # The server answers a MAC that fails with a crypto-NAK, which sntp
 # refuses by name.
 for case in "${FAILURES[@]}"; do
     IFS=: read -r tag id what <<<"$case"
-    sntp_refuses "serve <- sntp" "$SERVE_PORT" "$tag" "$id" "$what" "crypto-NAK"
+    sntp_refuses "ntp-daemon <- sntp" "$SERVE_PORT" "$tag" "$id" "$what" "crypto-NAK"
 done
 stop_serve "$work/serve-chrony.log"
 
 # ---------------------------------------------------------------------
 step "2b. the other --mac-policy values: drop (no answer) and answer (unsigned)"
 start_serve "$work/serve-drop.log" --keys "$work/chrony.keys" --mac-policy drop
-sntp_refuses "serve (drop) <- sntp" "$SERVE_PORT" drop "$WRONG_ID" "wrong secret" ""
-chronyd_refuses "serve (drop) <- chronyd -Q" drop "$WRONG_ID" "wrong secret"
+sntp_refuses "ntp-daemon (drop) <- sntp" "$SERVE_PORT" drop "$WRONG_ID" "wrong secret" ""
+chronyd_refuses "ntp-daemon (drop) <- chronyd -Q" drop "$WRONG_ID" "wrong secret"
 stop_serve "$work/serve-drop.log"
 start_serve "$work/serve-answer.log" --keys "$work/chrony.keys" --mac-policy answer
-sntp_refuses "serve (answer) <- sntp" "$SERVE_PORT" answer "$WRONG_ID" "wrong secret" \
+sntp_refuses "ntp-daemon (answer) <- sntp" "$SERVE_PORT" answer "$WRONG_ID" "wrong secret" \
     "authentication failed"
-chronyd_refuses "serve (answer) <- chronyd -Q" answer "$WRONG_ID" "wrong secret"
-sntp_accepts "serve (answer) <- sntp" "$SERVE_PORT" 1 "MD5, right key"
+chronyd_refuses "ntp-daemon (answer) <- chronyd -Q" answer "$WRONG_ID" "wrong secret"
+sntp_accepts "ntp-daemon (answer) <- sntp" "$SERVE_PORT" 1 "MD5, right key"
 stop_serve "$work/serve-answer.log"
 
 # ---------------------------------------------------------------------
-step "3. ntpdig against serve (ntpd-format key file)"
+step "3. ntpdig against our server (ntpd-format key file)"
 start_serve "$work/serve-ntpd.log" --keys "$work/ntp.keys" --keys-format ntpd
 for entry in "${KEYS[@]}"; do
     read -r id _ _ _ name <<<"$entry"
-    cell="serve <- ntpdig"
+    cell="ntp-daemon <- ntpdig"
     if NTPDIG_PORT=$SERVE_PORT timeout 30 "$NTPDIG" -j -t 5 -a "$id" -k "$work/ntp.keys" \
         127.0.0.1 >"$work/ntpdig-$id.json" 2>"$work/ntpdig-$id.err"; then
         offset=$(json_field "$work/ntpdig-$id.json" offset)
@@ -324,7 +315,7 @@ for entry in "${KEYS[@]}"; do
     elif [ "$name" = SHA-256 ]; then
         # ntpdig 1.2.2 signs an NTPv4 request with the whole 32-octet
         # SHA-256 digest: a 36-octet trailer, which an NTPv4 parser takes
-        # for an extension field (RFC 7822), a malformed one, so serve
+        # for an extension field (RFC 7822), a malformed one, so our server
         # drops the request (bad_packet), and chronyd 4.3 does not answer
         # it either. Shown, not counted as a failure.
         record "$cell" "$name" "n/a: ntpdig's 36-octet NTPv4 MAC (chronyd drops it too)" ""
@@ -339,7 +330,7 @@ done
 # reply from ... failed". Either way it exits non-zero.
 for case in "${FAILURES[@]}"; do
     IFS=: read -r tag id what <<<"$case"
-    cell="serve <- ntpdig"
+    cell="ntp-daemon <- ntpdig"
     if NTPDIG_PORT=$SERVE_PORT timeout 30 "$NTPDIG" -j -t 3 -a "$id" -k "$work/wrong-ntp.keys" \
         127.0.0.1 >"$work/ntpdig-$tag.json" 2>"$work/ntpdig-$tag.err"; then
         cat "$work/ntpdig-$tag.json" "$work/ntpdig-$tag.err"

@@ -56,15 +56,34 @@ wait_for_log() {
     exit 1
 }
 
-# start_serve_on ADDR SECONDS LOG ARGS...: starts the serve example ($SERVE)
-# on ADDR for SECONDS in the background (its pid in serve_pid) and waits,
-# at most 10 s, until it listens; exits 1 with its log otherwise.
+# start_serve_on ADDR SECONDS LOG ARGS...: starts ntp-daemon ($DAEMON) as
+# a primary server of this machine's clock (--serve ADDR --local 1, no
+# sources, the model clock: the system clock is only read; every client
+# allowed unless ARGS say otherwise) for SECONDS in the background (its
+# pid in serve_pid) and waits, at most 10 s, until it listens; exits 1
+# with its log otherwise.
 start_serve_on() {
     local address=$1 seconds=$2 log=$3
     shift 3
-    "$SERVE" --listen "$address" --duration "$seconds" "$@" >"$log" 2>&1 &
+    "$DAEMON" --serve "$address" --local 1 --default-action allow \
+        --duration "$seconds" "$@" >"$log" 2>&1 &
     serve_pid=$!
-    wait_for_log "$serve_pid" "$log" '^listening on' serve
+    wait_for_log "$serve_pid" "$log" 'serving on' "ntp-daemon --serve"
+}
+
+# stop_serve LOG: SIGINT to the server of start_serve_on; prints its
+# counters lines (served, and NTS-KE with NTS).
+stop_serve() {
+    kill -INT "$serve_pid" 2>/dev/null || true
+    wait "$serve_pid" 2>/dev/null || true
+    serve_pid=""
+    grep -E '(served|NTS-KE): ' "$1" | grep -v 'listening' || true
+}
+
+# served_counters LOG: the counters of the server's "served:" line in LOG
+# (plain or JSON), e.g. "received=4 answered=4 ...".
+served_counters() {
+    sed -n 's/.*served: \([^"]*\).*/\1/p' "$1" | tail -n 1
 }
 
 # start_daemon_on ADDR SECONDS LOG PATTERN ARGS...: starts ntp-daemon

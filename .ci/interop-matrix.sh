@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Interoperability matrix: our `serve` example (ntp-server) and our clients
+# Interoperability matrix: our server program (`ntp-daemon --serve --local
+# 1`, with its defaults: every client rate-limited) and our clients
 # (the `sntp` example and the client system in the `demo` example) against
 # the NTP implementations Debian ships, each in both directions where it
 # has both roles (issue 14):
 #
-#   clients of our serve:  chronyd -Q, ntpdig, NTPsec ntpd (`server` and
+#   clients of our server: chronyd -Q, ntpdig, NTPsec ntpd (`server` and
 #                          `peer`), ntpdate (ntpsec-ntpdate), OpenNTPD,
 #                          systemd-timesyncd, busybox ntpd, chronyd `peer`
 #                          (mode 1), a W32Time-shaped mode-1 probe
@@ -191,11 +192,11 @@ TIMESYNCD=$DEBS/systemd-timesyncd/lib/systemd/systemd-timesyncd
 # /usr/lib is the merged-/usr layout; lib/ the older one.
 [ -x "$TIMESYNCD" ] || TIMESYNCD=$DEBS/systemd-timesyncd/usr/lib/systemd/systemd-timesyncd
 
-step "building serve, sntp and demo"
-cargo build --release --locked -p ntp-server --example serve
+step "building ntp-daemon, sntp and demo"
+cargo build --release --locked -p ntp-daemon --bin ntp-daemon
 cargo build --release --locked -p ntp-client --example sntp
 cargo build --release --locked -p ntp-demo
-SERVE=$(realpath "$TARGET/release/examples/serve")
+DAEMON=$(realpath "$TARGET/release/ntp-daemon")
 SNTP=$(realpath "$TARGET/release/examples/sntp")
 DEMO=$(realpath "$TARGET/release/ntp-demo")
 
@@ -264,9 +265,11 @@ no_clock() {
     ip netns exec "$ns" setpriv --bounding-set -sys_time --inh-caps -sys_time -- "$@"
 }
 
-# start_serve CELL SECONDS [ARGS...]: our server in the cell's own
-# namespace on $OURS_ADDR:123, logging to $LOGS/CELL-serve.log; waits (at
-# most 10 s) until it listens. Sets SERVE_PID and SERVE_LOG.
+# start_serve CELL SECONDS [ARGS...]: our server (the daemon serving this
+# machine's clock at stratum 1 on its model clock: it only reads the
+# system clock) in the cell's own namespace on $OURS_ADDR:123, logging to
+# $LOGS/CELL-serve.log; waits (at most 10 s) until it listens. Sets
+# SERVE_PID and SERVE_LOG.
 start_serve() {
     local ns=${NS_PREFIX}o$1 seconds=$2
     SERVE_LOG=$LOGS/$1-serve.log
@@ -274,22 +277,22 @@ start_serve() {
     # ip netns exec and setpriv exec the server: $! is its PID (no_clock,
     # a function, would put a subshell between).
     ip netns exec "$ns" setpriv --bounding-set -sys_time --inh-caps -sys_time -- \
-        "$SERVE" --listen "$OURS_ADDR:123" --duration "$seconds" "$@" >"$SERVE_LOG" 2>&1 &
+        "$DAEMON" --serve "$OURS_ADDR:123" --local 1 --duration "$seconds" "$@" >"$SERVE_LOG" 2>&1 &
     SERVE_PID=$!
     local _
     for _ in $(seq 100); do
-        grep -q '^listening on' "$SERVE_LOG" && return 0
+        grep -q 'serving on' "$SERVE_LOG" && return 0
         sleep 0.1
     done
     return 1
 }
 
 # stop_serve: Ctrl-C to our server; sets SERVE_COUNTERS to the counters it
-# prints, and SERVE_SYMMETRIC / SERVE_ANSWERED from them.
+# logs ("served: ..."), and SERVE_SYMMETRIC / SERVE_ANSWERED from them.
 stop_serve() {
     kill -INT "$SERVE_PID" 2>/dev/null || true
     wait "$SERVE_PID" 2>/dev/null || true
-    SERVE_COUNTERS=$(sed -n 's/^counters: //p' "$SERVE_LOG")
+    SERVE_COUNTERS=$(sed -n 's/.*served: //p' "$SERVE_LOG")
     SERVE_SYMMETRIC=$(sed -n 's/.* symmetric=\([0-9]*\) .*/\1/p' <<<"$SERVE_COUNTERS")
     SERVE_ANSWERED=$(sed -n 's/.* answered=\([0-9]*\) .*/\1/p' <<<"$SERVE_COUNTERS")
     echo "$INTEROP_NAME: our server's counters: $SERVE_COUNTERS"
@@ -398,7 +401,7 @@ NTPDATE_VERSION=$(dpkg-query -W -f='${Version}' ntpsec-ntpdate)
 OPENNTPD_VERSION=$(cat "$DEBS/openntpd/.version")
 TIMESYNCD_VERSION=$(cat "$DEBS/systemd-timesyncd/.version")
 
-# chronyd: -Q against our serve, and serving our sntp and demo.
+# chronyd: -Q against our server, and serving our sntp and demo.
 cell_chrony() {
     local cell=chrony p=${NS_PREFIX}pchrony offset status
     start_serve "$cell" 120 || return 1
@@ -408,7 +411,7 @@ cell_chrony() {
     else
         offset=""
     fi
-    row "$cell" chronyd "$CHRONY_VERSION" "client of our serve" \
+    row "$cell" chronyd "$CHRONY_VERSION" "client of our server" \
         "chronyd -Q accepts the answers (exit 0)" "$offset" "$(verdict "$offset")"
 
     cat >"$WORK/$cell.conf" <<EOF
@@ -438,7 +441,7 @@ cell_ntpdig() {
     if timeout 30 ip netns exec "$p" ntpdig -j "$OURS_ADDR" >"$LOGS/$cell.json" 2>&1; then
         offset=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["offset"])' "$LOGS/$cell.json") || offset=""
     fi
-    row "$cell" ntpdig "$NTPDATE_VERSION" "client of our serve" \
+    row "$cell" ntpdig "$NTPDATE_VERSION" "client of our server" \
         "ntpdig -j: answer accepted (exit 0)" "$offset" "$(verdict "$offset")"
     # "2026-11-27 16:00:00.123456 (+0000) +0.000012 +/- 0.000020 10.123.0.1 s1 no-leap"
     offset=""
@@ -448,17 +451,17 @@ cell_ntpdig() {
             "$LOGS/$cell-ntpdate.log" | tail -n 1)
         grep -q " $OURS_ADDR s1 no-leap" "$LOGS/$cell-ntpdate.log" && status=0
     fi
-    row "$cell" "ntpdate (ntpsec-ntpdate)" "$NTPDATE_VERSION" "client of our serve" \
+    row "$cell" "ntpdate (ntpsec-ntpdate)" "$NTPDATE_VERSION" "client of our server" \
         "ntpdate -q: query only, exit 0, 's1 no-leap'" "$offset" "$(verdict "$offset" "$status")"
     end_cell "$cell"
 }
 
-# NTPsec ntpd: a client of our serve (ntpq -p must show it reachable and
+# NTPsec ntpd: a client of our server (ntpq -p must show it reachable and
 # selected), then, synchronized through us at stratum 2, a server for our
 # sntp and demo.
 # ntpsec_until_selected ASSOCIATION RESTRICT: NTPsec's ntpd in the
 # caller's namespace $p for cell $cell, with the association line
-# ASSOCIATION to our serve and `restrict default RESTRICT`, waited for
+# ASSOCIATION to our server and `restrict default RESTRICT`, waited for
 # (60 s at most) until `ntpq -p` marks us '*'. Sets the caller's `line`
 # (our ntpq row), `offset` (seconds) and `status` (0 when selected).
 ntpsec_until_selected() {
@@ -496,7 +499,7 @@ cell_ntpsec() {
     NTPSEC_EXTRA="keys $WORK/$cell.keys
 trustedkey 3" ntpsec_until_selected "server $OURS_ADDR iburst minpoll 3 maxpoll 4" \
         "kod limited nomodify nopeer noquery"
-    row "$cell" "NTPsec ntpd" "$NTPSEC_VERSION" "client of our serve" \
+    row "$cell" "NTPsec ntpd" "$NTPSEC_VERSION" "client of our server" \
         "ntpq -p: reach $(awk '{ print $7 }' <<<"$line"), selected '$(cut -c1 <<<"$line")'" \
         "$offset" "$(verdict "$offset" "$status")"
     client_rows "$cell" "NTPsec ntpd" "$NTPSEC_VERSION" 2
@@ -529,7 +532,7 @@ cell_ntpsec_peer() {
     end_cell "$cell"
     local sent="mode 3"
     [ "${SERVE_SYMMETRIC:-0}" != 0 ] && sent="mode 1 ($SERVE_SYMMETRIC of $SERVE_ANSWERED)"
-    row "$cell" "NTPsec ntpd" "$NTPSEC_VERSION" "client of our serve, 'peer' directive" \
+    row "$cell" "NTPsec ntpd" "$NTPSEC_VERSION" "client of our server, 'peer' directive" \
         "ntpq -p: reach $(awk '{ print $7 }' <<<"$line"), selected '$(cut -c1 <<<"$line")'; it sent $sent" \
         "$offset" "$(verdict "$offset" "$status")"
 }
@@ -538,7 +541,8 @@ cell_ntpsec_peer() {
 # sends no peer packets: it has no NTP port).
 cell_chrony_peer() {
     local cell=chronypeer p=${NS_PREFIX}pchronypeer offset="" mode="" status=1
-    start_serve "$cell" 60 || return 1
+    # A poll a second (to be quick) is over the default rate limit.
+    start_serve "$cell" 60 --default-action allow || return 1
     mkdir -m 770 "$WORK/$cell"
     cat >"$WORK/$cell/chrony.conf" <<EOF
 peer $OURS_ADDR minpoll 0 maxpoll 0 iburst
@@ -565,7 +569,7 @@ EOF
     # Every request was mode 1, every answer mode 2.
     [ "$mode" = "Symmetric passive" ] && [ "${SERVE_SYMMETRIC:-0}" -gt 0 ] &&
         [ "$SERVE_SYMMETRIC" = "$SERVE_ANSWERED" ] && status=0
-    row "$cell" chronyd "$CHRONY_VERSION" "symmetric-active peer of our serve (mode 1)" \
+    row "$cell" chronyd "$CHRONY_VERSION" "symmetric-active peer of our server (mode 1)" \
         "chronyc sources '=*'; ntpdata: our mode '${mode:-?}'; $SERVE_SYMMETRIC of $SERVE_ANSWERED answers in mode 2" \
         "$offset" "$(verdict "$offset" "$status")"
 }
@@ -585,16 +589,16 @@ cell_w32time() {
     end_cell "$cell"
     [ "$SERVE_SYMMETRIC" = 4 ] && [ "$SERVE_ANSWERED" = 5 ] || status=1
     row "$cell" "W32Time-shaped requests (probe)" "NTPv3, mode 1 and 3" \
-        "symmetric-active peer of our serve (mode 1)" \
+        "symmetric-active peer of our server (mode 1)" \
         "mode 1 answered in mode 2, mode 3 in mode 4, NTPv3, origin = request transmit" \
         "$offset" "$(verdict "$offset" "$status")"
 }
 
-# OpenNTPD: a client of our serve (`ntpd -d` logs the replies and "peer
+# OpenNTPD: a client of our server (`ntpd -d` logs the replies and "peer
 # now valid"), then a server (`listen on`) for our sntp and demo once it
 # calls itself synchronized, at its second clock update, which needs
 # adjtime() to succeed: the noadjtime shim lets it believe so (it still
-# has no CAP_SYS_TIME). It reaches our serve through
+# has no CAP_SYS_TIME). It reaches our server through
 # .ci/interop-delay-relay.py at $RELAY_ADDR, which slows every exchange
 # after the first by 1 ms each way (offsets unbiased) so that the first
 # reply has the least delay: then the second update comes one reply after
@@ -623,7 +627,7 @@ EOF
     wait_for 60 grep -q "peer $RELAY_ADDR now valid" "$LOGS/$cell.log" && status=0
     # "reply from 10.123.0.3: offset 0.000029 delay 0.000077, next query 7s"
     offset=$(sed -n "s/^reply from $RELAY_ADDR: offset \([-0-9.]*\) .*/\1/p" "$LOGS/$cell.log" | tail -n 1)
-    row "$cell" OpenNTPD "$OPENNTPD_VERSION" "client of our serve (through the relay)" \
+    row "$cell" OpenNTPD "$OPENNTPD_VERSION" "client of our server (through the relay)" \
         "ntpd -d: replies with offsets, 'peer now valid'" "$offset" "$(verdict "$offset" "$status")"
     # Synchronized at its ninth reply, about 110 s in; wait at most until
     # OPENNTPD_WAIT s after the start, then judge what it serves.
@@ -666,7 +670,7 @@ cell_timesyncd() {
         [ "$stratum" = 1 ] && status=0
     fi
     # "~": printed to the millisecond only.
-    row "$cell" systemd-timesyncd "$TIMESYNCD_VERSION" "client of our serve" \
+    row "$cell" systemd-timesyncd "$TIMESYNCD_VERSION" "client of our server" \
         "debug log: response accepted (stratum ${stratum:-?}), 'Contacted time server'" \
         "${offset:+~$offset}" "$(verdict "$offset" "$status")"
     end_cell "$cell"
@@ -679,7 +683,7 @@ cell_busybox() {
     local cell=busybox p=${NS_PREFIX}pbusybox offset="" status=1 line
     if [ -z "$BUSYBOX" ]; then
         local why="Debian's busybox binaries lack the ntpd applet and building it from the source package failed"
-        row "$cell" "busybox ntpd" "" "client of our serve" "ntpd -n -q -w -p" "" FAIL "$why"
+        row "$cell" "busybox ntpd" "" "client of our server" "ntpd -n -q -w -p" "" FAIL "$why"
         row "$cell" "busybox ntpd" "" "serves our sntp" "ntpd -n -l" "" FAIL "$why"
         return 0
     fi
@@ -694,7 +698,7 @@ cell_busybox() {
     line=$(grep "reply from $OURS_ADDR: offset:" "$LOGS/$cell-client.log" | tail -n 1 || true)
     offset=$(sed -n 's/.* offset:\([-+0-9.]*\) .*/\1/p' <<<"$line")
     grep -q " strat:1 " <<<"$line" && status=0
-    row "$cell" "busybox ntpd" "$BUSYBOX_LABEL" "client of our serve" \
+    row "$cell" "busybox ntpd" "$BUSYBOX_LABEL" "client of our server" \
         "ntpd -n -q -w -p: replies read, strat 1, reach $(sed -n 's/.* reach:\(0x[0-9a-f]*\).*/\1/p' <<<"$line")" \
         "$offset" "$(verdict "$offset" "$status")"
     # With -l and no peer it serves its own clock at stratum 1.

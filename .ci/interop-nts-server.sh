@@ -1,30 +1,33 @@
 #!/usr/bin/env bash
 # Interoperability of our NTS server (RFC 8915; issue 13): chronyd 4.3 as
-# NTS client of our `serve` (NTS-KE over TLS 1.3 and NTS-protected NTP),
-# with a self-signed certificate made at test time by openssl:
+# NTS client of `ntp-daemon --serve --local 1` (NTS-KE over TLS 1.3 and
+# NTS-protected NTP), with a self-signed certificate made at test time by
+# openssl:
 #
-#   1. chronyd -Q trusting the certificate runs NTS-KE against serve
+#   1. chronyd -Q trusting the certificate runs NTS-KE against the daemon
 #      (cookies, and the NTP port from the Port Negotiation record: the
 #      server line names only the NTS-KE port) and measures an offset
-#      under 10 ms; serve's counters show the exchange and that every
+#      under 10 ms; the daemon's counters show the exchange and that every
 #      answer it sent was NTS-protected (nts = answered, no plain answer);
+#      the server answers on two worker threads (--serve-threads 2);
 #   2. chronyd -Q trusting another self-signed certificate: the TLS
 #      handshake fails, no NTP request is sent, no measurement;
-#   3. serve restarted (new cookie master key) and chronyd -Q with the
-#      cookies it saved in step 1 (ntsdumpdir): serve answers the stale
-#      cookie with an NTS NAK, chronyd runs NTS-KE again and measures;
-#   4. the same with `ntp-daemon --serve --local 1` as the server and its
-#      master keys in --nts-key-file: chronyd measures (step 1's checks),
-#      then, after a restart of the daemon with the same key file, with
-#      its saved cookies and no NTS NAK (the keys survived).
+#   3. the daemon restarted without a key file (new cookie master key) and
+#      chronyd -Q with the cookies it saved in step 1 (ntsdumpdir): the
+#      stale cookie gets an NTS NAK, chronyd runs NTS-KE again and
+#      measures;
+#   4. the daemon with its master keys in --nts-key-file, answering from
+#      its loop: chronyd measures (step 1's checks), then, after a
+#      restart of the daemon with the same key file, with its saved
+#      cookies and no NTS NAK (the keys survived).
 #
 # Prints a table of cells at the end; exits 1 if any cell failed.
 #
 # Runs as root in CI after the tests (called from .ci/run). Everything
 # stays on 127.0.0.1 (ports 11140 and 11141); nothing touches the system
 # clock: chronyd runs with -x and -Q (measure only) and with its
-# directives on the command line (never the packaged configuration),
-# serve only reads the clock.
+# directives on the command line (never the packaged configuration), the
+# daemon runs its model clock and only reads the system clock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,10 +42,9 @@ source .ci/interop-lib.sh
 
 install_missing chronyd:chrony openssl:openssl
 
-step "building serve and ntp-daemon"
-cargo build --release --locked -p ntp-server --example serve -p ntp-daemon --bin ntp-daemon
+step "building ntp-daemon"
+cargo build --release --locked -p ntp-daemon --bin ntp-daemon
 TARGET="${CARGO_TARGET_DIR:-target}"
-SERVE="$TARGET/release/examples/serve"
 DAEMON="$TARGET/release/ntp-daemon"
 
 work=$(mktemp -d)
@@ -73,30 +75,19 @@ record() {
     esac
 }
 
-# start_nts_serve LOG: serve with NTS-KE on 127.0.0.1:$KE_PORT and NTP on
-# $NTP_PORT, waiting until the NTS-KE listener is up too.
+# start_nts_serve LOG ARGS...: the daemon serving this machine's clock
+# with NTS-KE on 127.0.0.1:$KE_PORT and NTP on $NTP_PORT, master keys
+# random at start, waiting until the NTS-KE listener is up too.
 start_nts_serve() {
-    start_serve_on "127.0.0.1:$NTP_PORT" 120 "$1" \
+    local log=$1
+    shift
+    start_serve_on "127.0.0.1:$NTP_PORT" 120 "$log" \
         --nts-ke-listen "127.0.0.1:$KE_PORT" \
-        --nts-cert "$work/server-cert.pem" --nts-key "$work/server-key.pem"
-    for _ in $(seq 50); do
-        grep -q '^NTS-KE listening on' "$1" && return 0
-        sleep 0.1
-    done
-    cat "$1"
-    echo "$INTEROP_NAME: serve did not start NTS-KE"
-    exit 1
+        --nts-cert "$work/server-cert.pem" --nts-key "$work/server-key.pem" "$@"
+    wait_for_log "$serve_pid" "$log" 'NTS-KE listening on' "NTS-KE"
 }
 
-# stop_serve LOG: Ctrl-C, so that serve prints its counters into LOG.
-stop_serve() {
-    kill -INT "$serve_pid" 2>/dev/null || true
-    wait "$serve_pid" 2>/dev/null || true
-    serve_pid=""
-    grep -E '^(nts-ke|counters):' "$1" || true
-}
-
-# chrony_nts TRUSTED DUMPDIR LOG: chronyd -Q as NTS client of serve
+# chrony_nts TRUSTED DUMPDIR LOG: chronyd -Q as NTS client of the daemon
 # (directives on the command line; -x: never touch the clock); its exit
 # code.
 chrony_nts() {
@@ -114,7 +105,7 @@ measured() {
 }
 
 # counter LOG LINE NAME: NAME=VALUE from the lines of LOG matching
-# LINE (grep -E: serve's "^counters: " or "^nts-ke: ", the daemon's
+# LINE (grep -E: the daemon's "served: " or "NTS-KE: ", or in JSON
 # '"type":"served"'); the first match, in the part before "kod(" (dropped
 # has its own "nts=").
 counter() {
@@ -128,19 +119,19 @@ offset_ok() {
 mkdir -p "$work/dump" "$work/dump-other"
 
 step "1. chronyd -Q, NTS with the right certificate"
-start_nts_serve "$work/serve1.log"
+start_nts_serve "$work/serve1.log" --serve-threads 2
 status=0
 chrony_nts "$work/server-cert.pem" "$work/dump" "$work/chrony1.log" || status=$?
 stop_serve "$work/serve1.log"
 offset=$(measured "$work/chrony1.log")
-ke=$(counter "$work/serve1.log" '^nts-ke: ' answered)
-answered=$(counter "$work/serve1.log" '^counters: ' answered)
-nts=$(counter "$work/serve1.log" '^counters: ' nts)
+ke=$(counter "$work/serve1.log" 'NTS-KE: ' answered)
+answered=$(counter "$work/serve1.log" 'served: ' answered)
+nts=$(counter "$work/serve1.log" 'served: ' nts)
 if [ "$status" != 0 ] || ! offset_ok "$offset"; then
     cat "$work/chrony1.log"
     record "chronyd NTS client" "no measurement under $MAX_OFFSET s (exit $status, offset '${offset}')"
 elif [ "${ke:-0}" -lt 1 ] || [ "${nts:-0}" -lt 1 ] || [ "$nts" != "$answered" ]; then
-    record "chronyd NTS client" "measured, but serve shows nts-ke answered=$ke, answered=$answered nts=$nts"
+    record "chronyd NTS client" "measured, but the daemon shows NTS-KE answered=$ke, answered=$answered nts=$nts"
 else
     record "chronyd NTS client" "ok: offset $offset s after NTS-KE ($ke exchange), $nts NTS answers, no plain one"
 fi
@@ -153,12 +144,12 @@ status=0
 chrony_nts "$work/other-cert.pem" "$work/dump-other" "$work/chrony2.log" || status=$?
 stop_serve "$work/serve2.log"
 offset=$(measured "$work/chrony2.log")
-received=$(counter "$work/serve2.log" '^counters: ' received)
+received=$(counter "$work/serve2.log" 'served: ' received)
 if [ -n "$offset" ] || [ "$status" = 0 ]; then
     cat "$work/chrony2.log"
     record "wrong certificate" "chronyd measured (exit $status, offset '$offset')"
 elif [ "${received:-1}" != 0 ]; then
-    record "wrong certificate" "no measurement, but serve received $received NTP requests"
+    record "wrong certificate" "no measurement, but the daemon received $received NTP requests"
 elif ! grep -qi 'certificate' "$work/chrony2.log"; then
     cat "$work/chrony2.log"
     record "wrong certificate" "no measurement, but no certificate error in chronyd's log"
@@ -166,7 +157,7 @@ else
     record "wrong certificate" "ok: TLS refused ($(grep -io 'certificate[^.]*' "$work/chrony2.log" | head -n 1)), no request, no measurement"
 fi
 
-step "3. serve restarted (new master key), chronyd with its saved cookies"
+step "3. the daemon restarted (new master key), chronyd with its saved cookies"
 if ! ls "$work/dump"/*.nts >/dev/null 2>&1; then
     record "stale cookies" "chronyd saved no cookies in step 1"
 else
@@ -175,13 +166,13 @@ else
     chrony_nts "$work/server-cert.pem" "$work/dump" "$work/chrony3.log" || status=$?
     stop_serve "$work/serve3.log"
     offset=$(measured "$work/chrony3.log")
-    ntsn=$(grep '^counters: ' "$work/serve3.log" | grep -o 'ntsn=[0-9]*' | cut -d= -f2)
-    ke=$(counter "$work/serve3.log" '^nts-ke: ' answered)
+    ntsn=$(grep 'served: ' "$work/serve3.log" | grep -o 'ntsn=[0-9]*' | cut -d= -f2)
+    ke=$(counter "$work/serve3.log" 'NTS-KE: ' answered)
     if [ "$status" != 0 ] || ! offset_ok "$offset"; then
         cat "$work/chrony3.log"
         record "stale cookies" "no measurement after the NAK (exit $status, offset '$offset', ntsn=$ntsn)"
     elif [ "${ntsn:-0}" -lt 1 ] || [ "${ke:-0}" -lt 1 ]; then
-        record "stale cookies" "measured, but serve shows ntsn=$ntsn and nts-ke answered=$ke"
+        record "stale cookies" "measured, but the daemon shows ntsn=$ntsn and NTS-KE answered=$ke"
     else
         record "stale cookies" "ok: $ntsn NTS NAK, NTS-KE again, offset $offset s"
     fi

@@ -396,8 +396,9 @@ impl Daemon<'_> {
         net::wait(&waiting, wait)
     }
 
-    /// Reads one datagram from each ready socket: requests for the
-    /// server, replies for the client system.
+    /// Reads the datagrams of each ready socket: up to
+    /// [`serving::BATCH`] requests for the server, one reply for the
+    /// client system.
     fn receive_all(
         &mut self,
         ready: &[bool],
@@ -405,15 +406,18 @@ impl Daemon<'_> {
         reply: &mut [u8; MAX_DATAGRAM],
     ) -> io::Result<()> {
         for (index, _) in ready.iter().enumerate().filter(|(_, ready)| **ready) {
-            let Some((received, is_serve)) = self.receive_from(index, datagram) else {
-                continue;
-            };
-            let rx_wall = self.clock.received_at(received.kernel_time)?;
-            let data = datagram.get(..received.len).unwrap_or(&[]);
-            if is_serve {
+            // Requests are read in batches, replies one at a time.
+            for _ in 0..serving::BATCH {
+                let Some((received, is_serve)) = self.receive_from(index, datagram) else {
+                    break;
+                };
+                let rx_wall = self.clock.received_at(received.kernel_time)?;
+                let data = datagram.get(..received.len).unwrap_or(&[]);
+                if !is_serve {
+                    self.handle_reply(&received, data, rx_wall);
+                    break;
+                }
                 self.answer(&received, data, rx_wall, reply)?;
-            } else {
-                self.handle_reply(&received, data, rx_wall);
             }
         }
         Ok(())
@@ -426,8 +430,7 @@ impl Daemon<'_> {
         index: usize,
         datagram: &mut [u8; MAX_DATAGRAM],
     ) -> Option<(Received, bool)> {
-        let all = self.sockets.all();
-        let &(socket, is_serve) = all.get(index)?;
+        let (socket, is_serve) = self.sockets.get(index)?;
         match socket.recv(datagram) {
             Ok(received) => Some((received, is_serve)),
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => None,
@@ -513,17 +516,41 @@ impl Daemon<'_> {
         }
     }
 
+    /// Stops NTS-KE and the server (its workers, if any) and logs what
+    /// they did.
+    fn stop_serving(&mut self, t: f64) {
+        if let Some(listener) = self.ke_listener.take() {
+            // The accept loop ends (exchanges under way finish within
+            // their timeouts, or with the process).
+            let counters = listener.counters().to_string();
+            drop(listener);
+            self.log.line(
+                t,
+                "nts_ke_counters",
+                &format!("NTS-KE: {counters}"),
+                json!({ "counters": counters }),
+            );
+        }
+        if let Some(serving) = self.serving.take() {
+            let counters = serving.finish().to_string();
+            self.log.line(
+                t,
+                "served",
+                &format!("served: {counters}"),
+                json!({ "counters": counters }),
+            );
+        }
+    }
+
     /// The end, whatever ended the loop: no more NTS-KE; the kernel left
     /// free-running on the frequency estimate, without the phase slew of
     /// the moment; the estimate kept for the next start; the last table
     /// and the stop line. Returns the loop's error, if any.
     fn finish(mut self, result: io::Result<StopReason>) -> io::Result<()> {
-        // The accept loop ends (exchanges under way finish within their
-        // timeouts, or with the process).
-        drop(self.ke_listener.take());
         let reason = result.as_ref().map_or(StopReason::Error, |reason| *reason);
-        let frequency = self.system.discipline().frequency();
         let t = self.elapsed();
+        self.stop_serving(t);
+        let frequency = self.system.discipline().frequency();
         let rate_reset = self.clock.set_rate(frequency);
         if let Err(error) = &rate_reset {
             self.log.warn(
@@ -535,15 +562,6 @@ impl Daemon<'_> {
         self.log.table(t, &self.system.peer_table(self.mono()));
         let synchronized = self.system.is_synchronized();
         let error = result.as_ref().err().map(ToString::to_string);
-        if let Some(serving) = self.serving.take() {
-            let counters = serving.finish().to_string();
-            self.log.line(
-                t,
-                "served",
-                &format!("served: {counters}"),
-                json!({ "counters": counters }),
-            );
-        }
         self.log.line(
             t,
             "stop",

@@ -43,10 +43,10 @@ const _: () = assert!(
     "MAX_DATAGRAM must hold every datagram the daemon reads or writes"
 );
 
-/// The receive buffer asked for on a `--serve` worker's socket, octets:
-/// about 3000 requests of 48 octets with the kernel's overhead, room for a
-/// burst while the worker is descheduled.
-const SHARED_RECEIVE_BUFFER: usize = 4 << 20;
+/// The receive buffer asked for on `--serve`'s sockets, octets: several
+/// thousand requests with the kernel's overhead per datagram, room for a
+/// burst while the server is busy or descheduled.
+const SERVING_RECEIVE_BUFFER: usize = 4 << 20;
 
 /// A UDP socket that reads kernel receive timestamps where it can.
 #[derive(Debug)]
@@ -70,12 +70,12 @@ impl TimestampedSocket {
         Self::timestamped(UdpSocket::bind(address)?)
     }
 
-    /// Binds `address` with `SO_REUSEPORT`, so that several sockets (one
-    /// per `--serve` worker) share it, with a receive buffer of
-    /// [`SHARED_RECEIVE_BUFFER`] (as the kernel allows) for bursts while
-    /// a worker is descheduled; software receive timestamps as
+    /// Binds `--serve`'s `address`, with `SO_REUSEPORT` if `shared` (one
+    /// socket per worker on the same address), and a receive buffer of
+    /// [`SERVING_RECEIVE_BUFFER`] (as the kernel allows) for bursts while
+    /// the server is busy or descheduled; software receive timestamps as
     /// [`bind`](Self::bind).
-    pub(crate) fn bind_shared(address: SocketAddr) -> io::Result<Self> {
+    pub(crate) fn bind_serving(address: SocketAddr, shared: bool) -> io::Result<Self> {
         let family = if address.is_ipv4() {
             AddressFamily::Inet
         } else {
@@ -83,9 +83,11 @@ impl TimestampedSocket {
         };
         let fd = socket(family, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
             .map_err(io::Error::from)?;
-        setsockopt(&fd, sockopt::ReusePort, &true).map_err(io::Error::from)?;
+        if shared {
+            setsockopt(&fd, sockopt::ReusePort, &true).map_err(io::Error::from)?;
+        }
         // Best effort: the kernel caps it at net.core.rmem_max.
-        let _ = setsockopt(&fd, sockopt::RcvBuf, &SHARED_RECEIVE_BUFFER);
+        let _ = setsockopt(&fd, sockopt::RcvBuf, &SERVING_RECEIVE_BUFFER);
         bind(fd.as_raw_fd(), &SockaddrStorage::from(address)).map_err(io::Error::from)?;
         Self::timestamped(UdpSocket::from(fd))
     }
@@ -200,7 +202,10 @@ impl Sockets {
                 None,
                 crate::serving::bind_workers(address, options.serve_threads)?,
             ),
-            Some(address) => (Some(TimestampedSocket::bind(address)?), Vec::new()),
+            Some(address) => (
+                Some(TimestampedSocket::bind_serving(address, false)?),
+                Vec::new(),
+            ),
             None => (None, Vec::new()),
         };
         let serve_address = match (&serve, serve_workers.first()) {
@@ -233,12 +238,19 @@ impl Sockets {
         }
     }
 
-    /// Every socket, with whether it is the serving one.
+    /// Every socket the loop polls, with whether it is the serving one.
     pub(crate) fn all(&self) -> Vec<(&TimestampedSocket, bool)> {
+        self.iter().collect()
+    }
+
+    /// Socket `index` of [`all`](Self::all), without the vector.
+    pub(crate) fn get(&self, index: usize) -> Option<(&TimestampedSocket, bool)> {
+        self.iter().nth(index)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&TimestampedSocket, bool)> {
         let clients = self.v4.iter().chain(&self.v6).map(|socket| (socket, false));
-        clients
-            .chain(self.serve.iter().map(|socket| (socket, true)))
-            .collect()
+        clients.chain(self.serve.iter().map(|socket| (socket, true)))
     }
 }
 

@@ -60,10 +60,48 @@ impl SharedKeys {
     }
 }
 
+/// What the NTS-KE listener did, counted as connections end (what
+/// `chronyc serverstats` counts as NTS-KE connections accepted and
+/// dropped).
+#[derive(Debug, Default)]
+pub(crate) struct KeCounters {
+    /// Connections accepted from the TCP queue.
+    accepted: AtomicU64,
+    /// Exchanges that handed out cookies.
+    answered: AtomicU64,
+    /// Exchanges that failed or ended without cookies (a TLS error, a
+    /// timeout, a request the server refused).
+    failed: AtomicU64,
+    /// Connections closed at once for want of a slot (the total or the
+    /// per-address cap).
+    refused: AtomicU64,
+}
+
+impl KeCounters {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl core::fmt::Display for KeCounters {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        write!(
+            f,
+            "accepted={} answered={} failed={} refused={}",
+            load(&self.accepted),
+            load(&self.answered),
+            load(&self.failed),
+            load(&self.refused)
+        )
+    }
+}
+
 /// The running NTS-KE listener. Dropping it stops the accept loop (the
 /// connections under way end within their timeouts).
 pub(crate) struct KeListener {
     address: SocketAddr,
+    counters: Arc<KeCounters>,
     shared: Arc<SharedKeys>,
     generation: u64,
     stop: Arc<AtomicBool>,
@@ -107,7 +145,9 @@ impl KeListener {
             ntp_port: (ntp_port != ntp_nts::ke::DEFAULT_NTP_PORT).then_some(ntp_port),
         };
         let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(KeCounters::default());
         let accept = Accept {
+            counters: Arc::clone(&counters),
             listener,
             config,
             settings,
@@ -125,6 +165,7 @@ impl KeListener {
             .spawn(move || accept.run())?;
         let listener = Self {
             address,
+            counters,
             shared,
             generation: 0,
             stop,
@@ -136,6 +177,12 @@ impl KeListener {
     /// The address the listener is bound to.
     pub(crate) fn local_addr(&self) -> SocketAddr {
         self.address
+    }
+
+    /// What the listener did so far (exchanges under way are counted when
+    /// they end).
+    pub(crate) fn counters(&self) -> &KeCounters {
+        &self.counters
     }
 
     /// The master keys, if they were rotated since the last call: give
@@ -222,6 +269,7 @@ struct Accept {
     master: MasterKeys,
     key_file: Option<PathBuf>,
     slots: Arc<ConnectionSlots>,
+    counters: Arc<KeCounters>,
     rng: ChaCha20Rng,
     log: Log,
     origin: std::time::Instant,
@@ -248,7 +296,7 @@ impl Accept {
                 }
                 Err(error) => {
                     // Out of descriptors, say: wait, and try again.
-                    self.failed(None, &format!("accept: {error}"));
+                    log_failure(self.log, self.origin, None, &format!("accept: {error}"));
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
@@ -258,10 +306,17 @@ impl Accept {
     /// Serves one accepted connection on a thread of its own, if it gets
     /// a slot; dropping the stream closes it otherwise.
     fn serve(&mut self, stream: TcpStream, peer: SocketAddr) {
+        KeCounters::bump(&self.counters.accepted);
         let slot = match self.slots.acquire(peer.ip()) {
             Ok(slot) => slot,
             Err(refusal) => {
-                self.failed(Some(peer), &format!("refused: {refusal:?} limit"));
+                KeCounters::bump(&self.counters.refused);
+                log_failure(
+                    self.log,
+                    self.origin,
+                    Some(peer),
+                    &format!("refused: {refusal:?} limit"),
+                );
                 return;
             }
         };
@@ -278,6 +333,7 @@ impl Accept {
         };
         let rng = ChaCha20Rng::from_rng(&mut self.rng);
         let (log, origin) = (self.log, self.origin);
+        let counters = Arc::clone(&self.counters);
         let spawned = std::thread::Builder::new()
             .name("nts-ke-conn".to_owned())
             .spawn(move || {
@@ -288,8 +344,12 @@ impl Accept {
                     Ok(outcome) => Some(format!("refused: {outcome:?}")),
                     Err(error) => Some(error),
                 };
-                if let Some(problem) = problem {
-                    log_failure(log, origin, Some(peer), &problem);
+                match problem {
+                    None => KeCounters::bump(&counters.answered),
+                    Some(problem) => {
+                        KeCounters::bump(&counters.failed);
+                        log_failure(log, origin, Some(peer), &problem);
+                    }
                 }
             });
         if let Err(error) = spawned {
@@ -324,7 +384,9 @@ impl Accept {
         );
     }
 
+    /// A connection that got a slot but no exchange: counted and logged.
     fn failed(&self, peer: Option<SocketAddr>, problem: &str) {
+        KeCounters::bump(&self.counters.failed);
         log_failure(self.log, self.origin, peer, problem);
     }
 }

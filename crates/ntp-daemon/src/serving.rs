@@ -40,9 +40,11 @@ pub(crate) const MAX_SERVE_THREADS: usize = 64;
 /// flag again.
 const WORKER_WAIT: Duration = Duration::from_millis(100);
 
-/// The most datagrams a worker reads after one wakeup before it checks the
-/// board and the stop flag again.
-const WORKER_BATCH: usize = 64;
+/// The most requests a worker (or the loop) reads after one wakeup before
+/// it checks the board and the stop flag (or its other work) again: a
+/// busy server makes one `poll(2)` per batch, an idle one answers each
+/// request as it comes.
+pub(crate) const BATCH: usize = 64;
 
 /// How `--serve` answers: from the loop, or on workers.
 pub(crate) enum Serving {
@@ -154,7 +156,7 @@ pub(crate) fn bind_workers(
     let mut sockets = Vec::with_capacity(count);
     let mut address = address;
     for _ in 0..count {
-        let socket = TimestampedSocket::bind_shared(address)?;
+        let socket = TimestampedSocket::bind_serving(address, true)?;
         address = socket.local_addr()?;
         sockets.push(socket);
     }
@@ -283,7 +285,7 @@ impl Worker {
             }
             self.board
                 .update(&mut self.server, &mut seen, &mut keys_seen);
-            for _ in 0..WORKER_BATCH {
+            for _ in 0..BATCH {
                 match self.socket.recv(&mut datagram) {
                     Ok(received) => self.answer(&received, &datagram, &mut out),
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,

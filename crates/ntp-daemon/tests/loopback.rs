@@ -730,6 +730,15 @@ fn the_daemon_serves_nts_to_our_client() {
         !lines.iter().any(|l| l["type"] == "nts_ke_served"),
         "{stdout}"
     );
+    let ke_counters = lines
+        .iter()
+        .find(|l| l["type"] == "nts_ke_counters")
+        .and_then(|l| l["counters"].as_str())
+        .unwrap_or_default();
+    assert_eq!(
+        ke_counters, "accepted=1 answered=1 failed=0 refused=0",
+        "{stdout}"
+    );
     assert!(
         lines
             .iter()
@@ -983,9 +992,6 @@ fn a_silent_nts_ke_server_does_not_stall_the_loop() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// With no sources, `--serve --local 1` is a primary server of this
-/// machine's clock (the `serve` example's job), with the access list and
-/// the rate limiter of `ntp-server`.
 /// Runs `ntp-daemon --serve ADDR ARGS --json` for `seconds` with no
 /// sources and queries it once it is up: the answer, if any, and the
 /// daemon's standard output.
@@ -1007,6 +1013,9 @@ fn serve_alone(args: &[&str], seconds: &str) -> (Option<ntp_client::Measurement>
     (answer, stdout)
 }
 
+/// With no sources, `--serve --local 1` is a primary server of this
+/// machine's clock, with the access list and the rate limiter of
+/// `ntp-server`.
 #[test]
 fn the_daemon_serves_its_clock_as_a_primary_server() {
     let (answer, stdout) = serve_alone(&["--local", "1", "--default-action", "allow"], "4");

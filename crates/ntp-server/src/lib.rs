@@ -35,7 +35,7 @@
 //! Authenticator encrypting fresh cookies, sealed by [`Server::finish`]
 //! after the transmit timestamp as a MAC is; a cookie that does not open
 //! gets an NTS NAK. `ntp-nts` (re-exported as [`ntp_nts`]) does the
-//! cryptography and the NTS-KE side; the `serve` example runs both.
+//! cryptography and the NTS-KE side; `ntp-daemon --serve` runs both.
 //!
 //! Requests of NTP versions 1 to 4 are answered by default, each in its
 //! own version (RFC 5905, section 9.2; RFC 4330, section 5), so that
@@ -63,8 +63,10 @@
 //! - `serde`: `Serialize`/`Deserialize` for [`Counters`], [`DropReason`],
 //!   [`AccessAction`] and [`Instant`].
 //!
-//! The `serve` example is a complete multi-threaded UDP server over this
-//! core, and `loadgen` a bounded load generator.
+//! The `serve` example is the shortest UDP server over this core (one
+//! thread, the local clock), and `loadgen` a bounded load generator. The
+//! whole server program, with worker threads, access rules, rate limits
+//! and NTS-KE, is `ntp-daemon --serve` in this workspace.
 //!
 //! # A server on tokio
 //!
