@@ -3,7 +3,9 @@
 //! own. chronyd's files are read too: they hold two numbers, the clock's
 //! own frequency error in ppm (the correction with the opposite sign) and
 //! its skew, the error's uncertainty in ppm, which tells how far the
-//! number can be trusted.
+//! number can be trusted. The text is `ntp-discipline`'s
+//! [`DriftFile`](ntp_discipline::DriftFile) (fuzzed there); this module
+//! reads and writes the file.
 
 use std::io;
 use std::path::Path;
@@ -17,15 +19,8 @@ use crate::clock::TICK_MAX_RATE;
 /// chronyd: every hour).
 pub(crate) const WRITE_INTERVAL: f64 = 3600.0;
 
-/// What a drift file says.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Drift {
-    /// The frequency correction, seconds per second.
-    pub(crate) frequency: f64,
-    /// Its standard deviation, seconds per second, when the file gives
-    /// one (chronyd's skew).
-    pub(crate) sd: Option<f64>,
-}
+/// What a drift file says: `ntp-discipline`'s [`DriftFile`].
+pub(crate) use ntp_discipline::DriftFile as Drift;
 
 /// The drift file's frequency, seconds per second; `Ok(None)` when there
 /// is no file yet.
@@ -52,27 +47,7 @@ pub(crate) fn read(path: &Path, max_rate: f64) -> io::Result<Option<Drift>> {
 }
 
 fn parse(text: &str, max_rate: f64) -> Option<Drift> {
-    let mut numbers = text.split_whitespace().map(str::parse::<f64>);
-    let first = numbers.next()?.ok()?;
-    let drift = match numbers.next() {
-        // ntpd's form (and ours): the correction.
-        None => Drift {
-            frequency: first * 1e-6,
-            sd: None,
-        },
-        // chronyd's: the clock's error, and the skew.
-        Some(skew) => {
-            let skew = skew.ok()? * 1e-6;
-            if numbers.next().is_some() || !(skew.is_finite() && skew > 0.0) {
-                return None;
-            }
-            Drift {
-                frequency: -first * 1e-6,
-                sd: Some(skew),
-            }
-        }
-    };
-    (drift.frequency.is_finite() && drift.frequency.abs() <= max_rate).then_some(drift)
+    Drift::parse(text, max_rate).ok()
 }
 
 /// Writes `frequency` (seconds per second) as ppm, mode 0644, with
@@ -83,7 +58,12 @@ fn parse(text: &str, max_rate: f64) -> Option<Drift> {
 ///
 /// As [`write_atomically`].
 pub(crate) fn write(path: &Path, frequency: f64) -> io::Result<()> {
-    write_atomically(path, format!("{:.6}\n", frequency * 1e6).as_bytes(), 0o644)
+    let text = Drift {
+        frequency,
+        sd: None,
+    }
+    .to_string();
+    write_atomically(path, text.as_bytes(), 0o644)
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
+use ntp_nts::key_file::MasterKeyFile;
 use ntp_nts::rustls::ServerConfig;
 use ntp_nts::tls::limits::{ConnectionSlots, EXCHANGE_TIMEOUT, IO_TIMEOUT};
 use ntp_nts::tls::{KeServer, KeServerSettings, ServerOutcome};
@@ -35,7 +36,7 @@ use rand_core::SeedableRng;
 use serde_json::json;
 
 use crate::log::Log;
-use crate::master_keys::MasterKeys;
+use crate::master_keys;
 
 /// How often the cookie master key is rotated: daily, the example of RFC
 /// 8915 section 6. With the two previous keys kept (ntp-nts's default),
@@ -133,9 +134,7 @@ impl KeListener {
         let address = listener.local_addr()?;
         let mut rng = ChaCha20Rng::from_os_rng();
         let master = initial_keys(storage.file.as_deref(), &mut rng, log, origin);
-        let keys = master
-            .cookie_keys()
-            .ok_or_else(|| io::Error::other("NTS-KE: the cookie master keys cannot be used"))?;
+        let keys = master.cookie_keys();
         let shared = Arc::new(SharedKeys {
             keys: RwLock::new(keys.clone()),
             generation: AtomicU64::new(0),
@@ -225,13 +224,13 @@ fn initial_keys(
     rng: &mut ChaCha20Rng,
     log: Log,
     origin: std::time::Instant,
-) -> MasterKeys {
+) -> MasterKeyFile {
     let now = unix_now();
     let t = origin.elapsed().as_secs_f64();
     let Some(path) = file else {
-        return MasterKeys::fresh(rng, now);
+        return MasterKeyFile::fresh(rng, now);
     };
-    let mut keys = match MasterKeys::load(path) {
+    let mut keys = match master_keys::load(path) {
         Ok(Some(keys)) => {
             log.note(
                 t,
@@ -239,10 +238,10 @@ fn initial_keys(
             );
             keys
         }
-        Ok(None) => MasterKeys::fresh(rng, now),
+        Ok(None) => MasterKeyFile::fresh(rng, now),
         Err(error) => {
             log.warn(t, &format!("--nts-key-file: {error}; new keys made"));
-            MasterKeys::fresh(rng, now)
+            MasterKeyFile::fresh(rng, now)
         }
     };
     if keys.current_age(now) >= KEY_ROTATION.as_secs() {
@@ -254,8 +253,8 @@ fn initial_keys(
 
 /// Writes the keys to `path`; a failure is logged (the keys still serve,
 /// they are only lost at the next restart).
-fn save_keys(keys: &MasterKeys, path: &Path, log: Log, t: f64) {
-    if let Err(error) = keys.save(path) {
+fn save_keys(keys: &MasterKeyFile, path: &Path, log: Log, t: f64) {
+    if let Err(error) = master_keys::save(keys, path) {
         log.warn(t, &format!("--nts-key-file {}: {error}", path.display()));
     }
 }
@@ -266,7 +265,7 @@ struct Accept {
     config: Arc<ServerConfig>,
     settings: KeServerSettings,
     shared: Arc<SharedKeys>,
-    master: MasterKeys,
+    master: MasterKeyFile,
     key_file: Option<PathBuf>,
     slots: Arc<ConnectionSlots>,
     counters: Arc<KeCounters>,
@@ -367,9 +366,7 @@ impl Accept {
         if let Some(path) = &self.key_file {
             save_keys(&self.master, path, self.log, t);
         }
-        let Some(keys) = self.master.cookie_keys() else {
-            return;
-        };
+        let keys = self.master.cookie_keys();
         let Ok(mut shared) = self.shared.keys.write() else {
             return;
         };

@@ -773,20 +773,40 @@ fn connect_from(from: [u8; 4], to: core::net::SocketAddr) -> Option<std::net::Tc
     Some(std::net::TcpStream::from(fd))
 }
 
-/// Holds up to `count` idle NTS-KE connections from `from` to `ke`,
-/// opening new ones as the server closes them, until `until`.
-fn hold_idle(from: [u8; 4], ke: core::net::SocketAddr, count: usize, until: std::time::Instant) {
-    let mut held: Vec<std::net::TcpStream> = Vec::new();
+/// Holds up to `count` NTS-KE connections from `from` to `ke`, opening
+/// new ones as the server closes them, until `until`: idle ones, or, with
+/// `trickle`, slow ones that send the start of a TLS record one octet
+/// every 300 ms (each read of the server's gets something within its 1 s,
+/// and only the 3 s deadline of the whole exchange ends them).
+fn hold(
+    from: [u8; 4],
+    ke: core::net::SocketAddr,
+    count: usize,
+    until: std::time::Instant,
+    trickle: bool,
+) {
+    const HELLO: [u8; 8] = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01];
+    let mut held: Vec<(std::net::TcpStream, usize)> = Vec::new();
+    let mut next_octet = std::time::Instant::now();
     while std::time::Instant::now() < until {
-        // Drop the connections the server closed (a read returns 0).
-        held.retain(|stream| {
+        // Drop the connections the server closed (a read returns 0, or a
+        // write fails).
+        held.retain(|(stream, _)| {
             stream.set_nonblocking(true).unwrap();
             let mut byte = [0u8; 1];
             !matches!(std::io::Read::read(&mut &*stream, &mut byte), Ok(0))
         });
+        if trickle && std::time::Instant::now() >= next_octet {
+            next_octet += Duration::from_millis(300);
+            held.retain_mut(|(stream, sent)| {
+                let octet = HELLO.get(*sent % HELLO.len()).copied().unwrap_or(0);
+                *sent += 1;
+                std::io::Write::write(&mut &*stream, &[octet]).is_ok()
+            });
+        }
         while held.len() < count {
             match connect_from(from, ke) {
-                Some(stream) => held.push(stream),
+                Some(stream) => held.push((stream, 0)),
                 None => break,
             }
         }
@@ -856,9 +876,9 @@ fn nts_query(
 }
 
 /// The daemon's NTS-KE under idle connections from two other addresses
-/// (far more than the per-address cap) keeps serving a good client; and
-/// with `--nts-key-file` the cookies it handed out still open after a
-/// restart.
+/// and slow ones from a third (each far more than the per-address cap)
+/// keeps serving a good client, and counts the refusals; and with
+/// `--nts-key-file` the cookies it handed out still open after a restart.
 #[test]
 fn nts_ke_holds_under_idle_connections_and_keys_survive_a_restart() {
     let stop = Arc::new(AtomicBool::new(false));
@@ -892,10 +912,14 @@ fn nts_ke_holds_under_idle_connections_and_keys_survive_a_restart() {
     let outcome = ke_client(ke, &cert_pem);
     assert_eq!(outcome.cookies.len(), 8);
     let until = std::time::Instant::now() + Duration::from_secs(5);
-    let attackers: Vec<_> = [[127, 0, 0, 2], [127, 0, 0, 3]]
-        .into_iter()
-        .map(|from| std::thread::spawn(move || hold_idle(from, ke, 40, until)))
-        .collect();
+    let attackers: Vec<_> = [
+        ([127, 0, 0, 2], false),
+        ([127, 0, 0, 3], false),
+        ([127, 0, 0, 4], true),
+    ]
+    .into_iter()
+    .map(|(from, trickle)| std::thread::spawn(move || hold(from, ke, 40, until, trickle)))
+    .collect();
     std::thread::sleep(Duration::from_millis(500));
     let mut served = 0;
     let mut kept = None;
@@ -913,6 +937,25 @@ fn nts_ke_holds_under_idle_connections_and_keys_survive_a_restart() {
     assert_eq!(served, 8, "good client served {served} times in 8");
     let output = first.wait_with_output().unwrap();
     assert!(output.status.success());
+    // Nine exchanges answered; the attackers' connections over the cap
+    // refused at once, the rest timed out.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let counters = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["type"] == "nts_ke_counters")
+        .and_then(|line| line["counters"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let count = |name: &str| -> u64 {
+        counters
+            .split(' ')
+            .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(count("answered"), 9, "{counters}");
+    assert!(count("refused") > 0, "{counters}");
+    assert!(count("failed") >= 24, "{counters}");
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(&key_file).unwrap().permissions(),
     );

@@ -150,6 +150,7 @@ struct ReadmeDoctests;
 
 mod config;
 mod discipline;
+pub mod drift_file;
 mod io;
 mod kalman;
 mod leap;
@@ -162,5 +163,6 @@ pub use config::{
     STEPT, WANDER, WANDER_MAX, WANDER_MIN, WATCH,
 };
 pub use discipline::{Discipline, State};
+pub use drift_file::{DriftFile, DriftFileError};
 pub use io::{ClockAdjustment, IgnoreReason, Output, Update, UpdateError, UpdateOutcome};
 pub use leap::{LeapEvent, LeapKind, LeapSecond};

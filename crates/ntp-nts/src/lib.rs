@@ -7,7 +7,9 @@
 //!   bytes between its TCP stream and the state machine.
 //! - [`ef`]: the NTS extension fields of NTPv4 packets (section 5).
 //! - [`aead`]: the AEAD algorithms ([`AeadAlgorithm`]).
-//! - [`cookie`]: the server's cookies, sealed under rotating master keys.
+//! - [`cookie`]: the server's cookies, sealed under rotating master keys;
+//!   [`key_file`] (feature `alloc`): those keys as text, to keep them
+//!   across restarts.
 //! - [`client`]: the client's cookie jar, NTS requests and the checks of
 //!   the server's answer.
 //! - [`server`]: the server's side of NTS-protected NTP.
@@ -32,6 +34,8 @@ pub mod client;
 pub mod cookie;
 pub mod ef;
 pub mod ke;
+#[cfg(feature = "alloc")]
+pub mod key_file;
 mod keys;
 pub mod server;
 #[cfg(feature = "std")]
