@@ -157,9 +157,10 @@ pub const POLL_TARGET_RANGE: core::ops::RangeInclusive<u32> = 1..=60;
 pub const MIN_SLEW_TIME: f64 = 1.0;
 
 /// Correction time ratio of the [`Algorithm::Kalman`] estimator: an offset
-/// estimate as large as its own standard deviation is slewed over this
-/// many half update intervals, larger ones proportionally faster (the
-/// rule of chrony's `corrtimeratio`, whose default, 3, this is). Not an
+/// estimate as large as its standard deviation (at least the typical
+/// measurement's, as chrony's `offset_sd`) is slewed over this many half
+/// update intervals, larger ones proportionally faster (the rule of
+/// chrony's `corrtimeratio`, whose default, 3, this is). Not an
 /// RFC constant: RFC 5905 slews every offset over `PLL * 2^poll`
 /// (appendix A.5.6.1). Larger values keep the clock's rate steadier and
 /// let noise-level offsets linger longer.

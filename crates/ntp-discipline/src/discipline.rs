@@ -74,7 +74,8 @@ const SETTLED_FREQUENCY_SD: f64 = 1e-6;
 const UPDATE_INTERVAL_AVG: f64 = 4.0;
 
 /// How long the [`Algorithm::Kalman`] estimator takes to slew out an
-/// offset estimate `estimate` whose standard deviation is `sigma`, with
+/// offset estimate `estimate` whose standard deviation is `sigma` (at
+/// least the typical measurement's: see `Discipline::update_sigma`), with
 /// updates every `interval` seconds: [`CORRECTION_TIME_RATIO`] times half
 /// the interval, scaled by how many standard deviations the estimate is
 /// (inversely), at most the ratio times the interval. An estimate at its
@@ -1174,17 +1175,28 @@ impl Discipline {
     }
 
     /// How uncertain the estimate of a new update is, for the pace of its
-    /// slew: the filter's own uncertainty, but at least the surprise of
-    /// the last measurement (right after an unexpected jump, a frequency
-    /// step or the end of an outage, the posterior is confident again,
-    /// yet the estimate is as uncertain as the jump was unforeseen) and at
-    /// least what is left of the slew in progress (that part was planned
-    /// at its own pace: a new update that merely confirms it must not
-    /// hurry it).
+    /// slew: the filter's own uncertainty, but at least
+    /// - the typical measurement's standard deviation (the geometric mean
+    ///   of the recent measurement variances): chrony times its
+    ///   corrections by the standard deviation of its samples' offsets
+    ///   (`offset_sd`), not by that of the estimate, which averaging many
+    ///   samples makes far smaller. With the estimate's own, an offset of a
+    ///   few sample deviations stood out as many estimate deviations and
+    ///   was slewed within seconds: rate excursions of 5-7 ppm on noisy
+    ///   paths (chrony's 006, 009, 116 and 137 cases) that chronyd's rule
+    ///   spreads over the update interval;
+    /// - the surprise of the last measurement (right after an unexpected
+    ///   jump, a frequency step or the end of an outage, the posterior is
+    ///   confident again, yet the estimate is as uncertain as the jump was
+    ///   unforeseen);
+    /// - what is left of the slew in progress (that part was planned at
+    ///   its own pace: a new update that merely confirms it must not hurry
+    ///   it).
     fn update_sigma(&self, filter: &Kalman, surprise: f64) -> f64 {
         libm::sqrt(filter.p00.max(0.0))
             .max(surprise)
             .max(self.residual.abs())
+            .max(libm::sqrt(self.typical_variance.unwrap_or(0.0)))
     }
 
     /// Plans the slew of `estimate`, whose uncertainty is `sigma`, at

@@ -1168,3 +1168,28 @@ fn a_step_by_somebody_else_is_not_elapsed_time() {
         untold.cumulative_slew()
     );
 }
+
+#[test]
+fn corrections_are_timed_by_the_noise_of_a_sample_not_of_the_estimate() {
+    // Forty samples of 1 ms noise at poll 64 s, the frequency known: the
+    // estimate's own deviation is a fraction of a sample's. An update that
+    // agrees with the prediction (no surprise, no slew left) is timed as
+    // chrony times it, by the samples' deviation (its offset_sd): an
+    // estimate of half a sample's noise is spread over the longest
+    // correction time, not slewed as if it stood several deviations out.
+    let mut discipline = synced(wide_slew(), 0.0);
+    for n in 1..=40 {
+        discipline
+            .handle_update(at(f64::from(n) * 64.0), Update::new(0.0, 1e-3))
+            .unwrap();
+        drain(&mut discipline);
+    }
+    let filter = discipline.kalman.unwrap();
+    let own = libm::sqrt(filter.p00);
+    assert!(own < 0.5e-3, "{own}");
+    let sigma = discipline.update_sigma(&filter, 0.0);
+    assert!((sigma - 1e-3).abs() < 1e-9, "{sigma}");
+    // So half a millisecond takes three half intervals, not a third of
+    // that.
+    assert!(close(correction_time(0.5e-3, sigma, 64.0), 192.0));
+}
