@@ -64,6 +64,15 @@ fn nts_server(default: AccessAction, rate: RateLimitConfig, keys: &CookieKeys) -
     server
 }
 
+/// A generator seeded with `seed`, cookie master keys drawn from it, and
+/// an NTS server that allows everyone (default rate limits) with them.
+fn allowing_server(seed: u64) -> (ChaCha20Rng, CookieKeys, Server) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let keys = CookieKeys::random(&mut rng);
+    let server = nts_server(AccessAction::Allow, RateLimitConfig::default(), &keys);
+    (rng, keys, server)
+}
+
 fn reply_of(action: Action) -> Reply {
     match action {
         Action::Respond(reply) => reply,
@@ -132,9 +141,7 @@ fn client_addr() -> core::net::SocketAddr {
 
 #[test]
 fn the_authenticator_covers_the_transmit_timestamp() {
-    let mut rng = ChaCha20Rng::seed_from_u64(2);
-    let keys = CookieKeys::random(&mut rng);
-    let mut server = nts_server(AccessAction::Allow, RateLimitConfig::default(), &keys);
+    let (mut rng, keys, mut server) = allowing_server(2);
     let mut client = session(&keys, AeadAlgorithm::AesSivCmac256, 2, &mut rng);
     let (request, state) = nts_request(&mut client, &mut rng);
     let (_, mut response) = run(&mut server, &request, client_addr(), Instant::ZERO);
@@ -149,9 +156,7 @@ fn the_authenticator_covers_the_transmit_timestamp() {
 
 #[test]
 fn tampered_requests_are_naked_or_dropped() {
-    let mut rng = ChaCha20Rng::seed_from_u64(3);
-    let keys = CookieKeys::random(&mut rng);
-    let mut server = nts_server(AccessAction::Allow, RateLimitConfig::default(), &keys);
+    let (mut rng, keys, mut server) = allowing_server(3);
     let mut client = session(&keys, AeadAlgorithm::AesSivCmac256, 8, &mut rng);
 
     // A flipped header bit: the authenticator does not verify. NAK,
@@ -201,9 +206,7 @@ fn tampered_requests_are_naked_or_dropped() {
 
 #[test]
 fn unknown_cookie_keys_get_a_nak_and_rotation_keeps_recent_ones() {
-    let mut rng = ChaCha20Rng::seed_from_u64(4);
-    let mut keys = CookieKeys::random(&mut rng);
-    let mut server = nts_server(AccessAction::Allow, RateLimitConfig::default(), &keys);
+    let (mut rng, mut keys, mut server) = allowing_server(4);
     let mut client = session(&keys, AeadAlgorithm::Aes128GcmSiv, 8, &mut rng);
 
     // Keys of another server: NAK.
@@ -243,9 +246,7 @@ fn unknown_cookie_keys_get_a_nak_and_rotation_keeps_recent_ones() {
 
 #[test]
 fn responses_never_outgrow_the_request_or_the_buffer() {
-    let mut rng = ChaCha20Rng::seed_from_u64(5);
-    let keys = CookieKeys::random(&mut rng);
-    let mut server = nts_server(AccessAction::Allow, RateLimitConfig::default(), &keys);
+    let (mut rng, keys, mut server) = allowing_server(5);
     let mut client = session(&keys, AeadAlgorithm::AesSivCmac512, 1, &mut rng);
     let (request, state) = nts_request(&mut client, &mut rng);
     // Cookie and the 5 placeholders of 168 octets that fit in 1280:
@@ -293,9 +294,7 @@ fn the_largest_answer_to_our_clients_largest_request_is_accepted() {
     // could want: the largest is AES-SIV-CMAC-512's cookie and the 5
     // placeholders of 168 octets that fit in 1280, answered with 6
     // cookies at exactly its length.
-    let mut rng = ChaCha20Rng::seed_from_u64(15);
-    let keys = CookieKeys::random(&mut rng);
-    let mut server = nts_server(AccessAction::Allow, RateLimitConfig::default(), &keys);
+    let (mut rng, keys, mut server) = allowing_server(15);
     let mut largest = (0, 0);
     for algorithm in AeadAlgorithm::ALL {
         for cookies in 1..=nts_client::COOKIE_JAR_CAPACITY {
@@ -330,9 +329,7 @@ fn the_longest_answer_is_only_for_a_request_as_long() {
     // that asks for every cookie with the longest cookies (AES-SIV-CMAC-512)
     // and the longest unique identifier: 1532 octets, as long as the
     // request, and longer than anything our own client sends.
-    let mut rng = ChaCha20Rng::seed_from_u64(16);
-    let keys = CookieKeys::random(&mut rng);
-    let mut server = nts_server(AccessAction::Allow, RateLimitConfig::default(), &keys);
+    let (mut rng, keys, mut server) = allowing_server(16);
     let algorithm = AeadAlgorithm::AesSivCmac512;
     let session_keys = session_keys(algorithm);
     let cookie = keys.seal(&session_keys, &mut rng).unwrap();
@@ -577,9 +574,7 @@ fn without_nts_nts_requests_are_dropped_and_plain_ones_answered() {
 
 #[test]
 fn a_reply_is_finished_before_the_next_nts_request_or_not_at_all() {
-    let mut rng = ChaCha20Rng::seed_from_u64(8);
-    let keys = CookieKeys::random(&mut rng);
-    let mut server = nts_server(AccessAction::Allow, RateLimitConfig::default(), &keys);
+    let (mut rng, keys, mut server) = allowing_server(8);
     let mut client = session(&keys, AeadAlgorithm::AesSivCmac256, 8, &mut rng);
     let (first, _) = nts_request(&mut client, &mut rng);
     let (second, state) = nts_request(&mut client, &mut rng);
@@ -603,9 +598,7 @@ fn a_reply_is_finished_before_the_next_nts_request_or_not_at_all() {
 
 #[test]
 fn symmetric_nts_requests_are_dropped() {
-    let mut rng = ChaCha20Rng::seed_from_u64(9);
-    let keys = CookieKeys::random(&mut rng);
-    let mut server = nts_server(AccessAction::Allow, RateLimitConfig::default(), &keys);
+    let (mut rng, keys, mut server) = allowing_server(9);
     let mut client = session(&keys, AeadAlgorithm::AesSivCmac256, 8, &mut rng);
     let mut out = [0u8; 1280];
     let (len, _) = client
