@@ -180,7 +180,7 @@ fn handle_signed(c: &mut Criterion) {
         let mut keys = KeyStore::<2>::new();
         keys.insert(md5.clone()).unwrap();
         keys.insert(aes.clone()).unwrap();
-        answering.set_keys(keys);
+        answering.set_keys(&keys);
         let mut out = [0u8; ntp_server::MAX_RESPONSE_LEN];
         let mut n = 0u64;
         group.bench_function(name, |b| {
@@ -209,7 +209,7 @@ fn handle_signed(c: &mut Criterion) {
     let mut flooded = server();
     let mut keys = KeyStore::<2>::new();
     keys.insert(aes.clone()).unwrap();
-    flooded.set_keys(keys);
+    flooded.set_keys(&keys);
     let flooder = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)), 123);
     let request = signed(&aes);
     let mut out = [0u8; ntp_server::MAX_RESPONSE_LEN];

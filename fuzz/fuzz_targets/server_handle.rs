@@ -172,7 +172,7 @@ fuzz_target!(|input: Input| {
     for key in &keys {
         store.insert(key.clone()).unwrap();
     }
-    server.set_keys(store);
+    server.set_keys(&store);
     let mut rng = ChaCha20Rng::seed_from_u64(u64::from(input.default));
     let cookie_keys = CookieKeys::new(1, &[0x31; 32]);
     let other_keys = CookieKeys::new(2, &[0x32; 32]);

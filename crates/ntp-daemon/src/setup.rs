@@ -203,7 +203,7 @@ pub(crate) fn server(
     let mut server = ntp_server::Server::new(&options.server_config, state)
         .map_err(|error| io::Error::other(format!("server: {error}")))?;
     if let Some(keys) = keys {
-        server.set_keys(keys.clone());
+        server.set_keys(keys);
     }
     Ok(Some(server))
 }

@@ -80,7 +80,7 @@ fn server_with_keys(stop: Arc<AtomicBool>, keys: Option<KeyStore>) -> core::net:
         };
         let mut server = ntp_server::Server::new(&config, state).unwrap();
         if let Some(keys) = keys {
-            server.set_keys(keys);
+            server.set_keys(&keys);
         }
         let origin = std::time::Instant::now();
         let (mut buf, mut out) = ([0u8; 1024], [0u8; ntp_server::MAX_RESPONSE_LEN]);

@@ -112,7 +112,7 @@ fn server(options: &Options) -> Result<Server, String> {
     if let Some(path) = &options.keys {
         let keys = KeyStore::<MAX_KEYS>::load(path, KeyFileFormat::Chrony)
             .map_err(|error| format!("{path}: {error}"))?;
-        server.set_keys(keys);
+        server.set_keys(&keys);
     }
     Ok(server)
 }

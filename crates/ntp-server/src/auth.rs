@@ -13,14 +13,14 @@ use ntp_proto::{HEADER_LEN, Mac};
 pub(crate) struct Keys(Box<[Key]>);
 
 impl Keys {
-    /// A copy of `store`'s keys, which are zeroed when `store` drops here.
+    /// A copy of `store`'s keys (the caller's store keeps and zeroes its
+    /// own).
     ///
     /// The table is allocated at its final size, so no reallocation leaves
     /// a copy of a secret behind in freed memory.
-    pub(crate) fn from_store<const N: usize>(store: KeyStore<N>) -> Self {
+    pub(crate) fn from_store<const N: usize>(store: &KeyStore<N>) -> Self {
         let mut keys = Vec::with_capacity(store.len());
         keys.extend(store.iter().cloned());
-        drop(store);
         // `KeyStore::iter` yields the keys sorted by id, so this never
         // sorts (sorting would leave copies of secrets on the stack); it
         // keeps the binary search right should that promise ever change.

@@ -420,12 +420,13 @@ impl Server {
     /// [`MacPolicy`].
     ///
     /// The keys are copied into one allocation of their exact size (no
-    /// allocation per request: lookups are binary searches), then `keys`
-    /// is dropped, which zeroes its secrets; the keys replaced are zeroed
-    /// as they drop. A reply from [`handle`](Self::handle) not yet
+    /// allocation per request: lookups are binary searches), straight from
+    /// the caller's store: it is borrowed, not moved, since moving a store
+    /// would leave a bitwise copy of its secrets behind (the caller keeps
+    /// and zeroes its own). The keys replaced are zeroed as they drop. A reply from [`handle`](Self::handle) not yet
     /// [`finish`](Self::finish)ed is signed with the key of its id held at
     /// `finish` time, or not sent if there is none.
-    pub fn set_keys<const N: usize>(&mut self, keys: KeyStore<N>) {
+    pub fn set_keys<const N: usize>(&mut self, keys: &KeyStore<N>) {
         self.keys = Keys::from_store(keys);
     }
 

@@ -78,7 +78,7 @@ fn no_allocation_per_request_and_constant_table() {
     let mut keys = KeyStore::<2>::new();
     keys.insert(md5.clone()).unwrap();
     keys.insert(aes.clone()).unwrap();
-    server.set_keys(keys);
+    server.set_keys(&keys);
     let signed = |key: &Key| {
         let mut buffer = [0u8; 68];
         buffer[..48].copy_from_slice(&request(0x23, 6, 0x1234));

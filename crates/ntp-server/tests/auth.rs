@@ -55,7 +55,7 @@ fn store(keys: &[Key]) -> KeyStore<16> {
 
 fn keyed(config: &ServerConfig, keys: &[Key]) -> Server {
     let mut server = Server::new(config, primary()).unwrap();
-    server.set_keys(store(keys));
+    server.set_keys(&store(keys));
     server
 }
 
@@ -487,7 +487,7 @@ fn denied_and_over_limit_requests_cost_no_mac() {
         let mut config = allow(MacPolicy::default());
         config.unsynchronized = ntp_server::UnsynchronizedPolicy::Drop;
         let mut server = Server::new(&config, ntp_proto::SystemState::default()).unwrap();
-        server.set_keys(store(&keys));
+        server.set_keys(&store(&keys));
         server
     };
     let (action, _) = run(
@@ -592,13 +592,13 @@ fn finish_returns_nothing_without_room_or_without_the_key() {
     other
         .insert(Key::new(md5.id(), KeyType::Sha1, b"another secret").unwrap())
         .unwrap();
-    server.set_keys(other);
+    server.set_keys(&other);
     assert!(server.finish(&reply, &mut out, TX).is_empty());
 
     // All keys gone.
-    server.set_keys(store(&keys));
+    server.set_keys(&store(&keys));
     let reply = handle(&mut server, &mut out);
-    server.set_keys(KeyStore::<1>::new());
+    server.set_keys(&KeyStore::<1>::new());
     assert!(server.finish(&reply, &mut out, TX).is_empty());
     assert_eq!(server.keys().len(), 0);
 
@@ -672,7 +672,7 @@ fn symmetric_active_requests_are_signed_in_mode_2() {
 fn keys_are_held_sorted_cloned_with_the_server_and_never_shown() {
     let keys = all_keys();
     let mut server = open_server();
-    server.set_keys(store(&keys));
+    server.set_keys(&store(&keys));
     let ids: Vec<u32> = server.keys().map(KeyId::get).collect();
     assert_eq!(ids, [1, 2, 3, 4, 5, 6, 7]);
     let text = format!("{server:?}");

@@ -165,7 +165,7 @@ proptest! {
             for key in &keys[..3] {
                 store.insert(key.clone()).unwrap();
             }
-            server.set_keys(store);
+            server.set_keys(&store);
         }
         let mut now = 0u64;
         for (request, ip, port, rx, step) in requests {

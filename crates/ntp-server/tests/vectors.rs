@@ -75,7 +75,7 @@ fn answer_like_with<const N: usize>(
 ) -> Vec<u8> {
     let theirs = Repr::parse(&Packet::new_checked(response).unwrap()).unwrap();
     let mut server = Server::new(config, SystemState::from_repr(&theirs)).unwrap();
-    server.set_keys(keys);
+    server.set_keys(&keys);
     let mut out = [0xa5u8; 1024];
     let action = server.handle(
         request,
