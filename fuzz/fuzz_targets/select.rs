@@ -7,8 +7,8 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use ntp_proto::Stratum;
 use ntp_select::{
-    Candidate, ClockFilter, FilterSample, SLOTS_PER_CANDIDATE, SelectConfig, SelectError, Slot,
-    Tally, mitigate, select,
+    Candidate, ClockFilter, FilterSample, SLOTS_PER_CANDIDATE, SelectConfig, SelectError,
+    SelectOptions, Slot, Tally, mitigate, select,
 };
 
 #[derive(Debug, Arbitrary)]
@@ -17,6 +17,8 @@ struct RawCandidate {
     root_distance: f64,
     jitter: f64,
     stratum: u8,
+    /// Bits 0-2: prefer, trust, require.
+    options: u8,
 }
 
 #[derive(Debug, Arbitrary)]
@@ -64,7 +66,11 @@ fn check_pipeline(input: &Input) {
             && (0.0..=2_147_483_648.0).contains(&raw.jitter);
         assert_eq!(built.is_ok(), valid, "{raw:?}");
         if let Ok(candidate) = built {
-            candidates.push(candidate);
+            candidates.push(candidate.with_options(SelectOptions {
+                prefer: raw.options & 1 != 0,
+                trust: raw.options & 2 != 0,
+                require: raw.options & 4 != 0,
+            }));
         }
     }
     let mut config = SelectConfig::default();
@@ -83,7 +89,9 @@ fn check_pipeline(input: &Input) {
             let intersection = intersection.expect("mitigate succeeded, select must too");
             assert_eq!(intersection, result.intersection);
             assert!(intersection.low() <= intersection.high());
-            assert!(2 * intersection.allowed_falsetickers() < candidates.len());
+            let trusted = candidates.iter().any(|c| c.options().trust);
+            let ranked = |c: &Candidate| c.options().prefer || c.options().trust;
+            assert!(trusted || 2 * intersection.allowed_falsetickers() < candidates.len());
             assert_eq!(
                 intersection.truechimers() + intersection.falsetickers(),
                 candidates.len()
@@ -112,7 +120,7 @@ fn check_pipeline(input: &Input) {
             assert_eq!(survivors, result.cluster.survivors);
             assert!(survivors >= 1 && survivors <= intersection.truechimers());
             assert_eq!(combined, result.combined.combined);
-            assert!(combined <= config.max_combined + 1);
+            assert!(combined <= config.max_combined);
             assert_eq!(
                 candidates
                     .iter()
@@ -121,8 +129,22 @@ fn check_pipeline(input: &Input) {
                 1
             );
             assert_eq!(candidates[result.system_peer].tally(), Tally::SystemPeer);
-            // The combined offset lies in the intersection; nothing is NaN.
-            assert!(intersection.contains(result.combined.offset));
+            // The combined offset lies in the intersection (widened to the
+            // offset of a preferred or trusted system peer); nothing is NaN.
+            let peer = candidates[result.system_peer];
+            let offset = result.combined.offset;
+            assert!(
+                intersection.contains(offset)
+                    || (ranked(&peer)
+                        && offset >= intersection.low().min(peer.offset())
+                        && offset <= intersection.high().max(peer.offset()))
+            );
+            if candidates
+                .iter()
+                .any(|c| c.tally().is_survivor() && c.options().prefer)
+            {
+                assert!(peer.options().prefer);
+            }
             for value in [
                 result.combined.jitter,
                 result.combined.selection_jitter,
@@ -133,7 +155,7 @@ fn check_pipeline(input: &Input) {
             }
             // Hysteresis: a surviving previous system peer at the best
             // survivor's stratum is kept.
-            if let Some(previous) = previous {
+            if let (Some(previous), false) = (previous, candidates.iter().any(ranked)) {
                 let best = candidates
                     .iter()
                     .filter(|c| c.tally().is_survivor())
@@ -175,7 +197,14 @@ fn check_pipeline(input: &Input) {
             }
         }
         Err(SelectError::NoCandidates) => assert!(candidates.is_empty()),
+        Err(SelectError::RequiredNotSelectable) => {
+            assert!(candidates.iter().any(|c| c.options().require));
+            assert!(candidates
+                .iter()
+                .all(|c| !c.options().require || !c.tally().is_truechimer()));
+        }
         Err(SelectError::NoMajority { candidates: m }) => {
+            assert!(candidates.iter().all(|c| !c.options().trust));
             assert_eq!(m, candidates.len());
             assert!(candidates.iter().all(|c| c.tally() == Tally::Falseticker));
         }

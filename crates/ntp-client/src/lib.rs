@@ -119,6 +119,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+mod auth_select;
 mod constants;
 mod delay;
 mod error;
@@ -135,6 +136,7 @@ mod system;
 #[cfg(feature = "alloc")]
 mod table;
 
+pub use auth_select::AuthSelectMode;
 pub use constants::{
     BURST_COUNT, DEFAULT_BACKOFF_MAX_POLL, DEFAULT_MAX_POLL, DEFAULT_MIN_POLL,
     DEFAULT_REPLY_TIMEOUT, DISCIPLINED_PHI, MAX_POLL, MIN_POLL, MIN_REQUEST_SPACING,
@@ -175,7 +177,7 @@ pub use ntp_discipline::{
 pub use ntp_proto::{
     Date, KissCode, LeapIndicator, NtpDuration, RefId, ShortTime, Stratum, SystemState, Timestamp,
 };
-pub use ntp_select::{PeerStats, SelectConfig, Tally};
+pub use ntp_select::{PeerStats, SelectConfig, SelectOptions, Tally};
 pub use rand_core;
 // The crates whose types the API hands out, so that one dependency is
 // enough (`ntp_client::ntp_proto::Packet`, ...).

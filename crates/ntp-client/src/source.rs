@@ -10,7 +10,9 @@ use core::time::Duration;
 use ntp_proto::{
     Date, KissAction, KissCode, LeapIndicator, Packet, RefId, ShortTime, Stratum, Timestamp,
 };
-use ntp_select::{ClockFilter, FilterConfig, FilterOutput, FilterSample, InputError, PeerStats};
+use ntp_select::{
+    ClockFilter, FilterConfig, FilterOutput, FilterSample, InputError, PeerStats, SelectOptions,
+};
 use rand_core::RngCore;
 
 use crate::constants::{
@@ -134,6 +136,17 @@ pub struct SourceConfig {
     /// in serialized data means the default.
     #[cfg_attr(feature = "serde", serde(default))]
     pub delay: DelayConfig,
+    /// chrony's selection options `prefer`, `trust` and `require` (see
+    /// [`SelectOptions`]). Default: none. Missing in serialized data means
+    /// none.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub select: SelectOptions,
+    /// chrony's `noselect`: the source is polled and its statistics kept,
+    /// but it is never a candidate of the selection, so it never steers
+    /// the clock (for monitoring). Default off. Missing in serialized data
+    /// means off.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub noselect: bool,
 }
 
 impl Default for SourceConfig {
@@ -152,6 +165,8 @@ impl Default for SourceConfig {
             popcorn_gate: Some(ntp_select::constants::SGATE),
             phi: crate::DISCIPLINED_PHI,
             delay: DelayConfig::default(),
+            select: SelectOptions::NONE,
+            noselect: false,
         }
     }
 }

@@ -31,7 +31,7 @@ use crate::sntp::log2_seconds;
 use crate::source::{
     ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId, Transmit,
 };
-use crate::{ConfigError, Instant};
+use crate::{AuthSelectMode, ConfigError, Instant};
 
 /// Configuration of a [`System`]. The [`Default`] is safe for public
 /// servers and keeps time well: sources poll 64 s to 1024 s with iburst,
@@ -77,7 +77,8 @@ pub struct SystemConfig {
     /// the clock to be steered: chrony's `minsources`, ntpd's `minsane`.
     /// `None` (the default) chooses 2 once three or more sources are
     /// configured and 1 otherwise, so that with three servers one liar
-    /// can never be followed alone. Raises
+    /// can never be followed alone (1 also while a candidate has the
+    /// `trust` option, [`SelectOptions`](crate::SelectOptions)). Raises
     /// [`SelectConfig::min_candidates`] when larger.
     pub min_sources: Option<usize>,
     /// Hold the first selection until every source has answered, for at
@@ -98,6 +99,13 @@ pub struct SystemConfig {
     /// [`SystemConfig::rfc5905`] (Appendix A.5.7.1 backs off alike
     /// whatever the other sources do).
     pub search_at_max_poll: bool,
+    /// How authenticated and unauthenticated sources are selected
+    /// together: chrony's `authselectmode`, [`AuthSelectMode::Mix`] by
+    /// default (as in chrony); [`AuthSelectMode::Ignore`] in
+    /// [`SystemConfig::rfc5905`]. Missing in serialized data means the
+    /// default.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub auth_select: AuthSelectMode,
 }
 
 /// Longest wait for every source's first answer before the first
@@ -155,6 +163,7 @@ impl Default for SystemConfig {
             min_sources: None,
             startup_wait: true,
             search_at_max_poll: true,
+            auth_select: AuthSelectMode::Mix,
         }
     }
 }
@@ -176,6 +185,7 @@ impl SystemConfig {
             min_sources: Some(1),
             startup_wait: false,
             search_at_max_poll: false,
+            auth_select: AuthSelectMode::Ignore,
             ..default
         }
     }
@@ -431,6 +441,12 @@ pub(crate) struct SourceSlot {
 }
 
 impl SourceSlot {
+    /// Whether the source's replies are authenticated: a symmetric key or
+    /// NTS.
+    fn authenticated(&self) -> bool {
+        self.source.config().sntp.key.is_some() || self.nts.is_some()
+    }
+
     fn new(source: Source) -> Self {
         Self {
             source,
@@ -958,16 +974,33 @@ impl<R: RngCore> System<R> {
     ///
     /// [`ConfigError::PoolSize`] when `max_sources` is zero.
     pub fn add_pool(&mut self, name: &str, max_sources: usize) -> Result<PoolId, ConfigError> {
+        self.add_pool_with(name, max_sources, self.config.source.clone())
+    }
+
+    /// Adds a pool whose members get their own configuration (their
+    /// precision is still the system's); see [`add_pool`](Self::add_pool).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::PoolSize`] when `max_sources` is zero, or the error
+    /// of [`SourceConfig::validate`].
+    pub fn add_pool_with(
+        &mut self,
+        name: &str,
+        max_sources: usize,
+        config: SourceConfig,
+    ) -> Result<PoolId, ConfigError> {
         if max_sources == 0 {
             return Err(ConfigError::PoolSize);
         }
+        config.validate()?;
         let id = PoolId::new(self.next_pool_id);
         self.next_pool_id = self.next_pool_id.saturating_add(1);
         self.pools.push(Pool::new(
             id,
             name.into(),
             max_sources,
-            self.config.source.clone(),
+            config,
             self.last_now,
         ));
         Ok(id)
@@ -1532,7 +1565,6 @@ impl<R: RngCore> System<R> {
     fn clock_select(&mut self, now: Instant, wall: Date) {
         let now_s = now.as_secs_f64();
         let mut select = self.config.select;
-        select.min_candidates = select.min_candidates.max(self.min_sources());
         if self.config.startup_wait
             && !self.selected_once
             && now < self.started.saturating_add(STARTUP_WAIT)
@@ -1552,17 +1584,30 @@ impl<R: RngCore> System<R> {
             system_poll: self.discipline.poll(),
         };
         self.candidates.clear();
+        let any_authenticated = self.sources.iter().any(SourceSlot::authenticated);
+        let any_unauthenticated = !self.sources.iter().all(SourceSlot::authenticated);
         for slot in &self.sources {
-            let Some(stats) = slot.source.peer_stats() else {
+            let config = slot.source.config();
+            let Some(options) = self.config.auth_select.effective(
+                config.select,
+                slot.authenticated(),
+                any_authenticated,
+                any_unauthenticated,
+            ) else {
+                continue;
+            };
+            let Some(stats) = slot.source.peer_stats().filter(|_| !config.noselect) else {
                 continue;
             };
             if stats.fit(now_s, &context, &select).is_err() {
                 continue;
             }
             if let Ok(candidate) = stats.candidate(slot.source.id().get(), now_s, &select) {
-                self.candidates.push(candidate);
+                self.candidates.push(candidate.with_options(options));
             }
         }
+        let trusted = self.candidates.iter().any(|c| c.options().trust);
+        select.min_candidates = select.min_candidates.max(self.min_sources(trusted));
         let needed = self.candidates.len().saturating_mul(SLOTS_PER_CANDIDATE);
         if self.scratch.len() < needed {
             self.scratch.resize(needed, ntp_select::Slot::EMPTY);
@@ -1621,11 +1666,17 @@ impl<R: RngCore> System<R> {
         }
     }
 
-    /// The effective [`SystemConfig::min_sources`].
-    fn min_sources(&self) -> usize {
+    /// The effective [`SystemConfig::min_sources`]. The default of 2 is
+    /// 1 while a candidate is trusted: its time is taken as true, so it
+    /// need not be confirmed.
+    fn min_sources(&self, trusted: bool) -> usize {
         self.config
             .min_sources
-            .unwrap_or(if self.sources.len() >= 3 { 2 } else { 1 })
+            .unwrap_or(if self.sources.len() >= 3 && !trusted {
+                2
+            } else {
+                1
+            })
     }
 
     /// The leap indicator the discipline is handed and the system state

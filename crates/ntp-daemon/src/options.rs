@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use lexopt::ValueExt as _;
 use ntp_client::ntp_auth::{KeyFileFormat, KeyId};
 use ntp_client::ntp_discipline::MakeStep;
-use ntp_client::{DEFAULT_MAX_POLL, DEFAULT_MIN_POLL, DelayConfig, MAX_POLL, MIN_POLL};
+use ntp_client::{
+    AuthSelectMode, DEFAULT_MAX_POLL, DEFAULT_MIN_POLL, DelayConfig, MAX_POLL, MIN_POLL,
+    SelectOptions, SourceConfig,
+};
 
 /// The NTP port, used when `--server` names none.
 const NTP_PORT: u16 = 123;
@@ -35,10 +38,15 @@ pub(crate) struct Options {
     /// The key file (`--keys`) and its format (`--keys-format`).
     pub(crate) keys: Option<(PathBuf, KeyFileFormat)>,
     /// Pools: names with a port, resolved when the system asks.
-    pub(crate) pools: Vec<String>,
+    pub(crate) pools: Vec<PoolOption>,
     /// NTS sources: the NTS-KE server's host (a name, an IPv4 address or
     /// a bracketed IPv6 address) and TCP port.
-    pub(crate) nts: Vec<(String, u16)>,
+    pub(crate) nts: Vec<NtsOption>,
+    /// The kind of the last `--server`, `--pool` or `--nts`, which the
+    /// selection flags that follow it (`--prefer`, ...) apply to.
+    last_source: Option<SourceKind>,
+    /// `--authselectmode`: chrony's, `mix` by default.
+    pub(crate) auth_select: AuthSelectMode,
     /// The PEM trust anchors for the NTS-KE servers' certificates.
     pub(crate) nts_ca: Option<PathBuf>,
     pub(crate) min_poll: i8,
@@ -101,7 +109,60 @@ pub(crate) struct ServerOption {
     pub(crate) key: Option<KeyId>,
     /// `--ntp-version N`.
     pub(crate) version: Option<u8>,
+    /// `--prefer`, `--trust`, `--require`, `--noselect`.
+    pub(crate) selection: Selection,
 }
+
+/// One `--pool` and the flags that follow it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PoolOption {
+    /// The name with a port.
+    pub(crate) name: String,
+    /// `--maxsources N`: members at most ([`POOL_SIZE`] by default).
+    pub(crate) max_sources: usize,
+    /// `--prefer`, `--trust`, `--require`, `--noselect`.
+    pub(crate) selection: Selection,
+}
+
+/// One `--nts` and the flags that follow it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NtsOption {
+    /// The NTS-KE server's host.
+    pub(crate) host: String,
+    /// Its TCP port.
+    pub(crate) port: u16,
+    /// `--prefer`, `--trust`, `--require`, `--noselect`.
+    pub(crate) selection: Selection,
+}
+
+/// The selection flags of one source: chrony's `prefer`, `trust`,
+/// `require` and `noselect`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Selection {
+    pub(crate) options: SelectOptions,
+    pub(crate) noselect: bool,
+}
+
+impl Selection {
+    /// `config` with these options.
+    pub(crate) fn apply(self, config: &mut SourceConfig) {
+        config.select = self.options;
+        config.noselect = self.noselect;
+    }
+}
+
+/// Which list the last source flag added to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SourceKind {
+    Server,
+    Pool,
+    Nts,
+}
+
+/// Members of each `--pool` unless `--maxsources` says otherwise: 4,
+/// chrony's default `maxsources` and the number of addresses the NTP Pool
+/// Project's names return.
+pub(crate) const POOL_SIZE: usize = 4;
 
 /// `--nts-ke-listen`, `--nts-cert` and `--nts-key`: NTS for `--serve`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,8 +189,8 @@ impl From<lexopt::Error> for ArgsError {
     }
 }
 
-pub(crate) const USAGE: &str = "usage: ntp-daemon (--server HOST[:PORT] [--key ID] [--ntp-version N] | --pool NAME[:PORT] | --nts HOST[:PORT])... \
-[--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
+pub(crate) const USAGE: &str = "usage: ntp-daemon ((--server HOST[:PORT] [--key ID] [--ntp-version N] | --pool NAME[:PORT] [--maxsources N] | --nts HOST[:PORT]) \
+[--prefer] [--trust] [--require] [--noselect])... [--authselectmode MODE] [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] \
 [--serve ADDR:PORT [--local STRATUM] [--serve-threads N] [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE [--nts-key-file FILE]]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
 [--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--minsources N] [--burst] [--retry-burst] [--polltarget N] \
@@ -161,6 +222,8 @@ Options:
                          pool.ntp.org (repeatable); resolved at start and
                          again to replace members that stop answering, lie
                          or send a kiss-o'-death
+  --maxsources N         members of the --pool just before: 1 to 16
+                         (default 4)
   --nts HOST[:PORT]      an NTS server (RFC 8915; repeatable): NTS-KE with
                          HOST on TCP port PORT (default 4460), then
                          NTS-protected NTP with the server it names; only
@@ -170,6 +233,21 @@ Options:
                          bundled; a CA bundle such as
                          /etc/ssl/certs/ca-certificates.crt does for public
                          servers)
+  --prefer               the --server, --pool or --nts just before is chosen
+                         and combined alone whenever it is not a falseticker
+                         (chrony's prefer)
+  --trust                its time is taken as true: only other trusted
+                         sources can outvote it (chrony's trust)
+  --require              the clock is steered only while at least one source
+                         with --require is not a falseticker (chrony's
+                         require)
+  --noselect             polled and shown, never used (chrony's noselect)
+  --authselectmode MODE  how sources with a --key or NTS are selected beside
+                         sources without: mix (default, as chrony: the
+                         authenticated ones get --require and --trust),
+                         prefer (the others are not used when one is
+                         authenticated), require (the others are never
+                         used) or ignore
   --min-poll N           lowest poll exponent, log2 s (default 6 = 64 s)
   --max-poll N           highest poll exponent, log2 s (default 10 = 1024 s)
   --no-iburst            no burst of requests at the first poll
@@ -291,6 +369,8 @@ fn defaults() -> Options {
         keys: None,
         pools: Vec::new(),
         nts: Vec::new(),
+        last_source: None,
+        auth_select: AuthSelectMode::Mix,
         nts_ca: None,
         min_poll: DEFAULT_MIN_POLL,
         max_poll: DEFAULT_MAX_POLL,
@@ -360,8 +440,10 @@ pub(crate) fn parse(
     Ok(options)
 }
 
-/// The sources and their keys: `--server`, `--key`, `--keys`,
-/// `--keys-format`, `--pool`, `--nts`, `--nts-ca`. Whether `name` is one.
+/// The sources, their keys and selection: `--server`, `--key`, `--keys`,
+/// `--keys-format`, `--pool`, `--maxsources`, `--nts`, `--nts-ca`,
+/// `--prefer`, `--trust`, `--require`, `--noselect`, `--authselectmode`.
+/// Whether `name` is one.
 fn source_flag(
     options: &mut Options,
     parser: &mut lexopt::Parser,
@@ -376,7 +458,9 @@ fn source_flag(
                 address,
                 key: None,
                 version: None,
+                selection: Selection::default(),
             });
+            options.last_source = Some(SourceKind::Server);
         }
         "key" => {
             let text: String = parser.value()?.parse()?;
@@ -432,16 +516,73 @@ fn source_flag(
         }
         "pool" => {
             let name: String = parser.value()?.parse()?;
-            options.pools.push(with_port(&name));
+            options.pools.push(PoolOption {
+                name: with_port(&name),
+                max_sources: POOL_SIZE,
+                selection: Selection::default(),
+            });
+            options.last_source = Some(SourceKind::Pool);
+        }
+        "maxsources" => {
+            let text: String = parser.value()?.parse()?;
+            let bad =
+                || ArgsError::Bad(format!("--maxsources {text:?}: 1 to 16, after its --pool"));
+            let n = text.parse::<usize>().ok().filter(|n| (1..=16).contains(n));
+            match (n, options.pools.last_mut(), options.last_source) {
+                (Some(n), Some(pool), Some(SourceKind::Pool)) => pool.max_sources = n,
+                _ => return Err(bad()),
+            }
         }
         "nts" => {
             let text: String = parser.value()?.parse()?;
-            options.nts.push(nts_target(&text)?);
+            let (host, port) = nts_target(&text)?;
+            options.nts.push(NtsOption {
+                host,
+                port,
+                selection: Selection::default(),
+            });
+            options.last_source = Some(SourceKind::Nts);
+        }
+        "prefer" | "trust" | "require" | "noselect" => {
+            let selection = last_selection(options).ok_or_else(|| {
+                ArgsError::Bad(format!(
+                    "--{name}: comes after the --server, --pool or --nts it applies to"
+                ))
+            })?;
+            match name {
+                "prefer" => selection.options.prefer = true,
+                "trust" => selection.options.trust = true,
+                "require" => selection.options.require = true,
+                _ => selection.noselect = true,
+            }
+        }
+        "authselectmode" => {
+            let text: String = parser.value()?.parse()?;
+            options.auth_select = match text.as_str() {
+                "require" => AuthSelectMode::Require,
+                "prefer" => AuthSelectMode::Prefer,
+                "mix" => AuthSelectMode::Mix,
+                "ignore" => AuthSelectMode::Ignore,
+                _ => {
+                    return Err(ArgsError::Bad(format!(
+                        "--authselectmode {text:?}: require, prefer, mix or ignore"
+                    )));
+                }
+            };
         }
         "nts-ca" => options.nts_ca = Some(parser.value()?.into()),
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// The selection flags of the last `--server`, `--pool` or `--nts`.
+fn last_selection(options: &mut Options) -> Option<&mut Selection> {
+    match options.last_source? {
+        SourceKind::Server => options.servers.last_mut().map(|s| &mut s.selection),
+        SourceKind::Pool => options.pools.last_mut().map(|p| &mut p.selection),
+        SourceKind::Nts => options.nts.last_mut().map(|n| &mut n.selection),
+    }
 }
 
 /// Polling and the discipline: `--min-poll`, `--max-poll`, `--iburst`,
@@ -1018,8 +1159,55 @@ mod tests {
         let options = args(&["--pool", "pool.example", "--pool", "other.example:11123"])
             .map_err(|e| format!("{e:?}"))
             .unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(options.pools, ["pool.example:123", "other.example:11123"]);
+        let names: Vec<&str> = options.pools.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["pool.example:123", "other.example:11123"]);
+        assert!(options.pools.iter().all(|p| p.max_sources == POOL_SIZE));
         assert!(options.servers.is_empty());
+    }
+
+    #[test]
+    fn selection_flags_apply_to_the_source_just_before() {
+        let options = args(&[
+            "--server",
+            "127.0.0.1",
+            "--prefer",
+            "--trust",
+            "--server",
+            "127.0.0.2",
+            "--pool",
+            "pool.example",
+            "--maxsources",
+            "2",
+            "--noselect",
+            "--nts",
+            "nts.example",
+            "--require",
+            "--nts-ca",
+            "ca.pem",
+            "--authselectmode",
+            "require",
+        ])
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+        let first = options.servers[0].selection;
+        assert!(first.options.prefer && first.options.trust && !first.options.require);
+        assert_eq!(options.servers[1].selection, Selection::default());
+        assert_eq!(options.pools[0].max_sources, 2);
+        assert!(options.pools[0].selection.noselect);
+        assert!(options.nts[0].selection.options.require);
+        assert_eq!(options.auth_select, AuthSelectMode::Require);
+        assert_eq!(
+            args(&["--server", "127.0.0.1"]).map(|o| o.auth_select).ok(),
+            Some(AuthSelectMode::Mix)
+        );
+        for list in [
+            &["--prefer", "--server", "127.0.0.1"][..],
+            &["--server", "127.0.0.1", "--maxsources", "2"],
+            &["--pool", "pool.example", "--maxsources", "0"],
+            &["--pool", "pool.example", "--maxsources", "17"],
+            &["--server", "127.0.0.1", "--authselectmode", "strict"],
+        ] {
+            assert!(matches!(args(list), Err(ArgsError::Bad(_))), "{list:?}");
+        }
     }
 
     #[test]
@@ -1184,7 +1372,12 @@ mod tests {
             ("[::1]", 4461),
         ]
         .map(|(h, p)| (h.to_owned(), p));
-        assert_eq!(options.nts, expected);
+        let got: Vec<(String, u16)> = options
+            .nts
+            .iter()
+            .map(|n| (n.host.clone(), n.port))
+            .collect();
+        assert_eq!(got, expected);
         assert_eq!(options.nts_ca, Some(PathBuf::from("ca.pem")));
         for list in [
             &["--nts", "nts.example"][..],

@@ -18,12 +18,8 @@ use crate::drift::Drift;
 use crate::log::Log;
 use crate::net::Sockets;
 use crate::nts_server::{KeListener, KeyStorage};
-use crate::options::{Options, ServerOption};
+use crate::options::{NtsOption, Options, ServerOption};
 use crate::serving::{Serving, Workers};
-
-/// Members of each `--pool`: 4, chrony's default `maxsources` and the
-/// number of addresses the NTP Pool Project's names return.
-const POOL_SIZE: usize = 4;
 
 /// Capacity of the key store read from `--keys`: far more keys than a
 /// daemon's servers and client groups use (ntpd's key ids stop at 65535,
@@ -87,6 +83,7 @@ fn system_config(options: &Options, drift: Option<Drift>, max_rate: f64) -> Syst
     config.source.retry_burst = options.retry_burst;
     config.source.delay = options.delay;
     config.min_sources = options.min_sources;
+    config.auth_select = options.auth_select;
     clock_limits(&mut config.discipline, max_rate, options);
     poll_target(&mut config.discipline, options);
     config
@@ -143,10 +140,12 @@ pub(crate) fn client(
             .map_or_else(String::new, |id| format!(", key {id}"));
         names.insert(id, format!("{} ({}{auth})", server.name, server.address));
     }
-    for name in &options.pools {
+    for pool in &options.pools {
+        let mut source = system.config().source.clone();
+        pool.selection.apply(&mut source);
         system
-            .add_pool(name, POOL_SIZE)
-            .map_err(|error| io::Error::other(format!("--pool {name}: {error}")))?;
+            .add_pool_with(&pool.name, pool.max_sources, source)
+            .map_err(|error| io::Error::other(format!("--pool {}: {error}", pool.name)))?;
     }
     let nts_config = match &options.nts_ca {
         Some(path) if !options.nts.is_empty() => Some(
@@ -156,9 +155,17 @@ pub(crate) fn client(
         ),
         _ => None,
     };
-    for (host, port) in &options.nts {
+    for NtsOption {
+        host,
+        port,
+        selection,
+    } in &options.nts
+    {
+        let mut source = system.config().source.clone();
+        source.sntp.version = None;
+        selection.apply(&mut source);
         let id = system
-            .add_nts_source(host, *port)
+            .add_nts_source_with(host, *port, source)
             .map_err(|error| io::Error::other(format!("--nts {host}:{port}: {error}")))?;
         names.insert(id, format!("{host}:{port} (NTS)"));
     }
@@ -179,6 +186,7 @@ fn add_server(
     let name = &server.name;
     let mut source = system.config().source.clone();
     source.sntp.version = server.version;
+    server.selection.apply(&mut source);
     if let Some(key_id) = server.key {
         let key = keys.and_then(|keys| keys.get(key_id)).ok_or_else(|| {
             io::Error::other(format!("--server {name}: no key {key_id} in --keys"))
@@ -322,7 +330,7 @@ pub(crate) fn log_start(
         json!({
             "clock": clock.name(),
             "servers": options.servers.iter().map(|s| format!("{} ({})", s.name, s.address)).collect::<Vec<_>>(),
-            "nts": options.nts.iter().map(|(h, p)| format!("{h}:{p}")).collect::<Vec<_>>(),
+            "nts": options.nts.iter().map(|n| format!("{}:{}", n.host, n.port)).collect::<Vec<_>>(),
             "min_poll": options.min_poll,
             "max_poll": options.max_poll,
             "iburst": options.iburst,

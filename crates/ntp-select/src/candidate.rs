@@ -8,9 +8,62 @@ use ntp_proto::Stratum;
 use crate::error::{InputError, Quantity, check_non_negative, check_signed};
 use crate::tally::Tally;
 
+/// The selection options of a source, as chrony's `server` directive
+/// names them. RFC 5905 knows only `prefer` (section 11.2.3: the system
+/// peer is the prefer peer when it survives); `trust` and `require` are
+/// chrony's. A fourth option, `noselect`, needs no flag here: such a
+/// source is simply never made a candidate.
+///
+/// - `prefer`: when a preferred candidate survives the selection and
+///   cluster algorithms, the system peer is chosen among the preferred
+///   survivors and only they are combined. A preferred falseticker is
+///   still a falseticker.
+/// - `trust`: the source's time is taken as true. The selection algorithm
+///   ([`select`](crate::select)) looks first for the point covered by the
+///   most trusted correctness intervals, and only then by the most
+///   intervals in all, so a trusted source is outvoted only by other
+///   trusted sources; with a trusted source in the intersection no
+///   majority of all candidates is needed. Among the survivors a trusted
+///   one is chosen as system peer before an untrusted one.
+/// - `require`: the selection fails
+///   ([`SelectError::RequiredNotSelectable`](crate::SelectError::RequiredNotSelectable))
+///   unless at least one candidate with this option is a truechimer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SelectOptions {
+    /// chrony's and RFC 5905's `prefer`.
+    pub prefer: bool,
+    /// chrony's `trust`.
+    pub trust: bool,
+    /// chrony's `require`.
+    pub require: bool,
+}
+
+impl SelectOptions {
+    /// No option: the source is selected on its merits alone.
+    pub const NONE: Self = Self {
+        prefer: false,
+        trust: false,
+        require: false,
+    };
+
+    /// The rank of the source in the choice of the system peer: preferred
+    /// before trusted before the rest.
+    pub(crate) const fn rank(self) -> u8 {
+        if self.prefer {
+            2
+        } else if self.trust {
+            1
+        } else {
+            0
+        }
+    }
+}
+
 /// One source as the mitigation algorithms see it: the survivor tuple
 /// `(p, theta_p, psi_p, lambda_p, stratum_p)` of RFC 5905, section 11.2.2,
-/// plus its [`Tally`], which the algorithms write.
+/// plus its [`SelectOptions`] and its [`Tally`], which the algorithms
+/// write.
 ///
 /// Built through [`new`](Self::new) (or
 /// [`PeerStats::candidate`](crate::PeerStats::candidate)), so its numbers
@@ -24,6 +77,7 @@ pub struct Candidate {
     root_distance: f64,
     jitter: f64,
     stratum: Stratum,
+    options: SelectOptions,
     tally: Tally,
 }
 
@@ -51,8 +105,22 @@ impl Candidate {
             root_distance: check_non_negative(root_distance, Quantity::RootDistance)?,
             jitter: check_non_negative(jitter, Quantity::Jitter)?,
             stratum,
+            options: SelectOptions::NONE,
             tally: Tally::Rejected,
         })
+    }
+
+    /// The same candidate with the given selection options.
+    #[must_use]
+    pub const fn with_options(mut self, options: SelectOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The selection options.
+    #[must_use]
+    pub const fn options(&self) -> SelectOptions {
+        self.options
     }
 
     /// Association identifier.

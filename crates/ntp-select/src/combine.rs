@@ -14,6 +14,10 @@ use crate::tally::Tally;
 /// [`Tally::SystemPeer`]; a previous system peer elsewhere in the list
 /// falls back to its survivor tally.
 ///
+/// Preferred survivors ([`SelectOptions::prefer`](crate::SelectOptions))
+/// come first, then trusted ones, then the rest: the system peer is the
+/// best of the first of these groups that is not empty.
+///
 /// The best survivor in merit order is chosen, with clock-hop hysteresis
 /// as in A.5.5.1: if the `previous` system peer (by id) is still a
 /// survivor and has the same stratum as the best survivor, it stays, so
@@ -30,10 +34,15 @@ pub fn choose_system_peer(
 ) -> Option<usize> {
     let max_distance = config.max_distance;
     let better = |a: &Candidate, b: &Candidate| a.cmp_merit(b, max_distance) == Ordering::Less;
+    let rank = candidates
+        .iter()
+        .filter(|candidate| candidate.tally().is_survivor())
+        .map(|candidate| candidate.options().rank())
+        .max()?;
     let mut best: Option<usize> = None;
     let mut kept: Option<usize> = None;
     for (index, candidate) in candidates.iter().enumerate() {
-        if !candidate.tally().is_survivor() {
+        if !candidate.tally().is_survivor() || candidate.options().rank() < rank {
             continue;
         }
         let beats = |current: Option<usize>| {

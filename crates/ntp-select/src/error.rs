@@ -119,6 +119,10 @@ pub enum SelectError {
         /// The configured minimum (CMIN).
         required: usize,
     },
+    /// Some candidates have [`SelectOptions::require`](crate::SelectOptions)
+    /// and none of them is a truechimer (chrony's `require`).
+    #[error("no source with the require option is a truechimer")]
+    RequiredNotSelectable,
     /// The candidate list holds no candidate tallied
     /// [`Candidate`](crate::Tally::Candidate): run
     /// [`select`](crate::intersect::select) first, or nothing survived.

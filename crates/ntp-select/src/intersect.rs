@@ -33,6 +33,15 @@
 //!   interval contains the truth but whose midpoint lies outside the
 //!   (often narrow) intersection. A.5.5.1 tests the chime-list edges,
 //!   which is ambiguous.
+//! - **Trusted candidates** ([`SelectOptions::trust`](crate::SelectOptions),
+//!   chrony's `trust`) count first: the sweep looks for the points
+//!   covered by the most trusted intervals, and among those by the most
+//!   intervals in all. A trusted candidate is so outvoted only by other
+//!   trusted candidates, and when the chosen point lies in a trusted
+//!   interval no majority of all candidates is needed.
+//! - **Required candidates** (chrony's `require`): when some exist and none
+//!   is a truechimer, the selection fails with
+//!   [`SelectError::RequiredNotSelectable`].
 //! - **No majority** (`2 f >= m`) is [`SelectError::NoMajority`]; every
 //!   candidate is then tallied [`Tally::Falseticker`], since none belongs to
 //!   a majority clique.
@@ -66,6 +75,15 @@ impl Intersection {
     #[must_use]
     pub const fn high(&self) -> f64 {
         self.high
+    }
+
+    /// The interval widened to hold `offset`.
+    pub(crate) fn holding(self, offset: f64) -> Self {
+        Self {
+            low: self.low.min(offset),
+            high: self.high.max(offset),
+            ..self
+        }
     }
 
     /// Whether `offset` lies in `[low, high]`.
@@ -137,71 +155,50 @@ pub fn select(
         .zip(highpoints.iter_mut())
     {
         let (low, high) = candidate.interval();
+        let trusted = u32::from(candidate.options().trust);
         lowpoint.value = low + 0.0;
+        lowpoint.aux = trusted;
         highpoint.value = high + 0.0;
+        highpoint.aux = trusted;
     }
     // Step 2: sort by edge. Merging the two lists below puts lowpoints
     // before highpoints at equal edges (closed intervals).
     lowpoints.sort_unstable_by(|a, b| a.value.total_cmp(&b.value));
     highpoints.sort_unstable_by(|a, b| a.value.total_cmp(&b.value));
 
-    // The largest number of intervals sharing a point: sweep upwards; the
-    // count only peaks right after a lowpoint.
-    let mut most = 0_usize;
-    let mut passed_highpoints = 0_usize;
-    for (opened, lowpoint) in lowpoints.iter().enumerate() {
-        while highpoints
-            .get(passed_highpoints)
-            .is_some_and(|high| high.value.total_cmp(&lowpoint.value).is_lt())
-        {
-            passed_highpoints += 1;
+    // The deepest point: the most trusted intervals, then the most
+    // intervals (without trusted candidates, simply the most intervals).
+    // Depth only peaks right after a lowpoint.
+    let mut best = Depth::default();
+    sweep(lowpoints, highpoints, |edge| {
+        if edge.opening {
+            best = best.max(edge.depth);
         }
-        most = most.max(opened + 1 - passed_highpoints.min(opened + 1));
-    }
-    let allowed = count - most;
-    if allowed.saturating_mul(2) >= count {
+    });
+    let most = best.all;
+    let allowed = count - most.min(count);
+    if best.trusted == 0 && allowed.saturating_mul(2) >= count {
         for candidate in candidates.iter_mut() {
             candidate.set_tally(Tally::Falseticker);
         }
         return Err(SelectError::NoMajority { candidates: count });
     }
 
-    // Step 3: the lowest point covered by `most` intervals (a lowpoint).
+    // Steps 3 and 4: the lowest point of that depth (a lowpoint) and the
+    // highest (the highpoint that leaves the last stretch of it).
     let mut low = f64::NAN;
-    let mut passed_highpoints = 0_usize;
-    for (opened, lowpoint) in lowpoints.iter().enumerate() {
-        while highpoints
-            .get(passed_highpoints)
-            .is_some_and(|high| high.value.total_cmp(&lowpoint.value).is_lt())
-        {
-            passed_highpoints += 1;
-        }
-        if opened + 1 - passed_highpoints.min(opened + 1) >= most {
-            low = lowpoint.value;
-            break;
-        }
-    }
-    // Step 4: the highest point covered by `most` intervals (a highpoint),
-    // sweeping downwards.
     let mut high = f64::NAN;
-    let mut passed_lowpoints = 0_usize;
-    for (opened, highpoint) in highpoints.iter().rev().enumerate() {
-        while lowpoints
-            .iter()
-            .rev()
-            .nth(passed_lowpoints)
-            .is_some_and(|low| low.value.total_cmp(&highpoint.value).is_gt())
-        {
-            passed_lowpoints += 1;
+    sweep(lowpoints, highpoints, |edge| {
+        if edge.depth == best {
+            if edge.opening && low.is_nan() {
+                low = edge.value;
+            } else if !edge.opening {
+                high = edge.value;
+            }
         }
-        if opened + 1 - passed_lowpoints.min(opened + 1) >= most {
-            high = highpoint.value;
-            break;
-        }
-    }
-    // Both scans stop at a point covered by `most` intervals, and the
-    // lowest such point is never above the highest. Stay defensive: a
-    // broken invariant must not let a NaN out.
+    });
+    // Both points exist, and the lowest is never above the highest. Stay
+    // defensive: a broken invariant must not let a NaN out.
     if low.is_nan() || high.is_nan() || low > high {
         return Err(SelectError::NoMajority { candidates: count });
     }
@@ -216,6 +213,12 @@ pub fn select(
             candidate.set_tally(Tally::Falseticker);
         }
     }
+    let required = candidates.iter().filter(|c| c.options().require);
+    if required.clone().next().is_some()
+        && !required.into_iter().any(|c| c.tally() == Tally::Candidate)
+    {
+        return Err(SelectError::RequiredNotSelectable);
+    }
     if truechimers < config.min_candidates {
         return Err(SelectError::TooFewTruechimers {
             truechimers,
@@ -229,6 +232,63 @@ pub fn select(
         truechimers,
         falsetickers: count - truechimers,
     })
+}
+
+/// How many correctness intervals cover a point: the trusted ones
+/// ([`SelectOptions::trust`](crate::SelectOptions)) first, then all.
+/// Compared in that order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Depth {
+    trusted: usize,
+    all: usize,
+}
+
+/// One edge of the merged chime list.
+#[derive(Clone, Copy, Debug)]
+struct Edge {
+    value: f64,
+    /// A lowpoint (an interval opens) or a highpoint (one closes).
+    opening: bool,
+    /// The depth just after a lowpoint, or just before a highpoint: the
+    /// depth of the point itself, as the intervals are closed.
+    depth: Depth,
+}
+
+/// Walks the sorted lowpoints and highpoints upwards as one list,
+/// lowpoints first at equal values, and shows `visit` every edge. A
+/// slot's `aux` is 1 for a trusted interval.
+fn sweep(lowpoints: &[Slot], highpoints: &[Slot], mut visit: impl FnMut(Edge)) {
+    let mut depth = Depth::default();
+    let (mut opened, mut closed) = (0_usize, 0_usize);
+    loop {
+        let (low, high) = (lowpoints.get(opened), highpoints.get(closed));
+        let opening = match (low, high) {
+            (Some(low), Some(high)) => low.value.total_cmp(&high.value).is_le(),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return,
+        };
+        let (edge, trusted) = if opening {
+            opened += 1;
+            let Some(edge) = low else { return };
+            depth.all += 1;
+            depth.trusted += usize::from(edge.aux != 0);
+            (edge, false)
+        } else {
+            closed += 1;
+            let Some(edge) = high else { return };
+            (edge, edge.aux != 0)
+        };
+        visit(Edge {
+            value: edge.value,
+            opening,
+            depth,
+        });
+        if !opening {
+            depth.all = depth.all.saturating_sub(1);
+            depth.trusted = depth.trusted.saturating_sub(usize::from(trusted));
+        }
+    }
 }
 
 #[cfg(test)]

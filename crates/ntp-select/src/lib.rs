@@ -115,7 +115,9 @@ mod peer;
 mod pipeline;
 mod tally;
 
-pub use candidate::{Candidate, SELECT_SLOTS_PER_CANDIDATE, SLOTS_PER_CANDIDATE, Slot};
+pub use candidate::{
+    Candidate, SELECT_SLOTS_PER_CANDIDATE, SLOTS_PER_CANDIDATE, SelectOptions, Slot,
+};
 pub use cluster::{ClusterResult, cluster};
 pub use combine::{Combined, choose_system_peer, combine};
 pub use constants::{FilterConfig, SelectConfig};

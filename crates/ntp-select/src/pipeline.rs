@@ -54,8 +54,17 @@ pub fn mitigate(
         .get(system_peer)
         .map(Candidate::id)
         .ok_or(SelectError::NoSurvivors)?;
+    keep_preferred(candidates, system_peer);
+    hold_combined_count(candidates, config);
     limit_combination(candidates, system_peer, config);
-    let combined = combine(candidates, &intersection, scratch, config)?;
+    // A preferred or trusted system peer is taken as right even where the
+    // intersection of all truechimers says otherwise, so the combined
+    // offset may reach its offset.
+    let bounds = match candidates.get(system_peer) {
+        Some(peer) if peer.options().rank() > 0 => intersection.holding(peer.offset()),
+        _ => intersection,
+    };
+    let combined = combine(candidates, &bounds, scratch, config)?;
     Ok(Mitigation {
         intersection,
         cluster,
@@ -65,19 +74,68 @@ pub fn mitigate(
     })
 }
 
+/// A system peer chosen from the cluster's backups (by its preference,
+/// trust or the clock-hop hysteresis) is combined: the worst combined
+/// candidates in merit order then become [`Tally::Backup`], so that no more
+/// than [`SelectConfig::max_combined`] are combined.
+fn hold_combined_count(candidates: &mut [Candidate], config: &SelectConfig) {
+    let combined = candidates
+        .iter()
+        .filter(|candidate| candidate.tally().is_combined())
+        .count();
+    for _ in config.max_combined..combined {
+        let worst = candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, candidate)| candidate.tally() == Tally::Candidate)
+            .max_by(|(_, a), (_, b)| a.cmp_merit(b, config.max_distance))
+            .map(|(index, _)| index);
+        if let Some(candidate) = worst.and_then(|index| candidates.get_mut(index)) {
+            candidate.set_tally(Tally::Backup);
+        }
+    }
+}
+
+/// The prefer peer (RFC 5905, section 11.2.3; chrony's `prefer`): when
+/// the system peer is preferred, the survivors that are not become
+/// [`Tally::Backup`], so that only preferred sources are combined.
+fn keep_preferred(candidates: &mut [Candidate], system_peer: usize) {
+    if !candidates
+        .get(system_peer)
+        .is_some_and(|peer| peer.options().prefer)
+    {
+        return;
+    }
+    for candidate in candidates.iter_mut() {
+        if candidate.tally() == Tally::Candidate && !candidate.options().prefer {
+            candidate.set_tally(Tally::Backup);
+        }
+    }
+}
+
 /// [`SelectConfig::combine_limit`]: survivors farther than the limit times
-/// the system peer's root distance become [`Tally::Backup`], so that
+/// the system peer's root distance, or whose correctness interval does
+/// not hold the system peer's offset, become [`Tally::Backup`], so that
 /// [`combine`] leaves them out.
+///
+/// The second rule is ours. The selection algorithm keeps every
+/// candidate whose interval reaches the intersection, and when a trusted
+/// or preferred source outweighs a majority (chrony's `trust`), the
+/// intersection can hold both the system peer and a source that says
+/// the system peer is wrong. Combining the two would move the clock to
+/// a time that neither supports.
 fn limit_combination(candidates: &mut [Candidate], system_peer: usize, config: &SelectConfig) {
     let Some(limit) = config.combine_limit else {
         return;
     };
-    let Some(peer_distance) = candidates.get(system_peer).map(Candidate::root_distance) else {
+    let Some(peer) = candidates.get(system_peer).copied() else {
         return;
     };
     for candidate in candidates.iter_mut() {
+        let (low, high) = candidate.interval();
         if candidate.tally() == Tally::Candidate
-            && candidate.root_distance() > limit * peer_distance
+            && (candidate.root_distance() > limit * peer.root_distance()
+                || !(low..=high).contains(&peer.offset()))
         {
             candidate.set_tally(Tally::Backup);
         }
@@ -151,7 +209,7 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(feature = "alloc")]
+    use crate::candidate::SelectOptions;
     use crate::tally::Tally;
     use ntp_proto::Stratum;
     use std::vec::Vec;
@@ -217,6 +275,119 @@ mod tests {
             limited_config.combine_limit = Some(bad);
             assert!(limited_config.validate().is_err(), "{bad}");
         }
+    }
+
+    fn with(mut list: Vec<Candidate>, id: u64, options: SelectOptions) -> Vec<Candidate> {
+        for candidate in &mut list {
+            if candidate.id() == id {
+                *candidate = candidate.with_options(options);
+            }
+        }
+        list
+    }
+
+    const TRUST: SelectOptions = SelectOptions {
+        trust: true,
+        ..SelectOptions::NONE
+    };
+    const PREFER: SelectOptions = SelectOptions {
+        prefer: true,
+        ..SelectOptions::NONE
+    };
+    const REQUIRE: SelectOptions = SelectOptions {
+        require: true,
+        ..SelectOptions::NONE
+    };
+
+    fn run(list: &mut [Candidate]) -> Result<Mitigation, SelectError> {
+        let mut scratch = [Slot::EMPTY; 30];
+        let mut config = SelectConfig::RFC;
+        config.combine_limit = Some(crate::constants::COMBINE_LIMIT);
+        mitigate(list, &mut scratch, &config, None)
+    }
+
+    fn tallies(list: &[Candidate]) -> Vec<Tally> {
+        list.iter().map(Candidate::tally).collect()
+    }
+
+    #[test]
+    fn a_trusted_source_outweighs_a_majority_of_untrusted_ones() {
+        // chrony's 120-selectoptions, first case: servers 1 s and 2 s
+        // ahead, 0.6 s of distance each. [0.4, 0.6] (1 and 3) and
+        // [1.4, 1.6] (1 and 2) tie.
+        let set = || sources(&[(1, 1.0, 0.6), (2, 2.0, 0.6), (3, 0.0, 0.6)]);
+        let mut trusted = with(set(), 3, TRUST);
+        let result = run(&mut trusted).unwrap();
+        assert_eq!(result.system_peer_id, 3);
+        assert_eq!(
+            tallies(&trusted),
+            [Tally::Backup, Tally::Falseticker, Tally::SystemPeer]
+        );
+        assert!(result.combined.offset.abs() < 1e-12, "{result:?}");
+        // Alone and outvoted, it still wins: no majority is needed.
+        let mut alone = with(
+            sources(&[(1, 1.0, 0.01), (2, 1.0, 0.01), (3, 0.0, 0.01)]),
+            3,
+            TRUST,
+        );
+        assert_eq!(run(&mut alone).unwrap().system_peer_id, 3);
+        assert_eq!(
+            run(&mut sources(&[
+                (1, 1.0, 0.01),
+                (2, 1.0, 0.01),
+                (3, 0.0, 0.01)
+            ]))
+            .unwrap()
+            .system_peer_id,
+            1
+        );
+        // Two trusted sources that disagree: the untrusted majority picks.
+        let mut split = with(with(alone, 1, TRUST), 3, TRUST);
+        let result = run(&mut split).unwrap();
+        assert_eq!(result.system_peer_id, 1);
+        assert_eq!(split[2].tally(), Tally::Falseticker);
+    }
+
+    #[test]
+    fn the_prefer_peer_is_combined_alone_unless_it_is_a_falseticker() {
+        // 120-selectoptions, third case: 1.1 s of distance, all three
+        // agree on [0.9, 1.1]; the preferred third is combined alone.
+        let mut wide = with(
+            sources(&[(1, 1.0, 1.1), (2, 2.0, 1.1), (3, 0.0, 1.1)]),
+            3,
+            PREFER,
+        );
+        let result = run(&mut wide).unwrap();
+        assert_eq!(result.system_peer_id, 3);
+        assert_eq!(
+            tallies(&wide),
+            [Tally::Backup, Tally::Backup, Tally::SystemPeer]
+        );
+        assert!(result.combined.offset.abs() < 1e-12, "{result:?}");
+        // Preferring a falseticker changes nothing.
+        let mut liar = with(
+            sources(&[(1, 0.0, 0.01), (2, 0.001, 0.01), (3, 1.0, 0.01)]),
+            3,
+            PREFER,
+        );
+        let result = run(&mut liar).unwrap();
+        assert_eq!(result.system_peer_id, 1);
+        assert_eq!(liar[2].tally(), Tally::Falseticker);
+        assert_eq!(result.combined.combined, 2);
+    }
+
+    #[test]
+    fn a_required_source_must_be_a_truechimer() {
+        let set = || sources(&[(1, 1.0, 0.01), (2, 0.0, 0.01), (3, 0.0, 0.01)]);
+        assert_eq!(
+            run(&mut with(set(), 1, REQUIRE)),
+            Err(SelectError::RequiredNotSelectable)
+        );
+        let mut good = with(set(), 3, REQUIRE);
+        assert_eq!(run(&mut good).unwrap().combined.combined, 2);
+        // One required truechimer is enough.
+        let mut either = with(with(set(), 1, REQUIRE), 2, REQUIRE);
+        assert!(run(&mut either).is_ok());
     }
 
     #[test]

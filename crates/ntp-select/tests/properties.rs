@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use ntp_proto::Stratum;
 use ntp_select::{
     Candidate, ClockFilter, FilterConfig, FilterSample, SLOTS_PER_CANDIDATE, SelectConfig,
-    SelectError, Slot, Tally, constants::MAXDISP, mitigate, select,
+    SelectError, SelectOptions, Slot, Tally, constants::MAXDISP, mitigate, select,
 };
 use proptest::prelude::*;
 
@@ -48,11 +48,24 @@ fn build(intervals: &[(f64, f64)], jitters: &[f64], strata: &[u8]) -> Vec<Candid
 fn any_candidates() -> impl Strategy<Value = Vec<Candidate>> {
     let magnitude = prop_oneof![-1.0..1.0_f64, -1e-6..1e-6_f64, -2e9..2e9_f64, Just(0.0),];
     let distance = prop_oneof![0.0..1.0_f64, 0.0..1e-9_f64, 0.0..2e9_f64, Just(0.0)];
-    prop::collection::vec((magnitude, distance, 0.0..0.1_f64, 1_u8..16), 1..40).prop_map(|rows| {
+    // Mostly no options (the RFC's pipeline), sometimes chrony's.
+    let options = prop_oneof![
+        8 => Just(SelectOptions::NONE),
+        1 => (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(prefer, trust, require)| {
+            SelectOptions { prefer, trust, require }
+        }),
+    ];
+    prop::collection::vec(
+        (magnitude, distance, 0.0..0.1_f64, 1_u8..16, options),
+        1..40,
+    )
+    .prop_map(|rows| {
         rows.iter()
             .enumerate()
-            .map(|(i, &(offset, distance, jitter, stratum))| {
-                Candidate::new(i as u64, offset, distance, jitter, Stratum::new(stratum)).unwrap()
+            .map(|(i, &(offset, distance, jitter, stratum, options))| {
+                Candidate::new(i as u64, offset, distance, jitter, Stratum::new(stratum))
+                    .unwrap()
+                    .with_options(options)
             })
             .collect()
     })
@@ -166,7 +179,27 @@ proptest! {
                 prop_assert!(result.intersection.truechimers() <= candidates.len());
                 prop_assert!(survivors >= 1);
                 let combined = result.combined;
-                prop_assert!(result.intersection.contains(combined.offset));
+                let peer = candidates[result.system_peer];
+                let ranked = peer.options().prefer || peer.options().trust;
+                prop_assert!(
+                    result.intersection.contains(combined.offset)
+                        || (ranked
+                            && combined.offset >= result.intersection.low().min(peer.offset())
+                            && combined.offset <= result.intersection.high().max(peer.offset()))
+                );
+                // Preferred survivors: the peer is one, and only they are combined.
+                if candidates.iter().any(|c| c.tally().is_survivor() && c.options().prefer) {
+                    prop_assert!(peer.options().prefer);
+                    prop_assert!(candidates
+                        .iter()
+                        .filter(|c| c.tally().is_combined())
+                        .all(|c| c.options().prefer));
+                }
+                if candidates.iter().any(|c| c.options().require) {
+                    prop_assert!(candidates
+                        .iter()
+                        .any(|c| c.options().require && c.tally().is_truechimer()));
+                }
                 prop_assert!(combined.jitter.is_finite() && combined.jitter >= 0.0);
                 prop_assert!(result.cluster.selection_jitter.is_finite());
                 prop_assert_eq!(candidates[result.system_peer].tally(), Tally::SystemPeer);
@@ -179,7 +212,13 @@ proptest! {
                         <= SelectConfig::RFC.max_combined
                 );
             }
+            Err(SelectError::RequiredNotSelectable) => {
+                prop_assert!(candidates
+                    .iter()
+                    .all(|c| !c.options().require || !c.tally().is_truechimer()));
+            }
             Err(SelectError::NoMajority { candidates: m }) => {
+                prop_assert!(candidates.iter().all(|c| !c.options().trust));
                 prop_assert_eq!(m, candidates.len());
                 prop_assert!(candidates.iter().all(|c| c.tally() == Tally::Falseticker));
             }

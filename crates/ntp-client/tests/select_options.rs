@@ -1,0 +1,150 @@
+//! chrony's selection options on virtual time: `trust`, `prefer`,
+//! `require` and `noselect` per source, and `authselectmode` for the
+//! system.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "test code"
+)]
+
+mod common;
+
+use common::*;
+use ntp_client::{AuthSelectMode, SelectOptions, SourceConfig, SystemConfig, Tally};
+
+const PREFER: SelectOptions = SelectOptions {
+    prefer: true,
+    ..SelectOptions::NONE
+};
+const TRUST: SelectOptions = SelectOptions {
+    trust: true,
+    ..SelectOptions::NONE
+};
+const REQUIRE: SelectOptions = SelectOptions {
+    require: true,
+    ..SelectOptions::NONE
+};
+
+/// A client whose clock starts right, with one server per offset, each
+/// with its options and `noselect` flag, run for two hours.
+fn run(config: SystemConfig, servers: &[(f64, SelectOptions, bool)]) -> Harness {
+    let mut h = Harness::new(config, 0.0, 7);
+    for &(offset, options, noselect) in servers {
+        let index = h.add_server_only(Behaviour::Ntp(open_server(primary())), offset);
+        let mut source = SourceConfig::default();
+        source.select = options;
+        source.noselect = noselect;
+        h.client
+            .add_source_with(h.servers[index].address, source)
+            .unwrap();
+    }
+    h.run_until(2.0 * 3_600.0);
+    h
+}
+
+fn tallies(h: &Harness) -> Vec<Tally> {
+    let ids: Vec<_> = h.client.sources().map(ntp_client::Source::id).collect();
+    ids.iter().map(|&id| h.client.tally(id).unwrap()).collect()
+}
+
+#[test]
+fn a_trusted_server_outweighs_two_that_agree_on_another_time() {
+    let none = SelectOptions::NONE;
+    // Without trust the two that agree win, and the clock follows them.
+    let outvoted = run(
+        fset(),
+        &[(0.3, none, false), (0.3, none, false), (0.0, none, false)],
+    );
+    assert_eq!(tallies(&outvoted)[2], Tally::Falseticker);
+    assert!((outvoted.clock.phase_at(outvoted.now) - 0.3).abs() < 0.01);
+    let h = run(
+        fset(),
+        &[(0.3, none, false), (0.3, none, false), (0.0, TRUST, false)],
+    );
+    assert_eq!(
+        tallies(&h),
+        [Tally::Falseticker, Tally::Falseticker, Tally::SystemPeer]
+    );
+    let phase = h.clock.phase_at(h.now);
+    assert!(phase.abs() < 0.001, "clock {phase} s off");
+}
+
+#[test]
+fn the_preferred_server_is_the_system_peer_and_combined_alone() {
+    let none = SelectOptions::NONE;
+    let h = run(
+        fset(),
+        &[
+            (0.0, none, false),
+            (0.0, none, false),
+            (0.000_5, PREFER, false),
+        ],
+    );
+    assert_eq!(
+        tallies(&h),
+        [Tally::Backup, Tally::Backup, Tally::SystemPeer]
+    );
+    // A preferred liar is still a falseticker.
+    let h = run(
+        fset(),
+        &[(0.0, none, false), (0.0, none, false), (0.3, PREFER, false)],
+    );
+    assert_eq!(tallies(&h)[2], Tally::Falseticker);
+    assert!(h.clock.phase_at(h.now).abs() < 0.001);
+}
+
+#[test]
+fn a_required_liar_keeps_the_clock_unsteered() {
+    let none = SelectOptions::NONE;
+    let h = run(
+        fset(),
+        &[
+            (0.0, none, false),
+            (0.0, none, false),
+            (0.3, REQUIRE, false),
+        ],
+    );
+    assert_eq!(h.client.system_peer(), None);
+    assert_eq!(tallies(&h)[2], Tally::Falseticker);
+    let h = run(
+        fset(),
+        &[
+            (0.3, none, false),
+            (0.0, none, false),
+            (0.0, REQUIRE, false),
+        ],
+    );
+    assert!(h.client.system_peer().is_some());
+}
+
+#[test]
+fn a_noselect_server_is_polled_but_never_selected() {
+    let none = SelectOptions::NONE;
+    let h = run(fset(), &[(0.0, none, false), (0.3, none, true)]);
+    assert_eq!(tallies(&h), [Tally::SystemPeer, Tally::Rejected]);
+    assert!(h.servers[1].requests.len() > 5);
+    assert!(h.clock.phase_at(h.now).abs() < 0.001);
+}
+
+#[test]
+fn auth_select_modes_with_no_authenticated_source_change_nothing() {
+    // No source has a key: every mode but `require` selects them all.
+    let none = SelectOptions::NONE;
+    for mode in [
+        AuthSelectMode::Prefer,
+        AuthSelectMode::Mix,
+        AuthSelectMode::Ignore,
+    ] {
+        let mut config = fset();
+        config.auth_select = mode;
+        let h = run(config, &[(0.0, none, false), (0.0, none, false)]);
+        assert!(h.client.system_peer().is_some(), "{mode:?}");
+    }
+    let mut config = fset();
+    config.auth_select = AuthSelectMode::Require;
+    let h = run(config, &[(0.0, none, false), (0.0, none, false)]);
+    assert_eq!(h.client.system_peer(), None);
+    assert_eq!(tallies(&h), [Tally::Rejected, Tally::Rejected]);
+}
