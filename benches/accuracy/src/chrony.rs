@@ -78,6 +78,13 @@ pub(crate) struct ChronyTest {
     pub(crate) source_selection: Expect,
     /// The packet interval check.
     pub(crate) packet_interval: Expect,
+    /// The case configures the client so that a falseticker is the
+    /// source it must select (120-selectoptions: only the falseticker has
+    /// a key, and `authselectmode` lets only authenticated sources
+    /// steer). Our daemon's system peer may then be a falseticker, which
+    /// otherwise fails the selection check whatever is expected; the sync
+    /// check is expected to fail.
+    pub(crate) falseticker_selected: bool,
 }
 
 impl Default for ChronyTest {
@@ -95,6 +102,7 @@ impl Default for ChronyTest {
             sync: Expect::Pass,
             source_selection: Expect::Pass,
             packet_interval: Expect::Pass,
+            falseticker_selected: false,
         }
     }
 }
@@ -117,6 +125,11 @@ impl ChronyTest {
         ];
         if !limits.iter().all(|limit| *limit > 0.0) {
             return Err(String::from("[chrony] limits must be positive"));
+        }
+        if self.falseticker_selected && self.sync != Expect::Fail {
+            return Err(String::from(
+                "[chrony] falseticker_selected needs sync = \"fail\"",
+            ));
         }
         Ok(())
     }
@@ -265,7 +278,7 @@ pub(crate) fn source_selection(
             let liar = liars
                 .iter()
                 .find_map(|&liar| peers.first_time(liar).map(|t| (liar, t)));
-            if let Some((address, t)) = liar {
+            if let Some((address, t)) = liar.filter(|_| !test.falseticker_selected) {
                 // A falseticker as system peer fails whatever is expected.
                 return (
                     Outcome::Fail,
@@ -436,6 +449,31 @@ mod tests {
         };
         assert_eq!(source_selection(&refuse, &none, &[liar]).0, Outcome::Pass);
         assert_eq!(source_selection(&refuse, &fooled, &[liar]).0, Outcome::Fail);
+        // Where the configuration leaves only the liar to select, choosing
+        // it is the selection the case expects.
+        let only_liar = ChronyTest {
+            sync: Expect::Fail,
+            falseticker_selected: true,
+            ..refuse.clone()
+        };
+        let only_liar = ChronyTest {
+            source_selection: Expect::Pass,
+            ..only_liar
+        };
+        assert!(only_liar.validate(10_000).is_ok());
+        assert_eq!(
+            source_selection(&only_liar, &fooled, &[liar]).0,
+            Outcome::Pass
+        );
+        assert_eq!(
+            source_selection(&only_liar, &none, &[liar]).0,
+            Outcome::Fail
+        );
+        let unsound = ChronyTest {
+            sync: Expect::Pass,
+            ..only_liar
+        };
+        assert!(unsound.validate(10_000).is_err());
     }
 
     #[test]

@@ -107,6 +107,11 @@ pub(crate) struct Scenario {
     /// written before the client starts and given to both clients
     /// (chronyd `driftfile`, ours `--drift-file`).
     pub(crate) drift_file: Option<String>,
+    /// Contents of a symmetric key file in chrony's format (`ID TYPE
+    /// HEX:KEY` lines), written before the run and given to every chronyd
+    /// (`keyfile`, servers and client alike) and to our daemon (`--keys`);
+    /// the sources name their keys (`key 1`, `--key 1`).
+    pub(crate) key_file: Option<String>,
     /// A window reported separately (e.g. the hour after an event).
     pub(crate) event: Option<EventWindow>,
     /// What our daemon must achieve; judged in the report and, with
@@ -345,6 +350,7 @@ impl Default for Scenario {
             daemon_args: Vec::new(),
             chronyd_sources: Vec::new(),
             daemon_sources: Vec::new(),
+            key_file: None,
             clknetsim_env: BTreeMap::new(),
             drift_file: None,
             event: None,

@@ -119,11 +119,22 @@ fn address(node: usize) -> String {
     node_ip(node).to_string()
 }
 
+/// Name of the key file in the run folder (scenario `key_file`).
+const KEY_FILE: &str = "keys";
+
+/// chronyd's `keyfile` line when the scenario has a key file.
+fn keyfile_line(scenario: &Scenario, dir: &Path) -> String {
+    scenario.key_file.as_ref().map_or_else(String::new, |_| {
+        format!("keyfile {}\n", dir.join(KEY_FILE).display())
+    })
+}
+
 /// chronyd's configuration as a server (`local stratum 1`).
-fn chronyd_server_conf(dir: &Path, node: usize) -> String {
+fn chronyd_server_conf(scenario: &Scenario, dir: &Path, node: usize) -> String {
     format!(
-        "local stratum 1\nallow\npidfile {}/chronyd-{node}.pid\ncmdport 0\nbindcmdaddress /\n",
-        dir.display()
+        "local stratum 1\nallow\npidfile {}/chronyd-{node}.pid\ncmdport 0\nbindcmdaddress /\n{}",
+        dir.display(),
+        keyfile_line(scenario, dir)
     )
 }
 
@@ -150,6 +161,7 @@ fn chronyd_client_conf(scenario: &Scenario, dir: &Path) -> String {
     if scenario.drift_file.is_some() {
         conf.push_str(&format!("driftfile {}\n", dir.join(DRIFT_FILE).display()));
     }
+    conf.push_str(&keyfile_line(scenario, dir));
     for line in &scenario.chronyd_extra_conf {
         conf.push_str(line);
         conf.push('\n');
@@ -174,6 +186,10 @@ pub(crate) fn daemon_args(scenario: &Scenario, seed: u64, dir: &Path) -> Vec<Str
     if scenario.drift_file.is_some() {
         args.push(String::from("--drift-file"));
         args.push(dir.join(DRIFT_FILE).display().to_string());
+    }
+    if scenario.key_file.is_some() {
+        args.push(String::from("--keys"));
+        args.push(dir.join(KEY_FILE).display().to_string());
     }
     args.extend(scenario.daemon_args.iter().cloned());
     args
@@ -326,11 +342,14 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
     if let Some(drift) = &scenario.drift_file {
         write(&dir.join(DRIFT_FILE), &format!("{drift}\n"))?;
     }
+    if let Some(keys) = &scenario.key_file {
+        write(&dir.join(KEY_FILE), &format!("{keys}\n"))?;
+    }
 
     let mut children = Children::default();
     for server in 1..=scenario.servers {
         let conf = dir.join(format!("chronyd-{server}.conf"));
-        write(&conf, &chronyd_server_conf(dir, server))?;
+        write(&conf, &chronyd_server_conf(scenario, dir, server))?;
         let node = start_node(
             programs,
             dir,

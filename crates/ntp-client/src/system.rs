@@ -75,8 +75,9 @@ pub struct SystemConfig {
     pub local_address: Option<IpAddr>,
     /// The fewest sources that must agree (survive the intersection) for
     /// the clock to be steered: chrony's `minsources`, ntpd's `minsane`.
-    /// `None` (the default) chooses 2 once three or more sources are
-    /// configured and 1 otherwise, so that with three servers one liar
+    /// `None` (the default) chooses 2 once three or more sources that may
+    /// be selected (not `noselect`, not excluded by
+    /// [`auth_select`](Self::auth_select)) are configured and 1 otherwise, so that with three servers one liar
     /// can never be followed alone (1 also while a candidate has the
     /// `trust` option, [`SelectOptions`](crate::SelectOptions)). Raises
     /// [`SelectConfig::min_candidates`] when larger.
@@ -200,6 +201,21 @@ impl SystemConfig {
             discipline: self.discipline.with_poll_range(min_poll, max_poll),
             ..self
         }
+    }
+
+    /// The same configuration with the distance threshold MAXDIST at
+    /// `seconds` everywhere it applies: the root distance of a response
+    /// ([`SntpConfig::max_distance`](crate::SntpConfig::max_distance)) and
+    /// the fitness test and cluster merit
+    /// ([`SelectConfig::max_distance`]). chrony's `maxdistance` (3 s by
+    /// default there); RFC 5905's MAXDIST is 1 s
+    /// ([`ntp_select::constants::MAXDIST`]), which refuses paths slower
+    /// than 2 s round trip.
+    #[must_use]
+    pub fn with_max_distance(mut self, seconds: f64) -> Self {
+        self.source.sntp.max_distance = seconds;
+        self.select.max_distance = seconds;
+        self
     }
 
     /// The same configuration starting from a known frequency correction
@@ -1586,17 +1602,24 @@ impl<R: RngCore> System<R> {
         self.candidates.clear();
         let any_authenticated = self.sources.iter().any(SourceSlot::authenticated);
         let any_unauthenticated = !self.sources.iter().all(SourceSlot::authenticated);
+        let mut selectable = 0_usize;
         for slot in &self.sources {
             let config = slot.source.config();
-            let Some(options) = self.config.auth_select.effective(
-                config.select,
-                slot.authenticated(),
-                any_authenticated,
-                any_unauthenticated,
-            ) else {
+            let Some(options) = self
+                .config
+                .auth_select
+                .effective(
+                    config.select,
+                    slot.authenticated(),
+                    any_authenticated,
+                    any_unauthenticated,
+                )
+                .filter(|_| !config.noselect)
+            else {
                 continue;
             };
-            let Some(stats) = slot.source.peer_stats().filter(|_| !config.noselect) else {
+            selectable += 1;
+            let Some(stats) = slot.source.peer_stats() else {
                 continue;
             };
             if stats.fit(now_s, &context, &select).is_err() {
@@ -1607,7 +1630,9 @@ impl<R: RngCore> System<R> {
             }
         }
         let trusted = self.candidates.iter().any(|c| c.options().trust);
-        select.min_candidates = select.min_candidates.max(self.min_sources(trusted));
+        select.min_candidates = select
+            .min_candidates
+            .max(self.min_sources(selectable, trusted));
         let needed = self.candidates.len().saturating_mul(SLOTS_PER_CANDIDATE);
         if self.scratch.len() < needed {
             self.scratch.resize(needed, ntp_select::Slot::EMPTY);
@@ -1666,17 +1691,15 @@ impl<R: RngCore> System<R> {
         }
     }
 
-    /// The effective [`SystemConfig::min_sources`]. The default of 2 is
-    /// 1 while a candidate is trusted: its time is taken as true, so it
-    /// need not be confirmed.
-    fn min_sources(&self, trusted: bool) -> usize {
+    /// The effective [`SystemConfig::min_sources`], given how many
+    /// sources may be selected at all (not `noselect`, not excluded by
+    /// [`SystemConfig::auth_select`]). The default of 2 is 1 while a
+    /// candidate is trusted: its time is taken as true, so it need not be
+    /// confirmed.
+    fn min_sources(&self, selectable: usize, trusted: bool) -> usize {
         self.config
             .min_sources
-            .unwrap_or(if self.sources.len() >= 3 && !trusted {
-                2
-            } else {
-                1
-            })
+            .unwrap_or(if selectable >= 3 && !trusted { 2 } else { 1 })
     }
 
     /// The leap indicator the discipline is handed and the system state

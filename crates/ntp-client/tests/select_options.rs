@@ -148,3 +148,25 @@ fn auth_select_modes_with_no_authenticated_source_change_nothing() {
     assert_eq!(h.client.system_peer(), None);
     assert_eq!(tallies(&h), [Tally::Rejected, Tally::Rejected]);
 }
+
+#[test]
+fn servers_1_1_s_away_need_a_max_distance_above_the_rfc_one() {
+    // 2.2 s round trip: a root distance of 1.1 s, over RFC 5905's 1 s.
+    let run = |config: SystemConfig| {
+        let mut config = config;
+        config.source.iburst = false;
+        let mut h = Harness::new(config, 0.0, 7);
+        h.delay = core::time::Duration::from_millis(1100);
+        for _ in 0..3 {
+            h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
+        }
+        h.run_until(600.0);
+        h
+    };
+    let refused = run(fset());
+    assert!(refused.client.sources().all(|s| s.reach() == 0));
+    assert_eq!(refused.client.system_peer(), None);
+    let reached = run(fset().with_max_distance(3.0));
+    assert!(reached.client.sources().all(|s| s.reach() != 0));
+    assert!(reached.client.system_peer().is_some());
+}

@@ -47,6 +47,8 @@ pub(crate) struct Options {
     last_source: Option<SourceKind>,
     /// `--authselectmode`: chrony's, `mix` by default.
     pub(crate) auth_select: AuthSelectMode,
+    /// `--maxdistance S`: chrony's `maxdistance`, RFC 5905's MAXDIST.
+    pub(crate) max_distance: Option<f64>,
     /// The PEM trust anchors for the NTS-KE servers' certificates.
     pub(crate) nts_ca: Option<PathBuf>,
     pub(crate) min_poll: i8,
@@ -190,7 +192,7 @@ impl From<lexopt::Error> for ArgsError {
 }
 
 pub(crate) const USAGE: &str = "usage: ntp-daemon ((--server HOST[:PORT] [--key ID] [--ntp-version N] | --pool NAME[:PORT] [--maxsources N] | --nts HOST[:PORT]) \
-[--prefer] [--trust] [--require] [--noselect])... [--authselectmode MODE] [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
+[--prefer] [--trust] [--require] [--noselect])... [--authselectmode MODE] [--maxdistance S] [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] \
 [--serve ADDR:PORT [--local STRATUM] [--serve-threads N] [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE [--nts-key-file FILE]]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
 [--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--minsources N] [--burst] [--retry-burst] [--polltarget N] \
@@ -248,6 +250,9 @@ Options:
                          prefer (the others are not used when one is
                          authenticated), require (the others are never
                          used) or ignore
+  --maxdistance S        refuse and never select sources farther than S
+                         seconds of root distance (default 1, RFC 5905's
+                         MAXDIST; chrony's maxdistance, 3 there)
   --min-poll N           lowest poll exponent, log2 s (default 6 = 64 s)
   --max-poll N           highest poll exponent, log2 s (default 10 = 1024 s)
   --no-iburst            no burst of requests at the first poll
@@ -371,6 +376,7 @@ fn defaults() -> Options {
         nts: Vec::new(),
         last_source: None,
         auth_select: AuthSelectMode::Mix,
+        max_distance: None,
         nts_ca: None,
         min_poll: DEFAULT_MIN_POLL,
         max_poll: DEFAULT_MAX_POLL,
@@ -442,8 +448,8 @@ pub(crate) fn parse(
 
 /// The sources, their keys and selection: `--server`, `--key`, `--keys`,
 /// `--keys-format`, `--pool`, `--maxsources`, `--nts`, `--nts-ca`,
-/// `--prefer`, `--trust`, `--require`, `--noselect`, `--authselectmode`.
-/// Whether `name` is one.
+/// `--prefer`, `--trust`, `--require`, `--noselect`, `--authselectmode`,
+/// `--maxdistance`. Whether `name` is one.
 fn source_flag(
     options: &mut Options,
     parser: &mut lexopt::Parser,
@@ -555,6 +561,15 @@ fn source_flag(
                 "require" => selection.options.require = true,
                 _ => selection.noselect = true,
             }
+        }
+        "maxdistance" => {
+            let seconds: f64 = parser.value()?.parse()?;
+            if !(seconds > 0.0 && seconds <= 16.0) {
+                return Err(ArgsError::Bad(format!(
+                    "--maxdistance {seconds}: more than 0 and at most 16 seconds"
+                )));
+            }
+            options.max_distance = Some(seconds);
         }
         "authselectmode" => {
             let text: String = parser.value()?.parse()?;
@@ -1186,6 +1201,8 @@ mod tests {
             "ca.pem",
             "--authselectmode",
             "require",
+            "--maxdistance",
+            "3",
         ])
         .unwrap_or_else(|e| unreachable!("{e:?}"));
         let first = options.servers[0].selection;
@@ -1195,6 +1212,7 @@ mod tests {
         assert!(options.pools[0].selection.noselect);
         assert!(options.nts[0].selection.options.require);
         assert_eq!(options.auth_select, AuthSelectMode::Require);
+        assert_eq!(options.max_distance, Some(3.0));
         assert_eq!(
             args(&["--server", "127.0.0.1"]).map(|o| o.auth_select).ok(),
             Some(AuthSelectMode::Mix)
@@ -1205,6 +1223,8 @@ mod tests {
             &["--pool", "pool.example", "--maxsources", "0"],
             &["--pool", "pool.example", "--maxsources", "17"],
             &["--server", "127.0.0.1", "--authselectmode", "strict"],
+            &["--server", "127.0.0.1", "--maxdistance", "0"],
+            &["--server", "127.0.0.1", "--maxdistance", "NaN"],
         ] {
             assert!(matches!(args(list), Err(ArgsError::Bad(_))), "{list:?}");
         }

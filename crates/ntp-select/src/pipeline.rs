@@ -119,11 +119,15 @@ fn keep_preferred(candidates: &mut [Candidate], system_peer: usize) {
 /// [`combine`] leaves them out.
 ///
 /// The second rule is ours. The selection algorithm keeps every
-/// candidate whose interval reaches the intersection, and when a trusted
-/// or preferred source outweighs a majority (chrony's `trust`), the
-/// intersection can hold both the system peer and a source that says
-/// the system peer is wrong. Combining the two would move the clock to
-/// a time that neither supports.
+/// candidate whose interval reaches the intersection, so the survivors
+/// can include a source that says the system peer is wrong: one whose
+/// own interval, its own bound on its error, leaves the system peer out.
+/// Combining the two would move the clock to a time that one of them
+/// rules out. It matters most when a trusted source outweighs a majority
+/// (chrony's `trust`), where the intersection holds both; with three
+/// servers and a falseticker (chrony's 120-selectoptions cases 4 and 9)
+/// it also kept a truechimer caught in a queue from pulling the clock:
+/// max rate error 1.1 ppm instead of 5.1 ppm on one seed.
 fn limit_combination(candidates: &mut [Candidate], system_peer: usize, config: &SelectConfig) {
     let Some(limit) = config.combine_limit else {
         return;
