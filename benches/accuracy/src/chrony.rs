@@ -12,6 +12,9 @@
 //! - source selection: chronyd's log says it selected a source and never
 //!   that it could not for want of a majority or of selectable sources;
 //!   our daemon's log names a system peer, never a falseticker.
+//! - exit: the client ran to the end, rather than give up (chronyd's
+//!   `maxchange` exit; ours' panic exit, accepted as a finished run only
+//!   where the case expects it).
 //! - packet interval (the client's part): mean intervals of incoming and
 //!   outgoing packets at least 0.1 s, the mean outgoing interval between
 //!   `client_min_mean_out_interval` and the mean incoming one, the
@@ -78,6 +81,10 @@ pub(crate) struct ChronyTest {
     pub(crate) source_selection: Expect,
     /// The packet interval check.
     pub(crate) packet_interval: Expect,
+    /// The exit check (the suite's `check_chronyd_exit`): the client runs
+    /// to the end rather than give up (chronyd's `maxchange` exit, ours'
+    /// panic).
+    pub(crate) exit: Expect,
     /// The case configures the client so that a falseticker is the
     /// source it must select (120-selectoptions: only the falseticker has
     /// a key, and `authselectmode` lets only authenticated sources
@@ -102,6 +109,7 @@ impl Default for ChronyTest {
             sync: Expect::Pass,
             source_selection: Expect::Pass,
             packet_interval: Expect::Pass,
+            exit: Expect::Pass,
             falseticker_selected: false,
         }
     }
@@ -169,6 +177,33 @@ pub(crate) struct ChronyFigures {
     pub(crate) stats: NodeStats,
     /// What its log says about selection.
     pub(crate) selection: Selection,
+    /// It gave up before the end: chronyd logged that an adjustment
+    /// exceeded its `maxchange` and it was exiting; our daemon exited
+    /// with an error before the simulation ended.
+    pub(crate) gave_up: bool,
+}
+
+/// Whether chronyd's log says it gave up: the suite's
+/// `Adjustment.*exceeds.*exiting` (chronyd 4.3 words it "Adjustment of
+/// -1.178 seconds exceeds the allowed maximum of 0.100 seconds
+/// (exiting)").
+pub(crate) fn chronyd_gave_up(log: &str) -> bool {
+    log.lines().any(|line| {
+        line.find("Adjustment")
+            .and_then(|at| line.get(at..))
+            .and_then(|rest| rest.find("exceeds").and_then(|at| rest.get(at..)))
+            .is_some_and(|rest| rest.contains("exiting"))
+    })
+}
+
+/// check_chronyd_exit: the client ran to the end.
+pub(crate) fn exit(test: &ChronyTest, figures: &ChronyFigures) -> (Outcome, String) {
+    let values = if figures.gave_up {
+        String::from("gave up before the end")
+    } else {
+        String::from("ran to the end")
+    };
+    expected(test.exit, !figures.gave_up, values)
 }
 
 /// clknetsim's `find_sync` without smoothing: the second after the last
@@ -352,7 +387,32 @@ mod tests {
             sync_time,
             stats: stats(),
             selection,
+            gave_up: false,
         }
+    }
+
+    #[test]
+    fn exit_of_both_clients() {
+        let log = "2010-01-01T00:05:27Z Adjustment of -0.676 seconds exceeds the allowed maximum of 0.100 seconds (ignored)\n\
+                   2010-01-01T00:08:40Z Adjustment of -1.178 seconds exceeds the allowed maximum of 0.100 seconds (exiting)\n";
+        assert!(chronyd_gave_up(log));
+        assert!(!chronyd_gave_up(
+            "Adjustment of 1.0 seconds exceeds the allowed maximum of 0.1 seconds (ignored)\nchronyd exiting\n"
+        ));
+        let test = ChronyTest {
+            test: String::from("131-maxchange"),
+            exit: Expect::Fail,
+            ..ChronyTest::default()
+        };
+        let mut figures = figures(150, chronyd_selection(""));
+        assert_eq!(exit(&test, &figures).0, Outcome::Fail);
+        figures.gave_up = true;
+        assert_eq!(exit(&test, &figures).0, Outcome::Pass);
+        let runs_on = ChronyTest {
+            exit: Expect::Pass,
+            ..test
+        };
+        assert_eq!(exit(&runs_on, &figures).0, Outcome::Fail);
     }
 
     #[test]

@@ -260,7 +260,7 @@ pub(crate) const FREQ_MAX_FLOOR: f64 = 5e-6;
 
 /// The keys a `known_failure_thresholds` table may name: every threshold
 /// and every chrony check.
-pub(crate) const THRESHOLD_KEYS: [&str; 13] = [
+pub(crate) const THRESHOLD_KEYS: [&str; 14] = [
     "rms_offset_ratio",
     "max_offset_ratio",
     "packets_ratio",
@@ -273,6 +273,7 @@ pub(crate) const THRESHOLD_KEYS: [&str; 13] = [
     "sync",
     "source_selection",
     "packet_interval",
+    "exit",
     "run",
 ];
 

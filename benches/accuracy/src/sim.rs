@@ -428,7 +428,19 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
             tail(&dir.join("clknetsim.stderr"))
         ));
     }
+    // A ported case that expects the client to give up (chrony's
+    // `check_chronyd_exit && test_fail`) accepts its early exit.
+    let may_give_up = scenario
+        .chrony
+        .as_ref()
+        .is_some_and(|test| test.exit == chrony::Expect::Fail);
+    let client_node = scenario.client_node();
+    let mut client_gave_up = false;
     for node in &children.nodes {
+        if may_give_up && node.number == client_node && !ended_normally(node) {
+            client_gave_up = true;
+            continue;
+        }
         if !ended_normally(node) {
             let how = node
                 .status
@@ -442,7 +454,7 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
         }
     }
     let _ = fs::remove_file(dir.join(SOCKET));
-    read_results(scenario, spec.client, dir)
+    read_results(scenario, spec.client, dir, client_gave_up)
 }
 
 fn read(path: &Path) -> Result<String, String> {
@@ -451,7 +463,12 @@ fn read(path: &Path) -> Result<String, String> {
 
 /// Reads the logs of a finished run: clknetsim's, and for our daemon its
 /// JSON log on standard output.
-fn read_results(scenario: &Scenario, client: ClientKind, dir: &Path) -> Result<RunOutput, String> {
+fn read_results(
+    scenario: &Scenario,
+    client: ClientKind,
+    dir: &Path,
+    exited_early: bool,
+) -> Result<RunOutput, String> {
     let column = scenario.client_node() - 1;
     let offset = stats::parse_column(&read(&dir.join("offset.log"))?, column)
         .map_err(|e| format!("offset.log: {e}"))?;
@@ -492,14 +509,21 @@ fn read_results(scenario: &Scenario, client: ClientKind, dir: &Path) -> Result<R
         None
     };
     if let Some(test) = &scenario.chrony {
-        let selection = match ours_log {
-            Some(peers) => Selection::Ours(peers),
-            None => chrony::chronyd_selection(&read(&dir.join(format!("node{node}.stderr")))?),
+        let (selection, gave_up) = match ours_log {
+            Some(peers) => (Selection::Ours(peers), exited_early),
+            None => {
+                let log = read(&dir.join(format!("node{node}.stderr")))?;
+                (
+                    chrony::chronyd_selection(&log),
+                    exited_early || chrony::chronyd_gave_up(&log),
+                )
+            }
         };
         figures.chrony = Some(ChronyFigures {
             sync_time: chrony::find_sync(&offset, &freq, test.time_max_limit, test.freq_max_limit),
             stats: stats::node_stats(&read(&dir.join("clknetsim.stats"))?, node)?,
             selection,
+            gave_up,
         });
     }
     Ok(RunOutput { offset, figures })

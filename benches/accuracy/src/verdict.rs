@@ -76,13 +76,16 @@ pub(crate) enum Criterion {
     Selection,
     /// chrony's check_packet_interval (the client's part).
     PacketInterval,
-    /// Our daemon's run ended normally (it did not exit early).
+    /// chrony's check_chronyd_exit: the client ran to the end.
+    Exit,
+    /// Our daemon's run ended normally (it did not exit early, unless the
+    /// case expects it to give up).
     Run,
 }
 
 impl Criterion {
     /// Every criterion, in table order.
-    const ALL: [Criterion; 13] = [
+    const ALL: [Criterion; 14] = [
         Criterion::RmsOffset,
         Criterion::MaxOffset,
         Criterion::Packets,
@@ -95,14 +98,16 @@ impl Criterion {
         Criterion::Sync,
         Criterion::Selection,
         Criterion::PacketInterval,
+        Criterion::Exit,
         Criterion::Run,
     ];
 
     /// The chrony checks, the only ones applied to chronyd.
-    const CHRONY: [Criterion; 3] = [
+    const CHRONY: [Criterion; 4] = [
         Criterion::Sync,
         Criterion::Selection,
         Criterion::PacketInterval,
+        Criterion::Exit,
     ];
 
     /// The key of the criterion in scenario files (`[thresholds]`,
@@ -121,6 +126,7 @@ impl Criterion {
             Criterion::Sync => "sync",
             Criterion::Selection => "source_selection",
             Criterion::PacketInterval => "packet_interval",
+            Criterion::Exit => "exit",
             Criterion::Run => "run",
         }
     }
@@ -140,6 +146,7 @@ impl Criterion {
             Criterion::Sync => "sync",
             Criterion::Selection => "selection",
             Criterion::PacketInterval => "intervals",
+            Criterion::Exit => "exit",
             Criterion::Run => "run",
         }
     }
@@ -176,6 +183,7 @@ impl Criterion {
             Criterion::PacketInterval => {
                 chrony("check_packet_interval", |test| test.packet_interval)
             }
+            Criterion::Exit => chrony("check_chronyd_exit", |test| test.exit),
             Criterion::Run => Some(String::from("our daemon runs to the end")),
             Criterion::RmsOffset => t
                 .rms_offset_ratio
@@ -462,6 +470,7 @@ pub(crate) fn chrony_checks(
         let expect = match criterion {
             Criterion::Sync => test.sync,
             Criterion::Selection => test.source_selection,
+            Criterion::Exit => test.exit,
             _ => test.packet_interval,
         };
         if expect == chrony::Expect::Skip {
@@ -478,6 +487,7 @@ pub(crate) fn chrony_checks(
         let (outcome, value) = match criterion {
             Criterion::Sync => chrony::sync(test, run, is_chronyd),
             Criterion::Selection => chrony::source_selection(test, run, &liars),
+            Criterion::Exit => chrony::exit(test, run),
             _ => chrony::packet_interval(test, run, scenario.servers, scenario.jitter),
         };
         checks.push(Check::new(criterion, outcome, value));

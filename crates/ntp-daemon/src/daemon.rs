@@ -206,7 +206,7 @@ impl Daemon<'_> {
             }
             Event::Panic { offset } => {
                 return Err(io::Error::other(format!(
-                    "offset {offset:+.3} s beyond the panic threshold; \
+                    "offset {offset:+.3} s beyond the panic threshold or --maxchange; \
                      set the clock by hand and start again"
                 )));
             }

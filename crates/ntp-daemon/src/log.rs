@@ -82,7 +82,9 @@ impl Log {
             ),
             Event::Panic { offset } => (
                 "panic",
-                format!("offset {offset:+.3} s beyond the panic threshold: operator needed"),
+                format!(
+                    "offset {offset:+.3} s beyond the panic threshold or --maxchange: operator needed"
+                ),
                 json!({ "offset_s": offset }),
             ),
             Event::Synchronized {

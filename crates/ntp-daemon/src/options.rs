@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use lexopt::ValueExt as _;
 use ntp_client::ntp_auth::{KeyFileFormat, KeyId};
-use ntp_client::ntp_discipline::MakeStep;
+use ntp_client::ntp_discipline::{MakeStep, MaxChange};
 use ntp_client::{
     AuthSelectMode, DEFAULT_MAX_POLL, DEFAULT_MIN_POLL, DelayConfig, MAX_POLL, MIN_POLL,
     SelectOptions, SourceConfig,
@@ -85,6 +85,10 @@ pub(crate) struct Options {
     pub(crate) seed: Option<u64>,
     /// `--makestep THRESHOLD LIMIT`: chrony's `makestep`.
     pub(crate) make_step: Option<MakeStep>,
+    /// `--maxchange OFFSET START IGNORE`: chrony's `maxchange`.
+    pub(crate) max_change: Option<MaxChange>,
+    /// `--corrtimeratio R`: chrony's `corrtimeratio`.
+    pub(crate) correction_time_ratio: Option<f64>,
     /// `--minsources N`: the fewest sources that must agree.
     pub(crate) min_sources: Option<usize>,
     /// `--burst`: a burst of requests at every poll (RFC 5905 BURST).
@@ -195,7 +199,7 @@ pub(crate) const USAGE: &str = "usage: ntp-daemon ((--server HOST[:PORT] [--key 
 [--prefer] [--trust] [--require] [--noselect])... [--authselectmode MODE] [--maxdistance S] [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] \
 [--serve ADDR:PORT [--local STRATUM] [--serve-threads N] [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE [--nts-key-file FILE]]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
-[--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--minsources N] [--burst] [--retry-burst] [--polltarget N] \
+[--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--maxchange OFFSET START IGNORE] [--corrtimeratio R] [--minsources N] [--burst] [--retry-burst] [--polltarget N] \
 [--maxdelay S] [--maxdelayratio R] [--maxdelaydevratio R] [--mindelay S] [--asymmetry A]";
 
 pub(crate) const HELP: &str = "\
@@ -315,8 +319,16 @@ Options:
                          THRESHOLD seconds during the first LIMIT clock updates
                          (LIMIT -1: always), as chrony's makestep; also lifts
                          the 1000 s panic threshold (the step is wanted)
+  --maxchange OFFSET START IGNORE  once START updates have changed the clock,
+                         ignore updates of more than OFFSET seconds, IGNORE
+                         times in all, then exit (chrony's maxchange; a
+                         negative IGNORE never exits)
+  --corrtimeratio R      how many update intervals an offset at its noise
+                         level is slewed over (chrony's corrtimeratio,
+                         default 3)
   --minsources N         steer the clock only while at least N sources agree
-                         (default: 2 with three or more sources, else 1),
+                         (default: 2 with three or more sources that may be
+                         selected and none trusted, else 1),
                          as chrony's minsources
   --burst                a burst of eight requests 2 s apart at every poll
                          while a server answers (RFC 5905 BURST; eight times
@@ -367,6 +379,30 @@ fn make_step(threshold: f64, limit: i64) -> Result<MakeStep, ArgsError> {
     Ok(MakeStep { threshold, limit })
 }
 
+/// `--maxchange OFFSET START IGNORE`, checked: a negative IGNORE never
+/// gives up (chrony's).
+fn max_change(offset: f64, start: u32, ignore: i64) -> Result<MaxChange, ArgsError> {
+    if !(offset.is_finite() && offset > 0.0 && offset <= 2_147_483_648.0) {
+        return Err(ArgsError::Bad(format!(
+            "--maxchange {offset}: the offset must be above 0 and at most 2^31 seconds"
+        )));
+    }
+    let ignore = if ignore < 0 {
+        None
+    } else {
+        Some(u32::try_from(ignore).map_err(|_| {
+            ArgsError::Bad(format!(
+                "--maxchange {offset} {start} {ignore}: too many updates"
+            ))
+        })?)
+    };
+    Ok(MaxChange {
+        offset,
+        start,
+        ignore,
+    })
+}
+
 /// The options before any flag.
 fn defaults() -> Options {
     Options {
@@ -397,6 +433,8 @@ fn defaults() -> Options {
         table_every: Duration::from_secs(64),
         seed: None,
         make_step: None,
+        max_change: None,
+        correction_time_ratio: None,
         min_sources: None,
         burst: false,
         retry_burst: false,
@@ -633,6 +671,23 @@ fn sync_flag(
             let threshold: f64 = parser.value()?.parse()?;
             let limit: i64 = parser.value()?.parse()?;
             options.make_step = Some(make_step(threshold, limit)?);
+        }
+        "maxchange" => {
+            let offset: f64 = parser.value()?.parse()?;
+            let start: u32 = parser.value()?.parse()?;
+            let ignore: i64 = parser.value()?.parse()?;
+            options.max_change = Some(max_change(offset, start, ignore)?);
+        }
+        "corrtimeratio" => {
+            let ratio: f64 = parser.value()?.parse()?;
+            if !(ratio.is_finite()
+                && (1.0..=ntp_discipline::MAX_CORRECTION_TIME_RATIO).contains(&ratio))
+            {
+                return Err(ArgsError::Bad(format!(
+                    "--corrtimeratio {ratio}: 1 to 1e12"
+                )));
+            }
+            options.correction_time_ratio = Some(ratio);
         }
         _ => return Ok(false),
     }
@@ -1063,6 +1118,42 @@ mod tests {
                 matches!(args(list), Err(ArgsError::Bad(_))),
                 "{list:?} accepted"
             );
+        }
+    }
+
+    #[test]
+    fn maxchange_and_corrtimeratio_are_chronys() {
+        let options = args(&[
+            "--server",
+            "127.0.0.1",
+            "--maxchange",
+            "0.1",
+            "1",
+            "3",
+            "--corrtimeratio",
+            "1e10",
+        ])
+        .unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert_eq!(
+            options.max_change,
+            Some(MaxChange {
+                offset: 0.1,
+                start: 1,
+                ignore: Some(3)
+            })
+        );
+        assert_eq!(options.correction_time_ratio, Some(1e10));
+        let forever = args(&["--server", "127.0.0.1", "--maxchange", "1000", "0", "-1"])
+            .unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert_eq!(forever.max_change.and_then(|rule| rule.ignore), None);
+        for list in [
+            &["--server", "127.0.0.1", "--maxchange", "0", "1", "3"][..],
+            &["--server", "127.0.0.1", "--maxchange", "0.1", "-1", "3"],
+            &["--server", "127.0.0.1", "--maxchange", "0.1", "1"],
+            &["--server", "127.0.0.1", "--corrtimeratio", "0.5"],
+            &["--server", "127.0.0.1", "--corrtimeratio", "inf"],
+        ] {
+            assert!(matches!(args(list), Err(ArgsError::Bad(_))), "{list:?}");
         }
     }
 

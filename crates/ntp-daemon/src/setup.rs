@@ -106,6 +106,10 @@ fn clock_limits(discipline: &mut ntp_discipline::Config, max_rate: f64, options:
         discipline.make_step = Some(rule);
         discipline.panic_threshold = None;
     }
+    discipline.max_change = options.max_change;
+    if let Some(ratio) = options.correction_time_ratio {
+        discipline.correction_time_ratio = ratio;
+    }
 }
 
 /// `--polltarget`: the discipline's poll gate from chrony's poll target

@@ -325,12 +325,58 @@ pub struct Config {
     /// default.
     #[cfg_attr(feature = "serde", serde(default = "default_poll_gate"))]
     pub poll_gate: f64,
+    /// How slowly the [`Algorithm::Kalman`] estimator slews an estimate
+    /// that does not stand out of its noise: chrony's `corrtimeratio`,
+    /// [`CORRECTION_TIME_RATIO`] (3) by default. The correction time is
+    /// this ratio times half the estimate's standard deviation over the
+    /// offset, in update intervals, at most this many update intervals; a
+    /// huge value (chrony's tests use 1e10) slews everything over that
+    /// longest time. At least 1, at most [`MAX_CORRECTION_TIME_RATIO`].
+    /// Missing in serialized data means the default.
+    #[cfg_attr(feature = "serde", serde(default = "default_correction_time_ratio"))]
+    pub correction_time_ratio: f64,
+    /// chrony's `maxchange OFFSET START IGNORE`: see [`MaxChange`]. `None`
+    /// (the default) accepts any offset the other rules accept. Missing
+    /// in serialized data means `None`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub max_change: Option<MaxChange>,
 }
 
 /// [`POLL_GATE`], for serde.
 #[cfg(feature = "serde")]
 const fn default_poll_gate() -> f64 {
     POLL_GATE
+}
+
+/// [`CORRECTION_TIME_RATIO`], for serde.
+#[cfg(feature = "serde")]
+const fn default_correction_time_ratio() -> f64 {
+    CORRECTION_TIME_RATIO
+}
+
+/// Largest [`Config::correction_time_ratio`]: 1e12, beyond any slew a
+/// clock finishes within its lifetime at the longest update interval.
+pub const MAX_CORRECTION_TIME_RATIO: f64 = 1e12;
+
+/// chrony's `maxchange` rule, see [`Config::max_change`]: once `start`
+/// updates have changed the clock, an update whose offset is larger than
+/// `offset` seconds is ignored ([`IgnoreReason::MaxChange`](crate::IgnoreReason::MaxChange)),
+/// `ignore` times in all; the next one is a panic
+/// ([`Output::Panic`](crate::Output::Panic)): the caller should give up
+/// and exit, as chronyd does, rather than follow sources that moved that
+/// far. `ignore` `None` ignores them forever (chrony's negative value).
+/// Not in RFC 5905, whose panic threshold (1000 s) plays that part for
+/// larger offsets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MaxChange {
+    /// Largest offset accepted, seconds.
+    pub offset: f64,
+    /// Clock updates before the rule applies (so that a large start
+    /// offset can still be corrected).
+    pub start: u32,
+    /// Updates ignored before the panic; `None`: never panic.
+    pub ignore: Option<u32>,
 }
 
 /// chrony's `makestep` rule, see [`Config::make_step`].
@@ -363,6 +409,8 @@ impl Default for Config {
             max_rate: MAXFREQ,
             make_step: None,
             poll_gate: POLL_GATE,
+            correction_time_ratio: CORRECTION_TIME_RATIO,
+            max_change: None,
         }
     }
 }
@@ -474,6 +522,16 @@ impl Config {
         {
             return Err(ConfigError::PollGate);
         }
+        if !(self.correction_time_ratio.is_finite()
+            && (1.0..=MAX_CORRECTION_TIME_RATIO).contains(&self.correction_time_ratio))
+        {
+            return Err(ConfigError::CorrectionTimeRatio);
+        }
+        if let Some(rule) = self.max_change {
+            if !(rule.offset.is_finite() && rule.offset > 0.0 && rule.offset <= MAX_OFFSET) {
+                return Err(ConfigError::MaxChange);
+            }
+        }
         if let Some(make_step) = self.make_step {
             if !(make_step.threshold.is_finite()
                 && (0.0..=MAX_OFFSET).contains(&make_step.threshold))
@@ -498,6 +556,14 @@ pub enum ConfigError {
     /// [`MAX_OFFSET`].
     #[error("makestep threshold must be non-negative, finite and at most 2^31 s")]
     MakeStep,
+    /// `correction_time_ratio` is not finite or outside 1 to
+    /// [`MAX_CORRECTION_TIME_RATIO`].
+    #[error("the correction time ratio must be finite, from 1 to 1e12")]
+    CorrectionTimeRatio,
+    /// The `max_change` offset is not positive, finite and at most
+    /// [`MAX_OFFSET`].
+    #[error("maxchange offset must be positive, finite and at most 2^31 s")]
+    MaxChange,
     /// The step threshold is not a positive, finite number of seconds up to
     /// [`MAX_OFFSET`].
     #[error("step threshold must be positive, finite and at most 2^31 s")]

@@ -5,8 +5,8 @@
 use ntp_proto::{Date, LeapIndicator, NtpDuration};
 
 use crate::config::{
-    AVG, Algorithm, CORRECTION_TIME_RATIO, DRIFT_FILE_FREQUENCY_SD, FLL, INITIAL_FREQUENCY_SD,
-    LIMIT, MAX_OFFSET, MAXFREQ, MIN_SLEW_TIME, OUTLIER_GATE, PGATE, WANDER_MAX, WANDER_MIN,
+    AVG, Algorithm, DRIFT_FILE_FREQUENCY_SD, FLL, INITIAL_FREQUENCY_SD, LIMIT, MAX_OFFSET, MAXFREQ,
+    MIN_SLEW_TIME, OUTLIER_GATE, PGATE, WANDER_MAX, WANDER_MIN,
 };
 use crate::kalman::{Kalman, ONE_THIRD};
 use crate::{
@@ -76,7 +76,8 @@ const UPDATE_INTERVAL_AVG: f64 = 4.0;
 /// How long the [`Algorithm::Kalman`] estimator takes to slew out an
 /// offset estimate `estimate` whose standard deviation is `sigma` (at
 /// least the typical measurement's: see `Discipline::update_sigma`), with
-/// updates every `interval` seconds: [`CORRECTION_TIME_RATIO`] times half
+/// updates every `interval` seconds: `ratio` ([`Config::correction_time_ratio`],
+/// [`CORRECTION_TIME_RATIO`] by default) times half
 /// the interval, scaled by how many standard deviations the estimate is
 /// (inversely), at most the ratio times the interval. An estimate at its
 /// own noise level is spread over one and a half intervals, so that noise
@@ -85,9 +86,9 @@ const UPDATE_INTERVAL_AVG: f64 = 4.0;
 /// and goes at once, within the rate limit. This is the rule of chrony's
 /// `corrtimeratio` (its default, 3, here too); RFC 5905 amortizes every
 /// offset over `PLL * 2^poll` instead (appendix A.5.6.1).
-fn correction_time(estimate: f64, sigma: f64, interval: f64) -> f64 {
-    let longest = CORRECTION_TIME_RATIO * interval;
-    let time = CORRECTION_TIME_RATIO * 0.5 * sigma * interval / estimate.abs();
+fn correction_time(estimate: f64, sigma: f64, interval: f64, ratio: f64) -> f64 {
+    let longest = ratio * interval;
+    let time = ratio * 0.5 * sigma * interval / estimate.abs();
     if time.is_finite() {
         time.min(longest)
     } else {
@@ -215,6 +216,11 @@ pub struct Discipline {
     /// frequency known (see `counts_for_make_step`), for
     /// [`Config::make_step`]'s limit (saturating).
     accepted: u32,
+    /// Updates that changed the clock (slewed or stepped it), for
+    /// [`Config::max_change`]'s start (saturating).
+    clock_updates: u32,
+    /// Updates ignored so far by [`Config::max_change`].
+    max_change_ignored: u32,
     /// Typical measurement variance of the poll gate: an exponential
     /// average of ln(variance) with weight 1/[`AVG`], kept as its
     /// exponential (a geometric mean, which a few samples with a long
@@ -270,6 +276,8 @@ impl Discipline {
             initial_frequency_sd: DRIFT_FILE_FREQUENCY_SD,
             update_interval: 0.0,
             accepted: 0,
+            clock_updates: 0,
+            max_change_ignored: 0,
             typical_variance: None,
             poll_changed: NtpDuration::ZERO,
             rate_changed: NtpDuration::ZERO,
@@ -385,11 +393,52 @@ impl Discipline {
             }
         }
 
-        if self.config.algorithm == Algorithm::Kalman {
-            let outcome = self.kalman_update(epoch, t, sample_time, update)?;
-            self.schedule_leap(update.leap);
+        if let Some(outcome) = self.max_change(epoch, t, offset) {
             return Ok(outcome);
         }
+        let outcome = if self.config.algorithm == Algorithm::Kalman {
+            let outcome = self.kalman_update(epoch, t, sample_time, update)?;
+            self.schedule_leap(update.leap);
+            outcome
+        } else {
+            self.rfc_update(epoch, t, sample_time, update)?
+        };
+        if matches!(outcome, UpdateOutcome::Slew | UpdateOutcome::Step(_)) {
+            self.clock_updates = self.clock_updates.saturating_add(1);
+        }
+        Ok(outcome)
+    }
+
+    /// [`Config::max_change`]: `Some` outcome when the update is refused
+    /// (ignored, or a panic once the ignores are used up).
+    fn max_change(&mut self, epoch: Date, t: NtpDuration, offset: f64) -> Option<UpdateOutcome> {
+        let rule = self.config.max_change?;
+        if self.clock_updates < rule.start || offset.abs() <= rule.offset {
+            return None;
+        }
+        self.commit(epoch, t);
+        if rule
+            .ignore
+            .is_some_and(|ignore| self.max_change_ignored >= ignore)
+        {
+            self.pending.panic = Some(offset);
+            return Some(UpdateOutcome::Panic(offset));
+        }
+        self.max_change_ignored = self.max_change_ignored.saturating_add(1);
+        Some(UpdateOutcome::Ignored(IgnoreReason::MaxChange))
+    }
+
+    /// The RFC 5905 discipline ([`Algorithm::Rfc5905`]) for one update,
+    /// after the checks common to both algorithms.
+    fn rfc_update(
+        &mut self,
+        epoch: Date,
+        t: NtpDuration,
+        sample_time: NtpDuration,
+        update: Update,
+    ) -> Result<UpdateOutcome, UpdateError> {
+        let offset = update.offset;
+        let first = matches!(self.state, State::Nset | State::Fset);
 
         // Interval since the last accepted update, mu.
         let mu = sample_time
@@ -1217,9 +1266,10 @@ impl Discipline {
             } else {
                 self.tau
             };
-            let duration = correction_time(estimate, sigma, interval)
-                .max(MIN_SLEW_TIME)
-                .max(estimate.abs() / room);
+            let duration =
+                correction_time(estimate, sigma, interval, self.config.correction_time_ratio)
+                    .max(MIN_SLEW_TIME)
+                    .max(estimate.abs() / room);
             // Within the room exactly: `estimate / (estimate / room)` can
             // exceed `room` by a rounding.
             let rate = (estimate / duration).clamp(-room, room);

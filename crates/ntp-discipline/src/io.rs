@@ -132,6 +132,10 @@ pub enum IgnoreReason {
     /// agrees with it, the estimator widens its uncertainty and follows;
     /// meanwhile the poll interval drops to the minimum to find out soon.
     Outlier,
+    /// Larger than [`Config::max_change`](crate::Config::max_change)
+    /// allows (chrony's `maxchange`); after its `ignore` count the next one
+    /// is a panic.
+    MaxChange,
 }
 
 /// What [`Discipline::handle_update`](crate::Discipline::handle_update)

@@ -7,6 +7,7 @@ use ntp_proto::UtcDateTime;
 use proptest::prelude::*;
 
 use super::*;
+use crate::{CORRECTION_TIME_RATIO, MaxChange};
 use crate::{
     DEFAULT_POLL_TARGET, LeapKind, MAX_POLL_GATE, MAXFREQ, MAXSLEW, MakeStep, POLL_GATE,
     POLL_TARGET_RANGE, STEPT,
@@ -991,13 +992,28 @@ fn make_step_without_limit_steps_a_confirmed_jump_before_the_stepout() {
 #[test]
 fn corrections_take_longer_the_closer_they_are_to_their_noise() {
     // At its own noise level: one and a half update intervals.
-    assert!(close(correction_time(1e-4, 1e-4, 64.0), 96.0));
-    assert!(close(correction_time(-1e-4, 1e-4, 64.0), 96.0));
+    assert!(close(
+        correction_time(1e-4, 1e-4, 64.0, CORRECTION_TIME_RATIO),
+        96.0
+    ));
+    assert!(close(
+        correction_time(-1e-4, 1e-4, 64.0, CORRECTION_TIME_RATIO),
+        96.0
+    ));
     // Ten standard deviations out: ten times faster.
-    assert!(close(correction_time(1e-3, 1e-4, 64.0), 9.6));
+    assert!(close(
+        correction_time(1e-3, 1e-4, 64.0, CORRECTION_TIME_RATIO),
+        9.6
+    ));
     // Far below the noise, or nothing at all: three intervals at most.
-    assert!(close(correction_time(1e-7, 1e-4, 64.0), 192.0));
-    assert!(close(correction_time(0.0, 1e-4, 64.0), 192.0));
+    assert!(close(
+        correction_time(1e-7, 1e-4, 64.0, CORRECTION_TIME_RATIO),
+        192.0
+    ));
+    assert!(close(
+        correction_time(0.0, 1e-4, 64.0, CORRECTION_TIME_RATIO),
+        192.0
+    ));
 }
 
 #[test]
@@ -1191,5 +1207,108 @@ fn corrections_are_timed_by_the_noise_of_a_sample_not_of_the_estimate() {
     assert!((sigma - 1e-3).abs() < 1e-9, "{sigma}");
     // So half a millisecond takes three half intervals, not a third of
     // that.
-    assert!(close(correction_time(0.5e-3, sigma, 64.0), 192.0));
+    assert!(close(
+        correction_time(0.5e-3, sigma, 64.0, CORRECTION_TIME_RATIO),
+        192.0
+    ));
+}
+
+#[test]
+fn max_change_ignores_large_offsets_after_its_start_then_panics() {
+    // chrony's 131-maxchange: maxchange 0.1 1 3.
+    let config = Config {
+        max_change: Some(MaxChange {
+            offset: 0.1,
+            start: 1,
+            ignore: Some(3),
+        }),
+        ..Config::default()
+    };
+    let mut discipline = Discipline::with_frequency(config, base(), 0.0).unwrap();
+    // The first update is not checked: a 0.5 s start offset is corrected.
+    assert!(matches!(
+        discipline.handle_update(base(), Update::new(0.5, 1e-4)),
+        Ok(UpdateOutcome::Step(_))
+    ));
+    drain(&mut discipline);
+    for second in 1..5 {
+        let now = at(f64::from(second) * 16.0);
+        assert_eq!(
+            discipline.handle_update(now, Update::new(0.0, 1e-4)),
+            Ok(UpdateOutcome::Slew)
+        );
+        drain(&mut discipline);
+    }
+    let frequency = discipline.frequency();
+    // A jump of 1 s: ignored three times, with the state untouched...
+    for second in 5..8 {
+        assert_eq!(
+            discipline.handle_update(at(f64::from(second) * 16.0), Update::new(1.0, 1e-4)),
+            Ok(UpdateOutcome::Ignored(IgnoreReason::MaxChange))
+        );
+        assert_eq!(
+            discipline.poll_output(),
+            Output::Timeout(discipline.next_timeout())
+        );
+    }
+    assert_eq!(discipline.frequency(), frequency);
+    // ... small offsets still pass ...
+    assert_eq!(
+        discipline.handle_update(at(8.0 * 16.0), Update::new(0.05, 1e-4)),
+        Ok(UpdateOutcome::Ignored(IgnoreReason::Outlier))
+    );
+    // ... and the fourth large one is a panic.
+    assert_eq!(
+        discipline.handle_update(at(9.0 * 16.0), Update::new(1.0, 1e-4)),
+        Ok(UpdateOutcome::Panic(1.0))
+    );
+    assert_eq!(discipline.poll_output(), Output::Panic { offset: 1.0 });
+
+    // Without an ignore count it never panics.
+    let forever = Config {
+        max_change: Some(MaxChange {
+            offset: 0.1,
+            start: 0,
+            ignore: None,
+        }),
+        ..Config::default()
+    };
+    let mut discipline = Discipline::with_frequency(forever, base(), 0.0).unwrap();
+    for second in 0..20 {
+        assert_eq!(
+            discipline.handle_update(at(f64::from(second) * 16.0), Update::new(0.5, 1e-4)),
+            Ok(UpdateOutcome::Ignored(IgnoreReason::MaxChange))
+        );
+    }
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let config = Config {
+            max_change: Some(MaxChange {
+                offset: bad,
+                start: 0,
+                ignore: None,
+            }),
+            ..Config::default()
+        };
+        assert_eq!(config.validate(), Err(ConfigError::MaxChange), "{bad}");
+    }
+}
+
+#[test]
+fn the_correction_time_ratio_paces_the_slew() {
+    // chrony's corrtimeratio 1e10: every offset that does not stand out
+    // by 1e10 deviations is slewed over ages (up to ratio x interval).
+    assert!(close(correction_time(1e-3, 1e-4, 64.0, 1e10), 3.2e10));
+    assert!(close(correction_time(1e-9, 1e-4, 64.0, 1e10), 64e10));
+    assert!(close(correction_time(1e-3, 1e-4, 64.0, 1.0), 3.2));
+    for bad in [0.5, f64::NAN, 1e13] {
+        let config = Config {
+            correction_time_ratio: bad,
+            ..Config::default()
+        };
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::CorrectionTimeRatio),
+            "{bad}"
+        );
+    }
 }
