@@ -112,6 +112,9 @@ pub(crate) struct Scenario {
     /// (`keyfile`, servers and client alike) and to our daemon (`--keys`);
     /// the sources name their keys (`key 1`, `--key 1`).
     pub(crate) key_file: Option<String>,
+    /// The servers do not get `key_file` (the clients still do): a
+    /// server that does not know the client's key.
+    pub(crate) key_file_clients_only: bool,
     /// A window reported separately (e.g. the hour after an event).
     pub(crate) event: Option<EventWindow>,
     /// What our daemon must achieve; judged in the report and, with
@@ -352,6 +355,7 @@ impl Default for Scenario {
             chronyd_sources: Vec::new(),
             daemon_sources: Vec::new(),
             key_file: None,
+            key_file_clients_only: false,
             clknetsim_env: BTreeMap::new(),
             drift_file: None,
             event: None,

@@ -131,10 +131,14 @@ fn keyfile_line(scenario: &Scenario, dir: &Path) -> String {
 
 /// chronyd's configuration as a server (`local stratum 1`).
 fn chronyd_server_conf(scenario: &Scenario, dir: &Path, node: usize) -> String {
-    format!(
-        "local stratum 1\nallow\npidfile {}/chronyd-{node}.pid\ncmdport 0\nbindcmdaddress /\n{}",
-        dir.display(),
+    let keyfile = if scenario.key_file_clients_only {
+        String::new()
+    } else {
         keyfile_line(scenario, dir)
+    };
+    format!(
+        "local stratum 1\nallow\npidfile {}/chronyd-{node}.pid\ncmdport 0\nbindcmdaddress /\n{keyfile}",
+        dir.display(),
     )
 }
 
