@@ -103,6 +103,13 @@ pub struct FilterSample {
 }
 
 impl FilterSample {
+    /// Zero offset, delay and dispersion.
+    pub const ZERO: Self = Self {
+        offset: 0.0,
+        delay: 0.0,
+        dispersion: 0.0,
+    };
+
     /// A sample from seconds.
     ///
     /// The peer process clamps a negative delay to the system precision

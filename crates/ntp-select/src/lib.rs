@@ -111,6 +111,7 @@ pub mod constants;
 mod error;
 pub mod filter;
 pub mod intersect;
+pub mod median;
 mod peer;
 mod pipeline;
 mod tally;
@@ -124,6 +125,7 @@ pub use constants::{FilterConfig, SelectConfig};
 pub use error::{ConfigError, InputError, Quantity, SelectError};
 pub use filter::{ClockFilter, FilterOutput, FilterSample};
 pub use intersect::{Intersection, select};
+pub use median::{MedianFilter, MedianOutput};
 pub use peer::{FitContext, PeerStats, Unfit};
 #[cfg(feature = "alloc")]
 pub use pipeline::Pipeline;

@@ -1,0 +1,249 @@
+//! A median filter that turns several measurements into one: chrony's
+//! `filter` option for NTP sources, and the sample filter of a reference
+//! clock's poll. Not in RFC 5905, whose clock filter (section 10) picks the
+//! minimum-delay sample of the last eight instead of averaging.
+//!
+//! # What it computes
+//!
+//! The samples collected (at most `N`) are ranked by how far their offset
+//! lies from the median offset. The closest [`KEEP_FRACTION`] of them
+//! (at least one) are kept and the rest discarded as outliers: about 40 %,
+//! as chrony's filter does. The result is their mean offset, mean delay
+//! and mean epoch, with a dispersion of the largest kept dispersion plus
+//! the standard error of the mean offset, so that a noisy set says so.
+//!
+//! Why a trimmed mean around the median: the median alone is robust but
+//! wastes the samples (its error falls slowly with their number); the mean
+//! alone follows every outlier. Keeping the central 60 % and averaging
+//! them is robust to up to 20 % of the samples on either side being
+//! wild (a GPS receiver's bad second, a queue on a LAN) and still averages
+//! most of the noise away.
+//!
+//! Nothing is allocated: the samples live in an array of `N`.
+
+use crate::error::{InputError, Quantity, check_non_negative, check_signed};
+use crate::filter::FilterSample;
+
+/// Share of the collected samples kept around the median: 60 %.
+pub const KEEP_FRACTION: f64 = 0.6;
+
+/// One collected sample: a [`FilterSample`] and its epoch (seconds of the
+/// caller's monotonic time).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Entry {
+    sample: FilterSample,
+    epoch: f64,
+}
+
+impl Entry {
+    const EMPTY: Self = Self {
+        sample: FilterSample::ZERO,
+        epoch: 0.0,
+    };
+}
+
+/// What [`MedianFilter::take`] produces.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct MedianOutput {
+    /// The filtered sample.
+    pub sample: FilterSample,
+    /// The mean epoch of the kept samples: the time the sample stands for.
+    pub epoch: f64,
+    /// How many samples were collected.
+    pub collected: usize,
+    /// How many of them were kept (averaged).
+    pub kept: usize,
+}
+
+/// Up to `N` samples waiting to become one. `N` is at least 1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MedianFilter<const N: usize> {
+    entries: [Entry; N],
+    len: usize,
+}
+
+impl<const N: usize> Default for MedianFilter<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> MedianFilter<N> {
+    /// An empty filter.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            entries: [Entry::EMPTY; N],
+            len: 0,
+        }
+    }
+
+    /// Samples collected so far.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no sample is waiting.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether `N` samples are waiting.
+    #[must_use]
+    pub const fn is_full(&self) -> bool {
+        self.len >= N
+    }
+
+    /// Forgets every sample (after a clock step, for example).
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Adds a sample taken at `epoch`. When the filter is full the oldest
+    /// sample makes room.
+    ///
+    /// # Errors
+    ///
+    /// [`InputError`] when `epoch` is not finite or beyond 2^31 s; the
+    /// filter is then unchanged.
+    pub fn push(&mut self, sample: FilterSample, epoch: f64) -> Result<(), InputError> {
+        let epoch = check_signed(epoch, Quantity::Time)?;
+        if N == 0 {
+            return Ok(());
+        }
+        if self.len >= N {
+            self.entries.copy_within(1.., 0);
+            self.len = N - 1;
+        }
+        if let Some(entry) = self.entries.get_mut(self.len) {
+            *entry = Entry { sample, epoch };
+            self.len += 1;
+        }
+        Ok(())
+    }
+
+    /// Turns the waiting samples into one and empties the filter; `None`
+    /// when none is waiting.
+    pub fn take(&mut self) -> Option<MedianOutput> {
+        let collected = self.len.min(N);
+        let entries = self.entries.get_mut(..collected)?;
+        if entries.is_empty() {
+            return None;
+        }
+        self.len = 0;
+        // The median offset (the lower one of an even count).
+        entries.sort_unstable_by(|a, b| a.sample.offset().total_cmp(&b.sample.offset()));
+        let median = entries.get((collected - 1) / 2)?.sample.offset();
+        // The closest KEEP_FRACTION to it, ties by epoch (then order) so
+        // the result does not depend on the order of arrival.
+        entries.sort_unstable_by(|a, b| {
+            (a.sample.offset() - median)
+                .abs()
+                .total_cmp(&(b.sample.offset() - median).abs())
+                .then(a.epoch.total_cmp(&b.epoch))
+                .then(a.sample.delay().total_cmp(&b.sample.delay()))
+        });
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "counts of at most N samples"
+        )]
+        let kept = ((collected as f64 * KEEP_FRACTION).round() as usize).clamp(1, collected);
+        let kept_entries = entries.get(..kept)?;
+        #[allow(clippy::cast_precision_loss, reason = "at most N samples")]
+        let count = kept as f64;
+        let mean = |value: fn(&Entry) -> f64| kept_entries.iter().map(value).sum::<f64>() / count;
+        let offset = mean(|e| e.sample.offset());
+        let delay = mean(|e| e.sample.delay());
+        let epoch = mean(|e| e.epoch);
+        let spread = if kept > 1 {
+            let sum_sq: f64 = kept_entries
+                .iter()
+                .map(|e| (e.sample.offset() - offset) * (e.sample.offset() - offset))
+                .sum();
+            libm::sqrt(sum_sq / (count - 1.0) / count)
+        } else {
+            0.0
+        };
+        let dispersion = kept_entries
+            .iter()
+            .map(|e| e.sample.dispersion())
+            .fold(0.0, f64::max)
+            + spread;
+        let sample = FilterSample::new(
+            offset,
+            check_non_negative(delay, Quantity::Delay).ok()?,
+            dispersion,
+        )
+        .ok()?;
+        Some(MedianOutput {
+            sample,
+            epoch,
+            collected,
+            kept,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(offset: f64, delay: f64) -> FilterSample {
+        FilterSample::new(offset, delay, 1e-6).unwrap()
+    }
+
+    #[test]
+    fn outliers_on_either_side_are_left_out() {
+        let mut filter = MedianFilter::<10>::new();
+        assert!(filter.take().is_none());
+        // Eight samples around 1 ms, two wild ones.
+        let offsets = [
+            1.0e-3, 1.1e-3, 0.9e-3, 5.0, 1.05e-3, 0.95e-3, -3.0, 1.0e-3, 1.02e-3, 0.98e-3,
+        ];
+        for (i, &offset) in offsets.iter().enumerate() {
+            filter.push(sample(offset, 2e-3), i as f64).unwrap();
+        }
+        assert!(filter.is_full());
+        let out = filter.take().unwrap();
+        assert_eq!((out.collected, out.kept), (10, 6));
+        assert!((out.sample.offset() - 1.0e-3).abs() < 2e-5, "{out:?}");
+        assert!((out.sample.delay() - 2e-3).abs() < 1e-12);
+        assert!(out.sample.dispersion() > 1e-6 && out.sample.dispersion() < 1e-4);
+        assert!(out.epoch > 0.0 && out.epoch < 9.0);
+        assert!(filter.is_empty());
+    }
+
+    #[test]
+    fn the_order_of_arrival_does_not_matter_and_old_samples_make_room() {
+        let offsets = [3.0, -1.0, 0.5, 0.25, 2.0];
+        let mut forward = MedianFilter::<5>::new();
+        let mut backward = MedianFilter::<5>::new();
+        for (i, &offset) in offsets.iter().enumerate() {
+            forward.push(sample(offset, 0.1), i as f64).unwrap();
+        }
+        for (i, &offset) in offsets.iter().enumerate().rev() {
+            backward.push(sample(offset, 0.1), i as f64).unwrap();
+        }
+        assert_eq!(forward.take(), backward.take());
+        // A sixth sample pushes the first out.
+        let mut rolling = MedianFilter::<2>::new();
+        for (i, offset) in [100.0, 1.0, 2.0].into_iter().enumerate() {
+            rolling.push(sample(offset, 0.1), i as f64).unwrap();
+        }
+        let out = rolling.take().unwrap();
+        assert_eq!(out.collected, 2);
+        assert!(out.sample.offset() < 3.0);
+        // One sample is itself.
+        let mut one = MedianFilter::<4>::new();
+        one.push(sample(0.5, 0.1), 7.0).unwrap();
+        let out = one.take().unwrap();
+        assert_eq!((out.sample.offset(), out.epoch, out.kept), (0.5, 7.0, 1));
+        assert!(one.push(sample(0.5, 0.1), f64::NAN).is_err());
+        assert!(one.is_empty());
+    }
+}
