@@ -7,8 +7,8 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use ntp_proto::Stratum;
 use ntp_select::{
-    Candidate, ClockFilter, FilterSample, SLOTS_PER_CANDIDATE, SelectConfig, SelectError,
-    SelectOptions, Slot, Tally, mitigate, select,
+    Candidate, ClockFilter, FilterSample, MedianFilter, SLOTS_PER_CANDIDATE, SelectConfig,
+    SelectError, SelectOptions, Slot, Tally, mitigate, select,
 };
 
 #[derive(Debug, Arbitrary)]
@@ -47,6 +47,7 @@ struct Input {
 fuzz_target!(|input: Input| {
     check_pipeline(&input);
     check_filter(&input.steps);
+    check_median(&input.steps);
 });
 
 fn check_pipeline(input: &Input) {
@@ -251,6 +252,46 @@ fn check_filter(steps: &[FilterStep]) {
                 assert!(!next.is_finite() || next < now || next.abs() > 2_147_483_648.0);
                 assert_eq!(filter, before);
             }
+        }
+    }
+}
+
+/// The median filter over the same samples: the result lies within the
+/// offsets pushed, keeps at least one and at most all, and empties it.
+fn check_median(steps: &[FilterStep]) {
+    let mut filter = MedianFilter::<8>::new();
+    let mut pushed: Vec<(f64, f64)> = Vec::new();
+    for step in steps.iter().take(64) {
+        let FilterStep::Sample {
+            offset,
+            delay,
+            dispersion,
+            advance,
+        } = step
+        else {
+            if let Some(out) = filter.take() {
+                let window = &pushed[pushed.len().saturating_sub(8)..];
+                let low = window.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+                let high = window.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+                let offset = out.sample.offset();
+                assert!(offset >= low - 1e-9 * low.abs() && offset <= high + 1e-9 * high.abs());
+                assert!(out.kept >= 1 && out.kept <= out.collected && out.collected <= 8);
+                assert!(out.sample.dispersion().is_finite() && out.sample.delay() >= 0.0);
+                assert!(filter.is_empty());
+                pushed.clear();
+            }
+            continue;
+        };
+        let Ok(sample) = FilterSample::new(*offset, *delay, *dispersion) else {
+            continue;
+        };
+        let before = filter.len();
+        match filter.push(sample, *advance) {
+            Ok(()) => {
+                assert_eq!(filter.len(), (before + 1).min(8));
+                pushed.push((*offset, *advance));
+            }
+            Err(_) => assert_eq!(filter.len(), before),
         }
     }
 }
