@@ -21,7 +21,7 @@ use crate::background::{Background, Done, LOOKUP_GRACE_YIELDS};
 use crate::clock::Clock;
 use crate::drift;
 use crate::log::{Log, round};
-use crate::net::{self, MAX_DATAGRAM, Received, Sockets, TimestampedSocket};
+use crate::net::{self, MAX_DATAGRAM, Received, Sockets};
 use crate::nts::{self, Established};
 use crate::nts_server::KeListener;
 use crate::options::Options;
@@ -370,7 +370,12 @@ impl Daemon<'_> {
 
     /// Waits for a datagram, the system's timeout (`wake`) or the next
     /// chore; one flag per socket of [`Sockets::all`].
-    fn wait(&self, wake: Instant, chores: &Chores, now: f64) -> io::Result<Vec<bool>> {
+    fn wait(
+        &self,
+        wake: Instant,
+        chores: &Chores,
+        now: f64,
+    ) -> io::Result<[bool; net::MAX_POLLED]> {
         let remaining = self
             .options
             .duration
@@ -391,9 +396,7 @@ impl Daemon<'_> {
         {
             wait = wait.min(Duration::try_from_secs_f64(chore.max(0.0)).unwrap_or(Duration::ZERO));
         }
-        let all = self.sockets.all();
-        let waiting: Vec<&TimestampedSocket> = all.iter().map(|(socket, _)| *socket).collect();
-        net::wait(&waiting, wait)
+        net::wait(self.sockets.iter().map(|(socket, _)| socket), wait)
     }
 
     /// Reads the datagrams of each ready socket: up to

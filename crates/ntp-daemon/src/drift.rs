@@ -37,17 +37,16 @@ pub(crate) fn read(path: &Path, max_rate: f64) -> io::Result<Option<Drift>> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(error),
     };
-    parse(&text, max_rate).map(Some).ok_or_else(|| {
-        io::Error::other(format!(
-            "{}: not a frequency in ppm within the clock's ±{} ppm",
-            path.display(),
-            max_rate * 1e6
-        ))
+    Drift::parse(&text, max_rate).map(Some).map_err(|error| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: {error} (a frequency in ppm within the clock's ±{} ppm, and for chronyd's form a skew)",
+                path.display(),
+                max_rate * 1e6
+            ),
+        )
     })
-}
-
-fn parse(text: &str, max_rate: f64) -> Option<Drift> {
-    Drift::parse(text, max_rate).ok()
 }
 
 /// Writes `frequency` (seconds per second) as ppm, mode 0644, with
@@ -69,6 +68,10 @@ pub(crate) fn write(path: &Path, frequency: f64) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(text: &str, max_rate: f64) -> Option<Drift> {
+        Drift::parse(text, max_rate).ok()
+    }
     use crate::clock::{FREQUENCY_ONLY_MAX_RATE, TICK_MAX_RATE};
 
     #[test]
@@ -121,8 +124,20 @@ mod tests {
             .flatten()
             .map_or(0.0, |d| d.frequency);
         assert!((back + 17.125e-6).abs() < 1e-12, "{back}");
-        std::fs::write(&path, "garbage").unwrap_or_else(|e| unreachable!("{e}"));
-        assert!(read(&path, TICK_MAX_RATE).is_err());
+        // A bad file says why.
+        for (text, why) in [
+            ("garbage", "not a number"),
+            ("1 2 3", "not one number"),
+            ("100001", "beyond the clock's range"),
+            ("1 0", "skew not positive"),
+        ] {
+            std::fs::write(&path, text).unwrap_or_else(|e| unreachable!("{e}"));
+            let error = read(&path, TICK_MAX_RATE).err().map(|e| e.to_string());
+            assert!(
+                error.as_deref().is_some_and(|e| e.contains(why)),
+                "{text}: {error:?}"
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -238,44 +238,63 @@ impl Sockets {
         }
     }
 
-    /// Every socket the loop polls, with whether it is the serving one.
-    pub(crate) fn all(&self) -> Vec<(&TimestampedSocket, bool)> {
-        self.iter().collect()
-    }
-
-    /// Socket `index` of [`all`](Self::all), without the vector.
+    /// Socket `index` of [`iter`](Self::iter).
     pub(crate) fn get(&self, index: usize) -> Option<(&TimestampedSocket, bool)> {
         self.iter().nth(index)
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&TimestampedSocket, bool)> {
+    /// Every socket the loop polls (at most [`MAX_POLLED`]), with whether
+    /// it is the serving one.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&TimestampedSocket, bool)> {
         let clients = self.v4.iter().chain(&self.v6).map(|socket| (socket, false));
         clients.chain(self.serve.iter().map(|socket| (socket, true)))
     }
 }
 
-/// Waits until one of `sockets` is readable or `timeout` passes; returns
-/// one flag per socket. A signal ends the wait early (no socket ready).
-pub(crate) fn wait(sockets: &[&TimestampedSocket], timeout: Duration) -> io::Result<Vec<bool>> {
+/// Most sockets one wait polls: the client's IPv4 and IPv6 sockets and the
+/// serving one ([`Sockets`]).
+pub(crate) const MAX_POLLED: usize = 3;
+
+/// Waits until one of `sockets` (the first [`MAX_POLLED`]) is readable or
+/// `timeout` passes; returns one flag per socket, in order. A signal ends
+/// the wait early (no socket ready). Nothing is allocated: the loop calls
+/// this on every turn.
+pub(crate) fn wait<'a>(
+    sockets: impl IntoIterator<Item = &'a TimestampedSocket>,
+    timeout: Duration,
+) -> io::Result<[bool; MAX_POLLED]> {
     // Rounded up: a wait cut short of its deadline would only come back
     // to wait again (and under clknetsim, where time moves only inside
     // waits, spin).
     let millis = timeout.as_micros().div_ceil(1000).min(60_000);
     let millis = i32::try_from(millis).unwrap_or(60_000);
     let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::NONE);
-    let mut fds: Vec<PollFd<'_>> = sockets
-        .iter()
-        .map(|socket| PollFd::new(socket.socket.as_fd(), PollFlags::POLLIN))
-        .collect();
-    match nix::poll::poll(&mut fds, timeout) {
-        Ok(_) => Ok(fds
-            .iter()
-            .map(|fd| {
-                fd.revents()
-                    .is_some_and(|events| events.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
-            })
-            .collect()),
-        Err(Errno::EINTR) => Ok(vec![false; sockets.len()]),
+    let mut ready = [false; MAX_POLLED];
+    let mut sockets = sockets.into_iter().take(MAX_POLLED);
+    let Some(first) = sockets.next() else {
+        return match nix::poll::poll(&mut [], timeout) {
+            Ok(_) | Err(Errno::EINTR) => Ok(ready),
+            Err(error) => Err(io::Error::from(error)),
+        };
+    };
+    let first = PollFd::new(first.socket.as_fd(), PollFlags::POLLIN);
+    let mut all: [PollFd<'_>; MAX_POLLED] = core::array::from_fn(|_| first.clone());
+    let mut count = 1;
+    for (slot, socket) in all.iter_mut().skip(1).zip(sockets) {
+        *slot = PollFd::new(socket.socket.as_fd(), PollFlags::POLLIN);
+        count += 1;
+    }
+    let fds = all.get_mut(..count).unwrap_or_default();
+    match nix::poll::poll(fds, timeout) {
+        Ok(_) => {
+            for (flag, fd) in ready.iter_mut().zip(fds.iter()) {
+                *flag = fd.revents().is_some_and(|events| {
+                    events.intersects(PollFlags::POLLIN | PollFlags::POLLERR)
+                });
+            }
+            Ok(ready)
+        }
+        Err(Errno::EINTR) => Ok(ready),
         Err(error) => Err(io::Error::from(error)),
     }
 }
@@ -306,8 +325,15 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100));
         a.send_to(b"hello", to)
             .unwrap_or_else(|e| unreachable!("{e}"));
-        let ready = wait(&[&b], Duration::from_secs(2)).unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(ready, [true]);
+        // The socket with the datagram is flagged, the quiet one is not.
+        let ready = wait([&a, &b], Duration::from_secs(2)).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(ready, [false, true, false]);
+        // No socket: a plain sleep.
+        let none: [&TimestampedSocket; 0] = [];
+        assert_eq!(
+            wait(none, Duration::from_millis(1)).ok(),
+            Some([false; MAX_POLLED])
+        );
         let mut buf = [0u8; MAX_DATAGRAM];
         let got = b.recv(&mut buf).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(buf.get(..got.len), Some(&b"hello"[..]));

@@ -274,7 +274,7 @@ impl Worker {
         let mut out = [0; MAX_DATAGRAM];
         let (mut seen, mut keys_seen) = (0, 0);
         while !self.stop.load(Ordering::Relaxed) {
-            match net::wait(&[&self.socket], WORKER_WAIT) {
+            match net::wait([&self.socket], WORKER_WAIT) {
                 Ok(ready) if ready.first().copied().unwrap_or(false) => {}
                 Ok(_) => continue,
                 Err(error) => {

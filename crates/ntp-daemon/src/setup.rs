@@ -304,11 +304,7 @@ pub(crate) fn log_start(
     sockets: &Sockets,
     initial_frequency: Option<f64>,
 ) {
-    let timestamps = if sockets
-        .all()
-        .iter()
-        .all(|(socket, _)| socket.kernel_timestamps())
-    {
+    let timestamps = if sockets.iter().all(|(socket, _)| socket.kernel_timestamps()) {
         "kernel (SO_TIMESTAMPING, software)"
     } else {
         "clock read after wakeup (SO_TIMESTAMPING refused)"

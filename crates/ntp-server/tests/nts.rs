@@ -73,6 +73,17 @@ fn allowing_server(seed: u64) -> (ChaCha20Rng, CookieKeys, Server) {
     (rng, keys, server)
 }
 
+/// A rate limit that allows one request per 2^10 s, kisses every excess
+/// one, with a fixed hash key (reproducible buckets).
+fn strict_rate() -> RateLimitConfig {
+    let mut rate = RateLimitConfig::default();
+    rate.burst = 1;
+    rate.interval = 10;
+    rate.leak = 1;
+    rate.hash_key = [1; 16];
+    rate
+}
+
 fn reply_of(action: Action) -> Reply {
     match action {
         Action::Respond(reply) => reply,
@@ -391,14 +402,7 @@ fn the_longest_answer_is_only_for_a_request_as_long() {
 fn rate_limits_and_access_control_apply_to_nts_requests() {
     let mut rng = ChaCha20Rng::seed_from_u64(6);
     let keys = CookieKeys::random(&mut rng);
-    let rate = {
-        let mut rate = RateLimitConfig::default();
-        rate.burst = 1;
-        rate.interval = 10;
-        rate.leak = 1;
-        rate.hash_key = [1; 16];
-        rate
-    };
+    let rate = strict_rate();
     let mut server = nts_server(AccessAction::Limited, rate, &keys);
     let mut client = session(&keys, AeadAlgorithm::AesSivCmac256, 8, &mut rng);
     let (request, state) = nts_request(&mut client, &mut rng);
@@ -452,14 +456,7 @@ fn denied_and_over_limit_nts_requests_open_no_cookie() {
     let mut rng = ChaCha20Rng::seed_from_u64(8);
     let keys = CookieKeys::random(&mut rng);
     let stranger = CookieKeys::random(&mut rng);
-    let rate = {
-        let mut rate = RateLimitConfig::default();
-        rate.burst = 1;
-        rate.interval = 10;
-        rate.leak = 1;
-        rate.hash_key = [1; 16];
-        rate
-    };
+    let rate = strict_rate();
     let mut server = {
         let mut config = config(AccessAction::Limited, rate);
         config.acl_rules = vec![
