@@ -17,7 +17,9 @@
 //! (`nts_answer`), patched like the template, so that both the authentic
 //! path and every refusal of a tampered answer are fuzzed, or an
 //! unauthenticated kiss-o'-death echoing the request (`nts_kiss`): it may
-//! back the source off but never stops it or costs it a cookie.
+//! back the source off but never stops it or costs it a cookie. With
+//! `refclock`, a GPS and a PPS reference clock take arbitrary or truthful
+//! samples: a refused sample leaves every source as it was.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -30,9 +32,9 @@ use ntp_client::ntp_nts::{AeadAlgorithm, AeadKey, SessionKeys};
 use ntp_client::rand_core::RngCore;
 use ntp_client::{
     DelayConfig, Input, Instant, Key, KeyId, KeyType, NtsKeFailed, NtsKeOutcome, Output,
-    ReplyOutcome, Source, SourceId, System, SystemConfig,
+    RefclockConfig, ReplyOutcome, Source, SourceId, System, SystemConfig,
 };
-use ntp_proto::{Date, NtpDuration, Packet, Timestamp};
+use ntp_proto::{Date, LeapIndicator, NtpDuration, Packet, RefId, Timestamp};
 
 #[derive(Arbitrary, Debug)]
 enum Step {
@@ -64,6 +66,18 @@ enum Step {
     /// Answers a pending NTS-KE: `cookies % 9` cookies (none is a failed
     /// exchange for the system), or a failure.
     NtsKe { fail: bool, cookies: u8 },
+    /// A reference clock sample (to refclock `which % 3`: the GPS, the
+    /// PPS, or an id that is no reference clock) after `advance_ms`:
+    /// `offset` seconds, or the true offset plus `error_us` when
+    /// `truthful`; leap indicator `n % 4` when given.
+    Refclock {
+        which: u8,
+        truthful: bool,
+        offset: f64,
+        error_us: i32,
+        leap: Option<u8>,
+        advance_ms: u16,
+    },
     /// Time passes, ms, then `handle_timeout`.
     Timeout { advance_ms: u32 },
     /// The caller's clock jumps by `ms` (stepped by somebody else).
@@ -104,6 +118,9 @@ struct Run {
     version: Option<u8>,
     /// chrony's polltarget, `n % 60 + 1`.
     poll_target: Option<u8>,
+    /// Reference clocks: a GPS (poll `n % 6 + 1`, filter `n % 64 + 1`),
+    /// and a PPS locked to it (or to nothing when `n` is odd).
+    refclock: Option<u8>,
     steps: Vec<Step>,
 }
 
@@ -281,6 +298,17 @@ fuzz_target!(|run: Run| {
     if run.nts {
         world.nts_id = Some(world.system.add_nts_source("nts.example", 4460).unwrap());
     }
+    let refclocks = run.refclock.map(|n| {
+        let mut gps = RefclockConfig::new(RefId::from_ascii(b"GPS").unwrap());
+        gps.poll = i8::try_from(n % 6).unwrap() + 1;
+        gps.filter = usize::from(n % 64) + 1;
+        let gps = world.system.add_refclock(gps).unwrap();
+        let mut pps = RefclockConfig::new(RefId::from_ascii(b"PPS").unwrap());
+        pps.pps = true;
+        pps.lock = (n % 2 == 0).then_some(gps);
+        let pps = world.system.add_refclock(pps).unwrap();
+        [gps, pps, SourceId::new(u64::MAX)]
+    });
     let pool_size = usize::from(run.pool_size % 4) + 1;
     let pool = if run.pool {
         world.system.add_pool("pool.example", pool_size).ok()
@@ -461,6 +489,41 @@ fuzz_target!(|run: Run| {
                 }
                 if let Some(pool) = pool {
                     assert!(world.system.pool_members(pool).count() <= pool_size);
+                }
+                world.drain();
+            }
+            Step::Refclock {
+                which,
+                truthful,
+                offset,
+                error_us,
+                leap,
+                advance_ms,
+            } => {
+                let Some(ids) = refclocks else {
+                    continue;
+                };
+                world.now = world
+                    .now
+                    .saturating_add(u64::from(*advance_ms).saturating_mul(1_000_000));
+                let id = ids[usize::from(*which % 3)];
+                let offset = if *truthful {
+                    -(world.phase as f64) * 1e-9 + f64::from(*error_us) * 1e-6
+                } else {
+                    *offset
+                };
+                let leap = leap.map(|n| LeapIndicator::from_bits(n % 4));
+                let before = world.sources();
+                let result = world.system.handle_refclock_sample(
+                    id,
+                    Instant::from_nanos(world.now),
+                    offset,
+                    leap,
+                );
+                match result {
+                    // A refused sample changes nothing.
+                    Err(_) => assert_eq!(world.sources(), before),
+                    Ok(()) => assert!(offset.is_finite() && id != ids[2]),
                 }
                 world.drain();
             }

@@ -5,6 +5,9 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// A reference clock's configuration is unusable.
+    #[error(transparent)]
+    Refclock(#[from] crate::refclock::RefclockConfigError),
     /// The poll bounds are out of order or outside
     /// [`MIN_POLL`](crate::MIN_POLL)..=[`MAX_POLL`](crate::MAX_POLL).
     #[error("poll range {min_poll}..={max_poll} is not within 1..=17 or is reversed")]

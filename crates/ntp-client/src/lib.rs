@@ -129,6 +129,7 @@ mod nts;
 mod pool;
 #[cfg(feature = "std")]
 mod query;
+pub mod refclock;
 pub mod sntp;
 mod source;
 #[cfg(feature = "alloc")]
@@ -158,6 +159,7 @@ pub use pool::{
 };
 #[cfg(feature = "std")]
 pub use query::{OsSeededRng, StdClock};
+pub use refclock::{RefclockConfig, RefclockConfigError, RefclockError};
 pub use sntp::{Datagram, Measurement, Request, ResponseError, SntpConfig};
 pub use source::{ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId, Transmit};
 #[cfg(feature = "alloc")]

@@ -1095,6 +1095,51 @@ impl Source {
         }
     }
 
+    /// One poll of a reference clock (see
+    /// [`System::add_refclock`](crate::System::add_refclock)), which sends
+    /// no requests: the reach register shifts, and `sample`, the poll's
+    /// filtered sample (its offset in the cumulative frame, as
+    /// [`set_cumulative_slew`](Self::set_cumulative_slew) keeps it), goes
+    /// into the clock filter with the reference's `leap`, `stratum` and
+    /// `reference_id`. `None` is a missed poll. The next poll is one
+    /// interval of the source's poll exponent later.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn refclock_poll(
+        &mut self,
+        now: Instant,
+        sample: Option<FilterSample>,
+        leap: LeapIndicator,
+        stratum: Stratum,
+        reference_id: RefId,
+    ) -> Result<(), InputError> {
+        let now = self.clamp(now);
+        self.start_poll(now);
+        self.burst = 0;
+        self.retrying = false;
+        self.next_poll = now.saturating_add(poll_interval(self.poll()));
+        let Some(sample) = sample else {
+            return Ok(());
+        };
+        self.restart_after_jump(sample.offset())?;
+        self.filter.update(sample, now.as_secs_f64())?;
+        if self.reach == 0 {
+            self.events.push(SourceEvent::Reachable);
+        }
+        self.reach |= 1;
+        self.unreach = 0;
+        self.header = Some(PeerHeader {
+            leap,
+            stratum,
+            reference_id,
+            root_delay: ShortTime::ZERO,
+            root_dispersion: ShortTime::ZERO,
+        });
+        self.received = self.received.saturating_add(1);
+        self.last_received = Some(now);
+        self.changed = true;
+        Ok(())
+    }
+
     /// Checks a datagram from the server, received at `now` and at `t4` on
     /// the disciplined clock, and uses it.
     ///

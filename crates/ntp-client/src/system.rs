@@ -27,6 +27,9 @@ use crate::pool::{
     POOL_FALSETICKER_HOLD, POOL_UNREACHABLE_POLLS, Pool, PoolError, PoolId, PoolRemoval,
     same_address,
 };
+use crate::refclock::{
+    RefclockConfig, RefclockConfigError, RefclockError, RefclockState, pps_in_second,
+};
 use crate::sntp::log2_seconds;
 use crate::source::{
     ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId, Transmit,
@@ -454,6 +457,8 @@ pub(crate) struct SourceSlot {
     falseticker_since: Option<Instant>,
     /// The NTS state of an NTS source.
     nts: Option<Box<NtsState>>,
+    /// The state of a reference clock ([`System::add_refclock`]).
+    refclock: Option<Box<RefclockState>>,
 }
 
 impl SourceSlot {
@@ -473,13 +478,14 @@ impl SourceSlot {
             pool: None,
             falseticker_since: None,
             nts: None,
+            refclock: None,
         }
     }
 
     /// Whether a datagram from `from` (canonical form `canonical`) is for
     /// this source. An NTS source has no address before its first NTS-KE.
     fn receives_from(&self, from: SocketAddr, canonical: SocketAddr) -> bool {
-        if self.nts.as_ref().is_some_and(|nts| nts.address.is_none()) {
+        if self.refclock.is_some() || self.nts.as_ref().is_some_and(|nts| nts.address.is_none()) {
             return false;
         }
         let address = self.source.address();
@@ -967,6 +973,126 @@ impl<R: RngCore> System<R> {
         Ok(id)
     }
 
+    /// Adds a reference clock (see the [`refclock`](crate::refclock)
+    /// module): a source that sends no requests and takes the samples the
+    /// caller hands [`handle_refclock_sample`](Self::handle_refclock_sample).
+    /// It has the unspecified address `0.0.0.0:0` (no datagram reaches
+    /// it), the peer table shows its reference id, and it takes part in
+    /// the selection like any source; while it is the system peer, the
+    /// system is its stratum plus one (1 by default) with its reference id.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Refclock`] for a bad configuration or a lock that
+    /// names no source.
+    pub fn add_refclock(&mut self, config: RefclockConfig) -> Result<SourceId, ConfigError> {
+        config.validate()?;
+        if config.lock.is_some_and(|lock| self.slot(lock).is_none()) {
+            return Err(RefclockConfigError::UnknownLock.into());
+        }
+        let mut source = SourceConfig::default().with_poll_range(config.poll, config.poll);
+        source.backoff_max_poll = config.poll;
+        source.iburst = false;
+        source.select = config.select;
+        source.noselect = config.noselect;
+        let unspecified = SocketAddr::new(IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0);
+        let id = self.insert_source(unspecified, source)?;
+        if let Some(slot) = self.sources.iter_mut().find(|slot| slot.source.id() == id) {
+            slot.refclock = Some(Box::new(RefclockState::new(config)));
+        }
+        Ok(id)
+    }
+
+    /// One sample of reference clock `id` at `now`: `offset` is the
+    /// reference time minus the local clock, seconds (positive when the
+    /// local clock is behind), as the driver measured it; `leap` the
+    /// reference's leap indicator when it gives one. The sample waits for
+    /// the clock's next poll. A PPS sample is put in its second first (see
+    /// the module docs).
+    ///
+    /// # Errors
+    ///
+    /// [`RefclockError`]: no such reference clock, an offset that is not
+    /// finite or beyond 2^31 s, or a PPS sample that no lock source or
+    /// synchronized clock puts in a second. A refused sample changes
+    /// nothing.
+    pub fn handle_refclock_sample(
+        &mut self,
+        id: SourceId,
+        now: Instant,
+        offset: f64,
+        leap: Option<LeapIndicator>,
+    ) -> Result<(), RefclockError> {
+        let now = self.clamp(now);
+        if !(offset.is_finite() && offset.abs() <= 2_147_483_648.0) {
+            return Err(RefclockError::Offset);
+        }
+        let (pps, lock, correction) = self
+            .sources
+            .iter()
+            .find(|slot| slot.source.id() == id)
+            .and_then(|slot| slot.refclock.as_deref())
+            .map(|state| (state.config.pps, state.config.lock, state.config.offset))
+            .ok_or(RefclockError::Unknown)?;
+        let mut offset = offset + correction;
+        if pps {
+            let within = offset - libm::round(offset);
+            let reference = match lock {
+                Some(lock) => self
+                    .slot(lock)
+                    .filter(|slot| slot.source.is_reachable())
+                    .and_then(|slot| slot.source.peer_stats())
+                    .map(|stats| stats.offset),
+                None => self.synchronized.then_some(0.0),
+            };
+            offset = pps_in_second(within, reference.ok_or(RefclockError::NoSecond)?);
+        }
+        let slew = self.discipline.cumulative_slew();
+        let state = self
+            .sources
+            .iter_mut()
+            .find(|slot| slot.source.id() == id)
+            .and_then(|slot| slot.refclock.as_deref_mut())
+            .ok_or(RefclockError::Unknown)?;
+        state.push(offset + slew, now.as_secs_f64())?;
+        if let Some(leap) = leap {
+            state.leap = leap;
+        }
+        Ok(())
+    }
+
+    /// Polls the reference clocks that are due: their samples become one
+    /// each, for the clock filter. Whether any changed.
+    fn poll_refclocks(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        for slot in &mut self.sources {
+            let Some(state) = slot.refclock.as_deref_mut() else {
+                continue;
+            };
+            if !slot.source.is_due(now) {
+                continue;
+            }
+            let sample = state.take();
+            let stratum = Stratum::new(state.config.stratum);
+            let (leap, refid) = (state.leap, state.config.refid);
+            // A sample the filter cannot take (not finite) is a missed
+            // poll; the median of finite samples always is.
+            if slot
+                .source
+                .refclock_poll(now, sample, leap, stratum, refid)
+                .is_err()
+            {
+                state.clear();
+            }
+            changed |= slot.source.take_changed();
+            let id = slot.source.id();
+            while let Some(event) = slot.source.poll_event() {
+                self.events.push_back(Event::Source { id, event });
+            }
+        }
+        changed
+    }
+
     /// Adds a pool: `name` stands for up to `max_sources` servers (chrony's
     /// `pool NAME maxsources N`, default 4 there; the NTP Pool Project's
     /// names return four addresses per lookup). The next
@@ -1449,6 +1575,12 @@ impl<R: RngCore> System<R> {
         if let Some(event) = self.events.pop_front() {
             return Output::Event(event);
         }
+        if self.poll_refclocks(now) {
+            self.clock_select(now, wall_now);
+            if let Some(event) = self.events.pop_front() {
+                return Output::Event(event);
+            }
+        }
         let searching = self.config.search_at_max_poll
             && !self.sources.iter().any(|slot| slot.source.is_reachable());
         // Requests wait until MIN_TRANSMIT_SEPARATION after the last one.
@@ -1457,7 +1589,7 @@ impl<R: RngCore> System<R> {
             .map_or(now, |last| last.saturating_add(MIN_TRANSMIT_SEPARATION))
             .max(now);
         for slot in &mut self.sources {
-            if sources_not_before > now && slot.source.is_due(now) {
+            if slot.refclock.is_some() || (sources_not_before > now && slot.source.is_due(now)) {
                 continue;
             }
             slot.source.set_backoff_limited(searching);
@@ -1542,7 +1674,11 @@ impl<R: RngCore> System<R> {
         self.sources
             .iter()
             .filter_map(|slot| {
-                let timeout = slot.source.next_timeout()?.max(sources_not_before);
+                let timeout = slot.source.next_timeout()?;
+                if slot.refclock.is_some() {
+                    return Some(timeout);
+                }
+                let timeout = timeout.max(sources_not_before);
                 match slot.nts.as_deref() {
                     // A source without cookies waits until it may ask for
                     // NTS-KE again.
@@ -1622,7 +1758,13 @@ impl<R: RngCore> System<R> {
             let Some(stats) = slot.source.peer_stats() else {
                 continue;
             };
-            if stats.fit(now_s, &context, &select).is_err() {
+            // A reference clock is stratum 0, which the fitness test
+            // takes for a kiss-o'-death when it comes in a packet.
+            let mut fit_stats = stats;
+            if slot.refclock.is_some() && stats.stratum.get() == 0 {
+                fit_stats.stratum = Stratum::PRIMARY;
+            }
+            if fit_stats.fit(now_s, &context, &select).is_err() {
                 continue;
             }
             if let Ok(candidate) = stats.candidate(slot.source.id().get(), now_s, &select) {
@@ -1800,6 +1942,7 @@ impl<R: RngCore> System<R> {
             self.discipline.state(),
             ntp_discipline::State::Nset | ntp_discipline::State::Fset
         );
+        let slew = self.discipline.cumulative_slew();
         let mut feed = core::mem::take(&mut self.feed);
         feed.clear();
         for (index, slot) in self.sources.iter().enumerate() {
@@ -1860,6 +2003,9 @@ impl<R: RngCore> System<R> {
                 newest.is_some_and(|e| e.to_bits() == epoch.to_bits()),
                 slot.source.last_measurement(),
             ) {
+                // A reference clock's samples are kept in the cumulative
+                // frame (`handle_refclock_sample`): as the clock is now.
+                _ if slot.refclock.is_some() => sample.offset() - slew,
                 (true, Some(measurement)) => measurement.offset,
                 _ => sample.offset(),
             };
@@ -1974,7 +2120,10 @@ impl<R: RngCore> System<R> {
             precision: self.config.discipline.precision,
             root_delay: short(peer.root_delay + peer.delay),
             root_dispersion: short(root_dispersion),
-            reference_id: RefId::from_ip(address.ip()),
+            reference_id: match slot.refclock.as_deref() {
+                Some(state) => state.config.refid,
+                None => RefId::from_ip(address.ip()),
+            },
             reference_time: Timestamp::from(wall),
         };
         if !self.synchronized {
@@ -1994,6 +2143,9 @@ impl<R: RngCore> System<R> {
         for slot in &mut self.sources {
             slot.source.reset_after_step();
             slot.fed_epoch = None;
+            if let Some(state) = slot.refclock.as_deref_mut() {
+                state.clear();
+            }
         }
         self.last_update_epoch = None;
         self.lose_synchronization();

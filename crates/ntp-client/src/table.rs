@@ -64,12 +64,17 @@ impl PeerRow {
     fn new(system_tally: Tally, source: &crate::Source, now: Instant) -> Self {
         let measurement = source.last_measurement();
         let stats = source.peer_stats();
-        let stratum = measurement.map_or(Stratum::UNSYNCHRONIZED, |m| m.stratum);
+        // The peer variables where there are some (a reference clock has
+        // no measurement), else the last reply's header.
+        let header = stats
+            .map(|s| (s.stratum, s.reference_id))
+            .or_else(|| measurement.map(|m| (m.stratum, m.reference_id)));
+        let stratum = header.map_or(Stratum::UNSYNCHRONIZED, |(stratum, _)| stratum);
         let refid = match source.stopped_by() {
             Some(code) => kiss_text(code),
-            None => measurement.map_or_else(
+            None => header.map_or_else(
                 || RefId::INIT.display(Stratum::UNSYNCHRONIZED).to_string(),
-                |m| m.reference_id.display(m.stratum).to_string(),
+                |(stratum, refid)| refid.display(stratum).to_string(),
             ),
         };
         let millis = |seconds: f64| seconds * 1e3;

@@ -97,6 +97,20 @@ impl<const N: usize> MedianFilter<N> {
         self.len >= N
     }
 
+    /// Drops the oldest waiting sample; `false` when none waits. With it a
+    /// caller keeps fewer than `N` (a configured length).
+    pub fn drop_oldest(&mut self) -> bool {
+        let len = self.len.min(N);
+        if len == 0 {
+            return false;
+        }
+        if let Some(waiting) = self.entries.get_mut(..len) {
+            waiting.copy_within(1.., 0);
+        }
+        self.len = len - 1;
+        true
+    }
+
     /// Forgets every sample (after a clock step, for example).
     pub fn clear(&mut self) {
         self.len = 0;
@@ -152,7 +166,7 @@ impl<const N: usize> MedianFilter<N> {
             clippy::cast_sign_loss,
             reason = "counts of at most N samples"
         )]
-        let kept = ((collected as f64 * KEEP_FRACTION).round() as usize).clamp(1, collected);
+        let kept = (libm::round(collected as f64 * KEEP_FRACTION) as usize).clamp(1, collected);
         let kept_entries = entries.get(..kept)?;
         #[allow(clippy::cast_precision_loss, reason = "at most N samples")]
         let count = kept as f64;
@@ -245,5 +259,13 @@ mod tests {
         assert_eq!((out.sample.offset(), out.epoch, out.kept), (0.5, 7.0, 1));
         assert!(one.push(sample(0.5, 0.1), f64::NAN).is_err());
         assert!(one.is_empty());
+        // Dropping the oldest keeps the newest.
+        for (i, offset) in [100.0, 1.0, 2.0].into_iter().enumerate() {
+            one.push(sample(offset, 0.1), i as f64).unwrap();
+        }
+        assert!(one.drop_oldest());
+        assert_eq!(one.len(), 2);
+        assert!(one.take().unwrap().sample.offset() < 3.0);
+        assert!(!one.drop_oldest());
     }
 }

@@ -1,0 +1,341 @@
+//! Reference clocks: a GPS receiver, a PPS signal, a PTP hardware clock,
+//! a radio clock. The caller reads the device (sans IO, like the rest) and
+//! hands the [`System`](crate::System) samples: the local clock's offset
+//! from the reference at a local instant. At every poll of the reference
+//! clock the samples of the interval become one (a median filter), which
+//! goes through the clock filter and takes part in selection and combining
+//! like a server's. A reference clock is stratum 0: while it is the system
+//! peer the system is stratum 1 (or the configured stratum plus one) with
+//! its reference id.
+//!
+//! RFC 5905 section 6 and Appendix A describe reference clocks only as a
+//! stratum-0 source of the same peer variables; their drivers and filter
+//! are the implementation's. The options and their defaults follow chrony's
+//! `refclock` directive: `poll`, `filter`, `delay`, `offset`,
+//! `precision`, `refid`, `stratum`, `lock`, `pps`, and the selection
+//! options.
+//!
+//! # The filter
+//!
+//! Samples arrive faster than the poll (a GPS gives one a second; chrony's
+//! default poll is 16 s). They wait in a
+//! [`MedianFilter`](ntp_select::MedianFilter) of at most
+//! [`RefclockConfig::filter`] samples; at the poll the closest 60 % to
+//! their median are averaged into the poll's sample. The median rejects a
+//! receiver's bad second on either side, and the average of the rest
+//! removes most of the serial-port or interrupt noise: chrony's choice as
+//! well (it discards about 40 %). A poll without samples counts as a
+//! missed poll in the reach register.
+//!
+//! # PPS
+//!
+//! A pulse per second marks the start of every second very precisely but
+//! says nothing of which second it is: its sample is the offset within the
+//! second, in (-0.5, 0.5]. Locked to another source
+//! ([`RefclockConfig::lock`], a reference clock like the GPS's NMEA time,
+//! or a server), the whole seconds come from that source's offset.
+//! Without a lock the pulse is used only while the system clock is
+//! synchronized (so within half a second).
+
+#[cfg(feature = "alloc")]
+use ntp_proto::LeapIndicator;
+use ntp_proto::RefId;
+use ntp_select::SelectOptions;
+#[cfg(feature = "alloc")]
+use ntp_select::{FilterSample, MedianFilter};
+
+use crate::source::SourceId;
+
+/// Most samples a reference clock's filter holds between two polls: 64,
+/// chrony's default `filter` length.
+pub const REFCLOCK_FILTER_MAX: usize = 64;
+
+/// Default poll exponent of a reference clock: 4 (16 s), chrony's.
+pub const REFCLOCK_DEFAULT_POLL: i8 = 4;
+
+/// Shortest poll of a reference clock, log2 s: 0 (1 s). A poll shorter
+/// than the device's sample interval only misses.
+pub const REFCLOCK_MIN_POLL: i8 = 0;
+
+/// Largest configured delay, offset correction or sample offset, seconds:
+/// a reference clock further off than 2^31 s is not a clock.
+const MAX_SECONDS: f64 = 2_147_483_648.0;
+
+/// How one reference clock is used.
+///
+/// Non-exhaustive: start from [`Default`] (or [`RefclockConfig::new`])
+/// and set the fields.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct RefclockConfig {
+    /// The reference id it announces (`GPS`, `PPS`, `PHC0`, ...).
+    pub refid: RefId,
+    /// Poll exponent, log2 s: one sample for the clock filter every
+    /// 2^`poll` seconds. [`REFCLOCK_DEFAULT_POLL`] by default.
+    pub poll: i8,
+    /// Most samples kept for one poll (the oldest make room):
+    /// [`REFCLOCK_FILTER_MAX`] by default, 1 to that.
+    pub filter: usize,
+    /// The delay the samples are assumed to have, seconds: half of it is
+    /// their share of the root distance (chrony's `delay`, 1e-9 s by
+    /// default). Raise it for a source whose time may be off by more than
+    /// its jitter shows (an NMEA sentence's latency).
+    pub delay: f64,
+    /// Added to every sample's offset, seconds: a known constant error of
+    /// the device (chrony's `offset`, 0 by default).
+    pub offset: f64,
+    /// The device's precision, log2 s: -20 (about 1 us) by default.
+    pub precision: i8,
+    /// The stratum it claims, 0 to 15 (chrony's `stratum`, 0 by default).
+    pub stratum: u8,
+    /// `prefer`, `trust`, `require`.
+    pub select: SelectOptions,
+    /// Polled and shown, never selected.
+    pub noselect: bool,
+    /// The samples are a pulse per second: offsets within the second.
+    pub pps: bool,
+    /// For a PPS: the source that names the second (chrony's `lock`).
+    pub lock: Option<SourceId>,
+}
+
+impl RefclockConfig {
+    /// The defaults with reference id `refid`.
+    #[must_use]
+    pub fn new(refid: RefId) -> Self {
+        Self {
+            refid,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    ///
+    /// [`RefclockConfigError`] for the first field out of range.
+    pub fn validate(&self) -> Result<(), RefclockConfigError> {
+        if !(REFCLOCK_MIN_POLL..=crate::MAX_POLL).contains(&self.poll) {
+            return Err(RefclockConfigError::Poll(self.poll));
+        }
+        if !(1..=REFCLOCK_FILTER_MAX).contains(&self.filter) {
+            return Err(RefclockConfigError::Filter(self.filter));
+        }
+        if !(self.delay.is_finite() && (0.0..=MAX_SECONDS).contains(&self.delay)) {
+            return Err(RefclockConfigError::Delay);
+        }
+        if !(self.offset.is_finite() && self.offset.abs() <= MAX_SECONDS) {
+            return Err(RefclockConfigError::Offset);
+        }
+        if !(-30..=0).contains(&self.precision) {
+            return Err(RefclockConfigError::Precision(self.precision));
+        }
+        if self.stratum > 15 {
+            return Err(RefclockConfigError::Stratum(self.stratum));
+        }
+        if self.lock.is_some() && !self.pps {
+            return Err(RefclockConfigError::LockWithoutPps);
+        }
+        Ok(())
+    }
+}
+
+impl Default for RefclockConfig {
+    fn default() -> Self {
+        Self {
+            refid: RefId::from_ascii(b"REF").unwrap_or(RefId::INIT),
+            poll: REFCLOCK_DEFAULT_POLL,
+            filter: REFCLOCK_FILTER_MAX,
+            delay: 1e-9,
+            offset: 0.0,
+            precision: -20,
+            stratum: 0,
+            select: SelectOptions::NONE,
+            noselect: false,
+            pps: false,
+            lock: None,
+        }
+    }
+}
+
+/// Why a [`RefclockConfig`] was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefclockConfigError {
+    /// The poll exponent is outside 0 to 17.
+    #[error("reference clock poll {0} is not within 0..=17")]
+    Poll(i8),
+    /// The filter length is 0 or above [`REFCLOCK_FILTER_MAX`].
+    #[error("reference clock filter {0} is not within 1..=64")]
+    Filter(usize),
+    /// The delay is negative, not finite or beyond 2^31 s.
+    #[error("reference clock delay must be finite and non-negative")]
+    Delay,
+    /// The offset correction is not finite or beyond 2^31 s.
+    #[error("reference clock offset must be finite")]
+    Offset,
+    /// The precision is outside -30 to 0.
+    #[error("reference clock precision {0} is not within -30..=0")]
+    Precision(i8),
+    /// The stratum is above 15.
+    #[error("reference clock stratum {0} is above 15")]
+    Stratum(u8),
+    /// A lock is only for a PPS.
+    #[error("only a PPS reference clock takes a lock source")]
+    LockWithoutPps,
+    /// The lock names no source of the system, or the reference clock
+    /// itself.
+    #[error("the lock source does not exist")]
+    UnknownLock,
+}
+
+/// Why a sample was refused by
+/// [`System::handle_refclock_sample`](crate::System::handle_refclock_sample).
+/// A refused sample changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefclockError {
+    /// No reference clock has this id.
+    #[error("no reference clock with this id")]
+    Unknown,
+    /// The offset is not finite or beyond 2^31 s.
+    #[error("sample offset not finite or out of range")]
+    Offset,
+    /// A PPS sample beyond half a second, or a PPS sample while neither its
+    /// lock source nor the system clock says which second it is.
+    #[error("PPS sample without a second to put it in (no lock, clock not synchronized)")]
+    NoSecond,
+}
+
+/// A reference clock's state in the system: its configuration and the
+/// samples of the current poll.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Debug)]
+pub(crate) struct RefclockState {
+    pub(crate) config: RefclockConfig,
+    samples: MedianFilter<REFCLOCK_FILTER_MAX>,
+    /// The leap indicator of the newest sample that had one.
+    pub(crate) leap: LeapIndicator,
+}
+
+#[cfg(feature = "alloc")]
+impl RefclockState {
+    pub(crate) fn new(config: RefclockConfig) -> Self {
+        Self {
+            config,
+            samples: MedianFilter::new(),
+            leap: LeapIndicator::NoWarning,
+        }
+    }
+
+    /// Keeps one sample: `offset` (already put in its second and
+    /// corrected, in the discipline's cumulative frame) measured at
+    /// `epoch`. The configuration's filter length bounds what is kept.
+    pub(crate) fn push(&mut self, offset: f64, epoch: f64) -> Result<(), RefclockError> {
+        let dispersion = crate::sntp::log2_seconds(self.config.precision);
+        let sample = FilterSample::new(offset, self.config.delay, dispersion)
+            .map_err(|_| RefclockError::Offset)?;
+        // The newest `filter` samples are kept.
+        while self.samples.len() >= self.config.filter {
+            if !self.samples.drop_oldest() {
+                break;
+            }
+        }
+        self.samples
+            .push(sample, epoch)
+            .map_err(|_| RefclockError::Offset)
+    }
+
+    /// The poll's sample, if any came, and an empty filter for the next.
+    pub(crate) fn take(&mut self) -> Option<FilterSample> {
+        self.samples.take().map(|out| out.sample)
+    }
+
+    /// Forgets the samples (after a clock step).
+    pub(crate) fn clear(&mut self) {
+        self.samples.clear();
+    }
+}
+
+#[cfg(feature = "alloc")]
+/// A PPS `offset` within its second, in (-0.5, 0.5], put in the second
+/// that `reference` (another source's offset, or 0 for a synchronized
+/// clock) names: the whole seconds that bring it nearest to `reference`.
+pub(crate) fn pps_in_second(offset: f64, reference: f64) -> f64 {
+    offset + libm::round(reference - offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configuration_is_checked() {
+        assert!(RefclockConfig::default().validate().is_ok());
+        let bad = [
+            RefclockConfig {
+                poll: -1,
+                ..RefclockConfig::default()
+            },
+            RefclockConfig {
+                filter: 0,
+                ..RefclockConfig::default()
+            },
+            RefclockConfig {
+                filter: 65,
+                ..RefclockConfig::default()
+            },
+            RefclockConfig {
+                delay: -1.0,
+                ..RefclockConfig::default()
+            },
+            RefclockConfig {
+                offset: f64::NAN,
+                ..RefclockConfig::default()
+            },
+            RefclockConfig {
+                precision: 1,
+                ..RefclockConfig::default()
+            },
+            RefclockConfig {
+                stratum: 16,
+                ..RefclockConfig::default()
+            },
+            RefclockConfig {
+                lock: Some(SourceId::new(1)),
+                ..RefclockConfig::default()
+            },
+        ];
+        for config in bad {
+            assert!(config.validate().is_err(), "{config:?}");
+        }
+    }
+
+    #[test]
+    fn pps_pulses_go_into_the_named_second() {
+        // The NMEA time says the clock is 3.02 s behind; the pulse says
+        // 0.0201 s within the second: 3.0201 s.
+        assert!((pps_in_second(0.0201, 3.02) - 3.0201).abs() < 1e-12);
+        assert!((pps_in_second(-0.49, -0.2) + 0.49).abs() < 1e-12);
+        assert!((pps_in_second(0.3, 0.0) - 0.3).abs() < 1e-12);
+        // A lock 0.35 s off (a slow NMEA sentence) still names the second.
+        assert!((pps_in_second(0.001, 0.351) - 0.001).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_filter_keeps_the_newest_samples_up_to_its_length() {
+        let config = RefclockConfig {
+            filter: 3,
+            ..RefclockConfig::default()
+        };
+        let mut state = RefclockState::new(config);
+        assert_eq!(state.take(), None);
+        for (i, offset) in [9.0, 9.0, 1.0, 1.0, 1.0].into_iter().enumerate() {
+            state.push(offset, i as f64).unwrap();
+        }
+        let sample = state.take().unwrap();
+        assert!((sample.offset() - 1.0).abs() < 1e-12, "{sample:?}");
+        assert_eq!(state.push(f64::NAN, 9.0), Err(RefclockError::Offset));
+        assert_eq!(state.take(), None);
+    }
+}
