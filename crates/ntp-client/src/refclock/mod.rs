@@ -46,6 +46,8 @@ use ntp_select::{FilterSample, MedianFilter};
 
 use crate::source::SourceId;
 
+pub mod sock;
+
 /// Most samples a reference clock's filter holds between two polls: 64,
 /// chrony's default `filter` length.
 pub const REFCLOCK_FILTER_MAX: usize = 64;
