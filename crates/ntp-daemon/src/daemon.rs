@@ -25,6 +25,7 @@ use crate::net::{self, MAX_DATAGRAM, Received, Sockets};
 use crate::nts::{self, Established};
 use crate::nts_server::KeListener;
 use crate::options::Options;
+use crate::refclocks::Refclocks;
 use crate::serving::{self, Serving};
 use crate::setup::Names;
 use crate::step_watch::StepWatch;
@@ -71,6 +72,8 @@ pub(crate) struct Daemon<'a> {
     pub(crate) sockets: Sockets,
     pub(crate) serving: Option<Serving>,
     pub(crate) ke_listener: Option<KeListener>,
+    /// The `--refclock` drivers.
+    pub(crate) refclocks: Refclocks,
 }
 
 /// The loop's working state besides the parts.
@@ -132,6 +135,11 @@ impl Daemon<'_> {
             let ready = self.wait(wake, &state.chores, now)?;
             self.watch_steps(&mut state.step_watch, state.clock_rate)?;
             self.receive_all(&ready, &mut state.datagram, &mut state.reply)?;
+            // The loop wakes at least every MAX_WAIT: reference clocks
+            // (a sample a second) are read at every turn.
+            let now = self.mono();
+            self.refclocks
+                .drain(&mut self.system, &*self.clock, now, self.log);
             self.system.handle_timeout(self.mono());
         }
     }
@@ -522,6 +530,14 @@ impl Daemon<'_> {
     /// Stops NTS-KE and the server (its workers, if any) and logs what
     /// they did.
     fn stop_serving(&mut self, t: f64) {
+        if let Some(counters) = self.refclocks.counters() {
+            self.log.line(
+                t,
+                "refclock_counters",
+                &format!("refclocks: {counters}"),
+                json!({ "counters": counters }),
+            );
+        }
         if let Some(listener) = self.ke_listener.take() {
             // The accept loop ends (exchanges under way finish within
             // their timeouts, or with the process).

@@ -50,6 +50,8 @@ mod net;
 mod nts;
 mod nts_server;
 mod options;
+mod refclock_options;
+mod refclocks;
 mod serving;
 mod setup;
 mod step_watch;
@@ -68,6 +70,7 @@ use crate::daemon::Daemon;
 use crate::log::Log;
 use crate::net::Sockets;
 use crate::options::{ArgsError, ClockKind, Options};
+use crate::refclocks::Refclocks;
 
 fn main() -> ExitCode {
     let options = match options::parse(std::env::args_os().skip(1)) {
@@ -130,7 +133,8 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
     };
     let keys = setup::load_keys(options)?;
     let now = Instant::from_std(origin, std::time::Instant::now());
-    let client = setup::client(options, keys.as_deref(), drift, clock, now)?;
+    let mut client = setup::client(options, keys.as_deref(), drift, clock, now)?;
+    let refclocks = Refclocks::open(options, &mut client.system, &mut client.names)?;
     let mut sockets = Sockets::open(options)?;
     let mut server = setup::server(options, keys.as_deref(), client.system.system_state())?;
     setup::log_start(log, options, clock, &sockets, drift.map(|d| d.frequency));
@@ -148,6 +152,7 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         sockets,
         serving,
         ke_listener,
+        refclocks,
     }
     .run()
 }

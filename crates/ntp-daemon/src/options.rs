@@ -6,6 +6,8 @@ use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 
 use lexopt::ValueExt as _;
+
+use crate::refclock_options::{self, RefclockOption};
 use ntp_client::ntp_auth::{KeyFileFormat, KeyId};
 use ntp_client::ntp_discipline::{MakeStep, MaxChange};
 use ntp_client::{
@@ -42,6 +44,8 @@ pub(crate) struct Options {
     /// NTS sources: the NTS-KE server's host (a name, an IPv4 address or
     /// a bracketed IPv6 address) and TCP port.
     pub(crate) nts: Vec<NtsOption>,
+    /// `--refclock KIND:ARGS`: reference clocks, in order.
+    pub(crate) refclocks: Vec<RefclockOption>,
     /// The kind of the last `--server`, `--pool` or `--nts`, which the
     /// selection flags that follow it (`--prefer`, ...) apply to.
     last_source: Option<SourceKind>,
@@ -163,6 +167,7 @@ enum SourceKind {
     Server,
     Pool,
     Nts,
+    Refclock,
 }
 
 /// Members of each `--pool` unless `--maxsources` says otherwise: 4,
@@ -195,7 +200,7 @@ impl From<lexopt::Error> for ArgsError {
     }
 }
 
-pub(crate) const USAGE: &str = "usage: ntp-daemon ((--server HOST[:PORT] [--key ID] [--ntp-version N] | --pool NAME[:PORT] [--maxsources N] | --nts HOST[:PORT]) \
+pub(crate) const USAGE: &str = "usage: ntp-daemon ((--server HOST[:PORT] [--key ID] [--ntp-version N] | --pool NAME[:PORT] [--maxsources N] | --nts HOST[:PORT] | --refclock KIND:ARGS) \
 [--prefer] [--trust] [--require] [--noselect])... [--authselectmode MODE] [--maxdistance S] [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] \
 [--serve ADDR:PORT [--local STRATUM] [--serve-threads N] [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE [--nts-key-file FILE]]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
@@ -239,6 +244,13 @@ Options:
                          bundled; a CA bundle such as
                          /etc/ssl/certs/ca-certificates.crt does for public
                          servers)
+  --refclock KIND:ARGS   a reference clock (repeatable): SOCK:PATH, chrony's
+                         socket protocol as gpsd writes it
+                         (/run/chrony.ttyS0.sock); then ,refid=GPS ,poll=N
+                         (default 4) ,filter=N (samples per poll, 64)
+                         ,delay=S ,offset=S ,precision=N ,stratum=N, and ,pps
+                         ,lock=REFID for a pulse whose second another
+                         --refclock names
   --prefer               the --server, --pool or --nts just before is chosen
                          and combined alone whenever it is not a falseticker
                          (chrony's prefer)
@@ -410,6 +422,7 @@ fn defaults() -> Options {
         keys: None,
         pools: Vec::new(),
         nts: Vec::new(),
+        refclocks: Vec::new(),
         last_source: None,
         auth_select: AuthSelectMode::Mix,
         max_distance: None,
@@ -577,6 +590,11 @@ fn source_flag(
                 _ => return Err(bad()),
             }
         }
+        "refclock" => {
+            let text: String = parser.value()?.parse()?;
+            options.refclocks.push(refclock_options::parse(&text)?);
+            options.last_source = Some(SourceKind::Refclock);
+        }
         "nts" => {
             let text: String = parser.value()?.parse()?;
             let (host, port) = nts_target(&text)?;
@@ -635,6 +653,7 @@ fn last_selection(options: &mut Options) -> Option<&mut Selection> {
         SourceKind::Server => options.servers.last_mut().map(|s| &mut s.selection),
         SourceKind::Pool => options.pools.last_mut().map(|p| &mut p.selection),
         SourceKind::Nts => options.nts.last_mut().map(|n| &mut n.selection),
+        SourceKind::Refclock => options.refclocks.last_mut().map(|r| &mut r.selection),
     }
 }
 
@@ -902,11 +921,13 @@ fn nts_serve(options: &Options, pending: PendingNts) -> Result<Option<NtsServe>,
 
 /// What the flags must satisfy together.
 fn check(options: &Options) -> Result<(), ArgsError> {
-    let no_sources =
-        options.servers.is_empty() && options.pools.is_empty() && options.nts.is_empty();
+    let no_sources = options.servers.is_empty()
+        && options.pools.is_empty()
+        && options.nts.is_empty()
+        && options.refclocks.is_empty();
     if no_sources && (options.serve.is_none() || options.local.is_none()) {
         return Err(ArgsError::Bad(format!(
-            "no --server, --pool or --nts given (or --serve with --local); {USAGE}"
+            "no --server, --pool, --nts or --refclock given (or --serve with --local); {USAGE}"
         )));
     }
     if options.serve.is_none() && options.serving_flags {

@@ -55,9 +55,10 @@ pub const REFCLOCK_FILTER_MAX: usize = 64;
 /// Default poll exponent of a reference clock: 4 (16 s), chrony's.
 pub const REFCLOCK_DEFAULT_POLL: i8 = 4;
 
-/// Shortest poll of a reference clock, log2 s: 0 (1 s). A poll shorter
-/// than the device's sample interval only misses.
-pub const REFCLOCK_MIN_POLL: i8 = 0;
+/// Shortest poll of a reference clock, log2 s: [`MIN_POLL`](crate::MIN_POLL)
+/// (2 s), as for servers; a GPS's one sample a second then gives two per
+/// poll.
+pub const REFCLOCK_MIN_POLL: i8 = crate::MIN_POLL;
 
 /// Largest configured delay, offset correction or sample offset, seconds:
 /// a reference clock further off than 2^31 s is not a clock.
@@ -164,8 +165,8 @@ impl Default for RefclockConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum RefclockConfigError {
-    /// The poll exponent is outside 0 to 17.
-    #[error("reference clock poll {0} is not within 0..=17")]
+    /// The poll exponent is outside 1 to 17.
+    #[error("reference clock poll {0} is not within 1..=17")]
     Poll(i8),
     /// The filter length is 0 or above [`REFCLOCK_FILTER_MAX`].
     #[error("reference clock filter {0} is not within 1..=64")]
@@ -276,7 +277,7 @@ mod tests {
         assert!(RefclockConfig::default().validate().is_ok());
         let bad = [
             RefclockConfig {
-                poll: -1,
+                poll: 0,
                 ..RefclockConfig::default()
             },
             RefclockConfig {

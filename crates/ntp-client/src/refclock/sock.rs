@@ -178,7 +178,10 @@ mod tests {
         short[8..16].copy_from_slice(&0.5_f64.to_ne_bytes());
         short[28..32].copy_from_slice(&SOCK_MAGIC.to_ne_bytes());
         let parsed = SockSample::parse(&short).unwrap();
-        assert_eq!((parsed.seconds, parsed.micros, parsed.offset), (1_000, 5, 0.5));
+        assert_eq!(
+            (parsed.seconds, parsed.micros, parsed.offset),
+            (1_000, 5, 0.5)
+        );
         assert!(!parsed.pulse);
         // Refusals.
         assert_eq!(SockSample::parse(&bytes[..39]), Err(SockError::Length(39)));

@@ -1,0 +1,244 @@
+//! Reference clock drivers (`--refclock`). The library keeps the samples,
+//! filters them and selects among them (`ntp_client::refclock`); this
+//! module reads the devices.
+//!
+//! - `SOCK:PATH`: chrony's socket protocol, as gpsd writes it to
+//!   `/run/chrony.DEVICE.sock`. The daemon binds a Unix datagram socket at
+//!   `PATH` (a stale socket left there is replaced; any other file is
+//!   refused) and reads [`SockSample`] records from it. Each record says
+//!   when, on the system clock, the reference was this far off; the
+//!   daemon turns that into its own clock's offset (the model clock may
+//!   differ from the system's).
+//!
+//! Bad records (wrong size, magic, time, leap; a pulse on a reference
+//! clock that is not a PPS) are counted and logged, never fatal; a
+//! reference clock without good samples becomes unreachable in the peer
+//! table.
+
+use core::time::Duration;
+use std::io;
+use std::os::unix::fs::FileTypeExt as _;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use ntp_client::refclock::sock::SockSample;
+use ntp_client::{Instant, SourceId, System};
+use ntp_proto::Date;
+use rand_chacha::ChaCha12Rng;
+
+use crate::clock::Clock;
+use crate::log::Log;
+use crate::options::Options;
+use crate::refclock_options::RefclockDriver;
+use crate::setup::Names;
+
+/// Largest datagram read from a SOCK socket: a record is 40 octets; one
+/// larger than any record is refused by its length.
+const SOCK_READ: usize = 64;
+
+/// Records read from one socket per loop turn at most (gpsd writes one a
+/// second; the bound keeps a flooding writer from holding the loop).
+const SOCK_BATCH: usize = 64;
+
+/// One SOCK reference clock.
+struct SockDriver {
+    id: SourceId,
+    path: PathBuf,
+    socket: UnixDatagram,
+    pps: bool,
+    accepted: u64,
+    refused: u64,
+}
+
+impl Drop for SockDriver {
+    fn drop(&mut self) {
+        // The socket file is ours; leave no stale one behind.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Every reference clock driver of the daemon.
+#[derive(Default)]
+pub(crate) struct Refclocks {
+    sock: Vec<SockDriver>,
+}
+
+impl Refclocks {
+    /// Adds every `--refclock` to `system` and opens its device. Locks
+    /// name other reference clocks by refid.
+    ///
+    /// # Errors
+    ///
+    /// A reference clock the system refuses (its configuration), a lock
+    /// that names no earlier reference clock, or a socket that cannot be
+    /// bound.
+    pub(crate) fn open(
+        options: &Options,
+        system: &mut System<ChaCha12Rng>,
+        names: &mut Names,
+    ) -> io::Result<Self> {
+        let mut refclocks = Self::default();
+        let mut by_refid: Vec<(String, SourceId)> = Vec::new();
+        for refclock in &options.refclocks {
+            let mut config = refclock.config();
+            if let Some(lock) = &refclock.lock {
+                config.lock = by_refid
+                    .iter()
+                    .find(|(refid, _)| refid == lock)
+                    .map(|(_, id)| *id);
+                if config.lock.is_none() {
+                    return Err(io::Error::other(format!(
+                        "--refclock {}: lock={lock} names no --refclock before it",
+                        refclock.spec
+                    )));
+                }
+            }
+            let pps = config.pps;
+            let id = system.add_refclock(config).map_err(|error| {
+                io::Error::other(format!("--refclock {}: {error}", refclock.spec))
+            })?;
+            by_refid.push((refclock.refid.clone(), id));
+            names.insert(id, format!("{} ({})", refclock.refid, refclock.spec));
+            match &refclock.driver {
+                RefclockDriver::Sock(path) => {
+                    let socket = bind(path).map_err(|error| {
+                        io::Error::new(
+                            error.kind(),
+                            format!("--refclock {}: {error}", refclock.spec),
+                        )
+                    })?;
+                    refclocks.sock.push(SockDriver {
+                        id,
+                        path: path.clone(),
+                        socket,
+                        pps,
+                        accepted: 0,
+                        refused: 0,
+                    });
+                }
+            }
+        }
+        Ok(refclocks)
+    }
+
+    /// Reads what the devices have sent and hands the samples to
+    /// `system` at `now`. Bad records are logged (the first, then at
+    /// every power of two) and counted.
+    pub(crate) fn drain(
+        &mut self,
+        system: &mut System<ChaCha12Rng>,
+        clock: &dyn Clock,
+        now: Instant,
+        log: Log,
+    ) {
+        let mut buf = [0_u8; SOCK_READ];
+        for driver in &mut self.sock {
+            for _ in 0..SOCK_BATCH {
+                let len = match driver.socket.recv(&mut buf) {
+                    Ok(len) => len,
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(error) => {
+                        driver.refuse(log, now, &format!("read: {error}"));
+                        break;
+                    }
+                };
+                let record = buf.get(..len).unwrap_or(&[]);
+                match sock_offset(record, driver.pps, clock) {
+                    Ok((offset, leap)) => {
+                        match system.handle_refclock_sample(driver.id, now, offset, Some(leap)) {
+                            Ok(()) => driver.accepted = driver.accepted.saturating_add(1),
+                            Err(error) => driver.refuse(log, now, &error.to_string()),
+                        }
+                    }
+                    Err(why) => driver.refuse(log, now, &why),
+                }
+            }
+        }
+    }
+
+    /// `path=accepted/refused` for every driver, for the log at the end.
+    pub(crate) fn counters(&self) -> Option<String> {
+        if self.sock.is_empty() {
+            return None;
+        }
+        let each: Vec<String> = self
+            .sock
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}: accepted={} refused={}",
+                    d.path.display(),
+                    d.accepted,
+                    d.refused
+                )
+            })
+            .collect();
+        Some(each.join(", "))
+    }
+}
+
+impl SockDriver {
+    fn refuse(&mut self, log: Log, now: Instant, why: &str) {
+        self.refused = self.refused.saturating_add(1);
+        if self.refused.is_power_of_two() {
+            log.warn(
+                now.as_secs_f64(),
+                &format!(
+                    "refclock {}: sample refused ({} so far): {why}",
+                    self.path.display(),
+                    self.refused
+                ),
+            );
+        }
+    }
+}
+
+/// Binds the SOCK socket at `path`, replacing a stale socket; refuses to
+/// replace anything else.
+fn bind(path: &Path) -> io::Result<UnixDatagram> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    let socket = UnixDatagram::bind(path)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// One SOCK record as our clock's offset (true time minus our clock at
+/// the record's moment) and its leap indicator.
+fn sock_offset(
+    record: &[u8],
+    pps: bool,
+    clock: &dyn Clock,
+) -> Result<(f64, ntp_proto::LeapIndicator), String> {
+    let sample = SockSample::parse(record).map_err(|error| error.to_string())?;
+    if sample.pulse && !pps {
+        return Err(String::from(
+            "a pulse (PPS) record on a reference clock without pps",
+        ));
+    }
+    let seconds = u64::try_from(sample.seconds).map_err(|_| String::from("negative time"))?;
+    let realtime = SystemTime::UNIX_EPOCH
+        .checked_add(Duration::new(seconds, sample.micros.saturating_mul(1_000)))
+        .ok_or_else(|| String::from("time out of range"))?;
+    let ours = clock
+        .reading_at_realtime(realtime)
+        .map_err(|error| error.to_string())?;
+    let system = Date::from_unix(sample.seconds, sample.micros.saturating_mul(1_000))
+        .map_err(|error| error.to_string())?;
+    // True time = system time + offset; ours = our clock at that moment.
+    let ours_behind = system
+        .checked_duration_since(ours)
+        .ok_or_else(|| String::from("our clock is 68 years from the system's"))?
+        .to_seconds_f64();
+    Ok((sample.offset + ours_behind, sample.leap))
+}
