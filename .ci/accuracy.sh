@@ -12,8 +12,8 @@
 # --check (to look at a failing change).
 #
 # Needs ../shared/clknetsim (pristine upstream source, GPL-2.0) beside the
-# repository; it is built in a temporary copy with the one-line patch that
-# lets Rust programs open sockets, never in that folder. Runs as root on a
+# repository; it is built in a temporary copy with the small patches that
+# let Rust programs open sockets and devices, never in that folder. Runs as root on a
 # fresh Debian machine with Rust, gcc/g++ and make; installs chrony with
 # apt when chronyd is missing.
 #
@@ -54,6 +54,23 @@ if ! grep -q '^	type &= ~(SOCK_CLOEXEC | SOCK_NONBLOCK);$' "$work/clknetsim/clie
     echo "accuracy: could not patch clknetsim's socket() wrapper"
     exit 1
 fi
+# std opens files with open64(), which the wrapper does not catch: route it
+# to the wrapper's open(), which simulates /dev/ptp0 and /dev/pps0.
+cat >>"$work/clknetsim/client.c" <<'EOF'
+
+int open64(const char *pathname, int flags, ...) {
+	mode_t mode = 0;
+	va_list ap;
+
+	if (flags & O_CREAT || (flags & O_TMPFILE) == O_TMPFILE) {
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+		return open(pathname, flags, mode);
+	}
+	return open(pathname, flags);
+}
+EOF
 if ! make -C "$work/clknetsim" -j2 >"$work/make.log" 2>&1; then
     tail -n 40 "$work/make.log"
     echo "accuracy: building clknetsim failed"

@@ -320,10 +320,12 @@ pub(crate) fn source_selection(
                     format!("falseticker {address} system peer at {t:.0} s"),
                 );
             }
-            let passed = !peers.addresses.is_empty();
-            let values = match peers.addresses.first() {
-                Some((address, t)) => format!("system peer {address} from {t:.0} s"),
-                None => String::from("never a system peer"),
+            // A reference clock is named, not addressed.
+            let passed = !peers.addresses.is_empty() || !peers.unreadable.is_empty();
+            let values = match (peers.addresses.first(), peers.unreadable.first()) {
+                (Some((address, t)), _) => format!("system peer {address} from {t:.0} s"),
+                (None, Some(name)) => format!("system peer {name}"),
+                (None, None) => String::from("never a system peer"),
             };
             expected(test.source_selection, passed, values)
         }

@@ -78,6 +78,14 @@ pub(crate) fn clknetsim_config(scenario: &Scenario, noise: &NoiseFiles) -> Strin
     if let Some(step) = step_expression(&scenario.client_steps) {
         let _ = writeln!(conf, "node{client}_step = {step}");
     }
+    if let Some(refclock) = &noise.refclock {
+        let _ = writeln!(
+            conf,
+            "node{client}_refclock = (+ {:e} (file \"{}\"))",
+            scenario.refclock_offset,
+            refclock.display()
+        );
+    }
     for (index, (up, down)) in noise.up.iter().zip(&noise.down).enumerate() {
         let server = index + 1;
         let _ = writeln!(
@@ -136,6 +144,7 @@ mod tests {
             down: (1..=servers)
                 .map(|i| PathBuf::from(format!("/n/down.{i}")))
                 .collect(),
+            refclock: None,
         }
     }
 

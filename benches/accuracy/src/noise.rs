@@ -38,6 +38,9 @@ pub(crate) struct NoiseFiles {
     pub(crate) up: Vec<PathBuf>,
     /// Delay server i -> client, one value per packet.
     pub(crate) down: Vec<PathBuf>,
+    /// The reference clock's noise, one value per simulated second, when
+    /// the scenario has one.
+    pub(crate) refclock: Option<PathBuf>,
 }
 
 /// Random stream of one series.
@@ -135,7 +138,31 @@ pub(crate) fn generate(scenario: &Scenario, seed: u64, dir: &Path) -> Result<Noi
         up.push(up_path);
         down.push(down_path);
     }
-    Ok(NoiseFiles { freq, up, down })
+    let refclock = match scenario.refclock_jitter {
+        Some(jitter) => {
+            let path = dir.join("refclock");
+            write_series(&path, &refclock_series(seed, count, jitter))?;
+            Some(path)
+        }
+        None => None,
+    };
+    Ok(NoiseFiles {
+        freq,
+        up,
+        down,
+        refclock,
+    })
+}
+
+/// Stream of the reference clock's noise: far from the links' (1, 2, ...).
+const REFCLOCK_STREAM: u64 = 1 << 32;
+
+/// `count` normal values of standard deviation `jitter`.
+fn refclock_series(seed: u64, count: usize, jitter: f64) -> Vec<f64> {
+    let mut rng = stream(seed, REFCLOCK_STREAM);
+    (0..count)
+        .map(|_| jitter * rng.sample::<f64, _>(StandardNormal))
+        .collect()
 }
 
 #[cfg(test)]

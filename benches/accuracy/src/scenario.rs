@@ -107,6 +107,13 @@ pub(crate) struct Scenario {
     /// written before the client starts and given to both clients
     /// (chronyd `driftfile`, ours `--drift-file`).
     pub(crate) drift_file: Option<String>,
+    /// The client's reference clock (clknetsim's `refclock`, which its
+    /// SHM, PHC and PPS devices read): the standard deviation of its
+    /// normal noise, seconds, drawn into a noise file so that both
+    /// clients see the same. `None`: no reference clock.
+    pub(crate) refclock_jitter: Option<f64>,
+    /// A constant error of that reference clock, seconds.
+    pub(crate) refclock_offset: f64,
     /// Contents of a symmetric key file in chrony's format (`ID TYPE
     /// HEX:KEY` lines), written before the run and given to every chronyd
     /// (`keyfile`, servers and client alike) and to our daemon (`--keys`);
@@ -356,6 +363,8 @@ impl Default for Scenario {
             daemon_sources: Vec::new(),
             key_file: None,
             key_file_clients_only: false,
+            refclock_jitter: None,
+            refclock_offset: 0.0,
             clknetsim_env: BTreeMap::new(),
             drift_file: None,
             event: None,
@@ -431,8 +440,20 @@ impl Scenario {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.servers == 0 || self.servers > 16 {
-            return Err(format!("servers = {}: must be 1 to 16", self.servers));
+        if self.servers > 16 || (self.servers == 0 && self.refclock_jitter.is_none()) {
+            return Err(format!(
+                "servers = {}: must be 1 to 16 (0 with a refclock_jitter)",
+                self.servers
+            ));
+        }
+        if !self
+            .refclock_jitter
+            .is_none_or(|jitter| jitter.is_finite() && jitter >= 0.0)
+            || !self.refclock_offset.is_finite()
+        {
+            return Err(String::from(
+                "refclock_jitter must be >= 0 and refclock_offset finite",
+            ));
         }
         if self.server_offsets.len() > self.servers {
             return Err(String::from("more server_offsets than servers"));

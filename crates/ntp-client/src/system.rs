@@ -1072,7 +1072,7 @@ impl<R: RngCore> System<R> {
             if !slot.source.is_due(now) {
                 continue;
             }
-            let sample = state.take();
+            let sample = state.take(now.as_secs_f64());
             let stratum = Stratum::new(state.config.stratum);
             let (leap, refid) = (state.leap, state.config.refid);
             // A sample the filter cannot take (not finite) is a missed
@@ -1758,10 +1758,13 @@ impl<R: RngCore> System<R> {
             let Some(stats) = slot.source.peer_stats() else {
                 continue;
             };
-            // A reference clock is stratum 0, which the fitness test
-            // takes for a kiss-o'-death when it comes in a packet.
+            // A reference clock is stratum 0 (or the stratum configured),
+            // which the fitness test takes for a kiss-o'-death when it
+            // comes in a packet; and its reference id is its own, which
+            // the loop test would take for ours once it is the system
+            // peer. Neither test means anything for it.
             let mut fit_stats = stats;
-            if slot.refclock.is_some() && stats.stratum.get() == 0 {
+            if slot.refclock.is_some() {
                 fit_stats.stratum = Stratum::PRIMARY;
             }
             if fit_stats.fit(now_s, &context, &select).is_err() {
@@ -2028,11 +2031,16 @@ impl<R: RngCore> System<R> {
                 .iter()
                 .find(|&&(_, i)| i == index)
                 .map_or(0.0, |&(source_offset, _)| source_offset - reference);
-            let uncertainty = libm::sqrt(
-                (excess * excess + floor * floor) / 12.0
-                    + server_precision * server_precision
-                    + bias * bias,
-            );
+            // A reference clock has no delays to judge its samples by: its
+            // median filter measured their scatter, which the sample's
+            // dispersion carries (the standard error of the mean plus the
+            // device's precision).
+            let noise = if slot.refclock.is_some() {
+                sample.dispersion() * sample.dispersion()
+            } else {
+                (excess * excess + floor * floor) / 12.0 + server_precision * server_precision
+            };
+            let uncertainty = libm::sqrt(noise + bias * bias);
             let update = Update::new(offset, self.jitter)
                 .with_leap(leap)
                 .with_age((now_s - epoch).max(0.0))

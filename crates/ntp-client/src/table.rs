@@ -70,11 +70,17 @@ impl PeerRow {
             .map(|s| (s.stratum, s.reference_id))
             .or_else(|| measurement.map(|m| (m.stratum, m.reference_id)));
         let stratum = header.map_or(Stratum::UNSYNCHRONIZED, |(stratum, _)| stratum);
+        // A reference clock (no address) shows its refid as text whatever
+        // its stratum; a server above stratum 1 shows an address.
+        let refclock = source.address().ip().is_unspecified() && measurement.is_none();
         let refid = match source.stopped_by() {
             Some(code) => kiss_text(code),
             None => header.map_or_else(
                 || RefId::INIT.display(Stratum::UNSYNCHRONIZED).to_string(),
-                |(stratum, refid)| refid.display(stratum).to_string(),
+                |(stratum, refid)| {
+                    let shown = if refclock { Stratum::PRIMARY } else { stratum };
+                    refid.display(shown).to_string()
+                },
             ),
         };
         let millis = |seconds: f64| seconds * 1e3;

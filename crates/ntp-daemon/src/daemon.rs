@@ -140,6 +140,8 @@ impl Daemon<'_> {
             let now = self.mono();
             self.refclocks
                 .drain(&mut self.system, &*self.clock, now, self.log);
+            self.refclocks
+                .read_phcs(&mut self.system, &*self.clock, now, self.log);
             self.system.handle_timeout(self.mono());
         }
     }

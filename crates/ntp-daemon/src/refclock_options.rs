@@ -31,6 +31,8 @@ pub(crate) struct RefclockOption {
 pub(crate) enum RefclockDriver {
     /// chrony's socket protocol at this path (as gpsd writes it).
     Sock(PathBuf),
+    /// A PTP hardware clock (`/dev/ptpN`).
+    Phc(PathBuf),
 }
 
 impl RefclockOption {
@@ -43,7 +45,8 @@ impl RefclockOption {
     }
 }
 
-/// Parses `SOCK:PATH[,refid=R][,poll=N][,filter=N][,delay=S][,offset=S]
+/// Parses `SOCK:PATH[,refid=R]` or `PHC:PATH[,...]`: the driver, its
+/// device, then[,poll=N][,filter=N][,delay=S][,offset=S]
 /// [,precision=N][,stratum=N][,pps][,lock=R]`.
 ///
 /// # Errors
@@ -61,7 +64,8 @@ pub(crate) fn parse(text: &str) -> Result<RefclockOption, ArgsError> {
     }
     let driver = match kind {
         "SOCK" => RefclockDriver::Sock(PathBuf::from(device)),
-        _ => return Err(bad("the driver must be SOCK")),
+        "PHC" => RefclockDriver::Phc(PathBuf::from(device)),
+        _ => return Err(bad("the driver must be SOCK or PHC")),
     };
     let mut config = RefclockConfig::default();
     let mut refid = String::from(kind);
@@ -135,6 +139,7 @@ mod tests {
             "SOCK",
             "SOCK:",
             "SHM:0",
+            "PHC:",
             "SOCK:/x,refid=TOOLONG",
             "SOCK:/x,poll=-1",
             "SOCK:/x,filter=0",

@@ -10,6 +10,16 @@
 //!   daemon turns that into its own clock's offset (the model clock may
 //!   differ from the system's).
 //!
+//! - `PHC:PATH`: a PTP hardware clock, read at most once a second with
+//!   `PTP_SYS_OFFSET` (the system clock read just before and after the
+//!   hardware clock, the middle taken), through `clock-steering`; where
+//!   the ioctl is missing, `clock_gettime` of the device between two of
+//!   the system clock. `clock-steering` puts the system readings in TAI
+//!   when the kernel knows the TAI offset, so a PHC that keeps TAI (as
+//!   `ptp4l` leaves it) reads right; a PHC in UTC then needs `offset=`.
+//!   The more precise `PTP_SYS_OFFSET_PRECISE` and `_EXTENDED` are not
+//!   used: no maintained crate wraps them, and their ioctls need `unsafe`.
+//!
 //! Bad records (wrong size, magic, time, leap; a pulse on a reference
 //! clock that is not a PPS) are counted and logged, never fatal; a
 //! reference clock without good samples becomes unreachable in the peer
@@ -22,6 +32,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use clock_steering::unix::UnixClock;
 use ntp_client::refclock::sock::SockSample;
 use ntp_client::{Instant, SourceId, System};
 use ntp_proto::Date;
@@ -58,10 +69,22 @@ impl Drop for SockDriver {
     }
 }
 
+/// One PHC reference clock.
+struct PhcDriver {
+    id: SourceId,
+    path: PathBuf,
+    clock: UnixClock,
+    /// When it was last read (once a second at most).
+    last_read: Option<Instant>,
+    accepted: u64,
+    refused: u64,
+}
+
 /// Every reference clock driver of the daemon.
 #[derive(Default)]
 pub(crate) struct Refclocks {
     sock: Vec<SockDriver>,
+    phc: Vec<PhcDriver>,
 }
 
 impl Refclocks {
@@ -117,6 +140,22 @@ impl Refclocks {
                         refused: 0,
                     });
                 }
+                RefclockDriver::Phc(path) => {
+                    let clock = UnixClock::open(path).map_err(|error| {
+                        io::Error::new(
+                            error.kind(),
+                            format!("--refclock {}: {error}", refclock.spec),
+                        )
+                    })?;
+                    refclocks.phc.push(PhcDriver {
+                        id,
+                        path: path.clone(),
+                        clock,
+                        last_read: None,
+                        accepted: 0,
+                        refused: 0,
+                    });
+                }
             }
         }
         Ok(refclocks)
@@ -157,25 +196,94 @@ impl Refclocks {
         }
     }
 
-    /// `path=accepted/refused` for every driver, for the log at the end.
+    /// `path: accepted=N refused=M` for every driver, for the log at the
+    /// end.
     pub(crate) fn counters(&self) -> Option<String> {
-        if self.sock.is_empty() {
-            return None;
-        }
         let each: Vec<String> = self
             .sock
             .iter()
-            .map(|d| {
-                format!(
-                    "{}: accepted={} refused={}",
-                    d.path.display(),
-                    d.accepted,
-                    d.refused
-                )
+            .map(|d| (&d.path, d.accepted, d.refused))
+            .chain(self.phc.iter().map(|d| (&d.path, d.accepted, d.refused)))
+            .map(|(path, accepted, refused)| {
+                format!("{}: accepted={accepted} refused={refused}", path.display())
             })
             .collect();
-        Some(each.join(", "))
+        (!each.is_empty()).then(|| each.join(", "))
     }
+
+    /// Reads every PHC due (once a second) and hands the offsets to
+    /// `system`.
+    pub(crate) fn read_phcs(
+        &mut self,
+        system: &mut System<ChaCha12Rng>,
+        clock: &dyn Clock,
+        now: Instant,
+        log: Log,
+    ) {
+        for driver in &mut self.phc {
+            if driver
+                .last_read
+                .is_some_and(|last| now < last.saturating_add(PHC_INTERVAL))
+            {
+                continue;
+            }
+            driver.last_read = Some(now);
+            let result = phc_offset(&driver.clock, clock).and_then(|offset| {
+                system
+                    .handle_refclock_sample(driver.id, now, offset, None)
+                    .map_err(|error| error.to_string())
+            });
+            match result {
+                Ok(()) => driver.accepted = driver.accepted.saturating_add(1),
+                Err(why) => {
+                    driver.refused = driver.refused.saturating_add(1);
+                    if driver.refused.is_power_of_two() {
+                        log.warn(
+                            now.as_secs_f64(),
+                            &format!(
+                                "refclock {}: read refused ({} so far): {why}",
+                                driver.path.display(),
+                                driver.refused
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How often a PHC is read: once a second, as chronyd's default.
+const PHC_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The PHC's offset from our clock: the hardware clock minus the system
+/// clock read around it, turned into our clock's offset.
+fn phc_offset(phc: &UnixClock, clock: &dyn Clock) -> Result<f64, String> {
+    let (before, device, after) = phc.system_offset().map_err(|error| error.to_string())?;
+    // In whole nanoseconds: seconds of the epoch as f64 would keep only
+    // a quarter of a microsecond.
+    let nanos =
+        |t: clock_steering::Timestamp| i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
+    let middle = (nanos(before) + nanos(after)) / 2;
+    #[allow(clippy::cast_precision_loss, reason = "an offset, not a date")]
+    let offset = (nanos(device) - middle) as f64 * 1e-9;
+    let middle = u128::try_from(middle).map_err(|_| String::from("time before 1970"))?;
+    let realtime = u64::try_from(middle / 1_000_000_000)
+        .ok()
+        .and_then(|seconds| {
+            let nanos = u32::try_from(middle % 1_000_000_000).unwrap_or(0);
+            SystemTime::UNIX_EPOCH.checked_add(Duration::new(seconds, nanos))
+        })
+        .ok_or_else(|| String::from("time out of range"))?;
+    let ours = clock
+        .reading_at_realtime(realtime)
+        .map_err(|error| error.to_string())?;
+    let system = Date::try_from(realtime).map_err(|error| error.to_string())?;
+    let ours_behind = system
+        .checked_duration_since(ours)
+        .ok_or_else(|| String::from("our clock is 68 years from the system's"))?
+        .to_seconds_f64();
+    Ok(offset + ours_behind)
 }
 
 impl SockDriver {

@@ -142,6 +142,26 @@ impl<const N: usize> MedianFilter<N> {
     /// Turns the waiting samples into one and empties the filter; `None`
     /// when none is waiting.
     pub fn take(&mut self) -> Option<MedianOutput> {
+        self.take_inner(None)
+    }
+
+    /// As [`take`](Self::take), but the result stands for time `at` (the
+    /// end of the interval, typically): a straight line is fitted to the
+    /// kept samples' offsets against their epochs and read at `at`, so
+    /// that a clock drifting during the interval (a frequency not learnt
+    /// yet) does not bias the result by half the interval's drift. The
+    /// dispersion then carries the fitted value's standard error. With
+    /// fewer than three kept samples, or all at one epoch, the mean as in
+    /// [`take`](Self::take), at its mean epoch.
+    pub fn take_at(&mut self, at: f64) -> Option<MedianOutput> {
+        if at.is_finite() {
+            self.take_inner(Some(at))
+        } else {
+            self.take_inner(None)
+        }
+    }
+
+    fn take_inner(&mut self, at: Option<f64>) -> Option<MedianOutput> {
         let collected = self.len.min(N);
         let entries = self.entries.get_mut(..collected)?;
         if entries.is_empty() {
@@ -171,23 +191,53 @@ impl<const N: usize> MedianFilter<N> {
         #[allow(clippy::cast_precision_loss, reason = "at most N samples")]
         let count = kept as f64;
         let mean = |value: fn(&Entry) -> f64| kept_entries.iter().map(value).sum::<f64>() / count;
-        let offset = mean(|e| e.sample.offset());
+        let mean_offset = mean(|e| e.sample.offset());
         let delay = mean(|e| e.sample.delay());
-        let epoch = mean(|e| e.epoch);
-        let spread = if kept > 1 {
-            let sum_sq: f64 = kept_entries
-                .iter()
-                .map(|e| (e.sample.offset() - offset) * (e.sample.offset() - offset))
-                .sum();
-            libm::sqrt(sum_sq / (count - 1.0) / count)
-        } else {
-            0.0
+        let mean_epoch = mean(|e| e.epoch);
+        let spread_tt: f64 = kept_entries
+            .iter()
+            .map(|e| (e.epoch - mean_epoch) * (e.epoch - mean_epoch))
+            .sum();
+        let (offset, epoch, error) = match at {
+            Some(at) if kept >= 3 && spread_tt > 0.0 => {
+                let slope = kept_entries
+                    .iter()
+                    .map(|e| (e.epoch - mean_epoch) * (e.sample.offset() - mean_offset))
+                    .sum::<f64>()
+                    / spread_tt;
+                let residual_sq: f64 = kept_entries
+                    .iter()
+                    .map(|e| {
+                        let r = e.sample.offset() - mean_offset - slope * (e.epoch - mean_epoch);
+                        r * r
+                    })
+                    .sum();
+                let lever = at - mean_epoch;
+                let error = libm::sqrt(
+                    residual_sq / (count - 2.0) * (1.0 / count + lever * lever / spread_tt),
+                );
+                (mean_offset + slope * lever, at, error)
+            }
+            _ => {
+                let error = if kept > 1 {
+                    let sum_sq: f64 = kept_entries
+                        .iter()
+                        .map(|e| {
+                            (e.sample.offset() - mean_offset) * (e.sample.offset() - mean_offset)
+                        })
+                        .sum();
+                    libm::sqrt(sum_sq / (count - 1.0) / count)
+                } else {
+                    0.0
+                };
+                (mean_offset, mean_epoch, error)
+            }
         };
         let dispersion = kept_entries
             .iter()
             .map(|e| e.sample.dispersion())
             .fold(0.0, f64::max)
-            + spread;
+            + error;
         let sample = FilterSample::new(
             offset,
             check_non_negative(delay, Quantity::Delay).ok()?,
@@ -267,5 +317,14 @@ mod tests {
         assert_eq!(one.len(), 2);
         assert!(one.take().unwrap().sample.offset() < 3.0);
         assert!(!one.drop_oldest());
+        // A drifting clock: read at the end of the interval, not its mean.
+        let mut drifting = MedianFilter::<16>::new();
+        for i in 0..16 {
+            let t = f64::from(i);
+            drifting.push(sample(1e-4 * t, 0.1), t).unwrap();
+        }
+        let out = drifting.take_at(16.0).unwrap();
+        assert!((out.sample.offset() - 1.6e-3).abs() < 1e-9, "{out:?}");
+        assert_eq!(out.epoch, 16.0);
     }
 }

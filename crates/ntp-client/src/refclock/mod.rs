@@ -21,11 +21,15 @@
 //! default poll is 16 s). They wait in a
 //! [`MedianFilter`](ntp_select::MedianFilter) of at most
 //! [`RefclockConfig::filter`] samples; at the poll the closest 60 % to
-//! their median are averaged into the poll's sample. The median rejects a
-//! receiver's bad second on either side, and the average of the rest
-//! removes most of the serial-port or interrupt noise: chrony's choice as
-//! well (it discards about 40 %). A poll without samples counts as a
-//! missed poll in the reach register.
+//! their median are kept and the poll's sample is a straight line through
+//! them (offset against time, in the discipline's cumulative frame), read
+//! at the poll. The median rejects a receiver's bad second on either side,
+//! and the fit of the rest removes most of the serial-port or interrupt
+//! noise: chrony discards about 40 % too, and averages. Reading the line
+//! at the poll rather than taking the mean (which stands for the middle of
+//! the interval) keeps a clock whose frequency is not known yet from being
+//! corrected by where it was half a poll ago. A poll without samples
+//! counts as a missed poll in the reach register.
 //!
 //! # PPS
 //!
@@ -249,9 +253,12 @@ impl RefclockState {
             .map_err(|_| RefclockError::Offset)
     }
 
-    /// The poll's sample, if any came, and an empty filter for the next.
-    pub(crate) fn take(&mut self) -> Option<FilterSample> {
-        self.samples.take().map(|out| out.sample)
+    /// The poll's sample for time `now`, if any came, and an empty filter
+    /// for the next: the kept samples' line read at `now`
+    /// ([`MedianFilter::take_at`]), so that a clock whose frequency is not
+    /// learnt yet is not taken for where it was half a poll ago.
+    pub(crate) fn take(&mut self, now: f64) -> Option<FilterSample> {
+        self.samples.take_at(now).map(|out| out.sample)
     }
 
     /// Forgets the samples (after a clock step).
@@ -332,13 +339,13 @@ mod tests {
             ..RefclockConfig::default()
         };
         let mut state = RefclockState::new(config);
-        assert_eq!(state.take(), None);
+        assert_eq!(state.take(0.0), None);
         for (i, offset) in [9.0, 9.0, 1.0, 1.0, 1.0].into_iter().enumerate() {
             state.push(offset, i as f64).unwrap();
         }
-        let sample = state.take().unwrap();
+        let sample = state.take(4.0).unwrap();
         assert!((sample.offset() - 1.0).abs() < 1e-12, "{sample:?}");
         assert_eq!(state.push(f64::NAN, 9.0), Err(RefclockError::Offset));
-        assert_eq!(state.take(), None);
+        assert_eq!(state.take(9.0), None);
     }
 }
