@@ -142,6 +142,8 @@ impl Daemon<'_> {
                 .drain(&mut self.system, &*self.clock, now, self.log);
             self.refclocks
                 .read_phcs(&mut self.system, &*self.clock, now, self.log);
+            self.refclocks
+                .read_ppss(&mut self.system, &*self.clock, now, self.log);
             self.system.handle_timeout(self.mono());
         }
     }

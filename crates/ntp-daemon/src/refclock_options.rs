@@ -33,6 +33,9 @@ pub(crate) enum RefclockDriver {
     Sock(PathBuf),
     /// A PTP hardware clock (`/dev/ptpN`).
     Phc(PathBuf),
+    /// An RFC 2783 pulse per second (`/dev/ppsN`); `clear`: the clear
+    /// edge marks the second instead of the assert edge.
+    Pps { path: PathBuf, clear: bool },
 }
 
 impl RefclockOption {
@@ -45,8 +48,8 @@ impl RefclockOption {
     }
 }
 
-/// Parses `SOCK:PATH[,refid=R]` or `PHC:PATH[,...]`: the driver, its
-/// device, then[,poll=N][,filter=N][,delay=S][,offset=S]
+/// Parses `SOCK:PATH`, `PHC:PATH` or `PPS:PATH[,clear]`: the driver and
+/// its device, then[,poll=N][,filter=N][,delay=S][,offset=S]
 /// [,precision=N][,stratum=N][,pps][,lock=R]`.
 ///
 /// # Errors
@@ -62,10 +65,14 @@ pub(crate) fn parse(text: &str) -> Result<RefclockOption, ArgsError> {
     if device.is_empty() {
         return Err(bad("no device"));
     }
-    let driver = match kind {
+    let mut driver = match kind {
         "SOCK" => RefclockDriver::Sock(PathBuf::from(device)),
         "PHC" => RefclockDriver::Phc(PathBuf::from(device)),
-        _ => return Err(bad("the driver must be SOCK or PHC")),
+        "PPS" => RefclockDriver::Pps {
+            path: PathBuf::from(device),
+            clear: false,
+        },
+        _ => return Err(bad("the driver must be SOCK, PHC or PPS")),
     };
     let mut config = RefclockConfig::default();
     let mut refid = String::from(kind);
@@ -86,11 +93,19 @@ pub(crate) fn parse(text: &str) -> Result<RefclockOption, ArgsError> {
             "precision" => config.precision = i8::try_from(integer()?).map_err(|_| wrong())?,
             "stratum" => config.stratum = u8::try_from(integer()?).map_err(|_| wrong())?,
             "pps" if value.is_empty() => config.pps = true,
+            "clear" if value.is_empty() => match &mut driver {
+                RefclockDriver::Pps { clear, .. } => *clear = true,
+                _ => return Err(bad("clear is for a PPS device")),
+            },
             "lock" if !value.is_empty() => lock = Some(value.to_owned()),
             _ => return Err(bad(&format!("unknown or bad option {part:?}"))),
         }
     }
     config.refid = RefId::from_ascii(refid.as_bytes()).ok_or_else(|| bad("refid"))?;
+    // A PPS device gives pulses only.
+    if matches!(driver, RefclockDriver::Pps { .. }) {
+        config.pps = true;
+    }
     if lock.is_some() && !config.pps {
         return Err(bad("lock= is for a pps reference clock"));
     }

@@ -20,6 +20,14 @@
 //!   The more precise `PTP_SYS_OFFSET_PRECISE` and `_EXTENDED` are not
 //!   used: no maintained crate wraps them, and their ioctls need `unsafe`.
 //!
+//! - `PPS:PATH`: an RFC 2783 pulse per second (`/dev/ppsN`), through the
+//!   `pps-time` crate: the assert (or, with `clear`, the clear) edge's
+//!   system time, fetched without blocking once a second; a new pulse
+//!   says the true second began then, so the offset is how far that
+//!   moment lies from the nearest whole second. The whole seconds come
+//!   from the `lock=` source or a synchronized clock (the library's
+//!   rule).
+//!
 //! Bad records (wrong size, magic, time, leap; a pulse on a reference
 //! clock that is not a PPS) are counted and logged, never fatal; a
 //! reference clock without good samples becomes unreachable in the peer
@@ -36,6 +44,7 @@ use clock_steering::unix::UnixClock;
 use ntp_client::refclock::sock::SockSample;
 use ntp_client::{Instant, SourceId, System};
 use ntp_proto::Date;
+use pps_time::{PpsDevice, pps};
 use rand_chacha::ChaCha12Rng;
 
 use crate::clock::Clock;
@@ -80,11 +89,25 @@ struct PhcDriver {
     refused: u64,
 }
 
+/// One PPS reference clock.
+struct PpsDriver {
+    id: SourceId,
+    path: PathBuf,
+    device: PpsDevice,
+    clear: bool,
+    /// The sequence number of the last pulse used.
+    sequence: Option<u32>,
+    last_read: Option<Instant>,
+    accepted: u64,
+    refused: u64,
+}
+
 /// Every reference clock driver of the daemon.
 #[derive(Default)]
 pub(crate) struct Refclocks {
     sock: Vec<SockDriver>,
     phc: Vec<PhcDriver>,
+    pps: Vec<PpsDriver>,
 }
 
 impl Refclocks {
@@ -136,6 +159,24 @@ impl Refclocks {
                         path: path.clone(),
                         socket,
                         pps,
+                        accepted: 0,
+                        refused: 0,
+                    });
+                }
+                RefclockDriver::Pps { path, clear } => {
+                    let device = open_pps(path, *clear).map_err(|error| {
+                        io::Error::new(
+                            error.kind(),
+                            format!("--refclock {}: {error}", refclock.spec),
+                        )
+                    })?;
+                    refclocks.pps.push(PpsDriver {
+                        id,
+                        path: path.clone(),
+                        device,
+                        clear: *clear,
+                        sequence: None,
+                        last_read: None,
                         accepted: 0,
                         refused: 0,
                     });
@@ -204,6 +245,7 @@ impl Refclocks {
             .iter()
             .map(|d| (&d.path, d.accepted, d.refused))
             .chain(self.phc.iter().map(|d| (&d.path, d.accepted, d.refused)))
+            .chain(self.pps.iter().map(|d| (&d.path, d.accepted, d.refused)))
             .map(|(path, accepted, refused)| {
                 format!("{}: accepted={accepted} refused={refused}", path.display())
             })
@@ -251,6 +293,125 @@ impl Refclocks {
             }
         }
     }
+}
+
+impl Refclocks {
+    /// Fetches the newest pulse of every PPS device (once a second at
+    /// most) and hands a new one to `system`.
+    pub(crate) fn read_ppss(
+        &mut self,
+        system: &mut System<ChaCha12Rng>,
+        clock: &dyn Clock,
+        now: Instant,
+        log: Log,
+    ) {
+        for driver in &mut self.pps {
+            if driver
+                .last_read
+                .is_some_and(|last| now < last.saturating_add(PHC_INTERVAL))
+            {
+                continue;
+            }
+            driver.last_read = Some(now);
+            let pulse = match driver.device.fetch_non_blocking() {
+                Ok(data) if driver.clear => (data.info.clear_sequence, data.info.clear_tu),
+                Ok(data) => (data.info.assert_sequence, data.info.assert_tu),
+                Err(error) => {
+                    driver.refuse(log, now, &format!("fetch: {error}"));
+                    continue;
+                }
+            };
+            let (sequence, time) = pulse;
+            if time.sec == 0 && time.nsec == 0 || driver.sequence == Some(sequence) {
+                // No pulse yet, or none since the last.
+                continue;
+            }
+            driver.sequence = Some(sequence);
+            let result = pulse_offset(time.sec, time.nsec, clock).and_then(|offset| {
+                system
+                    .handle_refclock_sample(driver.id, now, offset, None)
+                    .map_err(|error| error.to_string())
+            });
+            match result {
+                Ok(()) => driver.accepted = driver.accepted.saturating_add(1),
+                Err(why) => driver.refuse(log, now, &why),
+            }
+        }
+    }
+}
+
+impl PpsDriver {
+    fn refuse(&mut self, log: Log, now: Instant, why: &str) {
+        self.refused = self.refused.saturating_add(1);
+        if self.refused.is_power_of_two() {
+            log.warn(
+                now.as_secs_f64(),
+                &format!(
+                    "refclock {}: pulse refused ({} so far): {why}",
+                    self.path.display(),
+                    self.refused
+                ),
+            );
+        }
+    }
+}
+
+/// Opens a PPS device and has it capture the assert (or clear) edge with
+/// `struct timespec` times.
+fn open_pps(path: &Path, clear: bool) -> io::Result<PpsDevice> {
+    let device = PpsDevice::new(path.to_path_buf())?;
+    let capability = device.get_cap()?;
+    let edge = if clear {
+        pps::PPS_CAPTURECLEAR
+    } else {
+        pps::PPS_CAPTUREASSERT
+    };
+    if capability & edge == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "{} cannot capture the {} edge",
+                path.display(),
+                if clear { "clear" } else { "assert" }
+            ),
+        ));
+    }
+    let mut params = device.get_params()?;
+    let mode = u32::try_from(params.mode).unwrap_or(0) | edge | pps::PPS_TSFMT_TSPEC;
+    params.mode = i32::try_from(mode).unwrap_or(params.mode);
+    device.set_params(&mut params)?;
+    Ok(device)
+}
+
+/// A pulse at system time `seconds`.`nanos` as our clock's offset within
+/// the second: the true second began then, so the system clock was off by
+/// the distance to the nearest whole second.
+fn pulse_offset(seconds: i64, nanos: i32, clock: &dyn Clock) -> Result<f64, String> {
+    let seconds_u = u64::try_from(seconds).map_err(|_| String::from("time before 1970"))?;
+    let nanos_u = u32::try_from(nanos)
+        .ok()
+        .filter(|&n| n < 1_000_000_000)
+        .ok_or_else(|| String::from("nanoseconds beyond a second"))?;
+    // The system clock read `seconds.nanos` when the true time was the
+    // nearest whole second.
+    let fraction = f64::from(nanos_u) * 1e-9;
+    let system_offset = if fraction < 0.5 {
+        -fraction
+    } else {
+        1.0 - fraction
+    };
+    let realtime = SystemTime::UNIX_EPOCH
+        .checked_add(Duration::new(seconds_u, nanos_u))
+        .ok_or_else(|| String::from("time out of range"))?;
+    let ours = clock
+        .reading_at_realtime(realtime)
+        .map_err(|error| error.to_string())?;
+    let system = Date::try_from(realtime).map_err(|error| error.to_string())?;
+    let ours_behind = system
+        .checked_duration_since(ours)
+        .ok_or_else(|| String::from("our clock is 68 years from the system's"))?
+        .to_seconds_f64();
+    Ok(system_offset + ours_behind)
 }
 
 /// How often a PHC is read: once a second, as chronyd's default.
