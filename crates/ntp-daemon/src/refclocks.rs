@@ -43,7 +43,7 @@ use std::time::SystemTime;
 use clock_steering::unix::UnixClock;
 use ntp_client::refclock::sock::SockSample;
 use ntp_client::{Instant, SourceId, System};
-use ntp_proto::Date;
+use ntp_proto::{Date, LeapIndicator};
 use pps_time::{PpsDevice, pps};
 use rand_chacha::ChaCha12Rng;
 
@@ -61,45 +61,101 @@ const SOCK_READ: usize = 64;
 /// second; the bound keeps a flooding writer from holding the loop).
 const SOCK_BATCH: usize = 64;
 
+/// What one driver did with its samples, and its device for the log.
+struct Counts {
+    path: PathBuf,
+    accepted: u64,
+    refused: u64,
+}
+
+impl Counts {
+    fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            accepted: 0,
+            refused: 0,
+        }
+    }
+
+    /// Hands `offset` (or the reason there is none) to `system` for
+    /// reference clock `id`, and counts the outcome; a refusal is logged
+    /// the first time and then at every power of two.
+    fn hand(
+        &mut self,
+        system: &mut System<ChaCha12Rng>,
+        id: SourceId,
+        now: Instant,
+        sample: Result<(f64, Option<LeapIndicator>), String>,
+        log: Log,
+    ) {
+        let result = sample.and_then(|(offset, leap)| {
+            system
+                .handle_refclock_sample(id, now, offset, leap)
+                .map_err(|error| error.to_string())
+        });
+        match result {
+            Ok(()) => self.accepted = self.accepted.saturating_add(1),
+            Err(why) => self.refuse(log, now, &why),
+        }
+    }
+
+    fn refuse(&mut self, log: Log, now: Instant, why: &str) {
+        self.refused = self.refused.saturating_add(1);
+        if self.refused.is_power_of_two() {
+            log.warn(
+                now.as_secs_f64(),
+                &format!(
+                    "refclock {}: sample refused ({} so far): {why}",
+                    self.path.display(),
+                    self.refused
+                ),
+            );
+        }
+    }
+}
+
+/// Whether a device read at `last` is due again at `now` (once a second).
+fn due(last: &mut Option<Instant>, now: Instant) -> bool {
+    if last.is_some_and(|last| now < last.saturating_add(READ_INTERVAL)) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
 /// One SOCK reference clock.
 struct SockDriver {
     id: SourceId,
-    path: PathBuf,
     socket: UnixDatagram,
     pps: bool,
-    accepted: u64,
-    refused: u64,
+    counts: Counts,
 }
 
 impl Drop for SockDriver {
     fn drop(&mut self) {
         // The socket file is ours; leave no stale one behind.
-        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_file(&self.counts.path);
     }
 }
 
 /// One PHC reference clock.
 struct PhcDriver {
     id: SourceId,
-    path: PathBuf,
     clock: UnixClock,
     /// When it was last read (once a second at most).
     last_read: Option<Instant>,
-    accepted: u64,
-    refused: u64,
+    counts: Counts,
 }
 
 /// One PPS reference clock.
 struct PpsDriver {
     id: SourceId,
-    path: PathBuf,
     device: PpsDevice,
     clear: bool,
     /// The sequence number of the last pulse used.
     sequence: Option<u32>,
     last_read: Option<Instant>,
-    accepted: u64,
-    refused: u64,
+    counts: Counts,
 }
 
 /// Every reference clock driver of the daemon.
@@ -156,11 +212,9 @@ impl Refclocks {
                     })?;
                     refclocks.sock.push(SockDriver {
                         id,
-                        path: path.clone(),
                         socket,
                         pps,
-                        accepted: 0,
-                        refused: 0,
+                        counts: Counts::new(path),
                     });
                 }
                 RefclockDriver::Pps { path, clear } => {
@@ -172,13 +226,11 @@ impl Refclocks {
                     })?;
                     refclocks.pps.push(PpsDriver {
                         id,
-                        path: path.clone(),
                         device,
                         clear: *clear,
                         sequence: None,
                         last_read: None,
-                        accepted: 0,
-                        refused: 0,
+                        counts: Counts::new(path),
                     });
                 }
                 RefclockDriver::Phc(path) => {
@@ -190,11 +242,9 @@ impl Refclocks {
                     })?;
                     refclocks.phc.push(PhcDriver {
                         id,
-                        path: path.clone(),
                         clock,
                         last_read: None,
-                        accepted: 0,
-                        refused: 0,
+                        counts: Counts::new(path),
                     });
                 }
             }
@@ -219,20 +269,13 @@ impl Refclocks {
                     Ok(len) => len,
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                     Err(error) => {
-                        driver.refuse(log, now, &format!("read: {error}"));
+                        driver.counts.refuse(log, now, &format!("read: {error}"));
                         break;
                     }
                 };
                 let record = buf.get(..len).unwrap_or(&[]);
-                match sock_offset(record, driver.pps, clock) {
-                    Ok((offset, leap)) => {
-                        match system.handle_refclock_sample(driver.id, now, offset, Some(leap)) {
-                            Ok(()) => driver.accepted = driver.accepted.saturating_add(1),
-                            Err(error) => driver.refuse(log, now, &error.to_string()),
-                        }
-                    }
-                    Err(why) => driver.refuse(log, now, &why),
-                }
+                let sample = sock_offset(record, driver.pps, clock);
+                driver.counts.hand(system, driver.id, now, sample, log);
             }
         }
     }
@@ -243,11 +286,16 @@ impl Refclocks {
         let each: Vec<String> = self
             .sock
             .iter()
-            .map(|d| (&d.path, d.accepted, d.refused))
-            .chain(self.phc.iter().map(|d| (&d.path, d.accepted, d.refused)))
-            .chain(self.pps.iter().map(|d| (&d.path, d.accepted, d.refused)))
-            .map(|(path, accepted, refused)| {
-                format!("{}: accepted={accepted} refused={refused}", path.display())
+            .map(|d| &d.counts)
+            .chain(self.phc.iter().map(|d| &d.counts))
+            .chain(self.pps.iter().map(|d| &d.counts))
+            .map(|c| {
+                format!(
+                    "{}: accepted={} refused={}",
+                    c.path.display(),
+                    c.accepted,
+                    c.refused
+                )
             })
             .collect();
         (!each.is_empty()).then(|| each.join(", "))
@@ -263,33 +311,9 @@ impl Refclocks {
         log: Log,
     ) {
         for driver in &mut self.phc {
-            if driver
-                .last_read
-                .is_some_and(|last| now < last.saturating_add(PHC_INTERVAL))
-            {
-                continue;
-            }
-            driver.last_read = Some(now);
-            let result = phc_offset(&driver.clock, clock).and_then(|offset| {
-                system
-                    .handle_refclock_sample(driver.id, now, offset, None)
-                    .map_err(|error| error.to_string())
-            });
-            match result {
-                Ok(()) => driver.accepted = driver.accepted.saturating_add(1),
-                Err(why) => {
-                    driver.refused = driver.refused.saturating_add(1);
-                    if driver.refused.is_power_of_two() {
-                        log.warn(
-                            now.as_secs_f64(),
-                            &format!(
-                                "refclock {}: read refused ({} so far): {why}",
-                                driver.path.display(),
-                                driver.refused
-                            ),
-                        );
-                    }
-                }
+            if due(&mut driver.last_read, now) {
+                let sample = phc_offset(&driver.clock, clock).map(|offset| (offset, None));
+                driver.counts.hand(system, driver.id, now, sample, log);
             }
         }
     }
@@ -306,52 +330,24 @@ impl Refclocks {
         log: Log,
     ) {
         for driver in &mut self.pps {
-            if driver
-                .last_read
-                .is_some_and(|last| now < last.saturating_add(PHC_INTERVAL))
-            {
+            if !due(&mut driver.last_read, now) {
                 continue;
             }
-            driver.last_read = Some(now);
-            let pulse = match driver.device.fetch_non_blocking() {
+            let (sequence, time) = match driver.device.fetch_non_blocking() {
                 Ok(data) if driver.clear => (data.info.clear_sequence, data.info.clear_tu),
                 Ok(data) => (data.info.assert_sequence, data.info.assert_tu),
                 Err(error) => {
-                    driver.refuse(log, now, &format!("fetch: {error}"));
+                    driver.counts.refuse(log, now, &format!("fetch: {error}"));
                     continue;
                 }
             };
-            let (sequence, time) = pulse;
             if time.sec == 0 && time.nsec == 0 || driver.sequence == Some(sequence) {
                 // No pulse yet, or none since the last.
                 continue;
             }
             driver.sequence = Some(sequence);
-            let result = pulse_offset(time.sec, time.nsec, clock).and_then(|offset| {
-                system
-                    .handle_refclock_sample(driver.id, now, offset, None)
-                    .map_err(|error| error.to_string())
-            });
-            match result {
-                Ok(()) => driver.accepted = driver.accepted.saturating_add(1),
-                Err(why) => driver.refuse(log, now, &why),
-            }
-        }
-    }
-}
-
-impl PpsDriver {
-    fn refuse(&mut self, log: Log, now: Instant, why: &str) {
-        self.refused = self.refused.saturating_add(1);
-        if self.refused.is_power_of_two() {
-            log.warn(
-                now.as_secs_f64(),
-                &format!(
-                    "refclock {}: pulse refused ({} so far): {why}",
-                    self.path.display(),
-                    self.refused
-                ),
-            );
+            let sample = pulse_offset(time.sec, time.nsec, clock).map(|offset| (offset, None));
+            driver.counts.hand(system, driver.id, now, sample, log);
         }
     }
 }
@@ -403,19 +399,12 @@ fn pulse_offset(seconds: i64, nanos: i32, clock: &dyn Clock) -> Result<f64, Stri
     let realtime = SystemTime::UNIX_EPOCH
         .checked_add(Duration::new(seconds_u, nanos_u))
         .ok_or_else(|| String::from("time out of range"))?;
-    let ours = clock
-        .reading_at_realtime(realtime)
-        .map_err(|error| error.to_string())?;
-    let system = Date::try_from(realtime).map_err(|error| error.to_string())?;
-    let ours_behind = system
-        .checked_duration_since(ours)
-        .ok_or_else(|| String::from("our clock is 68 years from the system's"))?
-        .to_seconds_f64();
-    Ok(system_offset + ours_behind)
+    ours_offset(system_offset, realtime, clock)
 }
 
-/// How often a PHC is read: once a second, as chronyd's default.
-const PHC_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a PHC or PPS device is read: once a second, as chronyd's
+/// default.
+const READ_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The PHC's offset from our clock: the hardware clock minus the system
 /// clock read around it, turned into our clock's offset.
@@ -436,6 +425,12 @@ fn phc_offset(phc: &UnixClock, clock: &dyn Clock) -> Result<f64, String> {
             SystemTime::UNIX_EPOCH.checked_add(Duration::new(seconds, nanos))
         })
         .ok_or_else(|| String::from("time out of range"))?;
+    ours_offset(offset, realtime, clock)
+}
+
+/// `system_offset` (true time minus the system clock at `realtime`) as
+/// our clock's offset: the model clock may differ from the system's.
+fn ours_offset(system_offset: f64, realtime: SystemTime, clock: &dyn Clock) -> Result<f64, String> {
     let ours = clock
         .reading_at_realtime(realtime)
         .map_err(|error| error.to_string())?;
@@ -444,23 +439,7 @@ fn phc_offset(phc: &UnixClock, clock: &dyn Clock) -> Result<f64, String> {
         .checked_duration_since(ours)
         .ok_or_else(|| String::from("our clock is 68 years from the system's"))?
         .to_seconds_f64();
-    Ok(offset + ours_behind)
-}
-
-impl SockDriver {
-    fn refuse(&mut self, log: Log, now: Instant, why: &str) {
-        self.refused = self.refused.saturating_add(1);
-        if self.refused.is_power_of_two() {
-            log.warn(
-                now.as_secs_f64(),
-                &format!(
-                    "refclock {}: sample refused ({} so far): {why}",
-                    self.path.display(),
-                    self.refused
-                ),
-            );
-        }
-    }
+    Ok(system_offset + ours_behind)
 }
 
 /// Binds the SOCK socket at `path`, replacing a stale socket; refuses to
@@ -488,7 +467,7 @@ fn sock_offset(
     record: &[u8],
     pps: bool,
     clock: &dyn Clock,
-) -> Result<(f64, ntp_proto::LeapIndicator), String> {
+) -> Result<(f64, Option<LeapIndicator>), String> {
     let sample = SockSample::parse(record).map_err(|error| error.to_string())?;
     if sample.pulse && !pps {
         return Err(String::from(
@@ -499,15 +478,8 @@ fn sock_offset(
     let realtime = SystemTime::UNIX_EPOCH
         .checked_add(Duration::new(seconds, sample.micros.saturating_mul(1_000)))
         .ok_or_else(|| String::from("time out of range"))?;
-    let ours = clock
-        .reading_at_realtime(realtime)
-        .map_err(|error| error.to_string())?;
-    let system = Date::from_unix(sample.seconds, sample.micros.saturating_mul(1_000))
-        .map_err(|error| error.to_string())?;
-    // True time = system time + offset; ours = our clock at that moment.
-    let ours_behind = system
-        .checked_duration_since(ours)
-        .ok_or_else(|| String::from("our clock is 68 years from the system's"))?
-        .to_seconds_f64();
-    Ok((sample.offset + ours_behind, sample.leap))
+    Ok((
+        ours_offset(sample.offset, realtime, clock)?,
+        Some(sample.leap),
+    ))
 }

@@ -19,19 +19,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use ntp_client::ntp_auth::{KeyFileFormat, KeyId, KeyStore};
-use ntp_client::ntp_proto::{Date, LeapIndicator, RefId, Stratum, SystemState, Timestamp};
+use ntp_client::ntp_proto::{LeapIndicator, RefId, Stratum, SystemState, Timestamp};
 use rand_core::SeedableRng;
 
-const DAEMON: &str = env!("CARGO_BIN_EXE_ntp-daemon");
+mod common;
 
-/// A free UDP port on 127.0.0.1 (released just before the daemon binds
-/// it).
-fn free_udp() -> core::net::SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+use common::{free_udp, query, query_with};
+
+const DAEMON: &str = env!("CARGO_BIN_EXE_ntp-daemon");
 
 /// A free TCP port on 127.0.0.1, likewise.
 fn free_tcp() -> core::net::SocketAddr {
@@ -101,35 +96,6 @@ fn server_with_keys(stop: Arc<AtomicBool>, keys: Option<KeyStore>) -> core::net:
         }
     });
     address
-}
-
-/// One SNTP query of `to`, at most three tries of a second each.
-fn query(to: core::net::SocketAddr) -> Option<ntp_client::Measurement> {
-    query_with(to, &ntp_client::SntpConfig::default())
-}
-
-/// [`query`] under `config` (with its key, if any).
-fn query_with(
-    to: core::net::SocketAddr,
-    config: &ntp_client::SntpConfig,
-) -> Option<ntp_client::Measurement> {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(1)))
-        .unwrap();
-    let wall = || Date::try_from(SystemTime::now()).unwrap();
-    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(5);
-    for _ in 0..3 {
-        let request = ntp_client::Request::new(&mut rng, wall());
-        socket.send_to(&request.encode(config), to).unwrap();
-        let mut buf = [0u8; 1024];
-        if let Ok((len, _)) = socket.recv_from(&mut buf) {
-            if let Ok(measurement) = request.check_response(&buf[..len], wall(), config) {
-                return Some(measurement);
-            }
-        }
-    }
-    None
 }
 
 #[test]

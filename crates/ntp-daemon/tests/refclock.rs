@@ -13,45 +13,18 @@
 )]
 
 use core::time::Duration;
-use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::{Instant, SystemTime};
 
-use ntp_client::ntp_proto::{Date, RefId, Stratum};
+use ntp_client::ntp_proto::{RefId, Stratum};
 use ntp_client::refclock::sock::SockSample;
-use rand_core::SeedableRng;
+
+mod common;
+
+use common::{free_udp, query};
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_ntp-daemon");
-
-fn free_udp() -> core::net::SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// One SNTP query of `to`, at most three tries of a second each.
-fn query(to: core::net::SocketAddr) -> Option<ntp_client::Measurement> {
-    let config = ntp_client::SntpConfig::default();
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(1)))
-        .unwrap();
-    let wall = || Date::try_from(SystemTime::now()).unwrap();
-    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(6);
-    for _ in 0..3 {
-        let request = ntp_client::Request::new(&mut rng, wall());
-        socket.send_to(&request.encode(&config), to).unwrap();
-        let mut buf = [0u8; 1024];
-        if let Ok((len, _)) = socket.recv_from(&mut buf) {
-            if let Ok(measurement) = request.check_response(&buf[..len], wall(), &config) {
-                return Some(measurement);
-            }
-        }
-    }
-    None
-}
 
 /// The system clock now as a SOCK record with no offset.
 fn record_now() -> [u8; 40] {
