@@ -200,9 +200,11 @@ fn check_pipeline(input: &Input) {
         Err(SelectError::NoCandidates) => assert!(candidates.is_empty()),
         Err(SelectError::RequiredNotSelectable) => {
             assert!(candidates.iter().any(|c| c.options().require));
-            assert!(candidates
-                .iter()
-                .all(|c| !c.options().require || !c.tally().is_truechimer()));
+            assert!(
+                candidates
+                    .iter()
+                    .all(|c| !c.options().require || !c.tally().is_truechimer())
+            );
         }
         Err(SelectError::NoMajority { candidates: m }) => {
             assert!(candidates.iter().all(|c| !c.options().trust));
