@@ -381,7 +381,7 @@ impl Daemon<'_> {
     }
 
     /// Waits for a datagram, the system's timeout (`wake`) or the next
-    /// chore; one flag per socket of [`Sockets::all`].
+    /// chore; one flag per socket of [`Sockets::iter`].
     fn wait(
         &self,
         wake: Instant,
@@ -438,7 +438,7 @@ impl Daemon<'_> {
         Ok(())
     }
 
-    /// A datagram from socket `index` of [`Sockets::all`] into
+    /// A datagram from socket `index` of [`Sockets::iter`] into
     /// `datagram`, with whether that is the serving socket.
     fn receive_from(
         &self,

@@ -49,8 +49,9 @@ impl RefclockOption {
 }
 
 /// Parses `SOCK:PATH`, `PHC:PATH` or `PPS:PATH[,clear]`: the driver and
-/// its device, then[,poll=N][,filter=N][,delay=S][,offset=S]
-/// [,precision=N][,stratum=N][,pps][,lock=R]`.
+/// its device, then the options, each after a comma: `refid=R`,
+/// `poll=N`, `filter=N`, `delay=S`, `offset=S`, `precision=N`,
+/// `stratum=N`, `pps`, `lock=R`.
 ///
 /// # Errors
 ///

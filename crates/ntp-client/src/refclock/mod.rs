@@ -19,7 +19,7 @@
 //!
 //! Samples arrive faster than the poll (a GPS gives one a second; chrony's
 //! default poll is 16 s). They wait in a
-//! [`MedianFilter`](ntp_select::MedianFilter) of at most
+//! [`MedianFilter`] of at most
 //! [`RefclockConfig::filter`] samples; at the poll the closest 60 % to
 //! their median are kept and the poll's sample is a straight line through
 //! them (offset against time, in the discipline's cumulative frame), read
