@@ -1113,9 +1113,9 @@ impl Source {
         reference_id: RefId,
     ) -> Result<(), InputError> {
         let now = self.clamp(now);
+        // No burst or retry starts: a reference clock's configuration
+        // (`System::add_refclock`) has iburst, burst and retries off.
         self.start_poll(now);
-        self.burst = 0;
-        self.retrying = false;
         self.next_poll = now.saturating_add(poll_interval(self.poll()));
         let Some(sample) = sample else {
             return Ok(());

@@ -139,11 +139,7 @@ impl Daemon<'_> {
             // (a sample a second) are read at every turn.
             let now = self.mono();
             self.refclocks
-                .drain(&mut self.system, &*self.clock, now, self.log);
-            self.refclocks
-                .read_phcs(&mut self.system, &*self.clock, now, self.log);
-            self.refclocks
-                .read_ppss(&mut self.system, &*self.clock, now, self.log);
+                .read(&mut self.system, &*self.clock, now, self.log);
             self.system.handle_timeout(self.mono());
         }
     }

@@ -183,6 +183,12 @@ impl Refclocks {
         let mut refclocks = Self::default();
         let mut by_refid: Vec<(String, SourceId)> = Vec::new();
         for refclock in &options.refclocks {
+            let named = |error: io::Error| {
+                io::Error::new(
+                    error.kind(),
+                    format!("--refclock {}: {error}", refclock.spec),
+                )
+            };
             let mut config = refclock.config();
             if let Some(lock) = &refclock.lock {
                 config.lock = by_refid
@@ -204,12 +210,7 @@ impl Refclocks {
             names.insert(id, format!("{} ({})", refclock.refid, refclock.spec));
             match &refclock.driver {
                 RefclockDriver::Sock(path) => {
-                    let socket = bind(path).map_err(|error| {
-                        io::Error::new(
-                            error.kind(),
-                            format!("--refclock {}: {error}", refclock.spec),
-                        )
-                    })?;
+                    let socket = bind(path).map_err(named)?;
                     refclocks.sock.push(SockDriver {
                         id,
                         socket,
@@ -218,12 +219,7 @@ impl Refclocks {
                     });
                 }
                 RefclockDriver::Pps { path, clear } => {
-                    let device = open_pps(path, *clear).map_err(|error| {
-                        io::Error::new(
-                            error.kind(),
-                            format!("--refclock {}: {error}", refclock.spec),
-                        )
-                    })?;
+                    let device = open_pps(path, *clear).map_err(named)?;
                     refclocks.pps.push(PpsDriver {
                         id,
                         device,
@@ -234,12 +230,7 @@ impl Refclocks {
                     });
                 }
                 RefclockDriver::Phc(path) => {
-                    let clock = UnixClock::open(path).map_err(|error| {
-                        io::Error::new(
-                            error.kind(),
-                            format!("--refclock {}: {error}", refclock.spec),
-                        )
-                    })?;
+                    let clock = UnixClock::open(path).map_err(named)?;
                     refclocks.phc.push(PhcDriver {
                         id,
                         clock,
@@ -252,10 +243,24 @@ impl Refclocks {
         Ok(refclocks)
     }
 
-    /// Reads what the devices have sent and hands the samples to
-    /// `system` at `now`. Bad records are logged (the first, then at
-    /// every power of two) and counted.
-    pub(crate) fn drain(
+    /// Reads every device (the sockets at every call, the PHC and PPS
+    /// devices once a second) and hands the samples to `system` at `now`.
+    /// Bad samples are logged (the first, then at every power of two) and
+    /// counted.
+    pub(crate) fn read(
+        &mut self,
+        system: &mut System<ChaCha12Rng>,
+        clock: &dyn Clock,
+        now: Instant,
+        log: Log,
+    ) {
+        self.read_socks(system, clock, now, log);
+        self.read_phcs(system, clock, now, log);
+        self.read_ppss(system, clock, now, log);
+    }
+
+    /// What the SOCK sockets have received.
+    fn read_socks(
         &mut self,
         system: &mut System<ChaCha12Rng>,
         clock: &dyn Clock,
@@ -303,7 +308,7 @@ impl Refclocks {
 
     /// Reads every PHC due (once a second) and hands the offsets to
     /// `system`.
-    pub(crate) fn read_phcs(
+    fn read_phcs(
         &mut self,
         system: &mut System<ChaCha12Rng>,
         clock: &dyn Clock,
@@ -317,12 +322,10 @@ impl Refclocks {
             }
         }
     }
-}
 
-impl Refclocks {
     /// Fetches the newest pulse of every PPS device (once a second at
     /// most) and hands a new one to `system`.
-    pub(crate) fn read_ppss(
+    fn read_ppss(
         &mut self,
         system: &mut System<ChaCha12Rng>,
         clock: &dyn Clock,
@@ -396,10 +399,7 @@ fn pulse_offset(seconds: i64, nanos: i32, clock: &dyn Clock) -> Result<f64, Stri
     } else {
         1.0 - fraction
     };
-    let realtime = SystemTime::UNIX_EPOCH
-        .checked_add(Duration::new(seconds_u, nanos_u))
-        .ok_or_else(|| String::from("time out of range"))?;
-    ours_offset(system_offset, realtime, clock)
+    ours_offset(system_offset, seconds_u, nanos_u, clock)
 }
 
 /// How often a PHC or PPS device is read: once a second, as chronyd's
@@ -418,19 +418,24 @@ fn phc_offset(phc: &UnixClock, clock: &dyn Clock) -> Result<f64, String> {
     #[allow(clippy::cast_precision_loss, reason = "an offset, not a date")]
     let offset = (nanos(device) - middle) as f64 * 1e-9;
     let middle = u128::try_from(middle).map_err(|_| String::from("time before 1970"))?;
-    let realtime = u64::try_from(middle / 1_000_000_000)
-        .ok()
-        .and_then(|seconds| {
-            let nanos = u32::try_from(middle % 1_000_000_000).unwrap_or(0);
-            SystemTime::UNIX_EPOCH.checked_add(Duration::new(seconds, nanos))
-        })
-        .ok_or_else(|| String::from("time out of range"))?;
-    ours_offset(offset, realtime, clock)
+    let seconds =
+        u64::try_from(middle / 1_000_000_000).map_err(|_| String::from("time out of range"))?;
+    let nanos = u32::try_from(middle % 1_000_000_000).unwrap_or(0);
+    ours_offset(offset, seconds, nanos, clock)
 }
 
-/// `system_offset` (true time minus the system clock at `realtime`) as
-/// our clock's offset: the model clock may differ from the system's.
-fn ours_offset(system_offset: f64, realtime: SystemTime, clock: &dyn Clock) -> Result<f64, String> {
+/// `system_offset` (true time minus the system clock when that read
+/// `seconds`.`nanos` of the Unix epoch) as our clock's offset: the model
+/// clock may differ from the system's.
+fn ours_offset(
+    system_offset: f64,
+    seconds: u64,
+    nanos: u32,
+    clock: &dyn Clock,
+) -> Result<f64, String> {
+    let realtime = SystemTime::UNIX_EPOCH
+        .checked_add(Duration::new(seconds, nanos))
+        .ok_or_else(|| String::from("time out of range"))?;
     let ours = clock
         .reading_at_realtime(realtime)
         .map_err(|error| error.to_string())?;
@@ -475,11 +480,9 @@ fn sock_offset(
         ));
     }
     let seconds = u64::try_from(sample.seconds).map_err(|_| String::from("negative time"))?;
-    let realtime = SystemTime::UNIX_EPOCH
-        .checked_add(Duration::new(seconds, sample.micros.saturating_mul(1_000)))
-        .ok_or_else(|| String::from("time out of range"))?;
+    let nanos = sample.micros.saturating_mul(1_000);
     Ok((
-        ours_offset(sample.offset, realtime, clock)?,
+        ours_offset(sample.offset, seconds, nanos, clock)?,
         Some(sample.leap),
     ))
 }
