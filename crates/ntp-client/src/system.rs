@@ -492,6 +492,25 @@ impl SourceSlot {
         address == from || SocketAddr::new(address.ip().to_canonical(), address.port()) == canonical
     }
 
+    /// The variance of one of the source's samples: from its delay above
+    /// the path's floor, the floor's own doubt and the server's
+    /// precision. A reference clock has no delays to judge its samples
+    /// by: its median filter measured their scatter, which the sample's
+    /// dispersion carries (the standard error plus the device's
+    /// precision).
+    fn sample_variance(&self, sample: &ntp_select::FilterSample) -> f64 {
+        if self.refclock.is_some() {
+            return sample.dispersion() * sample.dispersion();
+        }
+        let excess = (sample.delay() - self.min_delay()).max(0.0);
+        let floor = self.floor_uncertainty();
+        let server_precision = self
+            .source
+            .last_measurement()
+            .map_or(0.0, |m| log2_seconds(m.precision));
+        (excess * excess + floor * floor) / 12.0 + server_precision * server_precision
+    }
+
     fn record_delay(&mut self, delay: f64) {
         if let Some(slot) = self.delays.get_mut(self.delay_count % DELAY_HISTORY) {
             *slot = delay;
@@ -997,7 +1016,7 @@ impl<R: RngCore> System<R> {
         source.noselect = config.noselect;
         let unspecified = SocketAddr::new(IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0);
         let id = self.insert_source(unspecified, source)?;
-        if let Some(slot) = self.sources.iter_mut().find(|slot| slot.source.id() == id) {
+        if let Some(slot) = self.slot_mut(id) {
             slot.refclock = Some(Box::new(RefclockState::new(config)));
         }
         Ok(id)
@@ -1028,9 +1047,7 @@ impl<R: RngCore> System<R> {
             return Err(RefclockError::Offset);
         }
         let (pps, lock, correction) = self
-            .sources
-            .iter()
-            .find(|slot| slot.source.id() == id)
+            .slot(id)
             .and_then(|slot| slot.refclock.as_deref())
             .map(|state| (state.config.pps, state.config.lock, state.config.offset))
             .ok_or(RefclockError::Unknown)?;
@@ -1049,9 +1066,7 @@ impl<R: RngCore> System<R> {
         }
         let slew = self.discipline.cumulative_slew();
         let state = self
-            .sources
-            .iter_mut()
-            .find(|slot| slot.source.id() == id)
+            .slot_mut(id)
             .and_then(|slot| slot.refclock.as_deref_mut())
             .ok_or(RefclockError::Unknown)?;
         state.push(offset + slew, now.as_secs_f64())?;
@@ -1352,11 +1367,7 @@ impl<R: RngCore> System<R> {
         result: Result<NtsKeOutcome, NtsKeFailed>,
     ) -> Result<(), NtsKeError> {
         let now = self.clamp(now);
-        let slot = self
-            .sources
-            .iter_mut()
-            .find(|slot| slot.source.id() == id)
-            .ok_or(NtsKeError::UnknownSource)?;
+        let slot = self.slot_mut(id).ok_or(NtsKeError::UnknownSource)?;
         let nts = slot.nts.as_deref_mut().ok_or(NtsKeError::NotNts)?;
         let Ok(outcome) = result else {
             return Ok(());
@@ -1433,6 +1444,10 @@ impl<R: RngCore> System<R> {
 
     fn slot(&self, id: SourceId) -> Option<&SourceSlot> {
         self.sources.iter().find(|slot| slot.source.id() == id)
+    }
+
+    fn slot_mut(&mut self, id: SourceId) -> Option<&mut SourceSlot> {
+        self.sources.iter_mut().find(|slot| slot.source.id() == id)
     }
 
     pub(crate) fn slots(&self) -> &[SourceSlot] {
@@ -1712,20 +1727,12 @@ impl<R: RngCore> System<R> {
         }
     }
 
-    /// Fitness, select, cluster, combine, and the discipline update
-    /// (RFC 5905, Appendix A.5.5.1 `clock_select` and `clock_update`).
-    fn clock_select(&mut self, now: Instant, wall: Date) {
-        let now_s = now.as_secs_f64();
-        let mut select = self.config.select;
-        if self.config.startup_wait
-            && !self.selected_once
-            && now < self.started.saturating_add(STARTUP_WAIT)
-            && self.sources.iter().any(|slot| {
-                slot.source.stopped_by().is_none() && slot.source.filter_output().is_none()
-            })
-        {
-            return;
-        }
+    /// Fills the candidate list for the selection: every source that may
+    /// be selected (see [`SystemConfig::auth_select`] and `noselect`), has
+    /// peer variables and passes the fitness test, with its selection
+    /// options. Returns how many sources may be selected at all, fit or
+    /// not (for the default minsources).
+    fn gather_candidates(&mut self, now_s: f64, select: &SelectConfig) -> usize {
         let local = self
             .config
             .local_address
@@ -1767,13 +1774,31 @@ impl<R: RngCore> System<R> {
             if slot.refclock.is_some() {
                 fit_stats.stratum = Stratum::PRIMARY;
             }
-            if fit_stats.fit(now_s, &context, &select).is_err() {
+            if fit_stats.fit(now_s, &context, select).is_err() {
                 continue;
             }
-            if let Ok(candidate) = stats.candidate(slot.source.id().get(), now_s, &select) {
+            if let Ok(candidate) = stats.candidate(slot.source.id().get(), now_s, select) {
                 self.candidates.push(candidate.with_options(options));
             }
         }
+        selectable
+    }
+
+    /// Fitness, select, cluster, combine, and the discipline update
+    /// (RFC 5905, Appendix A.5.5.1 `clock_select` and `clock_update`).
+    fn clock_select(&mut self, now: Instant, wall: Date) {
+        let now_s = now.as_secs_f64();
+        let mut select = self.config.select;
+        if self.config.startup_wait
+            && !self.selected_once
+            && now < self.started.saturating_add(STARTUP_WAIT)
+            && self.sources.iter().any(|slot| {
+                slot.source.stopped_by().is_none() && slot.source.filter_output().is_none()
+            })
+        {
+            return;
+        }
+        let selectable = self.gather_candidates(now_s, &select);
         let trusted = self.candidates.iter().any(|c| c.options().trust);
         select.min_candidates = select
             .min_candidates
@@ -1987,8 +2012,6 @@ impl<R: RngCore> System<R> {
             };
             slot.fed_epoch = Some(slot.fed_epoch.map_or(epoch, |fed| fed.max(epoch)));
             let id = slot.source.id();
-            let min_delay = slot.min_delay();
-            let floor = slot.floor_uncertainty();
             let newest = slot.source.filter().samples().next().map(|(_, e)| e);
             let sample = slot
                 .source
@@ -2012,11 +2035,6 @@ impl<R: RngCore> System<R> {
                 (true, Some(measurement)) => measurement.offset,
                 _ => sample.offset(),
             };
-            let server_precision = slot
-                .source
-                .last_measurement()
-                .map_or(0.0, |m| log2_seconds(m.precision));
-            let excess = (sample.delay() - min_delay).max(0.0);
             // A source whose filter output sits away from the others' is
             // off by a path asymmetry or its own error, which no delay
             // shows: count its distance from the median of the combined
@@ -2031,16 +2049,7 @@ impl<R: RngCore> System<R> {
                 .iter()
                 .find(|&&(_, i)| i == index)
                 .map_or(0.0, |&(source_offset, _)| source_offset - reference);
-            // A reference clock has no delays to judge its samples by: its
-            // median filter measured their scatter, which the sample's
-            // dispersion carries (the standard error of the mean plus the
-            // device's precision).
-            let noise = if slot.refclock.is_some() {
-                sample.dispersion() * sample.dispersion()
-            } else {
-                (excess * excess + floor * floor) / 12.0 + server_precision * server_precision
-            };
-            let uncertainty = libm::sqrt(noise + bias * bias);
+            let uncertainty = libm::sqrt(slot.sample_variance(&sample) + bias * bias);
             let update = Update::new(offset, self.jitter)
                 .with_leap(leap)
                 .with_age((now_s - epoch).max(0.0))

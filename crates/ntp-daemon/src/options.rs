@@ -482,6 +482,7 @@ pub(crate) fn parse(
             _ => return Err(ArgsError::Bad(format!("{}; {USAGE}", arg.unexpected()))),
         };
         let known = source_flag(&mut options, &mut parser, &name)?
+            || selection_flag(&mut options, &mut parser, &name)?
             || sync_flag(&mut options, &mut parser, &name)?
             || delay_flag(&mut options, &mut parser, &name)?
             || serve_flag(&mut options, &mut parser, &name)?
@@ -497,10 +498,9 @@ pub(crate) fn parse(
     Ok(options)
 }
 
-/// The sources, their keys and selection: `--server`, `--key`, `--keys`,
-/// `--keys-format`, `--pool`, `--maxsources`, `--nts`, `--nts-ca`,
-/// `--prefer`, `--trust`, `--require`, `--noselect`, `--authselectmode`,
-/// `--maxdistance`. Whether `name` is one.
+/// The sources and their keys: `--server`, `--key`, `--keys`,
+/// `--keys-format`, `--pool`, `--maxsources`, `--refclock`, `--nts`,
+/// `--nts-ca`. Whether `name` is one.
 fn source_flag(
     options: &mut Options,
     parser: &mut lexopt::Parser,
@@ -605,6 +605,21 @@ fn source_flag(
             });
             options.last_source = Some(SourceKind::Nts);
         }
+        "nts-ca" => options.nts_ca = Some(parser.value()?.into()),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// How the sources are selected: `--prefer`, `--trust`, `--require`,
+/// `--noselect` (after the source they apply to), `--authselectmode`,
+/// `--maxdistance`. Whether `name` is one.
+fn selection_flag(
+    options: &mut Options,
+    parser: &mut lexopt::Parser,
+    name: &str,
+) -> Result<bool, ArgsError> {
+    match name {
         "prefer" | "trust" | "require" | "noselect" => {
             let selection = last_selection(options).ok_or_else(|| {
                 ArgsError::Bad(format!(
@@ -641,7 +656,6 @@ fn source_flag(
                 }
             };
         }
-        "nts-ca" => options.nts_ca = Some(parser.value()?.into()),
         _ => return Ok(false),
     }
     Ok(true)
