@@ -53,7 +53,8 @@ fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
 /// Client frequency for seconds `0..=length + 1`: the initial error plus a
 /// random walk of `wander * N(0, 1)` per second, plus the scenario's
 /// frequency steps from their second on, plus `client_freq_ramp` times
-/// `i + 1`. Value `i` is used at second `i`.
+/// `i + 1`, plus the `client_freq_sine` term. Value `i` is used at second
+/// `i`.
 pub(crate) fn freq_series(scenario: &Scenario, seed: u64) -> Vec<f64> {
     let mut rng = stream(seed, 0);
     let mut walk = 0.0;
@@ -67,7 +68,10 @@ pub(crate) fn freq_series(scenario: &Scenario, seed: u64) -> Vec<f64> {
                 .map(|step| step.step)
                 .sum();
             let ramp = scenario.client_freq_ramp * f64::from(second + 1);
-            scenario.client_freq + walk + steps + ramp
+            let sine = scenario.client_freq_sine.map_or(0.0, |sine| {
+                sine.amplitude * (core::f64::consts::TAU * f64::from(second) / sine.period).sin()
+            });
+            scenario.client_freq + walk + steps + ramp + sine
         })
         .collect()
 }

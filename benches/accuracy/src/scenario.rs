@@ -81,6 +81,9 @@ pub(crate) struct Scenario {
     /// The client's frequency error grows by this much every second
     /// (chrony's `(sum RAMP)` frequency), on top of `client_freq`.
     pub(crate) client_freq_ramp: f64,
+    /// A sinusoidal term of the client's frequency error (chrony's
+    /// `(* AMPLITUDE (sine PERIOD))`), on top of the rest.
+    pub(crate) client_freq_sine: Option<FreqSine>,
     /// Frequency steps of the client clock.
     pub(crate) freq_steps: Vec<FreqStep>,
     /// Steps of the client clock's time (made by the simulator, as an
@@ -167,6 +170,18 @@ pub(crate) struct ClockStep {
     pub(crate) every: Option<u32>,
     /// The step, seconds (positive: the clock jumps ahead).
     pub(crate) step: f64,
+}
+
+/// A sinusoidal frequency error: `amplitude * sin(2 pi second / period)`,
+/// zero at second 0, as clknetsim's `sine` generator, which counts one per
+/// second of the frequency's update.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FreqSine {
+    /// Peak frequency error (1e-6 = 1 ppm).
+    pub(crate) amplitude: f64,
+    /// Period, seconds.
+    pub(crate) period: f64,
 }
 
 /// A step of the client clock's frequency.
@@ -353,6 +368,7 @@ impl Default for Scenario {
             client_freq: 20e-6,
             wander: 1e-9,
             client_freq_ramp: 0.0,
+            client_freq_sine: None,
             freq_steps: Vec::new(),
             client_steps: Vec::new(),
             outages: Vec::new(),
@@ -461,8 +477,18 @@ impl Scenario {
         if self.length < 10 || self.warmup >= self.length {
             return Err(String::from("need 10 <= length and warmup < length"));
         }
-        if !(self.delay > 0.0 && self.jitter >= 0.0) {
-            return Err(String::from("delay must be > 0 and jitter >= 0"));
+        if !(self.delay >= 0.0 && self.jitter >= 0.0 && self.delay + self.jitter > 0.0) {
+            return Err(String::from(
+                "delay and jitter must be >= 0, and not both 0",
+            ));
+        }
+        if self
+            .client_freq_sine
+            .is_some_and(|sine| !(sine.amplitude.is_finite() && sine.period > 0.0))
+        {
+            return Err(String::from(
+                "client_freq_sine needs a finite amplitude and a period > 0",
+            ));
         }
         if !(0.0..0.5).contains(&self.jitter_asymmetry) || !(0.0..1.0).contains(&self.random_loss) {
             return Err(String::from(

@@ -9,7 +9,7 @@ use lexopt::ValueExt as _;
 
 use crate::refclock_options::{self, RefclockOption};
 use ntp_client::ntp_auth::{KeyFileFormat, KeyId};
-use ntp_client::ntp_discipline::{MakeStep, MaxChange};
+use ntp_client::ntp_discipline::{FallbackDrift, MakeStep, MaxChange};
 use ntp_client::{
     AuthSelectMode, DEFAULT_MAX_POLL, DEFAULT_MIN_POLL, DelayConfig, MAX_POLL, MIN_POLL,
     SelectOptions, SourceConfig,
@@ -91,6 +91,8 @@ pub(crate) struct Options {
     pub(crate) make_step: Option<MakeStep>,
     /// `--maxchange OFFSET START IGNORE`: chrony's `maxchange`.
     pub(crate) max_change: Option<MaxChange>,
+    /// `--fallbackdrift MIN MAX`: chrony's `fallbackdrift`.
+    pub(crate) fallback_drift: Option<FallbackDrift>,
     /// `--corrtimeratio R`: chrony's `corrtimeratio`.
     pub(crate) correction_time_ratio: Option<f64>,
     /// `--minsources N`: the fewest sources that must agree.
@@ -204,7 +206,7 @@ pub(crate) const USAGE: &str = "usage: ntp-daemon ((--server HOST[:PORT] [--key 
 [--prefer] [--trust] [--require] [--noselect])... [--authselectmode MODE] [--maxdistance S] [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] \
 [--serve ADDR:PORT [--local STRATUM] [--serve-threads N] [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE [--nts-key-file FILE]]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
-[--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--maxchange OFFSET START IGNORE] [--corrtimeratio R] [--minsources N] [--burst] [--retry-burst] [--polltarget N] \
+[--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--maxchange OFFSET START IGNORE] [--fallbackdrift MIN MAX] [--corrtimeratio R] [--minsources N] [--burst] [--retry-burst] [--polltarget N] \
 [--maxdelay S] [--maxdelayratio R] [--maxdelaydevratio R] [--mindelay S] [--asymmetry A]";
 
 pub(crate) const HELP: &str = "\
@@ -335,6 +337,9 @@ Options:
                          ignore updates of more than OFFSET seconds, IGNORE
                          times in all, then exit (chrony's maxchange; a
                          negative IGNORE never exits)
+  --fallbackdrift MIN MAX  when no update came for 2^MIN to 2^MAX seconds,
+                         run the clock at its average frequency over that
+                         long (chrony's fallbackdrift; 0 for either: off)
   --corrtimeratio R      how many update intervals an offset at its noise
                          level is slewed over (chrony's corrtimeratio,
                          default 3)
@@ -389,6 +394,20 @@ fn make_step(threshold: f64, limit: i64) -> Result<MakeStep, ArgsError> {
         })?)
     };
     Ok(MakeStep { threshold, limit })
+}
+
+/// `--fallbackdrift MIN MAX`, checked: 0 for either turns it off, as in
+/// chrony.
+fn fallback_drift(min: u8, max: u8) -> Result<Option<FallbackDrift>, ArgsError> {
+    if min == 0 || max == 0 {
+        return Ok(None);
+    }
+    if min > max || max > ntp_discipline::FALLBACK_DRIFT_MAX_EXPONENT {
+        return Err(ArgsError::Bad(format!(
+            "--fallbackdrift {min} {max}: need MIN <= MAX <= 30"
+        )));
+    }
+    Ok(Some(FallbackDrift { min, max }))
 }
 
 /// `--maxchange OFFSET START IGNORE`, checked: a negative IGNORE never
@@ -447,6 +466,7 @@ fn defaults() -> Options {
         seed: None,
         make_step: None,
         max_change: None,
+        fallback_drift: None,
         correction_time_ratio: None,
         min_sources: None,
         burst: false,
@@ -710,6 +730,11 @@ fn sync_flag(
             let start: u32 = parser.value()?.parse()?;
             let ignore: i64 = parser.value()?.parse()?;
             options.max_change = Some(max_change(offset, start, ignore)?);
+        }
+        "fallbackdrift" => {
+            let min: u8 = parser.value()?.parse()?;
+            let max: u8 = parser.value()?.parse()?;
+            options.fallback_drift = fallback_drift(min, max)?;
         }
         "corrtimeratio" => {
             let ratio: f64 = parser.value()?.parse()?;
@@ -1181,11 +1206,23 @@ mod tests {
         let forever = args(&["--server", "127.0.0.1", "--maxchange", "1000", "0", "-1"])
             .unwrap_or_else(|e| unreachable!("{e:?}"));
         assert_eq!(forever.max_change.and_then(|rule| rule.ignore), None);
+        let fallback = args(&["--server", "127.0.0.1", "--fallbackdrift", "6", "10"])
+            .unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert_eq!(
+            fallback.fallback_drift,
+            Some(FallbackDrift { min: 6, max: 10 })
+        );
+        let off = args(&["--server", "127.0.0.1", "--fallbackdrift", "0", "10"])
+            .unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert_eq!(off.fallback_drift, None);
         for list in [
             &["--server", "127.0.0.1", "--maxchange", "0", "1", "3"][..],
             &["--server", "127.0.0.1", "--maxchange", "0.1", "-1", "3"],
             &["--server", "127.0.0.1", "--maxchange", "0.1", "1"],
             &["--server", "127.0.0.1", "--corrtimeratio", "0.5"],
+            &["--server", "127.0.0.1", "--fallbackdrift", "10", "6"],
+            &["--server", "127.0.0.1", "--fallbackdrift", "6", "31"],
+            &["--server", "127.0.0.1", "--fallbackdrift", "6"],
             &["--server", "127.0.0.1", "--corrtimeratio", "inf"],
         ] {
             assert!(matches!(args(list), Err(ArgsError::Bad(_))), "{list:?}");

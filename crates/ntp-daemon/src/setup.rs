@@ -107,6 +107,7 @@ fn clock_limits(discipline: &mut ntp_discipline::Config, max_rate: f64, options:
         discipline.panic_threshold = None;
     }
     discipline.max_change = options.max_change;
+    discipline.fallback_drift = options.fallback_drift;
     if let Some(ratio) = options.correction_time_ratio {
         discipline.correction_time_ratio = ratio;
     }

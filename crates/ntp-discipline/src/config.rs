@@ -340,6 +340,13 @@ pub struct Config {
     /// in serialized data means `None`.
     #[cfg_attr(feature = "serde", serde(default))]
     pub max_change: Option<MaxChange>,
+    /// chrony's `fallbackdrift MIN MAX`: see [`FallbackDrift`] and the
+    /// `fallback` notes in [`Discipline`](crate::Discipline). `None` (the
+    /// default) keeps the last frequency while no update comes. Used by
+    /// the [`Algorithm::Kalman`] estimator. Missing in serialized data
+    /// means `None`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub fallback_drift: Option<FallbackDrift>,
 }
 
 /// [`POLL_GATE`], for serde.
@@ -379,6 +386,20 @@ pub struct MaxChange {
     pub ignore: Option<u32>,
 }
 
+/// chrony's `fallbackdrift MIN MAX`, see [`Config::fallback_drift`]: the
+/// clock falls back to its average frequency over the last 2^`min` to
+/// 2^`max` seconds once its last update is that old. Not in RFC 5905
+/// (section 11.3 keeps the last frequency while the sources are gone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct FallbackDrift {
+    /// Exponent of the shortest interval, log2 seconds (at least 1).
+    pub min: u8,
+    /// Exponent of the longest interval, log2 seconds (at most
+    /// [`FALLBACK_DRIFT_MAX_EXPONENT`](crate::FALLBACK_DRIFT_MAX_EXPONENT)).
+    pub max: u8,
+}
+
 /// chrony's `makestep` rule, see [`Config::make_step`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -411,6 +432,7 @@ impl Default for Config {
             poll_gate: POLL_GATE,
             correction_time_ratio: CORRECTION_TIME_RATIO,
             max_change: None,
+            fallback_drift: None,
         }
     }
 }
@@ -532,6 +554,14 @@ impl Config {
                 return Err(ConfigError::MaxChange);
             }
         }
+        if let Some(rule) = self.fallback_drift {
+            if !(1 <= rule.min
+                && rule.min <= rule.max
+                && rule.max <= crate::FALLBACK_DRIFT_MAX_EXPONENT)
+            {
+                return Err(ConfigError::FallbackDrift);
+            }
+        }
         if let Some(make_step) = self.make_step {
             if !(make_step.threshold.is_finite()
                 && (0.0..=MAX_OFFSET).contains(&make_step.threshold))
@@ -560,6 +590,9 @@ pub enum ConfigError {
     /// [`MAX_CORRECTION_TIME_RATIO`].
     #[error("the correction time ratio must be finite, from 1 to 1e12")]
     CorrectionTimeRatio,
+    /// The `fallback_drift` exponents are not `1 <= min <= max <= 30`.
+    #[error("fallbackdrift needs 1 <= min <= max <= 30")]
+    FallbackDrift,
     /// The `max_change` offset is not positive, finite and at most
     /// [`MAX_OFFSET`].
     #[error("maxchange offset must be positive, finite and at most 2^31 s")]

@@ -8,6 +8,7 @@ use crate::config::{
     AVG, Algorithm, DRIFT_FILE_FREQUENCY_SD, FLL, INITIAL_FREQUENCY_SD, LIMIT, MAX_OFFSET, MAXFREQ,
     MIN_SLEW_TIME, OUTLIER_GATE, PGATE, WANDER_MAX, WANDER_MIN,
 };
+use crate::fallback::FallbackDrifts;
 use crate::kalman::{Kalman, ONE_THIRD};
 use crate::{
     ClockAdjustment, Config, ConfigError, IgnoreReason, LeapEvent, LeapSecond, Output, Update,
@@ -232,6 +233,10 @@ pub struct Discipline {
     /// the rate before it: the correction applied since an aged sample.
     rate_changed: NtpDuration,
     previous_rate: f64,
+    /// [`Config::fallback_drift`]'s averages.
+    fallback: FallbackDrifts,
+    /// Process time of the last estimate the averages took.
+    fallback_recorded: Option<NtpDuration>,
 }
 
 impl Discipline {
@@ -282,6 +287,8 @@ impl Discipline {
             poll_changed: NtpDuration::ZERO,
             rate_changed: NtpDuration::ZERO,
             previous_rate: 0.0,
+            fallback: FallbackDrifts::new(),
+            fallback_recorded: None,
         };
         if config.algorithm == Algorithm::Kalman {
             discipline.next_tick = IDLE_TIMEOUT;
@@ -569,6 +576,7 @@ impl Discipline {
                 }
                 self.next_tick = self.kalman_next_tick(t);
             }
+            self.apply_fallback(t);
             return;
         }
         if t >= self.next_tick {
@@ -626,6 +634,13 @@ impl Discipline {
             Some(leap) if leap.at < tick => leap.at,
             _ => tick,
         }
+    }
+
+    /// The exponent of the [`Config::fallback_drift`] average the clock
+    /// runs at now (no update for 2^exponent seconds), or `None`.
+    #[must_use]
+    pub const fn fallback_drift(&self) -> Option<u8> {
+        self.fallback.active()
     }
 
     /// The discipline state.
@@ -902,8 +917,81 @@ impl Discipline {
     /// The next timeout of the Kalman estimator: the end of the slew, or
     /// an idle call an hour on.
     fn kalman_next_tick(&self, t: NtpDuration) -> NtpDuration {
-        self.slew_end
-            .unwrap_or_else(|| t.saturating_add(IDLE_TIMEOUT))
+        let tick = self
+            .slew_end
+            .unwrap_or_else(|| t.saturating_add(IDLE_TIMEOUT));
+        match self.next_fallback(t) {
+            Some(fallback) if fallback < tick => fallback,
+            _ => tick,
+        }
+    }
+
+    /// Process time at which the next fallback interval of
+    /// [`Config::fallback_drift`] begins, if one is still to come.
+    fn next_fallback(&self, t: NtpDuration) -> Option<NtpDuration> {
+        let rule = self.config.fallback_drift?;
+        self.kalman?;
+        let since = t.saturating_sub(self.update_time).to_seconds_f64();
+        let start = FallbackDrifts::next_due(rule, since)?;
+        NtpDuration::from_seconds_f64(start)
+            .ok()
+            .map(|start| self.update_time.saturating_add(start))
+    }
+
+    /// [`Config::fallback_drift`]: once the last update is 2^min seconds
+    /// old, runs the clock at the longest average due (see the `fallback`
+    /// module). The estimator is brought to `t` first and then takes the
+    /// average as its frequency, as uncertain as its distance from the
+    /// estimate it replaces: the next measurement decides between them.
+    fn apply_fallback(&mut self, t: NtpDuration) {
+        let (Some(rule), Some(mut filter)) = (self.config.fallback_drift, self.kalman) else {
+            return;
+        };
+        let since = t.saturating_sub(self.update_time).to_seconds_f64();
+        let Some((exponent, frequency)) = self.fallback.due(rule, since) else {
+            return;
+        };
+        if self.fallback.active() == Some(exponent) {
+            return;
+        }
+        self.fallback.activate(exponent);
+        filter.predict(self.elapsed_tau, self.correction);
+        self.kalman_time = t;
+        self.elapsed_tau = 0.0;
+        self.correction = 0.0;
+        let limit = self.config.max_frequency;
+        let frequency = frequency.clamp(-limit, limit);
+        let change = frequency - filter.frequency;
+        filter.frequency = frequency;
+        filter.p11 += change * change;
+        self.kalman = Some(filter);
+        self.note_rate_change(t);
+        self.frequency = frequency;
+        let remaining = self
+            .slew_end
+            .map_or(0.0, |end| end.saturating_sub(t).to_seconds_f64());
+        self.queue_kalman_adjust(remaining);
+        self.next_tick = self.kalman_next_tick(t);
+    }
+
+    /// Feeds the fallback averages with the estimator's frequency after an
+    /// accepted update at `sample_time`, once it is settled (the
+    /// estimates of the start, still being learnt, would spoil averages
+    /// meant to span days); it stands for the interval since the last
+    /// one recorded.
+    fn record_fallback(&mut self, filter: &Kalman, sample_time: NtpDuration) {
+        let Some(rule) = self.config.fallback_drift else {
+            return;
+        };
+        let settled = libm::sqrt(filter.p11.max(0.0)) <= SETTLED_FREQUENCY_SD;
+        let interval = match self.fallback_recorded {
+            Some(last) if settled => sample_time.saturating_sub(last).to_seconds_f64(),
+            _ => 0.0,
+        };
+        self.fallback.record(rule, filter.frequency, interval);
+        if settled {
+            self.fallback_recorded = Some(sample_time);
+        }
     }
 
     /// One update of the [`Algorithm::Kalman`] estimator (see the
@@ -1147,6 +1235,7 @@ impl Discipline {
     ) {
         self.kalman = Some(filter);
         self.outliers = 0;
+        self.record_fallback(&filter, sample_time);
         if self.counts_for_make_step(&filter) {
             self.accepted = self.accepted.saturating_add(1);
         }

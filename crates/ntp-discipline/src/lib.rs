@@ -151,13 +151,14 @@ struct ReadmeDoctests;
 mod config;
 mod discipline;
 pub mod drift_file;
+mod fallback;
 mod io;
 mod kalman;
 mod leap;
 
 pub use config::{
     ALLAN, AVG, Algorithm, CORRECTION_TIME_RATIO, Config, ConfigError, DEFAULT_POLL_TARGET,
-    DRIFT_FILE_FREQUENCY_SD, FAST_SLEW, FLL, INITIAL_FREQUENCY_SD, LIMIT,
+    DRIFT_FILE_FREQUENCY_SD, FAST_SLEW, FLL, FallbackDrift, INITIAL_FREQUENCY_SD, LIMIT,
     MAX_CORRECTION_TIME_RATIO, MAX_OFFSET, MAX_POLL_GATE, MAX_RATE_LIMIT, MAXFREQ, MAXPOLL,
     MAXSLEW, MIN_POLL_LIMIT, MIN_SLEW_TIME, MINPOLL, MakeStep, MaxChange, OUTLIER_GATE, PANICT,
     PGATE, PLL, POLL_GATE, POLL_TARGET_RANGE, PRECISION, STEPT, WANDER, WANDER_MAX, WANDER_MIN,
@@ -165,5 +166,6 @@ pub use config::{
 };
 pub use discipline::{Discipline, State};
 pub use drift_file::{DriftFile, DriftFileError};
+pub use fallback::FALLBACK_DRIFT_MAX_EXPONENT;
 pub use io::{ClockAdjustment, IgnoreReason, Output, Update, UpdateError, UpdateOutcome};
 pub use leap::{LeapEvent, LeapKind, LeapSecond};

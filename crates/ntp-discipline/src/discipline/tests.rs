@@ -7,7 +7,7 @@ use ntp_proto::UtcDateTime;
 use proptest::prelude::*;
 
 use super::*;
-use crate::{CORRECTION_TIME_RATIO, MaxChange};
+use crate::{CORRECTION_TIME_RATIO, FallbackDrift, MaxChange};
 use crate::{
     DEFAULT_POLL_TARGET, LeapKind, MAX_POLL_GATE, MAXFREQ, MAXSLEW, MakeStep, POLL_GATE,
     POLL_TARGET_RANGE, STEPT,
@@ -1310,5 +1310,87 @@ fn the_correction_time_ratio_paces_the_slew() {
             Err(ConfigError::CorrectionTimeRatio),
             "{bad}"
         );
+    }
+}
+
+/// A clock that needs 10 ppm for 8000 s, then 30 ppm, polled every 16 s
+/// until `stop`; then no update up to `seconds`. Returns the discipline
+/// and the frequency correction in force at each second.
+fn run_with_fallback(config: Config, stop: u32, seconds: u32) -> (Discipline, Vec<f64>) {
+    let mut discipline = Discipline::with_frequency(config, base(), 10e-6).unwrap();
+    let (mut rate, mut frequency, mut offset) = (0.0, 0.0, 0.0);
+    let mut frequencies = Vec::new();
+    for second in 0..=seconds {
+        let now = at(f64::from(second));
+        if second < stop && second % 16 == 0 {
+            discipline
+                .handle_update(now, Update::new(offset, 1e-5).with_uncertainty(1e-6))
+                .unwrap();
+        }
+        if now >= discipline.next_timeout() {
+            discipline.handle_timeout(now);
+        }
+        for output in drain(&mut discipline) {
+            if let Output::Adjust(adjust) = output {
+                rate = adjust.rate();
+                frequency = adjust.frequency;
+            }
+        }
+        frequencies.push(frequency);
+        let needed = if second < 8000 { 10e-6 } else { 30e-6 };
+        offset += needed - rate;
+    }
+    (discipline, frequencies)
+}
+
+#[test]
+fn fallback_drift_runs_the_clock_at_long_term_averages_once_updates_stop() {
+    let config = Config {
+        fallback_drift: Some(FallbackDrift { min: 6, max: 12 }),
+        ..Config::default()
+    };
+    let stop = 8300;
+    let (mut discipline, rates) = run_with_fallback(config, stop, stop + 5000);
+    let rate_at = |second: u32| {
+        rates
+            .get(usize::try_from(second).unwrap())
+            .copied()
+            .unwrap()
+    };
+    // Before 2^6 s without an update: the frequency of the last one, the
+    // 30 ppm of the last 300 s.
+    let last = rate_at(stop + 50);
+    assert!((last - 30e-6).abs() < 3e-6, "{last}");
+    // Then the short averages, which the 300 s at 30 ppm dominate ...
+    let short = rate_at(stop + 70);
+    assert!(short > 20e-6, "{short}");
+    // ... and from 2^12 s on, the last 4096 s: 3800 s at 10 ppm, 300 s
+    // at 30 ppm (an exponential mean weighs the recent more).
+    let long = rate_at(stop + 4200);
+    assert!(long > 10e-6 && long < 17e-6, "{long}");
+    assert_eq!(discipline.fallback_drift(), Some(12));
+    // Each switch came at its interval: nothing between 2^11 and 2^12 s.
+    assert_eq!(
+        rate_at(stop + 2100).to_bits(),
+        rate_at(stop + 4000).to_bits()
+    );
+    // The next update ends the fallback.
+    let now = at(f64::from(stop + 5001));
+    discipline
+        .handle_update(now, Update::new(0.0, 1e-5))
+        .unwrap();
+    assert_eq!(discipline.fallback_drift(), None);
+    // Without the rule, the last frequency stays.
+    let (plain, rates) = run_with_fallback(Config::default(), stop, stop + 5000);
+    assert_eq!(plain.fallback_drift(), None);
+    let kept = rates.last().copied().unwrap();
+    assert!((kept - 30e-6).abs() < 3e-6, "{kept}");
+    // Exponents out of range are refused.
+    for (min, max) in [(0, 4), (5, 4), (6, 31)] {
+        let config = Config {
+            fallback_drift: Some(FallbackDrift { min, max }),
+            ..Config::default()
+        };
+        assert_eq!(config.validate(), Err(ConfigError::FallbackDrift));
     }
 }
