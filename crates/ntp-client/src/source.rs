@@ -1107,7 +1107,7 @@ impl Source {
     pub(crate) fn refclock_poll(
         &mut self,
         now: Instant,
-        sample: Option<FilterSample>,
+        sample: Option<(FilterSample, f64)>,
         leap: LeapIndicator,
         stratum: Stratum,
         reference_id: RefId,
@@ -1117,11 +1117,13 @@ impl Source {
         // (`System::add_refclock`) has iburst, burst and retries off.
         self.start_poll(now);
         self.next_poll = now.saturating_add(poll_interval(self.poll()));
-        let Some(sample) = sample else {
+        let Some((sample, epoch)) = sample else {
             return Ok(());
         };
         self.restart_after_jump(sample.offset())?;
-        self.filter.update(sample, now.as_secs_f64())?;
+        // Timed by its epoch (the mean of its samples'), never later than
+        // now; the clock filter keeps it in the cumulative frame.
+        self.filter.update(sample, epoch.min(now.as_secs_f64()))?;
         if self.reach == 0 {
             self.events.push(SourceEvent::Reachable);
         }

@@ -1069,7 +1069,7 @@ impl<R: RngCore> System<R> {
             .slot_mut(id)
             .and_then(|slot| slot.refclock.as_deref_mut())
             .ok_or(RefclockError::Unknown)?;
-        state.push(offset + slew, now.as_secs_f64())?;
+        state.push(offset, now.as_secs_f64(), slew)?;
         if let Some(leap) = leap {
             state.leap = leap;
         }
@@ -1087,7 +1087,7 @@ impl<R: RngCore> System<R> {
             if !slot.source.is_due(now) {
                 continue;
             }
-            let sample = state.take(now.as_secs_f64());
+            let sample = state.take();
             let stratum = Stratum::new(state.config.stratum);
             let (leap, refid) = (state.leap, state.config.refid);
             // A sample the filter cannot take (not finite) is a missed
@@ -2029,9 +2029,16 @@ impl<R: RngCore> System<R> {
                 newest.is_some_and(|e| e.to_bits() == epoch.to_bits()),
                 slot.source.last_measurement(),
             ) {
-                // A reference clock's samples are kept in the cumulative
-                // frame (`handle_refclock_sample`): as the clock is now.
-                _ if slot.refclock.is_some() => sample.offset() - slew,
+                // A reference clock's sample, as the clock read at its
+                // epoch (`RefclockState::take`); an older one as the
+                // clock is now.
+                _ if slot.refclock.is_some() => {
+                    let frame = slot
+                        .refclock
+                        .as_deref()
+                        .and_then(|state| state.frame_of(epoch));
+                    sample.offset() - frame.unwrap_or(slew)
+                }
                 (true, Some(measurement)) => measurement.offset,
                 _ => sample.offset(),
             };

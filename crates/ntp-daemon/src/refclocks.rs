@@ -12,7 +12,8 @@
 //!
 //! - `PHC:PATH`: a PTP hardware clock, read at most once a second with
 //!   `PTP_SYS_OFFSET` (the system clock read just before and after the
-//!   hardware clock, the middle taken), through `clock-steering`; where
+//!   hardware clock, the middle taken), through `clock-steering`: ten
+//!   readings, the mean of the five with the shortest windows; where
 //!   the ioctl is missing, `clock_gettime` of the device between two of
 //!   the system clock. `clock-steering` puts the system readings in TAI
 //!   when the kernel knows the TAI offset, so a PHC that keeps TAI (as
@@ -406,22 +407,62 @@ fn pulse_offset(seconds: i64, nanos: i32, clock: &dyn Clock) -> Result<f64, Stri
 /// default.
 const READ_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Readings of a PHC per sample: a reading's error is the delay of the
+/// device read around it (PCIe or the network card's bus, microseconds,
+/// varying), so several are taken and ...
+const PHC_READINGS: usize = 10;
+
+/// ... the mean of the [`PHC_KEPT`] with the shortest system-clock window
+/// is the sample: short windows bound the read delay best, and their mean
+/// averages what remains (the way chronyd's `PTP_SYS_OFFSET` readings
+/// work). Ten `PTP_SYS_OFFSET` calls a second cost tens of microseconds.
+const PHC_KEPT: usize = 5;
+
 /// The PHC's offset from our clock: the hardware clock minus the system
-/// clock read around it, turned into our clock's offset.
+/// clock read around it (see [`PHC_READINGS`]), turned into our clock's
+/// offset.
 fn phc_offset(phc: &UnixClock, clock: &dyn Clock) -> Result<f64, String> {
+    let mut readings = [PhcReading::default(); PHC_READINGS];
+    for reading in &mut readings {
+        *reading = phc_reading(phc)?;
+    }
+    readings.sort_unstable_by_key(|reading| reading.window);
+    let kept = readings.get(..PHC_KEPT).unwrap_or(&readings);
+    let count = i128::try_from(kept.len()).unwrap_or(1).max(1);
+    let offset = kept.iter().map(|reading| reading.offset).sum::<i128>() / count;
+    let middle = kept.iter().map(|reading| reading.middle).sum::<i128>() / count;
+    #[allow(clippy::cast_precision_loss, reason = "an offset, not a date")]
+    let offset = offset as f64 * 1e-9;
+    let middle = u128::try_from(middle).map_err(|_| String::from("time before 1970"))?;
+    let seconds =
+        u64::try_from(middle / 1_000_000_000).map_err(|_| String::from("time out of range"))?;
+    let nanos = u32::try_from(middle % 1_000_000_000).unwrap_or(0);
+    ours_offset(offset, seconds, nanos, clock)
+}
+
+/// One PHC reading, in nanoseconds: the system clock's window around the
+/// device read, the device minus the window's middle, and that middle
+/// (of the Unix epoch).
+#[derive(Clone, Copy, Debug, Default)]
+struct PhcReading {
+    window: i128,
+    offset: i128,
+    middle: i128,
+}
+
+/// Reads the PHC once (`PTP_SYS_OFFSET` through `clock-steering`).
+fn phc_reading(phc: &UnixClock) -> Result<PhcReading, String> {
     let (before, device, after) = phc.system_offset().map_err(|error| error.to_string())?;
     // In whole nanoseconds: seconds of the epoch as f64 would keep only
     // a quarter of a microsecond.
     let nanos =
         |t: clock_steering::Timestamp| i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
     let middle = (nanos(before) + nanos(after)) / 2;
-    #[allow(clippy::cast_precision_loss, reason = "an offset, not a date")]
-    let offset = (nanos(device) - middle) as f64 * 1e-9;
-    let middle = u128::try_from(middle).map_err(|_| String::from("time before 1970"))?;
-    let seconds =
-        u64::try_from(middle / 1_000_000_000).map_err(|_| String::from("time out of range"))?;
-    let nanos = u32::try_from(middle % 1_000_000_000).unwrap_or(0);
-    ours_offset(offset, seconds, nanos, clock)
+    Ok(PhcReading {
+        window: nanos(after) - nanos(before),
+        offset: nanos(device) - middle,
+        middle,
+    })
 }
 
 /// `system_offset` (true time minus the system clock when that read

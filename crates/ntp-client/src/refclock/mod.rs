@@ -214,6 +214,56 @@ pub enum RefclockError {
     NoSecond,
 }
 
+/// The cumulative slew at each sample of a poll, by epoch (the newest
+/// [`REFCLOCK_FILTER_MAX`]).
+#[cfg(feature = "alloc")]
+#[derive(Clone, Copy, Debug)]
+struct Frames {
+    entries: [(f64, f64); REFCLOCK_FILTER_MAX],
+    len: usize,
+    next: usize,
+}
+
+#[cfg(feature = "alloc")]
+impl Frames {
+    const fn new() -> Self {
+        Self {
+            entries: [(0.0, 0.0); REFCLOCK_FILTER_MAX],
+            len: 0,
+            next: 0,
+        }
+    }
+
+    fn push(&mut self, epoch: f64, slew: f64) {
+        if let Some(entry) = self.entries.get_mut(self.next) {
+            *entry = (epoch, slew);
+        }
+        self.next = (self.next + 1) % REFCLOCK_FILTER_MAX;
+        self.len = (self.len + 1).min(REFCLOCK_FILTER_MAX);
+    }
+
+    /// The slew at `epoch`: interpolated between the nearest entries
+    /// before and after it, else the nearest one; 0 without entries.
+    fn at(&self, epoch: f64) -> f64 {
+        let entries = self.entries.get(..self.len).unwrap_or(&[]);
+        let before = entries
+            .iter()
+            .filter(|(at, _)| *at <= epoch)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let after = entries
+            .iter()
+            .filter(|(at, _)| *at >= epoch)
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        match (before, after) {
+            (Some(&(t0, s0)), Some(&(t1, s1))) if t1 > t0 => {
+                s0 + (s1 - s0) * (epoch - t0) / (t1 - t0)
+            }
+            (Some(&(_, slew)), _) | (None, Some(&(_, slew))) => slew,
+            (None, None) => 0.0,
+        }
+    }
+}
+
 /// A reference clock's state in the system: its configuration and the
 /// samples of the current poll.
 #[cfg(feature = "alloc")]
@@ -221,6 +271,12 @@ pub enum RefclockError {
 pub(crate) struct RefclockState {
     pub(crate) config: RefclockConfig,
     samples: MedianFilter<REFCLOCK_FILTER_MAX>,
+    /// The cumulative slew at each sample of this poll (see
+    /// [`push`](Self::push)).
+    frames: Frames,
+    /// The epoch of the last poll's sample and its frame: the mean slew of
+    /// its samples.
+    last_frame: Option<(f64, f64)>,
     /// The leap indicator of the newest sample that had one.
     pub(crate) leap: LeapIndicator,
 }
@@ -231,14 +287,20 @@ impl RefclockState {
         Self {
             config,
             samples: MedianFilter::new(),
+            frames: Frames::new(),
+            last_frame: None,
             leap: LeapIndicator::NoWarning,
         }
     }
 
     /// Keeps one sample: `offset` (already put in its second and
-    /// corrected, in the discipline's cumulative frame) measured at
-    /// `epoch`. The configuration's filter length bounds what is kept.
-    pub(crate) fn push(&mut self, offset: f64, epoch: f64) -> Result<(), RefclockError> {
+    /// corrected) measured at `epoch`, when the discipline had slewed the
+    /// clock by `slew` since its start. The filter holds it in that
+    /// cumulative frame (`offset + slew`), so that the slews of the poll
+    /// do not scatter its samples. The configuration's filter length
+    /// bounds what is kept.
+    pub(crate) fn push(&mut self, offset: f64, epoch: f64, slew: f64) -> Result<(), RefclockError> {
+        let offset = offset + slew;
         let dispersion = crate::sntp::log2_seconds(self.config.precision);
         let sample = FilterSample::new(offset, self.config.delay, dispersion)
             .map_err(|_| RefclockError::Offset)?;
@@ -250,20 +312,46 @@ impl RefclockState {
         }
         self.samples
             .push(sample, epoch)
-            .map_err(|_| RefclockError::Offset)
+            .map_err(|_| RefclockError::Offset)?;
+        self.frames.push(epoch, slew);
+        Ok(())
     }
 
-    /// The poll's sample for time `now`, if any came, and an empty filter
-    /// for the next: the kept samples' line read at `now`
-    /// ([`MedianFilter::take_at`]), so that a clock whose frequency is not
-    /// learnt yet is not taken for where it was half a poll ago.
-    pub(crate) fn take(&mut self, now: f64) -> Option<FilterSample> {
-        self.samples.take_at(now).map(|out| out.sample)
+    /// The poll's sample, if any came, and its epoch; the filter starts
+    /// empty for the next poll. The sample is the mean of the kept samples
+    /// at their mean epoch ([`MedianFilter::take`]), still in the
+    /// cumulative frame (as the source's clock filter keeps samples);
+    /// [`frame_of`](Self::frame_of) gives the slew that takes it back to
+    /// the clock as it read at that epoch, so that the discipline times it
+    /// by its epoch, as it times a network sample by its own. The mean's
+    /// standard error is half that of a line through the same samples
+    /// read at the poll's end, and the discipline learns the drift across
+    /// polls better than one poll's samples show it.
+    pub(crate) fn take(&mut self) -> Option<(FilterSample, f64)> {
+        let frames = core::mem::replace(&mut self.frames, Frames::new());
+        let out = self.samples.take()?;
+        self.last_frame = Some((out.epoch, frames.at(out.epoch)));
+        Some((out.sample, out.epoch))
+    }
+
+    /// The frame of the sample taken at `epoch`: the cumulative slew at
+    /// that epoch, between those of the samples around it. The kept
+    /// samples' mean in the cumulative frame is where the line through
+    /// them passes at their mean epoch, and on that frame the clock
+    /// without its slews drifts on a line, so taking the slew at that
+    /// epoch off is exact however the slew went during the poll. `None`
+    /// for any but the last sample taken.
+    pub(crate) fn frame_of(&self, epoch: f64) -> Option<f64> {
+        self.last_frame
+            .filter(|(at, _)| at.to_bits() == epoch.to_bits())
+            .map(|(_, frame)| frame)
     }
 
     /// Forgets the samples (after a clock step).
     pub(crate) fn clear(&mut self) {
         self.samples.clear();
+        self.frames = Frames::new();
+        self.last_frame = None;
     }
 }
 
@@ -339,13 +427,55 @@ mod tests {
             ..RefclockConfig::default()
         };
         let mut state = RefclockState::new(config);
-        assert_eq!(state.take(0.0), None);
+        assert_eq!(state.take(), None);
         for (i, offset) in [9.0, 9.0, 1.0, 1.0, 1.0].into_iter().enumerate() {
-            state.push(offset, i as f64).unwrap();
+            state.push(offset, i as f64, 0.0).unwrap();
         }
-        let sample = state.take(4.0).unwrap();
+        let (sample, epoch) = state.take().unwrap();
         assert!((sample.offset() - 1.0).abs() < 1e-12, "{sample:?}");
-        assert_eq!(state.push(f64::NAN, 9.0), Err(RefclockError::Offset));
-        assert_eq!(state.take(9.0), None);
+        // The mean epoch of the two kept (60 % of three, the earlier of
+        // equal offsets).
+        assert!((epoch - 2.5).abs() < 1e-12, "{epoch}");
+        assert_eq!(state.push(f64::NAN, 9.0, 0.0), Err(RefclockError::Offset));
+        assert_eq!(state.take(), None);
+    }
+
+    #[test]
+    fn samples_are_filtered_in_the_cumulative_frame_and_framed_at_their_epoch() {
+        // The clock is 10 ms behind, and the discipline slews it by 2 ms a
+        // second over seconds 1-4 of the poll: the measured offsets fall
+        // from 10 ms to 2 ms while the frame (the cumulative slew) rises,
+        // so in the frame every sample says 10 ms.
+        let mut state = RefclockState::new(RefclockConfig::default());
+        let slews = [0.0, 0.002, 0.004, 0.006, 0.008, 0.008, 0.008, 0.008];
+        for (second, slew) in slews.into_iter().enumerate() {
+            state.push(0.010 - slew, second as f64, slew).unwrap();
+        }
+        let (sample, epoch) = state.take().unwrap();
+        assert!((sample.offset() - 0.010).abs() < 1e-12, "{sample:?}");
+        // Five kept (60 % of eight, the earliest of equal offsets): mean
+        // epoch 2 s, when the clock read 10 - 4 = 6 ms behind.
+        assert!((epoch - 2.0).abs() < 1e-9, "{epoch}");
+        let frame = state.frame_of(epoch).unwrap();
+        assert!((frame - 0.004).abs() < 1e-12, "{frame}");
+        assert_eq!(state.frame_of(epoch + 1.0), None);
+        state.clear();
+        assert_eq!(state.frame_of(epoch), None);
+    }
+
+    #[test]
+    fn frames_are_interpolated_between_samples() {
+        let mut frames = Frames::new();
+        assert!(frames.at(1.0).abs() < 1e-15);
+        frames.push(1.0, 0.002);
+        frames.push(2.0, 0.004);
+        assert!((frames.at(1.5) - 0.003).abs() < 1e-12);
+        assert!((frames.at(0.0) - 0.002).abs() < 1e-12);
+        assert!((frames.at(9.0) - 0.004).abs() < 1e-12);
+        // The newest REFCLOCK_FILTER_MAX are kept.
+        for i in 0..REFCLOCK_FILTER_MAX {
+            frames.push(10.0 + i as f64, 1.0);
+        }
+        assert!((frames.at(1.5) - 1.0).abs() < 1e-12);
     }
 }
