@@ -10,6 +10,7 @@ use crate::config::{
 };
 use crate::fallback::FallbackDrifts;
 use crate::kalman::{Kalman, ONE_THIRD};
+use crate::rates::RateHistory;
 use crate::{
     ClockAdjustment, Config, ConfigError, IgnoreReason, LeapEvent, LeapSecond, Output, Update,
     UpdateError, UpdateOutcome,
@@ -232,7 +233,8 @@ pub struct Discipline {
     /// Process time at which the caller's current rate took effect, and
     /// the rate before it: the correction applied since an aged sample.
     rate_changed: NtpDuration,
-    previous_rate: f64,
+    /// The rates in force before it.
+    rates: RateHistory,
     /// [`Config::fallback_drift`]'s averages.
     fallback: FallbackDrifts,
     /// Process time of the last estimate the averages took.
@@ -286,7 +288,7 @@ impl Discipline {
             typical_variance: None,
             poll_changed: NtpDuration::ZERO,
             rate_changed: NtpDuration::ZERO,
-            previous_rate: 0.0,
+            rates: RateHistory::new(),
             fallback: FallbackDrifts::new(),
             fallback_recorded: None,
         };
@@ -1046,8 +1048,9 @@ impl Discipline {
             return Ok(outcome);
         };
         self.commit(epoch, t);
+        let (offset, variance, sample_time) =
+            self.carried_forward(&filter, offset, variance, sample_time, t);
         // Predict to the sample's time.
-        let sample_time = sample_time.max(self.kalman_time);
         let (tau_after, after) = self.adjusted_since(sample_time, t);
         let dt = (self.elapsed_tau - tau_after).max(0.0);
         filter.predict(dt, self.correction - after);
@@ -1174,6 +1177,34 @@ impl Discipline {
         Ok(UpdateOutcome::Slew)
     }
 
+    /// A sample measured before the estimator's state (a reference
+    /// clock's poll sample, timed by the mean epoch of its samples, after
+    /// a network sample came), carried forward to the state's time: its
+    /// offset moved by the drift the estimator's frequency predicts and
+    /// by the corrections applied in between, its variance grown by the
+    /// frequency's uncertainty over that time. A later sample is returned
+    /// as it is.
+    fn carried_forward(
+        &self,
+        filter: &Kalman,
+        offset: f64,
+        variance: f64,
+        sample_time: NtpDuration,
+        t: NtpDuration,
+    ) -> (f64, f64, NtpDuration) {
+        if sample_time >= self.kalman_time {
+            return (offset, variance, sample_time);
+        }
+        let (tau, correction) = self.adjusted_since(sample_time, t);
+        let gap = (tau - self.elapsed_tau).max(0.0);
+        let applied = correction - self.correction;
+        (
+            offset + filter.frequency * gap - applied,
+            variance + filter.p11.max(0.0) * gap * gap,
+            self.kalman_time,
+        )
+    }
+
     /// Whether an update leaving `filter` counts toward
     /// [`Config::make_step`]'s limit: only once the frequency is known
     /// well enough that its standard deviation, over one poll interval,
@@ -1246,33 +1277,19 @@ impl Discipline {
     }
 
     /// The rate-adjusted time (see `elapsed_tau`) between process times
-    /// `from` and `t` (now), and the correction the caller applied over it:
-    /// the current rate since it took effect, the one before it before
-    /// that (a sample older than two rate changes is rare: the backlog
-    /// before the first update, when the rate was constant).
+    /// `from` and `t` (now), and the correction the caller applied over it,
+    /// segment by segment ([`RateHistory`]).
     fn adjusted_since(&self, from: NtpDuration, t: NtpDuration) -> (f64, f64) {
-        let changed = self.rate_changed.max(from);
-        // NtpDuration is signed: differences are clamped at zero here.
-        let now = t.saturating_sub(changed).to_seconds_f64().max(0.0);
-        let before = self
-            .rate_changed
-            .saturating_sub(from)
-            .to_seconds_f64()
-            .max(0.0);
-        let rate = self.frequency + self.phase_slew;
-        let tau_now = now / (1.0 + rate);
-        let tau_before = before / (1.0 + self.previous_rate);
-        (
-            tau_now + tau_before,
-            rate * tau_now + self.previous_rate * tau_before,
-        )
+        self.rates
+            .adjusted_since(from, t, self.rate_changed, self.frequency + self.phase_slew)
     }
 
     /// Records that the caller's rate changes at process time `t`. Several
     /// changes at the same instant (a batch of updates) count as one.
     fn note_rate_change(&mut self, t: NtpDuration) {
         if t > self.rate_changed {
-            self.previous_rate = self.frequency + self.phase_slew;
+            self.rates
+                .push(self.rate_changed, self.frequency + self.phase_slew);
             self.rate_changed = t;
         }
     }

@@ -155,6 +155,7 @@ mod fallback;
 mod io;
 mod kalman;
 mod leap;
+mod rates;
 
 pub use config::{
     ALLAN, AVG, Algorithm, CORRECTION_TIME_RATIO, Config, ConfigError, DEFAULT_POLL_TARGET,

@@ -1394,3 +1394,46 @@ fn fallback_drift_runs_the_clock_at_long_term_averages_once_updates_stop() {
         assert_eq!(config.validate(), Err(ConfigError::FallbackDrift));
     }
 }
+
+#[test]
+fn a_sample_older_than_the_last_is_carried_forward_by_the_corrections_since() {
+    // The clock is 1 ms behind and does not drift; the discipline slews
+    // it. `offsets[s]` is what a sample taken at second s reads.
+    let mut discipline = synced(Config::default(), 0.0);
+    discipline
+        .handle_update(at(16.0), Update::new(0.001, 1e-4).with_uncertainty(5e-4))
+        .unwrap();
+    let mut rate = first_adjust(&mut discipline).rate();
+    assert!(rate > 0.0 && rate < 2e-4, "slewed over seconds: {rate}");
+    let mut offsets = std::vec![0.001];
+    for second in 17..=20 {
+        let last = offsets.last().copied().unwrap_or(0.0);
+        offsets.push(last - rate);
+        discipline.handle_timeout(at(f64::from(second)));
+        for output in drain(&mut discipline) {
+            if let Output::Adjust(adjust) = output {
+                rate = adjust.rate();
+            }
+        }
+    }
+    let (taken_at_17, taken_at_20) = (offsets[1], offsets[4]);
+    let fresh = Update::new(taken_at_20, 1e-4).with_uncertainty(5e-4);
+    discipline.handle_update(at(20.0), fresh).unwrap();
+    drain(&mut discipline);
+    // The same news twice: once as of now, once 3 s old, after the slew
+    // of those 3 s. Both must leave the estimate in the same place.
+    let mut again = discipline.clone();
+    again.handle_update(at(20.0), fresh).unwrap();
+    drain(&mut again);
+    discipline
+        .handle_update(
+            at(20.0),
+            Update::new(taken_at_17, 1e-4)
+                .with_uncertainty(5e-4)
+                .with_age(3.0),
+        )
+        .unwrap();
+    drain(&mut discipline);
+    let (late, now) = (discipline.residual_offset(), again.residual_offset());
+    assert!((late - now).abs() < 1e-7, "aged {late} against fresh {now}");
+}
