@@ -41,6 +41,7 @@ struct Input {
     min_survivors: u8,
     max_candidates: u8,
     max_combined: u8,
+    distance_weighted_cluster: bool,
     steps: Vec<FilterStep>,
 }
 
@@ -78,6 +79,7 @@ fn check_pipeline(input: &Input) {
     config.min_survivors = usize::from(input.min_survivors.max(1));
     config.max_candidates = usize::from(input.max_candidates.max(1));
     config.max_combined = usize::from(input.max_combined.max(1));
+    config.distance_weighted_cluster = input.distance_weighted_cluster;
     let mut scratch = vec![Slot::EMPTY; candidates.len() * SLOTS_PER_CANDIDATE];
 
     let mut selected = candidates.clone();

@@ -143,13 +143,17 @@ pub const DELAY_HISTORY: usize = 32;
 pub const MIN_DELAY_SAMPLES: usize = 4;
 
 /// RFC 5905's selection limits with [`DISCIPLINED_PHI`](crate::DISCIPLINED_PHI)
-/// for PHI and chrony's combine limit
-/// ([`COMBINE_LIMIT`](ntp_select::constants::COMBINE_LIMIT)): the default
-/// [`SystemConfig::select`].
+/// for PHI, chrony's combine limit
+/// ([`COMBINE_LIMIT`](ntp_select::constants::COMBINE_LIMIT)) and the
+/// reference implementation's distance-weighted cluster rule
+/// ([`SelectConfig::distance_weighted_cluster`]: a reference clock that
+/// network servers outvote on their common bias is not pruned): the
+/// default [`SystemConfig::select`].
 fn disciplined_select() -> SelectConfig {
     let mut select = SelectConfig::RFC;
     select.phi = crate::DISCIPLINED_PHI;
     select.combine_limit = Some(ntp_select::constants::COMBINE_LIMIT);
+    select.distance_weighted_cluster = true;
     select
 }
 

@@ -24,6 +24,19 @@
 //! - Ties: among survivors with the same selection jitter the one with
 //!   the worse merit is pruned. (A.5.5.1's strict `>` would prune the
 //!   first one met, in merit order the better one.)
+//! - [`SelectConfig::distance_weighted_cluster`] switches to the reference
+//!   implementation's rule, which RFC 5905's body does not have: the
+//!   victim is the survivor with the largest selection jitter *times its
+//!   root distance*, and a trusted or preferred survivor is never pruned
+//!   (the rounds stop instead). Under the body's rule a precise source
+//!   (a PPS or a PHC, microseconds of distance) that three network
+//!   servers outvote on their common bias of a few tens of microseconds
+//!   is pruned as the outlier, and the worse sources steer the clock;
+//!   weighted by distance, the servers go first. The stopping rule stays
+//!   the body's (the victim's selection jitter below the smallest peer
+//!   jitter, or NMIN survivors). The victim is then not always at an end
+//!   of the offsets: each round costs `O(n)`, the algorithm `O(n^2)` in
+//!   the at most [`max_candidates`](SelectConfig::max_candidates).
 //! - Before the rounds, truechimers beyond
 //!   [`max_candidates`](SelectConfig::max_candidates) in merit order are
 //!   tallied [`Tally::Excess`]; after them, survivors beyond
@@ -166,6 +179,16 @@ pub fn cluster(
             .get(slot.candidate())
             .is_some_and(|candidate| candidate.tally() == Tally::Candidate)
     };
+    if config.distance_weighted_cluster {
+        let (pruned, selection_jitter) = weighted_rounds(candidates, by_offset, config);
+        let survivors = tally_survivors(candidates, by_offset, by_jitter, config);
+        return Ok(ClusterResult {
+            survivors,
+            outliers: pruned,
+            excess: truechimers - n,
+            selection_jitter,
+        });
+    }
     let mut remaining = n;
     let mut low_position = 0_usize;
     let mut high_position = n;
@@ -221,9 +244,25 @@ pub fn cluster(
         rounds.remove(victim.value, from_low, by_offset);
     }
 
-    // Survivors in merit order: `+` for the first `max_combined`, `#` for
-    // the rest. `by_jitter` is free again; index it by rank.
-    for slot in by_offset.iter() {
+    let survivors = tally_survivors(candidates, by_offset, by_jitter, config);
+    Ok(ClusterResult {
+        survivors,
+        outliers: n - remaining,
+        excess: truechimers - n,
+        selection_jitter,
+    })
+}
+
+/// Tallies the survivors in merit order: `+` for the first
+/// `max_combined`, `#` for the rest; returns how many survive.
+/// `by_jitter` is free scratch by now; it is indexed by merit rank.
+fn tally_survivors(
+    candidates: &mut [Candidate],
+    by_offset: &[Slot],
+    by_jitter: &mut [Slot],
+    config: &SelectConfig,
+) -> usize {
+    for slot in by_offset {
         let rank = usize::try_from(slot.aux).unwrap_or(usize::MAX);
         if let Some(target) = by_jitter.get_mut(rank) {
             target.index = slot.index;
@@ -240,12 +279,83 @@ pub fn cluster(
             }
         }
     }
-    Ok(ClusterResult {
-        survivors,
-        outliers: n - remaining,
-        excess: truechimers - n,
-        selection_jitter,
-    })
+    survivors
+}
+
+/// The rounds under [`SelectConfig::distance_weighted_cluster`] over the
+/// survivors in `by_offset` (offsets in `value`, merit rank in `aux`):
+/// returns how many were pruned and the largest selection jitter of the
+/// survivors when the rounds stopped. Sums are taken afresh each round,
+/// relative to the first survivor's offset.
+fn weighted_rounds(
+    candidates: &mut [Candidate],
+    by_offset: &[Slot],
+    config: &SelectConfig,
+) -> (usize, f64) {
+    let survivor = |slot: &Slot, candidates: &[Candidate]| {
+        candidates
+            .get(slot.candidate())
+            .filter(|candidate| candidate.tally() == Tally::Candidate)
+            .copied()
+    };
+    let mut pruned = 0_usize;
+    loop {
+        let mut count = 0_usize;
+        let (mut sum, mut sum_squares, mut min_jitter) = (0.0, 0.0, f64::INFINITY);
+        let mut pivot = None;
+        for slot in by_offset {
+            if let Some(candidate) = survivor(slot, candidates) {
+                let pivot = *pivot.get_or_insert(slot.value);
+                let deviation = slot.value - pivot;
+                sum += deviation;
+                sum_squares += deviation * deviation;
+                min_jitter = min_jitter.min(candidate.jitter());
+                count += 1;
+            }
+        }
+        let pivot = pivot.unwrap_or(0.0);
+        let rounds = Rounds {
+            pivot,
+            sum,
+            sum_squares,
+            removed_low: 0,
+            removed_high: 0,
+        };
+        // (weight, selection jitter, merit rank, slot) of the worst.
+        let mut worst: Option<(f64, f64, u32, Slot)> = None;
+        let mut selection_jitter = 0.0_f64;
+        for slot in by_offset {
+            let Some(candidate) = survivor(slot, candidates) else {
+                continue;
+            };
+            let psi = rounds.selection_jitter(slot.value, count);
+            selection_jitter = selection_jitter.max(psi);
+            let weight = psi * candidate.root_distance();
+            let key = (weight, psi, slot.aux);
+            let worse = worst.is_none_or(|(w, p, rank, _)| {
+                key.0
+                    .total_cmp(&w)
+                    .then(key.1.total_cmp(&p))
+                    .then(key.2.cmp(&rank))
+                    .is_gt()
+            });
+            if worse {
+                worst = Some((weight, psi, slot.aux, *slot));
+            }
+        }
+        let Some((_, psi, _, victim)) = worst else {
+            return (pruned, selection_jitter);
+        };
+        let immune = survivor(&victim, candidates)
+            .is_some_and(|candidate| candidate.options().trust || candidate.options().prefer);
+        if count <= config.min_survivors || psi < min_jitter || immune {
+            return (pruned, selection_jitter);
+        }
+        if let Some(candidate) = candidates.get_mut(victim.candidate()) {
+            candidate.set_tally(Tally::Outlier);
+        }
+        pruned += 1;
+    }
 }
 
 /// Running sums over the remaining survivors' offsets, relative to
@@ -311,6 +421,7 @@ impl Rounds {
 #[allow(clippy::float_cmp, reason = "exact values: zeros and copied inputs")]
 mod tests {
     use super::*;
+    use crate::candidate::SelectOptions;
     use ntp_proto::Stratum;
     use std::vec::Vec;
 
@@ -426,6 +537,105 @@ mod tests {
         run(&mut list, &config);
         // 2 * 1 + 0.9 < 3 * 1 + 0.01.
         assert_eq!(tallies(&list), [Tally::Candidate, Tally::Backup]);
+    }
+
+    /// Three network servers that agree on a bias of -14 us and a PPS at
+    /// true time, far more precise.
+    fn servers_and_a_pps() -> [Candidate; 4] {
+        [
+            truechimer(1, -14e-6, 6e-4, 3e-5),
+            truechimer(2, -15e-6, 6e-4, 3e-5),
+            truechimer(3, -13e-6, 6e-4, 3e-5),
+            truechimer(4, 0.0, 2.5e-4, 3.8e-6),
+        ]
+    }
+
+    #[test]
+    fn weighted_by_distance_a_precise_source_outvoted_on_a_bias_survives() {
+        // RFC 5905's body prunes the PPS: its offset is the odd one out.
+        let mut rfc = servers_and_a_pps();
+        let result = run(&mut rfc, &SelectConfig::RFC);
+        assert_eq!(result.outliers, 1);
+        assert_eq!(rfc[3].tally(), Tally::Outlier);
+        // Selection jitter times distance: the server farthest from the
+        // rest (-15 us) goes instead.
+        let mut config = SelectConfig::RFC;
+        config.distance_weighted_cluster = true;
+        let mut weighted = servers_and_a_pps();
+        let result = run(&mut weighted, &config);
+        assert_eq!(
+            tallies(&weighted),
+            [
+                Tally::Candidate,
+                Tally::Outlier,
+                Tally::Candidate,
+                Tally::Candidate
+            ]
+        );
+        assert_eq!((result.survivors, result.outliers), (3, 1));
+        // psi of the survivors {-14, -13, 0} us: the largest is the PPS's,
+        // sqrt((14^2 + 13^2) / 2) us.
+        let expected = libm::sqrt((14e-6 * 14e-6 + 13e-6 * 13e-6) / 2.0);
+        assert!((result.selection_jitter - expected).abs() < 1e-15);
+    }
+
+    #[test]
+    fn weighted_rounds_never_prune_a_trusted_or_preferred_survivor() {
+        let mut config = SelectConfig::RFC;
+        config.distance_weighted_cluster = true;
+        for options in [
+            SelectOptions {
+                trust: true,
+                ..SelectOptions::NONE
+            },
+            SelectOptions {
+                prefer: true,
+                ..SelectOptions::NONE
+            },
+        ] {
+            let mut list = servers_and_a_pps();
+            list[1] = list[1].with_options(options);
+            let result = run(&mut list, &config);
+            assert_eq!(result.outliers, 0, "{options:?}");
+            assert!(list.iter().all(|c| c.tally() == Tally::Candidate));
+        }
+    }
+
+    #[test]
+    fn weighted_rounds_at_equal_distances_prune_as_the_rfc() {
+        let mut config = SelectConfig::RFC;
+        config.distance_weighted_cluster = true;
+        let offsets = [0.0, 0.001, 0.002, 0.004, 0.1];
+        let make = || -> Vec<Candidate> {
+            offsets
+                .iter()
+                .enumerate()
+                .map(|(i, &o)| truechimer(i as u64, o, 0.01, 0.0001))
+                .collect()
+        };
+        let (mut rfc, mut weighted) = (make(), make());
+        let a = run(&mut rfc, &SelectConfig::RFC);
+        let b = run(&mut weighted, &config);
+        assert_eq!(tallies(&rfc), tallies(&weighted));
+        assert_eq!((a.survivors, a.outliers), (b.survivors, b.outliers));
+        assert!((a.selection_jitter - b.selection_jitter).abs() < 1e-15);
+        // All offsets equal: every selection jitter 0, the worst merit
+        // goes first, down to NMIN.
+        let mut same: Vec<Candidate> = (0..6)
+            .map(|i| truechimer(i, 0.5, 0.01 * (6 - i) as f64, 0.0))
+            .collect();
+        run(&mut same, &config);
+        assert_eq!(
+            tallies(&same),
+            [
+                Tally::Outlier,
+                Tally::Outlier,
+                Tally::Outlier,
+                Tally::Candidate,
+                Tally::Candidate,
+                Tally::Candidate
+            ]
+        );
     }
 
     #[test]

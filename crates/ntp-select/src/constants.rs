@@ -313,6 +313,14 @@ pub struct SelectConfig {
     /// survivor by its distance, section 11.2.3) by default; see
     /// [`COMBINE_LIMIT`].
     pub combine_limit: Option<f64>,
+    /// The cluster algorithm prunes the survivor whose selection jitter
+    /// times root distance is largest, and never a trusted or preferred
+    /// survivor: the reference implementation's rule (ntpd). `false`
+    /// (the default): RFC 5905, section 11.2.2's body, the largest
+    /// selection jitter whatever the survivor's distance. See
+    /// [`cluster`](crate::cluster::cluster).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub distance_weighted_cluster: bool,
 }
 
 /// chrony's default `combinelimit`, 3: a survivor more than three times as
@@ -337,6 +345,7 @@ impl SelectConfig {
         max_candidates: MAXCLOCK,
         max_combined: MAX_COMBINED,
         combine_limit: None,
+        distance_weighted_cluster: false,
     };
 
     /// Checks every value: floats finite, not negative and at most

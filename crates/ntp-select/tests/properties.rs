@@ -158,11 +158,13 @@ proptest! {
     /// Survivors are truechimers are candidates; the combined offset lies in
     /// the intersection interval; nothing is NaN.
     #[test]
-    fn pipeline_invariants(mut candidates in any_candidates()) {
+    fn pipeline_invariants(mut candidates in any_candidates(), weighted in any::<bool>()) {
         let mut scratch = scratch_for(&candidates);
         let mut after_select = candidates.clone();
-        let selected = select(&mut after_select, &mut scratch, &SelectConfig::RFC);
-        match mitigate(&mut candidates, &mut scratch, &SelectConfig::RFC, None) {
+        let mut config = SelectConfig::RFC;
+        config.distance_weighted_cluster = weighted;
+        let selected = select(&mut after_select, &mut scratch, &config);
+        match mitigate(&mut candidates, &mut scratch, &config, None) {
             Ok(result) => {
                 let selected = selected.unwrap();
                 prop_assert_eq!(selected, result.intersection);
@@ -233,12 +235,15 @@ proptest! {
         (original, shuffled) in any_candidates()
             .prop_flat_map(|c| (Just(c.clone()), Just(c).prop_shuffle())),
         previous in prop::option::of(0_u64..40),
+        weighted in any::<bool>(),
     ) {
         let mut a = original;
         let mut b = shuffled;
         let mut scratch = scratch_for(&a);
-        let result_a = mitigate(&mut a, &mut scratch, &SelectConfig::RFC, previous);
-        let result_b = mitigate(&mut b, &mut scratch, &SelectConfig::RFC, previous);
+        let mut config = SelectConfig::RFC;
+        config.distance_weighted_cluster = weighted;
+        let result_a = mitigate(&mut a, &mut scratch, &config, previous);
+        let result_b = mitigate(&mut b, &mut scratch, &config, previous);
         let by_id = |list: &[Candidate]| -> BTreeMap<u64, Tally> {
             list.iter().map(|c| (c.id(), c.tally())).collect()
         };
