@@ -15,7 +15,9 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use ntp_discipline::{Algorithm, Config, Discipline, LIMIT, LeapEvent, MakeStep, Output, Update};
+use ntp_discipline::{
+    Algorithm, Config, Discipline, FallbackDrift, LIMIT, LeapEvent, MakeStep, Output, Update,
+};
 use ntp_proto::{Date, LeapIndicator, NtpDuration};
 
 #[derive(Arbitrary, Debug)]
@@ -66,6 +68,8 @@ struct Input {
     make_step: Option<(f64, Option<u32>)>,
     /// The Kalman estimator's poll gate.
     poll_gate: Option<f64>,
+    /// fallback_drift's exponents (min, max).
+    fallback_drift: Option<(u8, u8)>,
     ops: Vec<Op>,
 }
 
@@ -141,6 +145,9 @@ fuzz_target!(|input: Input| {
     if let Some(poll_gate) = input.poll_gate {
         config.poll_gate = poll_gate;
     }
+    config.fallback_drift = input
+        .fallback_drift
+        .map(|(min, max)| FallbackDrift { min, max });
     let config = if config.validate().is_ok() {
         config
     } else {
