@@ -29,10 +29,12 @@
 //!   from the `lock=` source or a synchronized clock (the library's
 //!   rule).
 //!
-//! Bad records (wrong size, magic, time, leap; a pulse on a reference
-//! clock that is not a PPS) are counted and logged, never fatal; a
-//! reference clock without good samples becomes unreachable in the peer
-//! table.
+//! Bad records (wrong size, magic, leap; a time more than a second ahead
+//! of the system clock or more than four behind it; a pulse on a
+//! reference clock that is not a PPS) and PHC or PPS devices that cannot
+//! be opened (tried again every 16 s: a receiver plugged in later is
+//! used) are counted and logged, never fatal; a reference clock without
+//! good samples becomes unreachable in the peer table.
 
 use core::time::Duration;
 use std::io;
@@ -106,7 +108,7 @@ impl Counts {
             log.warn(
                 now.as_secs_f64(),
                 &format!(
-                    "refclock {}: sample refused ({} so far): {why}",
+                    "refclock {}: refused ({} so far): {why}",
                     self.path.display(),
                     self.refused
                 ),
@@ -139,10 +141,63 @@ impl Drop for SockDriver {
     }
 }
 
+/// A device that may be missing (a USB receiver not plugged in yet, a
+/// card whose driver is not loaded): opened when first read, and again
+/// every [`REOPEN_INTERVAL`] while it fails. Meanwhile its reference clock
+/// gets no samples and shows as unreachable.
+struct Device<T> {
+    path: PathBuf,
+    device: Option<T>,
+    last_try: Option<Instant>,
+}
+
+impl<T> Device<T> {
+    fn missing(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            device: None,
+            last_try: None,
+        }
+    }
+
+    /// The device, opened with `open` if it is not yet and a try is due;
+    /// a failure is counted and logged as a refusal.
+    fn get(
+        &mut self,
+        now: Instant,
+        counts: &mut Counts,
+        log: Log,
+        open: impl FnOnce(&Path) -> io::Result<T>,
+    ) -> Option<&mut T> {
+        if self.device.is_none()
+            && self
+                .last_try
+                .is_none_or(|last| now >= last.saturating_add(REOPEN_INTERVAL))
+        {
+            self.last_try = Some(now);
+            match open(&self.path) {
+                Ok(device) => self.device = Some(device),
+                Err(error) => counts.refuse(
+                    log,
+                    now,
+                    &format!(
+                        "cannot open the device ({error}); trying again every {} s",
+                        REOPEN_INTERVAL.as_secs()
+                    ),
+                ),
+            }
+        }
+        self.device.as_mut()
+    }
+}
+
+/// How often a missing PHC or PPS device is tried again.
+const REOPEN_INTERVAL: Duration = Duration::from_secs(16);
+
 /// One PHC reference clock.
 struct PhcDriver {
     id: SourceId,
-    clock: UnixClock,
+    clock: Device<UnixClock>,
     /// When it was last read (once a second at most).
     last_read: Option<Instant>,
     counts: Counts,
@@ -151,7 +206,7 @@ struct PhcDriver {
 /// One PPS reference clock.
 struct PpsDriver {
     id: SourceId,
-    device: PpsDevice,
+    device: Device<PpsDevice>,
     clear: bool,
     /// The sequence number of the last pulse used.
     sequence: Option<u32>,
@@ -220,10 +275,9 @@ impl Refclocks {
                     });
                 }
                 RefclockDriver::Pps { path, clear } => {
-                    let device = open_pps(path, *clear).map_err(named)?;
                     refclocks.pps.push(PpsDriver {
                         id,
-                        device,
+                        device: Device::missing(path),
                         clear: *clear,
                         sequence: None,
                         last_read: None,
@@ -231,10 +285,9 @@ impl Refclocks {
                     });
                 }
                 RefclockDriver::Phc(path) => {
-                    let clock = UnixClock::open(path).map_err(named)?;
                     refclocks.phc.push(PhcDriver {
                         id,
-                        clock,
+                        clock: Device::missing(path),
                         last_read: None,
                         counts: Counts::new(path),
                     });
@@ -317,10 +370,17 @@ impl Refclocks {
         log: Log,
     ) {
         for driver in &mut self.phc {
-            if due(&mut driver.last_read, now) {
-                let sample = phc_offset(&driver.clock, clock).map(|offset| (offset, None));
-                driver.counts.hand(system, driver.id, now, sample, log);
+            if !due(&mut driver.last_read, now) {
+                continue;
             }
+            let Some(phc) = driver
+                .clock
+                .get(now, &mut driver.counts, log, |path| UnixClock::open(path))
+            else {
+                continue;
+            };
+            let sample = phc_offset(phc, clock).map(|offset| (offset, None));
+            driver.counts.hand(system, driver.id, now, sample, log);
         }
     }
 
@@ -337,7 +397,14 @@ impl Refclocks {
             if !due(&mut driver.last_read, now) {
                 continue;
             }
-            let (sequence, time) = match driver.device.fetch_non_blocking() {
+            let clear = driver.clear;
+            let Some(device) = driver
+                .device
+                .get(now, &mut driver.counts, log, |path| open_pps(path, clear))
+            else {
+                continue;
+            };
+            let (sequence, time) = match device.fetch_non_blocking() {
                 Ok(data) if driver.clear => (data.info.clear_sequence, data.info.clear_tu),
                 Ok(data) => (data.info.assert_sequence, data.info.assert_tu),
                 Err(error) => {
@@ -522,8 +589,60 @@ fn sock_offset(
     }
     let seconds = u64::try_from(sample.seconds).map_err(|_| String::from("negative time"))?;
     let nanos = sample.micros.saturating_mul(1_000);
+    check_record_time(seconds, nanos, SystemTime::now())?;
     Ok((
         ours_offset(sample.offset, seconds, nanos, clock)?,
         Some(sample.leap),
     ))
+}
+
+/// How far ahead of the system clock a SOCK record's time may be: gpsd
+/// stamps a record with the system clock when the event happened, so any
+/// later time is a writer's error (a clock of its own, a forged record).
+const SOCK_MAX_AHEAD: Duration = Duration::from_secs(1);
+
+/// How old a SOCK record may be: gpsd writes within a second of the event
+/// (the NMEA sentence, the pulse); an older record is stale (a writer
+/// that stalled, a replay), and is not taken as a sample of now.
+const SOCK_MAX_AGE: Duration = Duration::from_secs(4);
+
+/// Refuses a record whose time (`seconds`.`nanos` of the Unix epoch, on
+/// the system clock) lies more than [`SOCK_MAX_AHEAD`] after `now` or
+/// more than [`SOCK_MAX_AGE`] before it.
+fn check_record_time(seconds: u64, nanos: u32, now: SystemTime) -> Result<(), String> {
+    let time = SystemTime::UNIX_EPOCH
+        .checked_add(Duration::new(seconds, nanos))
+        .ok_or_else(|| String::from("time out of range"))?;
+    match time.duration_since(now) {
+        Ok(ahead) if ahead > SOCK_MAX_AHEAD => Err(format!(
+            "a record {:.1} s in the future of the system clock",
+            ahead.as_secs_f64()
+        )),
+        Ok(_) => Ok(()),
+        Err(behind) if behind.duration() > SOCK_MAX_AGE => Err(format!(
+            "a stale record, {:.1} s old",
+            behind.duration().as_secs_f64()
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_from_the_future_or_stale_ones_are_refused() {
+        let now = SystemTime::UNIX_EPOCH + Duration::new(1_800_000_000, 500_000_000);
+        let at = |seconds: u64, nanos: u32| check_record_time(seconds, nanos, now);
+        assert!(at(1_800_000_000, 500_000_000).is_ok());
+        // Within a second ahead (clock granularity) and 4 s behind.
+        assert!(at(1_800_000_001, 400_000_000).is_ok());
+        assert!(at(1_799_999_996, 600_000_000).is_ok());
+        let ahead = at(1_800_000_010, 0).unwrap_err();
+        assert!(ahead.contains("future"), "{ahead}");
+        let stale = at(1_799_999_000, 0).unwrap_err();
+        assert!(stale.contains("stale"), "{stale}");
+        assert!(at(u64::MAX, 0).is_err());
+    }
 }

@@ -112,3 +112,35 @@ fn a_path_that_is_not_a_socket_is_refused() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn missing_devices_are_refused_and_tried_again_without_stopping_the_daemon() {
+    let dir = std::env::temp_dir().join(format!(
+        "ntp-daemon-refclock-missing-{}",
+        std::process::id()
+    ));
+    let (phc, pps) = (dir.join("ptp9"), dir.join("pps7"));
+    let output = Command::new(DAEMON)
+        .arg("--refclock")
+        .arg(format!("PHC:{},refid=PHC", phc.display()))
+        .arg("--refclock")
+        .arg(format!("PPS:{},refid=PPS", pps.display()))
+        .args(["--duration", "3", "--json", "--table-every", "2"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    for path in [&phc, &pps] {
+        let warning = stdout
+            .lines()
+            .find(|line| line.contains("\"warning\"") && line.contains(&*path.to_string_lossy()))
+            .unwrap_or_else(|| panic!("no warning for {}: {stdout}", path.display()));
+        assert!(warning.contains("cannot open the device"), "{warning}");
+    }
+    // Both sources are in the peer table, never reached.
+    let table = stdout
+        .lines()
+        .find(|line| line.contains("\"peers\""))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(table.matches("\"reach\":0").count(), 2, "{table}");
+}
