@@ -5,6 +5,9 @@
 # request is NTPv2, answered in NTPv2) must accept its answers (exit 0,
 # |offset| under 10 ms), answered from the loop and from worker threads
 # (--serve-threads), and ntpdig must recognise its Kiss-o'-Death DENY.
+# Last, the daemon as a stratum-1 server of a SOCK reference clock (a
+# stand-in for gpsd writing chrony's socket protocol): stratum 1, refid
+# GPS, accepted by chronyd and ntpdig.
 #
 # Runs as root in CI after the tests (called from .ci/run). Everything
 # stays on 127.0.0.1; nothing touches the system clock: chronyd runs with
@@ -155,5 +158,53 @@ start_server "$work/threads.log" --serve-threads 2
 chronyd_check "ntp-daemon --serve-threads 2" chronyd-threads
 ntpdig_check "ntp-daemon --serve-threads 2" ntpdig-threads
 stop_server "$work/threads.log"
+
+step "chronyd -Q and ntpdig against our stratum-1 server fed by a SOCK reference clock"
+# A stand-in for gpsd writes chrony's socket records (the system clock,
+# taken as true) to the daemon's socket four times a second; the daemon
+# must serve stratum 1 with refid GPS, and chronyd and ntpdig accept it.
+sock="$work/chrony.fake0.sock"
+"$DAEMON" --serve "127.0.0.1:$PORT" --default-action allow --duration 60 \
+    --refclock "SOCK:$sock,refid=GPS,poll=1" >"$work/refclock.log" 2>&1 &
+serve_pid=$!
+python3 - "$sock" 50 <<'PY' &
+import socket, struct, sys, time
+path, seconds = sys.argv[1], float(sys.argv[2])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+end = time.time() + seconds
+while time.time() < end:
+    now = time.time()
+    record = struct.pack("=qqdiiii", int(now), int(now % 1 * 1e6), 0.0, 0, 0, 0, 0x534F434B)
+    try:
+        s.sendto(record, path)
+    except OSError:
+        pass  # the daemon has not bound the socket yet, or has exited
+    time.sleep(0.25)
+PY
+writer_pid=$!
+wait_for_log "$serve_pid" "$work/refclock.log" 'synchronized to GPS' "ntp-daemon --refclock SOCK"
+cat "$work/refclock.log"
+if ! read -r stratum refid < <(timeout 10 python3 - "$PORT" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.sendto(b"\x23" + bytes(47), ("127.0.0.1", int(sys.argv[1])))
+reply = s.recv(512)
+print(reply[1], reply[12:16].rstrip(b"\0").decode("ascii", "replace"))
+PY
+); then
+    echo "interop: no answer from the stratum-1 server"
+    exit 1
+fi
+echo "our stratum-1 server: stratum $stratum, refid $refid"
+if [ "$stratum" != 1 ] || [ "$refid" != GPS ]; then
+    echo "interop: expected stratum 1 and refid GPS"
+    exit 1
+fi
+chronyd_check "ntp-daemon --refclock SOCK" chronyd-refclock
+ntpdig_check "ntp-daemon --refclock SOCK" ntpdig-refclock
+stop_server "$work/refclock.log"
+kill "$writer_pid" 2>/dev/null || true
+wait "$writer_pid" 2>/dev/null || true
 
 step "interop passed"
