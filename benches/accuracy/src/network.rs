@@ -94,6 +94,9 @@ pub(crate) fn clknetsim_config(scenario: &Scenario, noise: &NoiseFiles) -> Strin
             scenario.server_offset(index)
         );
         let _ = writeln!(conf, "node{server}_freq = 0");
+        if let Some(step) = &scenario.server_step {
+            let _ = writeln!(conf, "node{server}_step = {step}");
+        }
         let mut up_terms = Vec::new();
         let mut down_terms = Vec::new();
         for link in scenario.link_delays.iter().filter(|l| l.server == server) {
@@ -146,6 +149,19 @@ mod tests {
                 .collect(),
             refclock: None,
         }
+    }
+
+    #[test]
+    fn server_steps_go_to_every_server_and_only_to_them() {
+        let scenario = Scenario {
+            servers: 2,
+            server_step: Some(String::from("(pulse 64 64)")),
+            ..Scenario::default()
+        };
+        let conf = clknetsim_config(&scenario, &noise(2));
+        assert!(conf.contains("node1_step = (pulse 64 64)\n"));
+        assert!(conf.contains("node2_step = (pulse 64 64)\n"));
+        assert!(!conf.contains("node3_step"));
     }
 
     #[test]

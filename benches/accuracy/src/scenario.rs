@@ -89,6 +89,11 @@ pub(crate) struct Scenario {
     /// Steps of the client clock's time (made by the simulator, as an
     /// outside program would set the clock).
     pub(crate) client_steps: Vec<ClockStep>,
+    /// A clknetsim expression stepping every server's clock, evaluated
+    /// once a simulated second (chrony's `server_step`, e.g. `"(pulse 64
+    /// 64)"`: +1 s a second for 64 s, then -1 s a second for 64 s). The
+    /// same for both clients: it is a function of time, not noise.
+    pub(crate) server_step: Option<String>,
     /// Windows in which every packet between client and servers is lost.
     pub(crate) outages: Vec<Outage>,
     /// Options after `server ADDRESS` in chronyd's configuration.
@@ -371,6 +376,7 @@ impl Default for Scenario {
             client_freq_sine: None,
             freq_steps: Vec::new(),
             client_steps: Vec::new(),
+            server_step: None,
             outages: Vec::new(),
             chronyd_server_options: String::from("iburst"),
             chronyd_extra_conf: Vec::new(),
@@ -495,6 +501,19 @@ impl Scenario {
                 "need 0 <= jitter_asymmetry < 0.5 and 0 <= random_loss < 1",
             ));
         }
+        if let Some(step) = &self.server_step {
+            let balanced = step.chars().try_fold(0_i32, |depth, c| match c {
+                '(' => Some(depth + 1),
+                ')' => (depth > 0).then(|| depth - 1),
+                '\n' | '"' => None,
+                _ => Some(depth),
+            });
+            if step.trim().is_empty() || balanced != Some(0) {
+                return Err(String::from(
+                    "server_step must be one clknetsim expression (balanced parentheses, one line, no quotes)",
+                ));
+            }
+        }
         let server_ok = |server: &usize| (1..=self.servers).contains(server);
         for outage in &self.outages {
             let end = outage.end_within(self.length);
@@ -575,6 +594,28 @@ pub(crate) fn check_unique(scenarios: &[Scenario]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_step_must_be_one_expression() {
+        for bad in [
+            "",
+            "(pulse 64 64",
+            "(pulse 64 64))",
+            "(file \"x\")",
+            "(a)\n(b)",
+        ] {
+            let scenario = Scenario {
+                server_step: Some(String::from(bad)),
+                ..Scenario::default()
+            };
+            assert!(scenario.validate().is_err(), "{bad:?}");
+        }
+        let good = Scenario {
+            server_step: Some(String::from("(pulse 64 64)")),
+            ..Scenario::default()
+        };
+        assert_eq!(good.validate(), Ok(()));
+    }
 
     #[test]
     fn empty_file_is_the_reference_scenario() {
