@@ -515,6 +515,32 @@ impl SourceSlot {
         (excess * excess + floor * floor) / 12.0 + server_precision * server_precision
     }
 
+    /// The filter's sample of `epoch` and the offset it feeds the
+    /// discipline with, as the clock read when it was taken; `slew` is
+    /// the discipline's cumulative slew now.
+    fn fed_sample(&self, epoch: f64, slew: f64) -> Option<(ntp_select::FilterSample, f64)> {
+        let same = |e: f64| e.to_bits() == epoch.to_bits();
+        let newest = self.source.filter().samples().next().map(|(_, e)| e);
+        let (sample, _) = self.source.filter().samples().find(|&(_, e)| same(e))?;
+        let offset = match (newest.is_some_and(same), self.source.last_measurement()) {
+            // A reference clock's sample, as the clock read at its epoch
+            // (`RefclockState::take`); an older one as the clock is now.
+            _ if self.refclock.is_some() => {
+                let frame = self
+                    .refclock
+                    .as_deref()
+                    .and_then(|state| state.frame_of(epoch));
+                sample.offset() - frame.unwrap_or(slew)
+            }
+            // The newest sample's raw offset is the last measurement; an
+            // older one (backlog before the first update) was stored when
+            // nothing had been slewed yet, so its filter offset is raw.
+            (true, Some(measurement)) => measurement.offset,
+            _ => sample.offset(),
+        };
+        Some((sample, offset))
+    }
+
     fn record_delay(&mut self, delay: f64) {
         if let Some(slot) = self.delays.get_mut(self.delay_count % DELAY_HISTORY) {
             *slot = delay;
@@ -2016,35 +2042,8 @@ impl<R: RngCore> System<R> {
             };
             slot.fed_epoch = Some(slot.fed_epoch.map_or(epoch, |fed| fed.max(epoch)));
             let id = slot.source.id();
-            let newest = slot.source.filter().samples().next().map(|(_, e)| e);
-            let sample = slot
-                .source
-                .filter()
-                .samples()
-                .find(|&(_, e)| e.to_bits() == epoch.to_bits())
-                .map(|(sample, _)| sample);
-            let Some(sample) = sample else {
+            let Some((sample, offset)) = slot.fed_sample(epoch, slew) else {
                 continue;
-            };
-            // The newest sample's raw offset is the last measurement; an
-            // older one (backlog before the first update) was stored when
-            // nothing had been slewed yet, so its filter offset is raw.
-            let offset = match (
-                newest.is_some_and(|e| e.to_bits() == epoch.to_bits()),
-                slot.source.last_measurement(),
-            ) {
-                // A reference clock's sample, as the clock read at its
-                // epoch (`RefclockState::take`); an older one as the
-                // clock is now.
-                _ if slot.refclock.is_some() => {
-                    let frame = slot
-                        .refclock
-                        .as_deref()
-                        .and_then(|state| state.frame_of(epoch));
-                    sample.offset() - frame.unwrap_or(slew)
-                }
-                (true, Some(measurement)) => measurement.offset,
-                _ => sample.offset(),
             };
             // A source whose filter output sits away from the others' is
             // off by a path asymmetry or its own error, which no delay

@@ -489,10 +489,19 @@ mod tests {
     fn equal_selection_jitter_prunes_the_worse_merit() {
         // All offsets equal: psi_s = 0 everywhere and 0 < 0 is false, so the
         // rounds prune down to NMIN, worst merit first.
+        // The same under the distance-weighted rule: every weight is 0.
+        let mut weighted = SelectConfig::RFC;
+        weighted.distance_weighted_cluster = true;
+        for config in [SelectConfig::RFC, weighted] {
+            equal_selection_jitter_under(&config);
+        }
+    }
+
+    fn equal_selection_jitter_under(config: &SelectConfig) {
         let mut list: Vec<Candidate> = (0..6)
             .map(|i| truechimer(i, 0.5, 0.01 * (6 - i) as f64, 0.0))
             .collect();
-        let result = run(&mut list, &SelectConfig::RFC);
+        let result = run(&mut list, config);
         assert_eq!(result.survivors, 3);
         assert_eq!(result.selection_jitter, 0.0);
         // Ids 3, 4, 5 have the smallest distances.
@@ -619,23 +628,6 @@ mod tests {
         assert_eq!(tallies(&rfc), tallies(&weighted));
         assert_eq!((a.survivors, a.outliers), (b.survivors, b.outliers));
         assert!((a.selection_jitter - b.selection_jitter).abs() < 1e-15);
-        // All offsets equal: every selection jitter 0, the worst merit
-        // goes first, down to NMIN.
-        let mut same: Vec<Candidate> = (0..6)
-            .map(|i| truechimer(i, 0.5, 0.01 * (6 - i) as f64, 0.0))
-            .collect();
-        run(&mut same, &config);
-        assert_eq!(
-            tallies(&same),
-            [
-                Tally::Outlier,
-                Tally::Outlier,
-                Tally::Outlier,
-                Tally::Candidate,
-                Tally::Candidate,
-                Tally::Candidate
-            ]
-        );
     }
 
     #[test]
