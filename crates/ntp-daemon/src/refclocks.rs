@@ -467,7 +467,7 @@ fn pulse_offset(seconds: i64, nanos: i32, clock: &dyn Clock) -> Result<f64, Stri
     } else {
         1.0 - fraction
     };
-    ours_offset(system_offset, seconds_u, nanos_u, clock)
+    ours_offset(system_offset, unix_time(seconds_u, nanos_u)?, clock)
 }
 
 /// How often a PHC or PPS device is read: once a second, as chronyd's
@@ -504,7 +504,7 @@ fn phc_offset(phc: &UnixClock, clock: &dyn Clock) -> Result<f64, String> {
     let seconds =
         u64::try_from(middle / 1_000_000_000).map_err(|_| String::from("time out of range"))?;
     let nanos = u32::try_from(middle % 1_000_000_000).unwrap_or(0);
-    ours_offset(offset, seconds, nanos, clock)
+    ours_offset(offset, unix_time(seconds, nanos)?, clock)
 }
 
 /// One PHC reading, in nanoseconds: the system clock's window around the
@@ -532,18 +532,17 @@ fn phc_reading(phc: &UnixClock) -> Result<PhcReading, String> {
     })
 }
 
-/// `system_offset` (true time minus the system clock when that read
-/// `seconds`.`nanos` of the Unix epoch) as our clock's offset: the model
-/// clock may differ from the system's.
-fn ours_offset(
-    system_offset: f64,
-    seconds: u64,
-    nanos: u32,
-    clock: &dyn Clock,
-) -> Result<f64, String> {
-    let realtime = SystemTime::UNIX_EPOCH
+/// `seconds`.`nanos` of the Unix epoch as a system time.
+fn unix_time(seconds: u64, nanos: u32) -> Result<SystemTime, String> {
+    SystemTime::UNIX_EPOCH
         .checked_add(Duration::new(seconds, nanos))
-        .ok_or_else(|| String::from("time out of range"))?;
+        .ok_or_else(|| String::from("time out of range"))
+}
+
+/// `system_offset` (true time minus the system clock when that read
+/// `realtime`) as our clock's offset: the model clock may differ from the
+/// system's.
+fn ours_offset(system_offset: f64, realtime: SystemTime, clock: &dyn Clock) -> Result<f64, String> {
     let ours = clock
         .reading_at_realtime(realtime)
         .map_err(|error| error.to_string())?;
@@ -588,10 +587,10 @@ fn sock_offset(
         ));
     }
     let seconds = u64::try_from(sample.seconds).map_err(|_| String::from("negative time"))?;
-    let nanos = sample.micros.saturating_mul(1_000);
-    check_record_time(seconds, nanos, SystemTime::now())?;
+    let realtime = unix_time(seconds, sample.micros.saturating_mul(1_000))?;
+    check_record_time(realtime, SystemTime::now())?;
     Ok((
-        ours_offset(sample.offset, seconds, nanos, clock)?,
+        ours_offset(sample.offset, realtime, clock)?,
         Some(sample.leap),
     ))
 }
@@ -606,13 +605,10 @@ const SOCK_MAX_AHEAD: Duration = Duration::from_secs(1);
 /// that stalled, a replay), and is not taken as a sample of now.
 const SOCK_MAX_AGE: Duration = Duration::from_secs(4);
 
-/// Refuses a record whose time (`seconds`.`nanos` of the Unix epoch, on
-/// the system clock) lies more than [`SOCK_MAX_AHEAD`] after `now` or
-/// more than [`SOCK_MAX_AGE`] before it.
-fn check_record_time(seconds: u64, nanos: u32, now: SystemTime) -> Result<(), String> {
-    let time = SystemTime::UNIX_EPOCH
-        .checked_add(Duration::new(seconds, nanos))
-        .ok_or_else(|| String::from("time out of range"))?;
+/// Refuses a record whose time (on the system clock) lies more than
+/// [`SOCK_MAX_AHEAD`] after `now` or more than [`SOCK_MAX_AGE`] before
+/// it.
+fn check_record_time(time: SystemTime, now: SystemTime) -> Result<(), String> {
     match time.duration_since(now) {
         Ok(ahead) if ahead > SOCK_MAX_AHEAD => Err(format!(
             "a record {:.1} s in the future of the system clock",
@@ -634,7 +630,9 @@ mod tests {
     #[test]
     fn records_from_the_future_or_stale_ones_are_refused() {
         let now = SystemTime::UNIX_EPOCH + Duration::new(1_800_000_000, 500_000_000);
-        let at = |seconds: u64, nanos: u32| check_record_time(seconds, nanos, now);
+        let at = |seconds: u64, nanos: u32| {
+            unix_time(seconds, nanos).and_then(|time| check_record_time(time, now))
+        };
         assert!(at(1_800_000_000, 500_000_000).is_ok());
         // Within a second ahead (clock granularity) and 4 s behind.
         assert!(at(1_800_000_001, 400_000_000).is_ok());

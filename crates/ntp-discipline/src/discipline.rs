@@ -969,10 +969,8 @@ impl Discipline {
         self.kalman = Some(filter);
         self.note_rate_change(t);
         self.frequency = frequency;
-        let remaining = self
-            .slew_end
-            .map_or(0.0, |end| end.saturating_sub(t).to_seconds_f64());
-        self.queue_kalman_adjust(remaining);
+        // `commit` in `handle_timeout` brought `self.now` to `t`.
+        self.queue_adjust();
         self.next_tick = self.kalman_next_tick(t);
     }
 

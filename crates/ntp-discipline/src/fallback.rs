@@ -27,6 +27,11 @@ pub const FALLBACK_DRIFT_MAX_EXPONENT: u8 = 30;
 
 const _: () = assert!(SLOTS == FALLBACK_DRIFT_MAX_EXPONENT as usize + 1);
 
+/// The exponents of `rule`'s averages, within the slots kept.
+fn exponents(rule: FallbackDrift) -> core::ops::RangeInclusive<u8> {
+    rule.min..=rule.max.min(FALLBACK_DRIFT_MAX_EXPONENT)
+}
+
 /// One running mean of the frequency.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct Average {
@@ -62,7 +67,7 @@ impl FallbackDrifts {
         if !(interval > 0.0 && interval.is_finite() && frequency.is_finite()) {
             return;
         }
-        for exponent in rule.min..=rule.max.min(FALLBACK_DRIFT_MAX_EXPONENT) {
+        for exponent in exponents(rule) {
             let length = libm::exp2(f64::from(exponent));
             if let Some(average) = self.averages.get_mut(usize::from(exponent)) {
                 average.span = (average.span + interval).min(length);
@@ -78,8 +83,7 @@ impl FallbackDrifts {
     /// longest shorter one that does. `None` before 2^`min` seconds or
     /// without any estimate.
     pub(crate) fn due(&self, rule: FallbackDrift, since: f64) -> Option<(u8, f64)> {
-        let max = rule.max.min(FALLBACK_DRIFT_MAX_EXPONENT);
-        (rule.min..=max)
+        exponents(rule)
             .rev()
             .filter(|exponent| since >= libm::exp2(f64::from(*exponent)))
             .find_map(|exponent| {
@@ -91,7 +95,7 @@ impl FallbackDrifts {
     /// Seconds after the last update at which the next fallback interval
     /// begins, counted from `since`; `None` past the last one.
     pub(crate) fn next_due(rule: FallbackDrift, since: f64) -> Option<f64> {
-        (rule.min..=rule.max.min(FALLBACK_DRIFT_MAX_EXPONENT))
+        exponents(rule)
             .map(|exponent| libm::exp2(f64::from(exponent)))
             .find(|start| *start > since)
     }

@@ -274,8 +274,8 @@ pub(crate) struct RefclockState {
     /// The cumulative slew at each sample of this poll (see
     /// [`push`](Self::push)).
     frames: Frames,
-    /// The epoch of the last poll's sample and its frame: the mean slew of
-    /// its samples.
+    /// The epoch of the last poll's sample and its frame: the cumulative
+    /// slew at that epoch (see [`frame_of`](Self::frame_of)).
     last_frame: Option<(f64, f64)>,
     /// The leap indicator of the newest sample that had one.
     pub(crate) leap: LeapIndicator,
