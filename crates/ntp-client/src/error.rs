@@ -27,6 +27,11 @@ pub enum ConfigError {
     /// The maximum root distance is not a positive finite number.
     #[error("maximum root distance must be positive and finite")]
     MaxDistance,
+    /// The jitter limit
+    /// ([`SystemConfig::max_jitter`](crate::SystemConfig::max_jitter)) is
+    /// not a positive finite number.
+    #[error("maximum jitter must be positive and finite")]
+    MaxJitter,
     /// A delay limit is not a positive finite number, the delay ratio is
     /// below 1, the minimum delay is negative or the asymmetry is outside
     /// -0.5..=0.5 ([`DelayConfig`](crate::DelayConfig)).

@@ -133,6 +133,8 @@ pub mod refclock;
 pub mod sntp;
 mod source;
 #[cfg(feature = "alloc")]
+mod spread;
+#[cfg(feature = "alloc")]
 mod system;
 #[cfg(feature = "alloc")]
 mod table;
@@ -162,6 +164,8 @@ pub use query::{OsSeededRng, StdClock};
 pub use refclock::{RefclockConfig, RefclockConfigError, RefclockError};
 pub use sntp::{Datagram, Measurement, Request, ResponseError, SntpConfig};
 pub use source::{ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId, Transmit};
+#[cfg(feature = "alloc")]
+pub use spread::{FIT_SAMPLES, MAX_JITTER, MIN_FIT_SAMPLES};
 #[cfg(feature = "alloc")]
 pub use system::{
     DELAY_HISTORY, DatagramError, Event, Input, MIN_DELAY_SAMPLES, MIN_TRANSMIT_SEPARATION, Output,

@@ -264,6 +264,10 @@ pub enum SourceEvent {
     /// section 5.7) answered a request of this NTS source: unless an
     /// authentic answer comes first, NTS-KE runs again at the next poll.
     NtsNak,
+    /// The source's samples scatter about their fitted line by more than
+    /// [`SystemConfig::max_jitter`](crate::SystemConfig::max_jitter): it is
+    /// not selected until they settle. Sent once a spell.
+    JitterExceeded,
 }
 
 impl fmt::Display for SourceEvent {
@@ -277,6 +281,7 @@ impl fmt::Display for SourceEvent {
             Self::ServerUnsynchronized => f.write_str("server says it is unsynchronized"),
             Self::Falseticker => f.write_str("falseticker (tally x)"),
             Self::NtsNak => f.write_str("NTS NAK: the server refused our cookie"),
+            Self::JitterExceeded => f.write_str("jitter exceeds maxjitter, not selectable"),
         }
     }
 }
@@ -541,6 +546,9 @@ pub struct Source {
     last_measurement: Option<Measurement>,
     last_received: Option<Instant>,
     cumulative_slew: f64,
+    /// Epoch of the sample kept when the filter last restarted after a
+    /// jump of the server's clock (see `restart_after_jump`).
+    jump_restart: Option<f64>,
     last_now: Instant,
     sent: u64,
     received: u64,
@@ -591,6 +599,7 @@ impl Source {
             last_measurement: None,
             last_received: None,
             cumulative_slew: 0.0,
+            jump_restart: None,
             last_now: Instant::ZERO,
             sent: 0,
             received: 0,
@@ -856,8 +865,17 @@ impl Source {
             self.filter.reset();
             self.asymmetry.reset();
             self.filter.update(newest, epoch)?;
+            self.jump_restart = Some(epoch);
         }
         Ok(())
+    }
+
+    /// The epoch of the oldest sample kept when the clock filter last
+    /// restarted after a jump of the server's clock, if it ever did: the
+    /// samples before it describe a clock that no longer exists.
+    #[must_use]
+    pub(crate) const fn jump_restart(&self) -> Option<f64> {
+        self.jump_restart
     }
 
     /// Whether the newest sample in the clock filter lies more than

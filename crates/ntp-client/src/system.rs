@@ -34,6 +34,7 @@ use crate::sntp::log2_seconds;
 use crate::source::{
     ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId, Transmit,
 };
+use crate::spread::SampleLine;
 use crate::{AuthSelectMode, ConfigError, Instant};
 
 /// Configuration of a [`System`]. The [`Default`] is safe for public
@@ -110,6 +111,33 @@ pub struct SystemConfig {
     /// default.
     #[cfg_attr(feature = "serde", serde(default))]
     pub auth_select: AuthSelectMode,
+    /// The most a source's samples may scatter about the line fitted
+    /// through its last [`FIT_SAMPLES`](crate::FIT_SAMPLES) offsets
+    /// (taken back to the free oscillator, so that the discipline's own
+    /// corrections and an unlearnt frequency do not count), seconds:
+    /// chrony's `maxjitter`, [`MAX_JITTER`](crate::MAX_JITTER) (1 s) by
+    /// default. A source above it is not selected. Below
+    /// [`MIN_FIT_SAMPLES`](crate::MIN_FIT_SAMPLES) samples since it started
+    /// or since its server's clock jumped, its scatter is not known and
+    /// RFC 5905's tests alone judge it: chrony selects no source before
+    /// its regression has three samples, while this client selects at the
+    /// first sample and steers from it (see the accuracy runner's
+    /// `009-sourceselection-7` for what that costs against a server whose
+    /// clock swings). `None` (in [`SystemConfig::rfc5905`]) judges
+    /// sources by RFC 5905's tests alone. Missing in serialized data means
+    /// the default.
+    #[cfg_attr(feature = "serde", serde(default = "default_max_jitter"))]
+    pub max_jitter: Option<f64>,
+}
+
+/// [`SystemConfig::max_jitter`]'s default, for serde.
+#[cfg(feature = "serde")]
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "serde's default wants the field's type"
+)]
+const fn default_max_jitter() -> Option<f64> {
+    Some(crate::MAX_JITTER)
 }
 
 /// Longest wait for every source's first answer before the first
@@ -172,6 +200,7 @@ impl Default for SystemConfig {
             startup_wait: true,
             search_at_max_poll: true,
             auth_select: AuthSelectMode::Mix,
+            max_jitter: Some(crate::MAX_JITTER),
         }
     }
 }
@@ -194,6 +223,7 @@ impl SystemConfig {
             startup_wait: false,
             search_at_max_poll: false,
             auth_select: AuthSelectMode::Ignore,
+            max_jitter: None,
             ..default
         }
     }
@@ -249,6 +279,12 @@ impl SystemConfig {
         }
         if self.min_sources == Some(0) {
             return Err(ConfigError::MinSources);
+        }
+        if self
+            .max_jitter
+            .is_some_and(|limit| !(limit.is_finite() && limit > 0.0))
+        {
+            return Err(ConfigError::MaxJitter);
         }
         if let Some(frequency) = self.initial_frequency {
             if !(frequency.is_finite() && frequency.abs() <= self.discipline.max_frequency) {
@@ -463,6 +499,12 @@ pub(crate) struct SourceSlot {
     nts: Option<Box<NtsState>>,
     /// The state of a reference clock ([`System::add_refclock`]).
     refclock: Option<Box<RefclockState>>,
+    /// The latest samples as offsets of the free oscillator, for the
+    /// jitter limit ([`SystemConfig::max_jitter`]).
+    line: SampleLine,
+    /// Whether the source was last held out by the jitter limit (its
+    /// event is sent once a spell).
+    too_jittery: bool,
 }
 
 impl SourceSlot {
@@ -483,6 +525,43 @@ impl SourceSlot {
             falseticker_since: None,
             nts: None,
             refclock: None,
+            line: SampleLine::new(),
+            too_jittery: false,
+        }
+    }
+
+    /// Whether the source passes the jitter limit `max_jitter`
+    /// ([`SystemConfig::max_jitter`]): its scatter is within the limit or
+    /// not known yet (always with no limit). A source newly over it sends
+    /// [`SourceEvent::JitterExceeded`].
+    fn within_jitter(&mut self, max_jitter: Option<f64>, events: &mut VecDeque<Event>) -> bool {
+        let (Some(limit), Some(jitter)) = (max_jitter, self.line.jitter()) else {
+            self.too_jittery = false;
+            return true;
+        };
+        let over = jitter > limit;
+        if over && !self.too_jittery {
+            events.push_back(Event::Source {
+                id: self.source.id(),
+                event: SourceEvent::JitterExceeded,
+            });
+        }
+        self.too_jittery = over;
+        !over
+    }
+
+    /// Records the newest sample of the clock filter for the jitter
+    /// limit: `free_offset` is its offset plus the discipline's
+    /// correction by then ([`ntp_discipline::Discipline::correction_at`]).
+    /// The samples before a jump of the clocks that the source restarted
+    /// its filter for go, as they went from the filter.
+    fn record_line(&mut self, free_offset: f64) {
+        let Some((_, epoch)) = self.source.filter().samples().next() else {
+            return;
+        };
+        self.line.push(epoch, free_offset);
+        if let Some(restart) = self.source.jump_restart() {
+            self.line.forget_before(restart);
         }
     }
 
@@ -1107,8 +1186,9 @@ impl<R: RngCore> System<R> {
     }
 
     /// Polls the reference clocks that are due: their samples become one
-    /// each, for the clock filter. Whether any changed.
-    fn poll_refclocks(&mut self, now: Instant) -> bool {
+    /// each, for the clock filter. Whether any changed. `wall_now` is the
+    /// clock at `now`.
+    fn poll_refclocks(&mut self, now: Instant, wall_now: Date) -> bool {
         let mut changed = false;
         for slot in &mut self.sources {
             let Some(state) = slot.refclock.as_deref_mut() else {
@@ -1128,6 +1208,18 @@ impl<R: RngCore> System<R> {
                 .is_err()
             {
                 state.clear();
+            } else if let Some((sample, epoch)) = sample {
+                // The sample's offset is in the cumulative-slew frame of
+                // its epoch; taking today's slew off instead misses the
+                // phase slewed within the poll, a tiny share of the
+                // seconds the jitter limit is about.
+                let age = NtpDuration::from_seconds_f64(now.as_secs_f64() - epoch)
+                    .unwrap_or(NtpDuration::ZERO);
+                let wall = wall_now.checked_sub(age).unwrap_or(wall_now);
+                slot.record_line(
+                    sample.offset() - self.discipline.cumulative_slew()
+                        + self.discipline.correction_at(wall),
+                );
             }
             changed |= slot.source.take_changed();
             let id = slot.source.id();
@@ -1541,6 +1633,7 @@ impl<R: RngCore> System<R> {
                 }
                 if let ReplyOutcome::Sample { measurement, .. } = outcome {
                     slot.record_delay(measurement.delay);
+                    slot.record_line(measurement.offset + self.discipline.correction_at(rx_wall));
                 }
                 let changed = slot.source.take_changed();
                 while let Some(event) = slot.source.poll_event() {
@@ -1620,7 +1713,7 @@ impl<R: RngCore> System<R> {
         if let Some(event) = self.events.pop_front() {
             return Output::Event(event);
         }
-        if self.poll_refclocks(now) {
+        if self.poll_refclocks(now, wall_now) {
             self.clock_select(now, wall_now);
             if let Some(event) = self.events.pop_front() {
                 return Output::Event(event);
@@ -1776,7 +1869,7 @@ impl<R: RngCore> System<R> {
         let any_authenticated = self.sources.iter().any(SourceSlot::authenticated);
         let any_unauthenticated = !self.sources.iter().all(SourceSlot::authenticated);
         let mut selectable = 0_usize;
-        for slot in &self.sources {
+        for slot in &mut self.sources {
             let config = slot.source.config();
             let Some(options) = self
                 .config
@@ -1805,6 +1898,9 @@ impl<R: RngCore> System<R> {
                 fit_stats.stratum = Stratum::PRIMARY;
             }
             if fit_stats.fit(now_s, &context, select).is_err() {
+                continue;
+            }
+            if !slot.within_jitter(self.config.max_jitter, &mut self.events) {
                 continue;
             }
             if let Ok(candidate) = stats.candidate(slot.source.id().get(), now_s, select) {

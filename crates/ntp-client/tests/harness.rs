@@ -20,7 +20,7 @@ use ntp_client::{
     DatagramError, Event, ReplyError, ReplyOutcome, ResponseError, SourceEvent, SystemConfig, Tally,
 };
 use ntp_proto::{
-    KissCode, LeapIndicator, Packet, RefId, ShortTime, Stratum, SystemState, Timestamp,
+    KissCode, LeapIndicator, NtpDuration, Packet, RefId, ShortTime, Stratum, SystemState, Timestamp,
 };
 use ntp_server::AccessAction;
 
@@ -660,7 +660,7 @@ fn two_of_three_sources_arm_a_leap_second_the_system_peer_does_not_announce() {
         assert!(leap_armed(&h));
         assert_eq!(h.client.system_state().leap, LeapIndicator::InsertSecond);
         let leap = h.client.discipline().leap_second().unwrap();
-        assert_eq!(leap.step(), ntp_proto::NtpDuration::from_seconds(-1));
+        assert_eq!(leap.step(), NtpDuration::from_seconds(-1));
     }
 }
 
@@ -749,4 +749,65 @@ fn a_step_by_somebody_else_is_undone_within_two_minimum_polls_and_keeps_the_freq
             "tell {tell}: {before} {after}"
         );
     }
+}
+
+/// A server whose clock climbs 1 s a second for 64 s and falls back as
+/// fast (chrony's 009-sourceselection, case 7: `server_step (pulse 64
+/// 64)`): its samples scatter by tens of seconds about any line.
+fn swinging_server() -> Behaviour {
+    let swing = |t: f64| {
+        let phase = t.rem_euclid(128.0);
+        if phase < 64.0 { phase } else { 128.0 - phase }
+    };
+    Behaviour::Script(Box::new(move |request, rx, tx| {
+        let t = rx
+            .to_date(epoch())
+            .checked_duration_since(epoch())
+            .map_or(0.0, NtpDuration::to_seconds_f64);
+        let by = secs(swing(t));
+        Some(response(request, primary(), rx + by, tx + by))
+    }))
+}
+
+#[test]
+fn a_server_whose_clock_swings_is_dropped_once_its_scatter_is_known() {
+    let run = |max_jitter: Option<f64>| {
+        // The distance threshold at its widest, so that the jitter limit
+        // is the test that refuses the server (its peer jitter alone soon
+        // takes it past RFC 5905's 1 s).
+        let mut config = stepping(1.0, None).with_max_distance(16.0);
+        config.max_jitter = max_jitter;
+        let mut h = Harness::new(config, 0.0, 6);
+        h.add_server(swinging_server(), 0.0);
+        h.run_until(3000.0);
+        let refused = h.events.iter().find_map(|(t, e)| match e {
+            Event::Source {
+                event: SourceEvent::JitterExceeded,
+                ..
+            } => Some(*t),
+            _ => None,
+        });
+        let last_selected = h.events.iter().rev().find_map(|(t, e)| match e {
+            Event::SystemPeer(_) => Some(*t),
+            _ => None,
+        });
+        (refused, last_selected, h.client.system_peer())
+    };
+    // Selected at its first sample (its scatter unknown), soon unfit by
+    // its peer jitter; refused by the jitter limit whenever the distance
+    // would let it back, and never selected again.
+    let (refused, last_selected, peer) = run(Some(ntp_client::MAX_JITTER));
+    let refused = refused.unwrap();
+    assert!(
+        last_selected.is_none_or(|t| t < refused),
+        "{last_selected:?}"
+    );
+    assert_eq!(peer, None);
+    // RFC 5905's tests alone select it again after that.
+    let (none, selected_again, _) = run(None);
+    assert_eq!(none, None);
+    assert!(
+        selected_again.is_some_and(|t| t > refused),
+        "{selected_again:?} {refused:?}"
+    );
 }

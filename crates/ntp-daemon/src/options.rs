@@ -53,6 +53,9 @@ pub(crate) struct Options {
     pub(crate) auth_select: AuthSelectMode,
     /// `--maxdistance S`: chrony's `maxdistance`, RFC 5905's MAXDIST.
     pub(crate) max_distance: Option<f64>,
+    /// `--maxjitter S`: chrony's `maxjitter` (1 s); `None` after
+    /// `--maxjitter 0`.
+    pub(crate) max_jitter: Option<f64>,
     /// The PEM trust anchors for the NTS-KE servers' certificates.
     pub(crate) nts_ca: Option<PathBuf>,
     pub(crate) min_poll: i8,
@@ -203,7 +206,7 @@ impl From<lexopt::Error> for ArgsError {
 }
 
 pub(crate) const USAGE: &str = "usage: ntp-daemon ((--server HOST[:PORT] [--key ID] [--ntp-version N] | --pool NAME[:PORT] [--maxsources N] | --nts HOST[:PORT] | --refclock KIND:ARGS) \
-[--prefer] [--trust] [--require] [--noselect])... [--authselectmode MODE] [--maxdistance S] [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
+[--prefer] [--trust] [--require] [--noselect])... [--authselectmode MODE] [--maxdistance S] [--maxjitter S] [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] \
 [--serve ADDR:PORT [--local STRATUM] [--serve-threads N] [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE [--nts-key-file FILE]]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
 [--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--maxchange OFFSET START IGNORE] [--fallbackdrift MIN MAX] [--corrtimeratio R] [--minsources N] [--burst] [--retry-burst] [--polltarget N] \
@@ -271,6 +274,10 @@ Options:
   --maxdistance S        refuse and never select sources farther than S
                          seconds of root distance (default 1, RFC 5905's
                          MAXDIST; chrony's maxdistance, 3 there)
+  --maxjitter S          never select a source whose last 8 samples (3 at
+                         least) scatter more than S seconds about their
+                         fitted line (default 1, chrony's maxjitter; 0
+                         turns the test off)
   --min-poll N           lowest poll exponent, log2 s (default 6 = 64 s)
   --max-poll N           highest poll exponent, log2 s (default 10 = 1024 s)
   --no-iburst            no burst of requests at the first poll
@@ -445,6 +452,7 @@ fn defaults() -> Options {
         last_source: None,
         auth_select: AuthSelectMode::Mix,
         max_distance: None,
+        max_jitter: Some(ntp_client::MAX_JITTER),
         nts_ca: None,
         min_poll: DEFAULT_MIN_POLL,
         max_poll: DEFAULT_MAX_POLL,
@@ -633,7 +641,7 @@ fn source_flag(
 
 /// How the sources are selected: `--prefer`, `--trust`, `--require`,
 /// `--noselect` (after the source they apply to), `--authselectmode`,
-/// `--maxdistance`. Whether `name` is one.
+/// `--maxdistance`, `--maxjitter`. Whether `name` is one.
 fn selection_flag(
     options: &mut Options,
     parser: &mut lexopt::Parser,
@@ -661,6 +669,15 @@ fn selection_flag(
                 )));
             }
             options.max_distance = Some(seconds);
+        }
+        "maxjitter" => {
+            let seconds: f64 = parser.value()?.parse()?;
+            if !(seconds >= 0.0 && seconds.is_finite()) {
+                return Err(ArgsError::Bad(format!(
+                    "--maxjitter {seconds}: seconds, 0 for no limit"
+                )));
+            }
+            options.max_jitter = (seconds > 0.0).then_some(seconds);
         }
         "authselectmode" => {
             let text: String = parser.value()?.parse()?;
@@ -1366,6 +1383,8 @@ mod tests {
             "require",
             "--maxdistance",
             "3",
+            "--maxjitter",
+            "0.5",
         ])
         .unwrap_or_else(|e| unreachable!("{e:?}"));
         let first = options.servers[0].selection;
@@ -1376,6 +1395,17 @@ mod tests {
         assert!(options.nts[0].selection.options.require);
         assert_eq!(options.auth_select, AuthSelectMode::Require);
         assert_eq!(options.max_distance, Some(3.0));
+        assert_eq!(options.max_jitter, Some(0.5));
+        assert_eq!(
+            args(&["--server", "127.0.0.1"]).map(|o| o.max_jitter).ok(),
+            Some(Some(ntp_client::MAX_JITTER))
+        );
+        assert_eq!(
+            args(&["--server", "127.0.0.1", "--maxjitter", "0"])
+                .map(|o| o.max_jitter)
+                .ok(),
+            Some(None)
+        );
         assert_eq!(
             args(&["--server", "127.0.0.1"]).map(|o| o.auth_select).ok(),
             Some(AuthSelectMode::Mix)
@@ -1388,6 +1418,8 @@ mod tests {
             &["--server", "127.0.0.1", "--authselectmode", "strict"],
             &["--server", "127.0.0.1", "--maxdistance", "0"],
             &["--server", "127.0.0.1", "--maxdistance", "NaN"],
+            &["--server", "127.0.0.1", "--maxjitter", "-1"],
+            &["--server", "127.0.0.1", "--maxjitter", "inf"],
         ] {
             assert!(matches!(args(list), Err(ArgsError::Bad(_))), "{list:?}");
         }

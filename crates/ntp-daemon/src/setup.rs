@@ -84,6 +84,7 @@ fn system_config(options: &Options, drift: Option<Drift>, max_rate: f64) -> Syst
     config.source.delay = options.delay;
     config.min_sources = options.min_sources;
     config.auth_select = options.auth_select;
+    config.max_jitter = options.max_jitter;
     if let Some(seconds) = options.max_distance {
         config = config.with_max_distance(seconds);
     }

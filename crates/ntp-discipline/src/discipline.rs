@@ -88,6 +88,17 @@ const UPDATE_INTERVAL_AVG: f64 = 4.0;
 /// and goes at once, within the rate limit. This is the rule of chrony's
 /// `corrtimeratio` (its default, 3, here too); RFC 5905 amortizes every
 /// offset over `PLL * 2^poll` instead (appendix A.5.6.1).
+/// What a slew of `applied` seconds really moves the clock when
+/// `remaining` is left of its offset: all of it, or the remainder when it
+/// would overshoot (the slew ends there).
+fn slewed_toward(applied: f64, remaining: f64) -> f64 {
+    if (remaining - applied) * remaining > 0.0 {
+        applied
+    } else {
+        remaining
+    }
+}
+
 fn correction_time(estimate: f64, sigma: f64, interval: f64, ratio: f64) -> f64 {
     let longest = ratio * interval;
     let time = ratio * 0.5 * sigma * interval / estimate.abs();
@@ -182,6 +193,10 @@ pub struct Discipline {
     open_loop_slew: f64,
     /// Phase slewed since the start, seconds.
     cumulative_slew: f64,
+    /// Everything done to the clock since the start up to process time
+    /// `now`, seconds: steps (not leap seconds), phase slews and the
+    /// frequency correction (see [`Discipline::correction_at`]).
+    total_correction: f64,
     /// Process time of the next clock-adjust second.
     next_tick: NtpDuration,
     leap: Option<LeapSecond>,
@@ -270,6 +285,7 @@ impl Discipline {
             open_loop: 0.0,
             open_loop_slew: 0.0,
             cumulative_slew: 0.0,
+            total_correction: 0.0,
             next_tick: NtpDuration::ONE_SECOND,
             leap: None,
             last_leap: None,
@@ -599,6 +615,7 @@ impl Discipline {
     pub fn clock_stepped(&mut self, by: NtpDuration) {
         if let Some(epoch) = self.epoch.checked_add(by) {
             self.epoch = epoch;
+            self.total_correction += by.to_seconds_f64();
         }
     }
 
@@ -715,6 +732,45 @@ impl Discipline {
         self.cumulative_slew
     }
 
+    /// Everything done to the clock from the start until the clock read
+    /// `now`, seconds: the steps (the discipline's and those reported to
+    /// [`clock_stepped`](Self::clock_stepped); not leap seconds, which the
+    /// sources' clocks make too), the phase slews and the frequency
+    /// correction integrated over time, at the rates handed out so far and
+    /// extrapolated at the current one past the latest input.
+    ///
+    /// An offset measured at `now` plus this is the offset of the
+    /// oscillator left alone since the start: a line whose slope is its
+    /// frequency error (plus wander and noise), whatever the discipline did
+    /// in between. The caller fits such lines to judge how much a source's
+    /// samples scatter (chrony's `maxjitter`).
+    #[must_use]
+    pub fn correction_at(&self, now: Date) -> f64 {
+        let elapsed = match now.checked_duration_since(self.epoch) {
+            Some(t) => t.to_seconds_f64() - self.now.to_seconds_f64(),
+            None => 0.0,
+        };
+        self.total_correction + self.correction_over(elapsed)
+    }
+
+    /// The correction the caller applies over `elapsed` seconds of the
+    /// clock from process time `now` at the current rates, each slew
+    /// stopping at what is left of its offset (as [`commit`](Self::commit)
+    /// counts it).
+    ///
+    /// `elapsed` is read off the corrected clock: the oscillator ran
+    /// `elapsed / (1 + rate)` of it.
+    fn correction_over(&self, elapsed: f64) -> f64 {
+        if self.config.algorithm == Algorithm::Kalman {
+            let rate = self.frequency + self.phase_slew;
+            return rate * elapsed / (1.0 + rate);
+        }
+        let tau = elapsed / (1.0 + self.frequency + self.phase_slew + self.open_loop_slew);
+        self.frequency * tau
+            + slewed_toward(self.phase_slew * tau, self.residual)
+            + slewed_toward(self.open_loop_slew * tau, self.open_loop)
+    }
+
     /// The poll exponent `s.poll`, log2 seconds, within the configured
     /// range; the caller polls its sources at this interval.
     #[must_use]
@@ -763,6 +819,7 @@ impl Discipline {
     /// input. The slew never overshoots the residual offset.
     fn commit(&mut self, epoch: Date, t: NtpDuration) {
         let elapsed = t.saturating_sub(self.now).to_seconds_f64();
+        self.total_correction += self.correction_over(elapsed);
         if self.config.algorithm == Algorithm::Kalman {
             // The caller runs at the last adjustment until the next one,
             // slew included, even if it serves the end-of-slew timeout
@@ -1243,6 +1300,7 @@ impl Discipline {
             NtpDuration::from_seconds_f64(offset).map_err(|_| UpdateError::OffsetOutOfRange)?;
         let stepped_epoch = epoch.checked_add(step).ok_or(UpdateError::TimeOutOfRange)?;
         self.commit(stepped_epoch, t);
+        self.total_correction += offset;
         self.pending.step = Some(match self.pending.step {
             Some(earlier) => earlier.saturating_add(step),
             None => step,

@@ -1437,3 +1437,58 @@ fn a_sample_older_than_the_last_is_carried_forward_by_the_corrections_since() {
     let (late, now) = (discipline.residual_offset(), again.residual_offset());
     assert!((late - now).abs() < 1e-7, "aged {late} against fresh {now}");
 }
+
+/// `correction_at` undoes everything the discipline did to a model clock
+/// (its own steps, an operator's step, slews, the frequency): an offset
+/// plus it stays the free oscillator's, a line of the clock's skew.
+#[test]
+fn correction_at_recovers_the_free_oscillator() {
+    for algorithm in [Algorithm::Kalman, Algorithm::Rfc5905] {
+        let config = Config {
+            algorithm,
+            ..wide_rate()
+        };
+        let mut discipline = Discipline::new(config, base()).unwrap();
+        let (skew, start) = (300e-6, 0.5);
+        let mut true_offset = start; // reference - clock
+        let (mut rate, mut clock, mut truth) = (0.0, 0.0, 0.0);
+        let mut worst = 0.0_f64;
+        let mut stepped = 0.0;
+        for tick in 0..16_000_u32 {
+            let now = at(clock);
+            if tick % 64 == 0 {
+                let free = true_offset + discipline.correction_at(now);
+                worst = worst.max((free - (start - skew * truth)).abs());
+                // Offsets the discipline takes, refused ones included.
+                let _ = discipline.handle_update(now, Update::new(true_offset, 1e-4));
+            }
+            if tick == 8_000 {
+                // Somebody else steps the clock 2 s forward.
+                clock += 2.0;
+                true_offset -= 2.0;
+                discipline.clock_stepped(NtpDuration::from_seconds_f64(2.0).unwrap());
+            }
+            if at(clock) >= discipline.next_timeout() {
+                discipline.handle_timeout(at(clock));
+            }
+            for output in drain(&mut discipline) {
+                match output {
+                    Output::Adjust(adjust) => rate = adjust.rate(),
+                    Output::Step(by) => {
+                        stepped += by.to_seconds_f64();
+                        clock += by.to_seconds_f64();
+                        true_offset -= by.to_seconds_f64();
+                    }
+                    _ => {}
+                }
+            }
+            // A kernel corrects the oscillator's rate by `rate`.
+            let gained = 0.25 * ((1.0 + skew) * (1.0 + rate) - 1.0);
+            truth += 0.25;
+            clock += 0.25 + gained;
+            true_offset -= gained;
+        }
+        assert!(stepped != 0.0, "{algorithm:?}: the run should step");
+        assert!(worst < 1e-6, "{algorithm:?}: {worst}");
+    }
+}
