@@ -5,7 +5,10 @@
 //! than the output buffer, is a mode-4 packet to a client request or,
 //! when the symmetric policy answers, a mode-2 packet to a
 //! symmetric-active one, in the request's version, whose origin is the
-//! request's transmit timestamp; a signed response verifies with the key
+//! request's transmit timestamp, or, in the interleaved mode (RFC 9769;
+//! only to a client request whose origin is the receive timestamp of the
+//! last answer to its address, whose transmit time was reported), the
+//! request's receive timestamp, with the reported time as transmit; a signed response verifies with the key
 //! of the request, whose MAC verifies too; a crypto-NAK is 4 zero octets
 //! and only under `MacPolicy::CryptoNak`; a drop writes nothing; every
 //! request is counted exactly once, and every mode-2 answer once more in
@@ -79,6 +82,12 @@ struct Request {
     patch: u8,
     at: u16,
     value: u8,
+    /// Ask for the interleaved mode: the origin timestamp is set to the
+    /// receive timestamp of the last answer to this address (before
+    /// signing).
+    xleave: bool,
+    /// Report the transmit time after finishing.
+    report: bool,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -183,6 +192,10 @@ fuzz_target!(|input: Input| {
     let mut now = 0u64;
     let mut handled = 0u64;
     let mut symmetric = 0u64;
+    // Per address: the receive timestamp of the last request the server
+    // took for the interleaved mode, and the transmit time reported.
+    let mut exchanges: std::collections::HashMap<IpAddr, (Timestamp, Option<Timestamp>)> =
+        std::collections::HashMap::new();
     for request in input.requests.iter().take(256) {
         now = if request.backwards {
             now.saturating_sub(request.step)
@@ -193,6 +206,14 @@ fuzz_target!(|input: Input| {
         let from = SocketAddr::new(request.from.ip(), request.port);
         let rx = Timestamp::from_bits(request.rx);
         let mut bytes = request.bytes.clone();
+        let ip = ntp_server::canonical_ip(from.ip());
+        if let (true, Some(origin), true) = (
+            request.xleave,
+            exchanges.get(&ip).map(|e| e.0),
+            bytes.len() >= 48,
+        ) {
+            bytes[24..32].copy_from_slice(&origin.to_bits().to_be_bytes());
+        }
         // Our client's NTS request, and what it needs to check the answer.
         let mut nts: Option<(NtsClientSession, RequestState, bool)> = None;
         if bytes.len() >= 48 && request.nts % 4 != 0 && request.nts % 4 != 3 {
@@ -279,8 +300,13 @@ fuzz_target!(|input: Input| {
                 }
                 assert!(reply.len() <= out.len());
                 let tx = Timestamp::from_bits(request.rx.wrapping_add(1));
-                let sent = server.finish(&reply, &mut out, tx);
+                let sent = server.finish(&reply, &mut out, tx).to_vec();
+                let sent = &sent[..];
                 assert_eq!(sent.len(), reply.len());
+                let reported = Timestamp::from_bits(request.rx.wrapping_add(2));
+                if request.report {
+                    server.transmitted(from, &reply, reported);
+                }
                 if reply.nts() {
                     nts_answers += 1;
                     let (session, state, _) = nts.as_mut().expect("an NTS answer to our request");
@@ -344,8 +370,33 @@ fuzz_target!(|input: Input| {
                 assert_eq!(resp.mode(), mode);
                 assert_eq!(reply.mode(), mode);
                 assert_eq!(resp.version(), req.version());
-                assert_eq!(resp.origin_timestamp(), req.transmit_timestamp());
+                let previous = exchanges.get(&ip).copied();
+                if reply.interleaved() {
+                    // Only to a client request that named our last
+                    // receive timestamp to it, whose answer was reported.
+                    assert_eq!(mode, ntp_proto::Mode::Server);
+                    assert!(reply.kiss().is_none() && !reply.nts() && !reply.crypto_nak());
+                    let (last_rx, last_tx) = previous.expect("an earlier exchange");
+                    assert_eq!(req.origin_timestamp(), last_rx);
+                    assert_ne!(last_rx, Timestamp::ZERO);
+                    assert_eq!(resp.origin_timestamp(), req.receive_timestamp());
+                    assert_eq!(Some(resp.transmit_timestamp()), last_tx);
+                } else {
+                    assert_eq!(resp.origin_timestamp(), req.transmit_timestamp());
+                }
+                if mode == ntp_proto::Mode::Server
+                    && reply.kiss().is_none()
+                    && !reply.nts()
+                    && !reply.crypto_nak()
+                {
+                    let tx = request.report.then_some(reported);
+                    exchanges.insert(ip, (rx, tx));
+                }
                 match reply.kiss() {
+                    None if reply.interleaved() => {
+                        assert_eq!(resp.receive_timestamp(), rx);
+                        assert_eq!(resp.stratum(), server.system_state().stratum);
+                    }
                     None => {
                         assert_eq!(resp.receive_timestamp(), rx);
                         assert_eq!(resp.transmit_timestamp(), tx);

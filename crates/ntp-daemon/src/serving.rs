@@ -80,7 +80,10 @@ impl Serving {
 
 /// Answers one request read at `rx_wall` on `socket` with `server`,
 /// stamping the answer's transmit time from `clock` just before it is
-/// sent. A failed send is a lost answer: the client asks again.
+/// sent, and reports that time as when the answer left
+/// ([`Server::transmitted`]), for a client in the interleaved mode (RFC
+/// 9769): it then gets the same timestamp one exchange later. A failed
+/// send is a lost answer: the client asks again.
 pub(crate) fn respond(
     server: &mut Server,
     socket: &TimestampedSocket,
@@ -95,7 +98,9 @@ pub(crate) fn respond(
     {
         let transmit = Timestamp::from(clock.now()?);
         let packet = server.finish(&reply, out, transmit);
-        let _ = socket.send_to(packet, received.from);
+        if socket.send_to(packet, received.from).is_ok() {
+            server.transmitted(received.from, &reply, transmit);
+        }
     }
     Ok(())
 }

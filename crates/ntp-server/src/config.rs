@@ -177,7 +177,24 @@ pub struct ServerConfig {
     pub mac: MacPolicy,
     /// Whether symmetric-active (mode 1) requests are answered.
     pub symmetric: SymmetricPolicy,
+    /// How many clients the interleaved client/server mode (RFC 9769,
+    /// section 2) is remembered for: slots of a table allocated at
+    /// construction, [`DEFAULT_INTERLEAVE_CLIENTS`] by default, at most
+    /// [`MAX_INTERLEAVE_CLIENTS`]; 0 answers every request in basic mode.
+    /// See [`Server::transmitted`](crate::Server::transmitted).
+    pub interleave_clients: usize,
 }
+
+/// [`ServerConfig::interleave_clients`] by default: 4096 slots of 40
+/// octets, 160 KiB (chronyd's client log takes 512 KiB by default). A
+/// busy public server meets more clients than that within a poll
+/// interval; those that share a slot are answered in basic mode.
+#[cfg(feature = "alloc")]
+pub const DEFAULT_INTERLEAVE_CLIENTS: usize = 4096;
+
+/// The largest [`ServerConfig::interleave_clients`]: 2^20 slots, 40 MiB.
+#[cfg(feature = "alloc")]
+pub const MAX_INTERLEAVE_CLIENTS: usize = 1 << 20;
 
 #[cfg(feature = "alloc")]
 impl Default for ServerConfig {
@@ -188,7 +205,8 @@ impl Default for ServerConfig {
     /// answered, requests whose MAC does not verify (all of them until
     /// the server is given keys) answered with a crypto-NAK
     /// ([`MacPolicy::CryptoNak`]), symmetric-active requests answered with
-    /// mode 2.
+    /// mode 2, the interleaved mode for [`DEFAULT_INTERLEAVE_CLIENTS`]
+    /// clients.
     fn default() -> Self {
         Self {
             versions: Versions::DEFAULT,
@@ -198,6 +216,7 @@ impl Default for ServerConfig {
             unsynchronized: UnsynchronizedPolicy::Answer,
             mac: MacPolicy::CryptoNak,
             symmetric: SymmetricPolicy::Answer,
+            interleave_clients: DEFAULT_INTERLEAVE_CLIENTS,
         }
     }
 }

@@ -36,4 +36,8 @@ pub enum ConfigError {
     /// [`MAX_RATE_CAPACITY`](crate::MAX_RATE_CAPACITY).
     #[error("rate-limit table capacity {0} is out of range")]
     RateCapacity(usize),
+    /// An interleaved-mode table above
+    /// [`MAX_INTERLEAVE_CLIENTS`](crate::MAX_INTERLEAVE_CLIENTS) slots.
+    #[error("interleaved-mode table of {0} clients is too large")]
+    InterleaveClients(usize),
 }

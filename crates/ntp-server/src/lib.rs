@@ -135,11 +135,15 @@ mod prefix;
 pub mod ratelimit;
 #[cfg(feature = "alloc")]
 mod server;
+#[cfg(feature = "alloc")]
+mod xleave;
 
 #[cfg(feature = "alloc")]
 pub use acl::{AccessAction, Acl, AclRule, MAX_ACL_RULES};
 #[cfg(feature = "alloc")]
 pub use config::ServerConfig;
+#[cfg(feature = "alloc")]
+pub use config::{DEFAULT_INTERLEAVE_CLIENTS, MAX_INTERLEAVE_CLIENTS};
 pub use config::{MacPolicy, SymmetricPolicy, UnsynchronizedPolicy, Versions};
 pub use counters::{Counters, DropCounters, DropReason, KissCounters};
 pub use error::ConfigError;

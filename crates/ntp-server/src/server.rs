@@ -13,6 +13,7 @@ use ntp_proto::{
 
 use crate::auth::{Keys, MacCheck, Seal};
 use crate::nts::{self, Found, MAX_NTS_RESPONSE_LEN, NTS_SEED_LEN, Nts, Verdict};
+use crate::xleave::InterleaveTable;
 use crate::{
     AccessAction, Acl, ConfigError, Counters, DropReason, Instant, MacPolicy, RateLimiter,
     RateVerdict, ServerConfig, SymmetricPolicy, UnsynchronizedPolicy, Versions,
@@ -70,6 +71,10 @@ pub struct Reply {
     crypto_nak: bool,
     /// The ticket of the pending NTS request this reply answers.
     nts: Option<u32>,
+    /// Whether the reply is in the interleaved mode.
+    interleaved: bool,
+    /// The receive timestamp of the request it answers.
+    rx_time: Timestamp,
 }
 
 impl Reply {
@@ -112,6 +117,15 @@ impl Reply {
     #[must_use]
     pub const fn key_id(&self) -> Option<KeyId> {
         self.key_id
+    }
+
+    /// Whether the reply is in the interleaved client/server mode (RFC
+    /// 9769, section 2): its transmit timestamp is that of our previous
+    /// answer to the client, as [`Server::transmitted`] reported it, and
+    /// [`Server::finish`] leaves it.
+    #[must_use]
+    pub const fn interleaved(&self) -> bool {
+        self.interleaved
     }
 
     /// Whether the reply ends in a crypto-NAK (RFC 5905, section 7.3): the
@@ -359,6 +373,8 @@ pub struct Server {
     nts: Option<Box<Nts>>,
     counters: Counters,
     last_now: Instant,
+    /// The interleaved mode's memory of recent clients.
+    xleave: InterleaveTable,
 }
 
 impl Server {
@@ -372,6 +388,10 @@ impl Server {
     pub fn new(config: &ServerConfig, state: SystemState) -> Result<Self, ConfigError> {
         let acl = Acl::new(config.acl_default, &config.acl_rules)?;
         let limiter = RateLimiter::new(&config.rate_limit)?;
+        if config.interleave_clients > crate::MAX_INTERLEAVE_CLIENTS {
+            return Err(ConfigError::InterleaveClients(config.interleave_clients));
+        }
+        let xleave = InterleaveTable::new(config.interleave_clients, &config.rate_limit.hash_key);
         let mut server = Self {
             versions: config.versions,
             acl,
@@ -386,6 +406,7 @@ impl Server {
             nts: None,
             counters: Counters::default(),
             last_now: Instant::ZERO,
+            xleave,
         };
         server.set_system_state(state);
         Ok(server)
@@ -605,7 +626,7 @@ impl Server {
         let Some((header, mac)) = datagram.split_first_chunk_mut::<HEADER_LEN>() else {
             return &[];
         };
-        if reply.kiss.is_none() {
+        if reply.kiss.is_none() && !reply.interleaved {
             Packet::new_unchecked(&mut header[..]).set_transmit_timestamp(transmit);
         }
         if let Some(key_id) = reply.key_id {
@@ -624,6 +645,33 @@ impl Server {
             }
         }
         datagram
+    }
+
+    /// Reports when the answer `reply` to `client` left: `tx` is the
+    /// transmit time of the datagram [`finish`](Self::finish) returned, as
+    /// precise as the caller can read it (a kernel or hardware transmit
+    /// timestamp from the socket's error queue, or the timestamp given to
+    /// `finish`). The server keeps it for the client's next request: when
+    /// that asks for the interleaved mode (RFC 9769, section 2: its origin
+    /// timestamp is this request's receive timestamp), the answer carries
+    /// `tx` as its transmit timestamp.
+    ///
+    /// Without the report the client's next request is answered in basic
+    /// mode, and the one after in interleaved mode again once its answer
+    /// was reported. A report for a request that is no longer the client's
+    /// last (a newer one came, or another client took its slot), for a
+    /// Kiss-o'-Death, or with the interleaved mode off
+    /// ([`ServerConfig::interleave_clients`] 0) changes nothing.
+    pub fn transmitted(&mut self, client: SocketAddr, reply: &Reply, tx: Timestamp) {
+        if reply.kiss.is_none() && reply.mode == Mode::Server && reply.nts.is_none() {
+            self.xleave.transmitted(client.ip(), reply.rx_time, tx);
+        }
+    }
+
+    /// Heap octets of the interleaved mode's client table.
+    #[must_use]
+    pub fn interleave_heap_bytes(&self) -> usize {
+        self.xleave.heap_bytes()
     }
 
     #[inline]
@@ -696,7 +744,7 @@ impl Server {
                     }
                     Check::Plain | Check::Mac(_) => {
                         kiss(&packet, mode, code, poll, out);
-                        Ok(reply(Seal::Plain, Some(code), mode))
+                        Ok(reply(Seal::Plain, Some(code), mode, rx_time))
                     }
                 };
             }
@@ -731,9 +779,22 @@ impl Server {
                     .ok_or(DropReason::BufferTooSmall)?
             }
         };
+        // The interleaved mode answers client requests, once they are
+        // authentic: a forged request cannot overwrite a client's state.
+        let previous = if mode == Mode::Server && !matches!(seal, Seal::CryptoNak) {
+            self.xleave.exchange(ip, packet.origin_timestamp(), rx_time)
+        } else {
+            None
+        };
         self.answer(&packet, mode, poll, rx_time, out);
+        if let Some(previous_tx) = previous {
+            interleave(&packet, previous_tx, out);
+        }
         seal.write(trailer_out);
-        Ok(reply(seal, None, mode))
+        Ok(Reply {
+            interleaved: previous.is_some(),
+            ..reply(seal, None, mode, rx_time)
+        })
     }
 
     /// Steps 4 to 6 of the order of checks: access control's
@@ -874,6 +935,8 @@ impl Server {
             key_id: None,
             crypto_nak: false,
             nts: Some(ticket),
+            interleaved: false,
+            rx_time: at.rx_time,
         })
     }
 
@@ -922,7 +985,7 @@ enum Check<'r> {
 
 /// The [`Reply`] for a response sealed with `seal`.
 #[inline]
-const fn reply(seal: Seal, kiss: Option<KissCode>, mode: Mode) -> Reply {
+const fn reply(seal: Seal, kiss: Option<KissCode>, mode: Mode, rx_time: Timestamp) -> Reply {
     Reply {
         len: seal.response_len(),
         kiss,
@@ -930,6 +993,8 @@ const fn reply(seal: Seal, kiss: Option<KissCode>, mode: Mode) -> Reply {
         key_id: seal.key_id(),
         crypto_nak: matches!(seal, Seal::CryptoNak),
         nts: None,
+        interleaved: false,
+        rx_time,
     }
 }
 
@@ -979,7 +1044,25 @@ fn nts_kiss(
         key_id: None,
         crypto_nak: false,
         nts: None,
+        interleaved: false,
+        rx_time: at.rx_time,
     })
+}
+
+/// Turns the basic answer `handle` wrote into `out` into an interleaved
+/// one (RFC 9769, section 2): its origin timestamp is the request's
+/// receive timestamp (the client's receive time of our previous answer,
+/// by which it tells this answer from a basic one), and its transmit
+/// timestamp is `previous_tx`, when our previous answer to the client
+/// really left. The receive timestamp stays this request's.
+fn interleave(
+    request: &Packet<&[u8; HEADER_LEN]>,
+    previous_tx: Timestamp,
+    out: &mut [u8; HEADER_LEN],
+) {
+    let mut response = Packet::new_unchecked(&mut out[..]);
+    response.set_origin_timestamp(request.receive_timestamp());
+    response.set_transmit_timestamp(previous_tx);
 }
 
 /// Writes the header of a Kiss-o'-Death answer to `request` (RFC 5905,

@@ -1,6 +1,6 @@
-//! Heap checks with dhat's counting allocator: `handle` and `finish`
-//! allocate nothing, signed and NTS requests (answered and NAKed)
-//! included, and the rate-limit table
+//! Heap checks with dhat's counting allocator: `handle`, `finish` and
+//! `transmitted` allocate nothing, signed, NTS (answered and NAKed) and
+//! interleaved requests included, and the rate-limit table
 //! does not grow for a million distinct clients.
 //! Alone in its own test binary because it installs a global allocator,
 //! and without the libtest harness (`harness = false`), whose threads would
@@ -53,7 +53,7 @@ fn hundred_rules() -> Vec<AclRule> {
 
 fn main() {
     no_allocation_per_request_and_constant_table();
-    println!("alloc: no allocation in 2 million requests, table constant: ok");
+    println!("alloc: no allocation in 3 million requests, table constant: ok");
 }
 
 // One test function: dhat's profiler is global and may exist only once.
@@ -62,6 +62,10 @@ fn no_allocation_per_request_and_constant_table() {
     let config = {
         let mut config = ServerConfig::default();
         config.acl_rules = hundred_rules();
+        config.acl_rules.push(AclRule::new(
+            ntp_server::IpPrefix::host(IpAddr::V4(Ipv4Addr::new(172, 16, 0, 2))),
+            AccessAction::Allow,
+        ));
         config.acl_default = AccessAction::Limited;
         config.rate_limit = {
             let mut config = RateLimitConfig::default();
@@ -116,6 +120,10 @@ fn no_allocation_per_request_and_constant_table() {
     let nts = nts_buf[..nts_len].to_vec();
     server.set_nts(cookie_keys, [5; 32]);
 
+    let mut xleave_req = req;
+    xleave_req[24..32].copy_from_slice(&RX.to_bits().to_be_bytes());
+    let xleave_bytes = server.interleave_heap_bytes();
+    let mut xleaved = 0u64;
     let before = dhat::HeapStats::get();
     let mut answered = 0u64;
     // A million distinct addresses (IPv4 and IPv6), plus repeat visitors
@@ -142,10 +150,19 @@ fn no_allocation_per_request_and_constant_table() {
             server.handle(packet, SocketAddr::new(ip, 123), RX, now, &mut out)
         {
             core::hint::black_box(server.finish(&reply, &mut out, TX));
+            server.transmitted(SocketAddr::new(ip, 123), &reply, TX);
             answered += 1;
         }
         let repeat = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 123);
         core::hint::black_box(server.handle(&req, repeat, RX, now, &mut out));
+        // A client in the interleaved mode: its origin is our last
+        // receive timestamp (RX), and the transmit time was reported.
+        let interleaved = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(172, 16, 0, 2)), 123);
+        if let Action::Respond(reply) = server.handle(&xleave_req, interleaved, RX, now, &mut out) {
+            core::hint::black_box(server.finish(&reply, &mut out, TX));
+            server.transmitted(interleaved, &reply, TX);
+            xleaved += u64::from(reply.interleaved());
+        }
     }
     let after = dhat::HeapStats::get();
 
@@ -162,6 +179,8 @@ fn no_allocation_per_request_and_constant_table() {
         "table full, not grown"
     );
     assert!(answered > 900_000);
+    assert!(xleaved > 900_000, "interleaved answers: {xleaved}");
+    assert_eq!(server.interleave_heap_bytes(), xleave_bytes);
     assert!(server.counters().kiss.deny > 0, "the deny rules were hit");
     assert!(server.counters().authenticated > 200_000, "signed answers");
     assert!(server.counters().crypto_nak > 100_000, "crypto-NAK answers");
