@@ -5,9 +5,11 @@
 # request is NTPv2, answered in NTPv2) must accept its answers (exit 0,
 # |offset| under 10 ms), answered from the loop and from worker threads
 # (--serve-threads), and ntpdig must recognise its Kiss-o'-Death DENY.
-# Last, the daemon as a stratum-1 server of a SOCK reference clock (a
+# Then the daemon as a stratum-1 server of a SOCK reference clock (a
 # stand-in for gpsd writing chrony's socket protocol): stratum 1, refid
-# GPS, accepted by chronyd and ntpdig.
+# GPS, accepted by chronyd and ntpdig. Last, chronyd with `xleave` as a
+# client (not -Q: it keeps polling, and chronyc reads its `ntpdata`): our
+# answers after the first must be in the interleaved mode.
 #
 # Runs as root in CI after the tests (called from .ci/run). Everything
 # stays on 127.0.0.1; nothing touches the system clock: chronyd runs with
@@ -206,5 +208,35 @@ ntpdig_check "ntp-daemon --refclock SOCK" ntpdig-refclock
 stop_server "$work/refclock.log"
 kill "$writer_pid" 2>/dev/null || true
 wait "$writer_pid" 2>/dev/null || true
+
+step "chronyd with xleave against our server: the interleaved mode (RFC 9769)"
+# chronyd polls every 0.25 s in the interleaved mode and reads, through
+# chronyc on its command socket, how our answers came: after the first
+# exchange every answer must be interleaved.
+start_server "$work/xleave.log" --rule 127.0.0.1/32=allow
+xdir="$work/xleave"
+mkdir -m 700 "$xdir"
+timeout 30 chronyd -u root -d -x -f /dev/null "pidfile $xdir/chronyd.pid" "cmdport 0" \
+    "bindcmdaddress $xdir/chronyd.sock" \
+    "server 127.0.0.1 port $PORT xleave minpoll -2 maxpoll -2 iburst" >"$xdir/chronyd.log" 2>&1 &
+xleave_pid=$!
+interleaved=""
+for _ in $(seq 1 40); do
+    sleep 0.5
+    ntpdata=$(chronyc -h "$xdir/chronyd.sock" ntpdata 2>/dev/null || true)
+    if grep -q '^Interleaved *: Yes' <<<"$ntpdata" \
+        && [ "$(sed -n 's/^Total valid RX *: //p' <<<"$ntpdata")" -ge 10 ]; then
+        interleaved=yes
+        break
+    fi
+done
+stop_pid "$xleave_pid"
+echo "$ntpdata"
+stop_server "$work/xleave.log"
+if [ -z "$interleaved" ]; then
+    cat "$xdir/chronyd.log"
+    echo "interop: chronyd (xleave) did not see interleaved answers from our server"
+    exit 1
+fi
 
 step "interop passed"
