@@ -3,7 +3,8 @@
 # serving on 127.0.0.1 (local stratum 3). Our `sntp` example must read its
 # answer with |offset| under 10 ms and stratum 3, and a short `demo` run of
 # the full client system against it (--server) must select it as system
-# peer with |offset| under 10 ms.
+# peer with |offset| under 10 ms. Last, ntp-daemon with --xleave against
+# it: chronyd's answers after the first must come in the interleaved mode.
 #
 # Runs as root in CI after the tests (called from .ci/run). Everything
 # stays on 127.0.0.1; nothing touches the system clock: chronyd runs with
@@ -23,11 +24,13 @@ source .ci/interop-lib.sh
 
 install_missing chronyd:chrony
 
-step "building the sntp example and the demo"
+step "building the sntp example, the demo and the daemon"
 cargo build --release --locked -p ntp-client --example sntp
 cargo build --release --locked -p ntp-demo
+cargo build --release --locked -p ntp-daemon --bin ntp-daemon
 SNTP=target/release/examples/sntp
 DEMO=target/release/ntp-demo
+DAEMON=target/release/ntp-daemon
 
 work=$(mktemp -d)
 chronyd_pid=""
@@ -110,6 +113,26 @@ if [ "$peer_stratum" != "$EXPECTED_STRATUM" ]; then
     exit 1
 fi
 check_offset "client system" "$peer_offset"
+
+step "ntp-daemon --xleave against chronyd: the interleaved mode (RFC 9769), 20 s"
+# A model clock (the system clock is never touched), polling every 2 s;
+# --verbose logs every sample with whether its answer was interleaved.
+if ! timeout 60 "$DAEMON" --server "127.0.0.1:$PORT" --xleave --min-poll 1 --max-poll 1 \
+    --duration 20 --json --verbose >"$work/xleave.jsonl" 2>"$work/xleave.err"; then
+    tail -n 20 "$work/xleave.jsonl" "$work/xleave.err"
+    echo "interop-client: ntp-daemon --xleave against chronyd failed"
+    exit 1
+fi
+read -r samples interleaved < <(python3 -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+samples = [r for r in rows if r.get("type") == "sample"]
+print(len(samples), sum(1 for r in samples if r["interleaved"]))' "$work/xleave.jsonl")
+echo "interop-client: $interleaved of $samples samples interleaved"
+if [ "$interleaved" -lt 3 ]; then
+    echo "interop-client: chronyd's answers to ntp-daemon --xleave were not interleaved"
+    exit 1
+fi
 
 kill "$chronyd_pid"
 wait "$chronyd_pid" 2>/dev/null || true

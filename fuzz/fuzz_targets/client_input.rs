@@ -19,7 +19,10 @@
 //! unauthenticated kiss-o'-death echoing the request (`nts_kiss`): it may
 //! back the source off but never stops it or costs it a cookie. With
 //! `refclock`, a GPS and a PPS reference clock take arbitrary or truthful
-//! samples: a refused sample leaves every source as it was.
+//! samples: a refused sample leaves every source as it was. With
+//! `xleave`, the sources ask for the interleaved mode, and a datagram may
+//! echo the second nonce of the last request (`echo_receive`); the caller
+//! may report transmit times (`Step::Transmitted`), right or wrong.
 #![no_main]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -43,6 +46,9 @@ enum Step {
         source: u8,
         /// Copy the outstanding nonce of that source into the origin.
         echo_nonce: bool,
+        /// Then copy the receive field of the last request to that source
+        /// (an interleaved request's second nonce) into the origin.
+        echo_receive: bool,
         /// Start from a plausible response instead of raw bytes: bytes
         /// then overwrite the header from `patch_at` on.
         template: bool,
@@ -80,6 +86,14 @@ enum Step {
     },
     /// Time passes, ms, then `handle_timeout`.
     Timeout { advance_ms: u32 },
+    /// The caller reports when a request of source `source % 4` left
+    /// (`handle_transmitted`): its outstanding nonce (or a wrong one), at
+    /// the clock now plus `offset_us`.
+    Transmitted {
+        source: u8,
+        echo_nonce: bool,
+        offset_us: i32,
+    },
     /// The caller's clock jumps by `ms` (stepped by somebody else).
     ClockJump {
         ms: i32,
@@ -114,6 +128,8 @@ struct Run {
     delay: Option<[u8; 5]>,
     /// chrony's burst for every source.
     retry_burst: bool,
+    /// The interleaved mode for every source.
+    xleave: bool,
     /// The NTP version of every source's requests, `2 + n % 3`.
     version: Option<u8>,
     /// chrony's polltarget, `n % 60 + 1`.
@@ -176,6 +192,10 @@ struct World {
     server_rng: Rng,
     /// The NTS source, when the run has one.
     nts_id: Option<SourceId>,
+    /// Whether the sources ask for the interleaved mode.
+    xleave: bool,
+    /// The last request to each address.
+    requests: std::collections::HashMap<SocketAddr, Vec<u8>>,
 }
 
 /// The NTP address an NTS-KE hands out: outside the other sources' range.
@@ -221,12 +241,16 @@ impl World {
                         _ => 4,
                     };
                     assert_eq!(self.buf[0], (version << 3) | 3);
+                    // Data-minimized; an interleaved request names the
+                    // server's receive timestamp and a nonce.
+                    let zero_until = if self.xleave { 24 } else { 40 };
                     assert!(
-                        self.buf[1..40]
+                        self.buf[1..zero_until]
                             .iter()
                             .enumerate()
                             .all(|(i, &b)| b == 0 || i == 2)
                     );
+                    self.requests.insert(destination, self.buf.clone());
                 }
                 Output::Event(_) => {}
                 Output::NtsKe { source } => self.ke_pending = Some(source),
@@ -264,6 +288,7 @@ fuzz_target!(|run: Run| {
         config.source.delay = delay;
     }
     config.source.retry_burst = run.retry_burst;
+    config.source.xleave = run.xleave;
     config.source.sntp.version = run.version.map(|n| 2 + n % 3);
     if let Some(n) = run.poll_target {
         config.discipline = config
@@ -285,6 +310,8 @@ fuzz_target!(|run: Run| {
         cookie_keys: CookieKeys::new(1, &[0x42; 32]),
         server_rng: Rng(run.seed ^ 0x5eed),
         nts_id: None,
+        xleave: run.xleave,
+        requests: std::collections::HashMap::new(),
     };
     for n in 0..3 {
         if run.keyed && n == 2 {
@@ -321,6 +348,7 @@ fuzz_target!(|run: Run| {
             Step::Datagram {
                 source,
                 echo_nonce,
+                echo_receive,
                 template,
                 patch_at,
                 data,
@@ -379,6 +407,15 @@ fuzz_target!(|run: Run| {
                         .and_then(Source::outstanding_nonce);
                     if let Some(nonce) = nonce {
                         datagram[24..32].copy_from_slice(&nonce.to_bits().to_be_bytes());
+                    }
+                }
+                if let (true, true, Some(request)) = (
+                    *echo_receive,
+                    datagram.len() >= 48,
+                    world.requests.get(&from),
+                ) {
+                    if request.len() >= 48 {
+                        datagram[24..32].copy_from_slice(&request[32..40]);
                     }
                 }
                 if *sign && datagram.len() >= 48 {
@@ -524,6 +561,42 @@ fuzz_target!(|run: Run| {
                     // A refused sample changes nothing.
                     Err(_) => assert_eq!(world.sources(), before),
                     Ok(()) => assert!(offset.is_finite() && id != ids[2]),
+                }
+                world.drain();
+            }
+            Step::Transmitted {
+                source,
+                echo_nonce,
+                offset_us,
+            } => {
+                let n = source % 4;
+                let from = address(n);
+                let found = world
+                    .system
+                    .sources()
+                    .find(|s| s.address() == from)
+                    .map(|s| (s.id(), s.outstanding_nonce()));
+                let t1 = world
+                    .wall()
+                    .checked_add(NtpDuration::from_nanos(i64::from(*offset_us) * 1_000))
+                    .unwrap_or(world.wall());
+                let before = world.sources();
+                match found {
+                    Some((id, nonce)) => {
+                        let nonce = nonce
+                            .filter(|_| *echo_nonce)
+                            .unwrap_or(Timestamp::from_bits(7));
+                        assert!(world.system.handle_transmitted(id, nonce, t1));
+                    }
+                    None => {
+                        let stranger = SourceId::new(1_000);
+                        assert!(
+                            !world
+                                .system
+                                .handle_transmitted(stranger, Timestamp::ZERO, t1)
+                        );
+                        assert_eq!(world.sources(), before);
+                    }
                 }
                 world.drain();
             }

@@ -162,7 +162,7 @@ pub use pool::{
 #[cfg(feature = "std")]
 pub use query::{OsSeededRng, StdClock};
 pub use refclock::{RefclockConfig, RefclockConfigError, RefclockError};
-pub use sntp::{Datagram, Measurement, Request, ResponseError, SntpConfig};
+pub use sntp::{Datagram, Exchange, Measurement, Request, ResponseError, SntpConfig};
 pub use source::{ReplyError, ReplyOutcome, Source, SourceConfig, SourceEvent, SourceId, Transmit};
 #[cfg(feature = "alloc")]
 pub use spread::{FIT_SAMPLES, MAX_JITTER, MIN_FIT_SAMPLES};

@@ -205,6 +205,15 @@ pub enum ResponseError {
     /// The receive or the transmit timestamp is zero (RFC 4330, section 5).
     #[error("zero receive or transmit timestamp")]
     ZeroTimestamp,
+    /// An interleaved answer (RFC 9769, section 2) whose transmit
+    /// timestamp, that of the server's previous answer, is after the
+    /// server's receive timestamp of this request: it belongs to another
+    /// exchange (a server that mixed up its clients, or a replay of an
+    /// older answer's timestamps). Its check against the previous
+    /// request's receive timestamp is
+    /// [`TransmitBeforeReceive`](Self::TransmitBeforeReceive).
+    #[error("interleaved transmit timestamp outside the previous exchange")]
+    InterleavedOutOfOrder,
     /// The transmit timestamp is before the receive timestamp by more
     /// than twice the server's advertised precision (each of the two may
     /// be off by one precision unit, so a fast server's T3 can read a
@@ -319,6 +328,27 @@ pub struct Measurement {
     pub t3: Timestamp,
     /// T4: our clock when the response arrived.
     pub t4: Date,
+    /// Whether the answer came in the interleaved mode (RFC 9769, section
+    /// 2): the measurement is then of the previous exchange (T1, T2 and T4
+    /// are those of the previous request and answer), with the transmit
+    /// timestamp the server took when that answer left.
+    pub interleaved: bool,
+}
+
+/// What a client keeps of its last exchange with a server for the
+/// interleaved mode (RFC 9769, section 2), and what an interleaved answer
+/// completes into a measurement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Exchange {
+    /// T1: our clock when the request left (best: the kernel's or the
+    /// network card's transmit timestamp).
+    pub t1: Date,
+    /// T2: the server's receive timestamp of it, which the next request
+    /// names in its origin timestamp.
+    pub t2: Timestamp,
+    /// T4: our clock when the answer arrived.
+    pub t4: Date,
 }
 
 impl Measurement {
@@ -376,6 +406,10 @@ pub(crate) fn log2_seconds(log2: i8) -> f64 {
 pub struct Request {
     nonce: Timestamp,
     t1: Date,
+    /// For an interleaved request: the previous exchange, and the nonce
+    /// sent as receive timestamp, which an interleaved answer carries as
+    /// its origin.
+    previous: Option<(Exchange, Timestamp)>,
 }
 
 impl Request {
@@ -397,7 +431,41 @@ impl Request {
         Self {
             nonce: Timestamp::from_bits(if nonce == 0 { 1 } else { nonce }),
             t1,
+            previous: None,
         }
+    }
+
+    /// A request in the interleaved client/server mode (RFC 9769, section
+    /// 2), sent at `t1` after `previous`: its origin timestamp is the
+    /// server's receive timestamp of the previous request (which a server
+    /// of the interleaved mode looks its state up by), and its receive
+    /// timestamp a second random nonce, which an interleaved answer
+    /// echoes as its origin (RFC 9769 has the client's receive time of the
+    /// previous answer there; the server only echoes it, and a nonce
+    /// tells no observer our clock and is no easier to guess than the
+    /// transmit nonce). A server without the mode answers it as any
+    /// request, echoing the transmit nonce.
+    pub fn interleaved<R: RngCore + ?Sized>(rng: &mut R, t1: Date, previous: Exchange) -> Self {
+        let receive = Timestamp::from_bits(rng.next_u64().max(1));
+        Self {
+            previous: Some((previous, receive)),
+            ..Self::new(rng, t1)
+        }
+    }
+
+    /// The previous exchange an interleaved request was made after.
+    #[must_use]
+    pub const fn previous(&self) -> Option<Exchange> {
+        match self.previous {
+            Some((exchange, _)) => Some(exchange),
+            None => None,
+        }
+    }
+
+    /// Replaces T1 with a more exact reading of when the request left (a
+    /// kernel or hardware transmit timestamp, known only after sending).
+    pub const fn set_t1(&mut self, t1: Date) {
+        self.t1 = t1;
     }
 
     /// The transmit nonce, which a genuine response carries as its origin
@@ -430,6 +498,10 @@ impl Request {
         packet.set_mode(Mode::Client);
         packet.set_precision(REQUEST_PRECISION);
         packet.set_transmit_timestamp(self.nonce);
+        if let Some((previous, receive)) = self.previous {
+            packet.set_origin_timestamp(previous.t2);
+            packet.set_receive_timestamp(receive);
+        }
         out
     }
 
@@ -488,9 +560,12 @@ impl Request {
         if packet.mode() != Mode::Server {
             return Err(ResponseError::Mode(packet.mode()));
         }
-        if packet.origin_timestamp() != self.nonce {
-            return Err(ResponseError::OriginMismatch);
-        }
+        let origin = packet.origin_timestamp();
+        let interleaved = match self.previous {
+            Some((previous, receive)) if origin == receive => Some(previous),
+            _ if origin == self.nonce => None,
+            _ => return Err(ResponseError::OriginMismatch),
+        };
         if let Some(key) = &config.key {
             key.verify(data).map_err(ResponseError::Auth)?;
         }
@@ -500,11 +575,31 @@ impl Request {
                 packet.reference_id().kiss_code(),
             ));
         }
-        let t2 = packet.receive_timestamp();
-        let t3 = packet.transmit_timestamp();
+        let (t1, mut t2, t3, t4) = (
+            self.t1,
+            packet.receive_timestamp(),
+            packet.transmit_timestamp(),
+            t4,
+        );
+        // The latest time the packet tells of: its transmit timestamp, or
+        // in the interleaved mode this request's receive timestamp.
+        let latest = if interleaved.is_some() { t2 } else { t3 };
         if t2.is_zero() || t3.is_zero() {
             return Err(ResponseError::ZeroTimestamp);
         }
+        // Interleaved: the measurement is of the previous exchange, whose
+        // answer left at T3 (after the previous request came, before this
+        // one did).
+        let (t1, t4) = match interleaved {
+            Some(previous) => {
+                if (t2 - t3).is_negative() {
+                    return Err(ResponseError::InterleavedOutOfOrder);
+                }
+                t2 = previous.t2;
+                (previous.t1, previous.t4)
+            }
+            None => (t1, t4),
+        };
         // T2 and T3 are each uncertain by the server's precision: chronyd,
         // for one, fills the bits below it with random noise, and a fast
         // server answers in less time than that. So T3 may read before T2
@@ -527,11 +622,11 @@ impl Request {
         // compare by their twos-complement difference (section 6), valid
         // within 68 years; zero is "unknown" and is let through.
         let reference_time = packet.reference_timestamp();
-        if !reference_time.is_zero() && (t3 - reference_time).is_negative() {
+        if !reference_time.is_zero() && (latest - reference_time).is_negative() {
             return Err(ResponseError::ReferenceAfterTransmit);
         }
 
-        let t1_wire = Timestamp::from(self.t1);
+        let t1_wire = Timestamp::from(t1);
         let t4_wire = Timestamp::from(t4);
         let forward = i128::from((t2 - t1_wire).to_bits());
         let backward = i128::from((t3 - t4_wire).to_bits());
@@ -568,10 +663,11 @@ impl Request {
             precision,
             poll: packet.poll(),
             reference_time,
-            t1: self.t1,
+            t1,
             t2,
             t3,
             t4,
+            interleaved: interleaved.is_some(),
         })
     }
 }
@@ -666,6 +762,97 @@ mod tests {
 
     fn check(request: &Request, repr: &Repr) -> Result<Measurement, ResponseError> {
         request.check_response(&repr.to_bytes(), after(4_500), &SntpConfig::default())
+    }
+
+    /// The exchange before: sent at T1 - 64 s, received by the server
+    /// 27 ms later, answered 4.5 ms after sending.
+    fn previous() -> Exchange {
+        Exchange {
+            t1: after(-64_000_000),
+            t2: Timestamp::from(after(-64_000_000 + 27_000)),
+            t4: after(-64_000_000 + 4_500),
+        }
+    }
+
+    #[test]
+    fn an_interleaved_request_names_the_previous_exchange() {
+        let request = Request::interleaved(&mut Counter(7), t1(), previous());
+        let bytes = request.to_bytes();
+        let packet = Packet::new_checked(&bytes[..]).unwrap();
+        assert_eq!(packet.transmit_timestamp(), request.nonce());
+        assert_eq!(packet.origin_timestamp(), previous().t2);
+        // A nonce, not our receive time.
+        let receive = packet.receive_timestamp();
+        assert_ne!(receive, Timestamp::from(previous().t4));
+        assert!(!receive.is_zero() && receive != request.nonce());
+        assert_eq!(request.previous(), Some(previous()));
+        assert_eq!(Request::new(&mut Counter(7), t1()).previous(), None);
+    }
+
+    #[test]
+    fn an_interleaved_answer_measures_the_previous_exchange() {
+        let request = Request::interleaved(&mut Counter(7), t1(), previous());
+        let receive = Packet::new_checked(&request.to_bytes()[..])
+            .unwrap()
+            .receive_timestamp();
+        // The previous answer really left 0.5 ms after the server got the
+        // previous request; this request came 27 ms after T1.
+        let mut repr = good(&request);
+        repr.origin_timestamp = receive;
+        repr.transmit_timestamp = Timestamp::from(after(-64_000_000 + 27_500));
+        let m = check(&request, &repr).unwrap();
+        assert!(m.interleaved);
+        assert_eq!(
+            (m.t1, m.t2, m.t4),
+            (previous().t1, previous().t2, previous().t4)
+        );
+        assert_eq!(m.t3, repr.transmit_timestamp);
+        // 25 ms ahead, 2 ms each way: as the basic exchange measures it.
+        assert!((m.offset - 0.025).abs() < 1e-9, "{}", m.offset);
+        assert!((m.delay - 0.004).abs() < 1e-9, "{}", m.delay);
+        // A server without the mode answers in basic mode.
+        let basic = check(&request, &good(&request)).unwrap();
+        assert!(!basic.interleaved);
+        assert_eq!(basic.t1, t1());
+        // The transmit time of an answer that left after this request
+        // arrived belongs to no previous exchange.
+        let mut late = repr;
+        late.transmit_timestamp = Timestamp::from(after(28_000));
+        assert_eq!(
+            check(&request, &late),
+            Err(ResponseError::InterleavedOutOfOrder)
+        );
+        // Nor one before the previous request arrived.
+        let mut early = repr;
+        early.transmit_timestamp = Timestamp::from(after(-65_000_000));
+        assert_eq!(
+            check(&request, &early),
+            Err(ResponseError::TransmitBeforeReceive)
+        );
+        // Origins of neither kind: the previous exchange's T2 (what the
+        // request carried as origin) or T4.
+        for origin in [previous().t2, Timestamp::from(previous().t4)] {
+            let mut other = repr;
+            other.origin_timestamp = origin;
+            assert_eq!(check(&request, &other), Err(ResponseError::OriginMismatch));
+        }
+        // A basic request takes no interleaved answer.
+        let plain = Request::new(&mut Counter(100), t1());
+        let mut stray = good(&plain);
+        stray.origin_timestamp = receive;
+        assert_eq!(check(&plain, &stray), Err(ResponseError::OriginMismatch));
+    }
+
+    #[test]
+    fn a_late_transmit_timestamp_replaces_t1() {
+        let mut request = Request::new(&mut Counter(3), t1());
+        let repr = good(&request);
+        // The kernel says the request left 100 us after T1 was read.
+        request.set_t1(after(100));
+        let m = check(&request, &repr).unwrap();
+        assert_eq!(m.t1, after(100));
+        assert!((m.offset - 0.024_95).abs() < 1e-9, "{}", m.offset);
+        assert!((m.delay - 0.003_9).abs() < 1e-9, "{}", m.delay);
     }
 
     #[test]
@@ -833,6 +1020,7 @@ mod tests {
         let answering = [
             ResponseError::KissOfDeath(KissCode::Rate),
             ResponseError::ZeroTimestamp,
+            ResponseError::InterleavedOutOfOrder,
             ResponseError::TransmitBeforeReceive,
             ResponseError::Stratum(Stratum::UNSYNCHRONIZED),
             ResponseError::UnsynchronizedLeap,
@@ -874,6 +1062,7 @@ mod tests {
             t2: Timestamp::from_bits(0),
             t3: Timestamp::from_bits(0),
             t4: now,
+            interleaved: false,
         };
         assert_eq!(
             m.corrected(now),

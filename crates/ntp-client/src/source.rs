@@ -21,7 +21,7 @@ use crate::constants::{
     RETRY_BURST_MAX, SPREAD_IBURST_GAPS, UNREACH, poll_interval,
 };
 use crate::delay::AsymmetryEstimator;
-use crate::sntp::{Datagram, Measurement, Request, ResponseError, SntpConfig};
+use crate::sntp::{Datagram, Exchange, Measurement, Request, ResponseError, SntpConfig};
 use crate::{ConfigError, DelayConfig, DelayTest, Instant};
 
 /// The identifier of a source within a [`System`](crate::System); also
@@ -99,6 +99,18 @@ pub struct SourceConfig {
     /// every poll anyway. Missing in serialized data means off.
     #[cfg_attr(feature = "serde", serde(default))]
     pub retry_burst: bool,
+    /// Ask for the interleaved client/server mode (RFC 9769, section 2;
+    /// chrony's `xleave`): after the first answer, each request names the
+    /// server's receive timestamp of the previous one, and a server of the
+    /// mode answers with the transmit time of its previous answer, taken
+    /// once it had left; the measurement is then of the previous exchange
+    /// ([`Measurement::interleaved`](crate::Measurement::interleaved)). A
+    /// server without the mode answers in basic mode, which is used as
+    /// ever. Best with the caller reporting its own transmit timestamps
+    /// ([`Source::handle_transmitted`]). Default off. Missing in serialized
+    /// data means off.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub xleave: bool,
     /// How long a request waits for its reply. Default
     /// [`DEFAULT_REPLY_TIMEOUT`].
     pub reply_timeout: Duration,
@@ -158,6 +170,7 @@ impl Default for SourceConfig {
             spread_iburst: true,
             burst: false,
             retry_burst: false,
+            xleave: false,
             reply_timeout: DEFAULT_REPLY_TIMEOUT,
             backoff_max_poll: DEFAULT_BACKOFF_MAX_POLL,
             sntp: SntpConfig::default(),
@@ -539,6 +552,9 @@ pub struct Source {
     outstanding: Option<Outstanding>,
     /// Nonce of the last request that got a reply.
     answered: Option<Timestamp>,
+    /// The last exchange that got a valid answer, for the interleaved
+    /// mode ([`SourceConfig::xleave`]), and when its answer came.
+    exchange: Option<(Exchange, Instant)>,
     filter: ClockFilter,
     /// The path's asymmetry, estimated unless configured.
     asymmetry: AsymmetryEstimator,
@@ -593,6 +609,7 @@ impl Source {
             last_sent: None,
             outstanding: None,
             answered: None,
+            exchange: None,
             filter,
             asymmetry: AsymmetryEstimator::new(),
             header: None,
@@ -897,6 +914,8 @@ impl Source {
         self.filter.reset();
         self.asymmetry.reset();
         self.outstanding = None;
+        // Its T1 and T4 are readings of the clock before the step.
+        self.exchange = None;
         self.changed = true;
     }
 
@@ -981,7 +1000,12 @@ impl Source {
         } else {
             self.burst = self.burst.saturating_sub(1);
         }
-        let request = Request::new(rng, wall_now);
+        let request = match self.exchange {
+            Some((exchange, _)) if self.config.xleave => {
+                Request::interleaved(rng, wall_now, exchange)
+            }
+            _ => Request::new(rng, wall_now),
+        };
         self.outstanding = Some(Outstanding { request, sent: now });
         self.last_sent = Some(now);
         self.sent = self.sent.saturating_add(1);
@@ -1214,10 +1238,24 @@ impl Source {
                 .map_err(ReplyError::Sample)?;
                 self.restart_after_jump(sample.offset())
                     .map_err(ReplyError::Sample)?;
+                // An interleaved measurement is of the previous exchange,
+                // timed by when its answer came.
+                let epoch = match self.exchange {
+                    Some((_, at)) if measurement.interleaved => at,
+                    _ => now,
+                };
                 let output = self
                     .filter
-                    .update(sample, now.as_secs_f64())
+                    .update(sample, epoch.as_secs_f64())
                     .map_err(ReplyError::Sample)?;
+                self.exchange = Some((
+                    Exchange {
+                        t1: outstanding.request.t1(),
+                        t2: Packet::new_unchecked(data).receive_timestamp(),
+                        t4,
+                    },
+                    now,
+                ));
                 self.asymmetry
                     .push(raw_offset + self.cumulative_slew, measurement.delay);
                 self.accept(now, nonce);
@@ -1271,6 +1309,23 @@ impl Source {
                 Ok(ReplyOutcome::ServerUnsynchronized)
             }
             Err(error) => Err(ReplyError::Response(error)),
+        }
+    }
+
+    /// Reports when the request with transmit nonce `nonce` really left:
+    /// `t1` is our clock then, as the kernel or the network card stamped
+    /// the datagram (read from the socket's error queue after sending).
+    /// It replaces the T1 read before sending, in this exchange's
+    /// measurement and, with [`SourceConfig::xleave`], in the interleaved
+    /// one that follows. Ignored unless the request is still waiting for
+    /// its answer.
+    pub fn handle_transmitted(&mut self, nonce: Timestamp, t1: Date) {
+        if let Some(outstanding) = self
+            .outstanding
+            .as_mut()
+            .filter(|outstanding| outstanding.request.nonce() == nonce)
+        {
+            outstanding.request.set_t1(t1);
         }
     }
 

@@ -1647,6 +1647,22 @@ impl<R: RngCore> System<R> {
         }
     }
 
+    /// Reports when a request of source `id` really left: `nonce` is the
+    /// transmit timestamp field of the datagram sent (octets 40 to 47 of
+    /// the [`Output::Transmit`] payload), `t1` our clock when it left, as
+    /// the kernel or the network card stamped it (the socket's error
+    /// queue with `SO_TIMESTAMPING`). The measurement then uses it instead
+    /// of the clock read before sending ([`Source::handle_transmitted`]).
+    /// Returns whether a source with that id exists; a report for a
+    /// request no longer awaited changes nothing.
+    pub fn handle_transmitted(&mut self, id: SourceId, nonce: Timestamp, t1: Date) -> bool {
+        let Some(slot) = self.slot_mut(id) else {
+            return false;
+        };
+        slot.source.handle_transmitted(nonce, t1);
+        true
+    }
+
     /// Tells the system that somebody else stepped the clock by `by` (an
     /// operator, another program, a resumed virtual machine), as the
     /// caller can tell from a monotonic clock: not a step the caller made

@@ -811,3 +811,151 @@ fn a_server_whose_clock_swings_is_dropped_once_its_scatter_is_known() {
         "{selected_again:?} {refused:?}"
     );
 }
+
+/// A server whose answers wait 0.5 ms between their transmit timestamp
+/// and the wire: basic answers read 0.25 ms off, interleaved ones carry
+/// when each really left.
+fn queued_world(xleave: bool, interleave_clients: usize) -> Harness {
+    let mut config = SystemConfig::default();
+    config.source.xleave = xleave;
+    let mut h = Harness::new(config, 0.002, 9);
+    h.server_queue = Duration::from_micros(500);
+    let server = {
+        let mut config = ntp_server::ServerConfig::default();
+        config.acl_default = AccessAction::Allow;
+        config.interleave_clients = interleave_clients;
+        ntp_server::Server::new(&config, primary()).unwrap()
+    };
+    h.add_server(Behaviour::Ntp(server), 0.0);
+    h.run_until(4000.0);
+    h
+}
+
+/// (interleaved, basic) samples among the deliveries.
+fn sample_kinds(h: &Harness) -> (usize, usize) {
+    let kinds = h
+        .deliveries
+        .iter()
+        .filter_map(|(_, _, outcome)| match outcome {
+            Ok(ReplyOutcome::Sample { measurement, .. }) => Some(measurement.interleaved),
+            _ => None,
+        });
+    kinds.fold(
+        (0, 0),
+        |(i, b), interleaved| {
+            if interleaved { (i + 1, b) } else { (i, b + 1) }
+        },
+    )
+}
+
+#[test]
+fn an_interleaved_source_gets_the_servers_real_transmit_times() {
+    let basic = queued_world(false, 4096);
+    assert_eq!(sample_kinds(&basic).0, 0);
+    let phase = basic.clock.phase_at(basic.now);
+    // Behind by half the queueing the basic answers hide: their T3 is
+    // early, so the server seems to be behind, and the clock follows.
+    assert!((phase + 250e-6).abs() < 20e-6, "basic: {phase}");
+    let xleave = queued_world(true, 4096);
+    let (interleaved, plain) = sample_kinds(&xleave);
+    // The first answer is basic, every one after interleaved.
+    assert_eq!(plain, 1, "{interleaved} interleaved");
+    assert!(interleaved > 10);
+    let phase = xleave.clock.phase_at(xleave.now);
+    assert!(phase.abs() < 20e-6, "interleaved: {phase}");
+    // A server without the mode: basic answers, used as ever.
+    let fallback = queued_world(true, 0);
+    assert_eq!(sample_kinds(&fallback).0, 0);
+    let phase = fallback.clock.phase_at(fallback.now);
+    assert!((phase + 250e-6).abs() < 20e-6, "fallback: {phase}");
+}
+
+#[test]
+fn replayed_interleaved_answers_are_refused() {
+    let mut h = queued_world(true, 4096);
+    let last = h
+        .deliveries
+        .iter()
+        .rev()
+        .find(|(_, _, outcome)| {
+            matches!(outcome, Ok(ReplyOutcome::Sample { measurement, .. }) if measurement.interleaved)
+        })
+        .map(|(from, data, _)| (*from, data.clone()))
+        .unwrap();
+    let replay = h.inject(last.0, &last.1);
+    assert!(
+        matches!(
+            replay,
+            Err(DatagramError::Reply {
+                error: ReplyError::Unexpected | ReplyError::Duplicate,
+                ..
+            })
+        ),
+        "{replay:?}"
+    );
+}
+
+/// The caller's transmit timestamp (the kernel's, read from the error
+/// queue after sending) replaces the T1 read before sending.
+#[test]
+fn a_reported_transmit_time_is_the_measurements_t1() {
+    use ntp_client::{Input, Instant, Output, System};
+    use rand_chacha::ChaCha12Rng;
+    use rand_core::SeedableRng;
+    let wall = epoch();
+    let mut client = System::new(
+        SystemConfig::default(),
+        Instant::ZERO,
+        wall,
+        ChaCha12Rng::seed_from_u64(3),
+    )
+    .unwrap();
+    let id = client.add_source(server_addr(1)).unwrap();
+    let mut buf = Vec::new();
+    let (source, len) = loop {
+        match client.poll_output(Instant::ZERO, wall, &mut buf) {
+            Output::Transmit { source, len, .. } => break (source, len),
+            Output::Timeout(_) => panic!("no request"),
+            _ => {}
+        }
+    };
+    assert_eq!(source, id);
+    let nonce = Packet::new_checked(&buf[..len])
+        .unwrap()
+        .transmit_timestamp();
+    let left = wall.checked_add(secs(0.000_3)).unwrap();
+    assert!(client.handle_transmitted(id, nonce, left));
+    // Another nonce, or an unknown source, changes nothing.
+    client.handle_transmitted(id, Timestamp::from_bits(1), wall);
+    assert!(!client.handle_transmitted(ntp_client::SourceId::new(99), nonce, wall));
+    let mut server = open_server(primary());
+    let mut out = [0u8; 48];
+    let rx = Timestamp::from(wall.checked_add(secs(0.010)).unwrap());
+    let ntp_server::Action::Respond(reply) =
+        server.handle(&buf[..len], CLIENT, rx, Instant::ZERO, &mut out)
+    else {
+        panic!("no answer");
+    };
+    let answer = server.finish(&reply, &mut out, rx).to_vec();
+    let t4 = wall.checked_add(secs(0.020)).unwrap();
+    let outcome = client
+        .handle_input(
+            Instant::from_nanos(20_000_000),
+            Input::Datagram {
+                from: server_addr(1),
+                data: &answer,
+                rx_wall: t4,
+            },
+        )
+        .unwrap();
+    let ReplyOutcome::Sample { measurement, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(measurement.t1, left);
+    // 9.7 ms out, 10 ms back: 0.15 ms ahead by the late T1.
+    assert!(
+        (measurement.offset + 0.000_15).abs() < 1e-9,
+        "{}",
+        measurement.offset
+    );
+}

@@ -13,7 +13,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ntp_client::ntp_proto::{Date, RefId, Stratum, SystemState, Timestamp};
-use ntp_client::{Event, Input, Instant, LeapEvent, NtsKeFailed, Output, PoolId, SourceId, System};
+use ntp_client::{
+    DatagramError, Event, Input, Instant, LeapEvent, NtsKeFailed, Output, PoolId, ReplyOutcome,
+    SourceId, System,
+};
 use rand_chacha::ChaCha12Rng;
 use serde_json::json;
 
@@ -452,23 +455,37 @@ impl Daemon<'_> {
         }
     }
 
-    /// A datagram for the client system; refusals are logged with
-    /// `--verbose`.
+    /// A datagram for the client system; samples and refusals are logged
+    /// with `--verbose`.
     fn handle_reply(&mut self, received: &Received, data: &[u8], rx_wall: Date) {
         let input = Input::Datagram {
             from: received.from,
             data,
             rx_wall,
         };
-        if let Err(error) = self.system.handle_input(self.mono(), input) {
-            if self.log.verbose {
-                self.log.line(
+        match self.system.handle_input(self.mono(), input) {
+            Ok(ReplyOutcome::Sample { measurement, .. }) if self.log.verbose => {
+                self.log.sample(
                     self.elapsed(),
-                    "refused",
-                    &format!("refused a datagram from {}: {error}", received.from),
-                    json!({ "from": received.from.to_string(), "error": error.to_string() }),
+                    received.from,
+                    &measurement,
+                    received.kernel_time.is_some(),
                 );
             }
+            Ok(_) => {}
+            Err(error) => self.log_refusal(received, &error),
+        }
+    }
+
+    /// A refused datagram, with `--verbose`.
+    fn log_refusal(&self, received: &Received, error: &DatagramError) {
+        if self.log.verbose {
+            self.log.line(
+                self.elapsed(),
+                "refused",
+                &format!("refused a datagram from {}: {error}", received.from),
+                json!({ "from": received.from.to_string(), "error": error.to_string() }),
+            );
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::io::Write as _;
 
-use ntp_client::{Event, PeerTable, UpdateReport};
+use ntp_client::{Event, Measurement, PeerTable, UpdateReport};
 use serde_json::{Value, json};
 
 /// Writes log lines. `t` is seconds since the daemon started (its
@@ -43,6 +43,42 @@ impl Log {
         } else {
             eprintln!("[{t:10.3}] warning: {text}");
         }
+    }
+
+    /// A sample from `from` (`--verbose`): its offset and delay, whether
+    /// the answer was interleaved (RFC 9769), and where the local
+    /// timestamps were taken, as chronyd's measurements log marks them:
+    /// `D` by the daemon, `K` by the kernel (`kernel_rx`: the receive
+    /// timestamp came from `SO_TIMESTAMPING`).
+    pub(crate) fn sample(
+        self,
+        t: f64,
+        from: core::net::SocketAddr,
+        measurement: &Measurement,
+        kernel_rx: bool,
+    ) {
+        let rx = if kernel_rx { "K" } else { "D" };
+        let mode = if measurement.interleaved {
+            "interleaved"
+        } else {
+            "basic"
+        };
+        self.line(
+            t,
+            "sample",
+            &format!(
+                "sample from {from}: offset {:+.9} s, delay {:.9} s, {mode}, tx D rx {rx}",
+                measurement.offset, measurement.delay
+            ),
+            json!({
+                "from": from.to_string(),
+                "offset_s": measurement.offset,
+                "delay_s": measurement.delay,
+                "interleaved": measurement.interleaved,
+                "tx": "D",
+                "rx": rx,
+            }),
+        );
     }
 
     /// Logs an event of the system; `name` resolves a source id.

@@ -151,11 +151,14 @@ pub(crate) struct NtsOption {
 }
 
 /// The selection flags of one source: chrony's `prefer`, `trust`,
-/// `require` and `noselect`.
+/// `require` and `noselect`; and `xleave`, which follows a source the
+/// same way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Selection {
     pub(crate) options: SelectOptions,
     pub(crate) noselect: bool,
+    /// `--xleave`: the interleaved mode (not for reference clocks).
+    pub(crate) xleave: bool,
 }
 
 impl Selection {
@@ -163,6 +166,7 @@ impl Selection {
     pub(crate) fn apply(self, config: &mut SourceConfig) {
         config.select = self.options;
         config.noselect = self.noselect;
+        config.xleave = self.xleave;
     }
 }
 
@@ -206,7 +210,7 @@ impl From<lexopt::Error> for ArgsError {
 }
 
 pub(crate) const USAGE: &str = "usage: ntp-daemon ((--server HOST[:PORT] [--key ID] [--ntp-version N] | --pool NAME[:PORT] [--maxsources N] | --nts HOST[:PORT] | --refclock KIND:ARGS) \
-[--prefer] [--trust] [--require] [--noselect])... [--authselectmode MODE] [--maxdistance S] [--maxjitter S] [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
+[--prefer] [--trust] [--require] [--noselect] [--xleave])... [--authselectmode MODE] [--maxdistance S] [--maxjitter S] [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] \
 [--serve ADDR:PORT [--local STRATUM] [--serve-threads N] [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE [--nts-key-file FILE]]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
 [--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--maxchange OFFSET START IGNORE] [--fallbackdrift MIN MAX] [--corrtimeratio R] [--minsources N] [--burst] [--retry-burst] [--polltarget N] \
@@ -265,6 +269,11 @@ Options:
                          with --require is not a falseticker (chrony's
                          require)
   --noselect             polled and shown, never used (chrony's noselect)
+  --xleave               the --server, --pool or --nts just before is asked
+                         for the interleaved mode (RFC 9769, chrony's
+                         xleave): its answers carry when the previous one
+                         really left; a server without the mode answers as
+                         ever
   --authselectmode MODE  how sources with a --key or NTS are selected beside
                          sources without: mix (default, as chrony: the
                          authenticated ones get --require and --trust),
@@ -640,7 +649,7 @@ fn source_flag(
 }
 
 /// How the sources are selected: `--prefer`, `--trust`, `--require`,
-/// `--noselect` (after the source they apply to), `--authselectmode`,
+/// `--noselect`, `--xleave` (after the source they apply to), `--authselectmode`,
 /// `--maxdistance`, `--maxjitter`. Whether `name` is one.
 fn selection_flag(
     options: &mut Options,
@@ -648,6 +657,19 @@ fn selection_flag(
     name: &str,
 ) -> Result<bool, ArgsError> {
     match name {
+        "xleave" => {
+            if options.last_source == Some(SourceKind::Refclock) {
+                return Err(ArgsError::Bad(String::from(
+                    "--xleave: for a --server, --pool or --nts, not a --refclock",
+                )));
+            }
+            let selection = last_selection(options).ok_or_else(|| {
+                ArgsError::Bad(String::from(
+                    "--xleave: comes after the --server, --pool or --nts it applies to",
+                ))
+            })?;
+            selection.xleave = true;
+        }
         "prefer" | "trust" | "require" | "noselect" => {
             let selection = last_selection(options).ok_or_else(|| {
                 ArgsError::Bad(format!(
@@ -1374,6 +1396,7 @@ mod tests {
             "--maxsources",
             "2",
             "--noselect",
+            "--xleave",
             "--nts",
             "nts.example",
             "--require",
@@ -1391,7 +1414,8 @@ mod tests {
         assert!(first.options.prefer && first.options.trust && !first.options.require);
         assert_eq!(options.servers[1].selection, Selection::default());
         assert_eq!(options.pools[0].max_sources, 2);
-        assert!(options.pools[0].selection.noselect);
+        assert!(options.pools[0].selection.noselect && options.pools[0].selection.xleave);
+        assert!(!options.servers[0].selection.xleave);
         assert!(options.nts[0].selection.options.require);
         assert_eq!(options.auth_select, AuthSelectMode::Require);
         assert_eq!(options.max_distance, Some(3.0));
@@ -1419,6 +1443,7 @@ mod tests {
             &["--server", "127.0.0.1", "--maxdistance", "0"],
             &["--server", "127.0.0.1", "--maxdistance", "NaN"],
             &["--server", "127.0.0.1", "--maxjitter", "-1"],
+            &["--xleave", "--server", "127.0.0.1"],
             &["--server", "127.0.0.1", "--maxjitter", "inf"],
         ] {
             assert!(matches!(args(list), Err(ArgsError::Bad(_))), "{list:?}");

@@ -142,6 +142,12 @@ pub(crate) struct Harness {
     in_flight: Vec<InFlight>,
     /// One-way network delay.
     pub(crate) delay: Duration,
+    /// How long a server's answer waits between its transmit timestamp
+    /// and leaving (queues, the kernel, the card): what only a timestamp
+    /// taken after sending sees, and the interleaved mode passes on. The
+    /// servers report the real departure to their core
+    /// ([`Server::transmitted`]).
+    pub(crate) server_queue: Duration,
     /// Every event, with its true time.
     pub(crate) events: Vec<(Duration, Event)>,
     /// Every request the client sent: time and destination.
@@ -190,6 +196,7 @@ impl Harness {
             servers: Vec::new(),
             in_flight: Vec::new(),
             delay: Duration::from_millis(10),
+            server_queue: Duration::ZERO,
             events: Vec::new(),
             transmits: Vec::new(),
             deliveries: Vec::new(),
@@ -418,13 +425,19 @@ impl Harness {
         self.servers[index].requests.push(elapsed);
         let rx = self.server_wall(index);
         let tx = rx + NtpDuration::from_nanos(20_000);
+        let queue = u64::try_from(self.server_queue.as_nanos()).unwrap();
         let now = Instant::from_nanos(self.now);
         let response = match &mut self.servers[index].behaviour {
             Behaviour::Dead => None,
             Behaviour::Ntp(server) => {
                 let mut out = [0u8; 48];
                 match server.handle(&packet.data, packet.from, rx, now, &mut out) {
-                    Action::Respond(reply) => Some(server.finish(&reply, &mut out, tx).to_vec()),
+                    Action::Respond(reply) => {
+                        let datagram = server.finish(&reply, &mut out, tx).to_vec();
+                        let left = tx + NtpDuration::from_nanos(i64::try_from(queue).unwrap());
+                        server.transmitted(packet.from, &reply, left);
+                        Some(datagram)
+                    }
                     _ => None,
                 }
             }
@@ -432,7 +445,7 @@ impl Harness {
         };
         if let Some(data) = response {
             self.in_flight.push(InFlight {
-                deliver_at: self.now + u64::try_from(self.delay.as_nanos()).unwrap(),
+                deliver_at: self.now + queue + u64::try_from(self.delay.as_nanos()).unwrap(),
                 from: packet.to,
                 to: packet.from,
                 data,
