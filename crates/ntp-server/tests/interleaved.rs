@@ -39,21 +39,21 @@ fn xleave_request(origin: Timestamp, receive: Timestamp) -> [u8; 48] {
     bytes
 }
 
-/// Handles `request` received at `rx`, finishes it with transmit
-/// timestamp `stamp`; returns the reply and the datagram's header fields
-/// (origin, receive, transmit).
+/// Handles `request` received at `ts(at)`, finishes it with transmit
+/// timestamp `ts(at + 1)`; returns the reply and the datagram's header
+/// fields (origin, receive, transmit), and the datagram.
 fn exchange(
     server: &mut Server,
     request: &[u8],
     from: SocketAddr,
-    rx: Timestamp,
-    stamp: Timestamp,
+    at: u32,
 ) -> (Reply, [Timestamp; 3], Vec<u8>) {
     let mut out = [0u8; 1500];
-    let Action::Respond(reply) = server.handle(request, from, rx, Instant::ZERO, &mut out) else {
+    let Action::Respond(reply) = server.handle(request, from, ts(at), Instant::ZERO, &mut out)
+    else {
         panic!("dropped");
     };
-    let datagram = server.finish(&reply, &mut out, stamp).to_vec();
+    let datagram = server.finish(&reply, &mut out, ts(at + 1)).to_vec();
     let packet = Packet::new_checked(&datagram[..48]).unwrap();
     let fields = [
         packet.origin_timestamp(),
@@ -63,13 +63,20 @@ fn exchange(
     (reply, fields, datagram)
 }
 
+/// [`exchange`], then the answer is reported to have left at its stamp.
+fn reported(server: &mut Server, request: &[u8], from: SocketAddr, at: u32) -> Reply {
+    let (reply, _, _) = exchange(server, request, from, at);
+    server.transmitted(from, &reply, ts(at + 1));
+    reply
+}
+
 #[test]
 fn a_client_asking_for_it_gets_the_transmit_time_of_the_previous_answer() {
     let mut server = open_server();
     let from = client("192.0.2.7:40000");
     // First exchange: basic.
     let first = request(0x23, 6, CLIENT_T1);
-    let (reply, [origin, receive, transmit], _) = exchange(&mut server, &first, from, ts(0), ts(1));
+    let (reply, [origin, receive, transmit], _) = exchange(&mut server, &first, from, 0);
     assert!(!reply.interleaved());
     assert_eq!(origin, Timestamp::from_bits(CLIENT_T1));
     assert_eq!((receive, transmit), (ts(0), ts(1)));
@@ -81,8 +88,7 @@ fn a_client_asking_for_it_gets_the_transmit_time_of_the_previous_answer() {
     let client_t4 = ts(2);
     let second = xleave_request(ts(0), client_t4);
     let later = client("192.0.2.7:40001");
-    let (reply, [origin, receive, transmit], _) =
-        exchange(&mut server, &second, later, ts(64), ts(65));
+    let (reply, [origin, receive, transmit], _) = exchange(&mut server, &second, later, 64);
     assert!(reply.interleaved());
     assert_eq!(reply.mode(), Mode::Server);
     // The client recognises the interleaved answer by its origin.
@@ -92,7 +98,7 @@ fn a_client_asking_for_it_gets_the_transmit_time_of_the_previous_answer() {
     assert_eq!(transmit, kernel_tx);
     // Unreported, the next one is basic; then interleaved again.
     let third = xleave_request(ts(64), ts(66));
-    let (reply, [origin, _, transmit], _) = exchange(&mut server, &third, from, ts(128), ts(129));
+    let (reply, [origin, _, transmit], _) = exchange(&mut server, &third, from, 128);
     assert!(!reply.interleaved());
     assert_eq!(
         (origin, transmit),
@@ -100,7 +106,7 @@ fn a_client_asking_for_it_gets_the_transmit_time_of_the_previous_answer() {
     );
     server.transmitted(from, &reply, ts(129));
     let fourth = xleave_request(ts(128), ts(130));
-    let (reply, [_, _, transmit], _) = exchange(&mut server, &fourth, from, ts(192), ts(193));
+    let (reply, [_, _, transmit], _) = exchange(&mut server, &fourth, from, 192);
     assert!(reply.interleaved());
     assert_eq!(transmit, ts(129));
 }
@@ -109,43 +115,18 @@ fn a_client_asking_for_it_gets_the_transmit_time_of_the_previous_answer() {
 fn other_clients_stale_origins_and_basic_clients_get_basic_answers() {
     let mut server = open_server();
     let from = client("192.0.2.7:40000");
-    let (reply, _, _) = exchange(
-        &mut server,
-        &request(0x23, 6, CLIENT_T1),
-        from,
-        ts(0),
-        ts(1),
-    );
-    server.transmitted(from, &reply, ts(1));
+    reported(&mut server, &request(0x23, 6, CLIENT_T1), from, 0);
     // Another address with the same origin: not its exchange.
     let other = client("198.51.100.9:123");
-    let (reply, [origin, ..], _) = exchange(
-        &mut server,
-        &xleave_request(ts(0), ts(2)),
-        other,
-        ts(3),
-        ts(4),
-    );
+    let (reply, [origin, ..], _) = exchange(&mut server, &xleave_request(ts(0), ts(2)), other, 3);
     assert!(!reply.interleaved());
     assert_eq!(origin, Timestamp::from_bits(CLIENT_T1));
     // An RFC 5905 client puts our transmit timestamp in its origin.
-    let (reply, _, _) = exchange(
-        &mut server,
-        &xleave_request(ts(1), ts(2)),
-        from,
-        ts(5),
-        ts(6),
-    );
+    let (reply, _, _) = exchange(&mut server, &xleave_request(ts(1), ts(2)), from, 5);
     assert!(!reply.interleaved());
     server.transmitted(from, &reply, ts(6));
     // A stale origin (an older receive timestamp).
-    let (reply, _, _) = exchange(
-        &mut server,
-        &xleave_request(ts(0), ts(7)),
-        from,
-        ts(8),
-        ts(9),
-    );
+    let (reply, _, _) = exchange(&mut server, &xleave_request(ts(0), ts(7)), from, 8);
     assert!(!reply.interleaved());
 }
 
@@ -163,21 +144,9 @@ fn signed_interleaved_answers_verify() {
         buffer
     };
     let from = client("192.0.2.7:40000");
-    let (reply, _, _) = exchange(
-        &mut server,
-        &signed(request(0x23, 6, CLIENT_T1)),
-        from,
-        ts(0),
-        ts(1),
-    );
-    server.transmitted(from, &reply, ts(1));
-    let (reply, [_, _, transmit], datagram) = exchange(
-        &mut server,
-        &signed(xleave_request(ts(0), ts(2))),
-        from,
-        ts(64),
-        ts(65),
-    );
+    reported(&mut server, &signed(request(0x23, 6, CLIENT_T1)), from, 0);
+    let (reply, [_, _, transmit], datagram) =
+        exchange(&mut server, &signed(xleave_request(ts(0), ts(2))), from, 64);
     assert!(reply.interleaved() && reply.key_id().is_some());
     assert_eq!(transmit, ts(1));
     let mut check = [0u8; 20];
@@ -188,15 +157,14 @@ fn signed_interleaved_answers_verify() {
     // A request whose MAC fails gets a crypto-NAK and leaves the state.
     let mut forged = signed(xleave_request(ts(64), ts(66)));
     forged[60] ^= 1;
-    let (reply, _, _) = exchange(&mut server, &forged, from, ts(100), ts(101));
+    let (reply, _, _) = exchange(&mut server, &forged, from, 100);
     assert!(reply.crypto_nak() && !reply.interleaved());
     server.transmitted(from, &reply, ts(101));
     let (reply, [_, _, transmit], _) = exchange(
         &mut server,
         &signed(xleave_request(ts(64), ts(66))),
         from,
-        ts(128),
-        ts(129),
+        128,
     );
     assert!(
         !reply.interleaved(),
@@ -210,38 +178,18 @@ fn symmetric_requests_kisses_and_a_server_without_the_table_are_basic() {
     let from = client("192.0.2.7:40000");
     // Symmetric active: never interleaved.
     let mut server = open_server();
-    let (reply, _, _) = exchange(
-        &mut server,
-        &request(0x21, 6, CLIENT_T1),
-        from,
-        ts(0),
-        ts(1),
-    );
-    server.transmitted(from, &reply, ts(1));
+    reported(&mut server, &request(0x21, 6, CLIENT_T1), from, 0);
     let mut symmetric = xleave_request(ts(0), ts(2));
     symmetric[0] = 0x21;
-    let (reply, _, _) = exchange(&mut server, &symmetric, from, ts(64), ts(65));
+    let (reply, _, _) = exchange(&mut server, &symmetric, from, 64);
     assert!(!reply.interleaved());
     // No table.
     let mut config = config(AccessAction::Allow, RateLimitConfig::default());
     config.interleave_clients = 0;
     let mut server = Server::new(&config, primary()).unwrap();
     assert_eq!(server.interleave_heap_bytes(), 0);
-    let (reply, _, _) = exchange(
-        &mut server,
-        &request(0x23, 6, CLIENT_T1),
-        from,
-        ts(0),
-        ts(1),
-    );
-    server.transmitted(from, &reply, ts(1));
-    let (reply, _, _) = exchange(
-        &mut server,
-        &xleave_request(ts(0), ts(2)),
-        from,
-        ts(64),
-        ts(65),
-    );
+    reported(&mut server, &request(0x23, 6, CLIENT_T1), from, 0);
+    let (reply, _, _) = exchange(&mut server, &xleave_request(ts(0), ts(2)), from, 64);
     assert!(!reply.interleaved());
     // Too large.
     let mut config = ServerConfig::default();
@@ -256,12 +204,6 @@ fn symmetric_requests_kisses_and_a_server_without_the_table_are_basic() {
         primary(),
     )
     .unwrap();
-    let (reply, _, _) = exchange(
-        &mut server,
-        &request(0x23, 6, CLIENT_T1),
-        from,
-        ts(0),
-        ts(1),
-    );
+    let (reply, _, _) = exchange(&mut server, &request(0x23, 6, CLIENT_T1), from, 0);
     assert!(reply.kiss().is_some() && !reply.interleaved());
 }
