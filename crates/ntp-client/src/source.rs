@@ -408,6 +408,19 @@ struct Outstanding {
     sent: Instant,
 }
 
+/// The last exchange with a valid answer, for the interleaved mode
+/// ([`SourceConfig::xleave`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Kept {
+    exchange: Exchange,
+    /// When its answer came.
+    at: Instant,
+    /// The cumulative slew then (see
+    /// [`set_cumulative_slew`](Source::set_cumulative_slew)): the frame of
+    /// an interleaved measurement of it.
+    slew: f64,
+}
+
 /// A tiny FIFO of source events, drained by [`Source::poll_event`].
 const EVENT_CAPACITY: usize = 4;
 
@@ -554,7 +567,7 @@ pub struct Source {
     answered: Option<Timestamp>,
     /// The last exchange that got a valid answer, for the interleaved
     /// mode ([`SourceConfig::xleave`]), and when its answer came.
-    exchange: Option<(Exchange, Instant)>,
+    exchange: Option<Kept>,
     filter: ClockFilter,
     /// The path's asymmetry, estimated unless configured.
     asymmetry: AsymmetryEstimator,
@@ -1001,9 +1014,7 @@ impl Source {
             self.burst = self.burst.saturating_sub(1);
         }
         let request = match self.exchange {
-            Some((exchange, _)) if self.config.xleave => {
-                Request::interleaved(rng, wall_now, exchange)
-            }
+            Some(kept) if self.config.xleave => Request::interleaved(rng, wall_now, kept.exchange),
             _ => Request::new(rng, wall_now),
         };
         self.outstanding = Some(Outstanding { request, sent: now });
@@ -1230,34 +1241,34 @@ impl Source {
                         return Ok(ReplyOutcome::DelayRefused { measurement, test });
                     }
                 };
+                // An interleaved measurement is of the previous exchange:
+                // timed by when its answer came, in the slew frame of then.
+                let (epoch, frame) = match self.exchange {
+                    Some(kept) if measurement.interleaved => (kept.at, kept.slew),
+                    _ => (now, self.cumulative_slew),
+                };
                 let sample = FilterSample::new(
-                    measurement.offset + self.cumulative_slew,
+                    measurement.offset + frame,
                     measurement.delay,
                     measurement.dispersion,
                 )
                 .map_err(ReplyError::Sample)?;
                 self.restart_after_jump(sample.offset())
                     .map_err(ReplyError::Sample)?;
-                // An interleaved measurement is of the previous exchange,
-                // timed by when its answer came.
-                let epoch = match self.exchange {
-                    Some((_, at)) if measurement.interleaved => at,
-                    _ => now,
-                };
                 let output = self
                     .filter
                     .update(sample, epoch.as_secs_f64())
                     .map_err(ReplyError::Sample)?;
-                self.exchange = Some((
-                    Exchange {
+                self.exchange = Some(Kept {
+                    exchange: Exchange {
                         t1: outstanding.request.t1(),
                         t2: Packet::new_unchecked(data).receive_timestamp(),
                         t4,
                     },
-                    now,
-                ));
-                self.asymmetry
-                    .push(raw_offset + self.cumulative_slew, measurement.delay);
+                    at: now,
+                    slew: self.cumulative_slew,
+                });
+                self.asymmetry.push(raw_offset + frame, measurement.delay);
                 self.accept(now, nonce);
                 self.end_retries();
                 if self.jumped() {

@@ -1633,7 +1633,10 @@ impl<R: RngCore> System<R> {
                 }
                 if let ReplyOutcome::Sample { measurement, .. } = outcome {
                     slot.record_delay(measurement.delay);
-                    slot.record_line(measurement.offset + self.discipline.correction_at(rx_wall));
+                    // T4 is the exchange's: an interleaved answer
+                    // measures the previous one.
+                    let at = measurement.t4;
+                    slot.record_line(measurement.offset + self.discipline.correction_at(at));
                 }
                 let changed = slot.source.take_changed();
                 while let Some(event) = slot.source.poll_event() {
