@@ -115,6 +115,9 @@ fn handle(c: &mut Criterion) {
             match answering.handle(black_box(&CHRONY_REQUEST), client, rx, now, &mut out) {
                 Action::Respond(reply) => {
                     black_box(answering.finish(&reply, &mut out, tx));
+                    // As the daemon does after sending (the interleaved
+                    // mode's bookkeeping, RFC 9769).
+                    answering.transmitted(client, &reply, tx);
                 }
                 Action::Drop(reason) => panic!("{reason:?}"),
                 _ => panic!("Action grew"),

@@ -75,6 +75,9 @@ pub struct Reply {
     interleaved: bool,
     /// The receive timestamp of the request it answers.
     rx_time: Timestamp,
+    /// The interleaved-mode slot of the client, for
+    /// [`Server::transmitted`].
+    slot: Option<usize>,
 }
 
 impl Reply {
@@ -663,8 +666,9 @@ impl Server {
     /// Kiss-o'-Death, or with the interleaved mode off
     /// ([`ServerConfig::interleave_clients`] 0) changes nothing.
     pub fn transmitted(&mut self, client: SocketAddr, reply: &Reply, tx: Timestamp) {
-        if reply.kiss.is_none() && reply.mode == Mode::Server && reply.nts.is_none() {
-            self.xleave.transmitted(client.ip(), reply.rx_time, tx);
+        if let Some(slot) = reply.slot {
+            self.xleave
+                .transmitted(slot, client.ip(), reply.rx_time, tx);
         }
     }
 
@@ -781,10 +785,10 @@ impl Server {
         };
         // The interleaved mode answers client requests, once they are
         // authentic: a forged request cannot overwrite a client's state.
-        let previous = if mode == Mode::Server && !matches!(seal, Seal::CryptoNak) {
+        let (previous, slot) = if mode == Mode::Server && !matches!(seal, Seal::CryptoNak) {
             self.xleave.exchange(ip, packet.origin_timestamp(), rx_time)
         } else {
-            None
+            (None, None)
         };
         self.answer(&packet, mode, poll, rx_time, out);
         if let Some(previous_tx) = previous {
@@ -793,6 +797,7 @@ impl Server {
         seal.write(trailer_out);
         Ok(Reply {
             interleaved: previous.is_some(),
+            slot,
             ..reply(seal, None, mode, rx_time)
         })
     }
@@ -937,6 +942,7 @@ impl Server {
             nts: Some(ticket),
             interleaved: false,
             rx_time: at.rx_time,
+            slot: None,
         })
     }
 
@@ -995,6 +1001,7 @@ const fn reply(seal: Seal, kiss: Option<KissCode>, mode: Mode, rx_time: Timestam
         nts: None,
         interleaved: false,
         rx_time,
+        slot: None,
     }
 }
 
@@ -1046,6 +1053,7 @@ fn nts_kiss(
         nts: None,
         interleaved: false,
         rx_time: at.rx_time,
+        slot: None,
     })
 }
 
