@@ -626,24 +626,8 @@ impl Request {
             return Err(ResponseError::ReferenceAfterTransmit);
         }
 
-        let t1_wire = Timestamp::from(t1);
-        let t4_wire = Timestamp::from(t4);
-        let forward = i128::from((t2 - t1_wire).to_bits());
-        let backward = i128::from((t3 - t4_wire).to_bits());
-        let round_trip = i128::from((t4_wire - t1_wire).to_bits());
-        let server_time = i128::from((t3 - t2).to_bits());
-        // Each term lies in i64, so the halved sum does too.
-        let offset =
-            NtpDuration::from_bits(i64::try_from((forward + backward) / 2).unwrap_or(i64::MAX));
-        let delay =
-            NtpDuration::from_bits(i64::try_from(round_trip - server_time).unwrap_or(i64::MIN));
-        let local_precision = log2_seconds(config.precision);
-        let delay = delay.to_seconds_f64().max(local_precision);
-        let elapsed = NtpDuration::from_bits(i64::try_from(round_trip).unwrap_or(0))
-            .to_seconds_f64()
-            .max(0.0);
         let precision = packet.precision();
-        let dispersion = log2_seconds(precision) + local_precision + PHI * elapsed;
+        let (offset, delay, dispersion) = on_wire(t1, t2, t3, t4, precision, config.precision);
 
         let root_delay = packet.root_delay();
         let root_dispersion = packet.root_dispersion();
@@ -652,7 +636,7 @@ impl Request {
             return Err(ResponseError::RootDistance { distance });
         }
         Ok(Measurement {
-            offset: offset.to_seconds_f64(),
+            offset,
             delay,
             dispersion,
             leap,
@@ -670,6 +654,36 @@ impl Request {
             interleaved: interleaved.is_some(),
         })
     }
+}
+
+/// Offset, delay and dispersion of an exchange (RFC 5905, section 8), in
+/// seconds: the delay at least the local precision, the dispersion the
+/// two precisions plus PHI times the round trip (Appendix A.5.1.1).
+fn on_wire(
+    t1: Date,
+    t2: Timestamp,
+    t3: Timestamp,
+    t4: Date,
+    server_precision: i8,
+    local_precision: i8,
+) -> (f64, f64, f64) {
+    let t1_wire = Timestamp::from(t1);
+    let t4_wire = Timestamp::from(t4);
+    let forward = i128::from((t2 - t1_wire).to_bits());
+    let backward = i128::from((t3 - t4_wire).to_bits());
+    let round_trip = i128::from((t4_wire - t1_wire).to_bits());
+    let server_time = i128::from((t3 - t2).to_bits());
+    // Each term lies in i64, so the halved sum does too.
+    let offset =
+        NtpDuration::from_bits(i64::try_from((forward + backward) / 2).unwrap_or(i64::MAX));
+    let delay = NtpDuration::from_bits(i64::try_from(round_trip - server_time).unwrap_or(i64::MIN));
+    let local_precision = log2_seconds(local_precision);
+    let delay = delay.to_seconds_f64().max(local_precision);
+    let elapsed = NtpDuration::from_bits(i64::try_from(round_trip).unwrap_or(0))
+        .to_seconds_f64()
+        .max(0.0);
+    let dispersion = log2_seconds(server_precision) + local_precision + PHI * elapsed;
+    (offset.to_seconds_f64(), delay, dispersion)
 }
 
 /// A request as it goes on the wire: the header, and a MAC when the

@@ -1241,53 +1241,7 @@ impl Source {
                         return Ok(ReplyOutcome::DelayRefused { measurement, test });
                     }
                 };
-                // An interleaved measurement is of the previous exchange:
-                // timed by when its answer came, in the slew frame of then.
-                let (epoch, frame) = match self.exchange {
-                    Some(kept) if measurement.interleaved => (kept.at, kept.slew),
-                    _ => (now, self.cumulative_slew),
-                };
-                let sample = FilterSample::new(
-                    measurement.offset + frame,
-                    measurement.delay,
-                    measurement.dispersion,
-                )
-                .map_err(ReplyError::Sample)?;
-                self.restart_after_jump(sample.offset())
-                    .map_err(ReplyError::Sample)?;
-                let output = self
-                    .filter
-                    .update(sample, epoch.as_secs_f64())
-                    .map_err(ReplyError::Sample)?;
-                self.exchange = Some(Kept {
-                    exchange: Exchange {
-                        t1: outstanding.request.t1(),
-                        t2: Packet::new_unchecked(data).receive_timestamp(),
-                        t4,
-                    },
-                    at: now,
-                    slew: self.cumulative_slew,
-                });
-                self.asymmetry.push(raw_offset + frame, measurement.delay);
-                self.accept(now, nonce);
-                self.end_retries();
-                if self.jumped() {
-                    // Confirm or refute the jump at once: until then the
-                    // filter's jitter holds the source unfit.
-                    self.poll_soon();
-                }
-                self.header = Some(PeerHeader {
-                    leap: measurement.leap,
-                    stratum: measurement.stratum,
-                    reference_id: measurement.reference_id,
-                    root_delay: measurement.root_delay,
-                    root_dispersion: measurement.root_dispersion,
-                });
-                self.last_measurement = Some(measurement);
-                Ok(ReplyOutcome::Sample {
-                    measurement,
-                    peer_updated: output.is_some(),
-                })
+                self.take_sample(now, outstanding, measurement, raw_offset, data, t4)
             }
             Err(ResponseError::KissOfDeath(code)) => match code.action() {
                 KissAction::Stop => {
@@ -1321,6 +1275,69 @@ impl Source {
             }
             Err(error) => Err(ReplyError::Response(error)),
         }
+    }
+
+    /// A measurement that passed the checks: into the clock filter (an
+    /// interleaved one timed by the exchange it measures), and the source
+    /// updated. `raw_offset` is its offset before the asymmetry
+    /// correction; `data` and `t4` are the answer and its arrival.
+    fn take_sample(
+        &mut self,
+        now: Instant,
+        outstanding: Outstanding,
+        measurement: Measurement,
+        raw_offset: f64,
+        data: &[u8],
+        t4: Date,
+    ) -> Result<ReplyOutcome, ReplyError> {
+        let nonce = outstanding.request.nonce();
+        // An interleaved measurement is of the previous exchange:
+        // timed by when its answer came, in the slew frame of then.
+        let (epoch, frame) = match self.exchange {
+            Some(kept) if measurement.interleaved => (kept.at, kept.slew),
+            _ => (now, self.cumulative_slew),
+        };
+        let sample = FilterSample::new(
+            measurement.offset + frame,
+            measurement.delay,
+            measurement.dispersion,
+        )
+        .map_err(ReplyError::Sample)?;
+        self.restart_after_jump(sample.offset())
+            .map_err(ReplyError::Sample)?;
+        let output = self
+            .filter
+            .update(sample, epoch.as_secs_f64())
+            .map_err(ReplyError::Sample)?;
+        self.exchange = Some(Kept {
+            exchange: Exchange {
+                t1: outstanding.request.t1(),
+                t2: Packet::new_unchecked(data).receive_timestamp(),
+                t4,
+            },
+            at: now,
+            slew: self.cumulative_slew,
+        });
+        self.asymmetry.push(raw_offset + frame, measurement.delay);
+        self.accept(now, nonce);
+        self.end_retries();
+        if self.jumped() {
+            // Confirm or refute the jump at once: until then the
+            // filter's jitter holds the source unfit.
+            self.poll_soon();
+        }
+        self.header = Some(PeerHeader {
+            leap: measurement.leap,
+            stratum: measurement.stratum,
+            reference_id: measurement.reference_id,
+            root_delay: measurement.root_delay,
+            root_dispersion: measurement.root_dispersion,
+        });
+        self.last_measurement = Some(measurement);
+        Ok(ReplyOutcome::Sample {
+            measurement,
+            peer_updated: output.is_some(),
+        })
     }
 
     /// Reports when the request with transmit nonce `nonce` really left:
