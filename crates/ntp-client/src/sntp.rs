@@ -575,30 +575,23 @@ impl Request {
                 packet.reference_id().kiss_code(),
             ));
         }
-        let (t1, mut t2, t3, t4) = (
-            self.t1,
-            packet.receive_timestamp(),
-            packet.transmit_timestamp(),
-            t4,
-        );
-        // The latest time the packet tells of: its transmit timestamp, or
-        // in the interleaved mode this request's receive timestamp.
-        let latest = if interleaved.is_some() { t2 } else { t3 };
-        if t2.is_zero() || t3.is_zero() {
+        let received = packet.receive_timestamp();
+        let t3 = packet.transmit_timestamp();
+        if received.is_zero() || t3.is_zero() {
             return Err(ResponseError::ZeroTimestamp);
         }
         // Interleaved: the measurement is of the previous exchange, whose
         // answer left at T3 (after the previous request came, before this
-        // one did).
-        let (t1, t4) = match interleaved {
+        // one did). The latest time the packet tells of is then this
+        // request's receive timestamp, not its transmit timestamp.
+        let (t1, t2, t4, latest) = match interleaved {
             Some(previous) => {
-                if (t2 - t3).is_negative() {
+                if (received - t3).is_negative() {
                     return Err(ResponseError::InterleavedOutOfOrder);
                 }
-                t2 = previous.t2;
-                (previous.t1, previous.t4)
+                (previous.t1, previous.t2, previous.t4, received)
             }
-            None => (t1, t4),
+            None => (self.t1, received, t4, t3),
         };
         // T2 and T3 are each uncertain by the server's precision: chronyd,
         // for one, fills the bits below it with random noise, and a fast

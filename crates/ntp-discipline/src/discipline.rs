@@ -75,6 +75,17 @@ const SETTLED_FREQUENCY_SD: f64 = 1e-6;
 /// second apart moves it by a quarter.
 const UPDATE_INTERVAL_AVG: f64 = 4.0;
 
+/// What a slew of `applied` seconds really moves the clock when
+/// `remaining` is left of its offset: all of it, or the remainder when it
+/// would overshoot (the slew ends there).
+fn slewed_toward(applied: f64, remaining: f64) -> f64 {
+    if (remaining - applied) * remaining > 0.0 {
+        applied
+    } else {
+        remaining
+    }
+}
+
 /// How long the [`Algorithm::Kalman`] estimator takes to slew out an
 /// offset estimate `estimate` whose standard deviation is `sigma` (at
 /// least the typical measurement's: see `Discipline::update_sigma`), with
@@ -88,17 +99,6 @@ const UPDATE_INTERVAL_AVG: f64 = 4.0;
 /// and goes at once, within the rate limit. This is the rule of chrony's
 /// `corrtimeratio` (its default, 3, here too); RFC 5905 amortizes every
 /// offset over `PLL * 2^poll` instead (appendix A.5.6.1).
-/// What a slew of `applied` seconds really moves the clock when
-/// `remaining` is left of its offset: all of it, or the remainder when it
-/// would overshoot (the slew ends there).
-fn slewed_toward(applied: f64, remaining: f64) -> f64 {
-    if (remaining - applied) * remaining > 0.0 {
-        applied
-    } else {
-        remaining
-    }
-}
-
 fn correction_time(estimate: f64, sigma: f64, interval: f64, ratio: f64) -> f64 {
     let longest = ratio * interval;
     let time = ratio * 0.5 * sigma * interval / estimate.abs();
@@ -755,8 +755,7 @@ impl Discipline {
 
     /// The correction the caller applies over `elapsed` seconds of the
     /// clock from process time `now` at the current rates, each slew
-    /// stopping at what is left of its offset (as [`commit`](Self::commit)
-    /// counts it).
+    /// stopping at what is left of its offset.
     ///
     /// `elapsed` is read off the corrected clock: the oscillator ran
     /// `elapsed / (1 + rate)` of it.
@@ -832,34 +831,15 @@ impl Discipline {
             self.elapsed_tau += tau;
             self.correction += self.frequency * tau + applied;
             self.cumulative_slew += applied;
-            let rest = self.residual - applied;
-            self.residual = if rest * self.residual > 0.0 {
-                rest
-            } else {
-                0.0
-            };
+            self.residual -= slewed_toward(applied, self.residual);
             self.epoch = epoch;
             self.now = t;
             return;
         }
-        let applied = self.phase_slew * elapsed;
-        let rest = self.residual - applied;
-        self.cumulative_slew += if rest * self.residual > 0.0 {
-            applied
-        } else {
-            self.residual
-        };
-        self.residual = if rest * self.residual > 0.0 {
-            rest
-        } else {
-            0.0
-        };
-        let rest = self.open_loop - self.open_loop_slew * elapsed;
-        self.open_loop = if rest * self.open_loop > 0.0 {
-            rest
-        } else {
-            0.0
-        };
+        let slewed = slewed_toward(self.phase_slew * elapsed, self.residual);
+        self.cumulative_slew += slewed;
+        self.residual -= slewed;
+        self.open_loop -= slewed_toward(self.open_loop_slew * elapsed, self.open_loop);
         self.epoch = epoch;
         self.now = t;
     }

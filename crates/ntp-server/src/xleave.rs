@@ -54,15 +54,11 @@ pub(crate) struct InterleaveTable {
 impl InterleaveTable {
     /// A table of `capacity` slots (none: the interleaved mode is off).
     pub(crate) fn new(capacity: usize, key: &[u8; 16]) -> Self {
-        let (low, high) = key.split_at(8);
-        let half = |bytes: &[u8]| {
-            bytes
-                .iter()
-                .fold(0_u64, |acc, &b| (acc << 8) | u64::from(b))
-        };
+        let bits = u128::from_be_bytes(*key);
+        #[allow(clippy::cast_possible_truncation, reason = "the two halves")]
         Self {
             slots: alloc::vec![None; capacity],
-            key: (half(low), half(high) | 1),
+            key: ((bits >> 64) as u64, bits as u64 | 1),
         }
     }
 
