@@ -4,7 +4,8 @@
 # answer with |offset| under 10 ms and stratum 3, and a short `demo` run of
 # the full client system against it (--server) must select it as system
 # peer with |offset| under 10 ms. Last, ntp-daemon with --xleave against
-# it: chronyd's answers after the first must come in the interleaved mode.
+# it: chronyd's answers after the first must come in the interleaved mode,
+# and every T1 must be the kernel's transmit timestamp.
 #
 # Runs as root in CI after the tests (called from .ci/run). Everything
 # stays on 127.0.0.1; nothing touches the system clock: chronyd runs with
@@ -123,14 +124,21 @@ if ! timeout 60 "$DAEMON" --server "127.0.0.1:$PORT" --xleave --min-poll 1 --max
     echo "interop-client: ntp-daemon --xleave against chronyd failed"
     exit 1
 fi
-read -r samples interleaved < <(python3 -c '
+read -r samples interleaved kernel_tx < <(python3 -c '
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 samples = [r for r in rows if r.get("type") == "sample"]
-print(len(samples), sum(1 for r in samples if r["interleaved"]))' "$work/xleave.jsonl")
-echo "interop-client: $interleaved of $samples samples interleaved"
+print(len(samples), sum(1 for r in samples if r["interleaved"]),
+      sum(1 for r in samples if r["tx"] == "K"))' "$work/xleave.jsonl")
+echo "interop-client: $interleaved of $samples samples interleaved, $kernel_tx with kernel T1"
 if [ "$interleaved" -lt 3 ]; then
     echo "interop-client: chronyd's answers to ntp-daemon --xleave were not interleaved"
+    exit 1
+fi
+# Loopback stamps a datagram inside sendto: every request's T1 is the
+# kernel's transmit timestamp.
+if [ "$kernel_tx" -ne "$samples" ]; then
+    echo "interop-client: a sample without the kernel's transmit timestamp"
     exit 1
 fi
 

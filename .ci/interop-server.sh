@@ -9,7 +9,8 @@
 # stand-in for gpsd writing chrony's socket protocol): stratum 1, refid
 # GPS, accepted by chronyd and ntpdig. Last, chronyd with `xleave` as a
 # client (not -Q: it keeps polling, and chronyc reads its `ntpdata`): our
-# answers after the first must be in the interleaved mode.
+# answers after the first must be in the interleaved mode, with the
+# kernel's transmit timestamps.
 #
 # Runs as root in CI after the tests (called from .ci/run). Everything
 # stays on 127.0.0.1; nothing touches the system clock: chronyd runs with
@@ -236,6 +237,14 @@ stop_server "$work/xleave.log"
 if [ -z "$interleaved" ]; then
     cat "$xdir/chronyd.log"
     echo "interop: chronyd (xleave) did not see interleaved answers from our server"
+    exit 1
+fi
+# The transmit times in those answers are the kernel's (the datagrams
+# looped back to the error queue), as chronyd's own are.
+if ! grep -q 'timestamps: kernel (SO_TIMESTAMPING, software, receive and transmit)' \
+    "$work/xleave.log"; then
+    head -3 "$work/xleave.log"
+    echo "interop: our server did not get kernel transmit timestamps"
     exit 1
 fi
 

@@ -413,6 +413,9 @@ struct Outstanding {
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Kept {
     exchange: Exchange,
+    /// Its request's nonce, which a late transmit timestamp names
+    /// ([`Source::handle_transmitted`]).
+    nonce: Timestamp,
     /// When its answer came.
     at: Instant,
     /// The cumulative slew then (see
@@ -1310,6 +1313,7 @@ impl Source {
             .update(sample, epoch.as_secs_f64())
             .map_err(ReplyError::Sample)?;
         self.exchange = Some(Kept {
+            nonce,
             exchange: Exchange {
                 t1: outstanding.request.t1(),
                 t2: Packet::new_unchecked(data).receive_timestamp(),
@@ -1344,9 +1348,10 @@ impl Source {
     /// `t1` is our clock then, as the kernel or the network card stamped
     /// the datagram (read from the socket's error queue after sending).
     /// It replaces the T1 read before sending, in this exchange's
-    /// measurement and, with [`SourceConfig::xleave`], in the interleaved
-    /// one that follows. Ignored unless the request is still waiting for
-    /// its answer.
+    /// measurement if the answer has not come yet and, with
+    /// [`SourceConfig::xleave`], in the interleaved one that follows if
+    /// the next request has not left yet (a hardware timestamp may come
+    /// after the answer). Ignored otherwise.
     pub fn handle_transmitted(&mut self, nonce: Timestamp, t1: Date) {
         if let Some(outstanding) = self
             .outstanding
@@ -1354,6 +1359,8 @@ impl Source {
             .filter(|outstanding| outstanding.request.nonce() == nonce)
         {
             outstanding.request.set_t1(t1);
+        } else if let Some(kept) = self.exchange.as_mut().filter(|kept| kept.nonce == nonce) {
+            kept.exchange.t1 = t1;
         }
     }
 

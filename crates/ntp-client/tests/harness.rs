@@ -959,3 +959,83 @@ fn a_reported_transmit_time_is_the_measurements_t1() {
         measurement.offset
     );
 }
+
+/// A transmit timestamp reported after the answer came (a network card's
+/// may be that late) is the T1 of the interleaved measurement that
+/// follows: the measurement of that exchange.
+#[test]
+fn a_late_transmit_time_is_the_next_interleaved_measurements_t1() {
+    use ntp_client::{Input, Instant, Output, System};
+    use rand_chacha::ChaCha12Rng;
+    use rand_core::SeedableRng;
+    let epoch = epoch();
+    let mut config = SystemConfig::default();
+    config.source.xleave = true;
+    let mut client =
+        System::new(config, Instant::ZERO, epoch, ChaCha12Rng::seed_from_u64(5)).unwrap();
+    let id = client.add_source(server_addr(1)).unwrap();
+    let mut server = {
+        let mut config = ntp_server::ServerConfig::default();
+        config.acl_default = AccessAction::Allow;
+        ntp_server::Server::new(&config, primary()).unwrap()
+    };
+    let mut buf = Vec::new();
+    let at = |now: Instant, seconds: f64| {
+        epoch
+            .checked_add(secs(now.as_secs_f64() + seconds))
+            .unwrap()
+    };
+    // One exchange at the next request; `late`: when that request really
+    // left, reported after its answer came, seconds after the clock read.
+    let mut exchange = |client: &mut System<ChaCha12Rng>, late: Option<f64>| {
+        let mut now = Instant::ZERO;
+        let len = loop {
+            match client.poll_output(now, at(now, 0.0), &mut buf) {
+                Output::Transmit { len, .. } => break len,
+                Output::Timeout(wake) => now = wake,
+                _ => {}
+            }
+        };
+        // The server's clock is ours; 1 ms out, 0.1 ms inside, 1 ms back.
+        let rx = Timestamp::from(at(now, 0.001));
+        let mut out = [0u8; 48];
+        let ntp_server::Action::Respond(reply) =
+            server.handle(&buf[..len], CLIENT, rx, now, &mut out)
+        else {
+            panic!("no answer");
+        };
+        let tx = Timestamp::from(at(now, 0.001_1));
+        let answer = server.finish(&reply, &mut out, tx).to_vec();
+        server.transmitted(CLIENT, &reply, tx);
+        let outcome = client
+            .handle_input(
+                now,
+                Input::Datagram {
+                    from: server_addr(1),
+                    data: &answer,
+                    rx_wall: at(now, 0.002_1),
+                },
+            )
+            .unwrap();
+        if let Some(late) = late {
+            let nonce = Packet::new_checked(&buf[..len])
+                .unwrap()
+                .transmit_timestamp();
+            assert!(client.handle_transmitted(id, nonce, at(now, late)));
+        }
+        match outcome {
+            ReplyOutcome::Sample { measurement, .. } => (now, measurement),
+            other => panic!("{other:?}"),
+        }
+    };
+    // The first request really left 0.4 ms after the clock was read: its
+    // basic measurement (offset 0) did not know.
+    let (first_at, first) = exchange(&mut client, Some(0.000_4));
+    assert!(!first.interleaved);
+    assert!(first.offset.abs() < 1e-9, "{}", first.offset);
+    // The interleaved measurement of it does: ((1 - 0.4) + (1.1 - 2.1)) / 2.
+    let (_, second) = exchange(&mut client, None);
+    assert!(second.interleaved);
+    assert_eq!(second.t1, at(first_at, 0.000_4));
+    assert!((second.offset + 0.000_2).abs() < 1e-9, "{}", second.offset);
+}

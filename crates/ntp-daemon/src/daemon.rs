@@ -24,7 +24,7 @@ use crate::background::{Background, Done, LOOKUP_GRACE_YIELDS};
 use crate::clock::Clock;
 use crate::drift;
 use crate::log::{Log, round};
-use crate::net::{self, MAX_DATAGRAM, Received, Sockets};
+use crate::net::{self, Looped, MAX_DATAGRAM, Ready, Received, Sockets, TimestampedSocket};
 use crate::nts::{self, Established};
 use crate::nts_server::KeListener;
 use crate::options::Options;
@@ -32,6 +32,7 @@ use crate::refclocks::Refclocks;
 use crate::serving::{self, Serving};
 use crate::setup::Names;
 use crate::step_watch::StepWatch;
+use crate::txstamp::{self, Transmits};
 
 /// The longest wait in `poll(2)`, so that a signal that arrives between
 /// the flag check and the wait is seen soon.
@@ -86,6 +87,8 @@ struct Loop {
     reply: [u8; MAX_DATAGRAM],
     chores: Chores,
     step_watch: StepWatch,
+    /// The datagrams sent whose transmit timestamps are awaited.
+    transmits: Transmits,
     /// The rate the clock can run at against the monotonic one: its
     /// correction range, and the model's own drift.
     clock_rate: f64,
@@ -107,6 +110,7 @@ impl Daemon<'_> {
                 next_drift: drift::WRITE_INTERVAL,
             },
             step_watch: StepWatch::default(),
+            transmits: Transmits::default(),
             clock_rate: self.clock.max_rate() + self.options.model_drift.abs(),
         };
         let result = self.run_loop(&mut state);
@@ -137,7 +141,7 @@ impl Daemon<'_> {
             self.chores(&mut state.chores, now);
             let ready = self.wait(wake, &state.chores, now)?;
             self.watch_steps(&mut state.step_watch, state.clock_rate)?;
-            self.receive_all(&ready, &mut state.datagram, &mut state.reply)?;
+            self.receive_all(&ready, state)?;
             // The loop wakes at least every MAX_WAIT: reference clocks
             // (a sample a second) are read at every turn.
             let now = self.mono();
@@ -173,8 +177,13 @@ impl Daemon<'_> {
                 .poll_output(self.mono(), self.clock.now()?, &mut state.buf);
             match output {
                 Output::Transmit {
-                    destination, len, ..
-                } => self.transmit(destination, state.buf.get(..len).unwrap_or(&[])),
+                    source,
+                    destination,
+                    len,
+                } => {
+                    let payload = state.buf.get(..len).unwrap_or(&[]);
+                    self.transmit(source, destination, payload, &mut state.transmits);
+                }
                 Output::Event(event) => self.handle_event(&event, &mut state.step_watch)?,
                 Output::Timeout(at) => return Ok(at),
                 Output::NtsKe { source } => self.start_key_exchange(source),
@@ -184,16 +193,28 @@ impl Daemon<'_> {
         }
     }
 
-    /// Sends a request; a failure is like a lost packet: the source's
-    /// reply timeout and reach register deal with it.
-    fn transmit(&self, destination: SocketAddr, payload: &[u8]) {
+    /// Sends a request of `source`, and reports its kernel transmit
+    /// timestamp when the kernel has it at once (loopback and most
+    /// drivers); a later one comes with `POLLERR`. A failure is like a
+    /// lost packet: the source's reply timeout and reach register deal
+    /// with it.
+    fn transmit(
+        &mut self,
+        source: SourceId,
+        destination: SocketAddr,
+        payload: &[u8],
+        transmits: &mut Transmits,
+    ) {
         let Some(socket) = self.sockets.client_for(destination) else {
             return;
         };
         if let Err(error) = socket.send_to(payload, destination) {
             self.log
                 .warn(self.elapsed(), &format!("send to {destination}: {error}"));
+            return;
         }
+        transmits.client.push(source, payload);
+        report_requests(socket, &mut self.system, &*self.clock, transmits);
     }
 
     /// Logs an event and carries out the clock actions it asks for.
@@ -386,7 +407,7 @@ impl Daemon<'_> {
         wake: Instant,
         chores: &Chores,
         now: f64,
-    ) -> io::Result<[bool; net::MAX_POLLED]> {
+    ) -> io::Result<[Ready; net::MAX_POLLED]> {
         let remaining = self
             .options
             .duration
@@ -410,31 +431,58 @@ impl Daemon<'_> {
         net::wait(self.sockets.iter().map(|(socket, _)| socket), wait)
     }
 
-    /// Reads the datagrams of each ready socket: up to
-    /// [`serving::BATCH`] requests for the server, one reply for the
-    /// client system.
-    fn receive_all(
-        &mut self,
-        ready: &[bool],
-        datagram: &mut [u8; MAX_DATAGRAM],
-        reply: &mut [u8; MAX_DATAGRAM],
-    ) -> io::Result<()> {
-        for (index, _) in ready.iter().enumerate().filter(|(_, ready)| **ready) {
+    /// Reads the error queue (transmit timestamps) and then the
+    /// datagrams of each ready socket: up to [`serving::BATCH`] requests
+    /// for the server, one reply for the client system.
+    fn receive_all(&mut self, ready: &[Ready], state: &mut Loop) -> io::Result<()> {
+        for (index, ready) in ready.iter().enumerate() {
+            if ready.looped {
+                self.read_looped(index, &mut state.transmits);
+            }
+            if !ready.data {
+                continue;
+            }
             // Requests are read in batches, replies one at a time.
             for _ in 0..serving::BATCH {
-                let Some((received, is_serve)) = self.receive_from(index, datagram) else {
+                let Some((received, is_serve)) = self.receive_from(index, &mut state.datagram)
+                else {
                     break;
                 };
                 let rx_wall = self.clock.received_at(received.kernel_time)?;
-                let data = datagram.get(..received.len).unwrap_or(&[]);
+                let data = state.datagram.get(..received.len).unwrap_or(&[]);
                 if !is_serve {
-                    self.handle_reply(&received, data, rx_wall);
+                    self.handle_reply(&received, data, rx_wall, &state.transmits.reported);
                     break;
                 }
-                self.answer(&received, data, rx_wall, reply)?;
+                self.answer(
+                    &received,
+                    data,
+                    rx_wall,
+                    &mut state.reply,
+                    &mut state.transmits,
+                )?;
             }
         }
         Ok(())
+    }
+
+    /// The transmit timestamps on socket `index`'s error queue: of
+    /// requests for the client system, of answers for the server.
+    fn read_looped(&mut self, index: usize, transmits: &mut Transmits) {
+        let Some((socket, is_serve)) = self.sockets.get(index) else {
+            return;
+        };
+        if !is_serve {
+            report_requests(socket, &mut self.system, &*self.clock, transmits);
+        } else if let Some(Serving::Inline(server)) = &mut self.serving {
+            serving::report_answers(
+                socket,
+                server,
+                &*self.clock,
+                &mut transmits.serve,
+                &mut transmits.frame,
+            );
+        }
     }
 
     /// A datagram from socket `index` of [`Sockets::iter`] into
@@ -457,7 +505,13 @@ impl Daemon<'_> {
 
     /// A datagram for the client system; samples and refusals are logged
     /// with `--verbose`.
-    fn handle_reply(&mut self, received: &Received, data: &[u8], rx_wall: Date) {
+    fn handle_reply(
+        &mut self,
+        received: &Received,
+        data: &[u8],
+        rx_wall: Date,
+        reported: &txstamp::Reported,
+    ) {
         let input = Input::Datagram {
             from: received.from,
             data,
@@ -469,6 +523,7 @@ impl Daemon<'_> {
                     self.elapsed(),
                     received.from,
                     &measurement,
+                    reported.contains(measurement.t1),
                     received.kernel_time.is_some(),
                 );
             }
@@ -496,6 +551,7 @@ impl Daemon<'_> {
         data: &[u8],
         rx_wall: Date,
         out: &mut [u8],
+        transmits: &mut Transmits,
     ) -> io::Result<()> {
         let now = self.mono();
         let (Some(Serving::Inline(server)), Some(socket)) =
@@ -510,6 +566,7 @@ impl Daemon<'_> {
             (received, data, rx_wall),
             now,
             out,
+            (&mut transmits.serve, &mut transmits.frame),
         )
     }
 
@@ -626,6 +683,28 @@ impl Daemon<'_> {
 }
 
 /// Writes `frequency` to the drift file at `path` and logs it.
+/// Reads a client socket's error queue and hands each kernel transmit
+/// timestamp of a request to `system`, remembering it for the log.
+fn report_requests(
+    socket: &TimestampedSocket,
+    system: &mut System<ChaCha12Rng>,
+    clock: &dyn Clock,
+    transmits: &mut Transmits,
+) {
+    let Transmits {
+        client,
+        frame,
+        reported,
+        ..
+    } = transmits;
+    txstamp::read(socket, client, frame, |source, nonce, looped: Looped| {
+        if let Ok(t1) = clock.reading_at_realtime(looped.time) {
+            system.handle_transmitted(source, nonce, t1);
+            reported.push(t1);
+        }
+    });
+}
+
 fn write_drift(log: Log, t: f64, path: &Path, frequency: f64) {
     match drift::write(path, frequency) {
         Ok(()) => log.line(

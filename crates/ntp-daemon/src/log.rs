@@ -48,16 +48,19 @@ impl Log {
     /// A sample from `from` (`--verbose`): its offset and delay, whether
     /// the answer was interleaved (RFC 9769), and where the local
     /// timestamps were taken, as chronyd's measurements log marks them:
-    /// `D` by the daemon, `K` by the kernel (`kernel_rx`: the receive
-    /// timestamp came from `SO_TIMESTAMPING`).
+    /// `D` by the daemon, `K` by the kernel (`kernel_tx`: T1 is the
+    /// request's transmit timestamp from the error queue; `kernel_rx`: T4
+    /// came from `SO_TIMESTAMPING`).
     pub(crate) fn sample(
         self,
         t: f64,
         from: core::net::SocketAddr,
         measurement: &Measurement,
+        kernel_tx: bool,
         kernel_rx: bool,
     ) {
-        let rx = if kernel_rx { "K" } else { "D" };
+        let kind = |kernel| if kernel { "K" } else { "D" };
+        let (tx, rx) = (kind(kernel_tx), kind(kernel_rx));
         let mode = if measurement.interleaved {
             "interleaved"
         } else {
@@ -67,7 +70,7 @@ impl Log {
             t,
             "sample",
             &format!(
-                "sample from {from}: offset {:+.9} s, delay {:.9} s, {mode}, tx D rx {rx}",
+                "sample from {from}: offset {:+.9} s, delay {:.9} s, {mode}, tx {tx} rx {rx}",
                 measurement.offset, measurement.delay
             ),
             json!({
@@ -75,7 +78,7 @@ impl Log {
                 "offset_s": measurement.offset,
                 "delay_s": measurement.delay,
                 "interleaved": measurement.interleaved,
-                "tx": "D",
+                "tx": tx,
                 "rx": rx,
             }),
         );

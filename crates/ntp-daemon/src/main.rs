@@ -56,6 +56,7 @@ mod serving;
 mod setup;
 mod step_watch;
 mod timex;
+mod txstamp;
 
 use core::sync::atomic::AtomicBool;
 use std::io;

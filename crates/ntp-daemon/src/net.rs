@@ -5,6 +5,15 @@
 //! message of `recvmsg`. Where the option is refused, or a datagram comes
 //! without the message, the clock is read right after the wakeup instead.
 //!
+//! Transmit timestamps: with `SOF_TIMESTAMPING_TX_SOFTWARE` the kernel
+//! loops each datagram sent back to the socket's error queue, with the
+//! time the network device took it (for loopback and most drivers,
+//! before `sendto` returns). The daemon reads the queue right after
+//! sending, and again whenever `poll(2)` reports `POLLERR` (a late
+//! timestamp), one message at a time, and matches the datagram to what
+//! it sent ([`crate::txstamp`]). The packet comes back with the headers the
+//! kernel added (link, IP, UDP), so the datagram is the frame's tail.
+//!
 //! The wait is a plain `poll(2)` over std sockets: no async runtime and no
 //! epoll, so the daemon also runs under clknetsim, which simulates
 //! `poll()` but not epoll.
@@ -22,6 +31,7 @@ use nix::sys::socket::{
     AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, SockaddrStorage,
     TimestampingFlag, bind, recvmsg, setsockopt, socket, sockopt,
 };
+use nix::sys::time::TimeSpec;
 
 use crate::background::Families;
 use crate::options::Options;
@@ -48,11 +58,23 @@ const _: () = assert!(
 /// burst while the server is busy or descheduled.
 const SERVING_RECEIVE_BUFFER: usize = 4 << 20;
 
-/// A UDP socket that reads kernel receive timestamps where it can.
+/// Room for the link, IP and UDP headers in front of a datagram looped
+/// back to the error queue with its transmit timestamp: Ethernet (14
+/// octets, 18 with a VLAN tag), IPv6 with some extension headers, UDP.
+pub(crate) const MAX_LOOPED_HEADERS: usize = 128;
+
+/// `ee_info` of a timestamp taken when the device sent the datagram
+/// (`linux/errqueue.h`; `SCM_TSTAMP_SCHED`, 1, and `SCM_TSTAMP_ACK`, 2,
+/// are not asked for). The `libc` crate does not name it.
+const SCM_TSTAMP_SND: u32 = 0;
+
+/// A UDP socket that reads kernel receive and transmit timestamps where
+/// it can.
 #[derive(Debug)]
 pub(crate) struct TimestampedSocket {
     socket: UdpSocket,
     kernel_timestamps: bool,
+    transmit_timestamps: bool,
 }
 
 /// One datagram received.
@@ -92,20 +114,30 @@ impl TimestampedSocket {
         Self::timestamped(UdpSocket::from(fd))
     }
 
-    /// Asks `socket` for software receive timestamps.
+    /// Asks `socket` for software receive and transmit timestamps, or
+    /// receive timestamps alone where the kernel refuses both.
     fn timestamped(socket: UdpSocket) -> io::Result<Self> {
-        let flags = TimestampingFlag::SOF_TIMESTAMPING_RX_SOFTWARE
+        let receive = TimestampingFlag::SOF_TIMESTAMPING_RX_SOFTWARE
             | TimestampingFlag::SOF_TIMESTAMPING_SOFTWARE;
-        let kernel_timestamps = setsockopt(&socket, sockopt::Timestamping, &flags).is_ok();
+        let both = receive | TimestampingFlag::SOF_TIMESTAMPING_TX_SOFTWARE;
+        let transmit_timestamps = setsockopt(&socket, sockopt::Timestamping, &both).is_ok();
+        let kernel_timestamps =
+            transmit_timestamps || setsockopt(&socket, sockopt::Timestamping, &receive).is_ok();
         Ok(Self {
             socket,
             kernel_timestamps,
+            transmit_timestamps,
         })
     }
 
-    /// Whether the kernel accepted `SO_TIMESTAMPING`.
+    /// Whether the kernel accepted `SO_TIMESTAMPING` (receive timestamps).
     pub(crate) const fn kernel_timestamps(&self) -> bool {
         self.kernel_timestamps
+    }
+
+    /// Whether the kernel also gives transmit timestamps.
+    pub(crate) const fn transmit_timestamps(&self) -> bool {
+        self.transmit_timestamps
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -114,6 +146,51 @@ impl TimestampedSocket {
 
     pub(crate) fn send_to(&self, data: &[u8], to: SocketAddr) -> io::Result<usize> {
         self.socket.send_to(data, to)
+    }
+
+    /// Reads one message of the error queue into `buf`: a datagram sent
+    /// and looped back with its transmit timestamp (the octets the kernel
+    /// returned, headers first), or `None` for a message without one.
+    /// `WouldBlock` when the queue is empty.
+    pub(crate) fn recv_looped(&self, buf: &mut [u8]) -> io::Result<Option<Looped>> {
+        let mut iov = [IoSliceMut::new(buf)];
+        let mut control = nix::cmsg_space!(
+            nix::sys::socket::Timestamps,
+            libc::sock_extended_err,
+            libc::sockaddr_in6
+        );
+        let message = recvmsg::<SockaddrStorage>(
+            self.socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut control),
+            MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
+        )
+        .map_err(io::Error::from)?;
+        let mut time = None;
+        let mut is_timestamp = false;
+        if let Ok(messages) = message.cmsgs() {
+            for cmsg in messages {
+                match cmsg {
+                    ControlMessageOwned::ScmTimestampsns(stamps) => {
+                        time = timespec_time(stamps.system);
+                    }
+                    ControlMessageOwned::Ipv4RecvErr(error, _)
+                    | ControlMessageOwned::Ipv6RecvErr(error, _) => {
+                        is_timestamp = error.ee_origin == libc::SO_EE_ORIGIN_TIMESTAMPING
+                            && error.ee_info == SCM_TSTAMP_SND;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let truncated = message.flags.contains(MsgFlags::MSG_TRUNC);
+        Ok(match time {
+            Some(time) if is_timestamp && !truncated => Some(Looped {
+                len: message.bytes,
+                time,
+            }),
+            _ => None,
+        })
     }
 
     /// Reads one datagram into `buf` (call after `poll` said readable).
@@ -131,7 +208,7 @@ impl TimestampedSocket {
         if let Ok(messages) = message.cmsgs() {
             for cmsg in messages {
                 if let ControlMessageOwned::ScmTimestampsns(stamps) = cmsg {
-                    kernel_time = system_time(stamps.system.tv_sec(), stamps.system.tv_nsec());
+                    kernel_time = timespec_time(stamps.system);
                 }
             }
         }
@@ -146,6 +223,19 @@ impl TimestampedSocket {
             kernel_time,
         })
     }
+}
+
+/// A datagram sent, as the error queue gave it back.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Looped {
+    /// Octets of the frame: headers, then the datagram.
+    pub(crate) len: usize,
+    /// When it left (CLOCK_REALTIME), by the kernel's software timestamp.
+    pub(crate) time: SystemTime,
+}
+
+fn timespec_time(time: TimeSpec) -> Option<SystemTime> {
+    system_time(time.tv_sec(), time.tv_nsec())
 }
 
 /// A `timespec` as a `SystemTime`; `None` for zero (no timestamp) or a
@@ -255,21 +345,31 @@ impl Sockets {
 /// serving one ([`Sockets`]).
 pub(crate) const MAX_POLLED: usize = 3;
 
+/// What a wait found on one socket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ready {
+    /// A datagram to read (`POLLIN`).
+    pub(crate) data: bool,
+    /// Something on the error queue (`POLLERR`, or `POLLPRI` under
+    /// clknetsim): transmit timestamps.
+    pub(crate) looped: bool,
+}
+
 /// Waits until one of `sockets` (the first [`MAX_POLLED`]) is readable or
-/// `timeout` passes; returns one flag per socket, in order. A signal ends
-/// the wait early (no socket ready). Nothing is allocated: the loop calls
-/// this on every turn.
+/// has something on its error queue, or `timeout` passes; returns what
+/// each socket has, in order. A signal ends the wait early (no socket
+/// ready). Nothing is allocated: the loop calls this on every turn.
 pub(crate) fn wait<'a>(
     sockets: impl IntoIterator<Item = &'a TimestampedSocket>,
     timeout: Duration,
-) -> io::Result<[bool; MAX_POLLED]> {
+) -> io::Result<[Ready; MAX_POLLED]> {
     // Rounded up: a wait cut short of its deadline would only come back
     // to wait again (and under clknetsim, where time moves only inside
     // waits, spin).
     let millis = timeout.as_micros().div_ceil(1000).min(60_000);
     let millis = i32::try_from(millis).unwrap_or(60_000);
     let timeout = PollTimeout::try_from(millis).unwrap_or(PollTimeout::NONE);
-    let mut ready = [false; MAX_POLLED];
+    let mut ready = [Ready::default(); MAX_POLLED];
     let mut sockets = sockets.into_iter().take(MAX_POLLED);
     let Some(first) = sockets.next() else {
         return match nix::poll::poll(&mut [], timeout) {
@@ -277,20 +377,31 @@ pub(crate) fn wait<'a>(
             Err(error) => Err(io::Error::from(error)),
         };
     };
-    let first = PollFd::new(first.socket.as_fd(), PollFlags::POLLIN);
-    let mut all: [PollFd<'_>; MAX_POLLED] = core::array::from_fn(|_| first.clone());
+    // POLLPRI: what clknetsim reports for the error queue (as Linux does
+    // with SO_SELECT_ERR_QUEUE); Linux always reports it as POLLERR.
+    let events = PollFlags::POLLIN | PollFlags::POLLPRI;
+    let first_fd = PollFd::new(first.socket.as_fd(), events);
+    let mut all: [PollFd<'_>; MAX_POLLED] = core::array::from_fn(|_| first_fd.clone());
+    let mut stamped = [first.transmit_timestamps; MAX_POLLED];
     let mut count = 1;
-    for (slot, socket) in all.iter_mut().skip(1).zip(sockets) {
-        *slot = PollFd::new(socket.socket.as_fd(), PollFlags::POLLIN);
+    for ((slot, flag), socket) in all.iter_mut().zip(&mut stamped).skip(1).zip(sockets) {
+        *slot = PollFd::new(socket.socket.as_fd(), events);
+        *flag = socket.transmit_timestamps;
         count += 1;
     }
     let fds = all.get_mut(..count).unwrap_or_default();
     match nix::poll::poll(fds, timeout) {
         Ok(_) => {
-            for (flag, fd) in ready.iter_mut().zip(fds.iter()) {
-                *flag = fd.revents().is_some_and(|events| {
-                    events.intersects(PollFlags::POLLIN | PollFlags::POLLERR)
-                });
+            for ((flag, fd), stamped) in ready.iter_mut().zip(fds.iter()).zip(stamped) {
+                let events = fd.revents().unwrap_or(PollFlags::empty());
+                let error = events.intersects(PollFlags::POLLERR | PollFlags::POLLPRI);
+                // Without transmit timestamps an error is a pending
+                // socket error, which the next receive returns (and
+                // clears).
+                *flag = Ready {
+                    data: events.contains(PollFlags::POLLIN) || (error && !stamped),
+                    looped: error && stamped,
+                };
             }
             Ok(ready)
         }
@@ -327,12 +438,13 @@ mod tests {
             .unwrap_or_else(|e| unreachable!("{e}"));
         // The socket with the datagram is flagged, the quiet one is not.
         let ready = wait([&a, &b], Duration::from_secs(2)).unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(ready, [false, true, false]);
+        let data: Vec<bool> = ready.iter().map(|r| r.data).collect();
+        assert_eq!(data, [false, true, false]);
         // No socket: a plain sleep.
         let none: [&TimestampedSocket; 0] = [];
         assert_eq!(
             wait(none, Duration::from_millis(1)).ok(),
-            Some([false; MAX_POLLED])
+            Some([Ready::default(); MAX_POLLED])
         );
         let mut buf = [0u8; MAX_DATAGRAM];
         let got = b.recv(&mut buf).unwrap_or_else(|e| unreachable!("{e}"));

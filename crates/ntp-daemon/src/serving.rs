@@ -25,13 +25,14 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
 use ntp_client::ntp_proto::{Date, SystemState, Timestamp};
-use ntp_server::{Action, CookieKeys, Counters, Instant, Server};
+use ntp_server::{Action, CookieKeys, Counters, Instant, Reply, Server};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::clock::ReadClock;
 use crate::log::Log;
 use crate::net::{self, MAX_DATAGRAM, Received, TimestampedSocket};
+use crate::txstamp::{self, FrameBuffer, Sent};
 
 /// The most worker threads `--serve-threads` takes.
 pub(crate) const MAX_SERVE_THREADS: usize = 64;
@@ -80,10 +81,12 @@ impl Serving {
 
 /// Answers one request read at `rx_wall` on `socket` with `server`,
 /// stamping the answer's transmit time from `clock` just before it is
-/// sent, and reports that time as when the answer left
-/// ([`Server::transmitted`]), for a client in the interleaved mode (RFC
-/// 9769): it then gets the same timestamp one exchange later. A failed
-/// send is a lost answer: the client asks again.
+/// sent, and reports when the answer left ([`Server::transmitted`]), for
+/// a client in the interleaved mode (RFC 9769), which gets that time one
+/// exchange later: the kernel's transmit timestamp when the socket has
+/// one (`sent` waits for it, see [`report_answers`]), the stamp read
+/// before sending until then. A failed send is a lost answer: the
+/// client asks again.
 pub(crate) fn respond(
     server: &mut Server,
     socket: &TimestampedSocket,
@@ -91,6 +94,7 @@ pub(crate) fn respond(
     request: (&Received, &[u8], Date),
     now: Instant,
     out: &mut [u8],
+    (sent, frame): (&mut Sent<(SocketAddr, Reply)>, &mut FrameBuffer),
 ) -> io::Result<()> {
     let (received, data, rx_wall) = request;
     if let Action::Respond(reply) =
@@ -100,9 +104,29 @@ pub(crate) fn respond(
         let packet = server.finish(&reply, out, transmit);
         if socket.send_to(packet, received.from).is_ok() {
             server.transmitted(received.from, &reply, transmit);
+            if reply.keeps_transmit_time() {
+                sent.push((received.from, reply), packet);
+                report_answers(socket, server, clock, sent, frame);
+            }
         }
     }
     Ok(())
+}
+
+/// Reads the serving socket's error queue and reports each kernel
+/// transmit timestamp of an answer in `sent` to `server`.
+pub(crate) fn report_answers(
+    socket: &TimestampedSocket,
+    server: &mut Server,
+    clock: &dyn ReadClock,
+    sent: &mut Sent<(SocketAddr, Reply)>,
+    frame: &mut FrameBuffer,
+) {
+    txstamp::read(socket, sent, frame, |(client, reply), _, looped| {
+        if let Ok(tx) = clock.reading_at_realtime(looped.time) {
+            server.transmitted(client, &reply, Timestamp::from(tx));
+        }
+    });
 }
 
 /// What the loop publishes for the workers.
@@ -177,6 +201,9 @@ struct Worker {
     origin: std::time::Instant,
     stop: Arc<AtomicBool>,
     log: Log,
+    /// Answers whose transmit timestamps are awaited.
+    sent: Sent<(SocketAddr, Reply)>,
+    frame: Box<FrameBuffer>,
 }
 
 impl Workers {
@@ -219,6 +246,8 @@ impl Workers {
                 origin,
                 stop: Arc::clone(&workers.stop),
                 log,
+                sent: Sent::default(),
+                frame: txstamp::frame_buffer(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("serve-{index}"))
@@ -280,7 +309,18 @@ impl Worker {
         let (mut seen, mut keys_seen) = (0, 0);
         while !self.stop.load(Ordering::Relaxed) {
             match net::wait([&self.socket], WORKER_WAIT) {
-                Ok(ready) if ready.first().copied().unwrap_or(false) => {}
+                Ok([ready, ..]) if ready.data || ready.looped => {
+                    if ready.looped {
+                        let clock = self.clock.as_ref();
+                        report_answers(
+                            &self.socket,
+                            &mut self.server,
+                            clock,
+                            &mut self.sent,
+                            &mut self.frame,
+                        );
+                    }
+                }
                 Ok(_) => continue,
                 Err(error) => {
                     self.log.warn(self.elapsed(), &format!("serve: {error}"));
@@ -323,6 +363,7 @@ impl Worker {
             (received, data, rx_wall),
             now,
             out,
+            (&mut self.sent, &mut self.frame),
         );
     }
 }

@@ -298,7 +298,7 @@ pub(crate) fn nts_service(
 }
 
 /// The start line: the clock, the sources, the poll range, the drift
-/// file's frequency, the receive timestamps and the serving address.
+/// file's frequency, the kernel timestamps and the serving address.
 pub(crate) fn log_start(
     log: Log,
     options: &Options,
@@ -306,8 +306,13 @@ pub(crate) fn log_start(
     sockets: &Sockets,
     initial_frequency: Option<f64>,
 ) {
-    let timestamps = if sockets.iter().all(|(socket, _)| socket.kernel_timestamps()) {
-        "kernel (SO_TIMESTAMPING, software)"
+    let timestamps = if sockets
+        .iter()
+        .all(|(socket, _)| socket.transmit_timestamps())
+    {
+        "kernel (SO_TIMESTAMPING, software, receive and transmit)"
+    } else if sockets.iter().all(|(socket, _)| socket.kernel_timestamps()) {
+        "kernel (SO_TIMESTAMPING, software, receive only)"
     } else {
         "clock read after wakeup (SO_TIMESTAMPING refused)"
     };
@@ -324,7 +329,7 @@ pub(crate) fn log_start(
         "start",
         &format!(
             "start: clock {}, {} server(s), {} NTS server(s), poll {}..{}, iburst {}, \
-             initial frequency {frequency}, receive timestamps: {timestamps}{serving}",
+             initial frequency {frequency}, timestamps: {timestamps}{serving}",
             clock.name(),
             options.servers.len(),
             options.nts.len(),
@@ -340,7 +345,7 @@ pub(crate) fn log_start(
             "max_poll": options.max_poll,
             "iburst": options.iburst,
             "initial_frequency_ppm": initial_frequency.map(|f| f * 1e6),
-            "receive_timestamps": timestamps,
+            "timestamps": timestamps,
             "serve": sockets.serve_address.map(|a| a.to_string()),
             "serve_threads": sockets.serve_workers.len(),
         }),

@@ -100,6 +100,14 @@ impl Reply {
         self.len == 0
     }
 
+    /// Whether [`Server::transmitted`] keeps anything for this answer: it
+    /// went to a client the interleaved mode's table holds. A caller may
+    /// skip reading the transmit timestamp of any other.
+    #[must_use]
+    pub const fn keeps_transmit_time(&self) -> bool {
+        self.slot.is_some()
+    }
+
     /// The kiss code if this is a Kiss-o'-Death packet.
     #[must_use]
     pub const fn kiss(&self) -> Option<KissCode> {

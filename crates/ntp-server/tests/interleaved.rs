@@ -182,7 +182,10 @@ fn symmetric_requests_kisses_and_a_server_without_the_table_are_basic() {
     let mut symmetric = xleave_request(ts(0), ts(2));
     symmetric[0] = 0x21;
     let (reply, _, _) = exchange(&mut server, &symmetric, from, 64);
-    assert!(!reply.interleaved());
+    assert!(!reply.interleaved() && !reply.keeps_transmit_time());
+    // A client request's answer is kept for the next.
+    let (reply, _, _) = exchange(&mut server, &request(0x23, 6, CLIENT_T1), from, 128);
+    assert!(reply.keeps_transmit_time());
     // No table.
     let mut config = config(AccessAction::Allow, RateLimitConfig::default());
     config.interleave_clients = 0;
@@ -190,7 +193,7 @@ fn symmetric_requests_kisses_and_a_server_without_the_table_are_basic() {
     assert_eq!(server.interleave_heap_bytes(), 0);
     reported(&mut server, &request(0x23, 6, CLIENT_T1), from, 0);
     let (reply, _, _) = exchange(&mut server, &xleave_request(ts(0), ts(2)), from, 64);
-    assert!(!reply.interleaved());
+    assert!(!reply.interleaved() && !reply.keeps_transmit_time());
     // Too large.
     let mut config = ServerConfig::default();
     config.interleave_clients = MAX_INTERLEAVE_CLIENTS + 1;
@@ -205,5 +208,5 @@ fn symmetric_requests_kisses_and_a_server_without_the_table_are_basic() {
     )
     .unwrap();
     let (reply, _, _) = exchange(&mut server, &request(0x23, 6, CLIENT_T1), from, 0);
-    assert!(reply.kiss().is_some() && !reply.interleaved());
+    assert!(reply.kiss().is_some() && !reply.interleaved() && !reply.keeps_transmit_time());
 }

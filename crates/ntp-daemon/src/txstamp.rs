@@ -1,0 +1,260 @@
+//! Matching transmit timestamps to the datagrams sent.
+//!
+//! The kernel gives a datagram's transmit timestamp back on the socket's
+//! error queue, with the datagram itself behind the headers it added
+//! ([`crate::net`]). [`Sent`] keeps, for the last few datagrams sent on a
+//! socket, what the caller needs to report the time (a source and its
+//! request's nonce, or a client and the server's answer), with the
+//! datagram's length and its transmit timestamp field (octets 40 to 47:
+//! a client request's random nonce, a server answer's stamp), which
+//! together pick the datagram out of the looped frame. A datagram whose
+//! timestamp never comes is pushed out by newer ones: its exchange keeps
+//! the time read before sending.
+
+use core::net::SocketAddr;
+
+use ntp_client::SourceId;
+use ntp_client::ntp_proto::{Date, Timestamp};
+use ntp_server::Reply;
+
+use crate::net::{Looped, MAX_DATAGRAM, MAX_LOOPED_HEADERS, TimestampedSocket};
+
+/// Datagrams waited on per socket: the daemon reads the queue right
+/// after each send, so only a timestamp that comes late (a busy device)
+/// needs a slot for longer.
+const SLOTS: usize = 16;
+
+/// The transmit timestamp field of an NTP header (RFC 5905, section 7.3).
+const TRANSMIT_FIELD: core::ops::Range<usize> = 40..48;
+
+/// One datagram sent, waiting for its timestamp.
+#[derive(Clone, Copy, Debug)]
+struct Waiting<T> {
+    tag: T,
+    len: usize,
+    transmit: [u8; 8],
+}
+
+/// The last [`SLOTS`] datagrams sent on one socket whose timestamps have
+/// not come; `T` says whose they are.
+#[derive(Debug)]
+pub(crate) struct Sent<T> {
+    slots: [Option<Waiting<T>>; SLOTS],
+    next: usize,
+}
+
+impl<T: Copy> Default for Sent<T> {
+    fn default() -> Self {
+        Self {
+            slots: [None; SLOTS],
+            next: 0,
+        }
+    }
+}
+
+impl<T: Copy> Sent<T> {
+    /// Records `datagram`, just sent, as `tag`'s (the oldest waiting one
+    /// makes room). A datagram too short for an NTP header is not kept.
+    pub(crate) fn push(&mut self, tag: T, datagram: &[u8]) {
+        let Some(transmit) = datagram
+            .get(TRANSMIT_FIELD)
+            .and_then(|field| <[u8; 8]>::try_from(field).ok())
+        else {
+            return;
+        };
+        if let Some(slot) = self.slots.get_mut(self.next) {
+            *slot = Some(Waiting {
+                tag,
+                len: datagram.len(),
+                transmit,
+            });
+        }
+        self.next = (self.next + 1) % SLOTS;
+    }
+
+    /// The tag and transmit timestamp field of the waiting datagram that
+    /// `frame` (a looped frame: headers, then the datagram) ends with,
+    /// which stops waiting.
+    pub(crate) fn take(&mut self, frame: &[u8]) -> Option<(T, Timestamp)> {
+        let slot = self.slots.iter_mut().find(|slot| {
+            slot.is_some_and(|waiting| {
+                frame
+                    .len()
+                    .checked_sub(waiting.len)
+                    .and_then(|start| frame.get(start + TRANSMIT_FIELD.start..)?.get(..8))
+                    .is_some_and(|field| field == waiting.transmit)
+            })
+        })?;
+        slot.take().map(|waiting| {
+            let field = Timestamp::from_bits(u64::from_be_bytes(waiting.transmit));
+            (waiting.tag, field)
+        })
+    }
+}
+
+/// A buffer for one looped frame: the longest datagram and its headers.
+pub(crate) type FrameBuffer = [u8; MAX_DATAGRAM + MAX_LOOPED_HEADERS];
+
+/// A [`FrameBuffer`] on the heap (2 KiB: kept off the loop's stack).
+pub(crate) fn frame_buffer() -> Box<FrameBuffer> {
+    Box::new([0; MAX_DATAGRAM + MAX_LOOPED_HEADERS])
+}
+
+/// Reads one message of `socket`'s error queue, if there is one, and
+/// hands its timestamp to `found` with the tag and transmit timestamp
+/// field of its datagram in `sent` (a frame of a datagram no longer
+/// waited on is dropped).
+///
+/// One message per call: the daemon reads right after each send (where
+/// the kernel stamps the datagram inside `sendto`, its own timestamp is
+/// there), and once per `POLLERR` (`poll(2)` reports it again while the
+/// queue holds more). clknetsim, which simulates one transmit timestamp
+/// per socket, answers a read of an empty error queue with the next
+/// datagram received, so the daemon never reads the queue on a guess.
+pub(crate) fn read<T: Copy>(
+    socket: &TimestampedSocket,
+    sent: &mut Sent<T>,
+    frame: &mut FrameBuffer,
+    found: impl FnOnce(T, Timestamp, Looped),
+) {
+    if !socket.transmit_timestamps() {
+        return;
+    }
+    if let Ok(Some(looped)) = socket.recv_looped(frame) {
+        let bytes = frame.get(..looped.len).unwrap_or(&[]);
+        if let Some((tag, field)) = sent.take(bytes) {
+            found(tag, field, looped);
+        }
+    }
+}
+
+/// The last [`SLOTS`] kernel transmit timestamps reported to the client
+/// system, so that a sample's log line can say whether its T1 was one
+/// (`K`) or the clock read before sending (`D`), as chronyd's
+/// measurements log does.
+#[derive(Debug, Default)]
+pub(crate) struct Reported {
+    dates: [Option<Date>; SLOTS],
+    next: usize,
+}
+
+impl Reported {
+    pub(crate) fn push(&mut self, t1: Date) {
+        if let Some(slot) = self.dates.get_mut(self.next) {
+            *slot = Some(t1);
+        }
+        self.next = (self.next + 1) % SLOTS;
+    }
+
+    /// Whether `t1` is one of them.
+    pub(crate) fn contains(&self, t1: Date) -> bool {
+        self.dates.contains(&Some(t1))
+    }
+}
+
+/// The daemon loop's waits on transmit timestamps: its requests, the
+/// answers of `--serve` from the loop, and a frame buffer for both.
+pub(crate) struct Transmits {
+    pub(crate) client: Sent<SourceId>,
+    pub(crate) serve: Sent<(SocketAddr, Reply)>,
+    pub(crate) frame: Box<FrameBuffer>,
+    pub(crate) reported: Reported,
+}
+
+impl Default for Transmits {
+    fn default() -> Self {
+        Self {
+            client: Sent::default(),
+            serve: Sent::default(),
+            frame: frame_buffer(),
+            reported: Reported::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+    use std::time::SystemTime;
+
+    use super::*;
+
+    fn datagram(nonce: u8, len: usize) -> Vec<u8> {
+        let mut data = vec![0x23; len];
+        if let Some(field) = data.get_mut(TRANSMIT_FIELD) {
+            field.fill(nonce);
+        }
+        data
+    }
+
+    fn framed(datagram: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0xee; 42];
+        frame.extend_from_slice(datagram);
+        frame
+    }
+
+    #[test]
+    fn a_frame_is_matched_by_its_tail() {
+        let mut sent = Sent::default();
+        sent.push(1, &datagram(1, 48));
+        sent.push(2, &datagram(2, 68));
+        sent.push(3, &datagram(3, 48));
+        assert_eq!(sent.take(&framed(&datagram(2, 68))).map(|t| t.0), Some(2));
+        // Taken once.
+        assert_eq!(sent.take(&framed(&datagram(2, 68))), None);
+        // The same field at another length is another datagram.
+        assert_eq!(sent.take(&framed(&datagram(1, 68))), None);
+        assert_eq!(sent.take(&framed(&datagram(3, 48))).map(|t| t.0), Some(3));
+        // Short frames and short datagrams are no match and no panic.
+        assert_eq!(sent.take(&[0; 10]), None);
+        sent.push(4, &[0; 20]);
+        assert_eq!(sent.take(&[0; 20]), None);
+        assert_eq!(sent.take(&framed(&datagram(1, 48))).map(|t| t.0), Some(1));
+    }
+
+    #[test]
+    fn the_oldest_makes_room() {
+        let mut sent = Sent::default();
+        for nonce in 0..=u8::try_from(SLOTS).unwrap_or(u8::MAX) {
+            sent.push(nonce, &datagram(nonce, 48));
+        }
+        assert_eq!(sent.take(&framed(&datagram(0, 48))), None);
+        assert_eq!(sent.take(&framed(&datagram(1, 48))).map(|t| t.0), Some(1));
+    }
+
+    #[test]
+    fn loopback_gives_each_datagram_its_transmit_time() {
+        let any = "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!());
+        let a = TimestampedSocket::bind(any).unwrap_or_else(|e| unreachable!("{e}"));
+        let b = TimestampedSocket::bind(any).unwrap_or_else(|e| unreachable!("{e}"));
+        let to = b.local_addr().unwrap_or_else(|e| unreachable!("{e}"));
+        if !a.transmit_timestamps() {
+            return; // a kernel without SO_TIMESTAMPING
+        }
+        let mut sent = Sent::default();
+        let mut frame = [0; MAX_DATAGRAM + MAX_LOOPED_HEADERS];
+        let mut times = Vec::new();
+        for nonce in 1..=3 {
+            let data = datagram(nonce, 48);
+            let before = SystemTime::now();
+            a.send_to(&data, to).unwrap_or_else(|e| unreachable!("{e}"));
+            sent.push(nonce, &data);
+            read(&a, &mut sent, &mut frame, |tag, field, looped| {
+                assert_eq!(field, Timestamp::from_bits(u64::from_be_bytes([nonce; 8])));
+                times.push((tag, before, looped.time));
+            });
+        }
+        // Loopback stamps the datagram inside sendto.
+        assert_eq!(times.iter().map(|t| t.0).collect::<Vec<_>>(), [1, 2, 3]);
+        for (_, before, time) in times {
+            let after = time
+                .duration_since(before)
+                .unwrap_or_else(|e| unreachable!("stamped before sending: {e}"));
+            assert!(after < Duration::from_secs(1), "{after:?}");
+        }
+        // Nothing is left to report, and nothing blocks.
+        read(&a, &mut sent, &mut frame, |_, _, _| {
+            unreachable!("a timestamp twice")
+        });
+    }
+}
