@@ -100,6 +100,9 @@ pub(crate) struct Scenario {
     pub(crate) chronyd_server_options: String,
     /// Extra lines for chronyd's client configuration (e.g. `makestep`).
     pub(crate) chronyd_extra_conf: Vec<String>,
+    /// Extra lines for the chronyd servers' configuration (chrony's
+    /// `server_conf`, e.g. `hwtimestamp eth0`).
+    pub(crate) chronyd_server_conf: Vec<String>,
     /// Extra arguments for our daemon after the `--server` list.
     pub(crate) daemon_args: Vec<String>,
     /// chronyd's source lines in place of `server ADDRESS OPTIONS` per
@@ -380,6 +383,7 @@ impl Default for Scenario {
             outages: Vec::new(),
             chronyd_server_options: String::from("iburst"),
             chronyd_extra_conf: Vec::new(),
+            chronyd_server_conf: Vec::new(),
             daemon_args: Vec::new(),
             chronyd_sources: Vec::new(),
             daemon_sources: Vec::new(),

@@ -136,10 +136,15 @@ fn chronyd_server_conf(scenario: &Scenario, dir: &Path, node: usize) -> String {
     } else {
         keyfile_line(scenario, dir)
     };
-    format!(
+    let mut conf = format!(
         "local stratum 1\nallow\npidfile {}/chronyd-{node}.pid\ncmdport 0\nbindcmdaddress /\n{keyfile}",
         dir.display(),
-    )
+    );
+    for line in &scenario.chronyd_server_conf {
+        conf.push_str(line);
+        conf.push('\n');
+    }
+    conf
 }
 
 /// chronyd's configuration as the client under test (a driftfile only

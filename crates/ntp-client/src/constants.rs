@@ -48,7 +48,8 @@ pub const RETRY_BURST_MAX: u8 = 4;
 
 /// Interval between the packets of a burst, and the minimum interval
 /// between any two requests to one server: 2 s (RFC 5905, section 13:
-/// "The interval between packets in the burst is two seconds").
+/// "The interval between packets in the burst is two seconds"); 1 s for
+/// a source whose minimum poll is 0 ([`MIN_POLL`]).
 pub const MIN_REQUEST_SPACING: Duration = Duration::from_secs(2);
 
 /// The gaps between the eight requests of a spread iburst
@@ -79,12 +80,14 @@ pub const DEFAULT_MAX_POLL: i8 = 10;
 /// above the configured maximum, never above this.
 pub const MAX_POLL: i8 = 17;
 
-/// Smallest configurable poll exponent: 1 (2 s), for demos and tests on a
-/// loopback. Even then two requests are never closer than
-/// [`MIN_REQUEST_SPACING`]. RFC 4330, section 10 forbids intervals below
-/// 15 s towards servers one does not run; keep the default
+/// Smallest configurable poll exponent: 0 (1 s), for a server on the
+/// same LAN with hardware timestamps (chrony's `minpoll 0`, as in its
+/// `133-hwtimestamp` test), demos and tests on a loopback. Two requests
+/// are never closer than [`MIN_REQUEST_SPACING`], or the minimum poll
+/// interval when that is shorter. RFC 4330, section 10 forbids intervals
+/// below 15 s towards servers one does not run; keep the default
 /// ([`DEFAULT_MIN_POLL`]) for those.
-pub const MIN_POLL: i8 = 1;
+pub const MIN_POLL: i8 = 0;
 
 /// Polls at the normal interval before the unreachable back-off starts
 /// doubling it, UNREACH.

@@ -703,7 +703,7 @@ impl Source {
             && now >= self.next_poll
             && self
                 .last_sent
-                .is_none_or(|last| now >= last.saturating_add(MIN_REQUEST_SPACING))
+                .is_none_or(|last| now >= last.saturating_add(self.request_spacing()))
     }
 
     /// The configuration.
@@ -1002,7 +1002,7 @@ impl Source {
         }
         if self
             .last_sent
-            .is_some_and(|last| now < last.saturating_add(MIN_REQUEST_SPACING))
+            .is_some_and(|last| now < last.saturating_add(self.request_spacing()))
         {
             return None;
         }
@@ -1053,7 +1053,7 @@ impl Source {
         let earliest = self
             .last_sent
             .unwrap_or(self.poll_started)
-            .saturating_add(MIN_REQUEST_SPACING);
+            .saturating_add(self.request_spacing());
         self.poll_started
             .saturating_add(interval)
             .saturating_add(extra)
@@ -1069,11 +1069,17 @@ impl Source {
         }
     }
 
+    /// The least time between two requests: [`MIN_REQUEST_SPACING`], or
+    /// the minimum poll interval when that is shorter (1 s at poll 0).
+    fn request_spacing(&self) -> Duration {
+        MIN_REQUEST_SPACING.min(poll_interval(self.config.min_poll))
+    }
+
     /// The gap before the next request of the current burst, with
     /// `self.burst` requests left.
     fn burst_gap(&self) -> Duration {
         if self.retrying || !self.spread {
-            return MIN_REQUEST_SPACING;
+            return self.request_spacing();
         }
         let from_end = usize::from(self.burst).saturating_sub(1);
         SPREAD_IBURST_GAPS
@@ -1578,11 +1584,11 @@ mod tests {
         let bad = [
             (
                 SourceConfig {
-                    min_poll: 0,
+                    min_poll: -1,
                     ..good.clone()
                 },
                 ConfigError::PollRange {
-                    min_poll: 0,
+                    min_poll: -1,
                     max_poll: 10,
                 },
             ),
@@ -1707,6 +1713,40 @@ mod tests {
         assert_eq!(burst, [0, 2, 4, 6, 8, 10, 12, 14]);
         assert!(sent[9] >= sent[1] + 64, "{sent:?}");
         assert_eq!(source.reach(), 0b111);
+    }
+
+    #[test]
+    fn poll_zero_sends_every_second_and_its_bursts_a_second_apart() {
+        for burst in [false, true] {
+            let config = SourceConfig {
+                iburst: false,
+                burst,
+                ..SourceConfig::default()
+            }
+            .with_poll_range(0, 0);
+            let mut source = Source::new(SourceId::new(1), SERVER, config).unwrap();
+            let mut rng = Step(1);
+            let mut sent = std::vec::Vec::new();
+            let mut now = Instant::ZERO;
+            while now < Instant::from_secs(20) {
+                if let Some(transmit) =
+                    source.poll_transmit(now, wall(now.as_nanos() / 1_000_000_000), &mut rng)
+                {
+                    sent.push(now.as_nanos() / 100_000_000);
+                    let reply_at = now.saturating_add(Duration::from_millis(10));
+                    let at = wall(now.as_nanos() / 1_000_000_000);
+                    source
+                        .handle_reply(reply_at, &answer(&transmit.payload, at), at)
+                        .unwrap();
+                }
+                now = now.saturating_add(Duration::from_millis(100));
+            }
+            // Tenths of a second: a request every 1 s (plus the poll's
+            // random lengthening, under 1/16 s), never closer.
+            let gaps: std::vec::Vec<u64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
+            assert!(sent.len() >= 17, "{sent:?}");
+            assert!(gaps.iter().all(|gap| (10..=11).contains(gap)), "{gaps:?}");
+        }
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub(crate) struct Options {
     pub(crate) auth_select: AuthSelectMode,
     /// `--maxdistance S`: chrony's `maxdistance`, RFC 5905's MAXDIST.
     pub(crate) max_distance: Option<f64>,
+    /// `--clockprecision S`: the local clock's precision, log2 s (chrony's
+    /// `clockprecision`); `None`: the discipline's default, 2^-18 s.
+    pub(crate) clock_precision: Option<i8>,
     /// `--maxjitter S`: chrony's `maxjitter` (1 s); `None` after
     /// `--maxjitter 0`.
     pub(crate) max_jitter: Option<f64>,
@@ -210,7 +213,7 @@ impl From<lexopt::Error> for ArgsError {
 }
 
 pub(crate) const USAGE: &str = "usage: ntp-daemon ((--server HOST[:PORT] [--key ID] [--ntp-version N] | --pool NAME[:PORT] [--maxsources N] | --nts HOST[:PORT] | --refclock KIND:ARGS) \
-[--prefer] [--trust] [--require] [--noselect] [--xleave])... [--authselectmode MODE] [--maxdistance S] [--maxjitter S] [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
+[--prefer] [--trust] [--require] [--noselect] [--xleave])... [--authselectmode MODE] [--maxdistance S] [--maxjitter S] [--clockprecision S] [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] \
 [--serve ADDR:PORT [--local STRATUM] [--serve-threads N] [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE [--nts-key-file FILE]]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
 [--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--maxchange OFFSET START IGNORE] [--fallbackdrift MIN MAX] [--corrtimeratio R] [--minsources N] [--burst] [--retry-burst] [--polltarget N] \
@@ -287,7 +290,12 @@ Options:
                          least) scatter more than S seconds about their
                          fitted line (default 1, chrony's maxjitter; 0
                          turns the test off)
-  --min-poll N           lowest poll exponent, log2 s (default 6 = 64 s)
+  --clockprecision S     the precision of the clock's readings, seconds
+                         (chrony's clockprecision; default 2^-18, 3.8 us):
+                         the least jitter and delay a measurement has; 1e-9
+                         with hardware timestamps on a LAN
+  --min-poll N           lowest poll exponent, log2 s (default 6 = 64 s;
+                         0, 1 s, at least)
   --max-poll N           highest poll exponent, log2 s (default 10 = 1024 s)
   --no-iburst            no burst of requests at the first poll
   --drift-file PATH      frequency in ppm: read at start, written every hour
@@ -462,6 +470,7 @@ fn defaults() -> Options {
         auth_select: AuthSelectMode::Mix,
         max_distance: None,
         max_jitter: Some(ntp_client::MAX_JITTER),
+        clock_precision: None,
         nts_ca: None,
         min_poll: DEFAULT_MIN_POLL,
         max_poll: DEFAULT_MAX_POLL,
@@ -732,7 +741,8 @@ fn last_selection(options: &mut Options) -> Option<&mut Selection> {
 
 /// Polling and the discipline: `--min-poll`, `--max-poll`, `--iburst`,
 /// `--no-iburst`, `--burst`, `--retry-burst`, `--polltarget`,
-/// `--minsources`, `--makestep`. Whether `name` is one.
+/// `--minsources`, `--makestep`, `--maxchange`, `--fallbackdrift`,
+/// `--corrtimeratio`, `--clockprecision`. Whether `name` is one.
 fn sync_flag(
     options: &mut Options,
     parser: &mut lexopt::Parser,
@@ -775,6 +785,10 @@ fn sync_flag(
             let max: u8 = parser.value()?.parse()?;
             options.fallback_drift = fallback_drift(min, max)?;
         }
+        "clockprecision" => {
+            let seconds: f64 = parser.value()?.parse()?;
+            options.clock_precision = Some(clock_precision(seconds)?);
+        }
         "corrtimeratio" => {
             let ratio: f64 = parser.value()?.parse()?;
             if !(ratio.is_finite()
@@ -789,6 +803,22 @@ fn sync_flag(
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// `--clockprecision S` as a power of two: the nearest exponent of
+/// `seconds`, which must lie between 1e-9 s and 1 s (chrony's range).
+fn clock_precision(seconds: f64) -> Result<i8, ArgsError> {
+    if !(1e-9..=1.0).contains(&seconds) {
+        return Err(ArgsError::Bad(format!(
+            "--clockprecision {seconds}: 1e-9 to 1 seconds"
+        )));
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "log2 of 1e-9..=1 is -29.9..=0"
+    )]
+    let exponent = seconds.log2().round() as i8;
+    Ok(exponent.max(-30))
 }
 
 /// chrony's delay options: `--maxdelay`, `--maxdelayratio`,
@@ -1265,6 +1295,33 @@ mod tests {
             &["--server", "127.0.0.1", "--corrtimeratio", "inf"],
         ] {
             assert!(matches!(args(list), Err(ArgsError::Bad(_))), "{list:?}");
+        }
+    }
+
+    #[test]
+    fn clockprecision_is_the_nearest_power_of_two() {
+        let precision = |list: &[&str]| args(list).map(|o| o.clock_precision).ok();
+        assert_eq!(
+            precision(&["--server", "127.0.0.1", "--clockprecision", "1e-9"]),
+            Some(Some(-30))
+        );
+        assert_eq!(
+            precision(&["--server", "127.0.0.1", "--clockprecision", "1e-6"]),
+            Some(Some(-20))
+        );
+        assert_eq!(
+            precision(&["--server", "127.0.0.1", "--clockprecision", "1"]),
+            Some(Some(0))
+        );
+        assert_eq!(precision(&["--server", "127.0.0.1"]), Some(None));
+        for bad in ["0", "1e-10", "2", "nan", "-1e-6"] {
+            assert!(
+                matches!(
+                    args(&["--server", "127.0.0.1", "--clockprecision", bad]),
+                    Err(ArgsError::Bad(_))
+                ),
+                "{bad}"
+            );
         }
     }
 

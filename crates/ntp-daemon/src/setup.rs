@@ -90,6 +90,9 @@ fn system_config(options: &Options, drift: Option<Drift>, max_rate: f64) -> Syst
     }
     clock_limits(&mut config.discipline, max_rate, options);
     poll_target(&mut config.discipline, options);
+    if let Some(precision) = options.clock_precision {
+        config.discipline.precision = precision;
+    }
     config
 }
 

@@ -59,10 +59,9 @@ pub const REFCLOCK_FILTER_MAX: usize = 64;
 /// Default poll exponent of a reference clock: 4 (16 s), chrony's.
 pub const REFCLOCK_DEFAULT_POLL: i8 = 4;
 
-/// Shortest poll of a reference clock, log2 s: [`MIN_POLL`](crate::MIN_POLL)
-/// (2 s), as for servers; a GPS's one sample a second then gives two per
-/// poll.
-pub const REFCLOCK_MIN_POLL: i8 = crate::MIN_POLL;
+/// Shortest poll of a reference clock, log2 s: 1 (2 s): a GPS's one
+/// sample a second then gives two per poll, for the median filter.
+pub const REFCLOCK_MIN_POLL: i8 = 1;
 
 /// Largest configured delay, offset correction or sample offset, seconds:
 /// a reference clock further off than 2^31 s is not a clock.
