@@ -23,6 +23,7 @@ use serde_json::json;
 use crate::background::{Background, Done, LOOKUP_GRACE_YIELDS};
 use crate::clock::Clock;
 use crate::drift;
+use crate::hwclock::{self, HwClock, StampKind};
 use crate::log::{Log, round};
 use crate::net::{self, Looped, MAX_DATAGRAM, Ready, Received, Sockets, TimestampedSocket};
 use crate::nts::{self, Established};
@@ -78,6 +79,8 @@ pub(crate) struct Daemon<'a> {
     pub(crate) ke_listener: Option<KeListener>,
     /// The `--refclock` drivers.
     pub(crate) refclocks: Refclocks,
+    /// The network card's clock, with `--hwtimestamp`.
+    pub(crate) hwclock: Option<HwClock>,
 }
 
 /// The loop's working state besides the parts.
@@ -129,6 +132,7 @@ impl Daemon<'_> {
     fn run_loop(&mut self, state: &mut Loop) -> io::Result<StopReason> {
         loop {
             self.watch_steps(&mut state.step_watch, state.clock_rate)?;
+            self.refresh_hwclock();
             while let Some(done) = self.background.try_done() {
                 self.finished(done);
             }
@@ -148,6 +152,17 @@ impl Daemon<'_> {
             self.refclocks
                 .read(&mut self.system, &*self.clock, now, self.log);
             self.system.handle_timeout(self.mono());
+        }
+    }
+
+    /// Reads the network card's clock against the system's, once a
+    /// second (`--hwtimestamp`).
+    fn refresh_hwclock(&mut self) {
+        let Some(hw) = &mut self.hwclock else {
+            return;
+        };
+        if let Some(error) = hw.refresh(std::time::Instant::now()) {
+            self.log.warn(self.elapsed(), &error);
         }
     }
 
@@ -214,7 +229,8 @@ impl Daemon<'_> {
             return;
         }
         transmits.client.push(source, payload);
-        report_requests(socket, &mut self.system, &*self.clock, transmits);
+        let hw = self.hwclock.as_ref();
+        report_requests(socket, &mut self.system, &*self.clock, hw, transmits);
     }
 
     /// Logs an event and carries out the clock actions it asks for.
@@ -448,10 +464,17 @@ impl Daemon<'_> {
                 else {
                     break;
                 };
-                let rx_wall = self.clock.received_at(received.kernel_time)?;
+                let arrival = hwclock::best(
+                    received.kernel_time,
+                    received.hardware,
+                    self.hwclock.as_ref(),
+                );
+                let rx_wall = self.clock.received_at(arrival.map(|(time, _)| time))?;
+                let rx_kind = arrival.map_or(StampKind::Daemon, |(_, kind)| kind);
                 let data = state.datagram.get(..received.len).unwrap_or(&[]);
                 if !is_serve {
-                    self.handle_reply(&received, data, rx_wall, &state.transmits.reported);
+                    let reply = (&received, data, rx_wall, rx_kind);
+                    self.handle_reply(reply, &state.transmits.reported);
                     break;
                 }
                 self.answer(
@@ -472,16 +495,12 @@ impl Daemon<'_> {
         let Some((socket, is_serve)) = self.sockets.get(index) else {
             return;
         };
+        let hw = self.hwclock.as_ref();
         if !is_serve {
-            report_requests(socket, &mut self.system, &*self.clock, transmits);
+            report_requests(socket, &mut self.system, &*self.clock, hw, transmits);
         } else if let Some(Serving::Inline(server)) = &mut self.serving {
-            serving::report_answers(
-                socket,
-                server,
-                &*self.clock,
-                &mut transmits.serve,
-                &mut transmits.frame,
-            );
+            let waiting = (&mut transmits.serve, &mut *transmits.frame);
+            serving::report_answers(socket, server, &*self.clock, hw, waiting);
         }
     }
 
@@ -503,13 +522,11 @@ impl Daemon<'_> {
         }
     }
 
-    /// A datagram for the client system; samples and refusals are logged
-    /// with `--verbose`.
+    /// A datagram for the client system, with where its arrival was
+    /// stamped; samples and refusals are logged with `--verbose`.
     fn handle_reply(
         &mut self,
-        received: &Received,
-        data: &[u8],
-        rx_wall: Date,
+        (received, data, rx_wall, rx_kind): (&Received, &[u8], Date, StampKind),
         reported: &txstamp::Reported,
     ) {
         let input = Input::Datagram {
@@ -523,8 +540,8 @@ impl Daemon<'_> {
                     self.elapsed(),
                     received.from,
                     &measurement,
-                    reported.contains(measurement.t1),
-                    received.kernel_time.is_some(),
+                    reported.kind_of(measurement.t1),
+                    rx_kind,
                 );
             }
             Ok(_) => {}
@@ -566,7 +583,11 @@ impl Daemon<'_> {
             (received, data, rx_wall),
             now,
             out,
-            (&mut transmits.serve, &mut transmits.frame),
+            (
+                self.hwclock.as_ref(),
+                &mut transmits.serve,
+                &mut transmits.frame,
+            ),
         )
     }
 
@@ -682,13 +703,14 @@ impl Daemon<'_> {
     }
 }
 
-/// Writes `frequency` to the drift file at `path` and logs it.
-/// Reads a client socket's error queue and hands each kernel transmit
-/// timestamp of a request to `system`, remembering it for the log.
+/// Reads a client socket's error queue and hands each kernel (or, through
+/// `hw`, hardware) transmit timestamp of a request to `system`,
+/// remembering it for the log.
 fn report_requests(
     socket: &TimestampedSocket,
     system: &mut System<ChaCha12Rng>,
     clock: &dyn Clock,
+    hw: Option<&HwClock>,
     transmits: &mut Transmits,
 ) {
     let Transmits {
@@ -698,13 +720,17 @@ fn report_requests(
         ..
     } = transmits;
     txstamp::read(socket, client, frame, |source, nonce, looped: Looped| {
-        if let Ok(t1) = clock.reading_at_realtime(looped.time) {
+        let Some((left, kind)) = hwclock::best(looped.time, looped.hardware, hw) else {
+            return;
+        };
+        if let Ok(t1) = clock.reading_at_realtime(left) {
             system.handle_transmitted(source, nonce, t1);
-            reported.push(t1);
+            reported.push(t1, kind);
         }
     });
 }
 
+/// Writes `frequency` to the drift file at `path` and logs it.
 fn write_drift(log: Log, t: f64, path: &Path, frequency: f64) {
     match drift::write(path, frequency) {
         Ok(()) => log.line(

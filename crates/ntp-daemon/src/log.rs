@@ -7,6 +7,8 @@ use std::io::Write as _;
 use ntp_client::{Event, Measurement, PeerTable, UpdateReport};
 use serde_json::{Value, json};
 
+use crate::hwclock::StampKind;
+
 /// Writes log lines. `t` is seconds since the daemon started (its
 /// monotonic clock).
 #[derive(Clone, Copy, Debug)]
@@ -48,19 +50,17 @@ impl Log {
     /// A sample from `from` (`--verbose`): its offset and delay, whether
     /// the answer was interleaved (RFC 9769), and where the local
     /// timestamps were taken, as chronyd's measurements log marks them:
-    /// `D` by the daemon, `K` by the kernel (`kernel_tx`: T1 is the
-    /// request's transmit timestamp from the error queue; `kernel_rx`: T4
-    /// came from `SO_TIMESTAMPING`).
+    /// `D` by the daemon, `K` by the kernel, `H` by the network card (`tx`
+    /// for T1, from the error queue; `rx` for T4).
     pub(crate) fn sample(
         self,
         t: f64,
         from: core::net::SocketAddr,
         measurement: &Measurement,
-        kernel_tx: bool,
-        kernel_rx: bool,
+        tx: StampKind,
+        rx: StampKind,
     ) {
-        let kind = |kernel| if kernel { "K" } else { "D" };
-        let (tx, rx) = (kind(kernel_tx), kind(kernel_rx));
+        let (tx, rx) = (tx.letter(), rx.letter());
         let mode = if measurement.interleaved {
             "interleaved"
         } else {

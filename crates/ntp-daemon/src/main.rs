@@ -44,6 +44,7 @@ mod clock;
 mod daemon;
 mod drift;
 mod files;
+mod hwclock;
 mod log;
 mod master_keys;
 mod net;
@@ -141,6 +142,7 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
     setup::log_start(log, options, clock, &sockets, drift.map(|d| d.frequency));
     let ke_listener = setup::nts_service(options, server.as_mut(), &sockets, log, origin)?;
     let serving = setup::serving(server, &mut sockets, clock, log, origin)?;
+    let hwclock = setup::hwclock(options, log)?;
     Daemon {
         options,
         log,
@@ -154,6 +156,7 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
         serving,
         ke_listener,
         refclocks,
+        hwclock,
     }
     .run()
 }

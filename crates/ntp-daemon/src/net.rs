@@ -75,6 +75,8 @@ pub(crate) struct TimestampedSocket {
     socket: UdpSocket,
     kernel_timestamps: bool,
     transmit_timestamps: bool,
+    /// Hardware timestamps asked for (`--hwtimestamp`).
+    hardware: bool,
 }
 
 /// One datagram received.
@@ -84,12 +86,32 @@ pub(crate) struct Received {
     pub(crate) from: SocketAddr,
     /// The kernel's receive timestamp (CLOCK_REALTIME), if it gave one.
     pub(crate) kernel_time: Option<SystemTime>,
+    /// The network card's, on its own clock, if it gave one.
+    pub(crate) hardware: Option<PhcStamp>,
+}
+
+/// A hardware timestamp: a reading of the network card's PTP clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PhcStamp {
+    pub(crate) seconds: i64,
+    pub(crate) nanos: i64,
+}
+
+impl PhcStamp {
+    /// `None` for the zero timestamp (none taken).
+    fn from_timespec(time: TimeSpec) -> Option<Self> {
+        (time.tv_sec() != 0 || time.tv_nsec() != 0).then(|| Self {
+            seconds: time.tv_sec(),
+            nanos: time.tv_nsec(),
+        })
+    }
 }
 
 impl TimestampedSocket {
-    /// Binds `address` and asks for software receive timestamps.
-    pub(crate) fn bind(address: SocketAddr) -> io::Result<Self> {
-        Self::timestamped(UdpSocket::bind(address)?)
+    /// Binds `address` and asks for software receive and transmit
+    /// timestamps, and hardware ones too if `hardware`.
+    pub(crate) fn bind(address: SocketAddr, hardware: bool) -> io::Result<Self> {
+        Self::timestamped(UdpSocket::bind(address)?, hardware)
     }
 
     /// Binds `--serve`'s `address`, with `SO_REUSEPORT` if `shared` (one
@@ -97,7 +119,11 @@ impl TimestampedSocket {
     /// [`SERVING_RECEIVE_BUFFER`] (as the kernel allows) for bursts while
     /// the server is busy or descheduled; software receive timestamps as
     /// [`bind`](Self::bind).
-    pub(crate) fn bind_serving(address: SocketAddr, shared: bool) -> io::Result<Self> {
+    pub(crate) fn bind_serving(
+        address: SocketAddr,
+        shared: bool,
+        hardware: bool,
+    ) -> io::Result<Self> {
         let family = if address.is_ipv4() {
             AddressFamily::Inet
         } else {
@@ -111,23 +137,36 @@ impl TimestampedSocket {
         // Best effort: the kernel caps it at net.core.rmem_max.
         let _ = setsockopt(&fd, sockopt::RcvBuf, &SERVING_RECEIVE_BUFFER);
         bind(fd.as_raw_fd(), &SockaddrStorage::from(address)).map_err(io::Error::from)?;
-        Self::timestamped(UdpSocket::from(fd))
+        Self::timestamped(UdpSocket::from(fd), hardware)
     }
 
     /// Asks `socket` for software receive and transmit timestamps, or
-    /// receive timestamps alone where the kernel refuses both.
-    fn timestamped(socket: UdpSocket) -> io::Result<Self> {
+    /// receive timestamps alone where the kernel refuses both; with
+    /// `hardware`, for the network card's too (raw: on its own clock).
+    fn timestamped(socket: UdpSocket, hardware: bool) -> io::Result<Self> {
         let receive = TimestampingFlag::SOF_TIMESTAMPING_RX_SOFTWARE
             | TimestampingFlag::SOF_TIMESTAMPING_SOFTWARE;
         let both = receive | TimestampingFlag::SOF_TIMESTAMPING_TX_SOFTWARE;
-        let transmit_timestamps = setsockopt(&socket, sockopt::Timestamping, &both).is_ok();
+        let card = TimestampingFlag::SOF_TIMESTAMPING_RX_HARDWARE
+            | TimestampingFlag::SOF_TIMESTAMPING_TX_HARDWARE
+            | TimestampingFlag::SOF_TIMESTAMPING_RAW_HARDWARE;
+        let hardware =
+            hardware && setsockopt(&socket, sockopt::Timestamping, &(both | card)).is_ok();
+        let transmit_timestamps =
+            hardware || setsockopt(&socket, sockopt::Timestamping, &both).is_ok();
         let kernel_timestamps =
             transmit_timestamps || setsockopt(&socket, sockopt::Timestamping, &receive).is_ok();
         Ok(Self {
             socket,
             kernel_timestamps,
             transmit_timestamps,
+            hardware,
         })
+    }
+
+    /// Whether the socket asked for hardware timestamps.
+    pub(crate) const fn hardware(&self) -> bool {
+        self.hardware
     }
 
     /// Whether the kernel accepted `SO_TIMESTAMPING` (receive timestamps).
@@ -166,13 +205,14 @@ impl TimestampedSocket {
             MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
         )
         .map_err(io::Error::from)?;
-        let mut time = None;
+        let (mut time, mut hardware) = (None, None);
         let mut is_timestamp = false;
         if let Ok(messages) = message.cmsgs() {
             for cmsg in messages {
                 match cmsg {
                     ControlMessageOwned::ScmTimestampsns(stamps) => {
                         time = timespec_time(stamps.system);
+                        hardware = PhcStamp::from_timespec(stamps.hw_raw);
                     }
                     ControlMessageOwned::Ipv4RecvErr(error, _)
                     | ControlMessageOwned::Ipv6RecvErr(error, _) => {
@@ -184,13 +224,12 @@ impl TimestampedSocket {
             }
         }
         let truncated = message.flags.contains(MsgFlags::MSG_TRUNC);
-        Ok(match time {
-            Some(time) if is_timestamp && !truncated => Some(Looped {
-                len: message.bytes,
-                time,
-            }),
-            _ => None,
-        })
+        let stamped = time.is_some() || hardware.is_some();
+        Ok((is_timestamp && stamped && !truncated).then_some(Looped {
+            len: message.bytes,
+            time,
+            hardware,
+        }))
     }
 
     /// Reads one datagram into `buf` (call after `poll` said readable).
@@ -204,11 +243,12 @@ impl TimestampedSocket {
             MsgFlags::MSG_DONTWAIT,
         )
         .map_err(io::Error::from)?;
-        let mut kernel_time = None;
+        let (mut kernel_time, mut hardware) = (None, None);
         if let Ok(messages) = message.cmsgs() {
             for cmsg in messages {
                 if let ControlMessageOwned::ScmTimestampsns(stamps) = cmsg {
                     kernel_time = timespec_time(stamps.system);
+                    hardware = PhcStamp::from_timespec(stamps.hw_raw);
                 }
             }
         }
@@ -221,17 +261,21 @@ impl TimestampedSocket {
             len: message.bytes,
             from,
             kernel_time,
+            hardware,
         })
     }
 }
 
-/// A datagram sent, as the error queue gave it back.
+/// A datagram sent, as the error queue gave it back (at least one of the
+/// timestamps is there).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Looped {
     /// Octets of the frame: headers, then the datagram.
     pub(crate) len: usize,
     /// When it left (CLOCK_REALTIME), by the kernel's software timestamp.
-    pub(crate) time: SystemTime,
+    pub(crate) time: Option<SystemTime>,
+    /// When it left by the network card's clock.
+    pub(crate) hardware: Option<PhcStamp>,
 }
 
 fn timespec_time(time: TimeSpec) -> Option<SystemTime> {
@@ -271,13 +315,14 @@ pub(crate) struct Sockets {
 impl Sockets {
     /// Binds what the options need.
     pub(crate) fn open(options: &Options) -> io::Result<Self> {
+        let hardware = options.hwtimestamp.is_some();
         let client = |any: IpAddr| -> io::Result<Option<TimestampedSocket>> {
             let used = options
                 .servers
                 .iter()
                 .any(|server| server.address.is_ipv4() == any.is_ipv4());
             if used {
-                return TimestampedSocket::bind(SocketAddr::new(any, 0)).map(Some);
+                return TimestampedSocket::bind(SocketAddr::new(any, 0), hardware).map(Some);
             }
             // A pool, or the NTP server an NTS-KE server names, may be of
             // either family: take the socket if the host has that family,
@@ -285,7 +330,7 @@ impl Sockets {
             if options.pools.is_empty() && options.nts.is_empty() {
                 return Ok(None);
             }
-            Ok(TimestampedSocket::bind(SocketAddr::new(any, 0)).ok())
+            Ok(TimestampedSocket::bind(SocketAddr::new(any, 0), hardware).ok())
         };
         let (serve, serve_workers) = match options.serve {
             Some(address) if options.serve_threads > 0 => (
@@ -293,7 +338,7 @@ impl Sockets {
                 crate::serving::bind_workers(address, options.serve_threads)?,
             ),
             Some(address) => (
-                Some(TimestampedSocket::bind_serving(address, false)?),
+                Some(TimestampedSocket::bind_serving(address, false, hardware)?),
                 Vec::new(),
             ),
             None => (None, Vec::new()),
@@ -428,8 +473,8 @@ mod tests {
     #[test]
     fn loopback_datagram_has_a_source_and_maybe_a_kernel_time() {
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!());
-        let a = TimestampedSocket::bind(any).unwrap_or_else(|e| unreachable!("{e}"));
-        let b = TimestampedSocket::bind(any).unwrap_or_else(|e| unreachable!("{e}"));
+        let a = TimestampedSocket::bind(any, false).unwrap_or_else(|e| unreachable!("{e}"));
+        let b = TimestampedSocket::bind(any, true).unwrap_or_else(|e| unreachable!("{e}"));
         let to = b.local_addr().unwrap_or_else(|e| unreachable!("{e}"));
         // Linux turns receive timestamping on in a deferred work item
         // (net_enable_timestamp): give it a moment before the datagram.

@@ -30,6 +30,14 @@ pub(crate) enum ClockKind {
     Kernel,
 }
 
+/// `--hwtimestamp`: the interface whose card stamps datagrams, and its
+/// PTP clock when named (found in sysfs otherwise; see `hwclock`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HwTimestamp {
+    pub(crate) interface: String,
+    pub(crate) phc: Option<PathBuf>,
+}
+
 /// Everything the command line says.
 #[derive(Clone, Debug)]
 pub(crate) struct Options {
@@ -53,6 +61,8 @@ pub(crate) struct Options {
     pub(crate) auth_select: AuthSelectMode,
     /// `--maxdistance S`: chrony's `maxdistance`, RFC 5905's MAXDIST.
     pub(crate) max_distance: Option<f64>,
+    /// `--hwtimestamp IFACE[,phc=PATH]`: hardware timestamps.
+    pub(crate) hwtimestamp: Option<HwTimestamp>,
     /// `--clockprecision S`: the local clock's precision, log2 s (chrony's
     /// `clockprecision`); `None`: the discipline's default, 2^-18 s.
     pub(crate) clock_precision: Option<i8>,
@@ -213,7 +223,7 @@ impl From<lexopt::Error> for ArgsError {
 }
 
 pub(crate) const USAGE: &str = "usage: ntp-daemon ((--server HOST[:PORT] [--key ID] [--ntp-version N] | --pool NAME[:PORT] [--maxsources N] | --nts HOST[:PORT] | --refclock KIND:ARGS) \
-[--prefer] [--trust] [--require] [--noselect] [--xleave])... [--authselectmode MODE] [--maxdistance S] [--maxjitter S] [--clockprecision S] [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
+[--prefer] [--trust] [--require] [--noselect] [--xleave])... [--authselectmode MODE] [--maxdistance S] [--maxjitter S] [--clockprecision S] [--hwtimestamp IFACE[,phc=PATH]] [--nts-ca FILE] [--keys FILE] [--keys-format chrony|ntpd] [--min-poll N] [--max-poll N] \
 [--no-iburst] [--drift-file PATH] [--duration SECONDS] \
 [--serve ADDR:PORT [--local STRATUM] [--serve-threads N] [--nts-ke-listen ADDR:PORT --nts-cert FILE --nts-key FILE [--nts-key-file FILE]]] [--clock model|kernel] [--model-offset MS] [--model-drift PPM] [--json] [--verbose] \
 [--table-every SECONDS] [--seed N] [--makestep THRESHOLD LIMIT] [--maxchange OFFSET START IGNORE] [--fallbackdrift MIN MAX] [--corrtimeratio R] [--minsources N] [--burst] [--retry-burst] [--polltarget N] \
@@ -290,6 +300,12 @@ Options:
                          least) scatter more than S seconds about their
                          fitted line (default 1, chrony's maxjitter; 0
                          turns the test off)
+  --hwtimestamp IFACE[,phc=PATH]
+                         hardware timestamps of the network card IFACE
+                         (chrony's hwtimestamp), turned into system time
+                         through its PTP clock (/dev/ptpN from sysfs, or
+                         PATH); the card's timestamping must be on
+                         (hwstamp_ctl -i IFACE -r 1 -t 1, or ptp4l)
   --clockprecision S     the precision of the clock's readings, seconds
                          (chrony's clockprecision; default 2^-18, 3.8 us):
                          the least jitter and delay a measurement has; 1e-9
@@ -471,6 +487,7 @@ fn defaults() -> Options {
         max_distance: None,
         max_jitter: Some(ntp_client::MAX_JITTER),
         clock_precision: None,
+        hwtimestamp: None,
         nts_ca: None,
         min_poll: DEFAULT_MIN_POLL,
         max_poll: DEFAULT_MAX_POLL,
@@ -805,6 +822,32 @@ fn sync_flag(
     Ok(true)
 }
 
+/// `--hwtimestamp IFACE[,phc=PATH]`.
+fn hwtimestamp(text: &str) -> Result<HwTimestamp, ArgsError> {
+    let mut parts = text.split(',');
+    let interface = parts.next().unwrap_or_default();
+    if interface.is_empty() || interface.contains('/') {
+        return Err(ArgsError::Bad(format!(
+            "--hwtimestamp {text:?}: an interface name first"
+        )));
+    }
+    let mut phc = None;
+    for part in parts {
+        match part.split_once('=') {
+            Some(("phc", path)) if !path.is_empty() => phc = Some(PathBuf::from(path)),
+            _ => {
+                return Err(ArgsError::Bad(format!(
+                    "--hwtimestamp {text:?}: {part:?} is not phc=PATH"
+                )));
+            }
+        }
+    }
+    Ok(HwTimestamp {
+        interface: interface.to_owned(),
+        phc,
+    })
+}
+
 /// `--clockprecision S` as a power of two: the nearest exponent of
 /// `seconds`, which must lie between 1e-9 s and 1 s (chrony's range).
 fn clock_precision(seconds: f64) -> Result<i8, ArgsError> {
@@ -967,6 +1010,9 @@ fn program_flag(
     };
     match name {
         "drift-file" => options.drift_file = Some(parser.value()?.into()),
+        "hwtimestamp" => {
+            options.hwtimestamp = Some(hwtimestamp(&parser.value()?.parse::<String>()?)?)
+        }
         "duration" => {
             options.duration = Some(seconds("--duration", parser.value()?.parse()?)?);
         }
@@ -1295,6 +1341,28 @@ mod tests {
             &["--server", "127.0.0.1", "--corrtimeratio", "inf"],
         ] {
             assert!(matches!(args(list), Err(ArgsError::Bad(_))), "{list:?}");
+        }
+    }
+
+    #[test]
+    fn hwtimestamp_takes_an_interface_and_maybe_its_clock() {
+        let hw = |value: &str| args(&["--server", "127.0.0.1", "--hwtimestamp", value]);
+        assert_eq!(
+            hw("eth0").ok().and_then(|o| o.hwtimestamp),
+            Some(HwTimestamp {
+                interface: "eth0".to_owned(),
+                phc: None
+            })
+        );
+        assert_eq!(
+            hw("eth0,phc=/dev/ptp1").ok().and_then(|o| o.hwtimestamp),
+            Some(HwTimestamp {
+                interface: "eth0".to_owned(),
+                phc: Some(PathBuf::from("/dev/ptp1"))
+            })
+        );
+        for bad in ["", ",phc=/dev/ptp0", "eth0,phc=", "eth0,rxcomp=1", "../x"] {
+            assert!(matches!(hw(bad), Err(ArgsError::Bad(_))), "{bad:?}");
         }
     }
 

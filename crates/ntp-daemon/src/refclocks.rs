@@ -489,6 +489,20 @@ const PHC_KEPT: usize = 5;
 /// clock read around it (see [`PHC_READINGS`]), turned into our clock's
 /// offset.
 fn phc_offset(phc: &UnixClock, clock: &dyn Clock) -> Result<f64, String> {
+    let sample = phc_sample(phc)?;
+    #[allow(clippy::cast_precision_loss, reason = "an offset, not a date")]
+    let offset = sample.offset as f64 * 1e-9;
+    let middle = u128::try_from(sample.middle).map_err(|_| String::from("time before 1970"))?;
+    let seconds =
+        u64::try_from(middle / 1_000_000_000).map_err(|_| String::from("time out of range"))?;
+    let nanos = u32::try_from(middle % 1_000_000_000).unwrap_or(0);
+    ours_offset(offset, unix_time(seconds, nanos)?, clock)
+}
+
+/// One sample of a PHC against the system clock: the mean of the
+/// [`PHC_KEPT`] best of [`PHC_READINGS`] readings (`window` is then the
+/// widest window kept).
+fn phc_sample(phc: &UnixClock) -> Result<PhcReading, String> {
     let mut readings = [PhcReading::default(); PHC_READINGS];
     for reading in &mut readings {
         *reading = phc_reading(phc)?;
@@ -496,15 +510,11 @@ fn phc_offset(phc: &UnixClock, clock: &dyn Clock) -> Result<f64, String> {
     readings.sort_unstable_by_key(|reading| reading.window);
     let kept = readings.get(..PHC_KEPT).unwrap_or(&readings);
     let count = i128::try_from(kept.len()).unwrap_or(1).max(1);
-    let offset = kept.iter().map(|reading| reading.offset).sum::<i128>() / count;
-    let middle = kept.iter().map(|reading| reading.middle).sum::<i128>() / count;
-    #[allow(clippy::cast_precision_loss, reason = "an offset, not a date")]
-    let offset = offset as f64 * 1e-9;
-    let middle = u128::try_from(middle).map_err(|_| String::from("time before 1970"))?;
-    let seconds =
-        u64::try_from(middle / 1_000_000_000).map_err(|_| String::from("time out of range"))?;
-    let nanos = u32::try_from(middle % 1_000_000_000).unwrap_or(0);
-    ours_offset(offset, unix_time(seconds, nanos)?, clock)
+    Ok(PhcReading {
+        window: kept.last().map_or(0, |reading| reading.window),
+        offset: kept.iter().map(|reading| reading.offset).sum::<i128>() / count,
+        middle: kept.iter().map(|reading| reading.middle).sum::<i128>() / count,
+    })
 }
 
 /// One PHC reading, in nanoseconds: the system clock's window around the

@@ -30,6 +30,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::clock::ReadClock;
+use crate::hwclock::{self, HwClock};
 use crate::log::Log;
 use crate::net::{self, MAX_DATAGRAM, Received, TimestampedSocket};
 use crate::txstamp::{self, FrameBuffer, Sent};
@@ -94,7 +95,11 @@ pub(crate) fn respond(
     request: (&Received, &[u8], Date),
     now: Instant,
     out: &mut [u8],
-    (sent, frame): (&mut Sent<(SocketAddr, Reply)>, &mut FrameBuffer),
+    (hw, sent, frame): (
+        Option<&HwClock>,
+        &mut Sent<(SocketAddr, Reply)>,
+        &mut FrameBuffer,
+    ),
 ) -> io::Result<()> {
     let (received, data, rx_wall) = request;
     if let Action::Respond(reply) =
@@ -106,24 +111,26 @@ pub(crate) fn respond(
             server.transmitted(received.from, &reply, transmit);
             if reply.keeps_transmit_time() {
                 sent.push((received.from, reply), packet);
-                report_answers(socket, server, clock, sent, frame);
+                report_answers(socket, server, clock, hw, (sent, frame));
             }
         }
     }
     Ok(())
 }
 
-/// Reads the serving socket's error queue and reports each kernel
-/// transmit timestamp of an answer in `sent` to `server`.
+/// Reads the serving socket's error queue and reports each kernel (or,
+/// through `hw`, hardware) transmit timestamp of an answer in `sent` to
+/// `server`.
 pub(crate) fn report_answers(
     socket: &TimestampedSocket,
     server: &mut Server,
     clock: &dyn ReadClock,
-    sent: &mut Sent<(SocketAddr, Reply)>,
-    frame: &mut FrameBuffer,
+    hw: Option<&HwClock>,
+    (sent, frame): (&mut Sent<(SocketAddr, Reply)>, &mut FrameBuffer),
 ) {
     txstamp::read(socket, sent, frame, |(client, reply), _, looped| {
-        if let Ok(tx) = clock.reading_at_realtime(looped.time) {
+        let left = hwclock::best(looped.time, looped.hardware, hw);
+        if let Some(Ok(tx)) = left.map(|(time, _)| clock.reading_at_realtime(time)) {
             server.transmitted(client, &reply, Timestamp::from(tx));
         }
     });
@@ -185,7 +192,9 @@ pub(crate) fn bind_workers(
     let mut sockets = Vec::with_capacity(count);
     let mut address = address;
     for _ in 0..count {
-        let socket = TimestampedSocket::bind_serving(address, true)?;
+        // Workers read no hardware timestamps: one thread (the loop)
+        // keeps the card's clock.
+        let socket = TimestampedSocket::bind_serving(address, true, false)?;
         address = socket.local_addr()?;
         sockets.push(socket);
     }
@@ -316,8 +325,8 @@ impl Worker {
                             &self.socket,
                             &mut self.server,
                             clock,
-                            &mut self.sent,
-                            &mut self.frame,
+                            None,
+                            (&mut self.sent, &mut self.frame),
                         );
                     }
                 }
@@ -363,7 +372,7 @@ impl Worker {
             (received, data, rx_wall),
             now,
             out,
-            (&mut self.sent, &mut self.frame),
+            (None, &mut self.sent, &mut self.frame),
         );
     }
 }

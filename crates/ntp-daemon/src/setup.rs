@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::clock::Clock;
 use crate::drift::Drift;
+use crate::hwclock::HwClock;
 use crate::log::Log;
 use crate::net::Sockets;
 use crate::nts_server::{KeListener, KeyStorage};
@@ -298,6 +299,30 @@ pub(crate) fn nts_service(
         }),
     );
     Ok(Some(listener))
+}
+
+/// The network card's clock for `--hwtimestamp`: the PTP clock named,
+/// or the one sysfs lists for the interface; logged.
+pub(crate) fn hwclock(options: &Options, log: Log) -> io::Result<Option<HwClock>> {
+    let Some(hw) = &options.hwtimestamp else {
+        return Ok(None);
+    };
+    let path = match &hw.phc {
+        Some(path) => path.clone(),
+        None => crate::hwclock::interface_phc(&hw.interface)?,
+    };
+    let clock = HwClock::open(&path)?;
+    log.line(
+        0.0,
+        "hwtimestamp",
+        &format!(
+            "hardware timestamps of {} through {}",
+            hw.interface,
+            clock.path().display()
+        ),
+        json!({ "interface": hw.interface, "phc": clock.path().display().to_string() }),
+    );
+    Ok(Some(clock))
 }
 
 /// The start line: the clock, the sources, the poll range, the drift

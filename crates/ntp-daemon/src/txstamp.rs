@@ -17,6 +17,7 @@ use ntp_client::SourceId;
 use ntp_client::ntp_proto::{Date, Timestamp};
 use ntp_server::Reply;
 
+use crate::hwclock::StampKind;
 use crate::net::{Looped, MAX_DATAGRAM, MAX_LOOPED_HEADERS, TimestampedSocket};
 
 /// Datagrams waited on per socket: the daemon reads the queue right
@@ -74,8 +75,9 @@ impl<T: Copy> Sent<T> {
 
     /// The tag and transmit timestamp field of the waiting datagram that
     /// `frame` (a looped frame: headers, then the datagram) ends with,
-    /// which stops waiting.
-    pub(crate) fn take(&mut self, frame: &[u8]) -> Option<(T, Timestamp)> {
+    /// which stops waiting unless `keep` (a software timestamp when the
+    /// card's is to follow).
+    pub(crate) fn take(&mut self, frame: &[u8], keep: bool) -> Option<(T, Timestamp)> {
         let slot = self.slots.iter_mut().find(|slot| {
             slot.is_some_and(|waiting| {
                 frame
@@ -85,7 +87,8 @@ impl<T: Copy> Sent<T> {
                     .is_some_and(|field| field == waiting.transmit)
             })
         })?;
-        slot.take().map(|waiting| {
+        let waiting = if keep { *slot } else { slot.take() };
+        waiting.map(|waiting| {
             let field = Timestamp::from_bits(u64::from_be_bytes(waiting.transmit));
             (waiting.tag, field)
         })
@@ -122,33 +125,40 @@ pub(crate) fn read<T: Copy>(
     }
     if let Ok(Some(looped)) = socket.recv_looped(frame) {
         let bytes = frame.get(..looped.len).unwrap_or(&[]);
-        if let Some((tag, field)) = sent.take(bytes) {
+        // Linux loops a datagram back once per kind of timestamp: the
+        // software one first, the card's when its transmission completes.
+        let keep = socket.hardware() && looped.hardware.is_none();
+        if let Some((tag, field)) = sent.take(bytes, keep) {
             found(tag, field, looped);
         }
     }
 }
 
-/// The last [`SLOTS`] kernel transmit timestamps reported to the client
-/// system, so that a sample's log line can say whether its T1 was one
-/// (`K`) or the clock read before sending (`D`), as chronyd's
-/// measurements log does.
+/// The last [`SLOTS`] kernel or hardware transmit timestamps reported to
+/// the client system, so that a sample's log line can say where its T1
+/// was taken (`K` or `H`, `D` for the clock read before sending), as
+/// chronyd's measurements log does.
 #[derive(Debug, Default)]
 pub(crate) struct Reported {
-    dates: [Option<Date>; SLOTS],
+    dates: [Option<(Date, StampKind)>; SLOTS],
     next: usize,
 }
 
 impl Reported {
-    pub(crate) fn push(&mut self, t1: Date) {
+    pub(crate) fn push(&mut self, t1: Date, kind: StampKind) {
         if let Some(slot) = self.dates.get_mut(self.next) {
-            *slot = Some(t1);
+            *slot = Some((t1, kind));
         }
         self.next = (self.next + 1) % SLOTS;
     }
 
-    /// Whether `t1` is one of them.
-    pub(crate) fn contains(&self, t1: Date) -> bool {
-        self.dates.contains(&Some(t1))
+    /// Where `t1` was taken.
+    pub(crate) fn kind_of(&self, t1: Date) -> StampKind {
+        self.dates
+            .iter()
+            .flatten()
+            .find(|(date, _)| *date == t1)
+            .map_or(StampKind::Daemon, |&(_, kind)| kind)
     }
 }
 
@@ -199,17 +209,30 @@ mod tests {
         sent.push(1, &datagram(1, 48));
         sent.push(2, &datagram(2, 68));
         sent.push(3, &datagram(3, 48));
-        assert_eq!(sent.take(&framed(&datagram(2, 68))).map(|t| t.0), Some(2));
-        // Taken once.
-        assert_eq!(sent.take(&framed(&datagram(2, 68))), None);
+        assert_eq!(
+            sent.take(&framed(&datagram(2, 68)), true).map(|t| t.0),
+            Some(2)
+        );
+        // Kept once, then taken.
+        assert_eq!(
+            sent.take(&framed(&datagram(2, 68)), false).map(|t| t.0),
+            Some(2)
+        );
+        assert_eq!(sent.take(&framed(&datagram(2, 68)), false), None);
         // The same field at another length is another datagram.
-        assert_eq!(sent.take(&framed(&datagram(1, 68))), None);
-        assert_eq!(sent.take(&framed(&datagram(3, 48))).map(|t| t.0), Some(3));
+        assert_eq!(sent.take(&framed(&datagram(1, 68)), false), None);
+        assert_eq!(
+            sent.take(&framed(&datagram(3, 48)), false).map(|t| t.0),
+            Some(3)
+        );
         // Short frames and short datagrams are no match and no panic.
-        assert_eq!(sent.take(&[0; 10]), None);
+        assert_eq!(sent.take(&[0; 10], false), None);
         sent.push(4, &[0; 20]);
-        assert_eq!(sent.take(&[0; 20]), None);
-        assert_eq!(sent.take(&framed(&datagram(1, 48))).map(|t| t.0), Some(1));
+        assert_eq!(sent.take(&[0; 20], false), None);
+        assert_eq!(
+            sent.take(&framed(&datagram(1, 48)), false).map(|t| t.0),
+            Some(1)
+        );
     }
 
     #[test]
@@ -218,15 +241,18 @@ mod tests {
         for nonce in 0..=u8::try_from(SLOTS).unwrap_or(u8::MAX) {
             sent.push(nonce, &datagram(nonce, 48));
         }
-        assert_eq!(sent.take(&framed(&datagram(0, 48))), None);
-        assert_eq!(sent.take(&framed(&datagram(1, 48))).map(|t| t.0), Some(1));
+        assert_eq!(sent.take(&framed(&datagram(0, 48)), false), None);
+        assert_eq!(
+            sent.take(&framed(&datagram(1, 48)), false).map(|t| t.0),
+            Some(1)
+        );
     }
 
     #[test]
     fn loopback_gives_each_datagram_its_transmit_time() {
         let any = "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!());
-        let a = TimestampedSocket::bind(any).unwrap_or_else(|e| unreachable!("{e}"));
-        let b = TimestampedSocket::bind(any).unwrap_or_else(|e| unreachable!("{e}"));
+        let a = TimestampedSocket::bind(any, false).unwrap_or_else(|e| unreachable!("{e}"));
+        let b = TimestampedSocket::bind(any, false).unwrap_or_else(|e| unreachable!("{e}"));
         let to = b.local_addr().unwrap_or_else(|e| unreachable!("{e}"));
         if !a.transmit_timestamps() {
             return; // a kernel without SO_TIMESTAMPING
@@ -242,12 +268,14 @@ mod tests {
             read(&a, &mut sent, &mut frame, |tag, field, looped| {
                 assert_eq!(field, Timestamp::from_bits(u64::from_be_bytes([nonce; 8])));
                 times.push((tag, before, looped.time));
+                assert_eq!(looped.hardware, None);
             });
         }
         // Loopback stamps the datagram inside sendto.
         assert_eq!(times.iter().map(|t| t.0).collect::<Vec<_>>(), [1, 2, 3]);
         for (_, before, time) in times {
             let after = time
+                .unwrap_or_else(|| unreachable!("no software timestamp"))
                 .duration_since(before)
                 .unwrap_or_else(|e| unreachable!("stamped before sending: {e}"));
             assert!(after < Duration::from_secs(1), "{after:?}");
