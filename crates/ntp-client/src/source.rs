@@ -406,6 +406,8 @@ struct PeerHeader {
 struct Outstanding {
     request: Request,
     sent: Instant,
+    /// The phase slewed when it was built ([`Source::set_slewed`]).
+    slewed: f64,
 }
 
 /// The last exchange with a valid answer, for the interleaved mode
@@ -416,12 +418,25 @@ struct Kept {
     /// Its request's nonce, which a late transmit timestamp names
     /// ([`Source::handle_transmitted`]).
     nonce: Timestamp,
+    /// What the clock was slewed by between its request and its answer,
+    /// which its T1 carries (see [`Source::set_slewed`]).
+    shift: f64,
     /// When its answer came.
     at: Instant,
     /// The cumulative slew then (see
     /// [`set_cumulative_slew`](Source::set_cumulative_slew)): the frame of
     /// an interleaved measurement of it.
     slew: f64,
+}
+
+/// `t1` moved by `shift` seconds; `None` for no move (or one out of
+/// range).
+fn shifted(t1: Date, shift: f64) -> Option<Date> {
+    if shift == 0.0 {
+        return None;
+    }
+    let by = ntp_proto::NtpDuration::from_seconds_f64(shift).ok()?;
+    t1.checked_add(by)
 }
 
 /// A tiny FIFO of source events, drained by [`Source::poll_event`].
@@ -578,6 +593,9 @@ pub struct Source {
     last_measurement: Option<Measurement>,
     last_received: Option<Instant>,
     cumulative_slew: f64,
+    /// The phase the clock discipline slewed up to the latest clock
+    /// reading handed in ([`set_slewed`](Self::set_slewed)).
+    slewed: f64,
     /// Epoch of the sample kept when the filter last restarted after a
     /// jump of the server's clock (see `restart_after_jump`).
     jump_restart: Option<f64>,
@@ -632,6 +650,7 @@ impl Source {
             last_measurement: None,
             last_received: None,
             cumulative_slew: 0.0,
+            slewed: 0.0,
             jump_restart: None,
             last_now: Instant::ZERO,
             sent: 0,
@@ -880,6 +899,23 @@ impl Source {
         }
     }
 
+    /// Sets the phase the clock discipline has slewed up to the clock
+    /// reading of the next call ([`ntp_discipline::Discipline::slew_at`]
+    /// of `wall_now` before [`poll_transmit`](Self::poll_transmit), of
+    /// `t4` before [`handle_reply`](Self::handle_reply)). A request keeps
+    /// the value it was built with; its answer's T1 is moved by the
+    /// difference, into the clock's frame at T4: a slew in progress while
+    /// the request is out (up to 83 333 ppm at the start, 17 us over a
+    /// 200 us round trip) then neither shortens the delay nor moves the
+    /// offset by half of what it slewed meanwhile. The frequency
+    /// correction is not counted: it makes the clock run true. Leave it
+    /// at zero when no discipline runs.
+    pub fn set_slewed(&mut self, slewed: f64) {
+        if slewed.is_finite() {
+            self.slewed = slewed;
+        }
+    }
+
     /// Restarts the clock filter when the clocks jumped apart (either
     /// one was stepped by somebody else: a virtual machine resumed, an
     /// operator, the server): when the newest sample is more than
@@ -1020,7 +1056,11 @@ impl Source {
             Some(kept) if self.config.xleave => Request::interleaved(rng, wall_now, kept.exchange),
             _ => Request::new(rng, wall_now),
         };
-        self.outstanding = Some(Outstanding { request, sent: now });
+        self.outstanding = Some(Outstanding {
+            request,
+            sent: now,
+            slewed: self.slewed,
+        });
         self.last_sent = Some(now);
         self.sent = self.sent.saturating_add(1);
         self.next_poll = if self.burst > 0 {
@@ -1234,6 +1274,11 @@ impl Source {
             return Err(ReplyError::Late);
         }
         let nonce = outstanding.request.nonce();
+        let shift = self.slewed - outstanding.slewed;
+        let mut outstanding = outstanding;
+        if let Some(t1) = shifted(outstanding.request.t1(), shift) {
+            outstanding.request.set_t1(t1);
+        }
         match outstanding
             .request
             .check_response(data, t4, &self.config.sntp)
@@ -1250,7 +1295,7 @@ impl Source {
                         return Ok(ReplyOutcome::DelayRefused { measurement, test });
                     }
                 };
-                self.take_sample(now, outstanding, measurement, raw_offset, data, t4)
+                self.take_sample(now, (outstanding, shift), measurement, raw_offset, data, t4)
             }
             Err(ResponseError::KissOfDeath(code)) => match code.action() {
                 KissAction::Stop => {
@@ -1293,7 +1338,7 @@ impl Source {
     fn take_sample(
         &mut self,
         now: Instant,
-        outstanding: Outstanding,
+        (outstanding, shift): (Outstanding, f64),
         measurement: Measurement,
         raw_offset: f64,
         data: &[u8],
@@ -1320,6 +1365,7 @@ impl Source {
             .map_err(ReplyError::Sample)?;
         self.exchange = Some(Kept {
             nonce,
+            shift,
             exchange: Exchange {
                 t1: outstanding.request.t1(),
                 t2: Packet::new_unchecked(data).receive_timestamp(),
@@ -1366,7 +1412,7 @@ impl Source {
         {
             outstanding.request.set_t1(t1);
         } else if let Some(kept) = self.exchange.as_mut().filter(|kept| kept.nonce == nonce) {
-            kept.exchange.t1 = t1;
+            kept.exchange.t1 = shifted(t1, kept.shift).unwrap_or(t1);
         }
     }
 
@@ -1713,6 +1759,51 @@ mod tests {
         assert_eq!(burst, [0, 2, 4, 6, 8, 10, 12, 14]);
         assert!(sent[9] >= sent[1] + 64, "{sent:?}");
         assert_eq!(source.reach(), 0b111);
+    }
+
+    /// A slew in progress while a request is out: T1 is moved into the
+    /// answer's frame, so neither the delay nor the offset carry it.
+    #[test]
+    fn a_slew_while_the_request_is_out_is_taken_out_of_the_measurement() {
+        let config = SourceConfig {
+            iburst: false,
+            ..SourceConfig::default()
+        };
+        let mut source = Source::new(SourceId::new(1), SERVER, config).unwrap();
+        let mut rng = Step(1);
+        source.set_slewed(0.25);
+        let t1 = wall(0);
+        let transmit = source.poll_transmit(Instant::ZERO, t1, &mut rng).unwrap();
+        // The server is 1 ms ahead of the true time and answers at once:
+        // 0.1 ms out, 0.1 ms back. Meanwhile the discipline slewed the
+        // clock back 20 us: the clock reads T4 20 us early.
+        let server = t1
+            .checked_add(NtpDuration::from_seconds_f64(0.001 + 0.000_1).unwrap())
+            .unwrap();
+        let t4 = t1
+            .checked_add(NtpDuration::from_seconds_f64(0.000_2 - 0.000_02).unwrap())
+            .unwrap();
+        source.set_slewed(0.25 - 0.000_02);
+        let outcome = source
+            .handle_reply(
+                Instant::from_nanos(200_000),
+                &answer(&transmit.payload, server),
+                t4,
+            )
+            .unwrap();
+        let ReplyOutcome::Sample { measurement, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        // Unshifted: delay 0.18 ms, offset 1.01 ms.
+        assert!(
+            (measurement.delay - 0.000_2).abs() < 1e-9,
+            "{measurement:?}"
+        );
+        // 1 ms, and the 20 us the clock was slewed back by T4.
+        assert!(
+            (measurement.offset - 0.001_02).abs() < 1e-9,
+            "{measurement:?}"
+        );
     }
 
     #[test]

@@ -1617,6 +1617,7 @@ impl<R: RngCore> System<R> {
                     .find(|slot| slot.receives_from(from, canonical))
                     .ok_or(DatagramError::UnknownSource(from))?;
                 let id = slot.source.id();
+                slot.source.set_slewed(self.discipline.slew_at(rx_wall));
                 let outcome = match slot.nts.as_deref_mut() {
                     None => slot.source.handle_reply(now, data, rx_wall),
                     Some(nts) => nts_reply(&mut slot.source, nts, now, data, rx_wall),
@@ -1764,6 +1765,7 @@ impl<R: RngCore> System<R> {
                     continue;
                 }
             }
+            slot.source.set_slewed(self.discipline.slew_at(wall_now));
             if let Some(transmit) = slot.source.poll_transmit(now, wall_now, &mut self.rng) {
                 if slot.source.take_changed() {
                     self.reselect = true;

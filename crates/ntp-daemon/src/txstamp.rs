@@ -14,7 +14,7 @@
 use core::net::SocketAddr;
 
 use ntp_client::SourceId;
-use ntp_client::ntp_proto::{Date, Timestamp};
+use ntp_client::ntp_proto::{Date, NtpDuration, Timestamp};
 use ntp_server::Reply;
 
 use crate::hwclock::StampKind;
@@ -152,15 +152,30 @@ impl Reported {
         self.next = (self.next + 1) % SLOTS;
     }
 
-    /// Where `t1` was taken.
+    /// Where `t1` was taken. A measurement's T1 is the reported one moved
+    /// by what the discipline slewed while the request was out
+    /// (`Source::set_clock_correction`: microseconds), and requests to a
+    /// source leave a second apart at least: the reported T1 within
+    /// [`SAME_T1`] is its own.
     pub(crate) fn kind_of(&self, t1: Date) -> StampKind {
+        let near = |date: &Date| {
+            let apart = match date.checked_duration_since(t1) {
+                Some(after) => after,
+                None => t1.checked_duration_since(*date).unwrap_or(NtpDuration::MAX),
+            };
+            apart.to_seconds_f64().abs() <= SAME_T1
+        };
         self.dates
             .iter()
             .flatten()
-            .find(|(date, _)| *date == t1)
+            .find(|(date, _)| near(date))
             .map_or(StampKind::Daemon, |&(_, kind)| kind)
     }
 }
+
+/// How far a measurement's T1 may lie from the transmit timestamp
+/// reported for its request, seconds (see [`Reported::kind_of`]).
+const SAME_T1: f64 = 1e-3;
 
 /// The daemon loop's waits on transmit timestamps: its requests, the
 /// answers of `--serve` from the loop, and a frame buffer for both.
@@ -233,6 +248,22 @@ mod tests {
             sent.take(&framed(&datagram(1, 48)), false).map(|t| t.0),
             Some(1)
         );
+    }
+
+    #[test]
+    fn a_slightly_moved_t1_keeps_its_kind() {
+        let t1 = Date::from_unix(1_700_000_000, 0).unwrap_or(Date::MAX);
+        let moved = |seconds: f64| {
+            NtpDuration::from_seconds_f64(seconds)
+                .ok()
+                .and_then(|by| t1.checked_add(by))
+                .unwrap_or(Date::MAX)
+        };
+        let mut reported = Reported::default();
+        reported.push(t1, StampKind::Hardware);
+        assert_eq!(reported.kind_of(moved(17e-6)), StampKind::Hardware);
+        assert_eq!(reported.kind_of(moved(-17e-6)), StampKind::Hardware);
+        assert_eq!(reported.kind_of(moved(1.0)), StampKind::Daemon);
     }
 
     #[test]

@@ -753,6 +753,36 @@ impl Discipline {
         self.total_correction + self.correction_over(elapsed)
     }
 
+    /// The phase slewed from the start until the clock read `now`,
+    /// seconds: [`cumulative_slew`](Self::cumulative_slew) and the slew in
+    /// progress since the latest input, at its current rate (not the
+    /// frequency correction, which makes the clock run true; not steps).
+    ///
+    /// The difference between two clock readings is what the discipline
+    /// moved the clock by in between, beyond its rate: a caller that
+    /// adds it to the earlier reading has both in the later one's frame
+    /// (a request's T1 and its answer's T4, while a slew is in progress).
+    #[must_use]
+    pub fn slew_at(&self, now: Date) -> f64 {
+        let elapsed = match now.checked_duration_since(self.epoch) {
+            Some(t) => t.to_seconds_f64() - self.now.to_seconds_f64(),
+            None => 0.0,
+        };
+        self.cumulative_slew + self.slew_over(elapsed.max(0.0))
+    }
+
+    /// The phase slew the caller applies over `elapsed` seconds of the
+    /// clock from process time `now` at the current rates (see
+    /// [`correction_over`](Self::correction_over)).
+    fn slew_over(&self, elapsed: f64) -> f64 {
+        if self.config.algorithm == Algorithm::Kalman {
+            let rate = self.frequency + self.phase_slew;
+            return self.phase_slew * elapsed / (1.0 + rate);
+        }
+        let tau = elapsed / (1.0 + self.frequency + self.phase_slew + self.open_loop_slew);
+        slewed_toward(self.phase_slew * tau, self.residual)
+    }
+
     /// The correction the caller applies over `elapsed` seconds of the
     /// clock from process time `now` at the current rates, each slew
     /// stopping at what is left of its offset.

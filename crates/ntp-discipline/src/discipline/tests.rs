@@ -1492,3 +1492,35 @@ fn correction_at_recovers_the_free_oscillator() {
         assert!(worst < 1e-6, "{algorithm:?}: {worst}");
     }
 }
+
+/// `slew_at` counts the phase slew in progress between two clock readings
+/// (what a request's T1 must be moved by to sit in its answer's frame),
+/// and not the frequency correction, which makes the clock run true.
+#[test]
+fn slew_at_is_the_phase_slewed_between_two_readings() {
+    for algorithm in [Algorithm::Kalman, Algorithm::Rfc5905] {
+        let config = Config {
+            algorithm,
+            ..Config::default()
+        };
+        let mut discipline = synced(config, 50e-6);
+        discipline
+            .handle_update(at(16.0), Update::new(0.001, 1e-4).with_uncertainty(5e-4))
+            .unwrap();
+        let adjust = first_adjust(&mut discipline);
+        assert!(adjust.phase_slew > 0.0, "{algorithm:?}: {adjust:?}");
+        // A 0.2 s round trip from 16.0 s: the phase slewed meanwhile, on
+        // the clock's own time base.
+        let slewed = discipline.slew_at(at(16.2)) - discipline.slew_at(at(16.0));
+        let expected = adjust.phase_slew * 0.2 / (1.0 + adjust.rate());
+        assert!(
+            (slewed - expected).abs() < 1e-12 + expected.abs() * 1e-3,
+            "{algorithm:?}: {slewed} against {expected}"
+        );
+        // Before the latest input counts as at it.
+        assert!(
+            (discipline.slew_at(at(10.0)) - discipline.cumulative_slew()).abs() < 1e-15,
+            "{algorithm:?}"
+        );
+    }
+}
