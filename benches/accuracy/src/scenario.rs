@@ -103,6 +103,11 @@ pub(crate) struct Scenario {
     /// Extra lines for the chronyd servers' configuration (chrony's
     /// `server_conf`, e.g. `hwtimestamp eth0`).
     pub(crate) chronyd_server_conf: Vec<String>,
+    /// Serve with our daemon instead of chronyd: its arguments after
+    /// [`crate::sim::DAEMON_SERVER_ARGS`] (e.g. `--hwtimestamp`). Both
+    /// clients then ask our server: with the same scenario served by
+    /// chronyd, the four pairs of client and server.
+    pub(crate) daemon_server_args: Option<Vec<String>>,
     /// Extra arguments for our daemon after the `--server` list.
     pub(crate) daemon_args: Vec<String>,
     /// chronyd's source lines in place of `server ADDRESS OPTIONS` per
@@ -384,6 +389,7 @@ impl Default for Scenario {
             chronyd_server_options: String::from("iburst"),
             chronyd_extra_conf: Vec::new(),
             chronyd_server_conf: Vec::new(),
+            daemon_server_args: None,
             daemon_args: Vec::new(),
             chronyd_sources: Vec::new(),
             daemon_sources: Vec::new(),

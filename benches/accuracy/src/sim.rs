@@ -323,6 +323,22 @@ fn start_node(
     })
 }
 
+/// Our daemon as a server in place of chronyd's `local stratum 1`,
+/// `allow` configuration: a primary server of its node's clock, every
+/// client allowed and none rate-limited (chronyd's default), on the
+/// kernel clock it never steers (it has no sources).
+pub(crate) const DAEMON_SERVER_ARGS: &[&str] = &[
+    "--clock",
+    "kernel",
+    "--json",
+    "--serve",
+    "0.0.0.0:123",
+    "--local",
+    "1",
+    "--default-action",
+    "allow",
+];
+
 /// chronyd's command line for a configuration file.
 fn chronyd_args(conf: &Path) -> Vec<String> {
     vec![
@@ -357,17 +373,36 @@ pub(crate) fn run(spec: &RunSpec<'_>, programs: &Programs) -> Result<RunOutput, 
 
     let mut children = Children::default();
     for server in 1..=scenario.servers {
-        let conf = dir.join(format!("chronyd-{server}.conf"));
-        write(&conf, &chronyd_server_conf(scenario, dir, server))?;
-        let node = start_node(
-            programs,
-            dir,
-            server,
-            "chronyd server",
-            &programs.chronyd,
-            &chronyd_args(&conf),
-            (spec.seed, &scenario.clknetsim_env),
-        )?;
+        let node = if let Some(extra) = &scenario.daemon_server_args {
+            let mut args: Vec<String> =
+                DAEMON_SERVER_ARGS.iter().map(|a| (*a).to_owned()).collect();
+            args.extend(extra.iter().cloned());
+            write(
+                &dir.join(format!("daemon-{server}.cmdline")),
+                &format!("{} {}\n", programs.daemon.display(), args.join(" ")),
+            )?;
+            start_node(
+                programs,
+                dir,
+                server,
+                "our server",
+                &programs.daemon,
+                &args,
+                (spec.seed, &scenario.clknetsim_env),
+            )?
+        } else {
+            let conf = dir.join(format!("chronyd-{server}.conf"));
+            write(&conf, &chronyd_server_conf(scenario, dir, server))?;
+            start_node(
+                programs,
+                dir,
+                server,
+                "chronyd server",
+                &programs.chronyd,
+                &chronyd_args(&conf),
+                (spec.seed, &scenario.clknetsim_env),
+            )?
+        };
         children.nodes.push(node);
     }
     let client = scenario.client_node();
