@@ -209,5 +209,8 @@ fuzz_target!(|input: Input| {
         }
         now = drain(&mut discipline, now);
         check(&discipline);
+        // What a client asks of the clock's corrections at any reading.
+        assert!(discipline.slew_at(now).is_finite());
+        assert!(discipline.correction_at(now).is_finite());
     }
 });

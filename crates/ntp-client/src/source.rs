@@ -916,6 +916,12 @@ impl Source {
         }
     }
 
+    /// The value of the last [`set_slewed`](Self::set_slewed).
+    #[must_use]
+    pub const fn slewed(&self) -> f64 {
+        self.slewed
+    }
+
     /// Restarts the clock filter when the clocks jumped apart (either
     /// one was stepped by somebody else: a virtual machine resumed, an
     /// operator, the server): when the newest sample is more than

@@ -1617,14 +1617,20 @@ impl<R: RngCore> System<R> {
                     .find(|slot| slot.receives_from(from, canonical))
                     .ok_or(DatagramError::UnknownSource(from))?;
                 let id = slot.source.id();
+                // T4's frame for the answer; a refused datagram leaves
+                // the source as it was.
+                let slewed = slot.source.slewed();
                 slot.source.set_slewed(self.discipline.slew_at(rx_wall));
                 let outcome = match slot.nts.as_deref_mut() {
                     None => slot.source.handle_reply(now, data, rx_wall),
                     Some(nts) => nts_reply(&mut slot.source, nts, now, data, rx_wall),
                 }
-                .map_err(|error| DatagramError::Reply {
-                    source_id: id,
-                    error,
+                .map_err(|error| {
+                    slot.source.set_slewed(slewed);
+                    DatagramError::Reply {
+                        source_id: id,
+                        error,
+                    }
                 })?;
                 if outcome == ReplyOutcome::NtsNak {
                     self.events.push_back(Event::Source {
