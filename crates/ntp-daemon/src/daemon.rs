@@ -523,7 +523,8 @@ impl Daemon<'_> {
     }
 
     /// A datagram for the client system, with where its arrival was
-    /// stamped; samples and refusals are logged with `--verbose`.
+    /// stamped; samples are logged with `--json` or `--verbose` (chronyd's
+    /// measurements log), refusals with `--verbose`.
     fn handle_reply(
         &mut self,
         (received, data, rx_wall, rx_kind): (&Received, &[u8], Date, StampKind),
@@ -535,7 +536,7 @@ impl Daemon<'_> {
             rx_wall,
         };
         match self.system.handle_input(self.mono(), input) {
-            Ok(ReplyOutcome::Sample { measurement, .. }) if self.log.verbose => {
+            Ok(ReplyOutcome::Sample { measurement, .. }) if self.log.verbose || self.log.json => {
                 self.log.sample(
                     self.elapsed(),
                     received.from,

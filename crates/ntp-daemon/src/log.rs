@@ -47,7 +47,8 @@ impl Log {
         }
     }
 
-    /// A sample from `from` (`--verbose`): its offset and delay, whether
+    /// A sample from `from` (`--json` or `--verbose`): its offset and
+    /// delay, whether
     /// the answer was interleaved (RFC 9769), and where the local
     /// timestamps were taken, as chronyd's measurements log marks them:
     /// `D` by the daemon, `K` by the kernel, `H` by the network card (`tx`

@@ -363,7 +363,9 @@ Options:
                          1e9, 11.6 days)
   --model-drift PPM      the model oscillator's frequency error (default 0)
   --json                 JSON lines instead of text
-  --verbose              also log refused datagrams and every adjustment
+  --verbose              also log refused datagrams, every adjustment and
+                         (as --json always does) every sample, with where
+                         its timestamps were taken (D, K, H)
   --table-every SECONDS  print the peer table this often (default 64)
   --seed N               seed the client's nonce generator (default: from
                          the OS; NTS serving keys always come from the OS),
