@@ -579,7 +579,7 @@ impl Daemon<'_> {
         };
         serving::respond(
             server,
-            socket,
+            (socket, self.sockets.serve_stamped.as_ref()),
             &*self.clock,
             (received, data, rx_wall),
             now,

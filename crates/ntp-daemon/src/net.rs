@@ -111,18 +111,19 @@ impl TimestampedSocket {
     /// Binds `address` and asks for software receive and transmit
     /// timestamps, and hardware ones too if `hardware`.
     pub(crate) fn bind(address: SocketAddr, hardware: bool) -> io::Result<Self> {
-        Self::timestamped(UdpSocket::bind(address)?, hardware)
+        Self::timestamped(UdpSocket::bind(address)?, hardware, true)
     }
 
     /// Binds `--serve`'s `address`, with `SO_REUSEPORT` if `shared` (one
-    /// socket per worker on the same address), and a receive buffer of
-    /// [`SERVING_RECEIVE_BUFFER`] (as the kernel allows) for bursts while
-    /// the server is busy or descheduled; software receive timestamps as
-    /// [`bind`](Self::bind).
+    /// socket per worker, or the loop's pair, on the same address), and a
+    /// receive buffer of [`SERVING_RECEIVE_BUFFER`] (as the kernel allows)
+    /// for bursts while the server is busy or descheduled; software
+    /// receive timestamps, transmit timestamps if `transmit`, and the
+    /// card's with `hardware`.
     pub(crate) fn bind_serving(
         address: SocketAddr,
         shared: bool,
-        hardware: bool,
+        (hardware, transmit): (bool, bool),
     ) -> io::Result<Self> {
         let family = if address.is_ipv4() {
             AddressFamily::Inet
@@ -137,25 +138,29 @@ impl TimestampedSocket {
         // Best effort: the kernel caps it at net.core.rmem_max.
         let _ = setsockopt(&fd, sockopt::RcvBuf, &SERVING_RECEIVE_BUFFER);
         bind(fd.as_raw_fd(), &SockaddrStorage::from(address)).map_err(io::Error::from)?;
-        Self::timestamped(UdpSocket::from(fd), hardware)
+        Self::timestamped(UdpSocket::from(fd), hardware, transmit)
     }
 
-    /// Asks `socket` for software receive and transmit timestamps, or
-    /// receive timestamps alone where the kernel refuses both; with
-    /// `hardware`, for the network card's too (raw: on its own clock).
-    fn timestamped(socket: UdpSocket, hardware: bool) -> io::Result<Self> {
+    /// Asks `socket` for software receive timestamps, and transmit
+    /// timestamps if `transmit` (receive timestamps alone where the kernel
+    /// refuses both); with `hardware`, for the network card's too (raw:
+    /// on its own clock).
+    fn timestamped(socket: UdpSocket, hardware: bool, transmit: bool) -> io::Result<Self> {
         let receive = TimestampingFlag::SOF_TIMESTAMPING_RX_SOFTWARE
             | TimestampingFlag::SOF_TIMESTAMPING_SOFTWARE;
-        let both = receive | TimestampingFlag::SOF_TIMESTAMPING_TX_SOFTWARE;
-        let card = TimestampingFlag::SOF_TIMESTAMPING_RX_HARDWARE
-            | TimestampingFlag::SOF_TIMESTAMPING_TX_HARDWARE
+        let mut both = receive;
+        let mut card = TimestampingFlag::SOF_TIMESTAMPING_RX_HARDWARE
             | TimestampingFlag::SOF_TIMESTAMPING_RAW_HARDWARE;
+        if transmit {
+            both |= TimestampingFlag::SOF_TIMESTAMPING_TX_SOFTWARE;
+            card |= TimestampingFlag::SOF_TIMESTAMPING_TX_HARDWARE;
+        }
         let hardware =
             hardware && setsockopt(&socket, sockopt::Timestamping, &(both | card)).is_ok();
-        let transmit_timestamps =
-            hardware || setsockopt(&socket, sockopt::Timestamping, &both).is_ok();
+        let with_both = hardware || setsockopt(&socket, sockopt::Timestamping, &both).is_ok();
+        let transmit_timestamps = transmit && with_both;
         let kernel_timestamps =
-            transmit_timestamps || setsockopt(&socket, sockopt::Timestamping, &receive).is_ok();
+            with_both || setsockopt(&socket, sockopt::Timestamping, &receive).is_ok();
         Ok(Self {
             socket,
             kernel_timestamps,
@@ -307,6 +312,10 @@ pub(crate) struct Sockets {
     v4: Option<TimestampedSocket>,
     v6: Option<TimestampedSocket>,
     pub(crate) serve: Option<TimestampedSocket>,
+    /// The serving socket's twin on the same address (`SO_REUSEPORT`)
+    /// with transmit timestamps, for the answers in the interleaved mode
+    /// (see [`crate::serving::respond`]).
+    pub(crate) serve_stamped: Option<TimestampedSocket>,
     pub(crate) serve_workers: Vec<TimestampedSocket>,
     /// Where `--serve` listens (its port picked, if it said 0).
     pub(crate) serve_address: Option<SocketAddr>,
@@ -332,16 +341,19 @@ impl Sockets {
             }
             Ok(TimestampedSocket::bind(SocketAddr::new(any, 0), hardware).ok())
         };
-        let (serve, serve_workers) = match options.serve {
+        let (serve, serve_stamped, serve_workers) = match options.serve {
             Some(address) if options.serve_threads > 0 => (
+                None,
                 None,
                 crate::serving::bind_workers(address, options.serve_threads)?,
             ),
-            Some(address) => (
-                Some(TimestampedSocket::bind_serving(address, false, hardware)?),
-                Vec::new(),
-            ),
-            None => (None, Vec::new()),
+            Some(address) => {
+                let plain = TimestampedSocket::bind_serving(address, true, (hardware, false))?;
+                let at = plain.local_addr()?;
+                let stamped = TimestampedSocket::bind_serving(at, true, (hardware, true))?;
+                (Some(plain), Some(stamped), Vec::new())
+            }
+            None => (None, None, Vec::new()),
         };
         let serve_address = match (&serve, serve_workers.first()) {
             (Some(socket), _) | (None, Some(socket)) => Some(socket.local_addr()?),
@@ -351,9 +363,21 @@ impl Sockets {
             v4: client(IpAddr::V4(Ipv4Addr::UNSPECIFIED))?,
             v6: client(IpAddr::V6(Ipv6Addr::UNSPECIFIED))?,
             serve,
+            serve_stamped,
             serve_workers,
             serve_address,
         })
+    }
+
+    /// Whether every socket that sends what it wants stamped has the
+    /// kernel's transmit timestamps: the client sockets and the serving
+    /// twin (the serving socket itself and the workers' go without).
+    pub(crate) fn transmit_timestamps(&self) -> bool {
+        self.v4
+            .iter()
+            .chain(&self.v6)
+            .chain(&self.serve_stamped)
+            .all(TimestampedSocket::transmit_timestamps)
     }
 
     /// The client socket for `address`'s family, if the daemon has one.
@@ -379,16 +403,17 @@ impl Sockets {
     }
 
     /// Every socket the loop polls (at most [`MAX_POLLED`]), with whether
-    /// it is the serving one.
+    /// it is a serving one.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&TimestampedSocket, bool)> {
         let clients = self.v4.iter().chain(&self.v6).map(|socket| (socket, false));
-        clients.chain(self.serve.iter().map(|socket| (socket, true)))
+        let serving = self.serve.iter().chain(&self.serve_stamped);
+        clients.chain(serving.map(|socket| (socket, true)))
     }
 }
 
 /// Most sockets one wait polls: the client's IPv4 and IPv6 sockets and the
-/// serving one ([`Sockets`]).
-pub(crate) const MAX_POLLED: usize = 3;
+/// serving pair ([`Sockets`]).
+pub(crate) const MAX_POLLED: usize = 4;
 
 /// What a wait found on one socket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -484,7 +509,7 @@ mod tests {
         // The socket with the datagram is flagged, the quiet one is not.
         let ready = wait([&a, &b], Duration::from_secs(2)).unwrap_or_else(|e| unreachable!("{e}"));
         let data: Vec<bool> = ready.iter().map(|r| r.data).collect();
-        assert_eq!(data, [false, true, false]);
+        assert_eq!(data, [false, true, false, false]);
         // No socket: a plain sleep.
         let none: [&TimestampedSocket; 0] = [];
         assert_eq!(

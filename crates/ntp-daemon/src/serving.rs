@@ -80,17 +80,23 @@ impl Serving {
     }
 }
 
-/// Answers one request read at `rx_wall` on `socket` with `server`,
-/// stamping the answer's transmit time from `clock` just before it is
-/// sent, and reports when the answer left ([`Server::transmitted`]), for
-/// a client in the interleaved mode (RFC 9769), which gets that time one
-/// exchange later: the kernel's transmit timestamp when the socket has
-/// one (`sent` waits for it, see [`report_answers`]), the stamp read
-/// before sending until then. A failed send is a lost answer: the
+/// Answers one request read at `rx_wall` with `server`, stamping the
+/// answer's transmit time from `clock` just before it is sent, and
+/// reports when the answer left ([`Server::transmitted`]), for a client in
+/// the interleaved mode (RFC 9769), which gets that time one exchange
+/// later. `sockets` are the serving socket and, from the loop, its twin
+/// with transmit timestamps: an answer in the interleaved mode goes out
+/// on the twin, and the kernel's (or the card's) timestamp of it is
+/// reported when it comes (`sent` waits for it, see [`report_answers`]);
+/// every other answer goes out on the first socket and reports the stamp
+/// read before sending, so that the kernel loops back no datagram for
+/// the clients that never use it (a third of a plain answer's CPU time).
+/// A client's first interleaved request is answered with that stamp, the
+/// following ones with the kernel's. A failed send is a lost answer: the
 /// client asks again.
 pub(crate) fn respond(
     server: &mut Server,
-    socket: &TimestampedSocket,
+    sockets: (&TimestampedSocket, Option<&TimestampedSocket>),
     clock: &dyn ReadClock,
     request: (&Received, &[u8], Date),
     now: Instant,
@@ -107,9 +113,11 @@ pub(crate) fn respond(
     {
         let transmit = Timestamp::from(clock.now()?);
         let packet = server.finish(&reply, out, transmit);
+        let stamped = sockets.1.filter(|_| reply.interleaved());
+        let socket = stamped.unwrap_or(sockets.0);
         if socket.send_to(packet, received.from).is_ok() {
             server.transmitted(received.from, &reply, transmit);
-            if reply.keeps_transmit_time() {
+            if let Some(socket) = stamped {
                 sent.push((received.from, reply), packet);
                 report_answers(socket, server, clock, hw, (sent, frame));
             }
@@ -194,7 +202,9 @@ pub(crate) fn bind_workers(
     for _ in 0..count {
         // Workers read no hardware timestamps: one thread (the loop)
         // keeps the card's clock.
-        let socket = TimestampedSocket::bind_serving(address, true, false)?;
+        // Nor transmit timestamps: a datagram looped back per answer
+        // costs a third of a plain answer's CPU time.
+        let socket = TimestampedSocket::bind_serving(address, true, (false, false))?;
         address = socket.local_addr()?;
         sockets.push(socket);
     }
@@ -210,7 +220,8 @@ struct Worker {
     origin: std::time::Instant,
     stop: Arc<AtomicBool>,
     log: Log,
-    /// Answers whose transmit timestamps are awaited.
+    /// For [`respond`], which sends no answer of a worker on a socket
+    /// with transmit timestamps: stays empty.
     sent: Sent<(SocketAddr, Reply)>,
     frame: Box<FrameBuffer>,
 }
@@ -318,18 +329,9 @@ impl Worker {
         let (mut seen, mut keys_seen) = (0, 0);
         while !self.stop.load(Ordering::Relaxed) {
             match net::wait([&self.socket], WORKER_WAIT) {
-                Ok([ready, ..]) if ready.data || ready.looped => {
-                    if ready.looped {
-                        let clock = self.clock.as_ref();
-                        report_answers(
-                            &self.socket,
-                            &mut self.server,
-                            clock,
-                            None,
-                            (&mut self.sent, &mut self.frame),
-                        );
-                    }
-                }
+                // No transmit timestamps on a worker's socket: nothing
+                // comes on its error queue.
+                Ok([ready, ..]) if ready.data => {}
                 Ok(_) => continue,
                 Err(error) => {
                     self.log.warn(self.elapsed(), &format!("serve: {error}"));
@@ -367,7 +369,7 @@ impl Worker {
         let now = Instant::from_std(self.origin, std::time::Instant::now());
         let _ = respond(
             &mut self.server,
-            &self.socket,
+            (&self.socket, None),
             self.clock.as_ref(),
             (received, data, rx_wall),
             now,

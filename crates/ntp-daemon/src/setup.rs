@@ -334,12 +334,10 @@ pub(crate) fn log_start(
     sockets: &Sockets,
     initial_frequency: Option<f64>,
 ) {
-    let timestamps = if sockets
-        .iter()
-        .all(|(socket, _)| socket.transmit_timestamps())
-    {
+    let received = sockets.iter().all(|(socket, _)| socket.kernel_timestamps());
+    let timestamps = if received && sockets.transmit_timestamps() {
         "kernel (SO_TIMESTAMPING, software, receive and transmit)"
-    } else if sockets.iter().all(|(socket, _)| socket.kernel_timestamps()) {
+    } else if received {
         "kernel (SO_TIMESTAMPING, software, receive only)"
     } else {
         "clock read after wakeup (SO_TIMESTAMPING refused)"
