@@ -200,3 +200,33 @@ impl Load {
         Ok((answers, lost))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ntp_client::ntp_auth::{KeyFileFormat, KeyStore};
+
+    use super::*;
+
+    /// The generator signs with the keys both servers read from
+    /// [`KEY_FILE`]: every signed request verifies against the file.
+    #[test]
+    fn signed_requests_verify_against_the_servers_key_file() {
+        let keys: KeyStore<4> = KeyFileFormat::Chrony
+            .parse(KEY_FILE)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (kind, len) in [(Kind::Plain, 48), (Kind::Aes128, 68), (Kind::Md5, 68)] {
+            let requests = requests(kind).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(requests.len(), REQUESTS);
+            for request in &requests {
+                assert_eq!(request.len(), len, "{kind:?}");
+                if kind != Kind::Plain {
+                    assert!(keys.verify(request).is_ok(), "{kind:?}");
+                }
+            }
+            // Distinct nonces.
+            assert_ne!(requests.first(), requests.last());
+        }
+        assert_eq!(Kind::parse("md5"), Ok(Kind::Md5));
+        assert!(Kind::parse("nts").is_err());
+    }
+}
