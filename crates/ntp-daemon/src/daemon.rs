@@ -25,7 +25,9 @@ use crate::clock::Clock;
 use crate::drift;
 use crate::hwclock::{self, HwClock, StampKind};
 use crate::log::{Log, round};
-use crate::net::{self, Looped, MAX_DATAGRAM, Ready, Received, Sockets, TimestampedSocket};
+use crate::net::{
+    self, Looped, MAX_DATAGRAM, Ready, Received, RecvBatch, Sockets, TimestampedSocket,
+};
 use crate::nts::{self, Established};
 use crate::nts_server::KeListener;
 use crate::options::Options;
@@ -92,6 +94,8 @@ struct Loop {
     step_watch: StepWatch,
     /// The datagrams sent whose transmit timestamps are awaited.
     transmits: Transmits,
+    /// Requests read with one `recvmmsg(2)`.
+    batch: RecvBatch,
     /// The rate the clock can run at against the monotonic one: its
     /// correction range, and the model's own drift.
     clock_rate: f64,
@@ -114,6 +118,7 @@ impl Daemon<'_> {
             },
             step_watch: StepWatch::default(),
             transmits: Transmits::default(),
+            batch: RecvBatch::new(),
             clock_rate: self.clock.max_rate() + self.options.model_drift.abs(),
         };
         let result = self.run_loop(&mut state);
@@ -449,7 +454,8 @@ impl Daemon<'_> {
 
     /// Reads the error queue (transmit timestamps) and then the
     /// datagrams of each ready socket: up to [`serving::BATCH`] requests
-    /// for the server, one reply for the client system.
+    /// for the server, [`net::RECV_BATCH`] to a `recvmmsg(2)`, and one
+    /// reply for the client system.
     fn receive_all(&mut self, ready: &[Ready], state: &mut Loop) -> io::Result<()> {
         for (index, ready) in ready.iter().enumerate() {
             if ready.looped {
@@ -458,25 +464,47 @@ impl Daemon<'_> {
             if !ready.data {
                 continue;
             }
-            // Requests are read in batches, replies one at a time.
-            for _ in 0..serving::BATCH {
-                let Some((received, is_serve)) = self.receive_from(index, &mut state.datagram)
-                else {
-                    break;
-                };
-                let arrival = hwclock::best(
-                    received.kernel_time,
-                    received.hardware,
-                    self.hwclock.as_ref(),
-                );
-                let rx_wall = self.clock.received_at(arrival.map(|(time, _)| time))?;
-                let rx_kind = arrival.map_or(StampKind::Daemon, |(_, kind)| kind);
-                let data = state.datagram.get(..received.len).unwrap_or(&[]);
-                if !is_serve {
-                    let reply = (&received, data, rx_wall, rx_kind);
-                    self.handle_reply(reply, &state.transmits.reported);
-                    break;
+            match self.sockets.get(index) {
+                Some((_, true)) => self.serve_batches(index, state)?,
+                Some((_, false)) => self.receive_reply(index, state)?,
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// One reply for the client system from client socket `index`.
+    fn receive_reply(&mut self, index: usize, state: &mut Loop) -> io::Result<()> {
+        let Some(received) = self.receive_from(index, &mut state.datagram) else {
+            return Ok(());
+        };
+        let (rx_wall, rx_kind) = self.arrival(&received)?;
+        let data = state.datagram.get(..received.len).unwrap_or(&[]);
+        let reply = (&received, data, rx_wall, rx_kind);
+        self.handle_reply(reply, &state.transmits.reported);
+        Ok(())
+    }
+
+    /// Answers the requests on serving socket `index`, [`net::RECV_BATCH`]
+    /// at a time, up to [`serving::BATCH`], until it has no more.
+    fn serve_batches(&mut self, index: usize, state: &mut Loop) -> io::Result<()> {
+        for _ in 0..serving::BATCH / net::RECV_BATCH {
+            let Some((socket, _)) = self.sockets.get(index) else {
+                return Ok(());
+            };
+            let count = match socket.recv_batch(&mut state.batch) {
+                Ok(count) => count,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(error) => {
+                    self.log.warn(self.elapsed(), &format!("receive: {error}"));
+                    return Ok(());
                 }
+            };
+            for slot in 0..count {
+                let Some((received, data)) = state.batch.get(slot) else {
+                    continue;
+                };
+                let (rx_wall, _) = self.arrival(&received)?;
                 self.answer(
                     &received,
                     data,
@@ -485,8 +513,24 @@ impl Daemon<'_> {
                     &mut state.transmits,
                 )?;
             }
+            if count < net::RECV_BATCH {
+                return Ok(());
+            }
         }
         Ok(())
+    }
+
+    /// When a datagram arrived, on our clock, and where that was stamped:
+    /// the card's timestamp (through the PHC), the kernel's, or the clock
+    /// read now.
+    fn arrival(&self, received: &Received) -> io::Result<(Date, StampKind)> {
+        let arrival = hwclock::best(
+            received.kernel_time,
+            received.hardware,
+            self.hwclock.as_ref(),
+        );
+        let rx_wall = self.clock.received_at(arrival.map(|(time, _)| time))?;
+        Ok((rx_wall, arrival.map_or(StampKind::Daemon, |(_, kind)| kind)))
     }
 
     /// The transmit timestamps on socket `index`'s error queue: of
@@ -505,15 +549,11 @@ impl Daemon<'_> {
     }
 
     /// A datagram from socket `index` of [`Sockets::iter`] into
-    /// `datagram`, with whether that is the serving socket.
-    fn receive_from(
-        &self,
-        index: usize,
-        datagram: &mut [u8; MAX_DATAGRAM],
-    ) -> Option<(Received, bool)> {
-        let (socket, is_serve) = self.sockets.get(index)?;
+    /// `datagram`.
+    fn receive_from(&self, index: usize, datagram: &mut [u8; MAX_DATAGRAM]) -> Option<Received> {
+        let (socket, _) = self.sockets.get(index)?;
         match socket.recv(datagram) {
-            Ok(received) => Some((received, is_serve)),
+            Ok(received) => Some(received),
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => None,
             Err(error) => {
                 self.log.warn(self.elapsed(), &format!("receive: {error}"));

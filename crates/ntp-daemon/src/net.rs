@@ -28,8 +28,8 @@ use std::time::SystemTime;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
-    AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, SockaddrStorage,
-    TimestampingFlag, bind, recvmsg, setsockopt, socket, sockopt,
+    AddressFamily, ControlMessageOwned, MsgFlags, MultiHeaders, SockFlag, SockType,
+    SockaddrStorage, TimestampingFlag, bind, recvmmsg, recvmsg, setsockopt, socket, sockopt,
 };
 use nix::sys::time::TimeSpec;
 
@@ -237,6 +237,50 @@ impl TimestampedSocket {
         }))
     }
 
+    /// Reads up to [`RECV_BATCH`] datagrams with one `recvmmsg(2)` into
+    /// `batch`; returns how many came (`WouldBlock` for none). A datagram
+    /// without a source address is skipped (`None` in its place).
+    pub(crate) fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        let RecvBatch {
+            headers,
+            buffers,
+            received,
+        } = batch;
+        let mut iovs = buffers.each_mut().map(|buffer| [IoSliceMut::new(buffer)]);
+        let results = recvmmsg(
+            self.socket.as_raw_fd(),
+            headers,
+            iovs.iter_mut(),
+            MsgFlags::MSG_DONTWAIT,
+            None,
+        )
+        .map_err(io::Error::from)?;
+        let mut count = 0;
+        for (slot, message) in received.iter_mut().zip(results) {
+            let (mut kernel_time, mut hardware) = (None, None);
+            if let Ok(messages) = message.cmsgs() {
+                for cmsg in messages {
+                    if let ControlMessageOwned::ScmTimestampsns(stamps) = cmsg {
+                        kernel_time = timespec_time(stamps.system);
+                        hardware = PhcStamp::from_timespec(stamps.hw_raw);
+                    }
+                }
+            }
+            *slot = message
+                .address
+                .as_ref()
+                .and_then(socket_addr)
+                .map(|from| Received {
+                    len: message.bytes,
+                    from,
+                    kernel_time,
+                    hardware,
+                });
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// Reads one datagram into `buf` (call after `poll` said readable).
     pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
         let mut iov = [IoSliceMut::new(buf)];
@@ -268,6 +312,37 @@ impl TimestampedSocket {
             kernel_time,
             hardware,
         })
+    }
+}
+
+/// Datagrams one `recvmmsg(2)` reads at most on a serving socket.
+pub(crate) const RECV_BATCH: usize = 16;
+
+/// Room for [`TimestampedSocket::recv_batch`]: the buffers, and the
+/// message headers (allocated once).
+pub(crate) struct RecvBatch {
+    headers: MultiHeaders<SockaddrStorage>,
+    buffers: Box<[[u8; MAX_DATAGRAM]; RECV_BATCH]>,
+    received: [Option<Received>; RECV_BATCH],
+}
+
+impl RecvBatch {
+    pub(crate) fn new() -> Self {
+        Self {
+            headers: MultiHeaders::preallocate(
+                RECV_BATCH,
+                Some(nix::cmsg_space!(nix::sys::socket::Timestamps)),
+            ),
+            buffers: Box::new([[0; MAX_DATAGRAM]; RECV_BATCH]),
+            received: [None; RECV_BATCH],
+        }
+    }
+
+    /// Datagram `index` of the last batch: what came and its octets.
+    pub(crate) fn get(&self, index: usize) -> Option<(Received, &[u8])> {
+        let received = (*self.received.get(index)?)?;
+        let data = self.buffers.get(index)?.get(..received.len)?;
+        Some((received, data))
     }
 }
 
@@ -493,6 +568,41 @@ mod tests {
             system_time(1, 5),
             SystemTime::UNIX_EPOCH.checked_add(Duration::new(1, 5))
         );
+    }
+
+    #[test]
+    fn a_batch_reads_every_waiting_datagram_in_one_call() {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!());
+        let a = TimestampedSocket::bind(any, false).unwrap_or_else(|e| unreachable!("{e}"));
+        let b = TimestampedSocket::bind_serving(any, true, (false, false))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let to = b.local_addr().unwrap_or_else(|e| unreachable!("{e}"));
+        let mut batch = RecvBatch::new();
+        assert_eq!(
+            b.recv_batch(&mut batch).map_err(|e| e.kind()),
+            Err(io::ErrorKind::WouldBlock)
+        );
+        for len in [48, 68, 90] {
+            a.send_to(&vec![7; len], to)
+                .unwrap_or_else(|e| unreachable!("{e}"));
+        }
+        let ready = wait([&b], Duration::from_secs(2)).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(ready.first().is_some_and(|r| r.data));
+        let from = a.local_addr().unwrap_or_else(|e| unreachable!("{e}"));
+        let mut lens = Vec::new();
+        while lens.len() < 3 {
+            let count = b
+                .recv_batch(&mut batch)
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            for index in 0..count {
+                let (received, data) = batch.get(index).unwrap_or_else(|| unreachable!());
+                assert_eq!(received.from, from);
+                assert!(data.iter().all(|octet| *octet == 7));
+                lens.push(data.len());
+            }
+        }
+        assert_eq!(lens, [48, 68, 90]);
+        assert!(batch.get(RECV_BATCH).is_none());
     }
 
     #[test]

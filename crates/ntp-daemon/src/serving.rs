@@ -32,7 +32,7 @@ use rand_core::{RngCore, SeedableRng};
 use crate::clock::ReadClock;
 use crate::hwclock::{self, HwClock};
 use crate::log::Log;
-use crate::net::{self, MAX_DATAGRAM, Received, TimestampedSocket};
+use crate::net::{self, MAX_DATAGRAM, RECV_BATCH, Received, RecvBatch, TimestampedSocket};
 use crate::txstamp::{self, FrameBuffer, Sent};
 
 /// The most worker threads `--serve-threads` takes.
@@ -43,9 +43,10 @@ pub(crate) const MAX_SERVE_THREADS: usize = 64;
 const WORKER_WAIT: Duration = Duration::from_millis(100);
 
 /// The most requests a worker (or the loop) reads after one wakeup before
-/// it checks the board and the stop flag (or its other work) again: a
-/// busy server makes one `poll(2)` per batch, an idle one answers each
-/// request as it comes.
+/// it checks the board and the stop flag (or its other work) again, in
+/// `recvmmsg(2)` calls of [`RECV_BATCH`]: a busy server makes one
+/// `poll(2)` per batch, an idle one answers each request as it comes (a
+/// `recvmmsg` returns what is there, without waiting for more).
 pub(crate) const BATCH: usize = 64;
 
 /// How `--serve` answers: from the loop, or on workers.
@@ -324,7 +325,7 @@ impl Workers {
 impl Worker {
     /// Answers until the stop flag, then returns the counters.
     fn run(mut self) -> Counters {
-        let mut datagram = [0; MAX_DATAGRAM];
+        let mut batch = RecvBatch::new();
         let mut out = [0; MAX_DATAGRAM];
         let (mut seen, mut keys_seen) = (0, 0);
         while !self.stop.load(Ordering::Relaxed) {
@@ -341,15 +342,21 @@ impl Worker {
             }
             self.board
                 .update(&mut self.server, &mut seen, &mut keys_seen);
-            for _ in 0..BATCH {
-                match self.socket.recv(&mut datagram) {
-                    Ok(received) => self.answer(&received, &datagram, &mut out),
+            for _ in 0..BATCH / RECV_BATCH {
+                let count = match self.socket.recv_batch(&mut batch) {
+                    Ok(count) => count,
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                     Err(error) => {
                         self.log
                             .warn(self.elapsed(), &format!("serve: receive: {error}"));
                         break;
                     }
+                };
+                for (received, data) in (0..count).filter_map(|index| batch.get(index)) {
+                    self.answer(&received, data, &mut out);
+                }
+                if count < RECV_BATCH {
+                    break;
                 }
             }
         }
@@ -361,11 +368,10 @@ impl Worker {
     }
 
     /// Answers one datagram; one the clock cannot stamp is dropped.
-    fn answer(&mut self, received: &Received, datagram: &[u8], out: &mut [u8]) {
+    fn answer(&mut self, received: &Received, data: &[u8], out: &mut [u8]) {
         let Ok(rx_wall) = self.clock.received_at(received.kernel_time) else {
             return;
         };
-        let data = datagram.get(..received.len).unwrap_or(&[]);
         let now = Instant::from_std(self.origin, std::time::Instant::now());
         let _ = respond(
             &mut self.server,
