@@ -257,25 +257,7 @@ impl TimestampedSocket {
         .map_err(io::Error::from)?;
         let mut count = 0;
         for (slot, message) in received.iter_mut().zip(results) {
-            let (mut kernel_time, mut hardware) = (None, None);
-            if let Ok(messages) = message.cmsgs() {
-                for cmsg in messages {
-                    if let ControlMessageOwned::ScmTimestampsns(stamps) = cmsg {
-                        kernel_time = timespec_time(stamps.system);
-                        hardware = PhcStamp::from_timespec(stamps.hw_raw);
-                    }
-                }
-            }
-            *slot = message
-                .address
-                .as_ref()
-                .and_then(socket_addr)
-                .map(|from| Received {
-                    len: message.bytes,
-                    from,
-                    kernel_time,
-                    hardware,
-                });
+            *slot = received_of(&message);
             count += 1;
         }
         Ok(count)
@@ -292,26 +274,7 @@ impl TimestampedSocket {
             MsgFlags::MSG_DONTWAIT,
         )
         .map_err(io::Error::from)?;
-        let (mut kernel_time, mut hardware) = (None, None);
-        if let Ok(messages) = message.cmsgs() {
-            for cmsg in messages {
-                if let ControlMessageOwned::ScmTimestampsns(stamps) = cmsg {
-                    kernel_time = timespec_time(stamps.system);
-                    hardware = PhcStamp::from_timespec(stamps.hw_raw);
-                }
-            }
-        }
-        let from = message
-            .address
-            .as_ref()
-            .and_then(socket_addr)
-            .ok_or_else(|| io::Error::other("datagram without a source address"))?;
-        Ok(Received {
-            len: message.bytes,
-            from,
-            kernel_time,
-            hardware,
-        })
+        received_of(&message).ok_or_else(|| io::Error::other("datagram without a source address"))
     }
 }
 
@@ -344,6 +307,27 @@ impl RecvBatch {
         let data = self.buffers.get(index)?.get(..received.len)?;
         Some((received, data))
     }
+}
+
+/// What a received datagram's message says: its length, source and
+/// receive timestamps; `None` without a source address.
+fn received_of(message: &nix::sys::socket::RecvMsg<'_, '_, SockaddrStorage>) -> Option<Received> {
+    let (mut kernel_time, mut hardware) = (None, None);
+    if let Ok(messages) = message.cmsgs() {
+        for cmsg in messages {
+            if let ControlMessageOwned::ScmTimestampsns(stamps) = cmsg {
+                kernel_time = timespec_time(stamps.system);
+                hardware = PhcStamp::from_timespec(stamps.hw_raw);
+            }
+        }
+    }
+    let from = message.address.as_ref().and_then(socket_addr)?;
+    Some(Received {
+        len: message.bytes,
+        from,
+        kernel_time,
+        hardware,
+    })
 }
 
 /// A datagram sent, as the error queue gave it back (at least one of the
