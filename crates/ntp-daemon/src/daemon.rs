@@ -32,7 +32,7 @@ use crate::nts::{self, Established};
 use crate::nts_server::KeListener;
 use crate::options::Options;
 use crate::refclocks::Refclocks;
-use crate::serving::{self, Serving};
+use crate::serving::{self, Serving, Stamping};
 use crate::setup::Names;
 use crate::step_watch::StepWatch;
 use crate::txstamp::{self, Transmits};
@@ -543,8 +543,13 @@ impl Daemon<'_> {
         if !is_serve {
             report_requests(socket, &mut self.system, &*self.clock, hw, transmits);
         } else if let Some(Serving::Inline(server)) = &mut self.serving {
-            let waiting = (&mut transmits.serve, &mut *transmits.frame);
-            serving::report_answers(socket, server, &*self.clock, hw, waiting);
+            let stamping = Stamping {
+                socket,
+                hw,
+                sent: &mut transmits.serve,
+                frame: &mut transmits.frame,
+            };
+            serving::report_answers(stamping, server, &*self.clock);
         }
     }
 
@@ -617,18 +622,20 @@ impl Daemon<'_> {
         else {
             return Ok(());
         };
+        let stamping = self.sockets.serve_stamped.as_ref().map(|twin| Stamping {
+            socket: twin,
+            hw: self.hwclock.as_ref(),
+            sent: &mut transmits.serve,
+            frame: &mut transmits.frame,
+        });
         serving::respond(
             server,
-            (socket, self.sockets.serve_stamped.as_ref()),
+            socket,
             &*self.clock,
             (received, data, rx_wall),
             now,
             out,
-            (
-                self.hwclock.as_ref(),
-                &mut transmits.serve,
-                &mut transmits.frame,
-            ),
+            stamping,
         )
     }
 

@@ -81,32 +81,37 @@ impl Serving {
     }
 }
 
-/// Answers one request read at `rx_wall` with `server`, stamping the
-/// answer's transmit time from `clock` just before it is sent, and
-/// reports when the answer left ([`Server::transmitted`]), for a client in
-/// the interleaved mode (RFC 9769), which gets that time one exchange
-/// later. `sockets` are the serving socket and, from the loop, its twin
-/// with transmit timestamps: an answer in the interleaved mode goes out
-/// on the twin, and the kernel's (or the card's) timestamp of it is
-/// reported when it comes (`sent` waits for it, see [`report_answers`]);
-/// every other answer goes out on the first socket and reports the stamp
-/// read before sending, so that the kernel loops back no datagram for
-/// the clients that never use it (a third of a plain answer's CPU time).
-/// A client's first interleaved request is answered with that stamp, the
+/// The loop's way to the transmit timestamps of its interleaved answers:
+/// the serving socket's twin that has them, the card's clock with
+/// `--hwtimestamp`, and the answers waiting for their stamps.
+pub(crate) struct Stamping<'a> {
+    pub(crate) socket: &'a TimestampedSocket,
+    pub(crate) hw: Option<&'a HwClock>,
+    pub(crate) sent: &'a mut Sent<(SocketAddr, Reply)>,
+    pub(crate) frame: &'a mut FrameBuffer,
+}
+
+/// Answers one request read at `rx_wall` on `socket` with `server`,
+/// stamping the answer's transmit time from `clock` just before it is
+/// sent, and reports when the answer left ([`Server::transmitted`]), for
+/// a client in the interleaved mode (RFC 9769), which gets that time one
+/// exchange later. With `stamping` (the loop), an answer in the
+/// interleaved mode goes out on the twin socket instead, and the
+/// kernel's (or the card's) timestamp of it is reported when it comes
+/// (see [`report_answers`]); every other answer reports the stamp read
+/// before sending, so that the kernel loops back no datagram for the
+/// clients that never use it (a third of a plain answer's CPU time). A
+/// client's first interleaved request is answered with that stamp, the
 /// following ones with the kernel's. A failed send is a lost answer: the
 /// client asks again.
 pub(crate) fn respond(
     server: &mut Server,
-    sockets: (&TimestampedSocket, Option<&TimestampedSocket>),
+    socket: &TimestampedSocket,
     clock: &dyn ReadClock,
     request: (&Received, &[u8], Date),
     now: Instant,
     out: &mut [u8],
-    (hw, sent, frame): (
-        Option<&HwClock>,
-        &mut Sent<(SocketAddr, Reply)>,
-        &mut FrameBuffer,
-    ),
+    stamping: Option<Stamping<'_>>,
 ) -> io::Result<()> {
     let (received, data, rx_wall) = request;
     if let Action::Respond(reply) =
@@ -114,29 +119,29 @@ pub(crate) fn respond(
     {
         let transmit = Timestamp::from(clock.now()?);
         let packet = server.finish(&reply, out, transmit);
-        let stamped = sockets.1.filter(|_| reply.interleaved());
-        let socket = stamped.unwrap_or(sockets.0);
+        let stamping = stamping.filter(|_| reply.interleaved());
+        let socket = stamping.as_ref().map_or(socket, |stamping| stamping.socket);
         if socket.send_to(packet, received.from).is_ok() {
             server.transmitted(received.from, &reply, transmit);
-            if let Some(socket) = stamped {
-                sent.push((received.from, reply), packet);
-                report_answers(socket, server, clock, hw, (sent, frame));
+            if let Some(stamping) = stamping {
+                stamping.sent.push((received.from, reply), packet);
+                report_answers(stamping, server, clock);
             }
         }
     }
     Ok(())
 }
 
-/// Reads the serving socket's error queue and reports each kernel (or,
-/// through `hw`, hardware) transmit timestamp of an answer in `sent` to
-/// `server`.
-pub(crate) fn report_answers(
-    socket: &TimestampedSocket,
-    server: &mut Server,
-    clock: &dyn ReadClock,
-    hw: Option<&HwClock>,
-    (sent, frame): (&mut Sent<(SocketAddr, Reply)>, &mut FrameBuffer),
-) {
+/// Reads the twin socket's error queue and reports each kernel (or,
+/// through the card's clock, hardware) transmit timestamp of an answer
+/// waiting in `stamping` to `server`.
+pub(crate) fn report_answers(stamping: Stamping<'_>, server: &mut Server, clock: &dyn ReadClock) {
+    let Stamping {
+        socket,
+        hw,
+        sent,
+        frame,
+    } = stamping;
     txstamp::read(socket, sent, frame, |(client, reply), _, looped| {
         let left = hwclock::best(looped.time, looped.hardware, hw);
         if let Some(Ok(tx)) = left.map(|(time, _)| clock.reading_at_realtime(time)) {
@@ -221,10 +226,6 @@ struct Worker {
     origin: std::time::Instant,
     stop: Arc<AtomicBool>,
     log: Log,
-    /// For [`respond`], which sends no answer of a worker on a socket
-    /// with transmit timestamps: stays empty.
-    sent: Sent<(SocketAddr, Reply)>,
-    frame: Box<FrameBuffer>,
 }
 
 impl Workers {
@@ -267,8 +268,6 @@ impl Workers {
                 origin,
                 stop: Arc::clone(&workers.stop),
                 log,
-                sent: Sent::default(),
-                frame: txstamp::frame_buffer(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("serve-{index}"))
@@ -375,12 +374,12 @@ impl Worker {
         let now = Instant::from_std(self.origin, std::time::Instant::now());
         let _ = respond(
             &mut self.server,
-            (&self.socket, None),
+            &self.socket,
             self.clock.as_ref(),
             (received, data, rx_wall),
             now,
             out,
-            (None, &mut self.sent, &mut self.frame),
+            None,
         );
     }
 }

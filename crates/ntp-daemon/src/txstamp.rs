@@ -154,7 +154,7 @@ impl Reported {
 
     /// Where `t1` was taken. A measurement's T1 is the reported one moved
     /// by what the discipline slewed while the request was out
-    /// (`Source::set_clock_correction`: microseconds), and requests to a
+    /// (`Source::set_slewed`: microseconds), and requests to a
     /// source leave a second apart at least: the reported T1 within
     /// [`SAME_T1`] is its own.
     pub(crate) fn kind_of(&self, t1: Date) -> StampKind {
