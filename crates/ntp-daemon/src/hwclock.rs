@@ -42,6 +42,7 @@ use clock_steering::unix::UnixClock;
 use nix::time::{ClockId, clock_gettime};
 
 use crate::net::PhcStamp;
+use crate::refclocks::{PhcReading, READ_INTERVAL, phc_sample};
 
 /// Where a timestamp was taken, as chronyd's measurements log marks it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,15 +84,6 @@ pub(crate) fn best(
 /// short enough that the system clock's rate, which the discipline
 /// changes, is one line over it.
 const SAMPLES: usize = 16;
-
-/// How often the PHC is read.
-const READ_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Readings of the PHC per sample, and how many of them (those with the
-/// narrowest raw-clock windows) are averaged: a read's error is the
-/// device access around it (microseconds on a PCIe card, varying).
-const READINGS: usize = 10;
-const KEPT: usize = 5;
 
 /// One PHC sample: the PHC's time and the raw clock's then, ns.
 #[derive(Clone, Copy, Debug, Default)]
@@ -164,33 +156,24 @@ impl HwClock {
         }
     }
 
-    /// One sample: the mean of the [`KEPT`] narrowest of [`READINGS`]
-    /// reads of the PHC between two of the raw clock.
+    /// One sample: the PHC read between two reads of the raw clock, the
+    /// best of several ([`phc_sample`], as the `PHC` reference clock).
     fn read(&self) -> Result<Sample, String> {
-        let mut readings = [(0_i128, Sample::default()); READINGS];
-        for reading in &mut readings {
+        let reading = phc_sample(|| {
             let before = raw_nanos()?;
             let phc = self.phc.now().map_err(|error| error.to_string())?;
             let after = raw_nanos()?;
             let phc = i128::from(phc.seconds) * 1_000_000_000 + i128::from(phc.nanos);
-            *reading = (
-                after - before,
-                Sample {
-                    phc,
-                    raw: (before + after) / 2,
-                },
-            );
-        }
-        readings.sort_unstable_by_key(|(window, _)| *window);
-        let kept = readings.get(..KEPT).unwrap_or(&readings);
-        let count = i128::try_from(kept.len()).unwrap_or(1).max(1);
-        // Means as offsets from the first, which keeps the sums small.
-        let (first_phc, first_raw) = kept.first().map_or((0, 0), |(_, s)| (s.phc, s.raw));
-        let phc = kept.iter().map(|(_, s)| s.phc - first_phc).sum::<i128>() / count;
-        let raw = kept.iter().map(|(_, s)| s.raw - first_raw).sum::<i128>() / count;
+            let middle = (before + after) / 2;
+            Ok(PhcReading {
+                window: after - before,
+                offset: phc - middle,
+                middle,
+            })
+        })?;
         Ok(Sample {
-            phc: first_phc + phc,
-            raw: first_raw + raw,
+            phc: reading.middle + reading.offset,
+            raw: reading.middle,
         })
     }
 

@@ -472,7 +472,7 @@ fn pulse_offset(seconds: i64, nanos: i32, clock: &dyn Clock) -> Result<f64, Stri
 
 /// How often a PHC or PPS device is read: once a second, as chronyd's
 /// default.
-const READ_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const READ_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Readings of a PHC per sample: a reading's error is the delay of the
 /// device read around it (PCIe or the network card's bus, microseconds,
@@ -489,7 +489,7 @@ const PHC_KEPT: usize = 5;
 /// clock read around it (see [`PHC_READINGS`]), turned into our clock's
 /// offset.
 fn phc_offset(phc: &UnixClock, clock: &dyn Clock) -> Result<f64, String> {
-    let sample = phc_sample(phc)?;
+    let sample = phc_sample(|| phc_reading(phc))?;
     #[allow(clippy::cast_precision_loss, reason = "an offset, not a date")]
     let offset = sample.offset as f64 * 1e-9;
     let middle = u128::try_from(sample.middle).map_err(|_| String::from("time before 1970"))?;
@@ -499,13 +499,15 @@ fn phc_offset(phc: &UnixClock, clock: &dyn Clock) -> Result<f64, String> {
     ours_offset(offset, unix_time(seconds, nanos)?, clock)
 }
 
-/// One sample of a PHC against the system clock: the mean of the
-/// [`PHC_KEPT`] best of [`PHC_READINGS`] readings (`window` is then the
-/// widest window kept).
-fn phc_sample(phc: &UnixClock) -> Result<PhcReading, String> {
+/// One sample of a PHC against another clock: the mean of the
+/// [`PHC_KEPT`] of [`PHC_READINGS`] readings (from `read`) with the
+/// narrowest windows (`window` is then the widest window kept).
+pub(crate) fn phc_sample(
+    mut read: impl FnMut() -> Result<PhcReading, String>,
+) -> Result<PhcReading, String> {
     let mut readings = [PhcReading::default(); PHC_READINGS];
     for reading in &mut readings {
-        *reading = phc_reading(phc)?;
+        *reading = read()?;
     }
     readings.sort_unstable_by_key(|reading| reading.window);
     let kept = readings.get(..PHC_KEPT).unwrap_or(&readings);
@@ -517,14 +519,14 @@ fn phc_sample(phc: &UnixClock) -> Result<PhcReading, String> {
     })
 }
 
-/// One PHC reading, in nanoseconds: the system clock's window around the
+/// One PHC reading, in nanoseconds: the other clock's window around the
 /// device read, the device minus the window's middle, and that middle
-/// (of the Unix epoch).
+/// (of the Unix epoch for the system clock).
 #[derive(Clone, Copy, Debug, Default)]
-struct PhcReading {
-    window: i128,
-    offset: i128,
-    middle: i128,
+pub(crate) struct PhcReading {
+    pub(crate) window: i128,
+    pub(crate) offset: i128,
+    pub(crate) middle: i128,
 }
 
 /// Reads the PHC once (`PTP_SYS_OFFSET` through `clock-steering`).
