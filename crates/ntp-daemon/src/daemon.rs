@@ -32,7 +32,7 @@ use crate::nts::{self, Established};
 use crate::nts_server::KeListener;
 use crate::options::Options;
 use crate::refclocks::Refclocks;
-use crate::serving::{self, Serving, Stamping};
+use crate::serving::{self, Outbox, Serving, Stamping};
 use crate::setup::Names;
 use crate::step_watch::StepWatch;
 use crate::txstamp::{self, Transmits};
@@ -89,7 +89,8 @@ pub(crate) struct Daemon<'a> {
 struct Loop {
     buf: Vec<u8>,
     datagram: [u8; MAX_DATAGRAM],
-    reply: [u8; MAX_DATAGRAM],
+    /// Answers waiting to go out together.
+    outbox: Outbox,
     chores: Chores,
     step_watch: StepWatch,
     /// The datagrams sent whose transmit timestamps are awaited.
@@ -110,7 +111,7 @@ impl Daemon<'_> {
         let mut state = Loop {
             buf: Vec::with_capacity(MAX_DATAGRAM),
             datagram: [0; MAX_DATAGRAM],
-            reply: [0; MAX_DATAGRAM],
+            outbox: Outbox::new(),
             chores: Chores {
                 table_every,
                 next_table: table_every,
@@ -509,9 +510,14 @@ impl Daemon<'_> {
                     &received,
                     data,
                     rx_wall,
-                    &mut state.reply,
+                    &mut state.outbox,
                     &mut state.transmits,
                 )?;
+            }
+            if let (Some(Serving::Inline(server)), Some(socket)) =
+                (&mut self.serving, &self.sockets.serve)
+            {
+                state.outbox.flush(server, socket);
             }
             if count < net::RECV_BATCH {
                 return Ok(());
@@ -613,7 +619,7 @@ impl Daemon<'_> {
         received: &Received,
         data: &[u8],
         rx_wall: Date,
-        out: &mut [u8],
+        outbox: &mut Outbox,
         transmits: &mut Transmits,
     ) -> io::Result<()> {
         let now = self.mono();
@@ -634,7 +640,7 @@ impl Daemon<'_> {
             &*self.clock,
             (received, data, rx_wall),
             now,
-            out,
+            outbox,
             stamping,
         )
     }

@@ -20,7 +20,7 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use core::time::Duration;
-use std::io::{self, IoSliceMut};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::UdpSocket;
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::SystemTime;
@@ -28,8 +28,9 @@ use std::time::SystemTime;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
-    AddressFamily, ControlMessageOwned, MsgFlags, MultiHeaders, SockFlag, SockType,
-    SockaddrStorage, TimestampingFlag, bind, recvmmsg, recvmsg, setsockopt, socket, sockopt,
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockFlag, SockType,
+    SockaddrStorage, TimestampingFlag, bind, recvmmsg, recvmsg, sendmmsg, setsockopt, socket,
+    sockopt,
 };
 use nix::sys::time::TimeSpec;
 
@@ -263,6 +264,93 @@ impl TimestampedSocket {
         Ok(count)
     }
 
+    /// Sends every datagram waiting in `batch`, with one `sendmmsg(2)`
+    /// when there are several, and empties it; `sent` gets the tag of each
+    /// datagram the kernel took. A datagram the kernel refuses is tried
+    /// once more with `sendto(2)`, then dropped (a lost answer: the client
+    /// asks again), and the rest go on; so is every datagram where
+    /// `sendmmsg` fails as a whole (clknetsim, which simulates `recvmmsg`
+    /// but not `sendmmsg`, reads one request per call, so it only ever
+    /// sees `sendto`).
+    pub(crate) fn send_batch<T>(&self, batch: &mut SendBatch<T>, mut sent: impl FnMut(T)) {
+        let count = batch.count;
+        batch.count = 0;
+        let mut start = 0;
+        while start < count {
+            let taken = if count - start > 1 {
+                self.send_many(batch, start..count)
+            } else {
+                0
+            };
+            for tag in batch.tags.iter_mut().take(start + taken).skip(start) {
+                if let Some(tag) = tag.take() {
+                    sent(tag);
+                }
+            }
+            start += taken;
+            if taken == 0 {
+                // One by one: what sendmmsg refused, or a single datagram.
+                let datagram = batch
+                    .buffers
+                    .get(start)
+                    .zip(batch.lens.get(start))
+                    .and_then(|(buffer, len)| buffer.get(..*len));
+                let to = batch
+                    .to
+                    .get(start)
+                    .copied()
+                    .flatten()
+                    .and_then(|to| socket_addr(&to));
+                let tag = batch.tags.get_mut(start).and_then(Option::take);
+                if let (Some(datagram), Some(to), Some(tag)) = (datagram, to, tag) {
+                    if self.socket.send_to(datagram, to).is_ok() {
+                        sent(tag);
+                    }
+                }
+                start += 1;
+            }
+        }
+    }
+
+    /// One `sendmmsg(2)` of `batch`'s datagrams in `range`: how many the
+    /// kernel took (0 when it refused the first, or the call failed).
+    fn send_many<T>(&self, batch: &mut SendBatch<T>, range: core::ops::Range<usize>) -> usize {
+        let SendBatch {
+            headers,
+            buffers,
+            lens,
+            to,
+            ..
+        } = batch;
+        let iovs: [[IoSlice<'_>; 1]; RECV_BATCH] = core::array::from_fn(|index| {
+            let len = lens.get(index).copied().unwrap_or(0);
+            [IoSlice::new(
+                buffers
+                    .get(index)
+                    .and_then(|buffer| buffer.get(..len))
+                    .unwrap_or(&[]),
+            )]
+        });
+        let (Some(iovs), Some(to)) = (iovs.get(range.clone()), to.get(range)) else {
+            return 0;
+        };
+        let cmsgs: [ControlMessage<'_>; 0] = [];
+        loop {
+            match sendmmsg(
+                self.socket.as_raw_fd(),
+                headers,
+                iovs,
+                to,
+                cmsgs,
+                MsgFlags::empty(),
+            ) {
+                Ok(results) => return results.count(),
+                Err(Errno::EINTR) => {}
+                Err(_) => return 0,
+            }
+        }
+    }
+
     /// Reads one datagram into `buf` (call after `poll` said readable).
     pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
         let mut iov = [IoSliceMut::new(buf)];
@@ -306,6 +394,59 @@ impl RecvBatch {
         let received = (*self.received.get(index)?)?;
         let data = self.buffers.get(index)?.get(..received.len)?;
         Some((received, data))
+    }
+}
+
+/// Datagrams sent together with one `sendmmsg(2)`, each with a tag of
+/// the caller's (`T`) handed back when the kernel took it; written in
+/// place, into buffers allocated once.
+pub(crate) struct SendBatch<T> {
+    headers: MultiHeaders<SockaddrStorage>,
+    buffers: Box<[[u8; MAX_DATAGRAM]; RECV_BATCH]>,
+    lens: [usize; RECV_BATCH],
+    to: [Option<SockaddrStorage>; RECV_BATCH],
+    tags: [Option<T>; RECV_BATCH],
+    count: usize,
+}
+
+impl<T> SendBatch<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            headers: MultiHeaders::preallocate(RECV_BATCH, None),
+            buffers: Box::new([[0; MAX_DATAGRAM]; RECV_BATCH]),
+            lens: [0; RECV_BATCH],
+            to: [None; RECV_BATCH],
+            tags: core::array::from_fn(|_| None),
+            count: 0,
+        }
+    }
+
+    /// How many datagrams wait.
+    pub(crate) const fn len(&self) -> usize {
+        self.count
+    }
+
+    /// The buffer the next datagram is written into; `None` when the
+    /// batch is full.
+    pub(crate) fn buffer(&mut self) -> Option<&mut [u8; MAX_DATAGRAM]> {
+        self.buffers.get_mut(self.count)
+    }
+
+    /// Queues the first `len` octets of [`buffer`](Self::buffer) for
+    /// `to`; false (nothing queued) when the batch is full.
+    pub(crate) fn push(&mut self, len: usize, to: SocketAddr, tag: T) -> bool {
+        let (Some(slot_len), Some(slot_to), Some(slot_tag)) = (
+            self.lens.get_mut(self.count),
+            self.to.get_mut(self.count),
+            self.tags.get_mut(self.count),
+        ) else {
+            return false;
+        };
+        *slot_len = len.min(MAX_DATAGRAM);
+        *slot_to = Some(SockaddrStorage::from(to));
+        *slot_tag = Some(tag);
+        self.count += 1;
+        true
     }
 }
 
@@ -587,6 +728,64 @@ mod tests {
         }
         assert_eq!(lens, [48, 68, 90]);
         assert!(batch.get(RECV_BATCH).is_none());
+    }
+
+    /// Several datagrams go out with one call, in order, each tag
+    /// reported; one the kernel refuses (an IPv6 destination from an IPv4
+    /// socket) is dropped alone, and a single one goes by `sendto`.
+    #[test]
+    fn a_send_batch_sends_all_it_can_and_drops_what_the_kernel_refuses() {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!());
+        let a = TimestampedSocket::bind_serving(any, false, (false, false))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let b = TimestampedSocket::bind_serving(any, false, (false, false))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let to = b.local_addr().unwrap_or_else(|e| unreachable!("{e}"));
+        let refused: SocketAddr = "[::1]:9".parse().unwrap_or_else(|_| unreachable!());
+        let mut batch = SendBatch::new();
+        for (tag, (len, dest)) in [(48, to), (60, refused), (72, to), (90, to)]
+            .into_iter()
+            .enumerate()
+        {
+            let buffer = batch.buffer().unwrap_or_else(|| unreachable!());
+            buffer.fill(u8::try_from(tag).unwrap_or(0));
+            assert!(batch.push(len, dest, tag));
+        }
+        let mut sent = Vec::new();
+        a.send_batch(&mut batch, |tag| sent.push(tag));
+        assert_eq!(sent, [0, 2, 3]);
+        assert_eq!(batch.len(), 0);
+        let buffer = batch.buffer().unwrap_or_else(|| unreachable!());
+        buffer.fill(9);
+        assert!(batch.push(50, to, 4));
+        a.send_batch(&mut batch, |tag| sent.push(tag));
+        assert_eq!(sent, [0, 2, 3, 4]);
+
+        let mut got = Vec::new();
+        let mut buf = [0u8; MAX_DATAGRAM];
+        for _ in 0..100 {
+            match b.recv(&mut buf) {
+                Ok(received) => got.push((received.len, buf.first().copied())),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    if got.len() == 4 {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(error) => unreachable!("{error}"),
+            }
+        }
+        assert_eq!(
+            got,
+            [(48, Some(0)), (72, Some(2)), (90, Some(3)), (50, Some(9))]
+        );
+        // A full batch takes no more.
+        for tag in 0..RECV_BATCH {
+            assert!(batch.buffer().is_some());
+            assert!(batch.push(48, to, tag));
+        }
+        assert!(batch.buffer().is_none());
+        assert!(!batch.push(48, to, RECV_BATCH));
     }
 
     #[test]
