@@ -7,15 +7,16 @@
 //!   clknetsim twice gives the same result.
 //! - **On workers**: each thread owns a socket bound to the same address
 //!   with `SO_REUSEPORT` (the kernel spreads clients over them by their
-//!   address and port) and its own copy of the server (access list, rate
-//!   limiter, keys; NTS nonces from a seed of its own). The loop publishes
+//!   address and port) and its own copy of the server (access list, keys;
+//!   NTS nonces from a seed of its own), all sharing one rate limiter
+//!   ([`Server::share_rate_limiter`]): a client that changes its source
+//!   port, and so reaches another worker, still gets no more than its
+//!   limit. The loop publishes
 //!   what they answer with on a [`Board`]: the system variables and the
 //!   cookie master keys, each change under a generation number that a
 //!   worker checks with one atomic load per batch of datagrams. Workers
 //!   read the loop's clock through [`ReadClock`], so a model clock's steps
-//!   and rate changes reach them too. A rate limit is per worker: a
-//!   client that changes its source port may reach another worker, and so
-//!   get more than its limit (issue 24 shares the limiter).
+//!   and rate changes reach them too.
 
 use core::net::SocketAddr;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -289,7 +290,8 @@ struct Worker {
 
 impl Workers {
     /// Starts a worker per socket, each with a copy of `template` (its NTS
-    /// nonces seeded anew from the operating system).
+    /// nonces seeded anew from the operating system), the copies sharing
+    /// one rate limiter.
     pub(crate) fn start(
         template: &Server,
         sockets: Vec<TimestampedSocket>,
@@ -312,6 +314,8 @@ impl Workers {
             threads: Vec::with_capacity(sockets.len()),
             last,
         };
+        let mut template = template.clone();
+        template.share_rate_limiter();
         for (index, socket) in sockets.into_iter().enumerate() {
             let mut server = template.clone();
             if let Some(keys) = template.cookie_keys() {

@@ -1079,3 +1079,47 @@ fn worker_threads_serve_the_daemons_clock() {
     let counters = served["counters"].as_str().unwrap();
     assert!(counters.contains("answered=12 "), "{counters}");
 }
+
+/// `--serve-threads 4` with a rate limit: a client that sends each
+/// request from a new source port (which the kernel spreads over the four
+/// workers' sockets) gets one burst in all, not one per worker; every
+/// request beyond it gets a Kiss-o'-Death `RATE` (leak 1).
+#[test]
+fn a_client_rotating_its_port_gets_one_limit_from_all_workers() {
+    let serve = free_udp();
+    let child = Command::new(DAEMON)
+        .args(["--serve", &serve.to_string(), "--serve-threads", "4"])
+        .args(["--local", "1", "--default-action", "limited"])
+        .args(["--rate", "4,4,1", "--duration", "4", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut request = [0_u8; 48];
+    request[0] = 0x23; // NTPv4, client
+    let (mut answers, mut kisses) = (0, 0);
+    for sent in 0..40_u64 {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        request[40..].copy_from_slice(&(sent + 1).to_be_bytes());
+        socket.send_to(&request, serve).unwrap();
+        let mut reply = [0_u8; 128];
+        if let Ok((len, _)) = socket.recv_from(&mut reply) {
+            assert!(len >= 48 && reply[24..32] == request[40..48]);
+            // Stratum 0: a Kiss-o'-Death.
+            if reply[1] == 0 {
+                assert_eq!(&reply[12..16], b"RATE");
+                kisses += 1;
+            } else {
+                answers += 1;
+            }
+        }
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert_eq!((answers, kisses), (4, 36), "{stdout}");
+}

@@ -152,14 +152,14 @@ pub use ntp_proto::Instant;
 #[cfg(feature = "alloc")]
 pub use nts::{MAX_NTS_RESPONSE_LEN, NTS_SEED_LEN};
 pub use prefix::{IpPrefix, canonical_ip};
-#[cfg(feature = "std")]
-pub use ratelimit::random_hash_key;
 #[cfg(feature = "alloc")]
 pub use ratelimit::{
     DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX, DEFAULT_RATE_BURST, DEFAULT_RATE_CAPACITY,
     DEFAULT_RATE_INTERVAL, DEFAULT_RATE_LEAK, MAX_RATE_CAPACITY, MAX_RATE_INTERVAL,
     MIN_RATE_INTERVAL, RATE_TABLE_WAYS, RateLimitConfig, RateLimiter, RateVerdict,
 };
+#[cfg(feature = "std")]
+pub use ratelimit::{RATE_SHARDS, SharedRateLimiter, random_hash_key};
 #[cfg(feature = "alloc")]
 pub use server::{Action, MAX_MAC_RESPONSE_LEN, MAX_RESPONSE_LEN, RESPONSE_LEN, Reply, Server};
 

@@ -266,6 +266,48 @@ struct Set([Entry; RATE_TABLE_WAYS]);
 /// apart from the sets so that the common path reads one cache line.
 type OverCounts = [u32; RATE_TABLE_WAYS];
 
+/// How a client is hashed: its prefix, under the secret key.
+#[derive(Clone, Copy, Debug)]
+struct ClientHash {
+    v4_mask: u32,
+    v6_mask: u128,
+    hasher: SipHasher13,
+}
+
+impl ClientHash {
+    /// The table key of a client: its prefix, IPv4 in the mapped range.
+    #[inline]
+    fn key(&self, ip: IpAddr) -> u128 {
+        match canonical_ip(ip) {
+            IpAddr::V4(v4) => V4_KEY_TAG | u128::from(u32::from(v4) & self.v4_mask),
+            IpAddr::V6(v6) => u128::from(v6) & self.v6_mask,
+        }
+    }
+
+    /// SipHash-1-3 under the secret key, over the 4 octets of an IPv4
+    /// prefix or the 16 of an IPv6 one (SipHash mixes in the length, so
+    /// the families never meet).
+    #[inline]
+    fn hash(&self, ip: IpAddr) -> u64 {
+        let key = self.key(ip);
+        let mut hasher = self.hasher;
+        if key & !V4_KEY_MASK == V4_KEY_TAG {
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "the low 32 bits: the IPv4 prefix"
+            )]
+            hasher.write_u32(key as u32);
+        } else {
+            #[allow(clippy::cast_possible_truncation, reason = "the two 64-bit halves")]
+            {
+                hasher.write_u64((key >> 64) as u64);
+                hasher.write_u64(key as u64);
+            }
+        }
+        hasher.finish()
+    }
+}
+
 /// The per-client rate limiter; see the [module documentation](self).
 #[derive(Clone, Debug)]
 pub struct RateLimiter {
@@ -276,9 +318,7 @@ pub struct RateLimiter {
     interval: u64,
     tolerance: u64,
     leak: u32,
-    v4_mask: u32,
-    v6_mask: u128,
-    hasher: SipHasher13,
+    client_hash: ClientHash,
     interval_log2: i8,
 }
 
@@ -302,11 +342,26 @@ impl RateLimiter {
             interval,
             tolerance: interval.saturating_mul(u64::from(config.burst - 1)),
             leak: u32::from(config.leak),
-            v4_mask: v4_mask(config.ipv4_prefix),
-            v6_mask: v6_mask(config.ipv6_prefix),
-            hasher: SipHasher13::new_with_key(&config.hash_key),
+            client_hash: ClientHash {
+                v4_mask: v4_mask(config.ipv4_prefix),
+                v6_mask: v6_mask(config.ipv6_prefix),
+                hasher: SipHasher13::new_with_key(&config.hash_key),
+            },
             interval_log2: config.interval,
         })
+    }
+
+    /// An empty limiter with the same settings and a table of `sets`
+    /// sets (rounded up to a power of two).
+    #[cfg(feature = "std")]
+    fn empty_like(&self, sets: usize) -> Self {
+        let sets = sets.max(1).next_power_of_two();
+        Self {
+            sets: vec![Set::default(); sets],
+            over: vec![[0; RATE_TABLE_WAYS]; sets],
+            set_shift: 64 - sets.trailing_zeros(),
+            ..*self
+        }
     }
 
     /// The configured interval, log2 s.
@@ -340,39 +395,13 @@ impl RateLimiter {
             .count()
     }
 
-    /// The table key of a client: its prefix, IPv4 in the mapped range.
+    /// The set index and tag of a client's hash ([`ClientHash::hash`]).
+    /// The high bits of the 64-bit hash pick the set and the whole hash
+    /// is the tag, so two prefixes in one set share an entry only if the
+    /// other `64 - log2(sets)` bits (at least 44) collide: without the
+    /// key, a probability of at most `3 * 2^-44` per request.
     #[inline]
-    fn key(&self, ip: IpAddr) -> u128 {
-        match canonical_ip(ip) {
-            IpAddr::V4(v4) => V4_KEY_TAG | u128::from(u32::from(v4) & self.v4_mask),
-            IpAddr::V6(v6) => u128::from(v6) & self.v6_mask,
-        }
-    }
-
-    /// The set index and tag of a key: SipHash-1-3 under the secret key,
-    /// over the 4 octets of an IPv4 prefix or the 16 of an IPv6 one
-    /// (SipHash mixes in the length, so the families never meet). The high
-    /// bits of the 64-bit hash pick the set and the whole hash is the tag,
-    /// so two prefixes in one set share an entry only if the other
-    /// `64 - log2(sets)` bits (at least 44) collide: without the key, a
-    /// probability of at most `3 * 2^-44` per request.
-    #[inline]
-    fn locate(&self, key: u128) -> (usize, u64) {
-        let mut hasher = self.hasher;
-        if key & !V4_KEY_MASK == V4_KEY_TAG {
-            #[allow(
-                clippy::cast_possible_truncation,
-                reason = "the low 32 bits: the IPv4 prefix"
-            )]
-            hasher.write_u32(key as u32);
-        } else {
-            #[allow(clippy::cast_possible_truncation, reason = "the two 64-bit halves")]
-            {
-                hasher.write_u64((key >> 64) as u64);
-                hasher.write_u64(key as u64);
-            }
-        }
-        let hash = hasher.finish();
+    fn locate(&self, hash: u64) -> (usize, u64) {
         let index = usize::try_from(hash.checked_shr(self.set_shift).unwrap_or(0)).unwrap_or(0);
         (index, hash)
     }
@@ -382,7 +411,13 @@ impl RateLimiter {
     /// `now` only makes the limiter stricter.
     #[inline]
     pub fn check(&mut self, ip: IpAddr, now: Instant) -> RateVerdict {
-        let (index, tag) = self.locate(self.key(ip));
+        self.check_hash(self.client_hash.hash(ip), now)
+    }
+
+    /// [`check`](Self::check) of the client whose hash is `hash`.
+    #[inline]
+    fn check_hash(&mut self, hash: u64, now: Instant) -> RateVerdict {
+        let (index, tag) = self.locate(hash);
         let now = now.as_nanos();
         let Some(set) = self.sets.get_mut(index) else {
             // Unreachable: the index is masked to the table size.
@@ -430,7 +465,12 @@ impl RateLimiter {
     /// Whether `ip`'s prefix has an entry (for tests and diagnostics).
     #[must_use]
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let (index, tag) = self.locate(self.key(ip));
+        self.contains_hash(self.client_hash.hash(ip))
+    }
+
+    /// [`contains`](Self::contains) for the client whose hash is `hash`.
+    fn contains_hash(&self, hash: u64) -> bool {
+        let (index, tag) = self.locate(hash);
         self.sets
             .get(index)
             .is_some_and(|set| set.0.iter().any(|e| e.tat != 0 && e.tag == tag))
@@ -440,6 +480,126 @@ impl RateLimiter {
     pub fn clear(&mut self) {
         self.sets.fill(Set::default());
         self.over.fill([0; RATE_TABLE_WAYS]);
+    }
+}
+
+/// Shards of a [`SharedRateLimiter`], each behind its own lock: enough
+/// that threads serving at full speed rarely wait for one another.
+#[cfg(feature = "std")]
+pub const RATE_SHARDS: usize = 16;
+
+/// One rate limit for several threads: the threads that serve one
+/// address (one socket each, `SO_REUSEPORT`) share it, so that a client
+/// that changes its source port, and so reaches another thread, gets no
+/// more than its limit. [`Server::share_rate_limiter`](crate::Server::share_rate_limiter)
+/// makes one.
+///
+/// The table is a [`RateLimiter`]'s, cut into [`RATE_SHARDS`] shards of
+/// `capacity / RATE_SHARDS` clients (rounded up as a limiter's table is),
+/// each behind a `Mutex`: a client's hash picks the shard by its low bits
+/// and, within it, the set by its high bits. The bucket, the eviction
+/// policy and its guarantees are the [module's](self), per shard; memory
+/// is fixed at construction, as before.
+///
+/// Threads meter with their own readings of `now`: a thread whose `now`
+/// was read a little earlier than another's only makes the limiter
+/// stricter for that request.
+#[cfg(feature = "std")]
+#[derive(Debug)]
+pub struct SharedRateLimiter {
+    shards: Vec<std::sync::Mutex<RateLimiter>>,
+    client_hash: ClientHash,
+    interval_log2: i8,
+}
+
+#[cfg(feature = "std")]
+impl SharedRateLimiter {
+    /// A shared limiter with `like`'s settings and as many clients, all
+    /// forgotten.
+    #[must_use]
+    pub fn like(like: &RateLimiter) -> Self {
+        let sets = like.sets.len().div_ceil(RATE_SHARDS);
+        Self {
+            shards: (0..RATE_SHARDS)
+                .map(|_| std::sync::Mutex::new(like.empty_like(sets)))
+                .collect(),
+            client_hash: like.client_hash,
+            interval_log2: like.interval_log2,
+        }
+    }
+
+    /// The configured interval, log2 s.
+    #[must_use]
+    pub const fn interval(&self) -> i8 {
+        self.interval_log2
+    }
+
+    /// How many clients the table holds.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.sum_of(RateLimiter::capacity)
+    }
+
+    /// How many entries hold a client.
+    #[must_use]
+    pub fn occupied(&self) -> usize {
+        self.sum_of(RateLimiter::occupied)
+    }
+
+    /// Heap bytes held by the tables (fixed after construction).
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        let locks = self.shards.capacity() * size_of::<std::sync::Mutex<RateLimiter>>();
+        self.sum_of(RateLimiter::heap_bytes).saturating_add(locks)
+    }
+
+    /// Meters one request from `ip` at `now`, as [`RateLimiter::check`].
+    #[inline]
+    pub fn check(&self, ip: IpAddr, now: Instant) -> RateVerdict {
+        self.with_shard_of(ip, |shard, hash| shard.check_hash(hash, now))
+            .unwrap_or(RateVerdict::Allow)
+    }
+
+    /// Whether `ip`'s prefix has an entry (for tests and diagnostics).
+    #[must_use]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.with_shard_of(ip, |shard, hash| shard.contains_hash(hash))
+            .unwrap_or(false)
+    }
+
+    /// `what` on `ip`'s shard, locked, with `ip`'s hash. A thread that
+    /// panicked while holding the lock left a whole table (an entry is
+    /// written in one piece), so a poisoned lock is taken as it is.
+    #[inline]
+    fn with_shard_of<T>(
+        &self,
+        ip: IpAddr,
+        what: impl FnOnce(&mut RateLimiter, u64) -> T,
+    ) -> Option<T> {
+        let hash = self.client_hash.hash(ip);
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "the low bits pick the shard"
+        )]
+        let shard = self.shards.get((hash as usize) % RATE_SHARDS)?;
+        let mut shard = shard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(what(&mut shard, hash))
+    }
+
+    /// `what` of every shard, summed.
+    fn sum_of(&self, what: impl Fn(&RateLimiter) -> usize) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                what(
+                    &shard
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                )
+            })
+            .sum()
     }
 }
 
@@ -489,7 +649,7 @@ mod tests {
     fn newcomers_never_evict_a_client_over_its_limit() {
         let mut l = limiter(4, 2, 1, 64);
         let client = ip("198.51.100.1");
-        let set = l.locate(l.key(client)).0;
+        let set = l.locate(l.client_hash.hash(client)).0;
         let now = Instant::from_secs(1);
         assert_eq!(l.check(client, now), RateVerdict::Allow);
         assert_eq!(l.check(client, now), RateVerdict::Allow);
@@ -499,7 +659,7 @@ mod tests {
         let mut aimed = 0u64;
         for n in 0..u32::MAX {
             let other = IpAddr::V4(core::net::Ipv4Addr::from(0x0a00_0000 + n));
-            if l.locate(l.key(other)).0 != set {
+            if l.locate(l.client_hash.hash(other)).0 != set {
                 continue;
             }
             let t = Instant::from_nanos(now.as_nanos() + aimed * 15_000_000);

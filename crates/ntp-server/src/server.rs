@@ -19,6 +19,34 @@ use crate::{
     RateVerdict, ServerConfig, SymmetricPolicy, UnsynchronizedPolicy, Versions,
 };
 
+/// The server's rate limiter: its own, or one it shares with the servers
+/// cloned from it after [`Server::share_rate_limiter`].
+#[derive(Clone, Debug)]
+enum Limiter {
+    Own(RateLimiter),
+    #[cfg(feature = "std")]
+    Shared(std::sync::Arc<crate::SharedRateLimiter>),
+}
+
+impl Limiter {
+    #[inline]
+    fn check(&mut self, ip: IpAddr, now: Instant) -> RateVerdict {
+        match self {
+            Self::Own(limiter) => limiter.check(ip, now),
+            #[cfg(feature = "std")]
+            Self::Shared(limiter) => limiter.check(ip, now),
+        }
+    }
+
+    fn interval(&self) -> i8 {
+        match self {
+            Self::Own(limiter) => limiter.interval(),
+            #[cfg(feature = "std")]
+            Self::Shared(limiter) => limiter.interval(),
+        }
+    }
+}
+
 /// Length of an unauthenticated response: the 48-octet header, without
 /// extension fields or MAC. Requests are at least this long, so such a
 /// response is never longer than its request (amplification factor at
@@ -369,7 +397,7 @@ impl Reply {
 pub struct Server {
     versions: Versions,
     acl: Acl,
-    limiter: RateLimiter,
+    limiter: Limiter,
     unsynchronized: UnsynchronizedPolicy,
     mac: MacPolicy,
     symmetric: SymmetricPolicy,
@@ -398,7 +426,7 @@ impl Server {
     /// A [`ConfigError`] for the first invalid setting.
     pub fn new(config: &ServerConfig, state: SystemState) -> Result<Self, ConfigError> {
         let acl = Acl::new(config.acl_default, &config.acl_rules)?;
-        let limiter = RateLimiter::new(&config.rate_limit)?;
+        let limiter = Limiter::Own(RateLimiter::new(&config.rate_limit)?);
         if config.interleave_clients > crate::MAX_INTERLEAVE_CLIENTS {
             return Err(ConfigError::InterleaveClients(config.interleave_clients));
         }
@@ -543,10 +571,42 @@ impl Server {
         &self.acl
     }
 
-    /// The rate limiter.
+    /// The rate limiter; `None` once it is shared (see
+    /// [`shared_rate_limiter`](Self::shared_rate_limiter)).
     #[must_use]
-    pub const fn rate_limiter(&self) -> &RateLimiter {
-        &self.limiter
+    pub const fn rate_limiter(&self) -> Option<&RateLimiter> {
+        match &self.limiter {
+            Limiter::Own(limiter) => Some(limiter),
+            #[cfg(feature = "std")]
+            Limiter::Shared(_) => None,
+        }
+    }
+
+    /// The rate limiter this server shares with others, if it does.
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn shared_rate_limiter(&self) -> Option<&crate::SharedRateLimiter> {
+        match &self.limiter {
+            Limiter::Own(_) => None,
+            Limiter::Shared(limiter) => Some(limiter),
+        }
+    }
+
+    /// Makes the rate limiter one that every clone of this server made
+    /// afterwards shares: threads that each answer on their own socket of
+    /// one address (`SO_REUSEPORT`, where the kernel picks the socket by
+    /// the client's address and port) then meter a client once, whatever
+    /// port it sends from. The table keeps its settings and capacity, cut
+    /// into [`RATE_SHARDS`](crate::RATE_SHARDS) shards behind locks
+    /// ([`SharedRateLimiter`](crate::SharedRateLimiter)); the clients it
+    /// held are forgotten. Allocates the new table; nothing happens when
+    /// the limiter is already shared.
+    #[cfg(feature = "std")]
+    pub fn share_rate_limiter(&mut self) {
+        if let Limiter::Own(own) = &self.limiter {
+            let shared = crate::SharedRateLimiter::like(own);
+            self.limiter = Limiter::Shared(std::sync::Arc::new(shared));
+        }
     }
 
     /// Handles one datagram; see the [type documentation](Self) for the

@@ -476,6 +476,79 @@ fn limited(interval: i8, burst: u16, leak: u16) -> Server {
     Server::new(&config(AccessAction::Limited, rate), primary()).unwrap()
 }
 
+/// Answers (not Kiss-o'-Death) that `servers` give a client at
+/// 192.0.2.7 sending `requests` requests within one second, each from a
+/// new source port, request `i` to server `i % servers.len()` (as the
+/// kernel spreads a client that changes its port over the sockets of
+/// one address).
+fn answers_to_a_port_rotating_client(servers: &mut [Server], requests: u16) -> usize {
+    let count = servers.len();
+    (0..requests)
+        .filter(|&i| {
+            let from = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)), 1024 + i);
+            let now = Instant::from_nanos(1_000_000_000 + u64::from(i) * 1_000_000);
+            let server = &mut servers[usize::from(i) % count];
+            let (action, _) = run(server, &request(0x23, 0, u64::from(i)), from, now);
+            matches!(action, Action::Respond(r) if r.kiss().is_none())
+        })
+        .count()
+}
+
+#[test]
+fn servers_sharing_a_rate_limiter_meter_a_client_once_whatever_its_port() {
+    // Each with its own table, four servers give four bursts.
+    let template = limited(4, 4, 0);
+    let mut apart: Vec<Server> = (0..4).map(|_| template.clone()).collect();
+    assert_eq!(answers_to_a_port_rotating_client(&mut apart, 40), 16);
+
+    let mut template = limited(4, 4, 0);
+    template.share_rate_limiter();
+    assert!(template.rate_limiter().is_none());
+    let shared = template.shared_rate_limiter().unwrap();
+    assert_eq!(shared.capacity(), 1024);
+    assert_eq!(shared.interval(), 4);
+    let mut servers: Vec<Server> = (0..4).map(|_| template.clone()).collect();
+    assert_eq!(answers_to_a_port_rotating_client(&mut servers, 40), 4);
+    assert!(
+        servers[3]
+            .shared_rate_limiter()
+            .unwrap()
+            .contains("192.0.2.7".parse().unwrap())
+    );
+    assert_eq!(template.shared_rate_limiter().unwrap().occupied(), 1);
+    for server in &servers {
+        assert_counters_balance(server);
+    }
+}
+
+/// Four threads, each with its clone of a server, 1000 requests each
+/// from one client at the same instant: exactly one burst is answered
+/// among them.
+#[test]
+fn a_shared_rate_limiter_holds_under_concurrent_threads() {
+    let mut template = limited(4, 8, 0);
+    template.share_rate_limiter();
+    let from = client("198.51.100.9:4000");
+    let answered: usize = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let mut server = template.clone();
+                scope.spawn(move || {
+                    (0..1000_u64)
+                        .filter(|&i| {
+                            let now = Instant::from_nanos(5_000_000_000);
+                            let (action, _) = run(&mut server, &request(0x23, 0, i), from, now);
+                            matches!(action, Action::Respond(r) if r.kiss().is_none())
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).sum()
+    });
+    assert_eq!(answered, 8);
+}
+
 #[test]
 fn bursty_client_gets_kod_rate_after_its_burst_one_in_leak() {
     let (burst, leak) = (5u16, 4u16);
@@ -619,7 +692,7 @@ fn well_behaved_client_is_unaffected_by_a_flood() {
             if over_limit_since.is_some() {
                 // Once over its limit the abuser is never evicted.
                 assert!(
-                    server.rate_limiter().contains(abuser.ip()),
+                    server.rate_limiter().unwrap().contains(abuser.ip()),
                     "evicted at {i}"
                 );
             }
@@ -641,7 +714,7 @@ fn well_behaved_client_is_unaffected_by_a_flood() {
         abuser_answers <= (600 - since) / 16 + 1,
         "abuser got {abuser_answers}"
     );
-    assert!(server.rate_limiter().capacity() == 64);
+    assert!(server.rate_limiter().unwrap().capacity() == 64);
     assert_counters_balance(&server);
 }
 
