@@ -15,9 +15,13 @@
 //!
 //! Request kinds: `plain` (48 octets), `aes128` (AES128-CMAC, RFC 8573)
 //! and `md5` (a keyed MD5 MAC), both servers reading the same chrony key
-//! file. Both serve a local clock at stratum 1 with every client allowed
-//! and no rate limit (chronyd's default; ours `--default-action allow`).
-//! chronyd runs with `-x`: it never touches the clock.
+//! file, and `nts` (NTS, RFC 8915, with AEAD_AES_SIV_CMAC_256: one cookie
+//! per request, one back per answer), with the keys and cookies of one
+//! NTS-KE with the round's server on PORT+1 (a self-signed certificate
+//! made for the run; both servers always serve NTS-KE). Both serve a
+//! local clock at stratum 1 with every client allowed and no rate limit
+//! (chronyd's default; ours `--default-action allow`). chronyd runs with
+//! `-x`: it never touches the clock.
 //!
 //! The figures are CPU per answer, not answers per second: on a two-core
 //! machine the generator, which sends and receives every datagram, is as
@@ -42,7 +46,7 @@ use crate::server::{Program, Servers};
 pub(crate) const WINDOW: usize = 32;
 
 const USAGE: &str = "usage: throughput [--duration SECONDS] [--warmup SECONDS] [--rounds N] \
-[--kinds plain,aes128,md5] [--daemon PATH] [--chronyd PATH] [--port N] [--out FILE]";
+[--kinds plain,aes128,md5,nts] [--daemon PATH] [--chronyd PATH] [--port N] [--out FILE]";
 
 /// What the command line says.
 #[derive(Debug)]
@@ -63,7 +67,7 @@ fn parse() -> Result<Options, String> {
         duration: Duration::from_secs(5),
         warmup: Duration::from_millis(500),
         rounds: 3,
-        kinds: vec![Kind::Plain, Kind::Aes128, Kind::Md5],
+        kinds: vec![Kind::Plain, Kind::Aes128, Kind::Md5, Kind::Nts],
         daemon: PathBuf::from("target/release/ntp-daemon"),
         chronyd: server::find_chronyd(),
         port: 11_923,
@@ -110,8 +114,10 @@ fn parse() -> Result<Options, String> {
                 options.port = text
                     .parse()
                     .ok()
-                    .filter(|p| *p > 1024)
-                    .ok_or_else(|| format!("--port {text:?}: 1025 to 65535"))?;
+                    .filter(|p| *p > 1024 && *p < u16::MAX)
+                    .ok_or_else(|| {
+                        format!("--port {text:?}: 1025 to 65534 (NTS-KE on the next)")
+                    })?;
             }
             Long("out") => options.out = Some(value(&mut parser)?.into()),
             Short('h') | Long("help") => return Err(USAGE.to_owned()),
@@ -239,7 +245,7 @@ fn measure(
 ) -> Result<Round, String> {
     let mut running = servers.start(program)?;
     let result = generator::drive(
-        running.address(),
+        &servers.target(),
         kind,
         options.warmup,
         options.duration,

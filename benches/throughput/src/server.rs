@@ -1,9 +1,17 @@
 //! The two server programs: started fresh for every round on
 //! 127.0.0.1:PORT, pinned to CPU 0, stopped with SIGTERM after it.
+//!
+//! Both always serve NTS-KE on 127.0.0.1:PORT+1 as well, whatever the
+//! kind of the round: a server is started the same way in every round, so
+//! the rounds of one kind and another differ only in the requests. The
+//! certificate is self-signed, made by [`Servers::prepare`], and trusted
+//! by the generator alone.
 
 use core::net::SocketAddr;
 use core::time::Duration;
+use std::io::Write as _;
 use std::net::UdpSocket;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
@@ -12,7 +20,7 @@ use nix::sched::{CpuSet, sched_setaffinity};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::generator::KEY_FILE;
+use crate::generator::{KEY_FILE, Target};
 
 /// Which program serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,12 +32,21 @@ pub(crate) enum Program {
 /// How long a server may take to answer its first request.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The programs, their files and the port.
+/// The names the NTS-KE certificate is good for; the generator names the
+/// server by the second.
+const CERT_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
+
+/// The programs, their files and the ports.
 pub(crate) struct Servers {
     daemon: PathBuf,
     chronyd: Option<PathBuf>,
     dir: PathBuf,
+    /// NTP (UDP).
     port: u16,
+    /// NTS-KE (TCP): `port + 1`.
+    ke_port: u16,
+    /// The NTS-KE certificate, PEM.
+    cert_pem: String,
 }
 
 /// chronyd on the PATH or in /usr/sbin.
@@ -46,8 +63,9 @@ pub(crate) fn find_chronyd() -> Option<PathBuf> {
 }
 
 impl Servers {
-    /// Checks the programs and writes the key file and chronyd's
-    /// configuration into a fresh folder.
+    /// Checks the programs and writes the key file, the NTS-KE
+    /// certificate and its key, and chronyd's configuration into a fresh
+    /// folder.
     pub(crate) fn prepare(
         daemon: &Path,
         chronyd: Option<&Path>,
@@ -65,13 +83,28 @@ impl Servers {
         }
         let dir = std::env::temp_dir().join(format!("ntp-throughput-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let ke_port = port
+            .checked_add(1)
+            .ok_or_else(|| format!("--port {port}: NTS-KE needs the port after it"))?;
         let keys = dir.join("keys");
         std::fs::write(&keys, KEY_FILE).map_err(|e| format!("{}: {e}", keys.display()))?;
+        let certified =
+            rcgen::generate_simple_self_signed(Vec::from(CERT_NAMES.map(str::to_owned)))
+                .map_err(|error| format!("self-signed certificate: {error}"))?;
+        let cert_pem = certified.cert.pem();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, &cert_pem).map_err(|e| format!("{}: {e}", cert.display()))?;
+        write_private(&key, certified.key_pair.serialize_pem().as_bytes())?;
+        // `ntsprocesses 0`: NTS-KE in chronyd's main process, as ours
+        // serves it from its own.
         let conf = format!(
             "port {port}\nbindaddress 127.0.0.1\nlocal stratum 1\nallow 127.0.0.1\nkeyfile {}\n\
-             cmdport 0\npidfile {}\n",
+             cmdport 0\npidfile {}\n\
+             ntsservercert {}\nntsserverkey {}\nntsport {ke_port}\nntsprocesses 0\n",
             keys.display(),
-            dir.join("chronyd.pid").display()
+            dir.join("chronyd.pid").display(),
+            cert.display(),
+            key.display(),
         );
         std::fs::write(dir.join("chronyd.conf"), conf).map_err(|e| e.to_string())?;
         Ok(Self {
@@ -79,7 +112,19 @@ impl Servers {
             chronyd,
             dir,
             port,
+            ke_port,
+            cert_pem,
         })
+    }
+
+    /// What the generator needs to reach either server.
+    pub(crate) fn target(&self) -> Target<'_> {
+        Target {
+            ntp: SocketAddr::from(([127, 0, 0, 1], self.port)),
+            ke: SocketAddr::from(([127, 0, 0, 1], self.ke_port)),
+            ke_name: CERT_NAMES[1],
+            cert_pem: &self.cert_pem,
+        }
     }
 
     pub(crate) const fn has_chronyd(&self) -> bool {
@@ -88,7 +133,9 @@ impl Servers {
 
     /// Starts `program` and waits until it answers.
     pub(crate) fn start(&self, program: Program) -> Result<Running, String> {
-        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let Target {
+            ntp: address, ke, ..
+        } = self.target();
         let mut command = match (program, &self.chronyd) {
             (Program::Ours, _) => {
                 let mut command = Command::new(&self.daemon);
@@ -101,6 +148,12 @@ impl Servers {
                     "allow",
                     "--keys",
                     &self.dir.join("keys").display().to_string(),
+                    "--nts-ke-listen",
+                    &ke.to_string(),
+                    "--nts-cert",
+                    &self.dir.join("cert.pem").display().to_string(),
+                    "--nts-key",
+                    &self.dir.join("key.pem").display().to_string(),
                 ]);
                 command
             }
@@ -139,10 +192,6 @@ pub(crate) struct Running {
 }
 
 impl Running {
-    pub(crate) const fn address(&self) -> SocketAddr {
-        self.address
-    }
-
     fn pid(&self) -> Pid {
         Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX))
     }
@@ -208,6 +257,19 @@ impl Drop for Running {
             self.stop();
         }
     }
+}
+
+/// Writes `contents` to `path`, created readable by its owner alone (a
+/// private key).
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(contents))
+        .map_err(|error| format!("{}: {error}", path.display()))
 }
 
 /// Pins `pid` (this process for `None`) to CPU `cpu`, when the machine
