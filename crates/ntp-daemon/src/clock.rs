@@ -46,6 +46,64 @@ pub(crate) trait ReadClock: Send + Sync {
             None => self.now(),
         }
     }
+
+    /// The clock as it is now, to read many times over a few
+    /// microseconds (a batch of requests) without a lock, and to convert
+    /// kernel timestamps without reading the system clock again.
+    fn snapshot(&self) -> io::Result<Snapshot>;
+}
+
+/// A clock as it was at one moment ([`ReadClock::snapshot`]): a step or
+/// a rate change made after it shows in the next snapshot. Reading it
+/// costs one read of the monotonic clock (a model) or of CLOCK_REALTIME
+/// (the system's), and converting a kernel timestamp costs none.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Snapshot {
+    /// CLOCK_REALTIME itself: kernel timestamps are readings.
+    System,
+    /// A model clock, with the system clock's reading at the moment the
+    /// model was read.
+    Model {
+        model: Model,
+        realtime: SystemTime,
+        instant: std::time::Instant,
+    },
+}
+
+impl ReadClock for Snapshot {
+    fn now(&self) -> io::Result<Date> {
+        match self {
+            Self::System => system_now(),
+            Self::Model { model, .. } => Ok(model.at(std::time::Instant::now())),
+        }
+    }
+
+    fn reading_at_realtime(&self, stamp: SystemTime) -> io::Result<Date> {
+        match self {
+            Self::System => Date::try_from(stamp)
+                .map_err(|error| io::Error::other(format!("timestamp out of range: {error}"))),
+            Self::Model {
+                model,
+                realtime,
+                instant,
+            } => {
+                // How long before the snapshot the kernel stamped it, by
+                // the system clock, carried back on the model's scale.
+                let ago = realtime
+                    .duration_since(stamp)
+                    .unwrap_or(Duration::ZERO)
+                    .as_secs_f64();
+                Ok(add_seconds(
+                    model.at(*instant),
+                    -ago * (1.0 + model.drift + model.correction),
+                ))
+            }
+        }
+    }
+
+    fn snapshot(&self) -> io::Result<Snapshot> {
+        Ok(*self)
+    }
 }
 
 /// What the daemon's loop needs from a clock.
@@ -92,7 +150,7 @@ pub(crate) struct ModelClock {
 
 /// The model clock's state.
 #[derive(Clone, Copy, Debug)]
-struct Model {
+pub(crate) struct Model {
     /// The monotonic instant of the last change.
     anchor: std::time::Instant,
     /// The reading at `anchor`.
@@ -147,17 +205,16 @@ impl ReadClock for ModelClock {
     }
 
     fn reading_at_realtime(&self, realtime: SystemTime) -> io::Result<Date> {
-        // How long ago the kernel stamped it, by the system clock, carried
-        // back on the model's scale.
-        let ago = SystemTime::now()
-            .duration_since(realtime)
-            .unwrap_or(Duration::ZERO)
-            .as_secs_f64();
+        self.snapshot()?.reading_at_realtime(realtime)
+    }
+
+    fn snapshot(&self) -> io::Result<Snapshot> {
         let model = self.model();
-        Ok(add_seconds(
-            model.at(std::time::Instant::now()),
-            -ago * (1.0 + model.drift + model.correction),
-        ))
+        Ok(Snapshot::Model {
+            model,
+            realtime: SystemTime::now(),
+            instant: std::time::Instant::now(),
+        })
     }
 }
 
@@ -262,8 +319,11 @@ impl ReadClock for SystemClock {
     }
 
     fn reading_at_realtime(&self, realtime: SystemTime) -> io::Result<Date> {
-        Date::try_from(realtime)
-            .map_err(|error| io::Error::other(format!("timestamp out of range: {error}")))
+        Snapshot::System.reading_at_realtime(realtime)
+    }
+
+    fn snapshot(&self) -> io::Result<Snapshot> {
+        Ok(Snapshot::System)
     }
 }
 
@@ -274,6 +334,10 @@ impl ReadClock for KernelClock {
 
     fn reading_at_realtime(&self, realtime: SystemTime) -> io::Result<Date> {
         SystemClock.reading_at_realtime(realtime)
+    }
+
+    fn snapshot(&self) -> io::Result<Snapshot> {
+        Ok(Snapshot::System)
     }
 }
 
@@ -367,5 +431,51 @@ mod tests {
             .checked_duration_since(system)
             .map(NtpDuration::to_seconds_f64);
         assert!(off.is_some_and(|s| s.abs() < 0.05), "{off:?}");
+    }
+
+    /// A snapshot converts kernel timestamps as the clock it was taken
+    /// of, reads on from its moment, and does not follow a later step.
+    #[test]
+    fn a_snapshot_reads_as_its_clock_did() {
+        let seconds = |a: Date, b: Date| {
+            a.checked_duration_since(b)
+                .map_or(f64::NAN, NtpDuration::to_seconds_f64)
+        };
+        let mut clock = ModelClock::new(1.5, 1e-3).unwrap_or_else(|e| unreachable!("{e}"));
+        let earlier = SystemTime::now();
+        let snapshot = clock.snapshot().unwrap_or_else(|e| unreachable!("{e}"));
+        let from_clock = clock
+            .reading_at_realtime(earlier)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let from_snapshot = snapshot
+            .reading_at_realtime(earlier)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(seconds(from_clock, from_snapshot).abs() < 1e-3);
+        std::thread::sleep(Duration::from_millis(20));
+        let read = |clock: &dyn ReadClock| clock.now().unwrap_or_else(|e| unreachable!("{e}"));
+        // 20 ms on, at the model's rate.
+        let later = seconds(read(&snapshot), from_snapshot);
+        assert!((0.019..0.2).contains(&later), "{later}");
+        assert!(seconds(read(&clock), read(&snapshot)).abs() < 1e-3);
+        clock
+            .step(NtpDuration::from_seconds_f64(10.0).unwrap_or(NtpDuration::ZERO))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!((seconds(read(&clock), read(&snapshot)) - 10.0).abs() < 1e-3);
+        assert!(
+            (seconds(
+                read(&clock.snapshot().unwrap_or_else(|e| unreachable!("{e}"))),
+                read(&snapshot)
+            ) - 10.0)
+                .abs()
+                < 1e-3
+        );
+
+        // The system clock's snapshot: kernel timestamps are readings.
+        let system = Snapshot::System;
+        let stamp = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        assert_eq!(
+            system.reading_at_realtime(stamp).ok(),
+            Date::try_from(stamp).ok()
+        );
     }
 }

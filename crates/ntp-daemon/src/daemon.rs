@@ -21,7 +21,7 @@ use rand_chacha::ChaCha12Rng;
 use serde_json::json;
 
 use crate::background::{Background, Done, LOOKUP_GRACE_YIELDS};
-use crate::clock::Clock;
+use crate::clock::{Clock, ReadClock, Snapshot};
 use crate::drift;
 use crate::hwclock::{self, HwClock, StampKind};
 use crate::log::{Log, round};
@@ -501,15 +501,18 @@ impl Daemon<'_> {
                     return Ok(());
                 }
             };
+            // One reading of the clock for the batch's receive timestamps,
+            // and of the monotonic clock for its rate limits.
+            let clock = self.clock.snapshot()?;
+            let now = self.mono();
             for slot in 0..count {
                 let Some((received, data)) = state.batch.get(slot) else {
                     continue;
                 };
-                let (rx_wall, _) = self.arrival(&received)?;
+                let (rx_wall, _) = self.arrival_on(&received, &clock)?;
                 self.answer(
-                    &received,
-                    data,
-                    rx_wall,
+                    (&received, data, rx_wall),
+                    (&clock, now),
                     &mut state.outbox,
                     &mut state.transmits,
                 )?;
@@ -530,12 +533,22 @@ impl Daemon<'_> {
     /// the card's timestamp (through the PHC), the kernel's, or the clock
     /// read now.
     fn arrival(&self, received: &Received) -> io::Result<(Date, StampKind)> {
+        self.arrival_on(received, &*self.clock)
+    }
+
+    /// [`arrival`](Self::arrival) on `clock` (the daemon's, or a
+    /// snapshot of it).
+    fn arrival_on(
+        &self,
+        received: &Received,
+        clock: &dyn ReadClock,
+    ) -> io::Result<(Date, StampKind)> {
         let arrival = hwclock::best(
             received.kernel_time,
             received.hardware,
             self.hwclock.as_ref(),
         );
-        let rx_wall = self.clock.received_at(arrival.map(|(time, _)| time))?;
+        let rx_wall = clock.received_at(arrival.map(|(time, _)| time))?;
         Ok((rx_wall, arrival.map_or(StampKind::Daemon, |(_, kind)| kind)))
     }
 
@@ -616,13 +629,11 @@ impl Daemon<'_> {
     /// Answers one client on the serving socket with `ntp-server`.
     fn answer(
         &mut self,
-        received: &Received,
-        data: &[u8],
-        rx_wall: Date,
+        (received, data, rx_wall): (&Received, &[u8], Date),
+        (clock, now): (&Snapshot, Instant),
         outbox: &mut Outbox,
         transmits: &mut Transmits,
     ) -> io::Result<()> {
-        let now = self.mono();
         let (Some(Serving::Inline(server)), Some(socket)) =
             (&mut self.serving, &self.sockets.serve)
         else {
@@ -637,7 +648,7 @@ impl Daemon<'_> {
         serving::respond(
             server,
             socket,
-            &*self.clock,
+            clock,
             (received, data, rx_wall),
             now,
             outbox,

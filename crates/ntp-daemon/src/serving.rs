@@ -30,7 +30,7 @@ use ntp_server::{Action, CookieKeys, Counters, Instant, Reply, Server};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::clock::ReadClock;
+use crate::clock::{ReadClock, Snapshot};
 use crate::hwclock::{self, HwClock};
 use crate::log::Log;
 use crate::net::{self, RECV_BATCH, Received, RecvBatch, SendBatch, TimestampedSocket};
@@ -108,16 +108,30 @@ pub(crate) const MAX_SEND_WAIT: Duration = Duration::from_micros(5);
 /// [`Server::transmitted`].
 pub(crate) struct Outbox {
     batch: SendBatch<(SocketAddr, Reply, Timestamp)>,
-    /// When the first answer waiting was handled.
-    since: Instant,
+    /// The transmit timestamps of the first and the last answer waiting.
+    first: Timestamp,
+    last: Timestamp,
 }
 
 impl Outbox {
     pub(crate) fn new() -> Self {
         Self {
             batch: SendBatch::new(),
-            since: Instant::ZERO,
+            first: Timestamp::ZERO,
+            last: Timestamp::ZERO,
         }
+    }
+
+    /// Whether the answers waiting must go before another is handled:
+    /// the batch is full, or the first has waited [`MAX_SEND_WAIT`] (by
+    /// the transmit timestamps; a step of the clock in between also sends
+    /// them).
+    fn due(&mut self) -> bool {
+        if self.batch.len() == 0 {
+            return false;
+        }
+        let waited = (self.last - self.first).to_seconds_f64();
+        self.batch.buffer().is_none() || !(0.0..=MAX_SEND_WAIT.as_secs_f64()).contains(&waited)
     }
 
     /// Sends every answer waiting on `socket`, and reports each one the
@@ -129,10 +143,12 @@ impl Outbox {
     }
 }
 
-/// Answers one request read at `rx_wall` on `socket` with `server`: the
-/// answer is finished with the transmit timestamp read from `clock`, and
-/// waits in `outbox` for the rest of its receive batch (the caller
-/// flushes after each), at most [`MAX_SEND_WAIT`]. When it left, the
+/// Answers one request read at `rx_wall` on `socket` with `server` (`now`
+/// for its rate limit: the receive batch's): the answer is finished with
+/// the transmit timestamp read from `clock` (the batch's
+/// [`Snapshot`](crate::clock::Snapshot)), and waits in `outbox` for the
+/// rest of its receive batch (the caller flushes after each), at most
+/// [`MAX_SEND_WAIT`] and one request's handling. When it left, the
 /// server hears of it ([`Server::transmitted`]) for a client in the
 /// interleaved mode (RFC 9769), which gets that time one exchange later.
 /// With `stamping` (the loop), an answer in the interleaved mode goes out
@@ -153,8 +169,7 @@ pub(crate) fn respond(
     stamping: Option<Stamping<'_>>,
 ) -> io::Result<()> {
     let (received, data, rx_wall) = request;
-    let waited = now.saturating_duration_since(outbox.since);
-    if outbox.batch.len() > 0 && (waited > MAX_SEND_WAIT || outbox.batch.buffer().is_none()) {
+    if outbox.due() {
         outbox.flush(server, socket);
     }
     let Some(out) = outbox.batch.buffer() else {
@@ -182,8 +197,9 @@ pub(crate) fn respond(
         }
         None => {
             if outbox.batch.len() == 0 {
-                outbox.since = now;
+                outbox.first = transmit;
             }
+            outbox.last = transmit;
             outbox
                 .batch
                 .push(len, received.from, (received.from, reply, transmit));
@@ -414,8 +430,15 @@ impl Worker {
                         break;
                     }
                 };
+                // One reading of the clock for the batch's receive
+                // timestamps, and of the monotonic clock for its rate
+                // limits: a batch is read in microseconds.
+                let Ok(clock) = self.clock.snapshot() else {
+                    break;
+                };
+                let now = Instant::from_std(self.origin, std::time::Instant::now());
                 for (received, data) in (0..count).filter_map(|index| batch.get(index)) {
-                    self.answer(&received, data, &mut outbox);
+                    self.answer(&received, data, (&clock, now), &mut outbox);
                 }
                 outbox.flush(&mut self.server, &self.socket);
                 if count < RECV_BATCH {
@@ -430,16 +453,22 @@ impl Worker {
         self.origin.elapsed().as_secs_f64()
     }
 
-    /// Answers one datagram; one the clock cannot stamp is dropped.
-    fn answer(&mut self, received: &Received, data: &[u8], outbox: &mut Outbox) {
-        let Ok(rx_wall) = self.clock.received_at(received.kernel_time) else {
+    /// Answers one datagram of the batch read at `now`, on `clock` as
+    /// it was then; one the clock cannot stamp is dropped.
+    fn answer(
+        &mut self,
+        received: &Received,
+        data: &[u8],
+        (clock, now): (&Snapshot, Instant),
+        outbox: &mut Outbox,
+    ) {
+        let Ok(rx_wall) = clock.received_at(received.kernel_time) else {
             return;
         };
-        let now = Instant::from_std(self.origin, std::time::Instant::now());
         let _ = respond(
             &mut self.server,
             &self.socket,
-            self.clock.as_ref(),
+            clock,
             (received, data, rx_wall),
             now,
             outbox,
