@@ -501,30 +501,38 @@ impl Daemon<'_> {
                     return Ok(());
                 }
             };
-            // One reading of the clock for the batch's receive timestamps,
-            // and of the monotonic clock for its rate limits.
-            let clock = self.clock.snapshot()?;
-            let now = self.mono();
-            for slot in 0..count {
-                let Some((received, data)) = state.batch.get(slot) else {
-                    continue;
-                };
-                let (rx_wall, _) = self.arrival_on(&received, &clock)?;
-                self.answer(
-                    (&received, data, rx_wall),
-                    (&clock, now),
-                    &mut state.outbox,
-                    &mut state.transmits,
-                )?;
-            }
+            // What was answered goes out even if the clock failed midway.
+            let answered = self.answer_batch(count, state);
             if let (Some(Serving::Inline(server)), Some(socket)) =
                 (&mut self.serving, &self.sockets.serve)
             {
                 state.outbox.flush(server, socket);
             }
+            answered?;
             if count < net::RECV_BATCH {
                 return Ok(());
             }
+        }
+        Ok(())
+    }
+
+    /// Answers the first `count` requests of the receive batch into the
+    /// outbox, with one reading of the clock for their receive
+    /// timestamps and of the monotonic clock for their rate limits.
+    fn answer_batch(&mut self, count: usize, state: &mut Loop) -> io::Result<()> {
+        let clock = self.clock.snapshot()?;
+        let now = self.mono();
+        for slot in 0..count {
+            let Some((received, data)) = state.batch.get(slot) else {
+                continue;
+            };
+            let (rx_wall, _) = self.arrival_on(&received, &clock)?;
+            self.answer(
+                (&received, data, rx_wall),
+                (&clock, now),
+                &mut state.outbox,
+                &mut state.transmits,
+            )?;
         }
         Ok(())
     }

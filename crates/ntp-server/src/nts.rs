@@ -220,7 +220,9 @@ impl Nts {
             return false;
         };
         let mut nonces = pending.nonces.clone();
-        let written = pending.request.write_response(&self.keys, &mut nonces, datagram);
+        let written = pending
+            .request
+            .write_response(&self.keys, &mut nonces, datagram);
         matches!(written, Ok(len) if len == datagram.len()) && !nonces.exhausted
     }
 }
