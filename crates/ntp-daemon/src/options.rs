@@ -563,14 +563,46 @@ pub(crate) fn parse(
     Ok(options)
 }
 
-/// The sources and their keys: `--server`, `--key`, `--keys`,
-/// `--keys-format`, `--pool`, `--maxsources`, `--refclock`, `--nts`,
-/// `--nts-ca`. Whether `name` is one.
+/// The sources and their keys: `--server` and its `--key` and
+/// `--ntp-version`, `--keys`, `--keys-format`, `--pool` and its
+/// `--maxsources`, `--refclock`, `--nts`, `--nts-ca`. Whether `name` is
+/// one.
 fn source_flag(
     options: &mut Options,
     parser: &mut lexopt::Parser,
     name: &str,
 ) -> Result<bool, ArgsError> {
+    match name {
+        "server" | "key" | "ntp-version" => server_flag(options, parser, name)?,
+        "keys" | "keys-format" => key_file_flag(options, parser, name)?,
+        "pool" | "maxsources" => pool_flag(options, parser, name)?,
+        "refclock" => {
+            let text: String = parser.value()?.parse()?;
+            options.refclocks.push(refclock_options::parse(&text)?);
+            options.last_source = Some(SourceKind::Refclock);
+        }
+        "nts" => {
+            let text: String = parser.value()?.parse()?;
+            let (host, port) = nts_target(&text)?;
+            options.nts.push(NtsOption {
+                host,
+                port,
+                selection: Selection::default(),
+            });
+            options.last_source = Some(SourceKind::Nts);
+        }
+        "nts-ca" => options.nts_ca = Some(parser.value()?.into()),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `--server`, and the `--key` and `--ntp-version` of the last one.
+fn server_flag(
+    options: &mut Options,
+    parser: &mut lexopt::Parser,
+    name: &str,
+) -> Result<(), ArgsError> {
     match name {
         "server" => {
             let name: String = parser.value()?.parse()?;
@@ -600,7 +632,7 @@ fn source_flag(
             };
             server.key = Some(id);
         }
-        "ntp-version" => {
+        _ => {
             let text: String = parser.value()?.parse()?;
             let version = text
                 .parse::<u8>()
@@ -614,66 +646,64 @@ fn source_flag(
             };
             server.version = Some(version);
         }
-        "keys" => {
-            let path: PathBuf = parser.value()?.into();
-            let format = options
-                .keys
-                .take()
-                .map_or(KeyFileFormat::Chrony, |(_, f)| f);
-            options.keys = Some((path, format));
-        }
-        "keys-format" => {
-            let text: String = parser.value()?.parse()?;
-            let format = match text.as_str() {
-                "chrony" => KeyFileFormat::Chrony,
-                "ntpd" => KeyFileFormat::Ntpd,
-                _ => {
-                    return Err(ArgsError::Bad(format!(
-                        "--keys-format {text:?}: must be chrony or ntpd"
-                    )));
-                }
-            };
-            let path = options.keys.take().map_or_else(PathBuf::new, |(p, _)| p);
-            options.keys = Some((path, format));
-        }
-        "pool" => {
-            let name: String = parser.value()?.parse()?;
-            options.pools.push(PoolOption {
-                name: with_port(&name),
-                max_sources: POOL_SIZE,
-                selection: Selection::default(),
-            });
-            options.last_source = Some(SourceKind::Pool);
-        }
-        "maxsources" => {
-            let text: String = parser.value()?.parse()?;
-            let bad =
-                || ArgsError::Bad(format!("--maxsources {text:?}: 1 to 16, after its --pool"));
-            let n = text.parse::<usize>().ok().filter(|n| (1..=16).contains(n));
-            match (n, options.pools.last_mut(), options.last_source) {
-                (Some(n), Some(pool), Some(SourceKind::Pool)) => pool.max_sources = n,
-                _ => return Err(bad()),
-            }
-        }
-        "refclock" => {
-            let text: String = parser.value()?.parse()?;
-            options.refclocks.push(refclock_options::parse(&text)?);
-            options.last_source = Some(SourceKind::Refclock);
-        }
-        "nts" => {
-            let text: String = parser.value()?.parse()?;
-            let (host, port) = nts_target(&text)?;
-            options.nts.push(NtsOption {
-                host,
-                port,
-                selection: Selection::default(),
-            });
-            options.last_source = Some(SourceKind::Nts);
-        }
-        "nts-ca" => options.nts_ca = Some(parser.value()?.into()),
-        _ => return Ok(false),
     }
-    Ok(true)
+    Ok(())
+}
+
+/// `--keys FILE` and `--keys-format chrony|ntpd`, in either order.
+fn key_file_flag(
+    options: &mut Options,
+    parser: &mut lexopt::Parser,
+    name: &str,
+) -> Result<(), ArgsError> {
+    if name == "keys" {
+        let path: PathBuf = parser.value()?.into();
+        let format = options
+            .keys
+            .take()
+            .map_or(KeyFileFormat::Chrony, |(_, f)| f);
+        options.keys = Some((path, format));
+    } else {
+        let text: String = parser.value()?.parse()?;
+        let format = match text.as_str() {
+            "chrony" => KeyFileFormat::Chrony,
+            "ntpd" => KeyFileFormat::Ntpd,
+            _ => {
+                return Err(ArgsError::Bad(format!(
+                    "--keys-format {text:?}: must be chrony or ntpd"
+                )));
+            }
+        };
+        let path = options.keys.take().map_or_else(PathBuf::new, |(p, _)| p);
+        options.keys = Some((path, format));
+    }
+    Ok(())
+}
+
+/// `--pool`, and the `--maxsources` of the last one.
+fn pool_flag(
+    options: &mut Options,
+    parser: &mut lexopt::Parser,
+    name: &str,
+) -> Result<(), ArgsError> {
+    if name == "pool" {
+        let name: String = parser.value()?.parse()?;
+        options.pools.push(PoolOption {
+            name: with_port(&name),
+            max_sources: POOL_SIZE,
+            selection: Selection::default(),
+        });
+        options.last_source = Some(SourceKind::Pool);
+    } else {
+        let text: String = parser.value()?.parse()?;
+        let bad = || ArgsError::Bad(format!("--maxsources {text:?}: 1 to 16, after its --pool"));
+        let n = text.parse::<usize>().ok().filter(|n| (1..=16).contains(n));
+        match (n, options.pools.last_mut(), options.last_source) {
+            (Some(n), Some(pool), Some(SourceKind::Pool)) => pool.max_sources = n,
+            _ => return Err(bad()),
+        }
+    }
+    Ok(())
 }
 
 /// How the sources are selected: `--prefer`, `--trust`, `--require`,
