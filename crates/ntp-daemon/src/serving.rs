@@ -146,7 +146,7 @@ impl Outbox {
 /// Answers one request read at `rx_wall` on `socket` with `server` (`now`
 /// for its rate limit: the receive batch's): the answer is finished with
 /// the transmit timestamp read from `clock` (the batch's
-/// [`Snapshot`](crate::clock::Snapshot)), and waits in `outbox` for the
+/// [`Snapshot`]), and waits in `outbox` for the
 /// rest of its receive batch (the caller flushes after each), at most
 /// [`MAX_SEND_WAIT`] and one request's handling. When it left, the
 /// server hears of it ([`Server::transmitted`]) for a client in the
