@@ -290,26 +290,22 @@ impl TimestampedSocket {
             start += taken;
             if taken == 0 {
                 // One by one: what sendmmsg refused, or a single datagram.
-                let datagram = batch
-                    .buffers
-                    .get(start)
-                    .zip(batch.lens.get(start))
-                    .and_then(|(buffer, len)| buffer.get(..*len));
-                let to = batch
-                    .to
-                    .get(start)
-                    .copied()
-                    .flatten()
-                    .and_then(|to| socket_addr(&to));
-                let tag = batch.tags.get_mut(start).and_then(Option::take);
-                if let (Some(datagram), Some(to), Some(tag)) = (datagram, to, tag) {
-                    if self.socket.send_to(datagram, to).is_ok() {
-                        sent(tag);
-                    }
+                if let Some(tag) = self.send_one(batch, start) {
+                    sent(tag);
                 }
                 start += 1;
             }
         }
+    }
+
+    /// Datagram `index` of `batch` with `sendto(2)`: its tag if the
+    /// kernel took it.
+    fn send_one<T>(&self, batch: &mut SendBatch<T>, index: usize) -> Option<T> {
+        let tag = batch.tags.get_mut(index).and_then(Option::take)?;
+        let len = *batch.lens.get(index)?;
+        let datagram = batch.buffers.get(index)?.get(..len)?;
+        let to = socket_addr(batch.to.get(index)?.as_ref()?)?;
+        self.socket.send_to(datagram, to).ok().map(|_| tag)
     }
 
     /// One `sendmmsg(2)` of `batch`'s datagrams in `range`: how many the
