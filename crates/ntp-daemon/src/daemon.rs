@@ -551,13 +551,11 @@ impl Daemon<'_> {
         received: &Received,
         clock: &dyn ReadClock,
     ) -> io::Result<(Date, StampKind)> {
-        let arrival = hwclock::best(
-            received.kernel_time,
-            received.hardware,
-            self.hwclock.as_ref(),
-        );
-        let rx_wall = clock.received_at(arrival.map(|(time, _)| time))?;
-        Ok((rx_wall, arrival.map_or(StampKind::Daemon, |(_, kind)| kind)))
+        let stamps = (received.kernel_time, received.hardware);
+        match hwclock::reading(clock, stamps, self.hwclock.as_ref()) {
+            Some((rx_wall, kind)) => Ok((rx_wall?, kind)),
+            None => Ok((clock.now()?, StampKind::Daemon)),
+        }
     }
 
     /// The transmit timestamps on socket `index`'s error queue: of
@@ -793,10 +791,7 @@ fn report_requests(
         ..
     } = transmits;
     txstamp::read(socket, client, frame, |source, nonce, looped: Looped| {
-        let Some((left, kind)) = hwclock::best(looped.time, looped.hardware, hw) else {
-            return;
-        };
-        if let Ok(t1) = clock.reading_at_realtime(left) {
+        if let Some((Ok(t1), kind)) = hwclock::reading(clock, (looped.time, looped.hardware), hw) {
             system.handle_transmitted(source, nonce, t1);
             reported.push(t1, kind);
         }

@@ -41,6 +41,9 @@ use clock_steering::Clock as _;
 use clock_steering::unix::UnixClock;
 use nix::time::{ClockId, clock_gettime};
 
+use ntp_client::ntp_proto::Date;
+
+use crate::clock::ReadClock;
 use crate::net::PhcStamp;
 use crate::refclocks::{PhcReading, READ_INTERVAL, phc_sample};
 
@@ -65,19 +68,21 @@ impl StampKind {
     }
 }
 
-/// The best of a datagram's timestamps as system time: the card's,
-/// converted through `hw`, else the kernel's.
-pub(crate) fn best(
-    software: Option<SystemTime>,
-    hardware: Option<PhcStamp>,
+/// The best of a datagram's timestamps as a reading of `clock`, and
+/// where it was taken: the card's, converted through `hw` to system time,
+/// else the kernel's; `None` without either.
+pub(crate) fn reading(
+    clock: &dyn ReadClock,
+    (software, hardware): (Option<SystemTime>, Option<PhcStamp>),
     hw: Option<&HwClock>,
-) -> Option<(SystemTime, StampKind)> {
+) -> Option<(io::Result<Date>, StampKind)> {
     let card = hardware.and_then(|stamp| hw?.to_realtime(stamp.seconds, stamp.nanos));
-    match (card, software) {
-        (Some(time), _) => Some((time, StampKind::Hardware)),
-        (None, Some(time)) => Some((time, StampKind::Kernel)),
-        (None, None) => None,
-    }
+    let (time, kind) = match (card, software) {
+        (Some(time), _) => (time, StampKind::Hardware),
+        (None, Some(time)) => (time, StampKind::Kernel),
+        (None, None) => return None,
+    };
+    Some((clock.reading_at_realtime(time), kind))
 }
 
 /// PHC samples in the fit: 16, a quarter of a minute at one a second,

@@ -219,8 +219,7 @@ pub(crate) fn report_answers(stamping: Stamping<'_>, server: &mut Server, clock:
         frame,
     } = stamping;
     txstamp::read(socket, sent, frame, |(client, reply), _, looped| {
-        let left = hwclock::best(looped.time, looped.hardware, hw);
-        if let Some(Ok(tx)) = left.map(|(time, _)| clock.reading_at_realtime(time)) {
+        if let Some((Ok(tx), _)) = hwclock::reading(clock, (looped.time, looped.hardware), hw) {
             server.transmitted(client, &reply, Timestamp::from(tx));
         }
     });
