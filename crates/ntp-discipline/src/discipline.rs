@@ -9,7 +9,7 @@ use crate::config::{
     MIN_SLEW_TIME, OUTLIER_GATE, PGATE, WANDER_MAX, WANDER_MIN,
 };
 use crate::fallback::FallbackDrifts;
-use crate::kalman::{Kalman, ONE_THIRD};
+use crate::kalman::{Innovation, Kalman, ONE_THIRD};
 use crate::rates::RateHistory;
 use crate::{
     ClockAdjustment, Config, ConfigError, IgnoreReason, LeapEvent, LeapSecond, Output, Update,
@@ -36,6 +36,19 @@ const WANDER_GAIN: f64 = 1.0 / AVG;
 /// Cap of a normalized squared innovation in the wander learning, so that
 /// one wild sample moves the wander by at most `WANDER_GAIN * 24`.
 const NIS_CAP: f64 = 25.0;
+
+/// Learns the filter's wander from how an innovation compares with its
+/// prediction, in proportion to the share of the prediction the wander
+/// accounts for (`wander_part`, its variance over the interval).
+fn learn_wander(filter: &mut Kalman, innovation: &Innovation, wander_part: f64) {
+    let share = (wander_part * innovation.inverse).clamp(0.0, 1.0);
+    // exp(x) to first order: |x| <= WANDER_GAIN * (NIS_CAP - 1) = 3, so
+    // the factor is clamped to [1/4, 4].
+    let nis = innovation.normalized_squared();
+    let x = WANDER_GAIN * share * (nis.min(NIS_CAP) - 1.0);
+    let factor = if x >= 0.0 { 1.0 + x } else { 1.0 / (1.0 - x) };
+    filter.wander = (filter.wander * factor).clamp(WANDER_MIN, WANDER_MAX);
+}
 
 #[cfg(test)]
 mod tests;
@@ -1080,37 +1093,7 @@ impl Discipline {
         };
         let variance = (sigma * sigma).max(self.precision_sq);
         let Some(mut filter) = self.kalman else {
-            // First update (NSET or FSET).
-            let (frequency, frequency_sd) = if self.state == State::Fset {
-                (self.frequency, self.initial_frequency_sd)
-            } else {
-                (0.0, self.unknown_frequency_sd())
-            };
-            let mut filter = Kalman::new(
-                offset,
-                variance,
-                frequency,
-                frequency_sd,
-                self.config.wander,
-            );
-            let outcome = if offset.abs() > self.config.step_threshold
-                || self
-                    .make_step_threshold()
-                    .is_some_and(|limit| offset.abs() > limit)
-            {
-                let step = self.queue_step(epoch, t, offset)?;
-                filter.shift(offset);
-                UpdateOutcome::Step(step)
-            } else {
-                self.commit(epoch, t);
-                UpdateOutcome::Slew
-            };
-            self.jitter_sq = variance.max(self.precision_sq);
-            self.kalman_time = sample_time.min(t);
-            (self.elapsed_tau, self.correction) = self.adjusted_since(self.kalman_time, t);
-            self.observe_variance(variance);
-            self.accept_kalman(filter, sample_time, offset, t, 0.0);
-            return Ok(outcome);
+            return self.kalman_first_update(epoch, (t, sample_time), offset, variance);
         };
         self.commit(epoch, t);
         let (offset, variance, sample_time) =
@@ -1136,41 +1119,8 @@ impl Discipline {
         let nis = innovation.normalized_squared();
         let explained = nis <= OUTLIER_GATE * OUTLIER_GATE;
         if innovation.residual.abs() > self.config.step_threshold && !explained {
-            // Spike or step (RFC 5905 figure 28 from SYNC / SPIK).
-            if self.state == State::Sync {
-                self.state = State::Spik;
-                return Ok(UpdateOutcome::Ignored(IgnoreReason::Spike));
-            }
-            // A second sample beyond the threshold confirms the jump:
-            // under `make_step` it is stepped at once (chrony's
-            // `makestep`), otherwise after the stepout interval.
-            let confirmed = self
-                .make_step_threshold()
-                .is_some_and(|limit| innovation.residual.abs() > limit);
-            if mu < self.config.stepout && !confirmed {
-                return Ok(UpdateOutcome::Ignored(IgnoreReason::Spike));
-            }
-            let step = self.queue_step(epoch, t, offset)?;
-            // After the step the clock is where the measurement says; the
-            // frequency may be anything that explains the jump.
-            filter.offset = offset;
-            filter.p00 = variance;
-            filter.p01 = 0.0;
-            // At most as uncertain as a frequency never measured; and a
-            // jump faster than any frequency the clock can have (hours in
-            // minutes: a resumed virtual machine, an operator's `date`)
-            // is a step of a clock, which says nothing of the oscillator:
-            // the frequency keeps what it knew.
-            let jump = innovation.residual / mu.max(1.0);
-            if jump.abs() <= self.config.max_frequency {
-                let unknown = self.unknown_frequency_sd();
-                filter.p11 = (filter.p11 + jump * jump).min(unknown * unknown);
-            }
-            filter.shift(offset);
-            self.set_poll(self.config.min_poll);
-            self.poll_changed = t;
-            self.accept_kalman(filter, sample_time, offset, t, 0.0);
-            return Ok(UpdateOutcome::Step(step));
+            let measured = (offset, variance, innovation.residual);
+            return self.kalman_jump(epoch, (t, sample_time, mu), filter, measured);
         }
 
         // How well the frequency was known before this sample: 1 once
@@ -1191,15 +1141,7 @@ impl Discipline {
             filter.widen(innovation.residual, mu);
             innovation = filter.innovation(offset, variance);
         } else {
-            // Learn the wander from how the innovations compare with
-            // their prediction, in proportion to the share of the
-            // prediction the wander accounts for.
-            let share = (wander_part * innovation.inverse).clamp(0.0, 1.0);
-            // exp(x) to first order: |x| <= WANDER_GAIN * (NIS_CAP - 1) = 3,
-            // so the factor is clamped to [1/4, 4].
-            let x = WANDER_GAIN * share * (nis.min(NIS_CAP) - 1.0);
-            let factor = if x >= 0.0 { 1.0 + x } else { 1.0 / (1.0 - x) };
-            filter.wander = (filter.wander * factor).clamp(WANDER_MIN, WANDER_MAX);
+            learn_wander(&mut filter, &innovation, wander_part);
         }
         filter.update(innovation);
         self.observe_variance(variance);
@@ -1240,6 +1182,96 @@ impl Discipline {
         self.accept_kalman(filter, sample_time, offset, t, surprise);
         self.kalman_poll(t);
         Ok(UpdateOutcome::Slew)
+    }
+
+    /// The first update of the [`Algorithm::Kalman`] estimator (NSET or
+    /// FSET): a filter at `offset`, with the drift file's frequency or
+    /// none; the clock is stepped if the offset is beyond the step
+    /// threshold (or `make_step`'s), slewed otherwise. `t` is now,
+    /// `sample_time` when the sample was measured.
+    fn kalman_first_update(
+        &mut self,
+        epoch: Date,
+        (t, sample_time): (NtpDuration, NtpDuration),
+        offset: f64,
+        variance: f64,
+    ) -> Result<UpdateOutcome, UpdateError> {
+        let (frequency, frequency_sd) = if self.state == State::Fset {
+            (self.frequency, self.initial_frequency_sd)
+        } else {
+            (0.0, self.unknown_frequency_sd())
+        };
+        let mut filter = Kalman::new(
+            offset,
+            variance,
+            frequency,
+            frequency_sd,
+            self.config.wander,
+        );
+        let outcome = if offset.abs() > self.config.step_threshold
+            || self
+                .make_step_threshold()
+                .is_some_and(|limit| offset.abs() > limit)
+        {
+            let step = self.queue_step(epoch, t, offset)?;
+            filter.shift(offset);
+            UpdateOutcome::Step(step)
+        } else {
+            self.commit(epoch, t);
+            UpdateOutcome::Slew
+        };
+        self.jitter_sq = variance.max(self.precision_sq);
+        self.kalman_time = sample_time.min(t);
+        (self.elapsed_tau, self.correction) = self.adjusted_since(self.kalman_time, t);
+        self.observe_variance(variance);
+        self.accept_kalman(filter, sample_time, offset, t, 0.0);
+        Ok(outcome)
+    }
+
+    /// A measurement whose `residual` is beyond the step threshold and
+    /// the filter's own uncertainty: a spike or a step (RFC 5905 figure
+    /// 28, from SYNC or SPIK). The first is held back; a second beyond
+    /// the threshold confirms the jump, stepped at once under
+    /// `make_step` (chrony's `makestep`), otherwise after the stepout
+    /// interval. `mu` is the time since the last update.
+    fn kalman_jump(
+        &mut self,
+        epoch: Date,
+        (t, sample_time, mu): (NtpDuration, NtpDuration, f64),
+        mut filter: Kalman,
+        (offset, variance, residual): (f64, f64, f64),
+    ) -> Result<UpdateOutcome, UpdateError> {
+        if self.state == State::Sync {
+            self.state = State::Spik;
+            return Ok(UpdateOutcome::Ignored(IgnoreReason::Spike));
+        }
+        let confirmed = self
+            .make_step_threshold()
+            .is_some_and(|limit| residual.abs() > limit);
+        if mu < self.config.stepout && !confirmed {
+            return Ok(UpdateOutcome::Ignored(IgnoreReason::Spike));
+        }
+        let step = self.queue_step(epoch, t, offset)?;
+        // After the step the clock is where the measurement says; the
+        // frequency may be anything that explains the jump.
+        filter.offset = offset;
+        filter.p00 = variance;
+        filter.p01 = 0.0;
+        // At most as uncertain as a frequency never measured; and a jump
+        // faster than any frequency the clock can have (hours in minutes:
+        // a resumed virtual machine, an operator's `date`) is a step of a
+        // clock, which says nothing of the oscillator: the frequency keeps
+        // what it knew.
+        let jump = residual / mu.max(1.0);
+        if jump.abs() <= self.config.max_frequency {
+            let unknown = self.unknown_frequency_sd();
+            filter.p11 = (filter.p11 + jump * jump).min(unknown * unknown);
+        }
+        filter.shift(offset);
+        self.set_poll(self.config.min_poll);
+        self.poll_changed = t;
+        self.accept_kalman(filter, sample_time, offset, t, 0.0);
+        Ok(UpdateOutcome::Step(step))
     }
 
     /// A sample measured before the estimator's state (a reference
