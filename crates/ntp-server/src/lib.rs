@@ -12,7 +12,9 @@
 //! - [`Acl`] holds the access-control rules ([`acl`] says which rule
 //!   applies).
 //! - [`RateLimiter`] meters clients in a fixed-size table
-//!   ([`ratelimit`] gives the bucket and the eviction policy).
+//!   ([`ratelimit`] gives the bucket and the eviction policy); with
+//!   `std`, servers cloned after `Server::share_rate_limiter` share one
+//!   (`SharedRateLimiter`), for threads that serve one address.
 //! - [`Counters`] count every request once, by outcome.
 //! - [`ServerConfig`] gathers the settings, among them the policies
 //!   [`UnsynchronizedPolicy`], [`MacPolicy`] and [`SymmetricPolicy`].
