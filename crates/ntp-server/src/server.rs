@@ -572,7 +572,7 @@ impl Server {
     }
 
     /// The rate limiter; `None` once it is shared (see
-    /// [`shared_rate_limiter`](Self::shared_rate_limiter)).
+    /// `shared_rate_limiter`).
     #[must_use]
     pub const fn rate_limiter(&self) -> Option<&RateLimiter> {
         match &self.limiter {
