@@ -170,6 +170,17 @@ pub const DELAY_HISTORY: usize = 32;
 /// source pass the distance threshold.
 pub const MIN_DELAY_SAMPLES: usize = 4;
 
+/// For 2 and 3 recorded delays, the 10 % quantiles of the gamma
+/// distribution with shape 1 and 2: with exponential queueing of mean
+/// `q`, the summed excess of n delays over their minimum is `q` times a
+/// gamma variable of shape `n - 1`, so dividing the sum by the quantile
+/// overestimates `q` nine times in ten. Until [`MIN_DELAY_SAMPLES`]
+/// delays are recorded, that bound replaces the mean excess in
+/// `floor_uncertainty`. Two delays 100 us apart then bound the floor's
+/// doubt at 0.67 ms, two of 100 ms queueing (chrony's 006-largejitter)
+/// leave the whole delay as the bound.
+const SPREAD_QUANTILES: [f64; 2] = [0.1054, 0.5318];
+
 /// RFC 5905's selection limits with [`DISCIPLINED_PHI`](crate::DISCIPLINED_PHI)
 /// for PHI, chrony's combine limit
 /// ([`COMBINE_LIMIT`](ntp_select::constants::COMBINE_LIMIT)) and the
@@ -636,21 +647,25 @@ impl SourceSlot {
     /// path's floor: the mean excess over the minimum divided by the square
     /// root of the number of delays. The minimum of n queueing delays
     /// approaches the floor about that fast, and a sample whose delay
-    /// equals the minimum still carries that much unknown queueing. With
-    /// fewer than [`MIN_DELAY_SAMPLES`] delays nothing is known of the
-    /// queueing yet, and the hard bound holds: the error of a sample is at
-    /// most half its delay (RFC 5905, section 11.2.1's correctness
-    /// interval), so the whole minimum delay counts.
+    /// equals the minimum still carries that much unknown queueing.
+    ///
+    /// With fewer than [`MIN_DELAY_SAMPLES`] delays the mean excess is too
+    /// unsure to take as it comes, and an upper bound of it is taken
+    /// instead ([`SPREAD_QUANTILES`]), but never more than the hard
+    /// bound: the error of a sample is at most half its delay (RFC 5905,
+    /// section 11.2.1's correctness interval), so the whole minimum delay
+    /// counts, as it does with a single delay, which says nothing of the
+    /// queueing. Without that bound from the second delay on, a long but
+    /// steady path (1.2 s in chrony's 120-selectoptions) doubted each of
+    /// its first three samples by its whole round trip and slewed the
+    /// start offset for five minutes.
     fn floor_uncertainty(&self) -> f64 {
         let count = self.delay_count.min(DELAY_HISTORY);
         if count == 0 {
             return 0.0;
         }
-        if count < MIN_DELAY_SAMPLES {
-            return self.min_delay();
-        }
         let min = self.min_delay();
-        let sum: f64 = self
+        let excess: f64 = self
             .delays
             .iter()
             .filter(|d| d.is_finite())
@@ -658,7 +673,12 @@ impl SourceSlot {
             .sum();
         #[allow(clippy::cast_precision_loss, reason = "at most DELAY_HISTORY")]
         let n = count as f64;
-        sum / n / libm::sqrt(n)
+        if count < MIN_DELAY_SAMPLES {
+            // A single delay says nothing of the queueing.
+            let quantile = count.checked_sub(2).and_then(|i| SPREAD_QUANTILES.get(i));
+            return quantile.map_or(min, |quantile| (excess / quantile / libm::sqrt(n)).min(min));
+        }
+        excess / n / libm::sqrt(n)
     }
 }
 
@@ -2386,5 +2406,62 @@ mod tests {
             leap_majority([Ins, LeapIndicator::Unsynchronized].into_iter()),
             No
         );
+    }
+
+    fn slot_with_delays(delays: &[f64]) -> SourceSlot {
+        let address = SocketAddr::from(([192, 0, 2, 1], 123));
+        let source = Source::new(SourceId::new(1), address, SourceConfig::default()).unwrap();
+        let mut slot = SourceSlot::new(source);
+        for &delay in delays {
+            slot.record_delay(delay);
+        }
+        slot
+    }
+
+    #[test]
+    fn a_single_delay_is_doubted_whole() {
+        assert_eq!(
+            slot_with_delays(&[]).floor_uncertainty().to_bits(),
+            0.0_f64.to_bits()
+        );
+        assert_eq!(
+            slot_with_delays(&[1.2]).floor_uncertainty().to_bits(),
+            1.2_f64.to_bits()
+        );
+    }
+
+    #[test]
+    fn two_or_three_steady_delays_bound_the_floor_by_their_spread() {
+        // A long but steady path (chrony's 120-selectoptions): 1.2 s
+        // round trips 100 us apart leave 0.67 ms of doubt, not 1.2 s.
+        let two = slot_with_delays(&[1.2001, 1.2]).floor_uncertainty();
+        assert!((two - 100e-6 / 0.1054 / 2_f64.sqrt()).abs() < 1e-9, "{two}");
+        let three = slot_with_delays(&[1.2, 1.2001, 1.2002]).floor_uncertainty();
+        assert!(
+            (three - 300e-6 / 0.5318 / 3_f64.sqrt()).abs() < 1e-9,
+            "{three}"
+        );
+        // Identical delays: nothing queues.
+        assert_eq!(
+            slot_with_delays(&[0.5, 0.5]).floor_uncertainty().to_bits(),
+            0.0_f64.to_bits()
+        );
+    }
+
+    #[test]
+    fn scattered_early_delays_keep_the_hard_bound() {
+        // 100 ms of queueing (chrony's 006-largejitter): the bound from
+        // the spread exceeds the delay, and the delay bounds it.
+        let doubt = slot_with_delays(&[0.15, 0.32]).floor_uncertainty();
+        assert_eq!(doubt.to_bits(), 0.15_f64.to_bits());
+        let doubt = slot_with_delays(&[0.15, 0.32, 0.21]).floor_uncertainty();
+        assert_eq!(doubt.to_bits(), 0.15_f64.to_bits());
+    }
+
+    #[test]
+    fn from_four_delays_the_mean_excess_counts() {
+        let doubt = slot_with_delays(&[0.010, 0.012, 0.014, 0.016]).floor_uncertainty();
+        // Mean excess 3 ms, over the square root of 4.
+        assert!((doubt - 0.0015).abs() < 1e-12, "{doubt}");
     }
 }

@@ -173,6 +173,10 @@ fn server_back_after_outage_is_polled_at_the_normal_interval() {
     let alive = core::mem::replace(&mut h.servers[0].behaviour, Behaviour::Dead);
     h.run_for(20_000.0);
     assert_eq!(h.client.sources().next().unwrap().poll(), 10);
+    // The discipline's poll when the server answers again: the next
+    // request is scheduled with it (the update of that answer may lower
+    // the poll after that).
+    let poll_before = h.client.discipline().poll();
     h.servers[0].behaviour = alive;
     let back = nanos_to_secs(h.now);
     h.run_for(1_100.0);
@@ -185,7 +189,7 @@ fn server_back_after_outage_is_polled_at_the_normal_interval() {
     // One request finds the server (within 1024 s plus the jitter), the
     // next follows at the discipline's poll (below the back-off's 1024 s),
     // lengthened by at most 1/16.
-    let poll = h.client.discipline().poll();
+    let poll = h.client.discipline().poll().max(poll_before);
     assert!(poll < 10, "discipline poll {poll}");
     let interval = f64::from(1_u32 << poll);
     assert!(times.len() >= 2, "{times:?}");
@@ -724,8 +728,11 @@ fn a_step_by_somebody_else_is_undone_within_two_minimum_polls_and_keeps_the_freq
         h.clock.drift = 100e-6;
         h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
         h.run_until(6000.0);
+        // Above the minimum poll: on this jitter-free network the poll
+        // gate settles at 128 s, measurements being precise to the
+        // server's precision.
         let poll = h.client.discipline().poll();
-        assert!(poll >= 8, "the poll grew: {poll}");
+        assert!(poll >= 7, "the poll grew: {poll}");
         let frequency = last_frequency(&h);
         h.step_clock_externally(10_000.0, tell);
         // Told, the sources poll again at once; untold, the next poll

@@ -20,6 +20,10 @@ use crate::{
 // square roots, which holds for AVG = 8 only.
 const _: () = assert!(AVG == 8.0, "observe_variance assumes AVG = 8");
 
+/// [`AVG`] as a count of updates: `observe_variance` takes the plain
+/// mean of the first ones.
+const AVG_COUNT: u8 = 8;
+
 /// How often the [`Algorithm::Kalman`] estimator asks for a
 /// [`Discipline::handle_timeout`] when it has no slew to end and no leap
 /// second to apply: it only needs the call to keep its timeline current,
@@ -254,8 +258,17 @@ pub struct Discipline {
     /// Typical measurement variance of the poll gate: an exponential
     /// average of ln(variance) with weight 1/[`AVG`], kept as its
     /// exponential (a geometric mean, which a few samples with a long
-    /// queueing delay do not dominate).
+    /// queueing delay do not dominate). Until [`AVG`] variances are seen,
+    /// the plain geometric mean of those seen (see `observe_variance`).
     typical_variance: Option<f64>,
+    /// Measurement variances averaged into `typical_variance` so far
+    /// (saturating).
+    variances_seen: u8,
+    /// The variance of the last accepted measurement.
+    measured_variance: f64,
+    /// The measurement variance of the update that planned the slew in
+    /// progress (see `slew_confidence`).
+    slew_variance: f64,
     /// Process time of the last poll change.
     poll_changed: NtpDuration,
     /// Process time at which the caller's current rate took effect, and
@@ -315,6 +328,9 @@ impl Discipline {
             clock_updates: 0,
             max_change_ignored: 0,
             typical_variance: None,
+            variances_seen: 0,
+            measured_variance: 0.0,
+            slew_variance: 0.0,
             poll_changed: NtpDuration::ZERO,
             rate_changed: NtpDuration::ZERO,
             rates: RateHistory::new(),
@@ -1392,10 +1408,26 @@ impl Discipline {
         }
     }
 
-    /// Remembers a measurement variance for the poll gate.
+    /// Remembers a measurement variance for the poll gate and the pace
+    /// of the corrections.
+    ///
+    /// The average starts as the plain geometric mean of the variances
+    /// seen (weight 1/n for the n-th) and becomes the exponential one at
+    /// the [`AVG`]-th. Started from the first variance with weight 1/8
+    /// for each next, the first kept 7/8 of the weight at the second
+    /// update and half of it at the sixth: a first sample doubted by its
+    /// whole round trip (a source with fewer than four delays recorded,
+    /// 1.2 s in chrony's 120-selectoptions) paced the corrections of the
+    /// next minutes as if every sample were as doubtful, and the 0.1 s
+    /// start offset was still being slewed at 330 s.
     fn observe_variance(&mut self, variance: f64) {
         let variance = variance.max(self.precision_sq);
+        self.measured_variance = variance;
+        let count = self.variances_seen.saturating_add(1);
         self.typical_variance = Some(match self.typical_variance {
+            Some(typical) if typical > 0.0 && count < AVG_COUNT => {
+                typical * libm::pow(variance / typical, 1.0 / f64::from(count))
+            }
             // exp(ln g + (ln v - ln g) / AVG) = g * (v / g)^(1/8): with
             // AVG = 8, three square roots instead of a logarithm and an
             // exponential per update (about 40 ns less).
@@ -1404,6 +1436,23 @@ impl Discipline {
             }
             _ => variance,
         });
+        self.variances_seen = count;
+    }
+
+    /// How much of the slew in progress still paces the next correction:
+    /// all of it when the new measurement is no more precise than the one
+    /// that planned the slew, less in proportion when it is (the ratio of
+    /// their standard deviations). A measurement as doubtful as the last
+    /// that merely confirms the slew must not hurry it; one far more
+    /// precise (the fourth delay of a long path showing its floor, after
+    /// samples doubted by their whole round trip) knows the offset better
+    /// than the plan did.
+    fn slew_confidence(&self) -> f64 {
+        if self.slew_variance > 0.0 {
+            libm::sqrt((self.measured_variance / self.slew_variance).min(1.0))
+        } else {
+            1.0
+        }
     }
 
     /// Publishes the estimator's frequency and plans the slew of its offset
@@ -1444,11 +1493,12 @@ impl Discipline {
     ///   unforeseen);
     /// - what is left of the slew in progress (that part was planned at
     ///   its own pace: a new update that merely confirms it must not hurry
-    ///   it).
+    ///   it), scaled down when the new measurement is more precise than the
+    ///   one that planned it (`slew_confidence`).
     fn update_sigma(&self, filter: &Kalman, surprise: f64) -> f64 {
         libm::sqrt(filter.p00.max(0.0))
             .max(surprise)
-            .max(self.residual.abs())
+            .max(self.residual.abs() * self.slew_confidence())
             .max(libm::sqrt(self.typical_variance.unwrap_or(0.0)))
     }
 
@@ -1479,6 +1529,7 @@ impl Discipline {
             let rate = (estimate / duration).clamp(-room, room);
             self.phase_slew = rate;
             self.residual = estimate;
+            self.slew_variance = self.measured_variance;
             // `duration` in the rate-adjusted time base; the clock,
             // running `1 + frequency + rate` times as fast as its
             // oscillator meanwhile, reads that much more.

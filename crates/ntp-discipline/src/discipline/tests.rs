@@ -1524,3 +1524,82 @@ fn slew_at_is_the_phase_slewed_between_two_readings() {
         );
     }
 }
+
+#[test]
+fn the_typical_variance_starts_as_the_plain_geometric_mean() {
+    // A first sample doubted by a whole 1.2 s round trip, then precise
+    // ones (chrony's 120-selectoptions): the typical variance is the
+    // geometric mean of those seen, so the first weighs 1/n, not 7/8 at
+    // the second update and half at the sixth.
+    let mut discipline = Discipline::with_frequency(wide_slew(), base(), 0.0).unwrap();
+    let first = 0.35_f64;
+    let precise = 20e-6_f64;
+    discipline
+        .handle_update(base(), Update::new(-0.1, first).with_uncertainty(first))
+        .unwrap();
+    drain(&mut discipline);
+    let typical = discipline.typical_variance.unwrap();
+    assert!(close(typical, first * first), "{typical}");
+    for n in 1..12_u8 {
+        discipline
+            .handle_update(
+                at(f64::from(n) * 64.0),
+                Update::new(0.0, precise).with_uncertainty(precise),
+            )
+            .unwrap();
+        drain(&mut discipline);
+        let seen = f64::from(n) + 1.0;
+        let typical = discipline.typical_variance.unwrap();
+        let expected = if seen <= 8.0 {
+            // exp((ln v1 + (n - 1) ln v) / n)
+            libm::exp(
+                (libm::log(first * first) + (seen - 1.0) * libm::log(precise * precise)) / seen,
+            )
+        } else {
+            typical
+        };
+        assert!(
+            (typical / expected - 1.0).abs() < 1e-9,
+            "{n}: {typical} {expected}"
+        );
+    }
+    // From the eighth on, the exponential average: the first's share
+    // keeps shrinking by 7/8 per update.
+    let ratio = libm::log(discipline.typical_variance.unwrap() / (precise * precise))
+        / libm::log(first * first / (precise * precise));
+    assert!(
+        (ratio - 0.125 * 0.875 * 0.875 * 0.875 * 0.875).abs() < 1e-9,
+        "{ratio}"
+    );
+}
+
+#[test]
+fn a_more_precise_measurement_may_hurry_the_slew_in_progress() {
+    // A slew planned on a doubtful measurement paces a confirming update
+    // only as far as that update is no more precise.
+    let mut discipline = synced(wide_slew(), 0.0);
+    discipline.residual = 0.05;
+    discipline.slew_variance = 0.1 * 0.1;
+    discipline.measured_variance = 0.1 * 0.1;
+    assert!(close(discipline.slew_confidence(), 1.0));
+    discipline.measured_variance = 1e-3 * 1e-3;
+    assert!(close(discipline.slew_confidence(), 0.01));
+    // Less precise: the whole residual still paces it.
+    discipline.measured_variance = 1.0;
+    assert!(close(discipline.slew_confidence(), 1.0));
+    // No slew planned yet.
+    discipline.slew_variance = 0.0;
+    assert!(close(discipline.slew_confidence(), 1.0));
+    let filter = discipline.kalman.unwrap();
+    discipline.typical_variance = Some(1e-12);
+    discipline.measured_variance = 1e-3 * 1e-3;
+    discipline.slew_variance = 0.1 * 0.1;
+    // The residual's share (0.5 ms) or the filter's own doubt, not the
+    // whole 50 ms left.
+    let sigma = discipline.update_sigma(&filter, 0.0);
+    let own = libm::sqrt(filter.p00);
+    assert!(close(sigma, own.max(0.05 * 0.01)), "{sigma} {own}");
+    discipline.measured_variance = 0.1 * 0.1;
+    let sigma = discipline.update_sigma(&filter, 0.0);
+    assert!(close(sigma, 0.05), "{sigma}");
+}
