@@ -5,12 +5,18 @@
 //!
 //! # What it computes
 //!
-//! The samples collected (at most `N`) are ranked by how far their offset
-//! lies from the median offset. The closest [`KEEP_FRACTION`] of them
-//! (at least one) are kept and the rest discarded as outliers: about 40 %,
-//! as chrony's filter does. The result is their mean offset, mean delay
-//! and mean epoch, with a dispersion of the largest kept dispersion plus
-//! the standard error of the mean offset, so that a noisy set says so.
+//! The samples collected (at most `N`) are ranked by offset. The central
+//! [`KEEP_FRACTION`] of them (at least one) are kept and the rest, as many
+//! from either end, discarded as outliers: about 40 %, as chrony's filter
+//! does. The result is their mean offset, mean delay and mean epoch, with
+//! a dispersion of the largest kept dispersion plus the standard error of
+//! the trimmed mean (Tukey and McLaughlin's, from the Winsorized samples),
+//! so that a noisy set says so.
+//!
+//! The central samples by rank, not the samples closest to the median:
+//! those scatter about the median, which is itself noisy, and their mean
+//! comes out about as noisy as the median (0.35 of the noise for 16
+//! samples against the mean's 0.25; the central ten by rank give 0.26).
 //!
 //! Why a trimmed mean around the median: the median alone is robust but
 //! wastes the samples (its error falls slowly with their number); the mean
@@ -168,15 +174,12 @@ impl<const N: usize> MedianFilter<N> {
             return None;
         }
         self.len = 0;
-        // The median offset (the lower one of an even count).
-        entries.sort_unstable_by(|a, b| a.sample.offset().total_cmp(&b.sample.offset()));
-        let median = entries.get((collected - 1) / 2)?.sample.offset();
-        // The closest KEEP_FRACTION to it, ties by epoch (then order) so
-        // the result does not depend on the order of arrival.
+        // By offset, ties by epoch (then delay) so the result does not
+        // depend on the order of arrival.
         entries.sort_unstable_by(|a, b| {
-            (a.sample.offset() - median)
-                .abs()
-                .total_cmp(&(b.sample.offset() - median).abs())
+            a.sample
+                .offset()
+                .total_cmp(&b.sample.offset())
                 .then(a.epoch.total_cmp(&b.epoch))
                 .then(a.sample.delay().total_cmp(&b.sample.delay()))
         });
@@ -187,13 +190,17 @@ impl<const N: usize> MedianFilter<N> {
             reason = "counts of at most N samples"
         )]
         let kept = (libm::round(collected as f64 * KEEP_FRACTION) as usize).clamp(1, collected);
-        let kept_entries = entries.get(..kept)?;
+        // The central `kept` by rank: as many trimmed below as above (one
+        // more above for an odd difference).
+        let first = (collected - kept) / 2;
+        let kept_entries = entries.get(first..first + kept)?;
         #[allow(clippy::cast_precision_loss, reason = "at most N samples")]
         let count = kept as f64;
         let mean = |value: fn(&Entry) -> f64| kept_entries.iter().map(value).sum::<f64>() / count;
         let mean_offset = mean(|e| e.sample.offset());
         let delay = mean(|e| e.sample.delay());
         let mean_epoch = mean(|e| e.epoch);
+        let (trimmed_error, trimming) = trimmed_mean_error(entries, first, kept, mean_offset);
         let spread_tt: f64 = kept_entries
             .iter()
             .map(|e| (e.epoch - mean_epoch) * (e.epoch - mean_epoch))
@@ -216,22 +223,9 @@ impl<const N: usize> MedianFilter<N> {
                 let error = libm::sqrt(
                     residual_sq / (count - 2.0) * (1.0 / count + lever * lever / spread_tt),
                 );
-                (mean_offset + slope * lever, at, error)
+                (mean_offset + slope * lever, at, error * trimming)
             }
-            _ => {
-                let error = if kept > 1 {
-                    let sum_sq: f64 = kept_entries
-                        .iter()
-                        .map(|e| {
-                            (e.sample.offset() - mean_offset) * (e.sample.offset() - mean_offset)
-                        })
-                        .sum();
-                    libm::sqrt(sum_sq / (count - 1.0) / count)
-                } else {
-                    0.0
-                };
-                (mean_offset, mean_epoch, error)
-            }
+            _ => (mean_offset, mean_epoch, trimmed_error),
         };
         let dispersion = kept_entries
             .iter()
@@ -251,6 +245,45 @@ impl<const N: usize> MedianFilter<N> {
             kept,
         })
     }
+}
+
+/// The standard error of the trimmed mean of `entries` (sorted by
+/// offset; `kept` of them kept from index `first`, whose mean is `mean`),
+/// and its ratio to the naive standard error of the kept samples' mean.
+/// The kept samples are the central ones, so their own scatter
+/// understates the noise, and the naive error of their mean came out at
+/// about 0.65 of its true error for 16 normal samples (0.4 with the
+/// samples closest to the median kept): a reference clock's samples were
+/// trusted over twice their variance. The Tukey-McLaughlin estimate
+/// corrects it: the standard deviation of the Winsorized samples (each
+/// discarded one replaced by the nearest kept offset) over the kept
+/// share times the square root of all the samples. Without trimming it
+/// is the plain standard error.
+fn trimmed_mean_error(entries: &[Entry], first: usize, kept: usize, mean: f64) -> (f64, f64) {
+    let Some(kept_entries) = entries.get(first..first + kept) else {
+        return (0.0, 1.0);
+    };
+    if kept < 2 {
+        return (0.0, 1.0);
+    }
+    let low = kept_entries.first().map_or(0.0, |e| e.sample.offset());
+    let high = kept_entries.last().map_or(0.0, |e| e.sample.offset());
+    #[allow(clippy::cast_precision_loss, reason = "at most N samples")]
+    let (n, k) = (entries.len() as f64, kept as f64);
+    let winsorized = |e: &Entry| e.sample.offset().clamp(low, high);
+    let winsorized_mean = entries.iter().map(winsorized).sum::<f64>() / n;
+    let winsorized_sq: f64 = entries
+        .iter()
+        .map(|e| (winsorized(e) - winsorized_mean) * (winsorized(e) - winsorized_mean))
+        .sum();
+    let error = libm::sqrt(winsorized_sq / (n - 1.0)) / (k / n) / libm::sqrt(n);
+    let kept_sq: f64 = kept_entries
+        .iter()
+        .map(|e| (e.sample.offset() - mean) * (e.sample.offset() - mean))
+        .sum();
+    let naive = libm::sqrt(kept_sq / (k - 1.0) / k);
+    let ratio = if naive > 0.0 { error / naive } else { 1.0 };
+    (error, ratio)
 }
 
 #[cfg(test)]
@@ -326,5 +359,82 @@ mod tests {
         let out = drifting.take_at(16.0).unwrap();
         assert!((out.sample.offset() - 1.6e-3).abs() < 1e-9, "{out:?}");
         assert!((out.epoch - 16.0).abs() < f64::EPSILON);
+    }
+
+    /// Standard normal values from a fixed xorshift generator (Box-Muller).
+    fn normals(count: usize) -> std::vec::Vec<f64> {
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            #[allow(clippy::cast_precision_loss, reason = "53 bits")]
+            let u = (state >> 11) as f64 / (1_u64 << 53) as f64;
+            u.max(f64::MIN_POSITIVE)
+        };
+        (0..count)
+            .map(|_| {
+                let (u, v) = (uniform(), uniform());
+                libm::sqrt(-2.0 * libm::log(u)) * libm::cos(2.0 * core::f64::consts::PI * v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_error_of_a_trimmed_mean_is_that_of_all_the_samples() {
+        // 2000 polls of 16 samples of unit normal noise (a reference
+        // clock's seconds): the declared error of each trimmed mean,
+        // on average, matches the scatter of the trimmed means. The
+        // kept samples' own scatter would declare about 0.65 of it.
+        let noise = normals(2000 * 16);
+        let mut means = std::vec::Vec::new();
+        let mut declared = 0.0;
+        let mut naive = 0.0;
+        for poll in noise.chunks(16) {
+            let mut filter = MedianFilter::<16>::new();
+            for (i, &x) in poll.iter().enumerate() {
+                filter
+                    .push(FilterSample::new(x, 0.0, 0.0).unwrap(), i as f64)
+                    .unwrap();
+            }
+            let out = filter.take().unwrap();
+            assert_eq!(out.kept, 10);
+            means.push(out.sample.offset());
+            declared += out.sample.dispersion() * out.sample.dispersion();
+            let mut sorted: std::vec::Vec<f64> = poll.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            let kept = &sorted[3..13];
+            let mean = kept.iter().sum::<f64>() / 10.0;
+            assert!((out.sample.offset() - mean).abs() < 1e-12);
+            naive += kept.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / 9.0 / 10.0;
+        }
+        let n = means.len() as f64;
+        let mean = means.iter().sum::<f64>() / n;
+        let actual = means.iter().map(|m| (m - mean) * (m - mean)).sum::<f64>() / (n - 1.0);
+        let declared = libm::sqrt(declared / n);
+        let naive = libm::sqrt(naive / n);
+        let actual = libm::sqrt(actual);
+        assert!((declared / actual - 1.0).abs() < 0.1, "{declared} {actual}");
+        assert!(naive / actual < 0.7, "{naive} {actual}");
+        // Nearly the mean's own error (1/4): the ten samples closest to
+        // the median instead scatter by 0.35, about the median's error.
+        assert!(actual < 0.28, "{actual}");
+        // Without trimming (two samples), the plain standard error.
+        let mut two = MedianFilter::<2>::new();
+        two.push(FilterSample::new(1.0, 0.0, 0.0).unwrap(), 0.0)
+            .unwrap();
+        two.push(FilterSample::new(3.0, 0.0, 0.0).unwrap(), 1.0)
+            .unwrap();
+        let out = two.take().unwrap();
+        assert_eq!(out.kept, 1);
+        assert_eq!(out.sample.dispersion().to_bits(), 0.0_f64.to_bits());
+        let mut three = MedianFilter::<3>::new();
+        for (i, x) in [1.0, 2.0, 3.0].into_iter().enumerate() {
+            three
+                .push(FilterSample::new(x, 0.0, 0.0).unwrap(), i as f64)
+                .unwrap();
+        }
+        let out = three.take().unwrap();
+        assert_eq!(out.kept, 2);
     }
 }
