@@ -18,7 +18,7 @@
 //! comes out about as noisy as the median (0.35 of the noise for 16
 //! samples against the mean's 0.25; the central ten by rank give 0.26).
 //!
-//! Why a trimmed mean around the median: the median alone is robust but
+//! Why a trimmed mean: the median alone is robust but
 //! wastes the samples (its error falls slowly with their number); the mean
 //! alone follows every outlier. Keeping the central 60 % and averaging
 //! them is robust to up to 20 % of the samples on either side being
@@ -30,7 +30,7 @@
 use crate::error::{InputError, Quantity, check_non_negative, check_signed};
 use crate::filter::FilterSample;
 
-/// Share of the collected samples kept around the median: 60 %.
+/// Share of the collected samples kept, the central ones by offset: 60 %.
 pub const KEEP_FRACTION: f64 = 0.6;
 
 /// One collected sample: a [`FilterSample`] and its epoch (seconds of the

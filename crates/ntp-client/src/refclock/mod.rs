@@ -20,14 +20,15 @@
 //! Samples arrive faster than the poll (a GPS gives one a second; chrony's
 //! default poll is 16 s). They wait in a
 //! [`MedianFilter`] of at most
-//! [`RefclockConfig::filter`] samples; at the poll the closest 60 % to
-//! their median are kept and the poll's sample is a straight line through
-//! them (offset against time, in the discipline's cumulative frame), read
-//! at the poll. The median rejects a receiver's bad second on either side,
-//! and the fit of the rest removes most of the serial-port or interrupt
-//! noise: chrony discards about 40 % too, and averages. Reading the line
-//! at the poll rather than taking the mean (which stands for the middle of
-//! the interval) keeps a clock whose frequency is not known yet from being
+//! [`RefclockConfig::filter`] samples; at the poll the central 60 % by
+//! offset are kept and the poll's sample is their mean, timed at their
+//! mean epoch (in the discipline's cumulative frame, so that the slews of
+//! the poll do not scatter them), with the trimmed mean's standard error
+//! as its dispersion. The trimming rejects a receiver's bad seconds on
+//! either side, and the mean of the rest removes most of the serial-port
+//! or interrupt noise: chrony discards about 40 % too, and averages. The
+//! discipline times the sample by its epoch, as it times a network sample
+//! by its own, so a clock whose frequency is not known yet is not
 //! corrected by where it was half a poll ago. A poll without samples
 //! counts as a missed poll in the reach register.
 //!
