@@ -20,11 +20,11 @@
 //! Samples arrive faster than the poll (a GPS gives one a second; chrony's
 //! default poll is 16 s). They wait in a
 //! [`MedianFilter`] of at most
-//! [`RefclockConfig::filter`] samples; at the poll the central 60 % by
-//! offset are kept and the poll's sample is their mean, timed at their
+//! [`RefclockConfig::filter`] samples; at the poll the 60 % closest to
+//! their median are kept and the poll's sample is their mean, timed at their
 //! mean epoch (in the discipline's cumulative frame, so that the slews of
 //! the poll do not scatter them), with the trimmed mean's standard error
-//! as its dispersion. The trimming rejects a receiver's bad seconds on
+//! as its dispersion. The median rejects a receiver's bad seconds on
 //! either side, and the mean of the rest removes most of the serial-port
 //! or interrupt noise: chrony discards about 40 % too, and averages. The
 //! discipline times the sample by its epoch, as it times a network sample
