@@ -179,7 +179,7 @@ pub const MIN_DELAY_SAMPLES: usize = 4;
 /// `floor_uncertainty`. Two delays 100 us apart then bound the floor's
 /// doubt at 0.67 ms, two of 100 ms queueing (chrony's 006-largejitter)
 /// leave the whole delay as the bound.
-const SPREAD_QUANTILES: [f64; 2] = [0.1054, 0.5318];
+const SPREAD_QUANTILES: [f64; MIN_DELAY_SAMPLES - 2] = [0.1054, 0.5318];
 
 /// RFC 5905's selection limits with [`DISCIPLINED_PHI`](crate::DISCIPLINED_PHI)
 /// for PHI, chrony's combine limit
