@@ -2166,8 +2166,7 @@ impl<R: RngCore> System<R> {
         self.pass_over_samples(true);
         feed.sort_by(|a, b| a.0.total_cmp(&b.0));
         // The reference for each source's bias: the median offset of the
-        // combined sources weighted by their precision (the system peer's
-        // when it is alone), see `bias_reference`.
+        // combined sources (the system peer's when it is alone).
         // Each combined source's filter offset, by source index, sorted by
         // offset.
         let mut offsets = core::mem::take(&mut self.offsets);
@@ -2179,7 +2178,7 @@ impl<R: RngCore> System<R> {
                 .map(|stats| (stats.offset, index))
         }));
         offsets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let reference = self.bias_reference(&offsets).unwrap_or(self.offset);
+        let reference = median(&offsets).unwrap_or(self.offset);
         for &(epoch, index) in &feed {
             let Some(slot) = self.sources.get_mut(index) else {
                 continue;
@@ -2191,8 +2190,8 @@ impl<R: RngCore> System<R> {
             };
             // A source whose filter output sits away from the others' is
             // off by a path asymmetry or its own error, which no delay
-            // shows: count its distance from the (weighted) median of the
-            // combined sources too, so that sources with different biases are
+            // shows: count its distance from the median of the combined
+            // sources too, so that sources with different biases are
             // weighted toward their middle instead of being followed
             // alternately. The median, not the combined offset: at long
             // polls the root distances grow by PHI per second until a
@@ -2214,39 +2213,6 @@ impl<R: RngCore> System<R> {
         }
         self.feed = feed;
         self.offsets = offsets;
-    }
-
-    /// The offset against which each combined source's bias is counted
-    /// (see `update_from_samples`): the median of the combined sources'
-    /// filter offsets (`sorted`, by ascending offset, with each source's
-    /// index), each weighted by its precision, the inverse of the larger
-    /// of its peer jitter and the doubt of its newest sample (a source
-    /// with one sample has no jitter yet; its delay still says how far it
-    /// may be off). Among sources of like precision it is their median.
-    /// Unweighted, three network servers sharing a path asymmetry of a
-    /// few tens of microseconds outvoted a PPS or PHC precise to a
-    /// fraction of a microsecond: the precise source's samples were
-    /// doubted by their distance from the servers, and the clock followed
-    /// the servers' noise (1.1-2.6 us RMS against a PPS, 1.4-1.6 us with
-    /// a PHC; 0.6-0.7 us and 0.8-1.0 us weighted).
-    fn bias_reference(&self, sorted: &[(f64, usize)]) -> Option<f64> {
-        let weight = |index: usize| {
-            let Some(slot) = self.sources.get(index) else {
-                return 0.0;
-            };
-            let id = slot.source.id().get();
-            let doubt = slot
-                .source
-                .filter()
-                .samples()
-                .next()
-                .map_or(0.0, |(sample, _)| libm::sqrt(slot.sample_variance(&sample)));
-            self.candidates
-                .iter()
-                .find(|candidate| candidate.id() == id)
-                .map_or(0.0, |candidate| 1.0 / candidate.jitter().max(doubt))
-        };
-        weighted_median(sorted, weight)
     }
 
     /// Hands one update to the discipline, reports it and follows its
@@ -2381,33 +2347,6 @@ fn median(sorted: &[(f64, usize)]) -> Option<f64> {
     }
 }
 
-/// The median of `sorted` (offsets by ascending value, with the source
-/// index each belongs to), each weighted by `weight` of its index: the
-/// value at which half the total weight lies on either side (the mean of
-/// the two values around it when it falls between them, so that equal
-/// weights give the plain [`median`]). The plain median when the weights
-/// are not usable (none positive and finite).
-fn weighted_median(sorted: &[(f64, usize)], weight: impl Fn(usize) -> f64) -> Option<f64> {
-    let usable = |w: f64| if w.is_finite() && w > 0.0 { w } else { 0.0 };
-    let total: f64 = sorted.iter().map(|&(_, index)| usable(weight(index))).sum();
-    if !(total.is_finite() && total > 0.0) {
-        return median(sorted);
-    }
-    let half = total / 2.0;
-    let mut below = 0.0;
-    for (position, &(value, index)) in sorted.iter().enumerate() {
-        below += usable(weight(index));
-        if (below - half).abs() <= half * 1e-12 {
-            let next = sorted.get(position + 1).map_or(value, |&(next, _)| next);
-            return Some((value + next) / 2.0);
-        }
-        if below > half {
-            return Some(value);
-        }
-    }
-    median(sorted)
-}
-
 /// The leap second that more than half of `votes` announce, or
 /// [`LeapIndicator::NoWarning`] (see `System::voted_leap`).
 fn leap_majority(votes: impl Iterator<Item = LeapIndicator>) -> LeapIndicator {
@@ -2466,42 +2405,6 @@ mod tests {
         assert_eq!(
             leap_majority([Ins, LeapIndicator::Unsynchronized].into_iter()),
             No
-        );
-    }
-
-    #[test]
-    fn the_weighted_median_follows_the_precise_source() {
-        // Three servers sharing a bias of -20 us and a PPS at 0: equal
-        // weights give the servers' middle, precision weights the PPS.
-        let sorted = [(-25e-6, 0), (-20e-6, 1), (-15e-6, 2), (0.0, 3)];
-        let equal = weighted_median(&sorted, |_| 1.0).unwrap();
-        assert!((equal - median(&sorted).unwrap()).abs() < 1e-18, "{equal}");
-        let precise = |index: usize| if index == 3 { 1e7 } else { 1.0 / 60e-6 };
-        assert_eq!(
-            weighted_median(&sorted, precise).unwrap().to_bits(),
-            0.0_f64.to_bits()
-        );
-        // An odd count with equal weights: the middle one.
-        let odd = [(1.0, 0), (2.0, 1), (7.0, 2)];
-        assert_eq!(
-            weighted_median(&odd, |_| 3.0).unwrap().to_bits(),
-            2.0_f64.to_bits()
-        );
-        // Unusable weights fall back on the plain median; none: nothing.
-        assert_eq!(
-            weighted_median(&odd, |_| f64::NAN).unwrap().to_bits(),
-            2.0_f64.to_bits()
-        );
-        assert_eq!(
-            weighted_median(&odd, |_| 0.0).unwrap().to_bits(),
-            2.0_f64.to_bits()
-        );
-        assert!(weighted_median(&[], |_| 1.0).is_none());
-        // A weight above half of the total decides alone.
-        let heavy = |index: usize| if index == 0 { 5.0 } else { 1.0 };
-        assert_eq!(
-            weighted_median(&odd, heavy).unwrap().to_bits(),
-            1.0_f64.to_bits()
         );
     }
 
