@@ -32,12 +32,15 @@ pub const FIT_SAMPLES: usize = 8;
 pub const MIN_FIT_SAMPLES: usize = 3;
 
 /// The latest [`FIT_SAMPLES`] samples of one source: (epoch in seconds of
-/// [`Instant`](crate::Instant), offset of the free oscillator).
+/// [`Instant`](crate::Instant), offset of the free oscillator), and the
+/// epoch from which the server's clock is known to have jumped, if it
+/// did within them.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SampleLine {
     points: [(f64, f64); FIT_SAMPLES],
     len: usize,
     next: usize,
+    jump_at: Option<f64>,
 }
 
 impl SampleLine {
@@ -46,6 +49,7 @@ impl SampleLine {
             points: [(0.0, 0.0); FIT_SAMPLES],
             len: 0,
             next: 0,
+            jump_at: None,
         }
     }
 
@@ -62,19 +66,19 @@ impl SampleLine {
         self.len = (self.len + 1).min(FIT_SAMPLES);
     }
 
-    /// Forgets the samples before `epoch`.
-    pub(crate) fn forget_before(&mut self, epoch: f64) {
-        let mut kept = Self::new();
-        for index in 0..self.len {
-            // Oldest first, so that `kept` keeps the order.
-            let at = (self.next + FIT_SAMPLES - self.len + index) % FIT_SAMPLES;
-            if let Some(&(t, offset)) = self.points.get(at) {
-                if t >= epoch {
-                    kept.push(t, offset);
-                }
-            }
+    /// Notes that the server's clock jumped at `epoch` (the first sample
+    /// of the new timescale, confirmed by the next): the fit then gives
+    /// the samples from `epoch` on an intercept of their own, so that one
+    /// jump is not scatter. The samples before it are kept, not
+    /// forgotten: a clock that jumps back and forth (chrony's test 009,
+    /// case 7) would otherwise pass for a steady one whenever two
+    /// consecutive samples happen to agree, with nothing left to show its
+    /// swings. Only the latest jump is noted: a second one within the fit
+    /// is scatter.
+    pub(crate) fn jumped_at(&mut self, epoch: f64) {
+        if epoch.is_finite() {
+            self.jump_at = Some(epoch);
         }
-        *self = kept;
     }
 
     /// Number of samples held.
@@ -84,33 +88,59 @@ impl SampleLine {
     }
 
     /// The standard deviation of the samples about their least-squares
-    /// line of offset over epoch, with the two degrees of freedom the line
-    /// takes (`sqrt(sum of squared residuals / (n - 2))`), seconds; `None`
-    /// below [`MIN_FIT_SAMPLES`]. Samples at one epoch fit a level line.
+    /// line of offset over epoch (`sqrt(sum of squared residuals /
+    /// degrees of freedom)`), seconds. After a jump ([`jumped_at`]) the
+    /// samples before and from it share the slope, the oscillator's, and
+    /// have an intercept each, which takes a third degree of freedom.
+    /// `None` while no degree of freedom is left (below
+    /// [`MIN_FIT_SAMPLES`] samples without a jump, or one more with one).
+    /// Samples at one epoch fit a level line.
+    ///
+    /// [`jumped_at`]: Self::jumped_at
     pub(crate) fn jitter(&self) -> Option<f64> {
-        if self.len < MIN_FIT_SAMPLES {
-            return None;
-        }
         let points = self.points.get(..self.len)?;
-        #[allow(clippy::cast_precision_loss, reason = "at most FIT_SAMPLES = 8")]
-        let n = self.len as f64;
-        let (sum_t, sum_y) = points
-            .iter()
-            .fold((0.0, 0.0), |(st, sy), &(t, y)| (st + t, sy + y));
-        let (mean_t, mean_y) = (sum_t / n, sum_y / n);
+        let after = |t: f64| self.jump_at.is_some_and(|jump| t >= jump);
+        // (count, sum of t, sum of y) before the jump and from it.
+        let mut groups = [(0.0_f64, 0.0_f64, 0.0_f64); 2];
+        for &(t, y) in points {
+            if let Some(group) = groups.get_mut(usize::from(after(t))) {
+                *group = (group.0 + 1.0, group.1 + t, group.2 + y);
+            }
+        }
+        let means = groups.map(|(n, st, sy)| {
+            if n > 0.0 {
+                (st / n, sy / n)
+            } else {
+                (0.0, 0.0)
+            }
+        });
+        let centred = |t: f64, y: f64| {
+            let (mean_t, mean_y) = means
+                .get(usize::from(after(t)))
+                .copied()
+                .unwrap_or_default();
+            (t - mean_t, y - mean_y)
+        };
         let (sxx, sxy) = points.iter().fold((0.0, 0.0), |(sxx, sxy), &(t, y)| {
-            let dt = t - mean_t;
-            (sxx + dt * dt, sxy + dt * (y - mean_y))
+            let (dt, dy) = centred(t, y);
+            (sxx + dt * dt, sxy + dt * dy)
         });
         let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
         let squares: f64 = points
             .iter()
             .map(|&(t, y)| {
-                let residual = y - mean_y - slope * (t - mean_t);
+                let (dt, dy) = centred(t, y);
+                let residual = dy - slope * dt;
                 residual * residual
             })
             .sum();
-        let jitter = libm::sqrt(squares / (n - 2.0));
+        let intercepts = groups.iter().filter(|group| group.0 > 0.0).count();
+        #[allow(clippy::cast_precision_loss, reason = "at most FIT_SAMPLES = 8")]
+        let freedom = self.len as f64 - 1.0 - intercepts as f64;
+        if freedom < 1.0 {
+            return None;
+        }
+        let jitter = libm::sqrt(squares / freedom);
         jitter.is_finite().then_some(jitter)
     }
 }
@@ -171,20 +201,66 @@ mod tests {
     }
 
     #[test]
-    fn forgetting_keeps_the_newest_in_order() {
+    fn one_jump_is_not_scatter() {
+        // A line, the server's clock stepped by 5 s from t = 5 on.
         let mut fitted = line(
-            &(0..12)
-                .map(|i| (f64::from(i), f64::from(i % 2)))
+            &(0..8)
+                .map(|i| {
+                    let t = f64::from(i);
+                    (t, 0.01 * t + if i >= 5 { 5.0 } else { 0.0 })
+                })
                 .collect::<Vec<_>>(),
         );
-        assert_eq!(fitted.len(), FIT_SAMPLES);
-        fitted.forget_before(9.0);
-        assert_eq!(fitted.len(), 3);
-        let jitter = fitted.jitter().unwrap();
-        // 9, 10, 11 -> 1, 0, 1: residuals 1/3, -2/3, 1/3 about y = 2/3.
-        assert!((jitter - (6.0_f64 / 9.0).sqrt()).abs() < 1e-12, "{jitter}");
-        fitted.forget_before(11.0);
+        assert!(fitted.jitter().unwrap() > 1.0);
+        fitted.jumped_at(5.0);
+        assert!(fitted.jitter().unwrap() < 1e-9);
+        // Known residuals after the jump: 9, 10, 11 -> 1, 0, 1 about
+        // their own level, the level line before it fits exactly.
+        let mut stepped = line(&[(0.0, 0.0), (1.0, 0.0), (9.0, 1.0), (10.0, 0.0), (11.0, 1.0)]);
+        stepped.jumped_at(9.0);
+        // Pooled slope 0; residuals 1/3, -2/3, 1/3 over 5 - 3 degrees.
+        let jitter = stepped.jitter().unwrap();
+        assert!(
+            (jitter - (6.0_f64 / 9.0 / 2.0).sqrt()).abs() < 1e-12,
+            "{jitter}"
+        );
+    }
+
+    #[test]
+    fn a_jump_takes_a_degree_of_freedom() {
+        let mut fitted = line(&[(0.0, 0.0), (1.0, 0.0), (2.0, 3.0)]);
+        assert!(fitted.jitter().is_some());
+        fitted.jumped_at(2.0);
         assert_eq!(fitted.jitter(), None);
+        // A jump older than every sample changes nothing.
+        let mut old = line(&[(10.0, 1.0), (11.0, -1.0), (12.0, 1.0)]);
+        let before = old.jitter().unwrap();
+        old.jumped_at(3.0);
+        assert!((old.jitter().unwrap() - before).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_swinging_clock_stays_jittery_where_two_samples_agree() {
+        // chrony's 009 case 7 polled every 64.5 s: the samples alternate
+        // and close in on each other, then two agree and the filter
+        // restarts on them. The fit still holds the swings before.
+        let swing = |t: f64| {
+            let phase = t % 128.0;
+            if phase < 64.0 { phase } else { 128.0 - phase }
+        };
+        let samples: Vec<_> = (0..8)
+            .map(|i| {
+                let t = 7_068.75 + 64.5 * f64::from(i);
+                (t, swing(t))
+            })
+            .collect();
+        // 28.75, 34.75, 29.75, 33.75, 30.75, 32.75, then 31.75 twice.
+        assert!((samples[6].1 - samples[7].1).abs() < 1e-9);
+        assert!((samples[5].1 - samples[6].1).abs() > ntp_discipline::STEPT);
+        let mut fitted = line(&samples);
+        let (jump, _) = samples[6];
+        fitted.jumped_at(jump);
+        assert!(fitted.jitter().unwrap() > 1.0);
     }
 
     proptest! {

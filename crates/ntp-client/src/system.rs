@@ -118,7 +118,9 @@ pub struct SystemConfig {
     /// chrony's `maxjitter`, [`MAX_JITTER`](crate::MAX_JITTER) (1 s) by
     /// default. A source above it is not selected. Below
     /// [`MIN_FIT_SAMPLES`](crate::MIN_FIT_SAMPLES) samples since it started
-    /// or since its server's clock jumped, its scatter is not known and
+    /// (one more when its server's clock jumped within them: the samples
+    /// from the jump get an intercept of their own), its scatter is not
+    /// known and
     /// RFC 5905's tests alone judge it: chrony selects no source before
     /// its regression has three samples, while this client selects at the
     /// first sample and steers from it (see the accuracy runner's
@@ -564,15 +566,15 @@ impl SourceSlot {
     /// Records the newest sample of the clock filter for the jitter
     /// limit: `free_offset` is its offset plus the discipline's
     /// correction by then ([`ntp_discipline::Discipline::correction_at`]).
-    /// The samples before a jump of the clocks that the source restarted
-    /// its filter for go, as they went from the filter.
+    /// A jump of the clocks that the source restarted its filter for
+    /// gives the samples from it an intercept of their own.
     fn record_line(&mut self, free_offset: f64) {
         let Some((_, epoch)) = self.source.filter().samples().next() else {
             return;
         };
         self.line.push(epoch, free_offset);
         if let Some(restart) = self.source.jump_restart() {
-            self.line.forget_before(restart);
+            self.line.jumped_at(restart);
         }
     }
 
