@@ -75,6 +75,7 @@ pub struct Candidate {
     id: u64,
     offset: f64,
     root_distance: f64,
+    own_distance: f64,
     jitter: f64,
     stratum: Stratum,
     options: SelectOptions,
@@ -103,6 +104,7 @@ impl Candidate {
             id,
             offset: check_signed(offset, Quantity::Offset)?,
             root_distance: check_non_negative(root_distance, Quantity::RootDistance)?,
+            own_distance: root_distance,
             jitter: check_non_negative(jitter, Quantity::Jitter)?,
             stratum,
             options: SelectOptions::NONE,
@@ -115,6 +117,27 @@ impl Candidate {
     pub const fn with_options(mut self, options: SelectOptions) -> Self {
         self.options = options;
         self
+    }
+
+    /// The same candidate with `own_distance` as the root distance
+    /// without the MINDISP floor (see [`own_distance`](Self::own_distance)).
+    /// A value above the root distance, or not finite, keeps the root
+    /// distance.
+    #[must_use]
+    pub fn with_own_distance(mut self, own_distance: f64) -> Self {
+        if own_distance.is_finite() && (0.0..=self.root_distance).contains(&own_distance) {
+            self.own_distance = own_distance;
+        }
+        self
+    }
+
+    /// The root distance without the MINDISP floor of the delay term
+    /// ([`PeerStats::own_distance`](crate::PeerStats::own_distance)), s:
+    /// what the source itself says of its error. The root distance
+    /// unless set by [`with_own_distance`](Self::with_own_distance).
+    #[must_use]
+    pub const fn own_distance(&self) -> f64 {
+        self.own_distance
     }
 
     /// The selection options.

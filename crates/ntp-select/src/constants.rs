@@ -309,7 +309,8 @@ pub struct SelectConfig {
     pub max_combined: usize,
     /// Survivors whose root distance exceeds this many times the system
     /// peer's are not combined (tallied [`Backup`](crate::Tally::Backup)):
-    /// chrony's `combinelimit`. `None` (RFC 5905, which weights every
+    /// chrony's `combinelimit`. Both distances are taken without the
+    /// MINDISP floor ([`Candidate::own_distance`](crate::Candidate::own_distance)). `None` (RFC 5905, which weights every
     /// survivor by its distance, section 11.2.3) by default; see
     /// [`COMBINE_LIMIT`].
     pub combine_limit: Option<f64>,

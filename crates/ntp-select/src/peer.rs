@@ -126,6 +126,27 @@ impl PeerStats {
     /// delay, dispersion or jitter, and [`InputError::TimeWentBackwards`]
     /// if `now` is before `epoch`.
     pub fn root_distance(&self, now: f64, config: &SelectConfig) -> Result<f64, InputError> {
+        self.distance(now, config, config.min_dispersion)
+    }
+
+    /// The root distance without the MINDISP floor of its delay term:
+    /// `(root_delay + delay) / 2 + root_dispersion + dispersion + PHI *
+    /// (now - epoch) + jitter`. The floor keeps the correctness intervals
+    /// of the selection wide enough to overlap (section 11.2.1); it also
+    /// makes a reference clock a microsecond off (no delay at all) look
+    /// as far as a network server with milliseconds of delay. The combine
+    /// limit ([`SelectConfig::combine_limit`], chrony's `combinelimit`,
+    /// whose distances have no such floor) compares this one.
+    ///
+    /// # Errors
+    ///
+    /// As [`root_distance`](Self::root_distance).
+    pub fn own_distance(&self, now: f64, config: &SelectConfig) -> Result<f64, InputError> {
+        self.distance(now, config, 0.0)
+    }
+
+    /// [`root_distance`](Self::root_distance) with `floor` for MINDISP.
+    fn distance(&self, now: f64, config: &SelectConfig, floor: f64) -> Result<f64, InputError> {
         let root_delay = check_non_negative(self.root_delay, Quantity::RootDelay)?;
         let root_dispersion = check_non_negative(self.root_dispersion, Quantity::RootDispersion)?;
         check_signed(self.offset, Quantity::Offset)?;
@@ -137,7 +158,7 @@ impl PeerStats {
         if now < epoch {
             return Err(InputError::TimeWentBackwards);
         }
-        let distance = (root_delay + delay).max(config.min_dispersion) / 2.0
+        let distance = (root_delay + delay).max(floor) / 2.0
             + root_dispersion
             + dispersion
             + config.phi * (now - epoch)
@@ -184,7 +205,8 @@ impl PeerStats {
     }
 
     /// The candidate for the selection algorithm: offset, root distance at
-    /// `now`, jitter and stratum.
+    /// `now` (and [`own_distance`](Self::own_distance)), jitter and
+    /// stratum.
     ///
     /// # Errors
     ///
@@ -196,7 +218,11 @@ impl PeerStats {
         config: &SelectConfig,
     ) -> Result<Candidate, InputError> {
         let distance = self.root_distance(now, config)?;
-        Candidate::new(id, self.offset, distance, self.jitter, self.stratum)
+        let own = self.own_distance(now, config)?;
+        Ok(
+            Candidate::new(id, self.offset, distance, self.jitter, self.stratum)?
+                .with_own_distance(own),
+        )
     }
 }
 
@@ -258,6 +284,29 @@ mod tests {
         assert!(close(
             tiny.root_distance(200.0, &SelectConfig::RFC).unwrap(),
             MINDISP / 2.0 + PHI * 100.0
+        ));
+    }
+
+    #[test]
+    fn own_distance_has_no_mindisp_floor() {
+        let config = SelectConfig::RFC;
+        let mut refclock = stats();
+        refclock.root_delay = 0.0;
+        refclock.root_dispersion = 0.0;
+        refclock.delay = 1e-6;
+        let own = refclock.own_distance(100.0, &config).unwrap();
+        // 1 us / 2 + 2 ms + 0.5 ms.
+        assert!(close(own, 0.5e-6 + 0.002 + 0.0005), "{own}");
+        let floored = refclock.root_distance(100.0, &config).unwrap();
+        assert!(close(floored, MINDISP / 2.0 + 0.002 + 0.0005), "{floored}");
+        let candidate = refclock.candidate(1, 100.0, &config).unwrap();
+        assert!(close(candidate.own_distance(), own));
+        assert!(close(candidate.root_distance(), floored));
+        // Above the floor both agree.
+        let server = stats();
+        assert!(close(
+            server.own_distance(100.0, &config).unwrap(),
+            server.root_distance(100.0, &config).unwrap()
         ));
     }
 

@@ -114,7 +114,10 @@ fn keep_preferred(candidates: &mut [Candidate], system_peer: usize) {
 }
 
 /// [`SelectConfig::combine_limit`]: survivors farther than the limit times
-/// the system peer's root distance, or whose correctness interval does
+/// the system peer's (both by [`Candidate::own_distance`], without the
+/// MINDISP floor, as chrony's distances: a PPS a microsecond off then
+/// leaves network servers out, as chrony does, where the floor made them
+/// all 2.5 ms far), or whose correctness interval does
 /// not hold the system peer's offset, become [`Tally::Backup`], so that
 /// [`combine`] leaves them out.
 ///
@@ -138,7 +141,7 @@ fn limit_combination(candidates: &mut [Candidate], system_peer: usize, config: &
     for candidate in candidates.iter_mut() {
         let (low, high) = candidate.interval();
         if candidate.tally() == Tally::Candidate
-            && (candidate.root_distance() > limit * peer.root_distance()
+            && (candidate.own_distance() > limit * peer.own_distance()
                 || !(low..=high).contains(&peer.offset()))
         {
             candidate.set_tally(Tally::Backup);
@@ -279,6 +282,56 @@ mod tests {
             limited_config.combine_limit = Some(bad);
             assert!(limited_config.validate().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_combine_limit_compares_distances_without_the_mindisp_floor() {
+        // A PPS: no delay, 20 us of dispersion and jitter. Two LAN
+        // servers: 1 ms of delay, 50 us of jitter. With MINDISP all three
+        // are 2.5 ms far, within three times each other.
+        let config = SelectConfig {
+            combine_limit: Some(crate::constants::COMBINE_LIMIT),
+            ..SelectConfig::RFC
+        };
+        let floor = config.min_dispersion / 2.0;
+        let pps = Candidate::new(1, 0.0, floor + 20e-6, 1e-6, Stratum::new(1))
+            .unwrap()
+            .with_own_distance(20e-6);
+        let server = |id, offset| {
+            Candidate::new(id, offset, floor + 50e-6, 50e-6, Stratum::new(1))
+                .unwrap()
+                .with_own_distance(550e-6)
+        };
+        let mut set = [pps, server(2, 30e-6), server(3, 40e-6)];
+        let mut scratch = [Slot::EMPTY; 18];
+        let combined = mitigate(&mut set, &mut scratch, &config, None)
+            .unwrap()
+            .combined;
+        assert_eq!(set[0].tally(), crate::tally::Tally::SystemPeer);
+        assert_eq!(set[1].tally(), crate::tally::Tally::Backup);
+        assert_eq!(set[2].tally(), crate::tally::Tally::Backup);
+        assert!(combined.offset.abs() < 1e-12, "{combined:?}");
+        // Without the own distances (the floored ones), the servers join.
+        let mut floored = [
+            Candidate::new(1, 0.0, floor + 20e-6, 1e-6, Stratum::new(1)).unwrap(),
+            Candidate::new(2, 30e-6, floor + 50e-6, 50e-6, Stratum::new(1)).unwrap(),
+            Candidate::new(3, 40e-6, floor + 50e-6, 50e-6, Stratum::new(1)).unwrap(),
+        ];
+        let combined = mitigate(&mut floored, &mut scratch, &config, None)
+            .unwrap()
+            .combined;
+        assert_eq!(floored[1].tally(), crate::tally::Tally::Candidate);
+        assert!(combined.offset > 10e-6, "{combined:?}");
+    }
+
+    #[test]
+    fn an_own_distance_beyond_the_root_distance_is_ignored() {
+        let candidate = Candidate::new(1, 0.0, 1e-3, 0.0, Stratum::new(1)).unwrap();
+        assert!((candidate.own_distance() - 1e-3).abs() < 1e-15);
+        for bad in [2e-3, -1.0, f64::NAN, f64::INFINITY] {
+            assert!((candidate.with_own_distance(bad).own_distance() - 1e-3).abs() < 1e-15);
+        }
+        assert!((candidate.with_own_distance(0.0).own_distance()).abs() < 1e-15);
     }
 
     fn with(mut list: Vec<Candidate>, id: u64, options: SelectOptions) -> Vec<Candidate> {
