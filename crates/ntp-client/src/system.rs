@@ -2205,10 +2205,15 @@ impl<R: RngCore> System<R> {
                 .find(|&&(_, i)| i == index)
                 .map_or(0.0, |&(source_offset, _)| source_offset - reference);
             let uncertainty = libm::sqrt(slot.sample_variance(&sample) + bias * bias);
-            let update = Update::new(offset, self.jitter)
+            let mut update = Update::new(offset, self.jitter)
                 .with_leap(leap)
                 .with_age((now_s - epoch).max(0.0))
                 .with_uncertainty(uncertainty);
+            // A reference clock's sample is as precise as the device; a
+            // network sample keeps the clock's precision as its floor.
+            if let Some(state) = slot.refclock.as_deref() {
+                update = update.with_precision(log2_seconds(state.config.precision));
+            }
             if self.apply_update(now_s, wall, update, Some(id)) {
                 break;
             }

@@ -385,9 +385,70 @@ impl Clock for KernelClock {
     }
 }
 
+/// Readings taken to measure a clock's precision
+/// ([`reading_precision`]).
+const PRECISION_READS: usize = 128;
+
+/// The precision of `clock`'s readings, log2 seconds (-30 to 0): the
+/// smallest step between two consecutive readings of
+/// [`PRECISION_READS`], rounded up to a power of two. RFC 5905 (section
+/// 7.3) measures the precision so, when the service starts, "as the
+/// minimum time of several iterations to read the system clock"; chrony
+/// defaults a reference clock's precision to this estimate. `None` when
+/// no two readings differed (a clock coarser than the loop) or a read
+/// failed.
+pub(crate) fn reading_precision(clock: &dyn ReadClock) -> Option<i8> {
+    let mut previous = clock.now().ok()?;
+    let mut smallest = f64::INFINITY;
+    for _ in 1..PRECISION_READS {
+        let reading = clock.now().ok()?;
+        if let Some(step) = reading.checked_duration_since(previous) {
+            let step = step.to_seconds_f64();
+            if step > 0.0 {
+                smallest = smallest.min(step);
+            }
+        }
+        previous = reading;
+    }
+    log2_ceiling(smallest)
+}
+
+/// `ceil(log2(seconds))` within -30 to 0; `None` for a value that is not
+/// positive and finite.
+fn log2_ceiling(seconds: f64) -> Option<i8> {
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return None;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "clamped to -30..=0 before the cast"
+    )]
+    Some(seconds.log2().ceil().clamp(-30.0, 0.0) as i8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_precision_rounds_the_smallest_step_up_to_a_power_of_two() {
+        assert_eq!(log2_ceiling(1e-7), Some(-23));
+        assert_eq!(log2_ceiling(2f64.powi(-20)), Some(-20));
+        assert_eq!(log2_ceiling(3.0), Some(0));
+        assert_eq!(log2_ceiling(1e-12), Some(-30));
+        for bad in [0.0, -1e-6, f64::INFINITY, f64::NAN] {
+            assert_eq!(log2_ceiling(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_system_clock_reads_within_a_millisecond() {
+        let precision = reading_precision(&SystemClock);
+        assert!(
+            precision.is_some_and(|p| (-30..=-10).contains(&p)),
+            "{precision:?}"
+        );
+    }
 
     #[test]
     fn tick_and_frequency_split_the_rate() {

@@ -270,9 +270,10 @@ Options:
                          socket protocol as gpsd writes it
                          (/run/chrony.ttyS0.sock); then ,refid=GPS ,poll=N
                          (default 4) ,filter=N (samples per poll, 64)
-                         ,delay=S ,offset=S ,precision=N ,stratum=N, and ,pps
-                         ,lock=REFID for a pulse whose second another
-                         --refclock names
+                         ,delay=S ,offset=S ,precision=N (log2 s; default:
+                         the clock's reading precision, measured at start)
+                         ,stratum=N, and ,pps ,lock=REFID for a pulse whose
+                         second another --refclock names
   --prefer               the --server, --pool or --nts just before is chosen
                          and combined alone whenever it is not a falseticker
                          (chrony's prefer)

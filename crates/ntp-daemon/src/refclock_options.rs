@@ -17,6 +17,9 @@ pub(crate) struct RefclockOption {
     /// `refid=`, `poll=`, `filter=`, `delay=`, `offset=`, `precision=`,
     /// `stratum=`, `pps`.
     pub(crate) config: RefclockConfig,
+    /// Whether `precision=` was given; without it the daemon sets the
+    /// precision of its clock's readings (`clock::reading_precision`).
+    pub(crate) precision_given: bool,
     /// The reference id as text (what `lock=` of a later one names).
     pub(crate) refid: String,
     /// `lock=REFID`: the reference clock given before that names the
@@ -78,6 +81,7 @@ pub(crate) fn parse(text: &str) -> Result<RefclockOption, ArgsError> {
     let mut config = RefclockConfig::default();
     let mut refid = String::from(kind);
     let mut lock = None;
+    let mut precision_given = false;
     for part in parts {
         let (key, value) = part.split_once('=').unwrap_or((part, ""));
         let wrong = || bad(&format!("{key}={value:?}"));
@@ -91,7 +95,10 @@ pub(crate) fn parse(text: &str) -> Result<RefclockOption, ArgsError> {
             "filter" => config.filter = usize::try_from(integer()?).map_err(|_| wrong())?,
             "delay" => config.delay = number()?,
             "offset" => config.offset = number()?,
-            "precision" => config.precision = i8::try_from(integer()?).map_err(|_| wrong())?,
+            "precision" => {
+                config.precision = i8::try_from(integer()?).map_err(|_| wrong())?;
+                precision_given = true;
+            }
             "stratum" => config.stratum = u8::try_from(integer()?).map_err(|_| wrong())?,
             "pps" if value.is_empty() => config.pps = true,
             "clear" if value.is_empty() => match &mut driver {
@@ -119,6 +126,7 @@ pub(crate) fn parse(text: &str) -> Result<RefclockOption, ArgsError> {
         spec: text.to_owned(),
         driver,
         config,
+        precision_given,
         refid,
         lock,
         selection: Selection::default(),
@@ -141,6 +149,12 @@ mod tests {
         assert_eq!(option.config.poll, 3);
         assert!((option.config.delay - 0.2).abs() < 1e-12);
         assert!((option.config.offset - 0.1).abs() < 1e-12);
+        // No precision given: the daemon sets its clock's.
+        assert!(!option.precision_given);
+        let precise =
+            parse("PPS:/dev/pps0,precision=-22").unwrap_or_else(|e| unreachable!("{e:?}"));
+        assert!(precise.precision_given);
+        assert_eq!(precise.config.precision, -22);
         let pps = parse("SOCK:/run/chrony.pps0.sock,refid=PPS,pps,lock=GPS,stratum=1")
             .unwrap_or_else(|e| unreachable!("{e:?}"));
         assert!(pps.config.pps);
@@ -162,6 +176,8 @@ mod tests {
             "SOCK:/x,delay=-1",
             "SOCK:/x,offset=nan",
             "SOCK:/x,stratum=16",
+            "SOCK:/x,precision=-31",
+            "SOCK:/x,precision=1",
             "SOCK:/x,lock=GPS",
             "SOCK:/x,bogus",
         ] {

@@ -224,7 +224,9 @@ pub(crate) struct Refclocks {
 
 impl Refclocks {
     /// Adds every `--refclock` to `system` and opens its device. Locks
-    /// name other reference clocks by refid.
+    /// name other reference clocks by refid. A reference clock without
+    /// `precision=` gets `clock_precision`, the precision of the clock's
+    /// readings (chrony's default), when it was measured.
     ///
     /// # Errors
     ///
@@ -235,6 +237,7 @@ impl Refclocks {
         options: &Options,
         system: &mut System<ChaCha12Rng>,
         names: &mut Names,
+        clock_precision: Option<i8>,
     ) -> io::Result<Self> {
         let mut refclocks = Self::default();
         let mut by_refid: Vec<(String, SourceId)> = Vec::new();
@@ -246,6 +249,9 @@ impl Refclocks {
                 )
             };
             let mut config = refclock.config();
+            if let Some(precision) = clock_precision.filter(|_| !refclock.precision_given) {
+                config.precision = precision;
+            }
             if let Some(lock) = &refclock.lock {
                 config.lock = by_refid
                     .iter()

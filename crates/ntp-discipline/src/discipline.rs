@@ -175,6 +175,9 @@ pub struct Discipline {
     config: Config,
     /// (2^precision)^2, the floor of a squared jitter sample.
     precision_sq: f64,
+    /// The floor of the update being handled: the square of its own
+    /// precision ([`Update::precision`]) or `precision_sq`.
+    floor_sq: f64,
     /// The clock reading at which the internal timeline (process time,
     /// `c.t`) is zero; moved by every step so that process time is
     /// continuous.
@@ -295,6 +298,7 @@ impl Discipline {
         let mut discipline = Self {
             config,
             precision_sq: precision * precision,
+            floor_sq: precision * precision,
             epoch: now,
             state: State::Nset,
             now: NtpDuration::ZERO,
@@ -429,6 +433,9 @@ impl Discipline {
         if !(update.uncertainty.is_finite() && (0.0..=MAX_OFFSET).contains(&update.uncertainty)) {
             return Err(UpdateError::InvalidUncertainty);
         }
+        if !(update.precision.is_finite() && (0.0..=MAX_OFFSET).contains(&update.precision)) {
+            return Err(UpdateError::InvalidPrecision);
+        }
         let age = if update.age > 0.0 {
             NtpDuration::from_seconds_f64(update.age).map_err(|_| UpdateError::InvalidAge)?
         } else {
@@ -451,6 +458,11 @@ impl Discipline {
             return Ok(outcome);
         }
         let outcome = if self.config.algorithm == Algorithm::Kalman {
+            self.floor_sq = if update.precision > 0.0 {
+                update.precision * update.precision
+            } else {
+                self.precision_sq
+            };
             let outcome = self.kalman_update(epoch, t, sample_time, update)?;
             self.schedule_leap(update.leap);
             outcome
@@ -1107,7 +1119,7 @@ impl Discipline {
         } else {
             update.jitter
         };
-        let variance = (sigma * sigma).max(self.precision_sq);
+        let variance = (sigma * sigma).max(self.floor_sq);
         let Some(mut filter) = self.kalman else {
             return self.kalman_first_update(epoch, (t, sample_time), offset, variance);
         };
@@ -1161,7 +1173,7 @@ impl Discipline {
         }
         filter.update(innovation);
         self.observe_variance(variance);
-        let sample = (innovation.residual * innovation.residual).max(self.precision_sq);
+        let sample = (innovation.residual * innovation.residual).max(self.floor_sq);
         self.jitter_sq += (sample - self.jitter_sq) / AVG;
         // chrony's `makestep`: the estimate now, stepped when above the
         // threshold within the first updates.
@@ -1236,7 +1248,7 @@ impl Discipline {
             self.commit(epoch, t);
             UpdateOutcome::Slew
         };
-        self.jitter_sq = variance.max(self.precision_sq);
+        self.jitter_sq = variance.max(self.floor_sq);
         self.kalman_time = sample_time.min(t);
         (self.elapsed_tau, self.correction) = self.adjusted_since(self.kalman_time, t);
         self.observe_variance(variance);
@@ -1421,7 +1433,7 @@ impl Discipline {
     /// next minutes as if every sample were as doubtful, and the 0.1 s
     /// start offset was still being slewed at 330 s.
     fn observe_variance(&mut self, variance: f64) {
-        let variance = variance.max(self.precision_sq);
+        let variance = variance.max(self.floor_sq);
         self.measured_variance = variance;
         let count = self.variances_seen.saturating_add(1);
         self.typical_variance = Some(match self.typical_variance {

@@ -44,6 +44,19 @@ pub struct Update {
     /// spread evenly between the directions the error is uniform within
     /// ±x/2, a standard deviation of `x / sqrt(12)`.
     pub uncertainty: f64,
+    /// Precision of the measurement, seconds: the floor of its
+    /// [`uncertainty`](Self::uncertainty) and of the clock jitter's
+    /// samples in place of the clock's precision
+    /// ([`Config::precision`](crate::Config::precision)), which RFC 5905
+    /// sets at 2^-18 s (section 7.3, about 3.8 us) for the readings of a
+    /// network exchange. A reference clock read by kernel timestamps (a
+    /// PPS, a PHC) is read far more precisely; floored at 3.8 us its
+    /// updates are weighted as a network sample's and the discipline
+    /// follows it too slowly. Zero (the default) means the clock's
+    /// precision. Must be finite, non-negative and at most
+    /// [`MAX_OFFSET`](crate::MAX_OFFSET).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub precision: f64,
 }
 
 impl Update {
@@ -56,7 +69,15 @@ impl Update {
             leap: LeapIndicator::NoWarning,
             age: 0.0,
             uncertainty: 0.0,
+            precision: 0.0,
         }
+    }
+
+    /// The same update with measurement precision `precision` seconds
+    /// (see [`Update::precision`]).
+    #[must_use]
+    pub const fn with_precision(self, precision: f64) -> Self {
+        Self { precision, ..self }
     }
 
     /// The same update with measurement standard deviation `uncertainty`
@@ -106,6 +127,10 @@ pub enum UpdateError {
     /// [`MAX_OFFSET`](crate::MAX_OFFSET).
     #[error("uncertainty is NaN, infinite, negative or above 2^31 s")]
     InvalidUncertainty,
+    /// The precision is NaN, infinite, negative or above
+    /// [`MAX_OFFSET`](crate::MAX_OFFSET).
+    #[error("precision is NaN, infinite, negative or above 2^31 s")]
+    InvalidPrecision,
     /// `now` is more than 2^31 s (68 years) away from the discipline's own
     /// timeline, or a step would leave the date range.
     #[error("time is out of the discipline's 68-year range")]

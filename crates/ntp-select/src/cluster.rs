@@ -27,7 +27,10 @@
 //! - [`SelectConfig::distance_weighted_cluster`] switches to the reference
 //!   implementation's rule, which RFC 5905's body does not have: the
 //!   victim is the survivor with the largest selection jitter *times its
-//!   root distance*, and a trusted or preferred survivor is never pruned
+//!   root distance*, without the MINDISP floor
+//!   ([`Candidate::own_distance`](crate::Candidate::own_distance): with
+//!   it a PPS is as far as a LAN server), and a trusted or preferred
+//!   survivor is never pruned
 //!   (the rounds stop instead). Under the body's rule a precise source
 //!   (a PPS or a PHC, microseconds of distance) that three network
 //!   servers outvote on their common bias of a few tens of microseconds
@@ -330,7 +333,7 @@ fn weighted_rounds(
             };
             let psi = rounds.selection_jitter(slot.value, count);
             selection_jitter = selection_jitter.max(psi);
-            let weight = psi * candidate.root_distance();
+            let weight = psi * candidate.own_distance();
             let key = (weight, psi, slot.aux);
             let worse = worst.is_none_or(|(w, p, rank, _)| {
                 key.0

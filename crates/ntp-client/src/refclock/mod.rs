@@ -93,6 +93,11 @@ pub struct RefclockConfig {
     /// the device (chrony's `offset`, 0 by default).
     pub offset: f64,
     /// The device's precision, log2 s: -20 (about 1 us) by default.
+    /// It floors each sample's dispersion and, as
+    /// [`Update::precision`](ntp_discipline::Update::precision), the
+    /// uncertainty of the updates it gives the discipline. chrony
+    /// defaults it to the precision of the system clock's readings;
+    /// the daemon sets that when it can measure it.
     pub precision: i8,
     /// The stratum it claims, 0 to 15 (chrony's `stratum`, 0 by default).
     pub stratum: u8,

@@ -487,6 +487,14 @@ fn bad_input_is_refused_without_a_trace() {
         (Update::new(0.0, -1e-3), UpdateError::InvalidJitter),
         (Update::new(0.0, f64::NAN), UpdateError::InvalidJitter),
         (Update::new(0.0, f64::INFINITY), UpdateError::InvalidJitter),
+        (
+            Update::new(0.0, 0.0).with_precision(-1e-9),
+            UpdateError::InvalidPrecision,
+        ),
+        (
+            Update::new(0.0, 0.0).with_precision(f64::NAN),
+            UpdateError::InvalidPrecision,
+        ),
     ];
     for (update, error) in cases {
         assert_eq!(discipline.handle_update(at(64.0), update), Err(error));
@@ -733,6 +741,32 @@ fn kalman_run(skew: f64, start_offset: f64, poll: f64, duration: f64) -> (Discip
         true_offset -= step * (skew + rate);
     }
     (discipline, true_offset)
+}
+
+#[test]
+fn an_update_s_own_precision_replaces_the_clock_s_as_its_floor() {
+    // Exact offsets doubted by 10 ns, every 16 s: the clock jitter
+    // settles at the floor, 2^-18 s for the clock, 20 ns for a
+    // reference clock that says it is that precise.
+    let jitter_after = |precision: f64| {
+        let mut discipline = Discipline::new(Config::default(), base()).unwrap();
+        for i in 0..64 {
+            let update = Update::new(0.0, 1e-8)
+                .with_uncertainty(1e-8)
+                .with_precision(precision);
+            discipline
+                .handle_update(at(16.0 * f64::from(i)), update)
+                .unwrap();
+        }
+        discipline.jitter()
+    };
+    let clock_floor = libm::exp2(f64::from(crate::PRECISION));
+    assert!(
+        close(jitter_after(0.0), clock_floor),
+        "{}",
+        jitter_after(0.0)
+    );
+    assert!(close(jitter_after(20e-9), 20e-9), "{}", jitter_after(20e-9));
 }
 
 #[test]
