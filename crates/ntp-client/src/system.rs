@@ -518,6 +518,9 @@ pub(crate) struct SourceSlot {
     /// Whether the source was last held out by the jitter limit (its
     /// event is sent once a spell).
     too_jittery: bool,
+    /// Whether the source polls at its maximum poll as a stand-by (see
+    /// `System::drain_discipline`).
+    standby: bool,
 }
 
 impl SourceSlot {
@@ -540,6 +543,7 @@ impl SourceSlot {
             refclock: None,
             line: SampleLine::new(),
             too_jittery: false,
+            standby: false,
         }
     }
 
@@ -1893,9 +1897,30 @@ impl<R: RngCore> System<R> {
         }
         let slew = self.discipline.cumulative_slew();
         let poll = self.discipline.poll();
+        let refclock_leads = self
+            .sources
+            .iter()
+            .any(|slot| slot.refclock.is_some() && Some(slot.source.id()) == self.system_peer);
         for slot in &mut self.sources {
             slot.source.set_cumulative_slew(slew);
-            slot.source.set_system_poll(poll);
+            // While a reference clock leads, the system poll follows its
+            // samples (16 s apart, a fraction of a microsecond each), and
+            // a network server that is not combined with it is a stand-by:
+            // it is polled at its maximum poll, as chrony's servers climb
+            // to theirs when their samples are steady, instead of at the
+            // pulse's pace (four to six times chronyd's packets beside a
+            // PPS or a PHC). It is asked again soon once it is needed.
+            let standby = refclock_leads && slot.refclock.is_none() && !combined(slot.tally);
+            if slot.standby && !standby {
+                slot.source.poll_soon();
+            }
+            slot.standby = standby;
+            let source_poll = if standby {
+                slot.source.config().max_poll
+            } else {
+                poll
+            };
+            slot.source.set_system_poll(source_poll);
         }
     }
 

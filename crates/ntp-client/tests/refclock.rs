@@ -126,10 +126,21 @@ fn a_gps_among_servers_is_the_system_peer_and_a_wrong_one_is_outvoted() {
         if gps_wins {
             assert_eq!(h.client.system_peer(), Some(id));
             assert_eq!(h.client.system_state().stratum, Stratum::PRIMARY);
+            // The servers, not combined with the GPS (1 ms of delay
+            // against its microseconds), stand by at their maximum poll.
+            for source in h.client.sources().filter(|s| s.id() != id) {
+                assert_eq!(h.client.tally(source.id()), Some(Tally::Backup));
+                assert_eq!(source.poll(), source.config().max_poll);
+            }
         } else {
             assert_eq!(h.client.tally(id), Some(Tally::Falseticker));
             assert_ne!(h.client.system_peer(), Some(id));
             assert_eq!(h.client.system_state().stratum, Stratum::new(2));
+            // The servers lead: polled at the system poll.
+            for source in h.client.sources().filter(|s| s.id() != id) {
+                assert_eq!(source.poll(), h.client.discipline().poll());
+                assert!(source.poll() < source.config().max_poll);
+            }
         }
         assert!(phase.abs() < 1e-3, "error {error}: clock {phase} s off");
     }
