@@ -29,6 +29,7 @@ enum Op {
         jitter: f64,
         age: f64,
         uncertainty: f64,
+        precision: f64,
         leap: u8,
     },
     Timeout {
@@ -172,6 +173,7 @@ fuzz_target!(|input: Input| {
                 jitter,
                 age,
                 uncertainty,
+                precision,
                 leap,
             } => {
                 now = now
@@ -180,7 +182,8 @@ fuzz_target!(|input: Input| {
                 let update = Update::new(offset, jitter)
                     .with_leap(LeapIndicator::from_bits(leap))
                     .with_age(age)
-                    .with_uncertainty(uncertainty);
+                    .with_uncertainty(uncertainty)
+                    .with_precision(precision);
                 let before = discipline.clone();
                 if discipline.handle_update(now, update).is_err() {
                     assert_eq!(format!("{before:?}"), format!("{discipline:?}"));

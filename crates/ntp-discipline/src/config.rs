@@ -78,6 +78,11 @@ pub const MIN_POLL_LIMIT: i8 = 0;
 /// appendix A.2): the floor of each clock jitter sample.
 pub const PRECISION: i8 = -18;
 
+/// The finest precision the discipline takes, log2 seconds: 2^-30 s,
+/// about 1 ns (the resolution of the kernel's clock readings). Not in
+/// RFC 5905, whose precision field is a signed byte.
+pub const MIN_PRECISION_LOG2: i8 = -30;
+
 /// Largest offset magnitude, in seconds, the discipline accepts: 2^31 s,
 /// the range of an [`NtpDuration`](ntp_proto::NtpDuration) (RFC 5905,
 /// section 6: timestamp differences are 63-bit signed values, and
@@ -526,7 +531,7 @@ impl Config {
                 max_poll: self.max_poll,
             });
         }
-        if !(-30..=0).contains(&self.precision) {
+        if !(MIN_PRECISION_LOG2..=0).contains(&self.precision) {
             return Err(ConfigError::Precision(self.precision));
         }
         if !(self.wander.is_finite() && (WANDER_MIN..=WANDER_MAX).contains(&self.wander)) {

@@ -6,7 +6,7 @@ use ntp_proto::{Date, LeapIndicator, NtpDuration};
 
 use crate::config::{
     AVG, Algorithm, DRIFT_FILE_FREQUENCY_SD, FLL, INITIAL_FREQUENCY_SD, LIMIT, MAX_OFFSET, MAXFREQ,
-    MIN_SLEW_TIME, OUTLIER_GATE, PGATE, WANDER_MAX, WANDER_MIN,
+    MIN_PRECISION_LOG2, MIN_SLEW_TIME, OUTLIER_GATE, PGATE, WANDER_MAX, WANDER_MIN,
 };
 use crate::fallback::FallbackDrifts;
 use crate::kalman::{Innovation, Kalman, ONE_THIRD};
@@ -458,12 +458,20 @@ impl Discipline {
             return Ok(outcome);
         }
         let outcome = if self.config.algorithm == Algorithm::Kalman {
+            // A refused update leaves no trace: the floor goes back too.
+            let floor_before = self.floor_sq;
             self.floor_sq = if update.precision > 0.0 {
-                update.precision * update.precision
+                // No finer than the finest clock precision configurable.
+                let precision = update
+                    .precision
+                    .max(libm::exp2(f64::from(MIN_PRECISION_LOG2)));
+                precision * precision
             } else {
                 self.precision_sq
             };
-            let outcome = self.kalman_update(epoch, t, sample_time, update)?;
+            let outcome = self
+                .kalman_update(epoch, t, sample_time, update)
+                .inspect_err(|_| self.floor_sq = floor_before)?;
             self.schedule_leap(update.leap);
             outcome
         } else {

@@ -53,7 +53,9 @@ pub struct Update {
     /// PPS, a PHC) is read far more precisely; floored at 3.8 us its
     /// updates are weighted as a network sample's and the discipline
     /// follows it too slowly. Zero (the default) means the clock's
-    /// precision. Must be finite, non-negative and at most
+    /// precision; below 2^-30 s (the finest
+    /// [`Config::precision`](crate::Config::precision)) it counts as
+    /// 2^-30 s. Must be finite, non-negative and at most
     /// [`MAX_OFFSET`](crate::MAX_OFFSET).
     #[cfg_attr(feature = "serde", serde(default))]
     pub precision: f64,
