@@ -159,6 +159,19 @@ mod tests {
         line
     }
 
+    /// Eight samples from `start`, `interval` apart, of chrony's 009
+    /// case 7 server: its clock climbs 1 s a second for 64 s and falls
+    /// back as fast.
+    fn swinging(start: f64, interval: f64) -> Vec<(f64, f64)> {
+        (0..8)
+            .map(|i| {
+                let t = start + interval * f64::from(i);
+                let phase = t % 128.0;
+                (t, if phase < 64.0 { phase } else { 128.0 - phase })
+            })
+            .collect()
+    }
+
     #[test]
     fn a_drift_is_not_jitter() {
         // 5 % off, 64 s polls: 3.2 s a poll, and nothing scatters.
@@ -187,16 +200,7 @@ mod tests {
     fn a_server_swinging_a_minute_is_all_jitter() {
         // chrony's 009 case 7: the server's clock climbs 1 s a second for
         // 64 s and falls back as fast; polled every 64 s plus a bit.
-        let swing = |t: f64| {
-            let phase = t % 128.0;
-            if phase < 64.0 { phase } else { 128.0 - phase }
-        };
-        let samples: Vec<_> = (0..8)
-            .map(|i| {
-                let t = 67.0 * f64::from(i);
-                (t, swing(t))
-            })
-            .collect();
+        let samples = swinging(0.0, 67.0);
         assert!(line(&samples).jitter().unwrap() > 1.0);
     }
 
@@ -244,16 +248,7 @@ mod tests {
         // chrony's 009 case 7 polled every 64.5 s: the samples alternate
         // and close in on each other, then two agree and the filter
         // restarts on them. The fit still holds the swings before.
-        let swing = |t: f64| {
-            let phase = t % 128.0;
-            if phase < 64.0 { phase } else { 128.0 - phase }
-        };
-        let samples: Vec<_> = (0..8)
-            .map(|i| {
-                let t = 7_068.75 + 64.5 * f64::from(i);
-                (t, swing(t))
-            })
-            .collect();
+        let samples = swinging(7_068.75, 64.5);
         // 28.75, 34.75, 29.75, 33.75, 30.75, 32.75, then 31.75 twice.
         assert!((samples[6].1 - samples[7].1).abs() < 1e-9);
         assert!((samples[5].1 - samples[6].1).abs() > ntp_discipline::STEPT);
