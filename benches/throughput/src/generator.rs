@@ -16,7 +16,7 @@ use ntp_client::ntp_auth::{Key, KeyId, KeyType};
 use ntp_client::ntp_proto::{Date, HEADER_LEN};
 use ntp_client::sntp::{Request, SntpConfig};
 use ntp_nts::client::{COOKIE_JAR_CAPACITY, MAX_REQUEST_LEN, NtsClientSession, RequestState};
-use ntp_nts::tls::{self, KeClient, KeOutcome, Progress};
+use ntp_nts::tls::{self, KeClient, KeOutcome};
 use ntp_nts::{AeadAlgorithm, Cookie, SessionKeys};
 use rand_chacha::ChaCha12Rng;
 use rand_core::SeedableRng;
@@ -274,30 +274,9 @@ fn key_exchange(target: &Target<'_>) -> Result<KeOutcome, String> {
             Err(error) => return Err(fail(&error)),
         }
     };
-    let mut closed = false;
-    loop {
-        let left = remaining(deadline).map_err(|e| fail(&e))?;
-        let progress = client.process().map_err(|e| fail(&e))?;
-        while client.wants_write() {
-            stream
-                .set_write_timeout(Some(left))
-                .and_then(|()| client.write_tls(&mut stream))
-                .map_err(|e| fail(&e))?;
-        }
-        if let Progress::Done(outcome) = progress {
-            return Ok(outcome);
-        }
-        if closed {
-            return Err(fail(&"the server closed the connection first"));
-        }
-        if client.wants_read() {
-            closed = stream
-                .set_read_timeout(Some(left))
-                .and_then(|()| client.read_tls(&mut stream))
-                .map_err(|e| fail(&e))?
-                == 0;
-        }
-    }
+    client
+        .run_blocking(&mut stream, deadline)
+        .map_err(|e| fail(&e))
 }
 
 /// The time left until `deadline`, never zero (a zero socket timeout is

@@ -15,7 +15,7 @@ use std::time::Instant;
 use ntp_client::NtsKeOutcome;
 use ntp_nts::AeadAlgorithm;
 use ntp_nts::rustls::ClientConfig;
-use ntp_nts::tls::{KeClient, KeOutcome, Progress};
+use ntp_nts::tls::{ExchangeError, KeClient, KeOutcome};
 use serde_json::json;
 
 use crate::log::Log;
@@ -146,41 +146,12 @@ fn exchange(
         }
     }
     let mut stream = stream.ok_or_else(|| format!("connect: {last_error}"))?;
-    loop {
-        let progress = client.process().map_err(|error| error.to_string())?;
-        stream
-            .set_write_timeout(Some(remaining(deadline)?))
-            .map_err(|error| error.to_string())?;
-        while client.wants_write() {
-            client
-                .write_tls(&mut stream)
-                .map_err(|error| format!("send: {error}"))?;
-        }
-        if let Progress::Done(outcome) = progress {
-            return Ok(outcome);
-        }
-        if client.wants_read() {
-            stream
-                .set_read_timeout(Some(remaining(deadline)?))
-                .map_err(|error| error.to_string())?;
-            let read = client
-                .read_tls(&mut stream)
-                .map_err(|error| match error.kind() {
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                        format!("no answer within {} s", KE_TIMEOUT.as_secs())
-                    }
-                    _ => format!("receive: {error}"),
-                })?;
-            if read == 0 {
-                // The peer closed: `process` reports what that means.
-                let progress = client.process().map_err(|error| error.to_string())?;
-                if let Progress::Done(outcome) = progress {
-                    return Ok(outcome);
-                }
-                return Err("the server closed the connection".to_owned());
-            }
-        }
-    }
+    client
+        .run_blocking(&mut stream, deadline)
+        .map_err(|error| match error {
+            ExchangeError::TimedOut => format!("no answer within {} s", KE_TIMEOUT.as_secs()),
+            other => other.to_string(),
+        })
 }
 
 /// The time left before `deadline`, or the timeout error.

@@ -587,7 +587,7 @@ fn an_nts_server_is_used_only_after_a_verified_key_exchange() {
 /// Our NTS-KE client over TCP against `ke`, trusting `ca_pem`, retried
 /// while the daemon is not yet listening (at most 5 s).
 fn ke_client(ke: core::net::SocketAddr, ca_pem: &str) -> ntp_nts::tls::KeOutcome {
-    use ntp_nts::tls::{self, KeClient, Progress};
+    use ntp_nts::tls::{self, KeClient};
 
     let roots = tls::root_store_from_pem(ca_pem.as_bytes()).unwrap();
     let config = tls::client_config(roots).unwrap();
@@ -601,24 +601,9 @@ fn ke_client(ke: core::net::SocketAddr, ca_pem: &str) -> ntp_nts::tls::KeOutcome
             }
         }
     };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    stream
-        .set_write_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
     let mut client = KeClient::new("127.0.0.1", config, &ntp_nts::AeadAlgorithm::ALL).unwrap();
-    loop {
-        let progress = client.process().unwrap();
-        // Best effort once done: the server may have closed already.
-        while client.wants_write() && client.write_tls(&mut stream).is_ok() {}
-        if let Progress::Done(outcome) = progress {
-            return outcome;
-        }
-        if client.wants_read() {
-            assert_ne!(client.read_tls(&mut stream).unwrap(), 0, "closed early");
-        }
-    }
+    let exchange_deadline = std::time::Instant::now() + Duration::from_secs(5);
+    client.run_blocking(&mut stream, exchange_deadline).unwrap()
 }
 
 /// The daemon's --serve with NTS, on two worker threads: synchronized to

@@ -134,6 +134,10 @@ pub enum ExchangeError {
     /// Reading or writing the caller's stream failed.
     #[error("I/O: {0}")]
     Io(#[from] io::Error),
+    /// [`KeClient::run_blocking`]'s deadline passed before the exchange
+    /// ended.
+    #[error("no answer before the deadline")]
+    TimedOut,
 }
 
 /// What a successful NTS-KE exchange gives the client (RFC 8915 sections
@@ -376,6 +380,62 @@ impl KeClient {
             self.tls.send_close_notify();
         }
         progress
+    }
+
+    /// Runs the whole exchange over a connected blocking `stream`: the
+    /// loop of [`process`](Self::process), [`write_tls`](Self::write_tls)
+    /// and [`read_tls`](Self::read_tls) that a program with a thread to
+    /// spare would write, each read and write bounded by the time left
+    /// before `deadline`. The `close_notify` is sent (as far as the
+    /// stream takes it) before the outcome is returned.
+    ///
+    /// # Errors
+    ///
+    /// As [`process`](Self::process); [`ExchangeError::Io`] when the
+    /// stream fails, [`ExchangeError::TimedOut`] when `deadline` passes,
+    /// [`ExchangeError::Closed`] when the server closes the connection
+    /// before its response ended.
+    pub fn run_blocking(
+        &mut self,
+        stream: &mut std::net::TcpStream,
+        deadline: std::time::Instant,
+    ) -> Result<KeOutcome, ExchangeError> {
+        let remaining = || {
+            deadline
+                .checked_duration_since(std::time::Instant::now())
+                .filter(|left| !left.is_zero())
+                .ok_or(ExchangeError::TimedOut)
+        };
+        loop {
+            let progress = self.process()?;
+            stream.set_write_timeout(Some(remaining()?))?;
+            let mut flushed = Ok(());
+            while flushed.is_ok() && self.wants_write() {
+                flushed = self.write_tls(stream).map(|_| ());
+            }
+            if let Progress::Done(outcome) = progress {
+                // The close_notify is best effort: the server may have
+                // closed already.
+                return Ok(outcome);
+            }
+            flushed?;
+            if !self.wants_read() {
+                continue;
+            }
+            stream.set_read_timeout(Some(remaining()?))?;
+            let read = self.read_tls(stream).map_err(|error| match error.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ExchangeError::TimedOut,
+                _ => ExchangeError::Io(error),
+            })?;
+            if read == 0 {
+                // The peer closed: what it sent before may still end the
+                // response.
+                return match self.process()? {
+                    Progress::Done(outcome) => Ok(outcome),
+                    Progress::Pending => Err(ExchangeError::Closed),
+                };
+            }
+        }
     }
 
     fn step(&mut self) -> Result<Progress<KeOutcome>, ExchangeError> {

@@ -958,25 +958,15 @@ fn one_exchange_over_tcp_on_loopback() {
     assert_eq!(outcome.port(), 4123);
 }
 
-/// Our client's side of one exchange over `stream`, as an application
-/// writes it.
+/// Our client's side of one exchange over `stream`, with its own
+/// blocking loop.
 fn client_over_tcp(stream: &mut TcpStream) -> Result<KeOutcome, ExchangeError> {
     let mut client = KeClient::new(
         "localhost",
         client_config(),
         &[AeadAlgorithm::AesSivCmac256],
     )?;
-    loop {
-        let progress = client.process()?;
-        // Best effort once done: the server may have closed already.
-        while client.wants_write() && client.write_tls(stream).is_ok() {}
-        if let Progress::Done(outcome) = progress {
-            return Ok(outcome);
-        }
-        if client.wants_read() && client.read_tls(stream)? == 0 {
-            return Err(ExchangeError::Closed);
-        }
-    }
+    client.run_blocking(stream, Instant::now() + TIMEOUT)
 }
 
 /// Accepts one connection and serves it with `run_blocking`, `io` per read
@@ -1028,6 +1018,33 @@ fn run_blocking_serves_our_client_over_tcp() {
     assert_eq!(outcome.keys.algorithm, AeadAlgorithm::AesSivCmac256);
     assert_eq!(outcome.cookies, issued);
     assert_eq!(outcome.port(), 4123);
+}
+
+#[test]
+fn a_client_run_blocking_gives_up_at_its_deadline_or_when_the_server_hangs_up() {
+    // A server that accepts and never answers the ClientHello.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut stream = connect(silent.local_addr().unwrap());
+    let _accepted = silent.accept().unwrap();
+    let mut client = new_client(&[AeadAlgorithm::AesSivCmac256]);
+    let start = Instant::now();
+    let result = client.run_blocking(&mut stream, start + Duration::from_millis(200));
+    assert!(matches!(result, Err(ExchangeError::TimedOut)), "{result:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    // A server that hangs up at once.
+    let rude = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut stream = connect(rude.local_addr().unwrap());
+    drop(rude.accept().unwrap());
+    let mut client = new_client(&[AeadAlgorithm::AesSivCmac256]);
+    let result = client.run_blocking(&mut stream, Instant::now() + TIMEOUT);
+    assert!(
+        matches!(result, Err(ExchangeError::Closed | ExchangeError::Io(_))),
+        "{result:?}"
+    );
 }
 
 #[test]
