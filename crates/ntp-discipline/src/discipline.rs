@@ -1134,15 +1134,7 @@ impl Discipline {
         self.commit(epoch, t);
         let (offset, variance, sample_time) =
             self.carried_forward(&filter, offset, variance, sample_time, t);
-        // Predict to the sample's time.
-        let (tau_after, after) = self.adjusted_since(sample_time, t);
-        let dt = (self.elapsed_tau - tau_after).max(0.0);
-        filter.predict(dt, self.correction - after);
-        let wander_part = filter.wander * dt * dt * dt * ONE_THIRD;
-        self.correction = after;
-        self.elapsed_tau = tau_after;
-        self.kalman_time = sample_time;
-        self.kalman = Some(filter);
+        let wander_part = self.predict_to(&mut filter, sample_time, t);
         let mut innovation = filter.innovation(offset, variance);
         let mu = sample_time
             .saturating_sub(self.update_time)
@@ -1164,13 +1156,7 @@ impl Discipline {
         // from the first samples or after a widening.
         let settled = (SETTLED_FREQUENCY_SD / libm::sqrt(filter.p11.max(0.0))).min(1.0);
         if nis > OUTLIER_GATE * OUTLIER_GATE {
-            self.outliers = self.outliers.saturating_add(1);
-            if self.outliers < 2 {
-                // Hold it back; ask for the next sample soon.
-                if self.poll > self.config.min_poll {
-                    self.set_poll(self.config.min_poll);
-                    self.poll_changed = t;
-                }
+            if self.hold_outlier(t) {
                 return Ok(UpdateOutcome::Ignored(IgnoreReason::Outlier));
             }
             // Confirmed: the clock or the reference moved. Follow.
@@ -1208,16 +1194,52 @@ impl Discipline {
         } else {
             innovation.residual.abs() * settled
         };
-        // An average, so that two sources answering a second apart do not
-        // make the next correction a one-second one.
+        self.average_update_interval(mu);
+        self.accept_kalman(filter, sample_time, offset, t, surprise);
+        self.kalman_poll(t);
+        Ok(UpdateOutcome::Slew)
+    }
+
+    /// Predicts `filter` to `sample_time` (the time the sample was
+    /// measured, `t` now) through the corrections made since, and keeps
+    /// it as the estimator's state at that time. Returns the wander's
+    /// share of the predicted phase variance, for `learn_wander`.
+    fn predict_to(&mut self, filter: &mut Kalman, sample_time: NtpDuration, t: NtpDuration) -> f64 {
+        let (tau_after, after) = self.adjusted_since(sample_time, t);
+        let dt = (self.elapsed_tau - tau_after).max(0.0);
+        filter.predict(dt, self.correction - after);
+        self.correction = after;
+        self.elapsed_tau = tau_after;
+        self.kalman_time = sample_time;
+        self.kalman = Some(*filter);
+        filter.wander * dt * dt * dt * ONE_THIRD
+    }
+
+    /// Counts a measurement beyond the outlier gate; whether to hold it
+    /// back: the first one is held, and the next sample asked for soon
+    /// (the minimum poll); a second one in a row confirms that the clock
+    /// or the reference moved.
+    fn hold_outlier(&mut self, t: NtpDuration) -> bool {
+        self.outliers = self.outliers.saturating_add(1);
+        if self.outliers >= 2 {
+            return false;
+        }
+        if self.poll > self.config.min_poll {
+            self.set_poll(self.config.min_poll);
+            self.poll_changed = t;
+        }
+        true
+    }
+
+    /// Averages the interval `mu` between updates into `update_interval`,
+    /// so that two sources answering a second apart do not make the next
+    /// correction a one-second one.
+    fn average_update_interval(&mut self, mu: f64) {
         self.update_interval = if self.update_interval > 0.0 {
             self.update_interval + (mu - self.update_interval) / UPDATE_INTERVAL_AVG
         } else {
             mu
         };
-        self.accept_kalman(filter, sample_time, offset, t, surprise);
-        self.kalman_poll(t);
-        Ok(UpdateOutcome::Slew)
     }
 
     /// The first update of the [`Algorithm::Kalman`] estimator (NSET or
