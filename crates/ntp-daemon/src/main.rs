@@ -136,18 +136,7 @@ fn run(options: &Options, clock: &mut dyn Clock) -> io::Result<()> {
     let keys = setup::load_keys(options)?;
     let now = Instant::from_std(origin, std::time::Instant::now());
     let mut client = setup::client(options, keys.as_deref(), drift, clock, now)?;
-    // Measured only for reference clocks: it takes PRECISION_READS
-    // readings of the clock.
-    let precision = (!options.refclocks.is_empty())
-        .then(|| clock::reading_precision(clock.reader().as_ref()))
-        .flatten();
-    if !options.refclocks.is_empty() {
-        let text = precision.map_or_else(
-            || String::from("the clock's reading precision could not be measured"),
-            |p| format!("the clock reads to 2^{p} s, the default precision of --refclock"),
-        );
-        log.note(0.0, &text);
-    }
+    let precision = setup::refclock_precision(options, clock, log);
     let refclocks = Refclocks::open(options, &mut client.system, &mut client.names, precision)?;
     let mut sockets = Sockets::open(options)?;
     let mut server = setup::server(options, keys.as_deref(), client.system.system_state())?;

@@ -13,7 +13,7 @@ use rand_chacha::{ChaCha12Rng, ChaCha20Rng};
 use rand_core::{RngCore, SeedableRng};
 use serde_json::json;
 
-use crate::clock::Clock;
+use crate::clock::{self, Clock};
 use crate::drift::Drift;
 use crate::hwclock::HwClock;
 use crate::log::Log;
@@ -299,6 +299,22 @@ pub(crate) fn nts_service(
         }),
     );
     Ok(Some(listener))
+}
+
+/// The precision of `clock`'s readings, the default precision of the
+/// `--refclock`s ([`clock::reading_precision`]), logged. Measured only
+/// when there are reference clocks: it takes a hundred readings.
+pub(crate) fn refclock_precision(options: &Options, clock: &dyn Clock, log: Log) -> Option<i8> {
+    if options.refclocks.is_empty() {
+        return None;
+    }
+    let precision = clock::reading_precision(clock.reader().as_ref());
+    let text = precision.map_or_else(
+        || String::from("the clock's reading precision could not be measured"),
+        |p| format!("the clock reads to 2^{p} s, the default precision of --refclock"),
+    );
+    log.note(0.0, &text);
+    precision
 }
 
 /// The network card's clock for `--hwtimestamp`: the PTP clock named,
