@@ -175,9 +175,6 @@ pub struct Discipline {
     config: Config,
     /// (2^precision)^2, the floor of a squared jitter sample.
     precision_sq: f64,
-    /// The floor of the update being handled: the square of its own
-    /// precision ([`Update::precision`]) or `precision_sq`.
-    floor_sq: f64,
     /// The clock reading at which the internal timeline (process time,
     /// `c.t`) is zero; moved by every step so that process time is
     /// continuous.
@@ -298,7 +295,6 @@ impl Discipline {
         let mut discipline = Self {
             config,
             precision_sq: precision * precision,
-            floor_sq: precision * precision,
             epoch: now,
             state: State::Nset,
             now: NtpDuration::ZERO,
@@ -458,20 +454,7 @@ impl Discipline {
             return Ok(outcome);
         }
         let outcome = if self.config.algorithm == Algorithm::Kalman {
-            // A refused update leaves no trace: the floor goes back too.
-            let floor_before = self.floor_sq;
-            self.floor_sq = if update.precision > 0.0 {
-                // No finer than the finest clock precision configurable.
-                let precision = update
-                    .precision
-                    .max(libm::exp2(f64::from(MIN_PRECISION_LOG2)));
-                precision * precision
-            } else {
-                self.precision_sq
-            };
-            let outcome = self
-                .kalman_update(epoch, t, sample_time, update)
-                .inspect_err(|_| self.floor_sq = floor_before)?;
+            let outcome = self.kalman_update(epoch, t, sample_time, update)?;
             self.schedule_leap(update.leap);
             outcome
         } else {
@@ -1127,7 +1110,8 @@ impl Discipline {
         } else {
             update.jitter
         };
-        let variance = (sigma * sigma).max(self.floor_sq);
+        let floor_sq = self.floor_sq(&update);
+        let variance = (sigma * sigma).max(floor_sq);
         let Some(mut filter) = self.kalman else {
             return self.kalman_first_update(epoch, (t, sample_time), offset, variance);
         };
@@ -1167,7 +1151,7 @@ impl Discipline {
         }
         filter.update(innovation);
         self.observe_variance(variance);
-        let sample = (innovation.residual * innovation.residual).max(self.floor_sq);
+        let sample = (innovation.residual * innovation.residual).max(floor_sq);
         self.jitter_sq += (sample - self.jitter_sq) / AVG;
         // chrony's `makestep`: the estimate now, stepped when above the
         // threshold within the first updates.
@@ -1242,6 +1226,20 @@ impl Discipline {
         };
     }
 
+    /// The floor of `update`'s variance: the square of its own precision
+    /// ([`Update::precision`], no finer than 2^[`MIN_PRECISION_LOG2`] s),
+    /// or of the clock's when it gives none.
+    fn floor_sq(&self, update: &Update) -> f64 {
+        if update.precision > 0.0 {
+            let precision = update
+                .precision
+                .max(libm::exp2(f64::from(MIN_PRECISION_LOG2)));
+            precision * precision
+        } else {
+            self.precision_sq
+        }
+    }
+
     /// The first update of the [`Algorithm::Kalman`] estimator (NSET or
     /// FSET): a filter at `offset`, with the drift file's frequency or
     /// none; the clock is stepped if the offset is beyond the step
@@ -1278,7 +1276,8 @@ impl Discipline {
             self.commit(epoch, t);
             UpdateOutcome::Slew
         };
-        self.jitter_sq = variance.max(self.floor_sq);
+        // `variance` is floored already (`kalman_update`).
+        self.jitter_sq = variance;
         self.kalman_time = sample_time.min(t);
         (self.elapsed_tau, self.correction) = self.adjusted_since(self.kalman_time, t);
         self.observe_variance(variance);
@@ -1450,8 +1449,9 @@ impl Discipline {
         }
     }
 
-    /// Remembers a measurement variance for the poll gate and the pace
-    /// of the corrections.
+    /// Remembers a measurement variance (already floored at the update's
+    /// precision, `floor_sq`) for the poll gate and the pace of the
+    /// corrections.
     ///
     /// The average starts as the plain geometric mean of the variances
     /// seen (weight 1/n for the n-th) and becomes the exponential one at
@@ -1463,7 +1463,6 @@ impl Discipline {
     /// next minutes as if every sample were as doubtful, and the 0.1 s
     /// start offset was still being slewed at 330 s.
     fn observe_variance(&mut self, variance: f64) {
-        let variance = variance.max(self.floor_sq);
         self.measured_variance = variance;
         let count = self.variances_seen.saturating_add(1);
         self.typical_variance = Some(match self.typical_variance {

@@ -136,7 +136,9 @@ impl PeerStats {
     /// makes a reference clock a microsecond off (no delay at all) look
     /// as far as a network server with milliseconds of delay. The combine
     /// limit ([`SelectConfig::combine_limit`], chrony's `combinelimit`,
-    /// whose distances have no such floor) compares this one.
+    /// whose distances have no such floor) and the distance-weighted
+    /// cluster rule ([`SelectConfig::distance_weighted_cluster`]) compare
+    /// this one.
     ///
     /// # Errors
     ///
