@@ -836,6 +836,10 @@ pub struct System<R> {
     /// Filter epoch of the last sample handed to the discipline, `s.t`.
     last_update_epoch: Option<f64>,
     last_now: Instant,
+    /// The clock's reading at an instant: those of the latest
+    /// [`poll_output`](Self::poll_output) (moved with a step reported
+    /// since), to read the clock at a reference clock's sample.
+    wall_anchor: (Instant, Date),
     reselect: bool,
     /// When the last request left, for [`MIN_TRANSMIT_SEPARATION`].
     last_transmit: Option<Instant>,
@@ -1051,6 +1055,7 @@ impl<R: RngCore> System<R> {
             jitter: 0.0,
             last_update_epoch: None,
             last_now: now,
+            wall_anchor: (now, wall_now),
             reselect: false,
             last_transmit: None,
             started: now,
@@ -1199,7 +1204,13 @@ impl<R: RngCore> System<R> {
             };
             offset = pps_in_second(within, reference.ok_or(RefclockError::NoSecond)?);
         }
-        let slew = self.discipline.cumulative_slew();
+        // The slew done when the sample was read, the one in progress
+        // included: the discipline counts a slew at its next input, and
+        // a poll's samples framed in the slew of the last input were
+        // scattered by what was slewed since (the start's 0.1 s, slewed
+        // within a second, put one sample 90 ms off; the correction of
+        // its overshoot moved five by 70 us).
+        let slew = self.discipline.slew_at(self.wall_at(now));
         let state = self
             .slot_mut(id)
             .and_then(|slot| slot.refclock.as_deref_mut())
@@ -1602,6 +1613,16 @@ impl<R: RngCore> System<R> {
         &self.sources
     }
 
+    /// The clock's reading at `now` (not before the latest input), from
+    /// [`wall_anchor`](Self::wall_anchor) and the time elapsed since.
+    fn wall_at(&self, now: Instant) -> Date {
+        let (anchor, wall) = self.wall_anchor;
+        NtpDuration::from_seconds_f64(now.saturating_duration_since(anchor).as_secs_f64())
+            .ok()
+            .and_then(|elapsed| wall.checked_add(elapsed))
+            .unwrap_or(wall)
+    }
+
     fn clamp(&mut self, now: Instant) -> Instant {
         self.last_now = self.last_now.max(now);
         self.last_now
@@ -1715,6 +1736,9 @@ impl<R: RngCore> System<R> {
             return;
         }
         self.discipline.clock_stepped(by);
+        if let Some(wall) = self.wall_anchor.1.checked_add(by) {
+            self.wall_anchor.1 = wall;
+        }
         self.restart_after_step();
         // The offset the step made is to be measured soon.
         for slot in &mut self.sources {
@@ -1739,6 +1763,7 @@ impl<R: RngCore> System<R> {
     /// mean no allocation).
     pub fn poll_output(&mut self, now: Instant, wall_now: Date, buf: &mut Vec<u8>) -> Output {
         let now = self.clamp(now);
+        self.wall_anchor = (now, wall_now);
         for slot in &mut self.sources {
             slot.source.handle_timeout(now);
         }

@@ -238,3 +238,40 @@ fn bad_samples_are_refused_and_change_nothing() {
     assert_eq!(h.client.source(id).unwrap().reach(), 0);
     assert_ne!(h.client.system_peer(), Some(id));
 }
+
+#[test]
+fn a_slew_in_progress_does_not_scatter_a_poll() {
+    // 5 ms off and slews of at most 500 ppm: the first poll's update
+    // (16 s) starts a slew of 10 s that ends within the second poll. The
+    // second poll's samples, each framed in the slew done when it was
+    // read, lie on one line; framed in the slew counted at the
+    // discipline's last input, those read during the slew moved with it
+    // and the poll's sample was doubted by a millisecond.
+    let mut config = fset();
+    config.discipline.max_slew = 500e-6;
+    let mut h = Harness::new(config, 0.005, 9);
+    let id = h.client.add_refclock(gps()).unwrap();
+    let device = Device {
+        id,
+        error: 0.0,
+        jitter: 1e-6,
+        pps: false,
+    };
+    let mut noise = Noise(3);
+    let refused = run(&mut h, &[device], 20, &mut noise);
+    assert!(refused.is_empty(), "{refused:?}");
+    let phase = h.clock.phase_at(h.now);
+    assert!(phase.abs() > 1e-3, "the slew is in progress: {phase} s");
+    let device = Device {
+        id,
+        error: 0.0,
+        jitter: 1e-6,
+        pps: false,
+    };
+    let refused = run(&mut h, &[device], 33, &mut noise);
+    assert!(refused.is_empty(), "{refused:?}");
+    let samples: Vec<_> = h.client.source(id).unwrap().filter().samples().collect();
+    assert!(samples.len() >= 2, "{samples:?}");
+    let (newest, _) = samples[0];
+    assert!(newest.dispersion() < 20e-6, "{newest:?}");
+}
