@@ -597,10 +597,12 @@ impl SourceSlot {
     /// precision. A reference clock has no delays to judge its samples
     /// by: its median filter measured their scatter, which the sample's
     /// dispersion carries (the standard error plus the device's
-    /// precision).
+    /// precision), at least the median of its last polls'
+    /// ([`RefclockState::typical_dispersion`]).
     fn sample_variance(&self, sample: &ntp_select::FilterSample) -> f64 {
-        if self.refclock.is_some() {
-            return sample.dispersion() * sample.dispersion();
+        if let Some(state) = self.refclock.as_deref() {
+            let dispersion = sample.dispersion().max(state.typical_dispersion());
+            return dispersion * dispersion;
         }
         let excess = (sample.delay() - self.min_delay()).max(0.0);
         let floor = self.floor_uncertainty();
