@@ -2396,12 +2396,18 @@ impl<R: RngCore> System<R> {
 /// The median of values sorted by their first field (the mean of the
 /// middle two for an even count).
 fn median(sorted: &[(f64, usize)]) -> Option<f64> {
+    median_by(sorted, |&(value, _)| value)
+}
+
+/// The median of `sorted` (in the order of `value`): the middle value, or
+/// the mean of the middle two for an even count; `None` when empty.
+pub(crate) fn median_by<T>(sorted: &[T], value: impl Fn(&T) -> f64) -> Option<f64> {
     let middle = sorted.len() / 2;
     if sorted.len() % 2 == 1 {
-        sorted.get(middle).map(|&(value, _)| value)
+        sorted.get(middle).map(value)
     } else {
-        let (low, _) = sorted.get(middle.checked_sub(1)?)?;
-        let (high, _) = sorted.get(middle)?;
+        let low = value(sorted.get(middle.checked_sub(1)?)?);
+        let high = value(sorted.get(middle)?);
         Some((low + high) / 2.0)
     }
 }

@@ -34,6 +34,7 @@ impl Noise {
 
 /// A device that reads the true time with `error` seconds of constant
 /// error and `jitter` seconds of uniform noise, once a second.
+#[derive(Clone, Copy)]
 struct Device {
     id: SourceId,
     error: f64,
@@ -262,12 +263,6 @@ fn a_slew_in_progress_does_not_scatter_a_poll() {
     assert!(refused.is_empty(), "{refused:?}");
     let phase = h.clock.phase_at(h.now);
     assert!(phase.abs() > 1e-3, "the slew is in progress: {phase} s");
-    let device = Device {
-        id,
-        error: 0.0,
-        jitter: 1e-6,
-        pps: false,
-    };
     let refused = run(&mut h, &[device], 33, &mut noise);
     assert!(refused.is_empty(), "{refused:?}");
     let samples: Vec<_> = h.client.source(id).unwrap().filter().samples().collect();

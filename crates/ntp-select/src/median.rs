@@ -215,9 +215,7 @@ impl<const N: usize> MedianFilter<N> {
         // samples taken off (see `drift`), so that a clock drifting
         // during the interval keeps the samples its noise puts closest
         // and declares the error of that noise, not of the drift.
-        let drift = drift::<N>(entries);
-        #[allow(clippy::cast_precision_loss, reason = "at most N samples")]
-        let reference = entries.iter().map(|e| e.epoch).sum::<f64>() / collected as f64;
+        let (drift, reference) = drift::<N>(entries);
         let level = |e: &Entry| e.sample.offset() - drift * (e.epoch - reference);
         // The median level (the lower one of an even count).
         entries.sort_unstable_by(|a, b| level(a).total_cmp(&level(b)));
@@ -297,8 +295,10 @@ impl<const N: usize> MedianFilter<N> {
 /// median of the slopes between samples half the set apart in time (Sen's
 /// slope over disjoint pairs, so that a wild sample spoils one slope at
 /// most and as many wild samples as the trimming leaves out do not move
-/// it). 0 with fewer than [`MIN_DRIFT_SAMPLES`], or when the drift would
-/// not give every sample a finite level about their mean epoch. Sorts `entries` by epoch.
+/// it), and the samples' mean epoch, about which the drift is taken off.
+/// The drift is 0 with fewer than [`MIN_DRIFT_SAMPLES`], or when it would
+/// not give every sample a finite level. Sorts `entries` by epoch from
+/// [`MIN_DRIFT_SAMPLES`] on.
 ///
 /// Why: the samples of a poll are read over its interval, and a clock
 /// whose frequency is not learnt yet moves them along a line (a reference
@@ -307,11 +307,16 @@ impl<const N: usize> MedianFilter<N> {
 /// declared as noise: chrony's 106-refclock-4 saw its second poll doubted
 /// at 210 us when its noise made 15 us, so the discipline learnt the
 /// frequency a poll later and 2 ppm further off.
-fn drift<const N: usize>(entries: &mut [Entry]) -> f64 {
+fn drift<const N: usize>(entries: &mut [Entry]) -> (f64, f64) {
+    #[allow(clippy::cast_precision_loss, reason = "at most N samples")]
+    let mean_epoch = |entries: &[Entry]| {
+        entries.iter().map(|e| e.epoch).sum::<f64>() / entries.len().max(1) as f64
+    };
     if entries.len() < MIN_DRIFT_SAMPLES {
-        return 0.0;
+        return (0.0, mean_epoch(entries));
     }
     entries.sort_unstable_by(|a, b| a.epoch.total_cmp(&b.epoch));
+    let reference = mean_epoch(entries);
     let half = entries.len().div_ceil(2);
     let mut slopes = [0.0_f64; N];
     let mut count = 0;
@@ -325,10 +330,10 @@ fn drift<const N: usize>(entries: &mut [Entry]) -> f64 {
         }
     }
     let Some(slopes) = slopes.get_mut(..count) else {
-        return 0.0;
+        return (0.0, reference);
     };
     if slopes.len() < MIN_DRIFT_SAMPLES / 2 {
-        return 0.0;
+        return (0.0, reference);
     }
     slopes.sort_unstable_by(f64::total_cmp);
     let middle = slopes.len() / 2;
@@ -338,14 +343,12 @@ fn drift<const N: usize>(entries: &mut [Entry]) -> f64 {
     ) {
         (Some(&upper), Some(&lower)) if slopes.len() % 2 == 0 => (upper + lower) / 2.0,
         (Some(&median), _) => median,
-        _ => return 0.0,
+        _ => return (0.0, reference),
     };
-    #[allow(clippy::cast_precision_loss, reason = "at most N samples")]
-    let reference = entries.iter().map(|e| e.epoch).sum::<f64>() / entries.len() as f64;
     let finite = entries
         .iter()
         .all(|e| (e.sample.offset() - drift * (e.epoch - reference)).is_finite());
-    if finite { drift } else { 0.0 }
+    (if finite { drift } else { 0.0 }, reference)
 }
 
 /// The error of the mean of the first `kept` of `entries` (sorted by

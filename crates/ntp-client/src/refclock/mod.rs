@@ -329,15 +329,7 @@ impl RefclockState {
             return 0.0;
         };
         recent.sort_unstable_by(f64::total_cmp);
-        match count {
-            0 => 0.0,
-            n if n % 2 == 0 => {
-                let upper = recent.get(n / 2).copied().unwrap_or(0.0);
-                let lower = recent.get(n / 2 - 1).copied().unwrap_or(0.0);
-                (upper + lower) / 2.0
-            }
-            n => recent.get(n / 2).copied().unwrap_or(0.0),
-        }
+        crate::system::median_by(recent, |&dispersion| dispersion).unwrap_or(0.0)
     }
 
     /// Keeps one sample: `offset` (already put in its second and
