@@ -71,8 +71,8 @@ pub struct SourceConfig {
     pub iburst: bool,
     /// Spread the iburst: its first five requests go 2 s apart as in RFC
     /// 5905, the last three after 4 s, 8 s and 16 s
-    /// ([`SPREAD_IBURST_GAPS`]), so that its eight samples span 36 s
-    /// instead of 14 s. Default on; off in [`SourceConfig::rfc5905`]. The
+    /// ([`SPREAD_IBURST_GAPS`], none longer than the poll interval), so
+    /// that its eight samples span 36 s instead of 14 s. Default on; off in [`SourceConfig::rfc5905`]. The
     /// server gets the same eight requests, less densely, and the first
     /// selection still has five samples within 8 s. A frequency fitted to
     /// the burst has an error that falls with the span to the power 1.5,
@@ -1129,12 +1129,17 @@ impl Source {
             return self.request_spacing();
         }
         let from_end = usize::from(self.burst).saturating_sub(1);
+        // A burst hurries the first samples along: none of its gaps is
+        // longer than the poll interval it runs ahead of (at a 2 s poll
+        // the gaps of 8 s and 16 s left the source silent for 24 s).
         SPREAD_IBURST_GAPS
             .iter()
             .rev()
             .nth(from_end)
             .copied()
             .unwrap_or(MIN_REQUEST_SPACING)
+            .min(poll_interval(self.poll()))
+            .max(self.request_spacing())
     }
 
     /// The start of a poll (not a burst continuation): reach register,

@@ -53,6 +53,24 @@ fn iburst_sends_eight_requests_spread_over_36_s_then_polls_at_minpoll() {
 }
 
 #[test]
+fn a_spread_iburst_waits_no_longer_than_the_poll_interval() {
+    // At an 8 s poll, the spread iburst's last gaps (8 s and 16 s) are
+    // cut to the poll interval: a burst is never slower than polling.
+    let mut h = Harness::new(fset().with_poll_range(3, 4), 0.0, 1);
+    h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
+    h.run_until(100.0);
+    let times: Vec<f64> = h.transmits.iter().map(|(t, _)| t.as_secs_f64()).collect();
+    assert!(times.len() > 8, "{times:?}");
+    assert_eq!(times[..8], [0.0, 2.0, 4.0, 6.0, 8.0, 12.0, 20.0, 28.0]);
+    // Polls after: at most 16 s apart, lengthened by < 1/16.
+    assert!(
+        times.windows(2).all(|pair| pair[1] - pair[0] <= 17.0),
+        "{times:?}"
+    );
+    assert!(h.client.is_synchronized());
+}
+
+#[test]
 fn requests_to_several_servers_leave_at_least_0_2_s_apart() {
     let mut h = Harness::new(fset(), 0.0, 3);
     for offset in [0.0, 0.000_2, -0.000_2, 0.000_1, -0.000_1] {
