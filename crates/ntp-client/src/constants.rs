@@ -56,7 +56,8 @@ pub const MIN_REQUEST_SPACING: Duration = Duration::from_secs(2);
 /// ([`SourceConfig::spread_iburst`](crate::SourceConfig::spread_iburst)):
 /// four of 2 s as in RFC 5905's burst (section 13, BTIME), then 4 s, 8 s
 /// and 16 s, so the burst spans 36 s instead of 14 s and its last request
-/// still goes well before the first regular poll at 64 s.
+/// still goes well before the first regular poll at 64 s. No gap is taken
+/// longer than the source's poll interval.
 pub const SPREAD_IBURST_GAPS: [Duration; BURST_COUNT as usize - 1] = [
     Duration::from_secs(2),
     Duration::from_secs(2),

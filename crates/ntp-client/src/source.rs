@@ -72,8 +72,9 @@ pub struct SourceConfig {
     /// Spread the iburst: its first five requests go 2 s apart as in RFC
     /// 5905, the last three after 4 s, 8 s and 16 s
     /// ([`SPREAD_IBURST_GAPS`], none longer than the poll interval), so
-    /// that its eight samples span 36 s instead of 14 s. Default on; off in [`SourceConfig::rfc5905`]. The
-    /// server gets the same eight requests, less densely, and the first
+    /// that at polls of 16 s and more its eight samples span 36 s instead
+    /// of 14 s. Default on; off in [`SourceConfig::rfc5905`]. The server
+    /// gets the same eight requests, less densely, and the first
     /// selection still has five samples within 8 s. A frequency fitted to
     /// the burst has an error that falls with the span to the power 1.5,
     /// about 3.6 times less over 36 s than over 14 s: with the 14 s burst a

@@ -7,8 +7,8 @@
 //!   the start: no line fits it against the PHC. So once a second the PHC
 //!   is read against `CLOCK_MONOTONIC_RAW`, the bare oscillator no
 //!   adjustment touches (each PHC read between two raw reads; of ten,
-//!   those whose window is within twice the narrowest, averaged), and the last
-//!   [`SAMPLES`] samples are fitted with a line (least squares): the raw
+//!   those whose window is within twice the narrowest, averaged), and
+//!   the last [`SAMPLES`] samples are fitted with a line (least squares): the raw
 //!   clock minus the PHC, as a function of the PHC's time. The fit
 //!   averages the readings' noise and follows the two oscillators' rate
 //!   difference (chronyd's "HW clock" regression does the same).

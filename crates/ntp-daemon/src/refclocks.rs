@@ -14,9 +14,8 @@
 //!   `PTP_SYS_OFFSET` (the system clock read just before and after the
 //!   hardware clock, the middle taken), through `clock-steering`: ten
 //!   readings, the mean of those whose windows are within twice the
-//!   shortest; where
-//!   the ioctl is missing, `clock_gettime` of the device between two of
-//!   the system clock. `clock-steering` puts the system readings in TAI
+//!   shortest; where the ioctl is missing, `clock_gettime` of the device
+//!   between two of the system clock. `clock-steering` puts the system readings in TAI
 //!   when the kernel knows the TAI offset, so a PHC that keeps TAI (as
 //!   `ptp4l` leaves it) reads right; a PHC in UTC then needs `offset=`.
 //!   The more precise `PTP_SYS_OFFSET_PRECISE` and `_EXTENDED` are not
@@ -495,8 +494,8 @@ const PHC_READINGS: usize = 10;
 /// simulated PHC with 100 us of noise on each reading: 45 us a sample
 /// instead of 32; chrony's 106-refclock-4 moved from 9.0 to 5.7 us RMS,
 /// the mean of seeds 1-9, and the PHC beside three servers from
-/// 1.12-1.17 to 0.76-0.95 us). Ten
-/// `PTP_SYS_OFFSET` calls a second cost tens of microseconds.
+/// 1.12-1.17 to 0.76-0.95 us). Ten `PTP_SYS_OFFSET` calls a second cost
+/// tens of microseconds.
 const PHC_WINDOW_FACTOR: i128 = 2;
 
 /// The PHC's offset from our clock: the hardware clock minus the system
