@@ -183,6 +183,16 @@ pub const MIN_DELAY_SAMPLES: usize = 4;
 /// leave the whole delay as the bound.
 const SPREAD_QUANTILES: [f64; MIN_DELAY_SAMPLES - 2] = [0.1054, 0.5318];
 
+/// How many surviving sources (tally `*`, `+`, `#` or `o`) a source's bias
+/// is measured against: with fewer, the median is one of two sources or
+/// the midpoint between them, which says nothing of which one is off.
+pub(crate) const MIN_BIAS_SOURCES: usize = 3;
+
+/// How many times its own doubt a source's bias must be before its samples
+/// are corrected by it instead of merely doubted: three standard
+/// deviations, the usual bound past which a difference is not noise.
+pub(crate) const BIAS_SIGNIFICANCE: f64 = 3.0;
+
 /// RFC 5905's selection limits with [`DISCIPLINED_PHI`](crate::DISCIPLINED_PHI)
 /// for PHI, chrony's combine limit
 /// ([`COMBINE_LIMIT`](ntp_select::constants::COMBINE_LIMIT)) and the
@@ -521,6 +531,56 @@ pub(crate) struct SourceSlot {
     /// Whether the source polls at its maximum poll as a stand-by (see
     /// `System::drain_discipline`).
     standby: bool,
+    /// The source's last measured bias ([`Bias`]), kept across steps.
+    bias: Option<Bias>,
+}
+
+/// A source's steady offset from the median of the surviving sources
+/// ([`System::measure_biases`]).
+#[derive(Clone, Copy, Debug)]
+struct Bias {
+    /// The source's filter offset minus the survivors' median, s.
+    offset: f64,
+    /// Its standard uncertainty: the source's own doubt and the median's
+    /// ([`SourceSlot::own_doubt`]), s.
+    doubt: f64,
+}
+
+/// A source compared in [`System::measure_biases`].
+#[derive(Clone, Copy, Debug)]
+struct BiasEntry {
+    /// Its filter offset, s.
+    offset: f64,
+    /// The offset's doubt ([`SourceSlot::own_doubt`]), s.
+    doubt: f64,
+    /// Its index among the sources.
+    index: usize,
+    /// Whether it is marked prefer or trust.
+    preferred: bool,
+}
+
+/// The median offset of entries sorted by offset, with its doubt: the
+/// middle entry's, or for an even count the mean of the middle two and
+/// the doubt of that mean.
+fn median_entry(sorted: &[BiasEntry]) -> Option<(f64, f64)> {
+    let middle = sorted.len() / 2;
+    let upper = sorted.get(middle)?;
+    if sorted.len() % 2 == 1 {
+        return Some((upper.offset, upper.doubt));
+    }
+    let lower = sorted.get(middle.checked_sub(1)?)?;
+    Some((
+        (lower.offset + upper.offset) / 2.0,
+        libm::sqrt(lower.doubt * lower.doubt + upper.doubt * upper.doubt) / 2.0,
+    ))
+}
+
+impl Bias {
+    /// Whether the bias stands out of its doubt
+    /// ([`BIAS_SIGNIFICANCE`]).
+    fn significant(self) -> bool {
+        self.offset.abs() > BIAS_SIGNIFICANCE * self.doubt
+    }
 }
 
 impl SourceSlot {
@@ -544,6 +604,7 @@ impl SourceSlot {
             line: SampleLine::new(),
             too_jittery: false,
             standby: false,
+            bias: None,
         }
     }
 
@@ -637,6 +698,48 @@ impl SourceSlot {
             _ => sample.offset(),
         };
         Some((sample, offset))
+    }
+
+    /// Records `offset` from the survivors' median as the source's bias,
+    /// its doubt the source's own ([`own_doubt`](Self::own_doubt)) and the
+    /// median's, `reference_doubt`, together. Only an offset within the
+    /// source's root distance (its correctness interval, RFC 5905 section
+    /// 11.2.1) is a bias the source may carry: past it the median is not
+    /// the source's time, and the bias is forgotten.
+    fn measure_bias(
+        &mut self,
+        offset: f64,
+        own: f64,
+        reference_doubt: f64,
+        now_s: f64,
+        select: &SelectConfig,
+    ) {
+        let within = self
+            .source
+            .peer_stats()
+            .and_then(|stats| stats.root_distance(now_s, select).ok())
+            .is_some_and(|distance| offset.abs() <= distance);
+        self.bias = within.then(|| Bias {
+            offset,
+            doubt: libm::sqrt(own * own + reference_doubt * reference_doubt),
+        });
+    }
+
+    /// The doubt of the source's filter offset, s: its jitter (RFC 5905,
+    /// section 10) and the smallest doubt of its filter's samples
+    /// ([`sample_variance`](Self::sample_variance)).
+    fn own_doubt(&self) -> f64 {
+        let jitter = self
+            .source
+            .peer_stats()
+            .map_or(f64::INFINITY, |stats| stats.jitter);
+        let sample = self
+            .source
+            .filter()
+            .samples()
+            .map(|(sample, _)| self.sample_variance(&sample))
+            .fold(f64::INFINITY, f64::min);
+        libm::sqrt(jitter * jitter + sample)
     }
 
     fn record_delay(&mut self, delay: f64) {
@@ -853,6 +956,10 @@ pub struct System<R> {
     feed: Vec<(f64, usize)>,
     /// Scratch for the combined sources' offsets, with their indices.
     offsets: Vec<(f64, usize)>,
+    /// Scratch for the bias measurement ([`System::measure_biases`]): the
+    /// sources it compares, and those of them marked prefer or trust.
+    bias_entries: Vec<BiasEntry>,
+    preferred_entries: Vec<BiasEntry>,
     /// The pools.
     pools: Vec<Pool>,
     next_pool_id: u64,
@@ -1064,6 +1171,8 @@ impl<R: RngCore> System<R> {
             selected_once: false,
             feed: Vec::new(),
             offsets: Vec::new(),
+            bias_entries: Vec::new(),
+            preferred_entries: Vec::new(),
             pools: Vec::new(),
             next_pool_id: 1,
         };
@@ -2182,8 +2291,9 @@ impl<R: RngCore> System<R> {
     /// The default: every new sample of every combined source (tally `*`
     /// or `+`) goes to the discipline's estimator, oldest first, each with
     /// its own uncertainty from its delay excess over the source's recent
-    /// minimum and its distance from the median of the combined sources.
-    /// Before the first update, the samples the sources collected while the
+    /// minimum and its distance from the median of the combined sources,
+    /// or less the source's bias where that is known
+    /// ([`measure_biases`](Self::measure_biases)). Before the first update, the samples the sources collected while the
     /// selection was not possible yet are used too.
     fn update_from_samples(&mut self, now_s: f64, wall: Date, peer_id: SourceId) {
         let Some(leap) = self
@@ -2233,6 +2343,7 @@ impl<R: RngCore> System<R> {
         }));
         offsets.sort_by(|a, b| a.0.total_cmp(&b.0));
         let reference = median(&offsets).unwrap_or(self.offset);
+        self.measure_biases(now_s);
         for &(epoch, index) in &feed {
             let Some(slot) = self.sources.get_mut(index) else {
                 continue;
@@ -2244,19 +2355,31 @@ impl<R: RngCore> System<R> {
             };
             // A source whose filter output sits away from the others' is
             // off by a path asymmetry or its own error, which no delay
-            // shows: count its distance from the median of the combined
-            // sources too, so that sources with different biases are
+            // shows. A bias measured well beyond its doubt
+            // ([`Bias::significant`]) is taken out of the sample: it is
+            // the same in every sample of the source, and left in, the
+            // estimator reads the difference between two sources' samples
+            // taken seconds apart as a frequency (hundreds of ppm between
+            // servers a millisecond apart, polled every 2 s). Otherwise
+            // the distance from the median of the combined sources counts
+            // as noise, so that sources with different biases are
             // weighted toward their middle instead of being followed
             // alternately. The median, not the combined offset: at long
             // polls the root distances grow by PHI per second until a
             // falseticker can overlap the truechimers and join the
             // combination, and its pull on the combined offset must not
             // discredit the truechimers, which stay the majority.
-            let bias = offsets
-                .iter()
-                .find(|&&(_, i)| i == index)
-                .map_or(0.0, |&(source_offset, _)| source_offset - reference);
-            let uncertainty = libm::sqrt(slot.sample_variance(&sample) + bias * bias);
+            let (offset, doubt) = match slot.bias {
+                Some(bias) if bias.significant() => (offset - bias.offset, bias.doubt),
+                _ => (
+                    offset,
+                    offsets
+                        .iter()
+                        .find(|&&(_, i)| i == index)
+                        .map_or(0.0, |&(source_offset, _)| source_offset - reference),
+                ),
+            };
+            let uncertainty = libm::sqrt(slot.sample_variance(&sample) + doubt * doubt);
             let mut update = Update::new(offset, self.jitter)
                 .with_leap(leap)
                 .with_age((now_s - epoch).max(0.0))
@@ -2272,6 +2395,66 @@ impl<R: RngCore> System<R> {
         }
         self.feed = feed;
         self.offsets = offsets;
+    }
+
+    /// Measures each surviving network source's bias ([`Bias`]) from the
+    /// median of the survivors' filter offsets (tally `*`, `+`, `#` or
+    /// `o`: a set that the combine limit does not change from one sample
+    /// to the next, as it changes the combined one), when at least
+    /// [`MIN_BIAS_SOURCES`] survive with a filter output. A surviving source marked `prefer` or `trust` is
+    /// the reference instead (the median of them, when several): the
+    /// clock follows its time, not the others' (RFC 5905, section
+    /// 11.2.3, the prefer peer's offset replaces the combined one).
+    /// Otherwise the sources keep the biases last measured: after a step
+    /// the filters are empty, while the sources' offsets from each other
+    /// are what they were.
+    ///
+    /// Reference clocks take no part: their samples are as precise as
+    /// the device, and a network median is no reference for them.
+    fn measure_biases(&mut self, now_s: f64) {
+        let mut entries = core::mem::take(&mut self.bias_entries);
+        entries.clear();
+        entries.extend(self.sources.iter().enumerate().filter_map(|(index, slot)| {
+            (slot.tally.is_survivor() && slot.refclock.is_none())
+                .then(|| slot.source.peer_stats())
+                .flatten()
+                .map(|stats| BiasEntry {
+                    offset: stats.offset,
+                    doubt: slot.own_doubt(),
+                    index,
+                    preferred: {
+                        let options = slot.source.config().select;
+                        options.prefer || options.trust
+                    },
+                })
+        }));
+        entries.sort_by(|a, b| a.offset.total_cmp(&b.offset));
+        let mut preferred = core::mem::take(&mut self.preferred_entries);
+        preferred.clear();
+        preferred.extend(entries.iter().filter(|entry| entry.preferred).copied());
+        let reference = if preferred.is_empty() {
+            median_entry(&entries)
+        } else {
+            median_entry(&preferred)
+        };
+        if let (Some((reference, reference_doubt)), true) =
+            (reference, entries.len() >= MIN_BIAS_SOURCES)
+        {
+            let select = self.config.select;
+            for entry in &entries {
+                if let Some(slot) = self.sources.get_mut(entry.index) {
+                    slot.measure_bias(
+                        entry.offset - reference,
+                        entry.doubt,
+                        reference_doubt,
+                        now_s,
+                        &select,
+                    );
+                }
+            }
+        }
+        self.bias_entries = entries;
+        self.preferred_entries = preferred;
     }
 
     /// Hands one update to the discipline, reports it and follows its

@@ -1099,3 +1099,37 @@ fn a_long_round_trip_times_its_samples_by_their_middle() {
     let sixth = frequencies[5];
     assert!((sixth + 100e-6).abs() < 0.05e-6, "{frequencies:?}");
 }
+
+#[test]
+fn steady_biases_of_the_servers_are_not_read_as_frequency() {
+    // The README demo's world: three honest servers 1 ms ahead, 1 ms
+    // behind and 2 ms ahead of true time, steady to the nanosecond, and a
+    // liar 250 ms ahead, polled every 2 to 4 s over a 20 us path; the
+    // clock starts 0.3 s slow on an oscillator 10 ppm fast.
+    let config = SystemConfig::default().with_poll_range(1, 2);
+    let mut h = Harness::new(config, -0.3, 1);
+    h.clock.drift = 10e-6;
+    h.delay = Duration::from_micros(20);
+    for offset in [0.001, -0.001, 0.002, 0.25] {
+        h.add_server(Behaviour::Ntp(open_server(primary())), offset);
+    }
+    h.run_until(60.0);
+    // The servers' offsets from each other are biases, seen again in
+    // every sample of each: no frequency explains them. The frequency
+    // stays near the oscillator's -10 ppm from the first updates on...
+    let worst = h
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::DisciplineUpdate(report) => Some((report.frequency + 10e-6).abs()),
+            _ => None,
+        })
+        .fold(0.0, f64::max);
+    assert!(worst < 20e-6, "frequency {worst} s/s from the oscillator's");
+    // ...and the clock follows the median server, 1 ms ahead.
+    let phase = h.clock.phase_at(h.now);
+    assert!(
+        (phase - 0.001).abs() < 0.000_2,
+        "clock {phase} s off true time"
+    );
+}

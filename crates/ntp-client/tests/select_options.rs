@@ -96,6 +96,26 @@ fn the_preferred_server_is_the_system_peer_and_combined_alone() {
 }
 
 #[test]
+fn the_clock_follows_the_preferred_server_not_the_median_of_steady_biases() {
+    // Three servers a millisecond or two apart, steady: the median one
+    // (1 ms ahead) is the reference of the others' biases, but with
+    // `prefer` on the one 2 ms ahead, that one is: its samples are
+    // never moved toward the others.
+    let none = SelectOptions::NONE;
+    let h = run(
+        fset(),
+        &[
+            (0.001, none, false),
+            (-0.001, none, false),
+            (0.002, PREFER, false),
+        ],
+    );
+    assert_eq!(tallies(&h)[2], Tally::SystemPeer);
+    let phase = h.clock.phase_at(h.now);
+    assert!((phase - 0.002).abs() < 0.000_2, "clock {phase} s off");
+}
+
+#[test]
 fn a_required_liar_keeps_the_clock_unsteered() {
     let none = SelectOptions::NONE;
     let h = run(
