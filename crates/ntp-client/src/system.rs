@@ -559,23 +559,31 @@ struct BiasEntry {
     preferred: bool,
 }
 
-/// The median offset of entries sorted by offset, with its doubt: the
-/// middle entry's, or for an even count the mean of the middle two and
-/// the doubt of that mean.
-fn median_entry(sorted: &[BiasEntry]) -> Option<(f64, f64)> {
+/// The median of entries sorted by offset: its offset, its doubt and the
+/// index of the source it is. That is the middle entry, or for an even
+/// count the mean of the middle two, with the doubt of that mean and no
+/// source.
+fn median_entry(sorted: &[BiasEntry]) -> Option<(f64, f64, Option<usize>)> {
     let middle = sorted.len() / 2;
     let upper = sorted.get(middle)?;
     if sorted.len() % 2 == 1 {
-        return Some((upper.offset, upper.doubt));
+        return Some((upper.offset, upper.doubt, Some(upper.index)));
     }
     let lower = sorted.get(middle.checked_sub(1)?)?;
     Some((
         (lower.offset + upper.offset) / 2.0,
         libm::sqrt(lower.doubt * lower.doubt + upper.doubt * upper.doubt) / 2.0,
+        None,
     ))
 }
 
 impl Bias {
+    /// The bias of the reference itself: none, known exactly.
+    const NONE: Self = Self {
+        offset: 0.0,
+        doubt: 0.0,
+    };
+
     /// Whether the bias stands out of its doubt
     /// ([`BIAS_SIGNIFICANCE`]).
     fn significant(self) -> bool {
@@ -2344,6 +2352,10 @@ impl<R: RngCore> System<R> {
         offsets.sort_by(|a, b| a.0.total_cmp(&b.0));
         let reference = median(&offsets).unwrap_or(self.offset);
         self.measure_biases(now_s);
+        let correct = self
+            .sources
+            .iter()
+            .any(|slot| slot.tally.is_survivor() && slot.bias.is_some_and(Bias::significant));
         for &(epoch, index) in &feed {
             let Some(slot) = self.sources.get_mut(index) else {
                 continue;
@@ -2355,14 +2367,18 @@ impl<R: RngCore> System<R> {
             };
             // A source whose filter output sits away from the others' is
             // off by a path asymmetry or its own error, which no delay
-            // shows. A bias measured well beyond its doubt
-            // ([`Bias::significant`]) is taken out of the sample: it is
-            // the same in every sample of the source, and left in, the
-            // estimator reads the difference between two sources' samples
-            // taken seconds apart as a frequency (hundreds of ppm between
-            // servers a millisecond apart, polled every 2 s). Otherwise
-            // the distance from the median of the combined sources counts
-            // as noise, so that sources with different biases are
+            // shows. Once a survivor's bias is measured well beyond its
+            // doubt ([`Bias::significant`]), every source's measured bias
+            // is taken out of its samples: a bias is the same in every
+            // sample of the source, and left in, the estimator reads the
+            // difference between two sources' samples taken seconds apart
+            // as a frequency (hundreds of ppm between servers a
+            // millisecond apart, polled every 2 s). All of them, not only
+            // the significant ones: a source corrected and another not
+            // are in two frames, as far apart as the uncorrected one's
+            // bias. Otherwise the distance from the median of the
+            // combined sources counts as noise, so that sources with
+            // different biases are
             // weighted toward their middle instead of being followed
             // alternately. The median, not the combined offset: at long
             // polls the root distances grow by PHI per second until a
@@ -2370,7 +2386,7 @@ impl<R: RngCore> System<R> {
             // combination, and its pull on the combined offset must not
             // discredit the truechimers, which stay the majority.
             let (offset, doubt) = match slot.bias {
-                Some(bias) if bias.significant() => (offset - bias.offset, bias.doubt),
+                Some(bias) if correct => (offset - bias.offset, bias.doubt),
                 _ => (
                     offset,
                     offsets
@@ -2437,12 +2453,17 @@ impl<R: RngCore> System<R> {
         } else {
             median_entry(&preferred)
         };
-        if let (Some((reference, reference_doubt)), true) =
+        if let (Some((reference, reference_doubt, reference_index)), true) =
             (reference, entries.len() >= MIN_BIAS_SOURCES)
         {
             let select = self.config.select;
             for entry in &entries {
                 if let Some(slot) = self.sources.get_mut(entry.index) {
+                    if Some(entry.index) == reference_index {
+                        // The reference has no bias from itself.
+                        slot.bias = Some(Bias::NONE);
+                        continue;
+                    }
                     slot.measure_bias(
                         entry.offset - reference,
                         entry.doubt,
