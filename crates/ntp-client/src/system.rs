@@ -188,6 +188,16 @@ const SPREAD_QUANTILES: [f64; MIN_DELAY_SAMPLES - 2] = [0.1054, 0.5318];
 /// the midpoint between them, which says nothing of which one is off.
 pub(crate) const MIN_BIAS_SOURCES: usize = 3;
 
+/// The weight of a new bias measurement in a source's [`BiasTrack`], once
+/// it has seen eight: the memory of the clock filter's eight stages
+/// (RFC 5905, section 10, NSTAGE).
+pub(crate) const BIAS_TRACK_GAIN: f64 = 1.0 / 8.0;
+
+/// How many bias measurements a source's [`BiasTrack`] needs before their
+/// scatter is its bias's doubt: the spread of fewer is too unsure (the
+/// same count as [`MIN_DELAY_SAMPLES`] for delays).
+pub(crate) const MIN_BIAS_MEASUREMENTS: u32 = 4;
+
 /// How many times its own doubt a source's bias must be before its samples
 /// are corrected by it instead of merely doubted: three standard
 /// deviations, the usual bound past which a difference is not noise.
@@ -533,6 +543,61 @@ pub(crate) struct SourceSlot {
     standby: bool,
     /// The source's last measured bias ([`Bias`]), kept across steps.
     bias: Option<Bias>,
+    /// The history of its bias measurements, kept across steps too.
+    bias_track: BiasTrack,
+}
+
+/// The history of a source's bias measurements: an exponentially weighted
+/// mean and variance, each new measurement (a new filter output of the
+/// source, or a new offset from the reference) weighted 1/n up to
+/// [`BIAS_TRACK_GAIN`].
+///
+/// Their scatter is what the bias is judged by. The doubt of one
+/// measurement is not: it holds the source's jitter (RFC 5905, section
+/// 10), which holds the clock's own frequency error over the source's
+/// poll, so that a frequency made wrong by uncorrected biases (hundreds
+/// of ppm over 2 s polls: a millisecond of jitter) hides the very biases
+/// that made it. Measured against each other every few hundred
+/// milliseconds, the sources' offsets scatter by microseconds when they
+/// are steady, and by as much as they are large when they are noise.
+#[derive(Clone, Copy, Debug, Default)]
+struct BiasTrack {
+    /// The epoch of the source's filter output at the last measurement.
+    epoch: f64,
+    /// The last measurement, s.
+    last: f64,
+    /// How many measurements were recorded (saturating).
+    count: u32,
+    /// Their weighted mean, s.
+    mean: f64,
+    /// Their weighted variance, s².
+    variance: f64,
+}
+
+impl BiasTrack {
+    /// Records the bias `offset` measured on the filter output of `epoch`,
+    /// unless it is the last measurement again.
+    fn record(&mut self, epoch: f64, offset: f64) {
+        if self.count > 0
+            && self.epoch.to_bits() == epoch.to_bits()
+            && self.last.to_bits() == offset.to_bits()
+        {
+            return;
+        }
+        self.epoch = epoch;
+        self.last = offset;
+        self.count = self.count.saturating_add(1);
+        let gain = (1.0 / f64::from(self.count)).max(BIAS_TRACK_GAIN);
+        let delta = offset - self.mean;
+        self.mean += gain * delta;
+        self.variance = (1.0 - gain) * (self.variance + gain * delta * delta);
+    }
+
+    /// The standard deviation of the recent measurements, once there are
+    /// [`MIN_BIAS_MEASUREMENTS`].
+    fn scatter(&self) -> Option<f64> {
+        (self.count >= MIN_BIAS_MEASUREMENTS).then(|| libm::sqrt(self.variance.max(0.0)))
+    }
 }
 
 /// A source's steady offset from the median of the surviving sources
@@ -541,8 +606,7 @@ pub(crate) struct SourceSlot {
 struct Bias {
     /// The source's filter offset minus the survivors' median, s.
     offset: f64,
-    /// Its standard uncertainty: the source's own doubt and the median's
-    /// ([`SourceSlot::own_doubt`]), s.
+    /// Its standard uncertainty ([`SourceSlot::measure_bias`]), s.
     doubt: f64,
 }
 
@@ -613,6 +677,7 @@ impl SourceSlot {
             too_jittery: false,
             standby: false,
             bias: None,
+            bias_track: BiasTrack::default(),
         }
     }
 
@@ -708,9 +773,12 @@ impl SourceSlot {
         Some((sample, offset))
     }
 
-    /// Records `offset` from the survivors' median as the source's bias,
-    /// its doubt the source's own ([`own_doubt`](Self::own_doubt)) and the
-    /// median's, `reference_doubt`, together. Only an offset within the
+    /// Records `offset` from the survivors' median as the source's bias.
+    /// Its doubt is the scatter of the source's recent biases
+    /// ([`BiasTrack`]) once there are [`MIN_BIAS_MEASUREMENTS`] of them;
+    /// before, the doubt of the source's filter offset
+    /// ([`own_doubt`](Self::own_doubt)) and the median's,
+    /// `reference_doubt`, together. Only an offset within the
     /// source's root distance (its correctness interval, RFC 5905 section
     /// 11.2.1) is a bias the source may carry: past it the median is not
     /// the source's time, and the bias is forgotten.
@@ -727,10 +795,16 @@ impl SourceSlot {
             .peer_stats()
             .and_then(|stats| stats.root_distance(now_s, select).ok())
             .is_some_and(|distance| offset.abs() <= distance);
-        self.bias = within.then(|| Bias {
-            offset,
-            doubt: libm::sqrt(own * own + reference_doubt * reference_doubt),
-        });
+        let epoch = self
+            .source
+            .peer_stats()
+            .map_or(f64::NAN, |stats| stats.epoch);
+        self.bias_track.record(epoch, offset);
+        let doubt = self
+            .bias_track
+            .scatter()
+            .unwrap_or_else(|| libm::sqrt(own * own + reference_doubt * reference_doubt));
+        self.bias = within.then_some(Bias { offset, doubt });
     }
 
     /// The doubt of the source's filter offset, s: its jitter (RFC 5905,
