@@ -120,6 +120,8 @@ extern crate alloc;
 extern crate std;
 
 mod auth_select;
+#[cfg(feature = "alloc")]
+mod bias;
 mod constants;
 mod delay;
 mod error;

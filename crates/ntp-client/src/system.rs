@@ -19,6 +19,7 @@ use ntp_select::constants::MINDISP;
 use ntp_select::{Candidate, FitContext, SLOTS_PER_CANDIDATE, SelectConfig, Tally, mitigate};
 use rand_core::{CryptoRng, RngCore};
 
+use crate::bias::{Bias, BiasEntry, BiasTrack, MIN_BIAS_SOURCES, median_entry};
 use crate::constants::poll_interval;
 use crate::nts::{
     NtsKeError, NtsKeFailed, NtsKeOutcome, NtsRng, NtsState, Pending, echoes_unique_id,
@@ -182,26 +183,6 @@ pub const MIN_DELAY_SAMPLES: usize = 4;
 /// doubt at 0.67 ms, two of 100 ms queueing (chrony's 006-largejitter)
 /// leave the whole delay as the bound.
 const SPREAD_QUANTILES: [f64; MIN_DELAY_SAMPLES - 2] = [0.1054, 0.5318];
-
-/// How many surviving sources (tally `*`, `+`, `#` or `o`) a source's bias
-/// is measured against: with fewer, the median is one of two sources or
-/// the midpoint between them, which says nothing of which one is off.
-pub(crate) const MIN_BIAS_SOURCES: usize = 3;
-
-/// The weight of a new bias measurement in a source's [`BiasTrack`], once
-/// it has seen eight: the memory of the clock filter's eight stages
-/// (RFC 5905, section 10, NSTAGE).
-pub(crate) const BIAS_TRACK_GAIN: f64 = 1.0 / 8.0;
-
-/// How many bias measurements a source's [`BiasTrack`] needs before their
-/// scatter is its bias's doubt: the spread of fewer is too unsure (the
-/// same count as [`MIN_DELAY_SAMPLES`] for delays).
-pub(crate) const MIN_BIAS_MEASUREMENTS: u32 = 4;
-
-/// How many times its own doubt a source's bias must be before its samples
-/// are corrected by it instead of merely doubted: three standard
-/// deviations, the usual bound past which a difference is not noise.
-pub(crate) const BIAS_SIGNIFICANCE: f64 = 3.0;
 
 /// RFC 5905's selection limits with [`DISCIPLINED_PHI`](crate::DISCIPLINED_PHI)
 /// for PHI, chrony's combine limit
@@ -547,114 +528,6 @@ pub(crate) struct SourceSlot {
     bias_track: BiasTrack,
 }
 
-/// The history of a source's bias measurements: an exponentially weighted
-/// mean and variance, each new measurement (a new filter output of the
-/// source, or a new offset from the reference) weighted 1/n up to
-/// [`BIAS_TRACK_GAIN`].
-///
-/// Their scatter is what the bias is judged by. The doubt of one
-/// measurement is not: it holds the source's jitter (RFC 5905, section
-/// 10), which holds the clock's own frequency error over the source's
-/// poll, so that a frequency made wrong by uncorrected biases (hundreds
-/// of ppm over 2 s polls: a millisecond of jitter) hides the very biases
-/// that made it. Measured against each other every few hundred
-/// milliseconds, the sources' offsets scatter by microseconds when they
-/// are steady, and by as much as they are large when they are noise.
-#[derive(Clone, Copy, Debug, Default)]
-struct BiasTrack {
-    /// The epoch of the source's filter output at the last measurement.
-    epoch: f64,
-    /// The last measurement, s.
-    last: f64,
-    /// How many measurements were recorded (saturating).
-    count: u32,
-    /// Their weighted mean, s.
-    mean: f64,
-    /// Their weighted variance, s².
-    variance: f64,
-}
-
-impl BiasTrack {
-    /// Records the bias `offset` measured on the filter output of `epoch`,
-    /// unless it is the last measurement again.
-    fn record(&mut self, epoch: f64, offset: f64) {
-        if self.count > 0
-            && self.epoch.to_bits() == epoch.to_bits()
-            && self.last.to_bits() == offset.to_bits()
-        {
-            return;
-        }
-        self.epoch = epoch;
-        self.last = offset;
-        self.count = self.count.saturating_add(1);
-        let gain = (1.0 / f64::from(self.count)).max(BIAS_TRACK_GAIN);
-        let delta = offset - self.mean;
-        self.mean += gain * delta;
-        self.variance = (1.0 - gain) * (self.variance + gain * delta * delta);
-    }
-
-    /// The standard deviation of the recent measurements, once there are
-    /// [`MIN_BIAS_MEASUREMENTS`].
-    fn scatter(&self) -> Option<f64> {
-        (self.count >= MIN_BIAS_MEASUREMENTS).then(|| libm::sqrt(self.variance.max(0.0)))
-    }
-}
-
-/// A source's steady offset from the median of the surviving sources
-/// ([`System::measure_biases`]).
-#[derive(Clone, Copy, Debug)]
-struct Bias {
-    /// The source's filter offset minus the survivors' median, s.
-    offset: f64,
-    /// Its standard uncertainty ([`SourceSlot::measure_bias`]), s.
-    doubt: f64,
-}
-
-/// A source compared in [`System::measure_biases`].
-#[derive(Clone, Copy, Debug)]
-struct BiasEntry {
-    /// Its filter offset, s.
-    offset: f64,
-    /// The offset's doubt ([`SourceSlot::own_doubt`]), s.
-    doubt: f64,
-    /// Its index among the sources.
-    index: usize,
-    /// Whether it is marked prefer or trust.
-    preferred: bool,
-}
-
-/// The median of entries sorted by offset: its offset, its doubt and the
-/// index of the source it is. That is the middle entry, or for an even
-/// count the mean of the middle two, with the doubt of that mean and no
-/// source.
-fn median_entry(sorted: &[BiasEntry]) -> Option<(f64, f64, Option<usize>)> {
-    let middle = sorted.len() / 2;
-    let upper = sorted.get(middle)?;
-    if sorted.len() % 2 == 1 {
-        return Some((upper.offset, upper.doubt, Some(upper.index)));
-    }
-    let lower = sorted.get(middle.checked_sub(1)?)?;
-    Some((
-        (lower.offset + upper.offset) / 2.0,
-        libm::sqrt(lower.doubt * lower.doubt + upper.doubt * upper.doubt) / 2.0,
-        None,
-    ))
-}
-
-impl Bias {
-    /// The bias of the reference itself: none, known exactly.
-    const NONE: Self = Self {
-        offset: 0.0,
-        doubt: 0.0,
-    };
-
-    /// Whether the bias stands out of its doubt
-    /// ([`BIAS_SIGNIFICANCE`]).
-    fn significant(self) -> bool {
-        self.offset.abs() > BIAS_SIGNIFICANCE * self.doubt
-    }
-}
-
 impl SourceSlot {
     /// Whether the source's replies are authenticated: a symmetric key or
     /// NTS.
@@ -775,11 +648,12 @@ impl SourceSlot {
 
     /// Records `offset` from the survivors' median as the source's bias.
     /// Its doubt is the scatter of the source's recent biases
-    /// ([`BiasTrack`]) once there are [`MIN_BIAS_MEASUREMENTS`] of them;
-    /// before, the doubt of the source's filter offset
+    /// ([`BiasTrack`]) once there are
+    /// [`MIN_BIAS_MEASUREMENTS`](crate::bias::MIN_BIAS_MEASUREMENTS) of
+    /// them; before, the doubt of the source's filter offset
     /// ([`own_doubt`](Self::own_doubt)) and the median's,
-    /// `reference_doubt`, together. Only an offset within the
-    /// source's root distance (its correctness interval, RFC 5905 section
+    /// `reference_doubt`, together. Only an offset within the source's
+    /// root distance (its correctness interval, RFC 5905 section
     /// 11.2.1) is a bias the source may carry: past it the median is not
     /// the source's time, and the bias is forgotten.
     fn measure_bias(
@@ -2491,10 +2365,11 @@ impl<R: RngCore> System<R> {
     /// median of the survivors' filter offsets (tally `*`, `+`, `#` or
     /// `o`: a set that the combine limit does not change from one sample
     /// to the next, as it changes the combined one), when at least
-    /// [`MIN_BIAS_SOURCES`] survive with a filter output. A surviving source marked `prefer` or `trust` is
-    /// the reference instead (the median of them, when several): the
-    /// clock follows its time, not the others' (RFC 5905, section
-    /// 11.2.3, the prefer peer's offset replaces the combined one).
+    /// [`MIN_BIAS_SOURCES`] survive with a filter output. A surviving
+    /// source marked `prefer` or `trust` is the reference instead (the
+    /// median of them, when several): the clock follows its time, not the
+    /// others' (RFC 5905, section 11.2.3, the prefer peer's offset
+    /// replaces the combined one).
     /// Otherwise the sources keep the biases last measured: after a step
     /// the filters are empty, while the sources' offsets from each other
     /// are what they were.
