@@ -163,10 +163,25 @@ fn model_clock_synchronizes_and_keeps_its_drift_file() {
         .parse()
         .unwrap();
     let final_ppm = stop_line["frequency_ppm"].as_f64().unwrap();
-    assert!(
-        (written - final_ppm).abs() < 1e-3,
-        "{written} vs {final_ppm}"
-    );
+    // The daemon writes the drift file at its stop only when the
+    // frequency is known to 1 ppm (`DRIFT_FILE_FREQUENCY_SD`), which 14 s
+    // of one server reach on most runs but not on all (a loaded machine
+    // delays the replies). Written, the file holds the final frequency;
+    // not written, the daemon said why and the file is as it was.
+    if kinds("drift").next().is_some() {
+        assert!(
+            (written - final_ppm).abs() < 1e-3,
+            "{written} vs {final_ppm}"
+        );
+    } else {
+        assert!(written.abs() < 1e-12, "{written}: {stdout}");
+        assert!(
+            kinds("note").any(|l| l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not known well enough"))),
+            "{stdout}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
