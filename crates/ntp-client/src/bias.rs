@@ -110,6 +110,10 @@ pub(crate) struct BiasEntry {
     pub(crate) offset: f64,
     /// The offset's doubt (`SourceSlot::own_doubt`), s.
     pub(crate) doubt: f64,
+    /// The epoch of the filter output the offset is from, s.
+    pub(crate) epoch: f64,
+    /// The source's root distance now (RFC 5905, section 11.2.1), s.
+    pub(crate) distance: Option<f64>,
     /// Its index among the sources.
     pub(crate) index: usize,
     /// Whether it is marked prefer or trust.
@@ -142,6 +146,8 @@ mod tests {
         BiasEntry {
             offset,
             doubt,
+            epoch: 0.0,
+            distance: None,
             index,
             preferred: false,
         }

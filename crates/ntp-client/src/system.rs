@@ -656,24 +656,12 @@ impl SourceSlot {
     /// root distance (its correctness interval, RFC 5905 section
     /// 11.2.1) is a bias the source may carry: past it the median is not
     /// the source's time, and the bias is forgotten.
-    fn measure_bias(
-        &mut self,
-        offset: f64,
-        own: f64,
-        reference_doubt: f64,
-        now_s: f64,
-        select: &SelectConfig,
-    ) {
-        let within = self
-            .source
-            .peer_stats()
-            .and_then(|stats| stats.root_distance(now_s, select).ok())
+    fn measure_bias(&mut self, entry: &BiasEntry, offset: f64, reference_doubt: f64) {
+        let within = entry
+            .distance
             .is_some_and(|distance| offset.abs() <= distance);
-        let epoch = self
-            .source
-            .peer_stats()
-            .map_or(f64::NAN, |stats| stats.epoch);
-        self.bias_track.record(epoch, offset);
+        self.bias_track.record(entry.epoch, offset);
+        let own = entry.doubt;
         let doubt = self
             .bias_track
             .scatter()
@@ -681,14 +669,10 @@ impl SourceSlot {
         self.bias = within.then_some(Bias { offset, doubt });
     }
 
-    /// The doubt of the source's filter offset, s: its jitter (RFC 5905,
+    /// The doubt of the source's filter offset, s: its `jitter` (RFC 5905,
     /// section 10) and the smallest doubt of its filter's samples
     /// ([`sample_variance`](Self::sample_variance)).
-    fn own_doubt(&self) -> f64 {
-        let jitter = self
-            .source
-            .peer_stats()
-            .map_or(f64::INFINITY, |stats| stats.jitter);
+    fn own_doubt(&self, jitter: f64) -> f64 {
         let sample = self
             .source
             .filter()
@@ -2249,8 +2233,9 @@ impl<R: RngCore> System<R> {
     /// its own uncertainty from its delay excess over the source's recent
     /// minimum and its distance from the median of the combined sources,
     /// or less the source's bias where that is known
-    /// ([`measure_biases`](Self::measure_biases)). Before the first update, the samples the sources collected while the
-    /// selection was not possible yet are used too.
+    /// ([`measure_biases`](Self::measure_biases)). Before the first
+    /// update, the samples the sources collected while the selection was
+    /// not possible yet are used too.
     fn update_from_samples(&mut self, now_s: f64, wall: Date, peer_id: SourceId) {
         let Some(leap) = self
             .slot(peer_id)
@@ -2326,9 +2311,8 @@ impl<R: RngCore> System<R> {
             // are in two frames, as far apart as the uncorrected one's
             // bias. Otherwise the distance from the median of the
             // combined sources counts as noise, so that sources with
-            // different biases are
-            // weighted toward their middle instead of being followed
-            // alternately. The median, not the combined offset: at long
+            // different biases are weighted toward their middle instead of
+            // being followed alternately. The median, not the combined offset: at long
             // polls the root distances grow by PHI per second until a
             // falseticker can overlap the truechimers and join the
             // combination, and its pull on the combined offset must not
@@ -2369,10 +2353,9 @@ impl<R: RngCore> System<R> {
     /// source marked `prefer` or `trust` is the reference instead (the
     /// median of them, when several): the clock follows its time, not the
     /// others' (RFC 5905, section 11.2.3, the prefer peer's offset
-    /// replaces the combined one).
-    /// Otherwise the sources keep the biases last measured: after a step
-    /// the filters are empty, while the sources' offsets from each other
-    /// are what they were.
+    /// replaces the combined one). Otherwise the sources keep the biases
+    /// last measured: after a step the filters are empty, while the
+    /// sources' offsets from each other are what they were.
     ///
     /// Reference clocks take no part: their samples are as precise as
     /// the device, and a network median is no reference for them.
@@ -2385,7 +2368,9 @@ impl<R: RngCore> System<R> {
                 .flatten()
                 .map(|stats| BiasEntry {
                     offset: stats.offset,
-                    doubt: slot.own_doubt(),
+                    doubt: slot.own_doubt(stats.jitter),
+                    epoch: stats.epoch,
+                    distance: stats.root_distance(now_s, &self.config.select).ok(),
                     index,
                     preferred: {
                         let options = slot.source.config().select;
@@ -2405,7 +2390,6 @@ impl<R: RngCore> System<R> {
         if let (Some((reference, reference_doubt, reference_index)), true) =
             (reference, entries.len() >= MIN_BIAS_SOURCES)
         {
-            let select = self.config.select;
             for entry in &entries {
                 if let Some(slot) = self.sources.get_mut(entry.index) {
                     if Some(entry.index) == reference_index {
@@ -2413,13 +2397,7 @@ impl<R: RngCore> System<R> {
                         slot.bias = Some(Bias::NONE);
                         continue;
                     }
-                    slot.measure_bias(
-                        entry.offset - reference,
-                        entry.doubt,
-                        reference_doubt,
-                        now_s,
-                        &select,
-                    );
+                    slot.measure_bias(entry, entry.offset - reference, reference_doubt);
                 }
             }
         }
