@@ -2004,8 +2004,9 @@ impl<R: RngCore> System<R> {
     /// be selected (see [`SystemConfig::auth_select`] and `noselect`), has
     /// peer variables and passes the fitness test, with its selection
     /// options. Returns how many sources may be selected at all, fit or
-    /// not (for the default minsources).
-    fn gather_candidates(&mut self, now_s: f64, select: &SelectConfig) -> usize {
+    /// not (for the default minsources), and whether one of those has the
+    /// `require` option.
+    fn gather_candidates(&mut self, now_s: f64, select: &SelectConfig) -> (usize, bool) {
         let local = self
             .config
             .local_address
@@ -2019,6 +2020,7 @@ impl<R: RngCore> System<R> {
         let any_authenticated = self.sources.iter().any(SourceSlot::authenticated);
         let any_unauthenticated = !self.sources.iter().all(SourceSlot::authenticated);
         let mut selectable = 0_usize;
+        let mut required = false;
         for slot in &mut self.sources {
             let config = slot.source.config();
             let Some(options) = self
@@ -2035,6 +2037,7 @@ impl<R: RngCore> System<R> {
                 continue;
             };
             selectable += 1;
+            required |= options.require;
             let Some(stats) = slot.source.peer_stats() else {
                 continue;
             };
@@ -2057,7 +2060,7 @@ impl<R: RngCore> System<R> {
                 self.candidates.push(candidate.with_options(options));
             }
         }
-        selectable
+        (selectable, required)
     }
 
     /// Fitness, select, cluster, combine, and the discipline update
@@ -2074,7 +2077,7 @@ impl<R: RngCore> System<R> {
         {
             return;
         }
-        let selectable = self.gather_candidates(now_s, &select);
+        let (selectable, required) = self.gather_candidates(now_s, &select);
         let trusted = self.candidates.iter().any(|c| c.options().trust);
         select.min_candidates = select
             .min_candidates
@@ -2089,6 +2092,15 @@ impl<R: RngCore> System<R> {
             &select,
             self.system_peer.map(SourceId::get),
         );
+        // chrony's `require`: the clock is updated only while one of the
+        // required sources is selectable. One that is not a candidate at
+        // all (no sample since a step, unreachable, unfit) is not, which
+        // the selection, seeing only the candidates, cannot tell.
+        let result = if required && !self.candidates.iter().any(|c| c.options().require) {
+            Err(ntp_select::SelectError::RequiredNotSelectable)
+        } else {
+            result
+        };
         for slot in &mut self.sources {
             let id = slot.source.id();
             let tally = self

@@ -140,6 +140,38 @@ fn a_required_liar_keeps_the_clock_unsteered() {
 }
 
 #[test]
+fn a_required_server_without_samples_keeps_the_clock_unsteered() {
+    // The required server never answers; the two that do agree on a time
+    // 0.3 s away. chrony's `require`: the clock is updated only while a
+    // required source is selectable, and one with no sample is not.
+    let mut h = Harness::new(fset(), 0.0, 7);
+    for (behaviour, offset, options) in [
+        (
+            Behaviour::Ntp(open_server(primary())),
+            0.3,
+            SelectOptions::NONE,
+        ),
+        (
+            Behaviour::Ntp(open_server(primary())),
+            0.3,
+            SelectOptions::NONE,
+        ),
+        (Behaviour::Dead, 0.0, REQUIRE),
+    ] {
+        let index = h.add_server_only(behaviour, offset);
+        let mut source = SourceConfig::default();
+        source.select = options;
+        h.client
+            .add_source_with(h.servers[index].address, source)
+            .unwrap();
+    }
+    h.run_until(3_600.0);
+    assert_eq!(h.client.system_peer(), None);
+    let phase = h.clock.phase_at(h.now);
+    assert!(phase.abs() < 0.001, "clock {phase} s off");
+}
+
+#[test]
 fn a_noselect_server_is_polled_but_never_selected() {
     let none = SelectOptions::NONE;
     let h = run(fset(), &[(0.0, none, false), (0.3, none, true)]);
