@@ -2050,6 +2050,18 @@ impl<R: RngCore> System<R> {
             if slot.refclock.is_some() {
                 fit_stats.stratum = Stratum::PRIMARY;
             }
+            // The distance test judges the source's own scatter. RFC 5905's
+            // peer jitter also holds the drift of our clock between the
+            // filter's samples, which a clock running far off its
+            // frequency (a wrong drift file, a wrong estimate) makes
+            // seconds wide in every source alike: all of them would then
+            // fail the test, no update would reach the discipline, and the
+            // frequency could never be corrected. The scatter about the
+            // line through the free oscillator's offsets is the source's
+            // jitter without that drift.
+            if let Some(scatter) = slot.line.jitter() {
+                fit_stats.jitter = fit_stats.jitter.min(scatter);
+            }
             if fit_stats.fit(now_s, &context, select).is_err() {
                 continue;
             }

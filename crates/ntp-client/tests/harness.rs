@@ -15,7 +15,7 @@ mod common;
 use core::time::Duration;
 
 use common::*;
-use ntp_client::ntp_discipline::MakeStep;
+use ntp_client::ntp_discipline::{FAST_SLEW, MakeStep};
 use ntp_client::{
     DatagramError, Event, ReplyError, ReplyOutcome, ResponseError, SourceEvent, SystemConfig, Tally,
 };
@@ -1132,4 +1132,27 @@ fn steady_biases_of_the_servers_are_not_read_as_frequency() {
         (phase - 0.001).abs() < 0.000_2,
         "clock {phase} s off true time"
     );
+}
+
+#[test]
+fn a_frequency_far_off_does_not_lock_the_sources_out() {
+    // A drift file 15 000 ppm off (another machine's, or the estimate of a
+    // run that went wrong) on a clock whose range allows it, as the
+    // daemon's kernel clock does: the clock drifts 1 s a minute, every
+    // source's RFC 5905 jitter grows to seconds, and with the distance
+    // test failing for all of them no update could ever correct the
+    // frequency. Their scatter about the drift is microseconds.
+    let mut config = SystemConfig::default().with_initial_frequency(-0.015);
+    config.discipline.max_rate = 0.1;
+    config.discipline.max_frequency = 0.1;
+    config.discipline.max_slew = FAST_SLEW;
+    let mut h = Harness::new(config, 0.0, 7);
+    for _ in 0..3 {
+        h.add_server(Behaviour::Ntp(open_server(primary())), 0.0);
+    }
+    h.run_until(3_600.0);
+    assert!(h.client.system_peer().is_some());
+    let phase = h.clock.phase_at(h.now);
+    assert!(phase.abs() < 0.001, "clock {phase} s off true time");
+    assert!(last_frequency(&h).abs() < 1e-6);
 }
