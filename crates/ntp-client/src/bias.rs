@@ -3,6 +3,8 @@
 //! judged by the scatter of its recent measurements, and taken out of its
 //! samples once it stands out of that scatter.
 
+use crate::median::{Middle, middle};
+
 /// How many surviving sources (tally `*`, `+`, `#` or `o`) a source's bias
 /// is measured against: with fewer, the median is one of two sources or
 /// the midpoint between them, which says nothing of which one is off.
@@ -125,17 +127,14 @@ pub(crate) struct BiasEntry {
 /// count the mean of the middle two, with the doubt of that mean and no
 /// source.
 pub(crate) fn median_entry(sorted: &[BiasEntry]) -> Option<(f64, f64, Option<usize>)> {
-    let middle = sorted.len() / 2;
-    let upper = sorted.get(middle)?;
-    if sorted.len() % 2 == 1 {
-        return Some((upper.offset, upper.doubt, Some(upper.index)));
-    }
-    let lower = sorted.get(middle.checked_sub(1)?)?;
-    Some((
-        (lower.offset + upper.offset) / 2.0,
-        libm::sqrt(lower.doubt * lower.doubt + upper.doubt * upper.doubt) / 2.0,
-        None,
-    ))
+    Some(match middle(sorted)? {
+        Middle::One(only) => (only.offset, only.doubt, Some(only.index)),
+        Middle::Two(lower, upper) => (
+            (lower.offset + upper.offset) / 2.0,
+            libm::sqrt(lower.doubt * lower.doubt + upper.doubt * upper.doubt) / 2.0,
+            None,
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -126,6 +126,8 @@ mod constants;
 mod delay;
 mod error;
 #[cfg(feature = "alloc")]
+mod median;
+#[cfg(feature = "alloc")]
 mod nts;
 #[cfg(feature = "alloc")]
 mod pool;

@@ -951,6 +951,7 @@ impl Source {
     /// restarted after a jump of the server's clock, if it ever did: the
     /// samples before it describe a clock that no longer exists.
     #[must_use]
+    #[cfg(feature = "alloc")]
     pub(crate) const fn jump_restart(&self) -> Option<f64> {
         self.jump_restart
     }

@@ -21,6 +21,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use crate::bias::{Bias, BiasEntry, BiasTrack, MIN_BIAS_SOURCES, median_entry};
 use crate::constants::poll_interval;
+use crate::median::median_by;
 use crate::nts::{
     NtsKeError, NtsKeFailed, NtsKeOutcome, NtsRng, NtsState, Pending, echoes_unique_id,
 };
@@ -2552,19 +2553,6 @@ impl<R: RngCore> System<R> {
 /// middle two for an even count).
 fn median(sorted: &[(f64, usize)]) -> Option<f64> {
     median_by(sorted, |&(value, _)| value)
-}
-
-/// The median of `sorted` (in the order of `value`): the middle value, or
-/// the mean of the middle two for an even count; `None` when empty.
-pub(crate) fn median_by<T>(sorted: &[T], value: impl Fn(&T) -> f64) -> Option<f64> {
-    let middle = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted.get(middle).map(value)
-    } else {
-        let low = value(sorted.get(middle.checked_sub(1)?)?);
-        let high = value(sorted.get(middle)?);
-        Some((low + high) / 2.0)
-    }
 }
 
 /// The leap second that more than half of `votes` announce, or

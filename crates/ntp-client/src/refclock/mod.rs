@@ -329,7 +329,7 @@ impl RefclockState {
             return 0.0;
         };
         recent.sort_unstable_by(f64::total_cmp);
-        crate::system::median_by(recent, |&dispersion| dispersion).unwrap_or(0.0)
+        crate::median::median_by(recent, |&dispersion| dispersion).unwrap_or(0.0)
     }
 
     /// Keeps one sample: `offset` (already put in its second and
