@@ -1637,3 +1637,75 @@ fn a_more_precise_measurement_may_hurry_the_slew_in_progress() {
     let sigma = discipline.update_sigma(&filter, 0.0);
     assert!(close(sigma, 0.05), "{sigma}");
 }
+
+/// The poll exponents the default estimator chose over `duration` seconds
+/// of a model clock whose frequency error starts at 20 ppm and changes
+/// by `ramp` per second, measured exactly and said to be within 100 us at
+/// every poll, and the largest offset of the clock over the second half.
+fn polls_under_ramp(config: Config, ramp: f64, duration: f64) -> (Vec<i8>, f64) {
+    let mut discipline = Discipline::new(config, base()).unwrap();
+    let mut true_offset = 0.0; // reference - clock
+    let mut rate = 0.0;
+    let mut clock = 0.0;
+    let mut truth = 0.0;
+    let mut next_update = 0.0;
+    let mut polls = Vec::new();
+    let mut worst: f64 = 0.0;
+    let step = 0.5;
+    while truth < duration {
+        if truth >= next_update {
+            discipline
+                .handle_update(
+                    at(clock),
+                    Update::new(true_offset, 1e-4).with_uncertainty(1e-4),
+                )
+                .unwrap();
+            polls.push(discipline.poll());
+            next_update += discipline.poll_interval().to_seconds_f64();
+        }
+        if at(clock) >= discipline.next_timeout() {
+            discipline.handle_timeout(at(clock));
+        }
+        loop {
+            match discipline.poll_output() {
+                Output::Adjust(adjust) => rate = adjust.rate(),
+                Output::Step(by) => {
+                    clock += by.to_seconds_f64();
+                    true_offset -= by.to_seconds_f64();
+                }
+                Output::Timeout(_) => break,
+                _ => {}
+            }
+        }
+        let skew = 20e-6 + ramp * truth;
+        truth += step;
+        clock += step * (1.0 + skew + rate);
+        true_offset -= step * (skew + rate);
+        if truth > duration / 2.0 {
+            worst = worst.max(true_offset.abs());
+        }
+    }
+    (polls, worst)
+}
+
+#[test]
+fn the_poll_does_not_climb_while_the_predictions_fail() {
+    // A steady oscillator: the predictions hold, the poll climbs as far
+    // as the assumed wander lets it and stays there.
+    let (steady, _) = polls_under_ramp(Config::default(), 0.0, 40_000.0);
+    let top = steady.iter().max().copied().unwrap();
+    assert!(steady.iter().rev().take(20).all(|&poll| poll == top));
+    // One whose frequency runs away by 5 ppm an hour, far beyond the
+    // wander the estimator assumes: every long interval ends far off the
+    // prediction, and the poll climbs again only once the innovations
+    // are back within twice their predicted size. The clock then stays
+    // within three times the error of polling at the minimum throughout
+    // (climbing on the predicted growth alone, 4.2 times: 2.1 ms).
+    let ramp = 5e-6 / 3600.0;
+    let (_, worst) = polls_under_ramp(Config::default(), ramp, 40_000.0);
+    let (_, fixed) = polls_under_ramp(Config::default().with_poll_range(6, 6), ramp, 40_000.0);
+    assert!(
+        worst < 3.0 * fixed,
+        "clock {worst} s off, {fixed} s at poll 6"
+    );
+}
