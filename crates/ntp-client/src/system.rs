@@ -2356,7 +2356,8 @@ impl<R: RngCore> System<R> {
             let mut update = Update::new(offset, self.jitter)
                 .with_leap(leap)
                 .with_age((now_s - epoch).max(0.0))
-                .with_uncertainty(uncertainty);
+                .with_uncertainty(uncertainty)
+                .with_source(id.get());
             // A reference clock's sample is as precise as the device; a
             // network sample keeps the clock's precision as its floor.
             if let Some(state) = slot.refclock.as_deref() {

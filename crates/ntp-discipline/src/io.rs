@@ -59,6 +59,15 @@ pub struct Update {
     /// [`MAX_OFFSET`](crate::MAX_OFFSET).
     #[cfg_attr(feature = "serde", serde(default))]
     pub precision: f64,
+    /// Which source the offset comes from, when the caller feeds the
+    /// samples of several one by one (any identifier of its choosing);
+    /// `None` (the default) for a combined offset. The
+    /// [`Algorithm::Kalman`](crate::Algorithm::Kalman) estimator judges
+    /// its predictions over a poll interval by consecutive updates from
+    /// one source only: between two sources the difference also holds
+    /// their biases, which no interval explains.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub source: Option<u64>,
 }
 
 impl Update {
@@ -72,6 +81,16 @@ impl Update {
             age: 0.0,
             uncertainty: 0.0,
             precision: 0.0,
+            source: None,
+        }
+    }
+
+    /// The same update, from source `source` (see [`Update::source`]).
+    #[must_use]
+    pub const fn with_source(self, source: u64) -> Self {
+        Self {
+            source: Some(source),
+            ..self
         }
     }
 

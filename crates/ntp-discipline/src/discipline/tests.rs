@@ -1654,12 +1654,8 @@ fn polls_under_ramp(config: Config, ramp: f64, duration: f64) -> (Vec<i8>, f64) 
     let step = 0.5;
     while truth < duration {
         if truth >= next_update {
-            discipline
-                .handle_update(
-                    at(clock),
-                    Update::new(true_offset, 1e-4).with_uncertainty(1e-4),
-                )
-                .unwrap();
+            let update = Update::new(true_offset, 1e-4).with_uncertainty(1e-4);
+            discipline.handle_update(at(clock), update).unwrap();
             polls.push(discipline.poll());
             next_update += discipline.poll_interval().to_seconds_f64();
         }
