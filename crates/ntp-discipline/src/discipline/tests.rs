@@ -704,43 +704,73 @@ proptest! {
     }
 }
 
-/// A model clock running `skew` fast, disciplined by the default estimator
-/// with exact offsets every `poll` seconds, a timeout served whenever due.
-fn kalman_run(skew: f64, start_offset: f64, poll: f64, duration: f64) -> (Discipline, f64) {
-    let mut discipline = Discipline::new(Config::default(), base()).unwrap();
-    let mut true_offset = start_offset; // reference - clock
-    let mut rate = 0.0;
-    let mut clock = 0.0; // seconds since base on the clock
-    let mut truth = 0.0;
-    let mut next_update = 0.0;
-    let step = 0.25;
-    while truth < duration {
-        if truth >= next_update {
-            let now = at(clock);
-            discipline
-                .handle_update(now, Update::new(true_offset, 1e-5).with_uncertainty(1e-6))
-                .unwrap();
-            next_update += poll;
+/// A model clock disciplined by the default estimator: the discipline,
+/// the offset of the reference from the clock, the rate correction in
+/// force, the clock's reading (seconds since `base`) and true time.
+struct ModelClock {
+    discipline: Discipline,
+    true_offset: f64,
+    rate: f64,
+    clock: f64,
+    truth: f64,
+}
+
+impl ModelClock {
+    fn new(config: Config, start_offset: f64) -> Self {
+        Self {
+            discipline: Discipline::new(config, base()).unwrap(),
+            true_offset: start_offset,
+            rate: 0.0,
+            clock: 0.0,
+            truth: 0.0,
         }
-        if at(clock) >= discipline.next_timeout() {
-            discipline.handle_timeout(at(clock));
+    }
+
+    /// Hands the discipline an exact measurement said to be within
+    /// `uncertainty`.
+    fn measure(&mut self, uncertainty: f64) {
+        let update = Update::new(self.true_offset, 1e-5).with_uncertainty(uncertainty);
+        self.discipline
+            .handle_update(at(self.clock), update)
+            .unwrap();
+    }
+
+    /// Serves a due timeout, applies the outputs and runs the oscillator,
+    /// `skew` fast, for `step` seconds.
+    fn advance(&mut self, step: f64, skew: f64) {
+        if at(self.clock) >= self.discipline.next_timeout() {
+            self.discipline.handle_timeout(at(self.clock));
         }
         loop {
-            match discipline.poll_output() {
-                Output::Adjust(adjust) => rate = adjust.rate(),
+            match self.discipline.poll_output() {
+                Output::Adjust(adjust) => self.rate = adjust.rate(),
                 Output::Step(by) => {
-                    clock += by.to_seconds_f64();
-                    true_offset -= by.to_seconds_f64();
+                    self.clock += by.to_seconds_f64();
+                    self.true_offset -= by.to_seconds_f64();
                 }
                 Output::Timeout(_) => break,
                 _ => {}
             }
         }
-        truth += step;
-        clock += step * (1.0 + skew + rate);
-        true_offset -= step * (skew + rate);
+        self.truth += step;
+        self.clock += step * (1.0 + skew + self.rate);
+        self.true_offset -= step * (skew + self.rate);
     }
-    (discipline, true_offset)
+}
+
+/// A model clock running `skew` fast, disciplined by the default estimator
+/// with exact offsets every `poll` seconds, a timeout served whenever due.
+fn kalman_run(skew: f64, start_offset: f64, poll: f64, duration: f64) -> (Discipline, f64) {
+    let mut model = ModelClock::new(Config::default(), start_offset);
+    let mut next_update = 0.0;
+    while model.truth < duration {
+        if model.truth >= next_update {
+            model.measure(1e-6);
+            next_update += poll;
+        }
+        model.advance(0.25, skew);
+    }
+    (model.discipline, model.true_offset)
 }
 
 #[test]
@@ -1643,42 +1673,19 @@ fn a_more_precise_measurement_may_hurry_the_slew_in_progress() {
 /// by `ramp` per second, measured exactly and said to be within 100 us at
 /// every poll, and the largest offset of the clock over the second half.
 fn polls_under_ramp(config: Config, ramp: f64, duration: f64) -> (Vec<i8>, f64) {
-    let mut discipline = Discipline::new(config, base()).unwrap();
-    let mut true_offset = 0.0; // reference - clock
-    let mut rate = 0.0;
-    let mut clock = 0.0;
-    let mut truth = 0.0;
+    let mut model = ModelClock::new(config, 0.0);
     let mut next_update = 0.0;
     let mut polls = Vec::new();
     let mut worst: f64 = 0.0;
-    let step = 0.5;
-    while truth < duration {
-        if truth >= next_update {
-            let update = Update::new(true_offset, 1e-4).with_uncertainty(1e-4);
-            discipline.handle_update(at(clock), update).unwrap();
-            polls.push(discipline.poll());
-            next_update += discipline.poll_interval().to_seconds_f64();
+    while model.truth < duration {
+        if model.truth >= next_update {
+            model.measure(1e-4);
+            polls.push(model.discipline.poll());
+            next_update += model.discipline.poll_interval().to_seconds_f64();
         }
-        if at(clock) >= discipline.next_timeout() {
-            discipline.handle_timeout(at(clock));
-        }
-        loop {
-            match discipline.poll_output() {
-                Output::Adjust(adjust) => rate = adjust.rate(),
-                Output::Step(by) => {
-                    clock += by.to_seconds_f64();
-                    true_offset -= by.to_seconds_f64();
-                }
-                Output::Timeout(_) => break,
-                _ => {}
-            }
-        }
-        let skew = 20e-6 + ramp * truth;
-        truth += step;
-        clock += step * (1.0 + skew + rate);
-        true_offset -= step * (skew + rate);
-        if truth > duration / 2.0 {
-            worst = worst.max(true_offset.abs());
+        model.advance(0.5, 20e-6 + ramp * model.truth);
+        if model.truth > duration / 2.0 {
+            worst = worst.max(model.true_offset.abs());
         }
     }
     (polls, worst)
