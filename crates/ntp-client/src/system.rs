@@ -2110,6 +2110,13 @@ impl<R: RngCore> System<R> {
         // all (no sample since a step, unreachable, unfit) is not, which
         // the selection, seeing only the candidates, cannot tell.
         let result = if required && !self.candidates.iter().any(|c| c.options().require) {
+            // The others keep what the mitigation made of them, but none
+            // is the system peer.
+            for candidate in &mut self.candidates {
+                if matches!(candidate.tally(), Tally::SystemPeer | Tally::PpsPeer) {
+                    candidate.set_tally(Tally::Candidate);
+                }
+            }
             Err(ntp_select::SelectError::RequiredNotSelectable)
         } else {
             result

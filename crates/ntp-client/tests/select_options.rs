@@ -167,6 +167,7 @@ fn a_required_server_without_samples_keeps_the_clock_unsteered() {
     }
     h.run_until(3_600.0);
     assert_eq!(h.client.system_peer(), None);
+    assert!(!tallies(&h).contains(&Tally::SystemPeer));
     let phase = h.clock.phase_at(h.now);
     assert!(phase.abs() < 0.001, "clock {phase} s off");
 }
