@@ -2282,30 +2282,12 @@ impl<R: RngCore> System<R> {
         );
         let slew = self.discipline.cumulative_slew();
         let mut feed = core::mem::take(&mut self.feed);
-        feed.clear();
-        for (index, slot) in self.sources.iter().enumerate() {
-            if !combined(slot.tally) {
-                continue;
-            }
-            let fed = slot.fed_epoch.unwrap_or(f64::NEG_INFINITY);
-            if backlog {
-                for (_, epoch) in slot.source.filter().samples() {
-                    if epoch > fed {
-                        feed.push((epoch, index));
-                    }
-                }
-            } else if let Some((_, epoch)) = slot.source.filter().samples().next() {
-                if epoch > fed {
-                    feed.push((epoch, index));
-                }
-            }
-        }
+        self.gather_feed(&mut feed, backlog);
         self.pass_over_samples(true);
-        feed.sort_by(|a, b| a.0.total_cmp(&b.0));
-        // The reference for each source's bias: the median offset of the
-        // combined sources (the system peer's when it is alone).
         // Each combined source's filter offset, by source index, sorted by
-        // offset.
+        // offset: their median is the reference of the distance that
+        // counts as noise below (the system peer's offset when it is
+        // alone).
         let mut offsets = core::mem::take(&mut self.offsets);
         offsets.clear();
         offsets.extend(self.sources.iter().enumerate().filter_map(|(index, slot)| {
@@ -2344,11 +2326,11 @@ impl<R: RngCore> System<R> {
             // bias. Otherwise the distance from the median of the
             // combined sources counts as noise, so that sources with
             // different biases are weighted toward their middle instead of
-            // being followed alternately. The median, not the combined offset: at long
-            // polls the root distances grow by PHI per second until a
-            // falseticker can overlap the truechimers and join the
-            // combination, and its pull on the combined offset must not
-            // discredit the truechimers, which stay the majority.
+            // being followed alternately. The median, not the combined
+            // offset: at long polls the root distances grow by PHI per
+            // second until a falseticker can overlap the truechimers and
+            // join the combination, and its pull on the combined offset
+            // must not discredit the truechimers, which stay the majority.
             let (offset, doubt) = match slot.bias {
                 Some(bias) if correct => (offset - bias.offset, bias.doubt),
                 _ => (
@@ -2376,6 +2358,32 @@ impl<R: RngCore> System<R> {
         }
         self.feed = feed;
         self.offsets = offsets;
+    }
+
+    /// The combined sources' samples not yet handed to the discipline,
+    /// as (epoch, source index) in the order of their epochs: the newest
+    /// of each, or, with a `backlog` (before the first update), all those
+    /// in its filter.
+    fn gather_feed(&self, feed: &mut Vec<(f64, usize)>, backlog: bool) {
+        feed.clear();
+        for (index, slot) in self.sources.iter().enumerate() {
+            if !combined(slot.tally) {
+                continue;
+            }
+            let fed = slot.fed_epoch.unwrap_or(f64::NEG_INFINITY);
+            if backlog {
+                for (_, epoch) in slot.source.filter().samples() {
+                    if epoch > fed {
+                        feed.push((epoch, index));
+                    }
+                }
+            } else if let Some((_, epoch)) = slot.source.filter().samples().next() {
+                if epoch > fed {
+                    feed.push((epoch, index));
+                }
+            }
+        }
+        feed.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
 
     /// Measures each surviving network source's bias ([`Bias`]) from the
