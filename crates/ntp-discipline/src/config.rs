@@ -103,22 +103,27 @@ pub const MAX_RATE_LIMIT: f64 = 0.5;
 pub const FAST_SLEW: f64 = 1.0 / 12.0;
 
 /// Initial spectral density of the frequency random walk the
-/// [`Algorithm::Kalman`] estimator assumes, s²/s³ (1e-17: an Allan deviation
-/// of about 1.8e-9 at 1000 s for random-walk FM, `sqrt(wander * τ / 3)`,
-/// a quartz oscillator in a room whose temperature drifts slowly). Not an
-/// RFC constant: RFC 5905 models the oscillator only through its loop
-/// gains. The estimator learns the real density from its innovations
-/// within [`WANDER_MIN`]..=[`WANDER_MAX`], so this only sets the start.
+/// [`Algorithm::Kalman`] estimator assumes, s²/s³. For random-walk FM the
+/// Allan deviation is `sqrt(wander * τ / 3)`: 1e-17 is 1.8e-9 at 1 s and
+/// 5.8e-8 at 1000 s, an uncompensated crystal in a machine whose
+/// temperature follows its load (chrony's simulation suite gives its
+/// clients 1e-18, a frequency random walk of 1e-9 per second: 1.8e-8 at
+/// 1000 s). Not an RFC constant: RFC 5905 models the oscillator only
+/// through its loop gains. The estimator learns the real density from its
+/// innovations within [`WANDER_MIN`]..=[`WANDER_MAX`], so this only sets
+/// the start.
 pub const WANDER: f64 = 1e-17;
 
 /// Smallest frequency wander the [`Algorithm::Kalman`] estimator learns,
-/// s²/s³ (an Allan deviation of 1.8e-11 at 1000 s: an oven-controlled
+/// s²/s³ (an Allan deviation of 1.8e-11 at 1 s and 5.8e-10 at 1000 s for
+/// random-walk FM: a temperature-compensated or oven-controlled
 /// oscillator).
 pub const WANDER_MIN: f64 = 1e-21;
 
 /// Largest frequency wander the [`Algorithm::Kalman`] estimator learns,
-/// s²/s³ (an Allan deviation of 1.8e-7 at 1000 s, a clock in a machine
-/// whose load swings its temperature by tens of degrees).
+/// s²/s³ (an Allan deviation of 1.8e-7 at 1 s and 5.8e-6 at 1000 s for
+/// random-walk FM: chrony's large-wander test, 007, runs its client at
+/// 1e-14, and this leaves ten times that).
 pub const WANDER_MAX: f64 = 1e-13;
 
 /// Outlier gate of the [`Algorithm::Kalman`] estimator, in standard
