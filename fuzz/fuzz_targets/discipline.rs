@@ -31,6 +31,8 @@ enum Op {
         uncertainty: f64,
         precision: f64,
         leap: u8,
+        /// More of the first batch follows (`Update::batched`).
+        batched: bool,
     },
     Timeout {
         advance: i64,
@@ -175,6 +177,7 @@ fuzz_target!(|input: Input| {
                 uncertainty,
                 precision,
                 leap,
+                batched,
             } => {
                 now = now
                     .checked_add(NtpDuration::from_bits(advance))
@@ -183,7 +186,8 @@ fuzz_target!(|input: Input| {
                     .with_leap(LeapIndicator::from_bits(leap))
                     .with_age(age)
                     .with_uncertainty(uncertainty)
-                    .with_precision(precision);
+                    .with_precision(precision)
+                    .with_batched(batched);
                 let before = discipline.clone();
                 if discipline.handle_update(now, update).is_err() {
                     assert_eq!(format!("{before:?}"), format!("{discipline:?}"));

@@ -28,6 +28,9 @@ enum FilterStep {
         delay: f64,
         dispersion: f64,
         advance: f64,
+        /// Through `ClockFilter::remeasure` (a re-measured exchange when
+        /// `advance` is zero).
+        remeasure: bool,
     },
     Missed {
         advance: f64,
@@ -232,8 +235,10 @@ fn check_filter(steps: &[FilterStep]) {
                 offset,
                 delay,
                 dispersion,
+                remeasure,
                 ..
             } => match FilterSample::new(*offset, *delay, *dispersion) {
+                Ok(sample) if *remeasure => filter.remeasure(sample, next),
                 Ok(sample) => filter.update(sample, next),
                 Err(_) => continue,
             },
@@ -271,6 +276,7 @@ fn check_median(steps: &[FilterStep]) {
             delay,
             dispersion,
             advance,
+            ..
         } = step
         else {
             if let Some(out) = filter.take() {

@@ -1142,8 +1142,23 @@ impl Discipline {
         let floor_sq = self.floor_sq(&update);
         let variance = (sigma * sigma).max(floor_sq);
         let Some(mut filter) = self.kalman else {
-            return self.kalman_first_update(epoch, (t, sample_time), offset, variance);
+            return self.kalman_first_update(
+                epoch,
+                (t, sample_time),
+                (offset, variance),
+                update.batched,
+            );
         };
+        if matches!(self.state, State::Nset | State::Fset) {
+            // The first batch's later samples: still no clock action.
+            return self.kalman_batch_update(
+                epoch,
+                (t, sample_time),
+                filter,
+                (offset, variance),
+                update.batched,
+            );
+        }
         self.commit(epoch, t);
         let (offset, variance, sample_time) =
             self.carried_forward(&filter, offset, variance, sample_time, t);
@@ -1284,8 +1299,8 @@ impl Discipline {
         &mut self,
         epoch: Date,
         (t, sample_time): (NtpDuration, NtpDuration),
-        offset: f64,
-        variance: f64,
+        (offset, variance): (f64, f64),
+        batched: bool,
     ) -> Result<UpdateOutcome, UpdateError> {
         let (frequency, frequency_sd) = if self.state == State::Fset {
             (self.frequency, self.initial_frequency_sd)
@@ -1299,11 +1314,16 @@ impl Discipline {
             frequency_sd,
             self.config.wander,
         );
-        let outcome = if offset.abs() > self.config.step_threshold
-            || self
-                .make_step_threshold()
-                .is_some_and(|limit| offset.abs() > limit)
-        {
+        if batched {
+            self.commit(epoch, t);
+            self.jitter_sq = variance;
+            self.kalman_time = sample_time.min(t);
+            (self.elapsed_tau, self.correction) = self.adjusted_since(self.kalman_time, t);
+            self.observe_variance(variance);
+            self.kalman = Some(filter);
+            return Ok(UpdateOutcome::Ignored(IgnoreReason::Batched));
+        }
+        let outcome = if self.first_update_steps(offset) {
             let step = self.queue_step(epoch, t, offset)?;
             filter.shift(offset);
             UpdateOutcome::Step(step)
@@ -1316,6 +1336,76 @@ impl Discipline {
         self.kalman_time = sample_time.min(t);
         (self.elapsed_tau, self.correction) = self.adjusted_since(self.kalman_time, t);
         self.observe_variance(variance);
+        self.accept_kalman(filter, sample_time, offset, t, 0.0);
+        Ok(outcome)
+    }
+
+    /// Whether the first update steps the clock by `offset`: beyond the
+    /// step threshold, or `make_step`'s while it applies.
+    fn first_update_steps(&self, offset: f64) -> bool {
+        offset.abs() > self.config.step_threshold
+            || self
+                .make_step_threshold()
+                .is_some_and(|limit| offset.abs() > limit)
+    }
+
+    /// A later sample of the first batch ([`Update::batched`]): taken into
+    /// `filter` as a measurement like any other (the wander learnt from
+    /// it as from any), without the outlier and jump tests of a running
+    /// estimator (the first samples are all it knows). At the batch's last
+    /// sample the clock is stepped or slewed, as at a first update, by the
+    /// offset the batch projects to now, with the frequency the batch
+    /// measured. A step that cannot be expressed refuses the update and
+    /// leaves the state as it was.
+    fn kalman_batch_update(
+        &mut self,
+        epoch: Date,
+        (t, sample_time): (NtpDuration, NtpDuration),
+        filter: Kalman,
+        (offset, variance): (f64, f64),
+        batched: bool,
+    ) -> Result<UpdateOutcome, UpdateError> {
+        let before = self.clone();
+        let outcome =
+            self.batch_sample(epoch, (t, sample_time), filter, (offset, variance), batched);
+        if outcome.is_err() {
+            *self = before;
+        }
+        outcome
+    }
+
+    /// [`kalman_batch_update`](Self::kalman_batch_update)'s work.
+    fn batch_sample(
+        &mut self,
+        epoch: Date,
+        (t, sample_time): (NtpDuration, NtpDuration),
+        mut filter: Kalman,
+        (offset, variance): (f64, f64),
+        batched: bool,
+    ) -> Result<UpdateOutcome, UpdateError> {
+        self.commit(epoch, t);
+        let (offset, variance, sample_time) =
+            self.carried_forward(&filter, offset, variance, sample_time, t);
+        let wander_part = self.predict_to(&mut filter, sample_time, t);
+        let innovation = filter.innovation(offset, variance);
+        if innovation.normalized_squared() <= OUTLIER_GATE * OUTLIER_GATE {
+            learn_wander(&mut filter, &innovation, wander_part);
+        }
+        filter.update(innovation);
+        self.observe_variance(variance);
+        self.jitter_sq = self.jitter_sq.min(variance);
+        self.kalman = Some(filter);
+        if batched {
+            return Ok(UpdateOutcome::Ignored(IgnoreReason::Batched));
+        }
+        let estimate = filter.projected_offset(self.elapsed_tau, self.correction);
+        let outcome = if self.first_update_steps(estimate) {
+            let step = self.queue_step(epoch, t, estimate)?;
+            filter.shift(estimate);
+            UpdateOutcome::Step(step)
+        } else {
+            UpdateOutcome::Slew
+        };
         self.accept_kalman(filter, sample_time, offset, t, 0.0);
         Ok(outcome)
     }

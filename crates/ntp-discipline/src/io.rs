@@ -68,6 +68,19 @@ pub struct Update {
     /// their biases, which no interval explains.
     #[cfg_attr(feature = "serde", serde(default))]
     pub source: Option<u64>,
+    /// More samples of the same first batch follow (only before the
+    /// first update, NSET or FSET, and only for the
+    /// [`Algorithm::Kalman`](crate::Algorithm::Kalman) estimator; ignored
+    /// otherwise). The estimator takes the sample in and waits for the
+    /// rest ([`IgnoreReason::Batched`]): the decision to step or slew is
+    /// made once, at the last sample of the batch, on the offset and the
+    /// frequency that all of them give. A caller that gathers several
+    /// samples before its first update (chrony's regression wants three)
+    /// would otherwise have the first of them step the clock and the
+    /// others, measured on the clock before the step, thrown away with
+    /// the frequency they hold. `false` by default.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub batched: bool,
 }
 
 impl Update {
@@ -82,7 +95,15 @@ impl Update {
             uncertainty: 0.0,
             precision: 0.0,
             source: None,
+            batched: false,
         }
+    }
+
+    /// The same update, with more of the first batch to follow when
+    /// `batched` (see [`Update::batched`]).
+    #[must_use]
+    pub const fn with_batched(self, batched: bool) -> Self {
+        Self { batched, ..self }
     }
 
     /// The same update, from source `source` (see [`Update::source`]).
@@ -182,6 +203,10 @@ pub enum IgnoreReason {
     /// allows (chrony's `maxchange`); after its `ignore` count the next one
     /// is a panic.
     MaxChange,
+    /// [`Algorithm::Kalman`](crate::Algorithm::Kalman) only: a sample of
+    /// the first batch with more to follow ([`Update::batched`]), taken
+    /// into the estimator; the clock waits for the last one.
+    Batched,
 }
 
 /// What [`Discipline::handle_update`](crate::Discipline::handle_update)

@@ -366,6 +366,39 @@ impl ClockFilter {
         self.shift(Some(sample), now)
     }
 
+    /// A new measurement of the exchange the newest sample measured: it
+    /// replaces that sample when its epoch is `now` exactly, and is
+    /// shifted in as by [`update`](Self::update) otherwise. The
+    /// interleaved mode (RFC 9769, section 2) measures each exchange in
+    /// the answer to the next one, with the server's true transmit time;
+    /// its first interleaved answer measures the exchange that the basic
+    /// answer before it measured already. Shifted in as well, that one
+    /// exchange would hold two stages, its less precise measurement one
+    /// of them.
+    ///
+    /// # Errors
+    ///
+    /// As for [`update`](Self::update).
+    pub fn remeasure(
+        &mut self,
+        sample: FilterSample,
+        now: f64,
+    ) -> Result<Option<FilterOutput>, InputError> {
+        let now = check_signed(now, Quantity::Time)?;
+        match self.stages.first_mut() {
+            Some(Some(newest))
+                if newest.epoch.total_cmp(&now).is_eq()
+                    && self
+                        .last_now
+                        .is_some_and(|last| last.total_cmp(&now).is_eq()) =>
+            {
+                newest.sample = sample;
+                Ok(self.evaluate(now))
+            }
+            _ => self.shift(Some(sample), now),
+        }
+    }
+
     /// Shifts the dummy tuple in, as the poll process does after three
     /// poll intervals without a valid packet (RFC 5905, section 10).
     /// After eight of these the register is back to its initial state.
@@ -527,6 +560,28 @@ mod tests {
 
     fn sample(offset: f64, delay: f64, dispersion: f64) -> FilterSample {
         FilterSample::new(offset, delay, dispersion).unwrap()
+    }
+
+    #[test]
+    fn a_remeasured_exchange_replaces_its_sample() {
+        let mut filter = ClockFilter::new();
+        filter.update(sample(0.005, 0.002, 0.0), 10.0).unwrap();
+        // The interleaved answer measures the exchange of epoch 10 again,
+        // better: one stage, the peer variables from the new values (the
+        // sample is not handed on twice: RFC 5905's prime directive).
+        let handed_on = filter.remeasure(sample(0.001, 0.003, 0.0), 10.0).unwrap();
+        assert_eq!(handed_on, None);
+        assert_eq!(filter.samples().count(), 1);
+        let output = filter.output().unwrap();
+        assert!((output.offset - 0.001).abs() < 1e-12, "{output:?}");
+        assert!((output.delay - 0.003).abs() < 1e-12, "{output:?}");
+        // A later exchange is shifted in as by `update`.
+        filter.remeasure(sample(0.002, 0.003, 0.0), 11.0).unwrap();
+        assert_eq!(filter.samples().count(), 2);
+        // An epoch before the newest is refused, the filter unchanged.
+        let before = filter.clone();
+        assert!(filter.remeasure(sample(0.0, 0.001, 0.0), 10.5).is_err());
+        assert_eq!(filter, before);
     }
 
     #[test]

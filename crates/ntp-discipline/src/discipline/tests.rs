@@ -1712,3 +1712,80 @@ fn the_poll_does_not_climb_while_the_predictions_fail() {
         "clock {worst} s off, {fixed} s at poll 6"
     );
 }
+
+#[test]
+fn a_first_batch_steps_once_with_the_frequency_its_samples_measured() {
+    // A clock 100 s behind and 500 ppm slow (chrony's 201, case 10 without
+    // the drift file), measured exactly at 0, 64 and 128 s and handed over
+    // at 128 s as one batch, with makestep 1 1.
+    let config = Config {
+        make_step: Some(MakeStep {
+            threshold: 1.0,
+            limit: Some(1),
+        }),
+        ..wide_slew()
+    };
+    let mut discipline = Discipline::new(config, base()).unwrap();
+    drain(&mut discipline);
+    let now = at(128.0);
+    let offset = |t: f64| 100.0 + 500e-6 * t;
+    for (index, t) in [0.0, 64.0, 128.0].into_iter().enumerate() {
+        let update = Update::new(offset(t), 1e-6)
+            .with_uncertainty(1e-6)
+            .with_age(128.0 - t)
+            .with_batched(index < 2);
+        let outcome = discipline.handle_update(now, update).unwrap();
+        if index < 2 {
+            assert_eq!(outcome, UpdateOutcome::Ignored(IgnoreReason::Batched));
+            assert_eq!(discipline.state(), State::Nset);
+        } else {
+            let UpdateOutcome::Step(step) = outcome else {
+                panic!("{outcome:?}");
+            };
+            assert!(
+                (step.to_seconds_f64() - offset(128.0)).abs() < 1e-5,
+                "{step:?}"
+            );
+        }
+    }
+    // The first two samples moved nothing: one step, and the frequency
+    // from all three.
+    let outputs = drain(&mut discipline);
+    assert_eq!(
+        outputs
+            .iter()
+            .filter(|output| matches!(output, Output::Step(_)))
+            .count(),
+        1,
+        "{outputs:?}"
+    );
+    assert!(
+        (discipline.frequency() - 500e-6).abs() < 1e-8,
+        "{}",
+        discipline.frequency()
+    );
+}
+
+#[test]
+fn a_batch_without_its_last_sample_leaves_the_clock_alone() {
+    let mut discipline = Discipline::new(wide_slew(), base()).unwrap();
+    drain(&mut discipline);
+    let update = Update::new(5.0, 1e-6)
+        .with_uncertainty(1e-6)
+        .with_batched(true);
+    assert_eq!(
+        discipline.handle_update(at(10.0), update),
+        Ok(UpdateOutcome::Ignored(IgnoreReason::Batched))
+    );
+    assert!(
+        drain(&mut discipline)
+            .iter()
+            .all(|output| !matches!(output, Output::Step(_)))
+    );
+    // The next update, not batched, decides: 5 s and a little drift are
+    // stepped.
+    let outcome = discipline
+        .handle_update(at(12.0), Update::new(5.0, 1e-6).with_uncertainty(1e-6))
+        .unwrap();
+    assert!(matches!(outcome, UpdateOutcome::Step(_)), "{outcome:?}");
+}
