@@ -1314,16 +1314,10 @@ impl Discipline {
             frequency_sd,
             self.config.wander,
         );
-        if batched {
+        let outcome = if batched {
             self.commit(epoch, t);
-            self.jitter_sq = variance;
-            self.kalman_time = sample_time.min(t);
-            (self.elapsed_tau, self.correction) = self.adjusted_since(self.kalman_time, t);
-            self.observe_variance(variance);
-            self.kalman = Some(filter);
-            return Ok(UpdateOutcome::Ignored(IgnoreReason::Batched));
-        }
-        let outcome = if self.first_update_steps(offset) {
+            UpdateOutcome::Ignored(IgnoreReason::Batched)
+        } else if self.first_update_steps(offset) {
             let step = self.queue_step(epoch, t, offset)?;
             filter.shift(offset);
             UpdateOutcome::Step(step)
@@ -1336,7 +1330,12 @@ impl Discipline {
         self.kalman_time = sample_time.min(t);
         (self.elapsed_tau, self.correction) = self.adjusted_since(self.kalman_time, t);
         self.observe_variance(variance);
-        self.accept_kalman(filter, sample_time, offset, t, 0.0);
+        if batched {
+            // The rest of the batch follows (`kalman_batch_update`).
+            self.kalman = Some(filter);
+        } else {
+            self.accept_kalman(filter, sample_time, offset, t, 0.0);
+        }
         Ok(outcome)
     }
 

@@ -385,13 +385,11 @@ impl ClockFilter {
         now: f64,
     ) -> Result<Option<FilterOutput>, InputError> {
         let now = check_signed(now, Quantity::Time)?;
+        // A real newest stage was shifted in at the latest `now` (a dummy
+        // shifted in after it takes its place), so its epoch is all there
+        // is to compare.
         match self.stages.first_mut() {
-            Some(Some(newest))
-                if newest.epoch.total_cmp(&now).is_eq()
-                    && self
-                        .last_now
-                        .is_some_and(|last| last.total_cmp(&now).is_eq()) =>
-            {
+            Some(Some(newest)) if newest.epoch.total_cmp(&now).is_eq() => {
                 newest.sample = sample;
                 Ok(self.evaluate(now))
             }
