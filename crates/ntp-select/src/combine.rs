@@ -114,7 +114,7 @@ pub struct Combined {
 ///   [`root_distance`](crate::PeerStats::root_distance), so a zero-width
 ///   candidate cannot produce an infinite weight.
 /// - **The combined offset is clamped to the intersection interval.** A
-///   truechimer's interval reaches `[low, high]` but its offset may lie
+///   truechimer's interval holds `[low, high]` but its offset may lie
 ///   outside it, and so may the weighted mean. When at most
 ///   `allowed_falsetickers` sources are wrong the true offset lies in
 ///   `[low, high]`, and moving an estimate onto an interval that holds the

@@ -111,10 +111,12 @@ pub enum SelectError {
         /// Number of candidates.
         candidates: usize,
     },
-    /// Fewer truechimers than CMIN (RFC 5905, section 11.2.1).
-    #[error("{truechimers} truechimers, fewer than the {required} required")]
+    /// Fewer truechimers than CMIN (RFC 5905, section 11.2.1): the deepest
+    /// clique, the most correctness intervals sharing a point, is smaller
+    /// than CMIN.
+    #[error("at most {truechimers} candidates agree, fewer than the {required} required")]
     TooFewTruechimers {
-        /// Number of truechimers found.
+        /// The most correctness intervals sharing a point.
         truechimers: usize,
         /// The configured minimum (CMIN).
         required: usize,

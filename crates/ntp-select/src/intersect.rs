@@ -5,7 +5,7 @@
 //! lambda]`. The algorithm looks for the interval `[low, high]` contained
 //! in the correctness intervals of as many candidates as possible, at
 //! least a majority, and splits the candidates into truechimers (their
-//! interval reaches `[low, high]`) and falsetickers (it does not).
+//! interval holds `[low, high]`) and falsetickers (it does not).
 //!
 //! # Choices where RFC 5905 disagrees with itself or with ntpd
 //!
@@ -27,12 +27,39 @@
 //!   (lowpoints sort before highpoints at the same edge), and a zero-width
 //!   intersection `low == high` is a success. The RFC's `l < u` test would
 //!   reject three sources that all say exactly `0 ± 0`.
-//! - **Truechimers are the candidates whose interval overlaps `[low,
-//!   high]`**, as in ntpd. The body says truechimers are the candidates
-//!   whose midpoint lies inside; that drops honest sources whose
-//!   interval contains the truth but whose midpoint lies outside the
-//!   (often narrow) intersection. A.5.5.1 tests the chime-list edges,
-//!   which is ambiguous.
+//! - **Truechimers are the candidates whose interval holds the whole of
+//!   `[low, high]`**, as in chronyd. The body says truechimers are the
+//!   candidates whose midpoint lies inside, which drops honest sources
+//!   whose interval contains the truth but whose midpoint lies outside
+//!   the (often narrow) intersection; A.5.5.1 tests the chime-list edges,
+//!   which is ambiguous; ntpd takes every candidate whose interval
+//!   overlaps `[low, high]`. Where the deepest points form one stretch,
+//!   holding and overlapping are the same: the same intervals cover every
+//!   point of it (an interval opening or closing inside would change the
+//!   depth), and any other interval reaching it would make it deeper.
+//!   They differ where several stretches are equally deep, apart, and
+//!   `[low, high]` runs from the first to the last: two liars at +1 s and
+//!   +2 s and an honest server at 0 s, each `± 0.6 s`, make the cliques
+//!   `[0.4, 0.6]` and `[1.4, 1.6]`. Overlapping, all three are
+//!   truechimers, and a `prefer` or the cluster algorithm may then follow
+//!   either end. Holding, only the +1 s server is: with at most `f`
+//!   candidates wrong the truth lies in one of the stretches, so a
+//!   candidate whose interval holds them all is right whichever it is,
+//!   and one that reaches only some may be a liar. Such candidates always
+//!   exist: the first and the last stretch are each covered by more than
+//!   half of the intervals, so at least one interval covers both. (Not
+//!   so with trusted candidates, which need no majority: two trusted
+//!   intervals apart leave none, which is [`SelectError::NoMajority`].) (The
+//!   midpoint rule also picks the +1 s server alone here.) chronyd
+//!   accepts an interval lying inside `[low, high]` as well, which can
+//!   only be one between the stretches, and is not right whichever
+//!   stretch holds the truth; we do not.
+//! - **CMIN counts the deepest clique**: the most intervals sharing a
+//!   point, which is the number of truechimers where the deepest points
+//!   form one stretch and more than that where they form several (each of
+//!   their cliques that large agrees, on a different time). The
+//!   truechimers are then right under the assumption CMIN protects, that
+//!   no more than `m - CMIN` candidates are wrong.
 //! - **Trusted candidates** ([`SelectOptions::trust`](crate::SelectOptions),
 //!   chrony's `trust`) count first: the sweep looks for the points
 //!   covered by the most trusted intervals, and among those by the most
@@ -42,7 +69,8 @@
 //! - **Required candidates** (chrony's `require`): when some exist and none
 //!   is a truechimer, the selection fails with
 //!   [`SelectError::RequiredNotSelectable`].
-//! - **No majority** (`2 f >= m`) is [`SelectError::NoMajority`]; every
+//! - **No majority** (`2 f >= m`, or no interval holding `[low, high]`)
+//!   is [`SelectError::NoMajority`]; every
 //!   candidate is then tallied [`Tally::Falseticker`], since none belongs to
 //!   a majority clique.
 
@@ -206,12 +234,18 @@ pub fn select(
     let mut truechimers = 0_usize;
     for candidate in candidates.iter_mut() {
         let (lowpoint, highpoint) = candidate.interval();
-        if highpoint >= low && lowpoint <= high {
+        // Holds the whole of `[low, high]` (see the module's notes).
+        if lowpoint <= low && highpoint >= high {
             candidate.set_tally(Tally::Candidate);
             truechimers += 1;
         } else {
             candidate.set_tally(Tally::Falseticker);
         }
+    }
+    if truechimers == 0 {
+        // Only trusted intervals apart from each other (see the module's
+        // notes): every tally is already Falseticker.
+        return Err(SelectError::NoMajority { candidates: count });
     }
     let required = candidates.iter().filter(|c| c.options().require);
     if required.clone().next().is_some()
@@ -219,9 +253,10 @@ pub fn select(
     {
         return Err(SelectError::RequiredNotSelectable);
     }
-    if truechimers < config.min_candidates {
+    // CMIN counts the deepest clique (see the module's notes).
+    if most < config.min_candidates {
         return Err(SelectError::TooFewTruechimers {
-            truechimers,
+            truechimers: most,
             required: config.min_candidates,
         });
     }
@@ -295,6 +330,7 @@ fn sweep(lowpoints: &[Slot], highpoints: &[Slot], mut visit: impl FnMut(Edge)) {
 mod tests {
     use super::*;
     use crate::candidate::SELECT_SLOTS_PER_CANDIDATE;
+    use crate::candidate::SelectOptions;
     use ntp_proto::Stratum;
     use std::vec::Vec;
 
@@ -407,6 +443,56 @@ mod tests {
         assert!(found.contains(0.0));
         assert_eq!(found.allowed_falsetickers(), 2);
         assert_eq!(tallies(&list)[..2], [Tally::Falseticker; 2]);
+    }
+
+    #[test]
+    fn two_cliques_leave_only_the_interval_holding_both() {
+        // chrony's 120-selectoptions case 2: liars at +1 s and +2 s and an
+        // honest server at 0 s, all +-0.6 s. The cliques [0.4, 0.6] and
+        // [1.4, 1.6] are equally deep; only the +1 s interval holds both.
+        let mut list = [
+            candidate(1, 1.0, 0.6),
+            candidate(2, 2.0, 0.6),
+            candidate(3, 0.0, 0.6),
+        ];
+        let mut config = SelectConfig::RFC;
+        config.min_candidates = 2;
+        let mut scratch = [Slot::EMPTY; 6];
+        let found = select(&mut list, &mut scratch, &config).unwrap();
+        assert!((found.low() - 0.4).abs() < 1e-12 && (found.high() - 1.6).abs() < 1e-12);
+        assert_eq!(found.allowed_falsetickers(), 1);
+        assert_eq!((found.truechimers(), found.falsetickers()), (1, 2));
+        assert_eq!(
+            tallies(&list),
+            [Tally::Candidate, Tally::Falseticker, Tally::Falseticker]
+        );
+        // Each clique has two members, which a CMIN of 2 accepts; 3 not.
+        config.min_candidates = 3;
+        assert_eq!(
+            select(&mut list, &mut scratch, &config),
+            Err(SelectError::TooFewTruechimers {
+                truechimers: 2,
+                required: 3
+            })
+        );
+    }
+
+    #[test]
+    fn trusted_intervals_apart_have_no_majority() {
+        let trusted = SelectOptions {
+            trust: true,
+            ..SelectOptions::NONE
+        };
+        let mut list = [
+            candidate(1, 0.0, 0.1).with_options(trusted),
+            candidate(2, 5.0, 0.1).with_options(trusted),
+            candidate(3, 2.5, 0.1),
+        ];
+        assert_eq!(
+            run(&mut list),
+            Err(SelectError::NoMajority { candidates: 3 })
+        );
+        assert_eq!(tallies(&list), [Tally::Falseticker; 3]);
     }
 
     #[test]

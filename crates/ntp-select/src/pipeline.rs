@@ -122,7 +122,8 @@ fn keep_preferred(candidates: &mut [Candidate], system_peer: usize) {
 /// [`combine`] leaves them out.
 ///
 /// The second rule is ours. The selection algorithm keeps every
-/// candidate whose interval reaches the intersection, so the survivors
+/// candidate whose interval holds the intersection, but the system
+/// peer's offset may lie outside the intersection, so the survivors
 /// can include a source that says the system peer is wrong: one whose
 /// own interval, its own bound on its error, leaves the system peer out.
 /// Combining the two would move the clock to a time that one of them

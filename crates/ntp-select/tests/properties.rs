@@ -115,8 +115,8 @@ proptest! {
     /// Liars that may overlap the truechimers: with a strict majority of
     /// truechimers a majority clique always exists, at most `liars`
     /// falsetickers are allowed, and whenever exactly that many are, the
-    /// interval holds 0 and every truechimer survives (Marzullo's
-    /// guarantee).
+    /// interval holds 0 and every candidate tallied a truechimer holds
+    /// 0 (Marzullo's guarantee, with truechimers holding the interval).
     #[test]
     fn marzullo_guarantee(
         truechimers in prop::collection::vec(truechimer(), 1..15),
@@ -131,9 +131,37 @@ proptest! {
         prop_assert!(found.allowed_falsetickers() <= liars.len());
         if found.allowed_falsetickers() == liars.len() {
             prop_assert!(found.contains(0.0));
-            for candidate in &candidates[liars.len()..] {
-                prop_assert_eq!(candidate.tally(), Tally::Candidate);
+            // Every truechimer holds the truth; there is one at least.
+            prop_assert!(found.truechimers() >= 1);
+            for candidate in &candidates {
+                if candidate.tally() == Tally::Candidate {
+                    let (low, high) = candidate.interval();
+                    prop_assert!(low <= 0.0 && 0.0 <= high);
+                }
             }
+        }
+        // The truechimers hold the whole interval; where the deepest
+        // points form one stretch (only its own clique reaches it), every
+        // interval reaching it is a truechimer, as in ntpd.
+        let reaching = |c: &Candidate| {
+            let (low, high) = c.interval();
+            high >= found.low() && low <= found.high()
+        };
+        let holding = |c: &Candidate| {
+            let (low, high) = c.interval();
+            low <= found.low() && high >= found.high()
+        };
+        let one_stretch = candidates.iter().filter(|c| reaching(c)).count()
+            == candidates.len() - found.allowed_falsetickers();
+        for candidate in &candidates {
+            prop_assert_eq!(candidate.tally() == Tally::Candidate, holding(candidate));
+            if one_stretch {
+                prop_assert_eq!(candidate.tally() == Tally::Candidate, reaching(candidate));
+            }
+        }
+        // With no liars at all, every candidate is a truechimer.
+        if liars.is_empty() {
+            prop_assert_eq!(found.truechimers(), candidates.len());
         }
         // In every case both ends of the interval lie inside at least
         // `m - allowed` correctness intervals, and no point lies in more.
