@@ -79,8 +79,9 @@ pub struct SystemConfig {
     /// fitness check (RFC 5905, Appendix A.5.2: a server whose reference id
     /// is our address is synchronized to us). `None` skips that half.
     pub local_address: Option<IpAddr>,
-    /// The fewest sources that must agree (survive the intersection) for
-    /// the clock to be steered: chrony's `minsources`, ntpd's `minsane`.
+    /// The fewest sources that must agree (whose correctness intervals
+    /// share a point, the intersection's deepest clique) for the clock to
+    /// be steered: chrony's `minsources`, ntpd's `minsane`.
     /// `None` (the default) chooses 2 once three or more sources that may
     /// be selected (not `noselect`, not excluded by
     /// [`auth_select`](Self::auth_select)) are configured and 1 otherwise, so that with three servers one liar
@@ -92,8 +93,14 @@ pub struct SystemConfig {
     /// most [`STARTUP_WAIT`] (`true` by default). With iburst every server
     /// answers within a few seconds; without the wait, falsetickers that
     /// happen to answer first can outvote the truechimers that have not
-    /// answered yet, and the clock is slewed toward them. RFC 5905 selects
-    /// at once (`false` in [`SystemConfig::rfc5905`]).
+    /// answered yet, and the clock is slewed toward them. The first
+    /// selection after a step of the clock waits likewise for every
+    /// source's answer on the new timescale, for at most [`STARTUP_WAIT`]
+    /// after the first: two liars 1 s apart that answer before the
+    /// server between them would otherwise be combined, and the
+    /// frequency learnt from their disagreement (chrony's
+    /// 120-selectoptions case 2). RFC 5905 selects at once (`false` in
+    /// [`SystemConfig::rfc5905`]).
     pub startup_wait: bool,
     /// While no source is reachable, the sources' unreachable back-off
     /// stops at their `max_poll` (1024 s by default) instead of
@@ -889,10 +896,9 @@ pub struct System<R> {
     reselect: bool,
     /// When the last request left, for [`MIN_TRANSMIT_SEPARATION`].
     last_transmit: Option<Instant>,
-    /// When the system started, for [`STARTUP_WAIT`].
-    started: Instant,
-    /// Whether a selection has succeeded since the start.
-    selected_once: bool,
+    /// How long the next selection waits for every source's answer
+    /// ([`SystemConfig::startup_wait`]).
+    selection_wait: SelectionWait,
     /// Scratch for the samples handed to the discipline in one selection.
     feed: Vec<(f64, usize)>,
     /// Scratch for the combined sources' offsets, with their indices.
@@ -1108,8 +1114,7 @@ impl<R: RngCore> System<R> {
             wall_anchor: (now, wall_now),
             reselect: false,
             last_transmit: None,
-            started: now,
-            selected_once: false,
+            selection_wait: SelectionWait::Until(now.saturating_add(STARTUP_WAIT)),
             feed: Vec::new(),
             offsets: Vec::new(),
             bias_entries: Vec::new(),
@@ -2081,13 +2086,7 @@ impl<R: RngCore> System<R> {
     fn clock_select(&mut self, now: Instant, wall: Date) {
         let now_s = now.as_secs_f64();
         let mut select = self.config.select;
-        if self.config.startup_wait
-            && !self.selected_once
-            && now < self.started.saturating_add(STARTUP_WAIT)
-            && self.sources.iter().any(|slot| {
-                slot.source.stopped_by().is_none() && slot.source.filter_output().is_none()
-            })
-        {
+        if self.config.startup_wait && self.waits_for_answers(now) {
             return;
         }
         let (selectable, required) = self.gather_candidates(now_s, &select);
@@ -2154,7 +2153,7 @@ impl<R: RngCore> System<R> {
             self.lose_synchronization();
             return;
         };
-        self.selected_once = true;
+        self.selection_wait = SelectionWait::Over;
         let peer_id = SourceId::new(mitigation.system_peer_id);
         if self.system_peer != Some(peer_id) {
             self.events.push_back(Event::SystemPeer(peer_id));
@@ -2167,6 +2166,34 @@ impl<R: RngCore> System<R> {
         } else {
             self.update_from_samples(now_s, wall, peer_id);
         }
+    }
+
+    /// Whether the selection waits for more sources' answers: until every
+    /// source that is not stopped has a filter output, for at most
+    /// [`STARTUP_WAIT`] after the start or, after a step of the clock,
+    /// after the first source's answer on the new timescale (the sources
+    /// answer at their polls then, which may be far apart).
+    fn waits_for_answers(&mut self, now: Instant) -> bool {
+        let answered = self
+            .sources
+            .iter()
+            .filter(|slot| slot.source.stopped_by().is_none())
+            .map(|slot| slot.source.filter_output().is_some());
+        if answered.clone().all(|a| a) {
+            return false;
+        }
+        let any = answered.clone().any(|a| a);
+        let until = match self.selection_wait {
+            SelectionWait::Over => return false,
+            SelectionWait::Until(until) => until,
+            SelectionWait::FromFirstAnswer if any => {
+                let until = now.saturating_add(STARTUP_WAIT);
+                self.selection_wait = SelectionWait::Until(until);
+                until
+            }
+            SelectionWait::FromFirstAnswer => return true,
+        };
+        now < until
     }
 
     /// The effective [`SystemConfig::min_sources`], given how many
@@ -2539,7 +2566,8 @@ impl<R: RngCore> System<R> {
     /// After a step of the clock, by the discipline or by somebody else,
     /// every association restarts (RFC 5905, section 11.3): the sources'
     /// samples and requests describe the old timescale, and the system is
-    /// unsynchronized until an update on the new one.
+    /// unsynchronized, with no system peer, until an update on the new
+    /// one.
     fn restart_after_step(&mut self) {
         for slot in &mut self.sources {
             slot.source.reset_after_step();
@@ -2549,6 +2577,10 @@ impl<R: RngCore> System<R> {
             }
         }
         self.last_update_epoch = None;
+        // Nothing is selected on the new timescale before every source
+        // has answered on it (or the wait is over).
+        self.system_peer = None;
+        self.selection_wait = SelectionWait::FromFirstAnswer;
         self.lose_synchronization();
     }
 
@@ -2563,6 +2595,19 @@ impl<R: RngCore> System<R> {
             self.events.push_back(Event::Unsynchronized);
         }
     }
+}
+
+/// The wait of the first selection after the start or a step of the
+/// clock for every source's answer ([`SystemConfig::startup_wait`]).
+#[derive(Clone, Copy, Debug)]
+enum SelectionWait {
+    /// Until every source has answered or this instant passed.
+    Until(Instant),
+    /// Until every source has answered or [`STARTUP_WAIT`] passed since
+    /// the first answer.
+    FromFirstAnswer,
+    /// A selection succeeded since: no wait.
+    Over,
 }
 
 /// The median of values sorted by their first field (the mean of the

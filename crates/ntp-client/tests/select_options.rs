@@ -12,7 +12,7 @@
 mod common;
 
 use common::*;
-use ntp_client::{AuthSelectMode, SelectOptions, SourceConfig, SystemConfig, Tally};
+use ntp_client::{AuthSelectMode, SelectOptions, SourceConfig, SystemConfig, Tally, UpdateOutcome};
 
 const PREFER: SelectOptions = SelectOptions {
     prefer: true,
@@ -222,4 +222,62 @@ fn servers_1_1_s_away_need_a_max_distance_above_the_rfc_one() {
     let reached = run(fset().with_max_distance(3.0));
     assert!(reached.client.sources().all(|s| s.reach() != 0));
     assert!(reached.client.system_peer().is_some());
+}
+
+#[test]
+fn two_liars_and_a_preferred_server_leave_only_the_server_between_them() {
+    // chrony's 120-selectoptions case 2: liars 1 s and 2 s ahead, the
+    // preferred server right, 1.2 s round trips (intervals of about
+    // +-0.6 s). Two cliques of two, [0.4, 0.6] and [1.4, 1.6]: only the
+    // +1 s server's interval holds both, so it is followed, the first
+    // selection steps to it, and the selection after that step waits for
+    // every source's answer on the new timescale instead of learning the
+    // frequency from the first two (+0 s and +1 s again: 1 s over a
+    // minute).
+    for seed in 1..=4 {
+        let mut config = SystemConfig::default();
+        config.source.iburst = false;
+        let mut h = Harness::new(config, 0.0, seed);
+        h.delay = core::time::Duration::from_millis(600);
+        for (offset, options) in [
+            (1.0, SelectOptions::NONE),
+            (2.0, SelectOptions::NONE),
+            (0.0, PREFER),
+        ] {
+            let index = h.add_server_only(Behaviour::Ntp(open_server(primary())), offset);
+            let mut source = SourceConfig::default();
+            source.select = options;
+            h.client
+                .add_source_with(h.servers[index].address, source)
+                .unwrap();
+        }
+        h.run_until(2.0 * 3_600.0);
+        assert_eq!(
+            tallies(&h),
+            [Tally::SystemPeer, Tally::Falseticker, Tally::Falseticker],
+            "seed {seed}"
+        );
+        let phase = h.clock.phase_at(h.now);
+        assert!(
+            (phase - 1.0).abs() < 0.01,
+            "seed {seed}: clock {phase} s off"
+        );
+        let updates: Vec<_> = h
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                ntp_client::Event::DisciplineUpdate(report) => Some(report),
+                _ => None,
+            })
+            .collect();
+        // One step, the first update; every later update is near +1 s.
+        let steps = updates
+            .iter()
+            .filter(|r| matches!(r.outcome, Ok(UpdateOutcome::Step(_))));
+        assert_eq!(steps.count(), 1, "seed {seed}");
+        for report in &updates[1..] {
+            assert!(report.offset.abs() < 0.01, "seed {seed}: {report:?}");
+            assert!(report.frequency.abs() < 1e-6, "seed {seed}: {report:?}");
+        }
+    }
 }
