@@ -85,12 +85,15 @@ pub(crate) struct ChronyTest {
     /// to the end rather than give up (chronyd's `maxchange` exit, ours'
     /// panic).
     pub(crate) exit: Expect,
-    /// The case configures the client so that a falseticker is the
-    /// source it must select (120-selectoptions: only the falseticker has
-    /// a key, and `authselectmode` lets only authenticated sources
-    /// steer). Our daemon's system peer may then be a falseticker, which
-    /// otherwise fails the selection check whatever is expected; the sync
-    /// check is expected to fail.
+    /// The case makes a falseticker the source the client must select:
+    /// 120-selectoptions cases 6-8 configure it so (only the falseticker
+    /// has a key, and `authselectmode` lets only authenticated sources
+    /// steer), and in case 2 the falsetickers are the majority (two of
+    /// three), so that the one whose interval holds both cliques'
+    /// intersections is the selection's only truechimer. Our daemon's
+    /// system peer may then be a falseticker, which otherwise fails the
+    /// selection check whatever is expected; the sync check is expected
+    /// to fail.
     pub(crate) falseticker_selected: bool,
 }
 
