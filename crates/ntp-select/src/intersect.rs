@@ -343,6 +343,17 @@ mod tests {
         select(candidates, &mut scratch, &SelectConfig::RFC)
     }
 
+    /// [`run`] with CMIN at `min_candidates`.
+    fn run_with_cmin(
+        candidates: &mut [Candidate],
+        min_candidates: usize,
+    ) -> Result<Intersection, SelectError> {
+        let mut config = SelectConfig::RFC;
+        config.min_candidates = min_candidates;
+        let mut scratch = [Slot::EMPTY; 64];
+        select(candidates, &mut scratch, &config)
+    }
+
     fn tallies(candidates: &[Candidate]) -> Vec<Tally> {
         candidates.iter().map(Candidate::tally).collect()
     }
@@ -455,25 +466,13 @@ mod tests {
             candidate(2, 2.0, 0.6),
             candidate(3, 0.0, 0.6),
         ];
-        let mut config = SelectConfig::RFC;
-        config.min_candidates = 2;
-        let mut scratch = [Slot::EMPTY; 6];
-        let found = select(&mut list, &mut scratch, &config).unwrap();
+        let found = run_with_cmin(&mut list, 2).unwrap();
         assert!((found.low() - 0.4).abs() < 1e-12 && (found.high() - 1.6).abs() < 1e-12);
         assert_eq!(found.allowed_falsetickers(), 1);
         assert_eq!((found.truechimers(), found.falsetickers()), (1, 2));
         assert_eq!(
             tallies(&list),
             [Tally::Candidate, Tally::Falseticker, Tally::Falseticker]
-        );
-        // Each clique has two members, which a CMIN of 2 accepts; 3 not.
-        config.min_candidates = 3;
-        assert_eq!(
-            select(&mut list, &mut scratch, &config),
-            Err(SelectError::TooFewTruechimers {
-                truechimers: 2,
-                required: 3
-            })
         );
     }
 
@@ -580,21 +579,28 @@ mod tests {
 
     #[test]
     fn too_few_truechimers_for_cmin() {
-        let mut list = [
+        // Two agree, one does not; and two cliques of two (the example of
+        // `two_cliques_leave_only_the_interval_holding_both`), which a CMIN
+        // of 2 accepts there with one truechimer.
+        let agreeing = [
             candidate(1, 0.0, 0.1),
             candidate(2, 0.0, 0.1),
             candidate(3, 9.0, 0.1),
         ];
-        let mut config = SelectConfig::RFC;
-        config.min_candidates = 3;
-        let mut scratch = [Slot::EMPTY; 6];
-        assert_eq!(
-            select(&mut list, &mut scratch, &config),
-            Err(SelectError::TooFewTruechimers {
-                truechimers: 2,
-                required: 3
-            })
-        );
+        let cliques = [
+            candidate(1, 1.0, 0.6),
+            candidate(2, 2.0, 0.6),
+            candidate(3, 0.0, 0.6),
+        ];
+        for mut list in [agreeing, cliques] {
+            assert_eq!(
+                run_with_cmin(&mut list, 3),
+                Err(SelectError::TooFewTruechimers {
+                    truechimers: 2,
+                    required: 3
+                })
+            );
+        }
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //!    theta, root distance lambda, jitter, stratum.
 //! 3. **Selection** ([`select`], section 11.2.1). Each candidate claims the
 //!    true offset lies in `theta ± lambda`. The largest majority that agrees
-//!    on some interval are the truechimers; the rest are falsetickers
-//!    (`x`).
+//!    marks out an interval; the candidates whose intervals hold all of it
+//!    are the truechimers, the rest are falsetickers (`x`).
 //! 4. **Cluster** ([`cluster()`], section 11.2.2). Truechimers are ranked by
 //!    merit `stratum * MAXDIST + lambda`; those beyond the first ten are
 //!    excess (`.`). The survivor whose offset is farthest from the others
