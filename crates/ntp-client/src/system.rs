@@ -2174,7 +2174,7 @@ impl<R: RngCore> System<R> {
     /// after the first source's answer on the new timescale (the sources
     /// answer at their polls then, which may be far apart).
     fn waits_for_answers(&mut self, now: Instant) -> bool {
-        let answered = self
+        let mut answered = self
             .sources
             .iter()
             .filter(|slot| slot.source.stopped_by().is_none())
@@ -2182,18 +2182,17 @@ impl<R: RngCore> System<R> {
         if answered.clone().all(|a| a) {
             return false;
         }
-        let any = answered.clone().any(|a| a);
-        let until = match self.selection_wait {
-            SelectionWait::Over => return false,
-            SelectionWait::Until(until) => until,
-            SelectionWait::FromFirstAnswer if any => {
-                let until = now.saturating_add(STARTUP_WAIT);
-                self.selection_wait = SelectionWait::Until(until);
-                until
+        match self.selection_wait {
+            SelectionWait::Over => false,
+            SelectionWait::Until(until) => now < until,
+            SelectionWait::FromFirstAnswer => {
+                // The wait's clock starts at the first answer.
+                if answered.any(|a| a) {
+                    self.selection_wait = SelectionWait::Until(now.saturating_add(STARTUP_WAIT));
+                }
+                true
             }
-            SelectionWait::FromFirstAnswer => return true,
-        };
-        now < until
+        }
     }
 
     /// The effective [`SystemConfig::min_sources`], given how many

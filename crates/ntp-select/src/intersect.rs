@@ -47,10 +47,10 @@
 //!   candidate whose interval holds them all is right whichever it is,
 //!   and one that reaches only some may be a liar. Such candidates always
 //!   exist: the first and the last stretch are each covered by more than
-//!   half of the intervals, so at least one interval covers both. (Not
-//!   so with trusted candidates, which need no majority: two trusted
-//!   intervals apart leave none, which is [`SelectError::NoMajority`].) (The
-//!   midpoint rule also picks the +1 s server alone here.) chronyd
+//!   half of the intervals, so at least one interval covers both; not so
+//!   with trusted candidates, which need no majority: two trusted
+//!   intervals apart leave none, which is [`SelectError::NoMajority`].
+//!   The midpoint rule also picks the +1 s server alone here. chronyd
 //!   accepts an interval lying inside `[low, high]` as well, which can
 //!   only be one between the stretches, and is not right whichever
 //!   stretch holds the truth; we do not.
@@ -339,8 +339,7 @@ mod tests {
     }
 
     fn run(candidates: &mut [Candidate]) -> Result<Intersection, SelectError> {
-        let mut scratch = [Slot::EMPTY; 64];
-        select(candidates, &mut scratch, &SelectConfig::RFC)
+        run_with_cmin(candidates, SelectConfig::RFC.min_candidates)
     }
 
     /// [`run`] with CMIN at `min_candidates`.
@@ -352,6 +351,17 @@ mod tests {
         config.min_candidates = min_candidates;
         let mut scratch = [Slot::EMPTY; 64];
         select(candidates, &mut scratch, &config)
+    }
+
+    /// chrony's 120-selectoptions case 2: liars at +1 s and +2 s and an
+    /// honest server at 0 s, all +-0.6 s: two equally deep cliques,
+    /// [0.4, 0.6] and [1.4, 1.6].
+    fn two_cliques() -> [Candidate; 3] {
+        [
+            candidate(1, 1.0, 0.6),
+            candidate(2, 2.0, 0.6),
+            candidate(3, 0.0, 0.6),
+        ]
     }
 
     fn tallies(candidates: &[Candidate]) -> Vec<Tally> {
@@ -458,14 +468,8 @@ mod tests {
 
     #[test]
     fn two_cliques_leave_only_the_interval_holding_both() {
-        // chrony's 120-selectoptions case 2: liars at +1 s and +2 s and an
-        // honest server at 0 s, all +-0.6 s. The cliques [0.4, 0.6] and
-        // [1.4, 1.6] are equally deep; only the +1 s interval holds both.
-        let mut list = [
-            candidate(1, 1.0, 0.6),
-            candidate(2, 2.0, 0.6),
-            candidate(3, 0.0, 0.6),
-        ];
+        // Only the +1 s interval holds both cliques.
+        let mut list = two_cliques();
         let found = run_with_cmin(&mut list, 2).unwrap();
         assert!((found.low() - 0.4).abs() < 1e-12 && (found.high() - 1.6).abs() < 1e-12);
         assert_eq!(found.allowed_falsetickers(), 1);
@@ -579,20 +583,15 @@ mod tests {
 
     #[test]
     fn too_few_truechimers_for_cmin() {
-        // Two agree, one does not; and two cliques of two (the example of
-        // `two_cliques_leave_only_the_interval_holding_both`), which a CMIN
-        // of 2 accepts there with one truechimer.
+        // Two agree, one does not; and two cliques of two, which a CMIN of
+        // 2 accepts with one truechimer
+        // (`two_cliques_leave_only_the_interval_holding_both`).
         let agreeing = [
             candidate(1, 0.0, 0.1),
             candidate(2, 0.0, 0.1),
             candidate(3, 9.0, 0.1),
         ];
-        let cliques = [
-            candidate(1, 1.0, 0.6),
-            candidate(2, 2.0, 0.6),
-            candidate(3, 0.0, 0.6),
-        ];
-        for mut list in [agreeing, cliques] {
+        for mut list in [agreeing, two_cliques()] {
             assert_eq!(
                 run_with_cmin(&mut list, 3),
                 Err(SelectError::TooFewTruechimers {
