@@ -248,7 +248,19 @@ proptest! {
                     .all(|c| !c.options().require || !c.tally().is_truechimer()));
             }
             Err(SelectError::NoMajority { candidates: m }) => {
-                prop_assert!(candidates.iter().all(|c| !c.options().trust));
+                // A trusted candidate needs no majority; only two trusted
+                // intervals apart leave none (no interval holds both).
+                let trusted: Vec<(f64, f64)> = candidates
+                    .iter()
+                    .filter(|c| c.options().trust)
+                    .map(Candidate::interval)
+                    .collect();
+                prop_assert!(
+                    trusted.is_empty()
+                        || trusted
+                            .iter()
+                            .any(|a| trusted.iter().any(|b| a.1 < b.0))
+                );
                 prop_assert_eq!(m, candidates.len());
                 prop_assert!(candidates.iter().all(|c| c.tally() == Tally::Falseticker));
             }
