@@ -181,8 +181,8 @@ pub use table::{PeerRow, PeerTable};
 // Re-exported so callers name the tally and discipline types, and the
 // random generator trait, without depending on the crates themselves.
 pub use ntp_discipline::{
-    Algorithm, ClockAdjustment, Discipline, LeapEvent, LeapSecond, State as DisciplineState,
-    UpdateError, UpdateOutcome,
+    Algorithm, ClockAdjustment, Discipline, IgnoreReason, LeapEvent, LeapSecond,
+    State as DisciplineState, UpdateError, UpdateOutcome,
 };
 pub use ntp_proto::{
     Date, KissCode, LeapIndicator, NtpDuration, RefId, ShortTime, Stratum, SystemState, Timestamp,

@@ -499,7 +499,7 @@ impl EventQueue {
 /// The poll exponent follows the system poll
 /// ([`set_system_poll`](Self::set_system_poll), the discipline's
 /// `s.poll`) within `min_poll..=max_poll`, and each interval is lengthened
-/// by a random 0 to 6.25 % ([`POLL_JITTER_SHIFT`]). With iburst the first
+/// by a random 0 to 1.56 % ([`POLL_JITTER_SHIFT`]). With iburst the first
 /// poll is a burst of 8 requests 2 s apart (spread over 36 s by
 /// [`SourceConfig::spread_iburst`]). Requests are never closer than
 /// 2 s ([`MIN_REQUEST_SPACING`]). At each poll the reach register shifts
@@ -968,6 +968,26 @@ impl Source {
         }
     }
 
+    /// Keeps only the newest sample of the clock filter. The others were
+    /// taken before the clock's first update, on an oscillator whose
+    /// frequency nobody knew: referred to now, their offsets still hold
+    /// the drift of that frequency since (6.5 ms for a sample 65 s old
+    /// at 100 ppm), and the filter's choice by the shortest delay can
+    /// pick one of them for eight polls, long ones by then. The
+    /// discipline has had all of them.
+    pub fn keep_newest_sample(&mut self) {
+        let Some((sample, epoch)) = self.filter.samples().next() else {
+            return;
+        };
+        self.filter.reset();
+        // Cannot fail: the filter took this epoch before. Were it to, the
+        // filter stays empty until the next sample.
+        if self.filter.update(sample, epoch).is_err() {
+            self.filter.reset();
+        }
+        self.changed = true;
+    }
+
     /// Forgets the samples in the clock filter and the request in flight:
     /// after the clock was stepped, both describe the old timescale (RFC
     /// 5905, section 11.3: all associations are reset on a step).
@@ -1093,7 +1113,7 @@ impl Source {
     /// [`MIN_REQUEST_SPACING`] to the last request.
     fn scheduled_poll(&self) -> Instant {
         let interval = poll_interval(self.poll());
-        // interval * random / 2^(32 + shift): below interval / 16.
+        // interval * random / 2^(32 + shift): below interval / 64.
         let extra_nanos = (interval
             .as_nanos()
             .saturating_mul(u128::from(self.poll_jitter)))
@@ -1389,10 +1409,12 @@ impl Source {
         .map_err(ReplyError::Sample)?;
         self.restart_after_jump(sample.offset())
             .map_err(ReplyError::Sample)?;
-        let output = self
-            .filter
-            .update(sample, epoch.as_secs_f64())
-            .map_err(ReplyError::Sample)?;
+        let output = if measurement.interleaved {
+            self.filter.remeasure(sample, epoch.as_secs_f64())
+        } else {
+            self.filter.update(sample, epoch.as_secs_f64())
+        }
+        .map_err(ReplyError::Sample)?;
         self.exchange = Some(Kept {
             nonce,
             shift,
@@ -1865,7 +1887,7 @@ mod tests {
                 now = now.saturating_add(Duration::from_millis(100));
             }
             // Tenths of a second: a request every 1 s (plus the poll's
-            // random lengthening, under 1/16 s), never closer.
+            // random lengthening, under 1/64 s), never closer.
             let gaps: std::vec::Vec<u64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
             assert!(sent.len() >= 17, "{sent:?}");
             assert!(gaps.iter().all(|gap| (10..=11).contains(gap)), "{gaps:?}");

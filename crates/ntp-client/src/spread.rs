@@ -24,7 +24,7 @@ pub const MAX_JITTER: f64 = 1.0;
 
 /// Samples in the fit: the clock filter's register (RFC 5905, section 10,
 /// eight stages), so that the fit and the filter describe the same span.
-pub const FIT_SAMPLES: usize = 8;
+pub const FIT_SAMPLES: usize = 16;
 
 /// Fewest samples from which the scatter is known: a line through two
 /// points fits them exactly, the third is the first that can miss it
@@ -53,11 +53,24 @@ impl SampleLine {
         }
     }
 
-    /// Adds a sample; the oldest goes when full. Non-finite values are
-    /// dropped.
+    /// Adds a sample; the oldest goes when full. A sample at the newest
+    /// one's epoch replaces it (a new measurement of the same exchange:
+    /// see [`ClockFilter::remeasure`](ntp_select::ClockFilter::remeasure)).
+    /// Non-finite values are dropped.
     pub(crate) fn push(&mut self, epoch: f64, offset: f64) {
         if !(epoch.is_finite() && offset.is_finite()) {
             return;
+        }
+        let newest = (self.next + FIT_SAMPLES - 1) % FIT_SAMPLES;
+        if self.len > 0 {
+            if let Some(point) = self
+                .points
+                .get_mut(newest)
+                .filter(|point| point.0.total_cmp(&epoch).is_eq())
+            {
+                point.1 = offset;
+                return;
+            }
         }
         if let Some(slot) = self.points.get_mut(self.next) {
             *slot = (epoch, offset);
@@ -157,6 +170,18 @@ mod tests {
             line.push(t, y);
         }
         line
+    }
+
+    #[test]
+    fn a_second_sample_at_one_epoch_replaces_the_first() {
+        let exact = line(&[(0.0, 0.0), (1.0, 1.0), (2.0, 2.0)]);
+        // The last point measured again, on the line this time: the same
+        // three points, no scatter.
+        let mut remeasured = line(&[(0.0, 0.0), (1.0, 1.0), (2.0, 2.5)]);
+        remeasured.push(2.0, 2.0);
+        assert_eq!(remeasured.len(), 3);
+        assert_eq!(remeasured.jitter(), exact.jitter());
+        assert!(remeasured.jitter().is_some_and(|jitter| jitter < 1e-12));
     }
 
     /// Eight samples from `start`, `interval` apart, of chrony's 009

@@ -129,14 +129,17 @@ pub struct SystemConfig {
     /// [`MIN_FIT_SAMPLES`](crate::MIN_FIT_SAMPLES) samples since it started
     /// (one more when its server's clock jumped within them: the samples
     /// from the jump get an intercept of their own), its scatter is not
-    /// known and
-    /// RFC 5905's tests alone judge it: chrony selects no source before
-    /// its regression has three samples, while this client selects at the
-    /// first sample and steers from it (see the accuracy runner's
-    /// `009-sourceselection-7` for what that costs against a server whose
-    /// clock swings). `None` (in [`SystemConfig::rfc5905`]) judges
-    /// sources by RFC 5905's tests alone. Missing in serialized data means
-    /// the default.
+    /// known, and a network source is not selectable yet, as chronyd
+    /// selects no source before its regression has three samples: a
+    /// server whose clock swings by seconds (the accuracy runner's
+    /// `009-sourceselection-7`) would otherwise be followed from its first
+    /// sample. The first selection waits for the scatter of every source
+    /// that answered (at most [`STARTUP_WAIT`](crate::STARTUP_WAIT) from
+    /// the first one known), and the discipline then takes the waiting
+    /// samples as one batch. Reference clocks are judged from their first
+    /// sample. `None` (in [`SystemConfig::rfc5905`]) judges sources by
+    /// RFC 5905's tests alone, from their first sample. Missing in
+    /// serialized data means the default.
     #[cfg_attr(feature = "serde", serde(default = "default_max_jitter"))]
     pub max_jitter: Option<f64>,
 }
@@ -690,11 +693,27 @@ impl SourceSlot {
         libm::sqrt(jitter * jitter + sample)
     }
 
-    fn record_delay(&mut self, delay: f64) {
-        if let Some(slot) = self.delays.get_mut(self.delay_count % DELAY_HISTORY) {
+    /// The epoch of the newest sample in the source's clock filter.
+    fn newest_epoch(&self) -> Option<f64> {
+        self.source
+            .filter()
+            .samples()
+            .next()
+            .map(|(_, epoch)| epoch)
+    }
+
+    /// Records a sample's round-trip delay; `replacing` the newest one
+    /// when the sample measured the same exchange again.
+    fn record_delay(&mut self, delay: f64, replacing: bool) {
+        let count = if replacing && self.delay_count > 0 {
+            self.delay_count - 1
+        } else {
+            self.delay_count
+        };
+        if let Some(slot) = self.delays.get_mut(count % DELAY_HISTORY) {
             *slot = delay;
         }
-        self.delay_count = self.delay_count.saturating_add(1);
+        self.delay_count = count.saturating_add(1);
     }
 
     /// The smallest recent delay (infinite when none).
@@ -899,6 +918,9 @@ pub struct System<R> {
     /// How long the next selection waits for every source's answer
     /// ([`SystemConfig::startup_wait`]).
     selection_wait: SelectionWait,
+    /// When a source's scatter was first known (see
+    /// [`System::waits_for_sources`]).
+    first_fit: Option<Instant>,
     /// Scratch for the samples handed to the discipline in one selection.
     feed: Vec<(f64, usize)>,
     /// Scratch for the combined sources' offsets, with their indices.
@@ -1115,6 +1137,7 @@ impl<R: RngCore> System<R> {
             reselect: false,
             last_transmit: None,
             selection_wait: SelectionWait::Until(now.saturating_add(STARTUP_WAIT)),
+            first_fit: None,
             feed: Vec::new(),
             offsets: Vec::new(),
             bias_entries: Vec::new(),
@@ -1723,6 +1746,7 @@ impl<R: RngCore> System<R> {
                 let id = slot.source.id();
                 // T4's frame for the answer; a refused datagram leaves
                 // the source as it was.
+                let newest = slot.newest_epoch();
                 let slewed = slot.source.slewed();
                 slot.source.set_slewed(self.discipline.slew_at(rx_wall));
                 let outcome = match slot.nts.as_deref_mut() {
@@ -1743,7 +1767,13 @@ impl<R: RngCore> System<R> {
                     });
                 }
                 if let ReplyOutcome::Sample { measurement, .. } = outcome {
-                    slot.record_delay(measurement.delay);
+                    // An interleaved measurement of the exchange the newest
+                    // sample measured replaced it ([`ClockFilter::remeasure`]):
+                    // one exchange, one delay.
+                    let remeasured = measurement.interleaved
+                        && newest.is_some()
+                        && slot.newest_epoch() == newest;
+                    slot.record_delay(measurement.delay, remeasured);
                     // T4 is the exchange's: an interleaved answer
                     // measures the previous one.
                     let at = measurement.t4;
@@ -2074,6 +2104,12 @@ impl<R: RngCore> System<R> {
             if !slot.within_jitter(self.config.max_jitter, &mut self.events) {
                 continue;
             }
+            if slot.refclock.is_none()
+                && self.config.max_jitter.is_some()
+                && slot.line.jitter().is_none()
+            {
+                continue;
+            }
             if let Ok(candidate) = stats.candidate(slot.source.id().get(), now_s, select) {
                 self.candidates.push(candidate.with_options(options));
             }
@@ -2086,7 +2122,7 @@ impl<R: RngCore> System<R> {
     fn clock_select(&mut self, now: Instant, wall: Date) {
         let now_s = now.as_secs_f64();
         let mut select = self.config.select;
-        if self.config.startup_wait && self.waits_for_answers(now) {
+        if self.config.startup_wait && self.waits_for_sources(now) {
             return;
         }
         let (selectable, required) = self.gather_candidates(now_s, &select);
@@ -2166,6 +2202,40 @@ impl<R: RngCore> System<R> {
         } else {
             self.update_from_samples(now_s, wall, peer_id);
         }
+    }
+
+    /// Whether the first selection waits ([`SystemConfig::startup_wait`]):
+    /// for every live source's first answer, at most [`STARTUP_WAIT`] from
+    /// the start; and, with a jitter limit, for every source that answered
+    /// to have its scatter known ([`MIN_FIT_SAMPLES`](crate::MIN_FIT_SAMPLES)
+    /// samples), at most [`STARTUP_WAIT`] from the first source's. Without
+    /// that second wait the source whose third sample happens to come
+    /// first (a falseticker as well as any) is the only one selectable
+    /// and is followed alone.
+    fn waits_for_sources(&mut self, now: Instant) -> bool {
+        let live = |slot: &&SourceSlot| slot.source.stopped_by().is_none();
+        if self.waits_for_answers(now) {
+            return true;
+        }
+        if matches!(self.selection_wait, SelectionWait::Over) || self.config.max_jitter.is_none() {
+            return false;
+        }
+        let unknown = |slot: &&SourceSlot| {
+            slot.refclock.is_none()
+                && slot.source.filter_output().is_some()
+                && slot.line.jitter().is_none()
+        };
+        if self.first_fit.is_none()
+            && self
+                .sources
+                .iter()
+                .any(|slot| slot.refclock.is_some() || slot.line.jitter().is_some())
+        {
+            self.first_fit = Some(now);
+        }
+        self.first_fit
+            .is_some_and(|first| now < first.saturating_add(STARTUP_WAIT))
+            && self.sources.iter().filter(live).any(|slot| unknown(&slot))
     }
 
     /// Whether the selection waits for more sources' answers: until every
@@ -2329,7 +2399,8 @@ impl<R: RngCore> System<R> {
             .sources
             .iter()
             .any(|slot| slot.tally.is_survivor() && slot.bias.is_some_and(Bias::significant));
-        for &(epoch, index) in &feed {
+        let last = feed.len().saturating_sub(1);
+        for (position, &(epoch, index)) in feed.iter().enumerate() {
             let Some(slot) = self.sources.get_mut(index) else {
                 continue;
             };
@@ -2367,12 +2438,14 @@ impl<R: RngCore> System<R> {
                         .map_or(0.0, |&(source_offset, _)| source_offset - reference),
                 ),
             };
+            let doubt = if backlog { 0.0 } else { doubt };
             let uncertainty = libm::sqrt(slot.sample_variance(&sample) + doubt * doubt);
             let mut update = Update::new(offset, self.jitter)
                 .with_leap(leap)
                 .with_age((now_s - epoch).max(0.0))
                 .with_uncertainty(uncertainty)
-                .with_source(id.get());
+                .with_source(id.get())
+                .with_batched(backlog && position < last);
             // A reference clock's sample is as precise as the device; a
             // network sample keeps the clock's precision as its floor.
             if let Some(state) = slot.refclock.as_deref() {
@@ -2380,6 +2453,19 @@ impl<R: RngCore> System<R> {
             }
             if self.apply_update(now_s, wall, update, Some(id)) {
                 break;
+            }
+        }
+        let decided = !matches!(
+            self.discipline.state(),
+            ntp_discipline::State::Nset | ntp_discipline::State::Fset
+        );
+        if backlog && decided {
+            for slot in self
+                .sources
+                .iter_mut()
+                .filter(|slot| slot.refclock.is_none())
+            {
+                slot.source.keep_newest_sample();
             }
         }
         self.feed = feed;
@@ -2681,7 +2767,7 @@ mod tests {
         let source = Source::new(SourceId::new(1), address, SourceConfig::default()).unwrap();
         let mut slot = SourceSlot::new(source);
         for &delay in delays {
-            slot.record_delay(delay);
+            slot.record_delay(delay, false);
         }
         slot
     }

@@ -201,8 +201,9 @@ fn daemon_lines(args: &[&str]) -> (Option<i32>, Vec<serde_json::Value>) {
 
 #[test]
 fn a_short_run_writes_no_drift_file() {
-    // Three seconds of iburst measure the frequency to tens of ppm, far
-    // worse than the drift file the next start would take it for.
+    // Five seconds of iburst (three samples, the first selection's) measure
+    // the frequency to tens of ppm, far worse than the drift file the next
+    // start would take it for.
     let stop = Arc::new(AtomicBool::new(false));
     let address = server(Arc::clone(&stop)).to_string();
     let dir = std::env::temp_dir().join(format!("ntp-daemon-short-{}", std::process::id()));
@@ -215,7 +216,7 @@ fn a_short_run_writes_no_drift_file() {
         "--model-drift",
         "5",
         "--duration",
-        "3",
+        "5",
         "--drift-file",
         drift_arg,
     ]);

@@ -146,6 +146,18 @@ pub const OUTLIER_GATE: f64 = 5.0;
 /// little, slower would let drift outgrow what one sample can correct.
 pub const POLL_GATE: f64 = 4.0;
 
+/// Hysteresis of the [`Algorithm::Kalman`] estimator's poll: the poll
+/// climbs to the longest interval whose predicted phase growth is within
+/// the poll gate, and drops only once the growth over the current
+/// interval exceeds twice the gate. One step of the poll multiplies the
+/// growth by about eight (it is cubic in the interval), so a poll that
+/// just climbed sits well within the band; without it, the typical
+/// measurement variance's own scatter moved the growth across the gate
+/// and back, and the poll alternated between two exponents for hours
+/// (the runner's case b: 256 s and 512 s, every few polls). RFC 5905's
+/// poll has its hysteresis too, in the counter of section 11.3 (LIMIT).
+pub const POLL_DROP: f64 = 2.0;
+
 /// Largest accepted [`Config::poll_gate`]: a million measurement
 /// variances, far beyond what any poll target asks for (2048).
 pub const MAX_POLL_GATE: f64 = 1e6;

@@ -27,15 +27,15 @@ fn run(args: &[&str]) -> (Output, String, String) {
 
 #[test]
 fn demo_emits_json_lines_and_rejects_bad_arguments() {
-    // Two seconds are too short to synchronize: the first selection steps
-    // the model clock's 300 ms error away, every clock filter restarts,
-    // and the next samples come 2 s later. So the demo reports it and
-    // exits 1; the start, event, peers and summary lines must all be there
-    // and parse.
+    // Five seconds are too short to synchronize: the first selection
+    // (three samples of each source, the third at 4 s) steps the model
+    // clock's 300 ms error away, every clock filter restarts, and the next
+    // samples come 2 s later. So the demo reports it and exits 1; the
+    // start, event, peers and summary lines must all be there and parse.
     let (output, stdout, stderr) = run(&[
         "--json",
         "--duration",
-        "2",
+        "5",
         "--table-every",
         "1",
         "--seed",
