@@ -56,6 +56,28 @@ fn discipline(c: &mut Criterion) {
         });
     });
 
+    // Updates a minimum poll apart: each keeps a phase of the free
+    // oscillator, and the wander is judged again from up to 46 span pairs
+    // (the `wander` module), the discipline's most expensive update.
+    let mut judged = synchronized(Config::default(), start);
+    let mut now = start;
+    let mut sign = 1.0;
+    let poll = NtpDuration::from_seconds(64);
+    c.bench_function(
+        "discipline update a poll apart (Kalman, wander judged) + drain",
+        |b| {
+            b.iter(|| {
+                now = now.checked_add(poll).unwrap();
+                sign = -sign;
+                let update =
+                    Update::new(black_box(sign * 3e-5), black_box(2e-5)).with_uncertainty(2e-5);
+                let outcome = judged.handle_update(now, update).unwrap();
+                black_box(outcome);
+                black_box(drain(&mut judged))
+            });
+        },
+    );
+
     let mut disciplined = synchronized(Config::rfc5905(), start);
     let mut now = start;
     let mut sign = 1.0;
