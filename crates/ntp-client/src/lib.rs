@@ -70,12 +70,13 @@
 //! With [`SystemConfig::default()`] and no drift file, each server gets an
 //! iburst of eight requests spread over 36 s
 //! ([`SourceConfig::spread_iburst`]); the first selection waits until
-//! every server answered (at most [`STARTUP_WAIT`], 30 s, usually 2 s),
-//! then the discipline's Kalman filter corrects the clock from the first
-//! update on, slewing at up to 500 ppm (an offset above 128 ms is stepped
+//! every server answered three times, so that its scatter is known (at
+//! most [`STARTUP_WAIT`], 30 s, usually 4 s), hands those samples to the
+//! discipline as one batch, and its Kalman filter corrects the clock from
+//! then on, slewing at up to 500 ppm (an offset above 128 ms is stepped
 //! once). Measured under clknetsim against chronyd (the README's accuracy
 //! section) a client starting 10 ms and 20 ppm off is within 100 us of
-//! true time after 21 s, and polls at 64 s rising to 1024 s as its
+//! true time after 5-8 s, and polls at 64 s rising to 1024 s as its
 //! frequency estimate firms up. [`SystemConfig::rfc5905()`] instead
 //! trains the frequency for 900 s before the first correction, as RFC
 //! 5905 section 11.3 does.
