@@ -693,6 +693,15 @@ impl SourceSlot {
         libm::sqrt(jitter * jitter + sample)
     }
 
+    /// Whether the source is a network source whose scatter about its
+    /// line is not known yet (fewer than
+    /// [`MIN_FIT_SAMPLES`](crate::MIN_FIT_SAMPLES) samples): with a
+    /// jitter limit it is not selectable until it is. A reference clock is
+    /// judged from its first sample.
+    fn awaits_scatter(&self) -> bool {
+        self.refclock.is_none() && self.line.jitter().is_none()
+    }
+
     /// The epoch of the newest sample in the source's clock filter.
     fn newest_epoch(&self) -> Option<f64> {
         self.source
@@ -2104,10 +2113,7 @@ impl<R: RngCore> System<R> {
             if !slot.within_jitter(self.config.max_jitter, &mut self.events) {
                 continue;
             }
-            if slot.refclock.is_none()
-                && self.config.max_jitter.is_some()
-                && slot.line.jitter().is_none()
-            {
+            if self.config.max_jitter.is_some() && slot.awaits_scatter() {
                 continue;
             }
             if let Ok(candidate) = stats.candidate(slot.source.id().get(), now_s, select) {
@@ -2213,29 +2219,22 @@ impl<R: RngCore> System<R> {
     /// first (a falseticker as well as any) is the only one selectable
     /// and is followed alone.
     fn waits_for_sources(&mut self, now: Instant) -> bool {
-        let live = |slot: &&SourceSlot| slot.source.stopped_by().is_none();
         if self.waits_for_answers(now) {
             return true;
         }
         if matches!(self.selection_wait, SelectionWait::Over) || self.config.max_jitter.is_none() {
             return false;
         }
-        let unknown = |slot: &&SourceSlot| {
-            slot.refclock.is_none()
-                && slot.source.filter_output().is_some()
-                && slot.line.jitter().is_none()
-        };
-        if self.first_fit.is_none()
-            && self
-                .sources
-                .iter()
-                .any(|slot| slot.refclock.is_some() || slot.line.jitter().is_some())
-        {
+        if self.first_fit.is_none() && self.sources.iter().any(|slot| !slot.awaits_scatter()) {
             self.first_fit = Some(now);
         }
         self.first_fit
             .is_some_and(|first| now < first.saturating_add(STARTUP_WAIT))
-            && self.sources.iter().filter(live).any(|slot| unknown(&slot))
+            && self.sources.iter().any(|slot| {
+                slot.source.stopped_by().is_none()
+                    && slot.source.filter_output().is_some()
+                    && slot.awaits_scatter()
+            })
     }
 
     /// Whether the selection waits for more sources' answers: until every

@@ -1277,8 +1277,7 @@ impl Discipline {
         source: Option<u64>,
     ) {
         let phase = offset + self.total_correction - self.correction;
-        let min_spacing =
-            f64::from(1u32 << u32::try_from(self.config.min_poll).unwrap_or(0).min(17));
+        let min_spacing = NtpDuration::from_log2_seconds(self.config.min_poll).to_seconds_f64();
         self.wander_history
             .push(sample_time.to_seconds_f64(), phase, source, min_spacing);
         if let Some(wander) = self.wander_history.wander(self.config.wander) {

@@ -271,6 +271,18 @@ mod tests {
         assert!(filter.frequency.abs() < 1e-15);
     }
 
+    /// A filter that started from an unknown frequency (250 ppm) after
+    /// `intervals` measurements `dt` apart, each with variance `variance`.
+    fn run(dt: f64, variance: f64, wander: f64, intervals: usize) -> Kalman {
+        let mut filter = Kalman::new(0.0, variance, 0.0, 250e-6, wander);
+        for _ in 0..intervals {
+            filter.predict(dt, 0.0);
+            let innovation = filter.innovation(0.0, variance);
+            filter.update(innovation);
+        }
+        filter
+    }
+
     #[test]
     fn the_steady_growth_is_what_a_running_filter_reaches() {
         for (dt, variance, wander) in [
@@ -279,13 +291,7 @@ mod tests {
             (16.0, 1e-6, 1e-19),
             (1.0, 1e-14, 1e-17),
         ] {
-            let mut filter = Kalman::new(0.0, variance, 0.0, 250e-6, wander);
-            for _ in 0..5000 {
-                filter.predict(dt, 0.0);
-                let innovation = filter.innovation(0.0, variance);
-                filter.update(innovation);
-            }
-            let running = filter.phase_growth(dt, wander);
+            let running = run(dt, variance, wander, 5000).phase_growth(dt, wander);
             let steady = Kalman::steady_phase_growth(dt, variance, wander);
             assert!(
                 (steady / running - 1.0).abs() < 1e-4,
@@ -293,13 +299,10 @@ mod tests {
             );
         }
         // Cut short (a million intervals' averaging), it overstates.
-        let mut filter = Kalman::new(0.0, 1e-4, 0.0, 250e-6, 1e-21);
-        for _ in 0..20_000 {
-            filter.predict(16.0, 0.0);
-            let innovation = filter.innovation(0.0, 1e-4);
-            filter.update(innovation);
-        }
-        assert!(Kalman::steady_phase_growth(16.0, 1e-4, 1e-21) >= filter.phase_growth(16.0, 1e-21));
+        let running = run(16.0, 1e-4, 1e-21, 20_000);
+        assert!(
+            Kalman::steady_phase_growth(16.0, 1e-4, 1e-21) >= running.phase_growth(16.0, 1e-21)
+        );
         // More wander, more growth; a longer interval, more growth.
         let base = Kalman::steady_phase_growth(512.0, 2.5e-9, 1e-18);
         assert!(Kalman::steady_phase_growth(512.0, 2.5e-9, 1e-17) > base);

@@ -88,7 +88,8 @@ struct Phase {
 }
 
 /// One span pair: the squared difference of the mean frequencies, and the
-/// coefficients of the noise scale and of the wander in its expectation.
+/// coefficients of the measurement variance and of the wander in its
+/// expectation.
 #[derive(Clone, Copy, Debug, Default)]
 struct Pair {
     squared: f64,
@@ -222,7 +223,8 @@ impl WanderHistory {
     fn pairs(&self, out: &mut [Pair]) -> usize {
         let phases = self.phases.get(..self.len).unwrap_or(&[]);
         let mut count = 0;
-        // Each source's phases, in order, by index into `phases`.
+        // Each source's phases in turn, copied out in order; `done` marks
+        // the phases already taken with their source.
         let mut done = [false; POINTS];
         for first in 0..phases.len() {
             if done.get(first).copied().unwrap_or(true) {
@@ -290,12 +292,11 @@ fn grid_wander(k: usize) -> f64 {
     WANDER_MIN * libm::pow(WANDER_MAX / WANDER_MIN, fraction)
 }
 
-/// The log-likelihood of `pairs` at `wander`, at its best noise scale:
-/// a golden-section search over `log2` of the scale in
+/// The log-likelihood of `pairs` at `wander`, at its best measurement
+/// variance: a golden-section search over `log2` of the variance in
 /// [`SCALE_LOG2_RANGE`] (the likelihood is unimodal in it: one noise
-/// level explains the pairs best). The caller's variances may be off by
-/// orders of magnitude (a floor far below a path's real noise), so the
-/// range is wide.
+/// level explains the pairs best). The range is wide, as the paths'
+/// noise is: from timestamps' resolution to a second.
 fn best_over_scale(pairs: &[Pair], wander: f64) -> f64 {
     let at = |log2: f64| log_likelihood(pairs, libm::exp2(log2), wander);
     let (mut low, mut high) = SCALE_LOG2_RANGE;
@@ -322,7 +323,7 @@ fn best_over_scale(pairs: &[Pair], wander: f64) -> f64 {
 }
 
 /// The Gaussian log-likelihood (without its constant) of `pairs` with
-/// noise scale `scale` and wander `wander`.
+/// measurement variance `scale` and wander `wander`.
 fn log_likelihood(pairs: &[Pair], scale: f64, wander: f64) -> f64 {
     let mut sum = 0.0;
     for pair in pairs {
